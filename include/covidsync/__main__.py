@@ -1,0 +1,7 @@
+"""``python -m covidsync`` is the ``covidsync`` command."""
+
+import sys
+
+from covidsync.cli import main
+
+sys.exit(main())

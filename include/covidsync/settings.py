@@ -1,0 +1,69 @@
+"""Configuration, read from the environment at call time (never at import time).
+
+Every setting is a ``COVIDSYNC_*`` environment variable; Airflow connections supply the secrets
+(the warehouse is the connection ``covidsync_warehouse``). Defaults are project-local paths under
+``COVIDSYNC_HOME`` (the current directory when unset), so nothing here names a machine path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WAREHOUSE_CONN_ID = "covidsync_warehouse"
+LOCAL_TZ = "Asia/Ho_Chi_Minh"
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def _checkout() -> Path:
+    """The checkout this package was installed from (an editable install), else the working directory."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "sql").is_dir() and (root / "dags").is_dir() else Path.cwd().resolve()
+
+
+def home() -> Path:
+    """The project directory: holds dags/, sql/, great_expectations/ and the local state."""
+    return _path("COVIDSYNC_HOME", _checkout())
+
+
+def state_dir() -> Path:
+    """Git-ignored local state: the embedded warehouse's data directory and its log."""
+    return _path("COVIDSYNC_STATE_DIR", home() / ".covidsync")
+
+
+def data_dir() -> Path:
+    return _path("COVIDSYNC_DATA_DIR", home() / "data")
+
+
+def landing_dir() -> Path:
+    return _path("COVIDSYNC_LANDING_DIR", data_dir() / "landing")
+
+
+def outbox_dir() -> Path:
+    return _path("COVIDSYNC_OUTBOX_DIR", data_dir() / "outbox")
+
+
+def archive_dir() -> Path:
+    return _path("COVIDSYNC_ARCHIVE_DIR", data_dir() / "archive")
+
+
+def rejected_dir() -> Path:
+    return _path("COVIDSYNC_REJECTED_DIR", data_dir() / "rejected")
+
+
+def airflow_home() -> Path:
+    return _path("AIRFLOW_HOME", home() / ".airflow")
+
+
+def sql_dir() -> Path:
+    """The SQL shipped with the project (migrations and transforms)."""
+    return _path("COVIDSYNC_SQL_DIR", home() / "sql")
+
+
+def embedded_port() -> int:
+    """TCP port of the embedded PostgreSQL on 127.0.0.1 (chosen not to collide with 5432)."""
+    return int(os.environ.get("COVIDSYNC_EMBEDDED_PG_PORT", "54329"))
