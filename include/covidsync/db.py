@@ -1,0 +1,157 @@
+"""Connections to the warehouse, and the migration runner.
+
+Library code takes a URL (or an open psycopg2 connection) so that it runs the same in a test, in the
+CLI and in an Airflow task; inside Airflow the URL comes from the connection ``covidsync_warehouse``
+(:func:`airflow_url`). Migrations are the ordered files ``sql/migrations/NNNN_name.sql``; the runner
+records each one it applied, with the file's SHA-256, in ``ops.schema_migration``; applying again is a
+no-op, and a migration edited after it was applied is an error (write a new one instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from covidsync import settings
+from covidsync.errors import CovidsyncError
+
+MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+_LOCK_KEY = 0x636F7669  # pg_advisory_xact_lock key shared by every migration runner ("covi")
+
+
+class MigrationError(CovidsyncError):
+    pass
+
+
+class WarehouseUnreachable(CovidsyncError):
+    pass
+
+
+def connect(url: str, *, application_name: str = "covidsync"):
+    """A psycopg2 connection (not autocommit): the caller commits or rolls back."""
+    import psycopg2
+
+    try:
+        return psycopg2.connect(url, application_name=application_name)
+    except psycopg2.OperationalError as exc:
+        from covidsync.warehouse import redact
+
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WarehouseUnreachable(f"cannot reach the warehouse at {redact(url)}: {reason}") from exc
+
+
+@contextlib.contextmanager
+def transaction(url: str) -> Iterator:
+    """A connection whose work commits on success and rolls back on any exception."""
+    conn = connect(url)
+    try:
+        with conn:  # commit / rollback
+            yield conn
+    finally:
+        conn.close()
+
+
+def airflow_url(conn_id: str = settings.WAREHOUSE_CONN_ID) -> str:
+    """The warehouse URL from the Airflow connection (only inside Airflow; imported lazily)."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    uri = conn.get_uri()
+    # Airflow writes the scheme as its conn_type ("postgres://"); libpq wants postgresql://
+    return re.sub(r"^postgres(ql)?://", "postgresql://", uri)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def migrations(directory: Path | None = None) -> list[Migration]:
+    directory = directory or settings.sql_dir() / "migrations"
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        m = MIGRATION_FILE.match(path.name)
+        if not m:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_lower_case_name.sql")
+        found.append(Migration(m["version"], m["name"], path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError("two migration files share a version number")
+    return found
+
+
+def applied(conn) -> dict[str, str]:
+    """version → sha256 of the migrations recorded as applied (empty on a new database)."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('ops.schema_migration') is not null")
+        if not cur.fetchone()[0]:
+            return {}
+        cur.execute("select version, sha256 from ops.schema_migration")
+        return dict(cur.fetchall())
+
+
+def upgrade(url: str, directory: Path | None = None) -> list[str]:
+    """Apply every migration not yet applied, each in its own transaction; return their versions.
+
+    Concurrent runners serialise on an advisory lock, so two workers starting at once apply each file
+    once.
+    """
+    todo = migrations(directory)
+    done: list[str] = []
+    conn = connect(url, application_name="covidsync-migrate")
+    try:
+        for migration in todo:
+            with conn, conn.cursor() as cur:
+                cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+                cur.execute("create schema if not exists ops")
+                cur.execute(
+                    """
+                    create table if not exists ops.schema_migration (
+                        version text primary key,
+                        name text not null,
+                        sha256 text not null,
+                        applied_at timestamptz not null default now()
+                    )
+                    """
+                )
+                cur.execute("select sha256 from ops.schema_migration where version = %s", (migration.version,))
+                row = cur.fetchone()
+                if row is not None:
+                    if row[0] != migration.sha256:
+                        raise MigrationError(
+                            f"migration {migration.path.name} was changed after it was applied; "
+                            "add a new migration instead of editing an applied one"
+                        )
+                    continue
+                cur.execute(migration.sql)
+                cur.execute(
+                    "insert into ops.schema_migration (version, name, sha256) values (%s, %s, %s)",
+                    (migration.version, migration.name, migration.sha256),
+                )
+                done.append(migration.version)
+    finally:
+        conn.close()
+    return done
+
+
+def status(url: str, directory: Path | None = None) -> list[tuple[Migration, bool]]:
+    conn = connect(url)
+    try:
+        recorded = applied(conn)
+    finally:
+        conn.close()
+    return [(m, m.version in recorded) for m in migrations(directory)]

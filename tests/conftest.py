@@ -1,0 +1,103 @@
+"""Shared fixtures: a real PostgreSQL, a fresh database per test, and per-test data areas.
+
+The server: ``COVIDSYNC_TEST_WAREHOUSE_URL`` if set (a URL whose user may create databases), else a
+server answering at 127.0.0.1:5432 (user postgres), else the project's embedded PostgreSQL (started if
+needed). Each test run creates its own databases (``covidsync_test_<pid>_*``): one template with the
+migrations applied, then a copy per test that needs one; all are dropped at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from covidsync import db, warehouse
+
+pytest_plugins: list[str] = []
+
+PROJECT = Path(__file__).resolve().parents[1]
+_PREFIX = f"covidsync_test_{os.getpid()}"
+_counter = itertools.count()
+
+
+def _admin_url() -> str:
+    url = os.environ.get("COVIDSYNC_TEST_WAREHOUSE_URL")
+    if url:
+        return url
+    if warehouse.port_open("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    embedded = warehouse.EmbeddedPostgres.default()
+    embedded.start()
+    return embedded.url("postgres")
+
+
+def _with_database(url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def _execute(url: str, statement: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """A URL on the test server through which databases are created and dropped."""
+    return _admin_url()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url):
+    """A database with every migration applied; tests get copies of it."""
+    name = f"{_PREFIX}_template"
+    _execute(pg_admin_url, f'drop database if exists "{name}"')
+    _execute(pg_admin_url, f'create database "{name}"')
+    url = _with_database(pg_admin_url, name)
+    db.upgrade(url, PROJECT / "sql" / "migrations")
+    yield name
+    _execute(pg_admin_url, f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def empty_db(pg_admin_url):
+    """A new, empty database (no migrations): its URL."""
+    name = f"{_PREFIX}_{next(_counter)}"
+    _execute(pg_admin_url, f'create database "{name}"')
+    yield _with_database(pg_admin_url, name)
+    _execute(pg_admin_url, f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def warehouse_url(pg_admin_url, template_db, monkeypatch):
+    """A fresh migrated warehouse for one test; ``COVIDSYNC_WAREHOUSE_URL`` points at it."""
+    name = f"{_PREFIX}_{next(_counter)}"
+    _execute(pg_admin_url, f'create database "{name}" template "{template_db}"')
+    url = _with_database(pg_admin_url, name)
+    monkeypatch.setenv("COVIDSYNC_WAREHOUSE_URL", url)
+    yield url
+    _execute(pg_admin_url, f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def areas(tmp_path, monkeypatch):
+    """Landing, outbox, archive and rejected areas in a temporary data directory."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("COVIDSYNC_DATA_DIR", str(data))
+    for var in ("LANDING", "OUTBOX", "ARCHIVE", "REJECTED"):
+        monkeypatch.delenv(f"COVIDSYNC_{var}_DIR", raising=False)
+    paths = {name: data / name for name in ("landing", "outbox", "archive", "rejected")}
+    for path in paths.values():
+        path.mkdir(parents=True)
+    return paths

@@ -1,0 +1,50 @@
+"""The embedded PostgreSQL (the fresh-machine path) starts, serves SQL over TCP, restarts, and stops."""
+
+from __future__ import annotations
+
+import socket
+
+import psycopg2
+
+from covidsync import db, warehouse
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_start_migrate_restart_stop(tmp_path):
+    server = warehouse.EmbeddedPostgres(tmp_path / "state", _free_port())
+    try:
+        url = server.start()
+        assert url.endswith(f":{server.port}/covidsync")
+        assert server.is_running()
+        assert server.start() == url, "starting a running server is a no-op"
+        db.upgrade(url)
+        conn = psycopg2.connect(url)
+        with conn.cursor() as cur:
+            cur.execute("show server_version")
+            assert int(cur.fetchone()[0].split(".")[0]) >= 16
+        conn.close()
+        assert server.stop() is True
+        assert not server.is_running()
+        server.start()  # data survives a restart
+        assert db.upgrade(url) == []
+    finally:
+        server.stop()
+    assert server.stop() is False, "stopping a stopped server says so"
+
+
+def test_a_port_taken_by_another_program_is_reported(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        server = warehouse.EmbeddedPostgres(tmp_path / "state", s.getsockname()[1])
+        try:
+            server.start()
+        except warehouse.WarehouseError as exc:
+            assert "COVIDSYNC_EMBEDDED_PG_PORT" in str(exc)
+        else:
+            raise AssertionError("start() should refuse a port another program holds")
