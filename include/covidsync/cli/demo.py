@@ -1,0 +1,142 @@
+"""``covidsync demo``: sample data, every DAG once through Airflow, and a summary a person can read.
+
+Safe to run again: the sample data is laid out once per set of parameters (a stamp file in the data
+directory records it), and every DAG is idempotent for its input, so a second demo changes nothing the
+first made correctly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+# The DAGs the demo runs, in pipeline order (each one added as its issue lands).
+DEMO_DAGS = ["ingest_facility_files"]
+SAMPLE = {"seed": 2021, "persons": 2000, "days": 3, "start": "2021-11-18"}
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("demo", help="lay out sample data, run every DAG once, print a summary")
+    parser.add_argument("--persons", type=int, default=SAMPLE["persons"])
+    parser.add_argument("--days", type=int, default=SAMPLE["days"])
+    parser.add_argument("--seed", type=int, default=SAMPLE["seed"])
+    parser.set_defaults(func=run)
+
+
+def lay_out_sample(data_dir: Path, seed: int, persons: int, days: int) -> bool:
+    """Generate the sample once; return True when it was generated now."""
+    params = {"seed": seed, "persons": persons, "days": days, "start": SAMPLE["start"]}
+    stamp = data_dir / ".demo-sample.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == params:
+        return False
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "covidsync",
+        "generate",
+        "--seed",
+        str(seed),
+        "--persons",
+        str(persons),
+        "--days",
+        str(days),
+        "--start",
+        SAMPLE["start"],
+        "--out",
+        str(data_dir),
+    ]
+    subprocess.run(command, check=True)
+    stamp.write_text(json.dumps(params))
+    return True
+
+
+def run(args) -> int:
+    from covidsync import db, settings, warehouse
+    from covidsync.cli.run import run_dag
+
+    url = warehouse.resolve_url(start=True)
+    applied = db.upgrade(url)
+    print(
+        f"warehouse: {warehouse.redact(url)}; migrations {'applied: ' + ', '.join(applied) if applied else 'up to date'}"
+    )
+    data_dir = settings.data_dir()
+    generated = lay_out_sample(data_dir, args.seed, args.persons, args.days)
+    print(f"sample data: {'generated' if generated else 'already laid out'} in {data_dir}")
+
+    last_day = dt.date.fromisoformat(SAMPLE["start"]) + dt.timedelta(days=args.days - 1)
+    logs = settings.airflow_home() / "demo-logs"
+    failed = []
+    for dag_id in DEMO_DAGS:
+        if run_dag(dag_id, last_day.isoformat(), log=logs / f"{dag_id}.log") != 0:
+            failed.append(dag_id)
+    print()
+    print(summary(url))
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}; see the logs in {logs}")
+        return 1
+    return 0
+
+
+def summary(url: str) -> str:
+    """What loaded, what was refused and why, and where to look next."""
+    from covidsync import db, settings
+
+    lines = ["=== covidsync demo: summary ==="]
+    conn = db.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select count(*) from ops.facility")
+            lines.append(f"facilities registered: {cur.fetchone()[0]}")
+            cur.execute(
+                """
+                select coalesce(dataset, '-'), status, count(*), coalesce(sum(rows_loaded), 0),
+                       coalesce(sum(rows_rejected), 0)
+                from ops.landing_file group by 1, 2 order by 1, 2
+                """
+            )
+            rows = cur.fetchall()
+            lines.append("files by dataset and status (rows loaded / rows rejected):")
+            lines += [f"  {d:<14} {s:<10} {n:>5} files  {ok:>8} / {bad:<8}" for d, s, n, ok, bad in rows] or [
+                "  (none)"
+            ]
+            cur.execute(
+                """
+                select code, count(*) from ops.landing_file, unnest(file_codes) as code
+                group by code order by count(*) desc, code
+                """
+            )
+            codes = cur.fetchall()
+            if codes:
+                lines.append("files refused, by reason:")
+                lines += [f"  {code:<20} {n}" for code, n in codes]
+            cur.execute("select to_regclass('quarantine.row_problem') is not null")
+            if cur.fetchone()[0]:
+                cur.execute(
+                    "select code, severity, count(*) from quarantine.row_problem group by 1, 2 order by 3 desc"
+                )
+                lines.append("row problems, by code:")
+                lines += [f"  {c:<26} {s:<8} {n}" for c, s, n in cur.fetchall()] or ["  (none)"]
+    finally:
+        conn.close()
+    docs = (
+        settings.home()
+        / "great_expectations"
+        / "gx"
+        / "uncommitted"
+        / "data_docs"
+        / "local_site"
+        / "index.html"
+    )
+    lines += [
+        f"reports for senders: {settings.outbox_dir()}/<facility_code>/<file>.result.json and .errors.csv",
+        f"archive: {settings.archive_dir()}   rejected: {settings.rejected_dir()}",
+        f"data docs: {docs}" + ("" if docs.exists() else " (built by the ingest DAG's batch gate)"),
+        "Airflow UI: `make airflow`, then http://localhost:8080 "
+        f"(user admin; password in {settings.airflow_home()}/simple_auth_manager_passwords.json.generated)",
+        f"warehouse: psql {url}",
+    ]
+    return "\n".join(lines)

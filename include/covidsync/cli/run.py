@@ -1,0 +1,122 @@
+"""``covidsync run <dag_id> [--date YYYY-MM-DD]`` and ``covidsync airflow <args>``.
+
+``run`` runs one DAG once, in-process, for a logical date, through ``airflow dags test``: the scheduler
+is not needed, every task runs with the real Airflow task runner, and the exit code is non-zero when
+any task failed. The date is a local day (Asia/Ho_Chi_Minh): the run's logical date is its 00:00 +07:00.
+``airflow`` passes its arguments to the ``airflow`` command with this project's environment
+(``covidsync airflow standalone`` is ``make airflow``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+DAG_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("run", help="run one DAG once for a logical date (no scheduler needed)")
+    parser.add_argument("dag_id")
+    parser.add_argument("--date", help="the local day to run for, YYYY-MM-DD (default: today, local time)")
+    parser.add_argument(
+        "--log", type=Path, help="write Airflow's output to this file instead of the terminal"
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="task retries for this run (default 0: a failure is reported at once, not after the back-off)",
+    )
+    parser.set_defaults(func=run)
+
+    parser = sub.add_parser(
+        "airflow", help="the airflow command, with this project's environment", add_help=False
+    )
+    parser.add_argument("args", nargs=argparse.REMAINDER)
+    parser.set_defaults(func=airflow)
+
+
+def _airflow_bin() -> str:
+    candidate = Path(sys.executable).with_name("airflow")
+    return str(candidate) if candidate.exists() else "airflow"
+
+
+def _environ() -> dict[str, str]:
+    """Airflow's environment, with its metadata database migrated once per Airflow version."""
+    from covidsync import airflow_env, warehouse
+
+    env = airflow_env.environ(warehouse.resolve_url(start=True))
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    from importlib.metadata import version
+
+    stamp = home / f".migrated-{version('apache-airflow-core')}"
+    if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite") and not stamp.exists():
+        proc = subprocess.run(
+            [_airflow_bin(), "db", "migrate"], env=env, capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            raise SystemExit("covidsync: `airflow db migrate` failed (output above)")
+        stamp.touch()
+    return env
+
+
+def logical_date(day: str | None) -> str:
+    from covidsync.cli import UserError
+
+    if day is None:
+        from zoneinfo import ZoneInfo
+
+        from covidsync.settings import LOCAL_TZ
+
+        return dt.datetime.now(ZoneInfo(LOCAL_TZ)).date().isoformat() + "T00:00:00+07:00"
+    try:
+        parsed = dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise UserError(f"--date must be a day as YYYY-MM-DD, not {day!r}") from exc
+    return parsed.isoformat() + "T00:00:00+07:00"
+
+
+def run(args) -> int:
+    return run_dag(args.dag_id, args.date, log=args.log, retries=args.retries)
+
+
+def run_dag(dag_id: str, day: str | None, *, log: Path | None = None, retries: int = 0) -> int:
+    """Run ``dag_id`` once for the local ``day`` through ``airflow dags test``; return its exit code."""
+    from covidsync.cli import UserError
+
+    if not DAG_ID.match(dag_id):
+        raise UserError(f"{dag_id!r} is not a DAG id")
+    when = logical_date(day)
+    env = _environ()
+    dag_file = Path(env["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    if not dag_file.exists():
+        known = sorted(p.stem for p in dag_file.parent.glob("*.py") if not p.stem.startswith("_"))
+        raise UserError(f"no DAG {dag_id!r}; the DAGs are: {', '.join(known)}")
+    env["COVIDSYNC_TASK_RETRIES"] = str(retries)
+    command = [_airflow_bin(), "dags", "test", dag_id, when]
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as out:
+            code = subprocess.run(
+                command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+            ).returncode
+    else:
+        code = subprocess.run(command, env=env, check=False).returncode
+    outcome = "succeeded" if code == 0 else f"FAILED (exit {code})"
+    where = f"; Airflow's output is in {log}" if log else ""
+    print(f"covidsync: DAG {dag_id} for {when[:10]} {outcome}{where}")
+    return code
+
+
+def airflow(args) -> int:
+    env = _environ()
+    os.execvpe(_airflow_bin(), [_airflow_bin(), *args.args], env)
+    return 0  # pragma: no cover

@@ -1,0 +1,1 @@
+"""Ingest: the landing zone, parsing, staging, row rules, the batch gate, merge and reports."""

@@ -1,0 +1,98 @@
+"""The ``covidsync`` command as an operator uses it: a real process, a real warehouse, real Airflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def covidsync(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "covidsync", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT,
+    )
+
+
+def test_help_lists_the_operator_commands():
+    proc = covidsync("--help")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("warehouse", "db", "run", "demo"):
+        assert command in proc.stdout, f"`covidsync --help` should list {command}"
+
+
+def test_db_upgrade_then_status(empty_db):
+    env = {"COVIDSYNC_WAREHOUSE_URL": empty_db}
+    first = covidsync("db", "upgrade", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "migrations applied: 0001" in first.stdout
+    again = covidsync("db", "upgrade", env=env)
+    assert again.returncode == 0 and "up to date" in again.stdout
+    status = covidsync("db", "status", env=env)
+    assert status.returncode == 0
+    assert "applied  0001_layers_and_operations.sql" in status.stdout
+    assert "pending" not in status.stdout
+
+
+def test_warehouse_url_prefers_the_configured_url_and_hides_nothing_it_should_not():
+    proc = covidsync("warehouse", "url", env={"COVIDSYNC_WAREHOUSE_URL": "postgresql://u:secret@db:5432/w"})
+    assert proc.stdout.strip() == "postgresql://u:secret@db:5432/w"
+    status = covidsync("warehouse", "status", env={"COVIDSYNC_WAREHOUSE_URL": "postgresql://u:secret@db:5432/w"})
+    assert "secret" not in status.stdout, "status output must not print the password"
+
+
+def test_unreachable_warehouse_is_a_clear_error():
+    proc = covidsync("db", "upgrade", env={"COVIDSYNC_WAREHOUSE_URL": "postgresql://nobody@127.0.0.1:9/none"})
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, "an operator gets a message, not a traceback"
+    assert "127.0.0.1" in proc.stderr
+
+
+def test_run_refuses_an_unknown_dag_and_lists_the_known_ones(warehouse_url, tmp_path):
+    proc = covidsync("run", "no_such_dag", env={"AIRFLOW_HOME": str(tmp_path / "airflow")})
+    assert proc.returncode == 2
+    assert "no DAG 'no_such_dag'" in proc.stderr and "ingest_facility_files" in proc.stderr
+
+
+def test_run_refuses_a_month_first_or_malformed_date(warehouse_url, tmp_path):
+    proc = covidsync("run", "ingest_facility_files", "--date", "11/20/2021", env={"AIRFLOW_HOME": str(tmp_path)})
+    assert proc.returncode == 2 and "YYYY-MM-DD" in proc.stderr
+
+
+@pytest.mark.airflow
+def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(warehouse_url, areas, tmp_path):
+    registry = areas["landing"] / "registry" / "facilities.csv"
+    registry.parent.mkdir(parents=True)
+    registry.write_text(
+        "facility_code,name,facility_type,province_code,district_code,commune_code\n"
+        "17001,Bệnh viện Đa khoa tỉnh Hòa Bình,provincial_hospital,17,148,04789\n"
+    )
+    dropped = areas["landing"] / "17001" / "vaccinations" / "2021-11-20.csv"
+    dropped.parent.mkdir(parents=True)
+    dropped.write_text("citizen_id\n017090001234\n")
+    env = {"AIRFLOW_HOME": str(tmp_path / "airflow")}
+    log = tmp_path / "run.log"
+    proc = covidsync("run", "ingest_facility_files", "--date", "2021-11-20", "--log", str(log), env=env)
+    assert proc.returncode == 0, log.read_text()[-4000:]
+    assert "succeeded" in proc.stdout
+    conn = psycopg2.connect(warehouse_url)
+    with conn.cursor() as cur:
+        cur.execute("select relative_path, status from ops.landing_file")
+        assert cur.fetchall() == [("17001/vaccinations/2021-11-20.csv", "received")]
+    conn.close()
+    assert "017090001234" not in log.read_text(), "no identity value in the task log"
+
+    registry.write_text("facility_code,name\n1700X,Broken\n")  # a broken registry must fail the task
+    broken = covidsync("run", "ingest_facility_files", "--date", "2021-11-21", "--log", str(log), env=env)
+    assert broken.returncode != 0, "a failed task must fail the run"
+    assert "FAILED" in broken.stdout
