@@ -16,7 +16,7 @@ import pytest
 
 from covidsync import db, warehouse
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["covidsync.sample.testing"]
 
 PROJECT = Path(__file__).resolve().parents[1]
 _PREFIX = f"covidsync_test_{os.getpid()}"

@@ -27,7 +27,7 @@ def covidsync(*args: str, env: dict | None = None, timeout: int = 300) -> subpro
 def test_help_lists_the_operator_commands():
     proc = covidsync("--help")
     assert proc.returncode == 0, proc.stderr
-    for command in ("warehouse", "db", "run", "demo"):
+    for command in ("warehouse", "db", "run", "demo", "generate", "simulator"):
         assert command in proc.stdout, f"`covidsync --help` should list {command}"
 
 

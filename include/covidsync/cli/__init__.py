@@ -18,7 +18,7 @@ COMMANDS = [
     "covidsync.cli.db",  # covidsync db upgrade|status
     "covidsync.cli.run",  # covidsync run <dag_id> [--date], covidsync airflow ...
     "covidsync.cli.demo",  # covidsync demo
-    # covidsync generate, covidsync simulator: added with the sample-data generator
+    "covidsync.cli.generate",  # covidsync generate, covidsync simulator
 ]
 
 
