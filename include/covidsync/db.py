@@ -128,7 +128,9 @@ def upgrade(url: str, directory: Path | None = None) -> list[str]:
                     )
                     """
                 )
-                cur.execute("select sha256 from ops.schema_migration where version = %s", (migration.version,))
+                cur.execute(
+                    "select sha256 from ops.schema_migration where version = %s", (migration.version,)
+                )
                 row = cur.fetchone()
                 if row is not None:
                     if row[0] != migration.sha256:

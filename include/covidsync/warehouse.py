@@ -141,8 +141,16 @@ class EmbeddedPostgres:
             self.pgdata.mkdir(exist_ok=True)
             self._chown(self.pgdata, user)
             self._call(
-                [self._bin("initdb"), "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8",
-                 "--locale=C.UTF-8", "-U", "postgres"],
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "-U",
+                    "postgres",
+                ],
                 user,
             )
         if not self.logfile.exists():
@@ -150,8 +158,19 @@ class EmbeddedPostgres:
         self._chown(self.logfile, user)
         options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}"
         self._call(
-            [self._bin("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile), "-o", options, "-w",
-             "-t", "60", "start"],
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.logfile),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             user,
         )
         deadline = time.monotonic() + 30

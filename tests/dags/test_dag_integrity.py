@@ -54,7 +54,11 @@ def dagbag(tmp_path_factory):
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql://nobody@127.0.0.1:9/no_metadata_db",
     )
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(PROJECT / "dags")], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _PROBE, str(PROJECT / "dags")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     assert line, f"DAG import probe failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -97,5 +101,7 @@ def test_dag_files_are_thin_and_import_nothing_costly_at_module_level(path):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for name in names:
                 assert name.split(".")[0] not in costly, f"{path.name}: import {name} inside the task"
-                assert not name.startswith("dags"), f"{path.name}: shared code belongs in covidsync, not dags/"
+                assert not name.startswith("dags"), (
+                    f"{path.name}: shared code belongs in covidsync, not dags/"
+                )
     assert len(path.read_text().splitlines()) < 150, f"{path.name}: keep logic in include/covidsync/"

@@ -47,7 +47,9 @@ def test_db_upgrade_then_status(empty_db):
 def test_warehouse_url_prefers_the_configured_url_and_hides_nothing_it_should_not():
     proc = covidsync("warehouse", "url", env={"COVIDSYNC_WAREHOUSE_URL": "postgresql://u:secret@db:5432/w"})
     assert proc.stdout.strip() == "postgresql://u:secret@db:5432/w"
-    status = covidsync("warehouse", "status", env={"COVIDSYNC_WAREHOUSE_URL": "postgresql://u:secret@db:5432/w"})
+    status = covidsync(
+        "warehouse", "status", env={"COVIDSYNC_WAREHOUSE_URL": "postgresql://u:secret@db:5432/w"}
+    )
     assert "secret" not in status.stdout, "status output must not print the password"
 
 
@@ -65,7 +67,9 @@ def test_run_refuses_an_unknown_dag_and_lists_the_known_ones(warehouse_url, tmp_
 
 
 def test_run_refuses_a_month_first_or_malformed_date(warehouse_url, tmp_path):
-    proc = covidsync("run", "ingest_facility_files", "--date", "11/20/2021", env={"AIRFLOW_HOME": str(tmp_path)})
+    proc = covidsync(
+        "run", "ingest_facility_files", "--date", "11/20/2021", env={"AIRFLOW_HOME": str(tmp_path)}
+    )
     assert proc.returncode == 2 and "YYYY-MM-DD" in proc.stderr
 
 

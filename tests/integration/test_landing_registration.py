@@ -58,7 +58,11 @@ def test_registry_loads_and_reloads_only_when_changed(warehouse_url, registry):
         second = landing.load_registry(conn, registry["landing"])
     assert (first.facilities, first.changed) == (2, True)
     assert (second.facilities, second.changed) == (2, False)
-    _drop(registry, "registry/facilities.csv", REGISTRY + "17003,Phòng xét nghiệm An Bình,private_lab,17,152,04924\n")
+    _drop(
+        registry,
+        "registry/facilities.csv",
+        REGISTRY + "17003,Phòng xét nghiệm An Bình,private_lab,17,152,04924\n",
+    )
     with conn:
         third = landing.load_registry(conn, registry["landing"])
     assert (third.facilities, third.changed) == (3, True)
@@ -98,17 +102,23 @@ def test_complete_files_register_once_and_incomplete_names_are_never_read(wareho
         ("17001/vaccinations/empty.csv", b"", "empty_file"),
     ],
 )
-def test_files_that_cannot_be_read_are_rejected_with_a_report(warehouse_url, registry, relative, content, code):
+def test_files_that_cannot_be_read_are_rejected_with_a_report(
+    warehouse_url, registry, relative, content, code
+):
     _drop(registry, relative, content)
     result = _register(warehouse_url, registry)
     assert result.pending == [] and result.rejected == 1
     assert _files(warehouse_url) == [(relative, "rejected", [code])]
     assert not (registry["landing"] / relative).exists(), "the file left the landing zone"
     moved = list(registry["rejected"].rglob(os.path.basename(relative)))
-    assert len(moved) == 1 and moved[0].read_bytes() == (content.encode() if isinstance(content, str) else content)
+    assert len(moved) == 1 and moved[0].read_bytes() == (
+        content.encode() if isinstance(content, str) else content
+    )
     facility, dataset = relative.split("/")[:2]
     assert moved[0].parent.parent.parent.name == facility
-    report = json.loads((registry["outbox"] / facility / f"{os.path.basename(relative)}.result.json").read_text())
+    report = json.loads(
+        (registry["outbox"] / facility / f"{os.path.basename(relative)}.result.json").read_text()
+    )
     assert report["status"] == "rejected" and report["file_errors"] == [code]
     errors = (registry["outbox"] / facility / f"{os.path.basename(relative)}.errors.csv").read_text()
     assert code in errors
@@ -145,7 +155,9 @@ def test_pccovid_files_belong_to_the_pccovid_scope(warehouse_url, registry):
     assert {r[0] for r in _files(warehouse_url)} == {"17001/vaccinations/v.csv", "pccovid/checkins/c.csv"}
 
 
-def test_a_crash_after_commit_but_before_the_move_is_finished_by_the_next_run(warehouse_url, registry, monkeypatch):
+def test_a_crash_after_commit_but_before_the_move_is_finished_by_the_next_run(
+    warehouse_url, registry, monkeypatch
+):
     _drop(registry, "17001/vaccinations/a.pdf", b"%PDF")
 
     def crash(src, dest):

@@ -61,9 +61,7 @@ def write_reports(
         writer.writerows(problems)
 
     _atomic_write(errors_path, write_errors)
-    _atomic_write(
-        result_path, lambda fh: json.dump(asdict(result), fh, ensure_ascii=False, indent=2)
-    )
+    _atomic_write(result_path, lambda fh: json.dump(asdict(result), fh, ensure_ascii=False, indent=2))
     return result_path, errors_path
 
 
