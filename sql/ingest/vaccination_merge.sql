@@ -1,0 +1,55 @@
+-- core.vaccination from one validated vaccinations file, in the caller's transaction: the rows without
+-- errors replace the facility's records with the same record_key (the earlier versions move to
+-- core.vaccination_history, unless they came from this very file: a reprocess is not a new version).
+-- Parameters: file_id, facility_code.
+-- a reprocess of this file first takes back what its earlier load put in core
+delete from core.vaccination
+where source_file_id = %(file_id)s;
+
+with replaced as (
+    delete from core.vaccination as v
+    using staging.vaccination_loadable as l
+    where l.file_id = %(file_id)s and v.facility_code = %(facility_code)s and v.record_key = l.record_key
+    returning v.*
+)
+
+insert into core.vaccination_history
+select
+    r.*,
+    now() as replaced_at,
+    %(file_id)s as replaced_by_file_id
+from replaced as r
+where r.source_file_id <> %(file_id)s;
+
+insert into core.vaccination (
+    facility_code, record_key, record_id, full_name, date_of_birth, birth_year_only, gender, citizen_id,
+    phone, health_insurance_no, province_code, district_code, commune_code, address, vaccine_code,
+    lot_number, dose_number, vaccinated_on, warnings, source_file_id, source_row
+)
+select
+    %(facility_code)s,
+    l.record_key,
+    l.record_id,
+    l.full_name,
+    l.date_of_birth,
+    coalesce(l.birth_year_only, false),
+    l.gender,
+    l.citizen_id,
+    l.phone,
+    l.health_insurance_no,
+    l.province_code,
+    l.district_code,
+    l.commune_code,
+    l.address,
+    l.vaccine_code,
+    l.lot_number,
+    l.dose_number,
+    l.vaccinated_on,
+    coalesce((
+        select array_agg(q.code order by q.code) from quarantine.row_problem as q
+        where q.file_id = l.file_id and q.row_number = l.row_number
+    ), '{}'),
+    l.file_id,
+    l.row_number
+from staging.vaccination_loadable as l
+where l.file_id = %(file_id)s;
