@@ -1,0 +1,1143 @@
+"""Read any accepted landing file as a stream of rows with canonical column names.
+
+Contract: ``docs/contract/facility-files.md`` §1 (accepted formats), §2 (encodings, separators, NFC text,
+headers in Vietnamese or English), §3–§5 (the columns of each dataset), §6 (file codes). Background on the
+Vietnamese text pitfalls handled here: ``docs/domain/vietnam-covid-data.md`` §8 (NFC/NFD, Windows-1258
+with combining tone marks, Excel numbers that lost their leading zeros).
+
+This module only *reads*. It never judges a value (a bad date or CCCD is the normaliser's and the SQL row
+rules' business); it rejects a file only for the file codes of contract §6, raised as :class:`FileRejected`
+by :func:`open_rows` before a single row is yielded. Memory stays flat whatever the file size: CSV and
+JSONL are read line by line, a JSON array is decoded object by object from chunks, XLSX through openpyxl's
+read-only mode (its shared-strings table is the one part held in memory, bounded by the expanded-size cap).
+
+Decisions where the contract is silent:
+
+* Encoding (CSV): a UTF-8 BOM means UTF-8 (``utf-8-sig``) and a UTF-16 BOM means UTF-16; if the rest of
+  the file does not decode in that encoding the file is ``undecodable_file`` (no fallback: the BOM lied).
+  Without a BOM: UTF-8, else Windows-1258. The whole file is decoded strictly once before reading, so a
+  bad byte at the very end is seen. Binary content is ``undecodable_file``: a NUL anywhere, or (for
+  Windows-1258, which decodes almost any byte) any C0 control character other than tab, CR and LF.
+* A CSV that is really a ZIP/XLSX, or an ``.xlsx`` that is not a ZIP (e.g. an old ``.xls`` or a renamed
+  CSV), is ``unsupported_format``; a ZIP that is truncated or corrupt is ``undecodable_file``.
+* Separator: ``,`` or ``;``, whichever occurs more often outside quotes in the header line (tie: ``,``).
+  Excel's ``sep=;`` / ``sep=,`` first line is honoured and skipped.
+* Header row: the first row with a non-empty cell (CSV and XLSX); rows above it are not counted. Data
+  rows are numbered from 1 after it, as a person counts them: blank rows are skipped but counted, and a
+  quoted cell spanning several lines is one row.
+* Headers are matched by :func:`header_key`; if that fails, again without a parenthesised or bracketed
+  part (``Ngày sinh (dd/mm/yyyy)``). Cells under an empty header are dropped silently; headers that
+  match nothing are dropped and listed in :attr:`RowStream.unknown_headers`.
+* Two headers for the same column are ambiguous: ``missing_columns``, the detail names the column and
+  the positions of the two file columns. For JSON this applies to two keys of one object; different
+  objects may spell a key differently.
+* A row whose only non-empty cells are under unknown headers is yielded with empty values (the row
+  rules then report its missing values); only rows with every cell empty are skipped.
+* XLSX: the first worksheet (chart sheets are not worksheets); formulas give their cached values; date
+  cells are rounded to the second; ``time`` cells give ``HH:MM:SS``. A workbook with no worksheet is
+  ``empty_file``. The expanded-size cap is checked on the ZIP central directory before openpyxl opens
+  it, then every entry's CRC is verified (reading at most the declared, capped size) so a corrupt sheet
+  is refused before any row is yielded.
+* JSON and JSONL must be UTF-8 (a BOM is tolerated): other bytes are ``undecodable_file``. Text that
+  decodes but is not the expected shape — a syntax error, a top level that is not an array, an element
+  or line that is not an object, text after the closing ``]``, one object above 16 MiB — is
+  ``unsupported_format``. The whole file is checked before any row is yielded.
+* JSON row numbers are the element's position from 1; JSONL row numbers are physical line numbers
+  (blank lines are skipped but counted), so an editor's "go to line" finds the row.
+* JSON values: strings NFC and stripped; ``true``/``false``; numbers as for XLSX (whole → no ``.0``);
+  ``null``, ``""``, ``[]`` and ``{}`` are absent; other arrays/objects are their compact JSON text.
+* Errors that can still surface while iterating (after :func:`open_rows` returned), as
+  :class:`FileRejected`: a CSV whose structure breaks later in the file, e.g. a quote never closed so
+  that one cell passes the csv module's field-size limit (``unsupported_format``); an XLSX sheet whose
+  XML is malformed inside an intact ZIP (``undecodable_file``); a file changed or removed meanwhile.
+* Precedence: a file whose header lacks a required column is ``missing_columns`` even with no data rows;
+  ``empty_file`` is a file with a usable header (or no header at all) and no non-empty row.
+* The expanded-size cap: ``max_expanded_bytes`` if given, else ``COVIDSYNC_MAX_XLSX_EXPANDED_BYTES``
+  read at each call (an unreadable value falls back to the default), else 512 MiB.
+* A :class:`RowStream` can be iterated again: later iterations reopen the file.
+* Details of :class:`FileRejected` never quote file content (headers included: a file without a header
+  row has personal data in its first row); they name canonical columns, positions and byte offsets.
+
+Additions to the brief's API: :meth:`RowStream.close` and the context-manager protocol (release the
+file opened by :func:`open_rows` when the rows are not iterated), :data:`ACCEPTED_EXTENSIONS`, and
+:func:`match_header` (the canonical column a header text names in a dataset, or ``None``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from covidsync.domain.text import name_key, nfc
+
+__all__ = [
+    "ACCEPTED_EXTENSIONS",
+    "DATASETS",
+    "Column",
+    "FileRejected",
+    "RowStream",
+    "header_key",
+    "match_header",
+    "open_rows",
+]
+
+ACCEPTED_EXTENSIONS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".jsonl": "jsonl"}
+DEFAULT_MAX_XLSX_EXPANDED_BYTES = 512 * 1024 * 1024
+MAX_JSON_OBJECT_CHARS = 16 * 1024 * 1024
+_CHUNK = 256 * 1024  # bytes read per step of the strict decode pass and text buffering
+_SNIFF_CHARS = 64 * 1024  # decoded characters looked at to find the CSV header line
+
+
+class FileRejected(Exception):
+    """A whole file refused: a file code of contract §6 and an operator's explanation (no cell values)."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(code, detail)  # both in args: the exception pickles (Airflow, multiprocessing)
+        self.code = code
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A canonical column: its English name, whether the contract requires it, its accepted headers."""
+
+    name: str
+    required: bool
+    headers: tuple[str, ...]
+
+
+def _col(name: str, required: bool, *headers: str) -> Column:
+    return Column(name, required, (name, *headers))
+
+
+# Columns shared by the facility datasets (contract §3, reused by §4).
+_RECORD_ID = _col("record_id", False, "Mã bản ghi", "Record ID", "Record", "Mã hồ sơ", "ID bản ghi")
+_FULL_NAME = _col(
+    "full_name", True, "Họ và tên", "Họ tên", "Tên", "Name", "Full name", "Fullname", "Tên người tiêm"
+)
+_DOB = _col(
+    "date_of_birth",
+    True,
+    "Ngày sinh",
+    "Ngày tháng năm sinh",
+    "Năm sinh",
+    "DOB",
+    "Date of birth",
+    "Birth date",
+    "Birthdate",
+    "Birthday",
+)
+_GENDER = _col("gender", True, "Giới tính", "Giới", "Sex", "Gender")
+_CITIZEN_ID = _col(
+    "citizen_id",
+    False,
+    "Số CCCD/CMND",
+    "Số CMND/CCCD",
+    "CCCD/CMND",
+    "CMND/CCCD",
+    "CCCD",
+    "CMND",
+    "Số CCCD",
+    "Số CMND",
+    "Số định danh",
+    "Số định danh cá nhân",
+    "Căn cước công dân",
+    "Chứng minh nhân dân",
+    "ID number",
+    "Citizen ID number",
+    "National ID",
+    "National ID number",
+    "Identity number",
+)
+_PHONE = _col(
+    "phone",
+    False,
+    "Số điện thoại",
+    "Điện thoại",
+    "SĐT",
+    "Số ĐT",
+    "ĐT",
+    "Di động",
+    "Số di động",
+    "Phone number",
+    "Mobile",
+    "Mobile number",
+    "Telephone",
+    "Tel",
+)
+_HEALTH_INSURANCE = _col(
+    "health_insurance_no",
+    False,
+    "Số thẻ BHYT",
+    "Thẻ BHYT",
+    "BHYT",
+    "Mã thẻ BHYT",
+    "Số BHYT",
+    "Health insurance number",
+    "Health insurance no",
+    "Health insurance",
+    "Insurance number",
+)
+_PROVINCE = _col(
+    "province_code", True, "Mã tỉnh", "Mã tỉnh/thành phố", "Mã tỉnh thành", "Province code", "Province"
+)
+_DISTRICT = _col(
+    "district_code", True, "Mã huyện", "Mã quận/huyện", "Mã quận huyện", "District code", "District"
+)
+_COMMUNE = _col(
+    "commune_code",
+    True,
+    "Mã xã",
+    "Mã xã/phường",
+    "Mã phường/xã",
+    "Mã xã phường",
+    "Commune code",
+    "Commune",
+    "Ward code",
+)
+_ADDRESS = _col("address", False, "Địa chỉ", "Địa chỉ nơi ở", "Nơi ở", "Address")
+_FACILITY = _col(
+    "facility_code",
+    False,
+    "Mã cơ sở",
+    "Mã cơ sở y tế",
+    "Mã CSYT",
+    "Mã đơn vị",
+    "Facility code",
+    "Facility",
+    "Facility ID",
+)
+
+
+def _optional(column: Column) -> Column:
+    return Column(column.name, False, column.headers)
+
+
+def _required(column: Column) -> Column:
+    return Column(column.name, True, column.headers)
+
+
+DATASETS: dict[str, tuple[Column, ...]] = {
+    # contract §3
+    "vaccinations": (
+        _RECORD_ID,
+        _FULL_NAME,
+        _DOB,
+        _GENDER,
+        _required(_CITIZEN_ID),
+        _PHONE,
+        _HEALTH_INSURANCE,
+        _PROVINCE,
+        _DISTRICT,
+        _COMMUNE,
+        _ADDRESS,
+        _col(
+            "vaccine",
+            True,
+            "Tên vắc xin",
+            "Tên vắc-xin",
+            "Tên vaccine",
+            "Vắc xin",
+            "Vắc-xin",
+            "Vaccine",
+            "Loại vắc xin",
+            "Loại vắc-xin",
+            "Loại vaccine",
+            "Vaccine name",
+            "Vaccine product",
+            "Product",
+        ),
+        _col(
+            "lot_number",
+            True,
+            "Số lô",
+            "Lô",
+            "Lô vắc xin",
+            "Lô vắc-xin",
+            "Số lô vắc xin",
+            "Lot",
+            "Lot number",
+            "Lot no",
+            "Batch",
+            "Batch number",
+        ),
+        _col(
+            "dose_number",
+            True,
+            "Mũi số",
+            "Mũi tiêm",
+            "Mũi",
+            "Mũi tiêm số",
+            "Lần tiêm",
+            "Dose",
+            "Dose number",
+            "Dose no",
+        ),
+        _col(
+            "vaccinated_on",
+            True,
+            "Ngày tiêm",
+            "Ngày tiêm chủng",
+            "Ngày tiêm vắc xin",
+            "Vaccination date",
+            "Vaccinated on",
+            "Date of vaccination",
+            "Date vaccinated",
+        ),
+        _FACILITY,
+    ),
+    # contract §4 (facility_code: optional, as in §3; the facility_mismatch rule reads it)
+    "test_results": (
+        _RECORD_ID,
+        _col(
+            "sample_id",
+            True,
+            "Mã mẫu",
+            "Mã số mẫu",
+            "Mã ống mẫu",
+            "Barcode",
+            "Sample ID",
+            "Sample code",
+            "Sample",
+            "Sample barcode",
+        ),
+        _FULL_NAME,
+        _DOB,
+        _GENDER,
+        _required(_CITIZEN_ID),
+        _PHONE,
+        _PROVINCE,
+        _DISTRICT,
+        _COMMUNE,
+        _col(
+            "test_type",
+            True,
+            "Loại xét nghiệm",
+            "Loại XN",
+            "Phương pháp xét nghiệm",
+            "Phương pháp",
+            "Test type",
+            "Test method",
+            "Method",
+        ),
+        _col("pooled", False, "Mẫu gộp", "Gộp mẫu", "Gộp", "Pooled", "Pooled sample", "Pool"),
+        _col(
+            "sampled_at",
+            True,
+            "Thời gian lấy mẫu",
+            "Ngày lấy mẫu",
+            "Ngày giờ lấy mẫu",
+            "Sampled at",
+            "Sample time",
+            "Sampling time",
+            "Sampled on",
+            "Collected at",
+            "Collection time",
+        ),
+        _col("result", True, "Kết quả", "Kết quả xét nghiệm", "KQ", "Kết quả XN", "Result", "Test result"),
+        _col("ct_value", False, "Giá trị CT", "CT", "Chỉ số CT", "Giá trị Ct", "CT value", "Ct"),
+        _col(
+            "resulted_at",
+            True,
+            "Thời gian trả kết quả",
+            "Ngày trả kết quả",
+            "Thời gian có kết quả",
+            "Ngày có kết quả",
+            "Ngày giờ trả kết quả",
+            "Resulted at",
+            "Result time",
+            "Result date",
+            "Reported at",
+        ),
+        _FACILITY,
+    ),
+    # contract §5
+    "checkins": (
+        _col(
+            "checkin_id",
+            True,
+            "Mã check-in",
+            "Mã checkin",
+            "Mã lượt quét",
+            "Mã quét",
+            "Check-in ID",
+            "Scan ID",
+        ),
+        _col("venue_code", True, "Mã địa điểm", "Mã điểm", "Venue code", "Venue ID", "Venue"),
+        _col(
+            "scanned_at",
+            True,
+            "Thời gian quét",
+            "Thời gian check-in",
+            "Thời điểm quét",
+            "Scanned at",
+            "Scan time",
+            "Checked in at",
+            "Check-in time",
+        ),
+        _col("direction", False, "Chiều", "Hướng", "Vào/Ra", "Direction"),
+        _col("mode", False, "Hình thức quét", "Hình thức", "Chế độ quét", "Mode", "Scan mode"),
+        _col(
+            "qr_payload",
+            False,
+            "Nội dung QR",
+            "Nội dung mã QR",
+            "Mã QR",
+            "QR",
+            "QR code",
+            "QR payload",
+            "Payload",
+        ),
+        _optional(_CITIZEN_ID),
+        _PHONE,
+    ),
+    "venues": (
+        _col("venue_code", True, "Mã địa điểm", "Mã điểm", "Venue code", "Venue ID", "Code"),
+        _col("name", False, "Tên địa điểm", "Tên", "Tên điểm", "Name", "Venue name"),
+        _optional(_PROVINCE),
+        _optional(_DISTRICT),
+        _optional(_COMMUNE),
+        _ADDRESS,
+        _col("venue_type", False, "Loại địa điểm", "Loại hình", "Loại", "Venue type", "Type"),
+    ),
+}
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+_BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+
+
+def header_key(text: str) -> str:
+    """Match key for headers: case, accents, ``đ``, spaces and punctuation folded away.
+
+    ``"Số CCCD/CMND"``, ``"so cccd cmnd"``, ``"SỐ CCCD / CMND"`` (NFC or NFD) all give ``"socccdcmnd"``;
+    ``"citizen_id"`` and ``"Citizen ID"`` give ``"citizenid"``.
+    """
+    return _NON_ALNUM.sub("", name_key(text))
+
+
+def _build_lookup() -> dict[str, dict[str, str]]:
+    lookup: dict[str, dict[str, str]] = {}
+    for dataset, columns in DATASETS.items():
+        keys: dict[str, str] = {}
+        for column in columns:
+            for header in column.headers:
+                key = header_key(header)
+                owner = keys.setdefault(key, column.name)
+                if owner != column.name:  # a programming error: one spelling for two columns
+                    raise AssertionError(f"{dataset}: header {header!r} matches {owner} and {column.name}")
+        lookup[dataset] = keys
+    return lookup
+
+
+_LOOKUP = _build_lookup()
+
+
+def match_header(dataset: str, text: str) -> str | None:
+    """The canonical column of ``dataset`` that the header ``text`` names, or ``None``."""
+    keys = _LOOKUP[dataset]
+    found = keys.get(header_key(text))
+    if found is None and ("(" in text or "[" in text):
+        found = keys.get(header_key(_BRACKETED.sub(" ", text)))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The row stream
+
+
+@dataclass
+class RowStream:
+    """The rows of one file: ``for row_number, values in stream`` (see the module docstring)."""
+
+    format: str
+    encoding: str | None
+    delimiter: str | None
+    columns: tuple[str, ...]
+    unknown_headers: tuple[str, ...]
+    _factory: Callable[[], Iterator[tuple[int, dict[str, str]]]] = field(repr=False, compare=False)
+    _first: tuple[int, dict[str, str]] | None = field(default=None, repr=False, compare=False)
+    _rows: Generator[tuple[int, dict[str, str]], None, None] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """The rows: the first iteration goes on with the reader of :func:`open_rows`; later ones reopen."""
+        first, rows = self._first, self._rows
+        self._first = self._rows = None
+        if first is None or rows is None:
+            return self._factory()
+        return _resume(first, rows)
+
+    def close(self) -> None:
+        """Release the reader opened by :func:`open_rows` if its rows were not iterated."""
+        rows, self._rows, self._first = self._rows, None, None
+        if rows is not None:
+            rows.close()
+
+    def __enter__(self) -> RowStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _max_expanded_default() -> int:
+    raw = os.environ.get("COVIDSYNC_MAX_XLSX_EXPANDED_BYTES", "").strip()
+    if raw:
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+    return DEFAULT_MAX_XLSX_EXPANDED_BYTES
+
+
+def open_rows(path: Path, dataset: str, *, max_expanded_bytes: int | None = None) -> RowStream:
+    """Open a landing file of ``dataset``; raise :class:`FileRejected` for a file-level problem.
+
+    Everything that makes the file unreadable is found here, before any row is yielded (see the module
+    docstring for the one exception).
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
+    path = Path(path)
+    fmt = ACCEPTED_EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        shown = path.suffix or "(none)"
+        raise FileRejected(
+            "unsupported_format",
+            f"file extension {shown} is not accepted; "
+            "send .csv, .xlsx, .json (an array of objects) or .jsonl",
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileRejected("undecodable_file", f"the file cannot be read ({exc.strerror})") from exc
+    if size == 0:
+        raise FileRejected("empty_file", "the file is empty (0 bytes)")
+    if fmt == "csv":
+        stream = _open_csv(path, dataset)
+    elif fmt == "xlsx":
+        limit = _max_expanded_default() if max_expanded_bytes is None else max_expanded_bytes
+        stream = _open_xlsx(path, dataset, limit)
+    else:
+        stream = _open_json(path, dataset, lines=fmt == "jsonl")
+    return stream
+
+
+def _missing_columns(dataset: str, present: set[str]) -> None:
+    missing = [c for c in DATASETS[dataset] if c.required and c.name not in present]
+    if missing:
+        names = ", ".join(f"{c.name} ({c.headers[1]})" for c in missing)
+        raise FileRejected("missing_columns", f"required columns not found in the header: {names}")
+
+
+def _resume(first: tuple[int, dict[str, str]], rows: Generator) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        yield first
+        yield from rows
+    finally:
+        rows.close()
+
+
+def _start(
+    fmt: str,
+    encoding: str | None,
+    delimiter: str | None,
+    columns: tuple[str, ...],
+    unknown: tuple[str, ...],
+    factory: Callable[[], Generator[tuple[int, dict[str, str]], None, None]],
+    rows: Generator[tuple[int, dict[str, str]], None, None] | None = None,
+) -> RowStream:
+    """Probe for a first data row (else ``empty_file``), keep the opened reader for the first iteration."""
+    rows = factory() if rows is None else rows
+    try:
+        first = next(rows, None)
+    except BaseException:
+        rows.close()
+        raise
+    if first is None:
+        rows.close()
+        raise FileRejected("empty_file", "the file has no data rows (only a header, or blank)")
+    return RowStream(fmt, encoding, delimiter, columns, unknown, factory, first, rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tabular files (CSV, XLSX): a header row, then records of cells
+
+
+def _header_mapping(dataset: str, header: list[str | None]) -> tuple[list[tuple[int, str]], tuple[str, ...]]:
+    mapping: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    unknown: list[str] = []
+    for index, text in enumerate(header):
+        if not text:
+            continue
+        column = match_header(dataset, text)
+        if column is None:
+            unknown.append(text)
+            continue
+        if column in seen:
+            raise FileRejected(
+                "missing_columns",
+                f"column {column} is given twice (file columns {seen[column] + 1} and {index + 1}); "
+                "keep one of them",
+            )
+        seen[column] = index
+        mapping.append((index, column))
+    _missing_columns(dataset, set(seen))
+    return mapping, tuple(unknown)
+
+
+def _tabular_rows(
+    records: Generator, skip: int, mapping: list[tuple[int, str]], convert: Callable
+) -> Generator[tuple[int, dict[str, str]], None, None]:
+    """(row number, values) of the records after the first ``skip`` ones (the header and rows above it)."""
+    try:
+        for _ in range(skip):
+            next(records, None)
+        number = 0
+        for record in records:
+            number += 1
+            width = len(record)
+            values: dict[str, str] = {}
+            for index, column in mapping:
+                if index < width:
+                    value = record[index]
+                    if value is not None and value != "":
+                        text = convert(value)
+                        if text:
+                            values[column] = text
+            if values or any(convert(v) for v in record if v is not None and v != ""):
+                yield number, values
+    finally:
+        records.close()
+
+
+def _open_tabular(
+    fmt: str,
+    encoding: str | None,
+    delimiter: str | None,
+    dataset: str,
+    open_records: Callable[[], Generator],
+    convert: Callable,
+    blank: str,
+) -> RowStream:
+    """Find the header, map it, then keep the same reader for the rows (a workbook is loaded once)."""
+    records = open_records()
+    try:
+        found = _find_header(records, convert)
+        if found is None:
+            raise FileRejected("empty_file", blank)
+        header_at, header = found
+        mapping, unknown = _header_mapping(dataset, header)
+    except BaseException:
+        records.close()
+        raise
+    columns = tuple(column for _, column in mapping)
+
+    def factory() -> Generator[tuple[int, dict[str, str]], None, None]:
+        return _tabular_rows(open_records(), header_at + 1, mapping, convert)
+
+    rows = _tabular_rows(records, 0, mapping, convert)
+    return _start(fmt, encoding, delimiter, columns, unknown, factory, rows)
+
+
+def _find_header(records: Iterator[list], convert: Callable) -> tuple[int, list[str | None]] | None:
+    for position, record in enumerate(records):
+        cells = [convert(v) if v is not None and v != "" else None for v in record]
+        if any(cells):
+            return position, cells
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CSV
+
+_C0_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _csv_text(value: str) -> str | None:
+    if value.isascii():
+        return value.strip() or None
+    return nfc(value)
+
+
+def _strict_pass(path: Path, encoding: str, controls: re.Pattern[str] | None) -> str | None:
+    """Decode the whole file strictly in chunks; ``None`` if it decodes, else why not (no content quoted)."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(_CHUNK)
+            final = not chunk
+            try:
+                text = decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                return f"not valid {encoding} near byte offset {max(offset + exc.start, 0)}"
+            if "\x00" in text or (controls is not None and controls.search(text)):
+                return f"binary content (control characters) near byte offset {offset}"
+            if final:
+                return None
+            offset += len(chunk)
+
+
+def _detect_encoding(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        raise FileRejected("unsupported_format", "the .csv file is a ZIP archive (an Excel .xlsx?), not text")
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            problem = _strict_pass(path, encoding, None)
+            if problem is None:
+                return encoding
+            raise FileRejected(
+                "undecodable_file", f"the file starts with a {encoding} byte-order mark but is {problem}"
+            )
+    problem = _strict_pass(path, "utf-8", None)
+    if problem is None:
+        return "utf-8"
+    if "binary" in problem:
+        raise FileRejected("undecodable_file", f"the file is not text: {problem}")
+    problem_1258 = _strict_pass(path, "cp1258", _C0_CONTROLS)
+    if problem_1258 is None:
+        return "cp1258"
+    raise FileRejected(
+        "undecodable_file",
+        f"the file decodes neither as UTF-8 ({problem}) nor as Windows-1258 ({problem_1258})",
+    )
+
+
+def _text_reader(path: Path, encoding: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
+        open(path, "rb", buffering=_CHUNK), encoding=encoding, newline="", errors="strict"
+    )
+
+
+_SEP_LINE = re.compile(r"\s*sep=([,;])\s*(?:\r\n|\n|\r|$)", re.IGNORECASE)
+
+
+def _detect_delimiter(path: Path, encoding: str) -> str:
+    """``,`` or ``;``: the one more frequent outside quotes on the first non-blank line (tie: ``,``)."""
+    with _text_reader(path, encoding) as reader:
+        sample = reader.read(_SNIFF_CHARS)
+    sample = sample.lstrip("\ufeff")
+    hint = _SEP_LINE.match(sample)
+    if hint:
+        return hint.group(1)
+    counts = {",": 0, ";": 0}
+    quoted = False
+    content = False
+    for char in sample:
+        if char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char in "\r\n":
+            if content:
+                break
+        elif char in counts:
+            counts[char] += 1
+            content = True
+        elif not char.isspace():
+            content = True
+    return ";" if counts[";"] > counts[","] else ","
+
+
+def _csv_records(path: Path, encoding: str, delimiter: str) -> Iterator[list[str]]:
+    reader_file = _text_reader(path, encoding)
+    try:
+        records = csv.reader(reader_file, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+        first = True
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise FileRejected(
+                    "unsupported_format",
+                    f"the CSV structure is broken near line {records.line_num} ({_csv_error(exc)})",
+                ) from exc
+            except UnicodeDecodeError as exc:  # the file changed after the decode pass
+                raise FileRejected(
+                    "undecodable_file", f"not valid {encoding} (file changed while read)"
+                ) from exc
+            if first and record and any(record):
+                first = False
+                joined = delimiter.join(record).strip().lower()
+                if joined in ("sep=,", "sep=;", "sep=,,", "sep=;;"):
+                    continue
+            yield record
+    finally:
+        reader_file.close()
+
+
+def _csv_error(exc: Exception) -> str:
+    message = str(exc)
+    if "field larger than field limit" in message:
+        return "a cell is too large: probably a quote that is never closed"
+    return "malformed quoting or a NUL character"
+
+
+def _open_csv(path: Path, dataset: str) -> RowStream:
+    encoding = _detect_encoding(path)
+    delimiter = _detect_delimiter(path, encoding)
+    return _open_tabular(
+        "csv",
+        encoding,
+        delimiter,
+        dataset,
+        lambda: _csv_records(path, encoding, delimiter),
+        _csv_text,
+        "the file has no header and no data (blank)",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# XLSX
+
+
+def _number_text(value: int | float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def _xlsx_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return _csv_text(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number_text(value)
+    if isinstance(value, _dt.datetime):
+        if value.microsecond:
+            value = value.replace(microsecond=0) + _dt.timedelta(
+                seconds=1 if value.microsecond >= 500_000 else 0
+            )
+        if value.hour == value.minute == value.second == 0:
+            return value.date().isoformat()
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, _dt.time):
+        return value.replace(microsecond=0).isoformat()
+    if value is None:
+        return None
+    return _csv_text(str(value))
+
+
+class _XlsxBroken(Exception):
+    pass
+
+
+def _xlsx_errors() -> tuple[type[BaseException], ...]:
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    return (
+        zipfile.BadZipFile,
+        zlib.error,
+        InvalidFileException,
+        KeyError,
+        ValueError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        EOFError,
+        OSError,
+        SyntaxError,  # xml.etree ParseError (and lxml's XMLSyntaxError) derive from it
+        NotImplementedError,
+    )
+
+
+def _check_zip(path: Path, limit: int) -> None:
+    """Refuse a non-ZIP, a corrupt ZIP, or one whose declared expanded size passes ``limit``; then CRCs."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not head.startswith(b"PK"):
+        raise FileRejected(
+            "unsupported_format",
+            "the .xlsx file is not an Excel workbook (not a ZIP archive; an old .xls or a renamed file?)",
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            expanded = sum(info.file_size for info in entries)
+            if expanded > limit:
+                raise FileRejected(
+                    "file_too_large",
+                    f"the workbook expands to {expanded} bytes, more than the limit of {limit} bytes "
+                    "(COVIDSYNC_MAX_XLSX_EXPANDED_BYTES)",
+                )
+            for info in entries:  # CRC check: reads at most the declared (capped) size
+                with archive.open(info) as member:
+                    while member.read(_CHUNK):
+                        pass
+    except FileRejected:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        raise FileRejected(
+            "undecodable_file", f"the workbook is truncated or corrupt ({type(exc).__name__})"
+        ) from exc
+
+
+def _xlsx_records(path: Path) -> Iterator[tuple]:
+    import openpyxl
+
+    errors = _xlsx_errors()
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except errors as exc:
+        raise _XlsxBroken(type(exc).__name__) from exc
+    try:
+        sheets = workbook.worksheets
+        if not sheets:
+            return
+        sheet = sheets[0]
+        sheet.reset_dimensions()  # producers that write a wrong <dimension> would otherwise lose cells
+        rows = sheet.iter_rows(values_only=True)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except errors as exc:
+                raise _XlsxBroken(type(exc).__name__) from exc
+            yield row
+    finally:
+        workbook.close()
+
+
+def _xlsx_guard(records: Iterator[tuple]) -> Iterator[tuple]:
+    try:
+        yield from records
+    except _XlsxBroken as exc:
+        raise FileRejected("undecodable_file", f"the workbook cannot be read ({exc})") from exc
+    finally:
+        records.close()
+
+
+def _open_xlsx(path: Path, dataset: str, limit: int) -> RowStream:
+    _check_zip(path, limit)
+    return _open_tabular(
+        "xlsx",
+        None,
+        None,
+        dataset,
+        lambda: _xlsx_guard(_xlsx_records(path)),
+        _xlsx_text,
+        "the workbook's first worksheet is empty",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON and JSONL
+
+_WS = " \t\r\n"
+_NOT_WS = re.compile(r"[^ \t\r\n]")
+_DECODER = json.JSONDecoder()
+
+
+def _json_shape(detail: str) -> FileRejected:
+    return FileRejected("unsupported_format", detail)
+
+
+def _json_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    """The elements of a top-level JSON array, decoded incrementally: (position from 1, object)."""
+    with _text_reader(path, "utf-8-sig") as reader:
+        buffer = ""
+        pos = 0
+        eof = False
+
+        def fill(minimum: int = 1) -> bool:
+            """Append text to ``buffer`` (dropping the consumed part); False at end of file."""
+            nonlocal buffer, pos, eof
+            if eof:
+                return False
+            text = reader.read(max(_CHUNK, minimum))
+            if not text:
+                eof = True
+                return False
+            buffer = buffer[pos:] + text
+            pos = 0
+            return True
+
+        def skip_ws() -> str | None:
+            """The next non-space character (not consumed), or None at end of file."""
+            nonlocal pos
+            while True:
+                found = _NOT_WS.search(buffer, pos)
+                if found is not None:
+                    pos = found.start()
+                    return buffer[pos]
+                pos = len(buffer)
+                if not fill():
+                    return None
+
+        first = skip_ws()
+        if first is None:
+            return
+        if first != "[":
+            kind = "an object" if first == "{" else "not an array"
+            raise _json_shape(f"the JSON top level is {kind}; send an array of objects ([{{...}}, ...])")
+        pos += 1
+        position = 0
+        while True:
+            char = skip_ws()
+            if char is None:
+                raise _json_shape("the JSON array is not closed (the file is truncated?)")
+            if char == "]" and position == 0:
+                pos += 1
+                break
+            if position > 0:
+                if char == "]":
+                    pos += 1
+                    break
+                if char != ",":
+                    raise _json_shape(
+                        f"the JSON array is malformed after element {position} (expected , or ])"
+                    )
+                pos += 1
+                char = skip_ws()
+                if char is None:
+                    raise _json_shape("the JSON array is not closed (the file is truncated?)")
+            position += 1
+            if char != "{":
+                raise _json_shape(f"element {position} of the JSON array is not an object")
+            want = _CHUNK
+            while True:
+                try:
+                    value, end = _DECODER.raw_decode(buffer, pos)
+                    break
+                except RecursionError as exc:
+                    raise _json_shape(f"element {position} of the JSON array is nested too deeply") from exc
+                except json.JSONDecodeError as exc:
+                    if len(buffer) - pos > MAX_JSON_OBJECT_CHARS or not fill(want):
+                        raise _json_shape(
+                            f"element {position} of the JSON array is not valid JSON ({exc.msg}) "
+                            "or larger than 16 MiB"
+                        ) from exc
+                    want *= 2  # grow geometrically: a large object is parsed O(log n) times, not O(n)
+            pos = end
+            yield position, value
+        if skip_ws() is not None:
+            raise _json_shape("text follows the end of the JSON array")
+
+
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    """The objects of a JSONL file: (line number from 1, object); blank lines skipped but counted."""
+    with _text_reader(path, "utf-8-sig") as reader:
+        number = 0
+        while True:
+            line = reader.readline(MAX_JSON_OBJECT_CHARS + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_JSON_OBJECT_CHARS and not line.endswith(("\n", "\r")):
+                raise _json_shape(f"line {number} is longer than 16 MiB")
+            text = line.strip(_WS)
+            if not text:
+                continue
+            if not text.startswith("{"):
+                raise _json_shape(f"line {number} is not a JSON object")
+            try:
+                value = _DECODER.decode(text)
+            except json.JSONDecodeError as exc:
+                raise _json_shape(f"line {number} is not valid JSON ({exc.msg})") from exc
+            except RecursionError as exc:
+                raise _json_shape(f"line {number} is nested too deeply") from exc
+            yield number, value
+
+
+def _json_value(value: object) -> str | None:
+    if isinstance(value, str):
+        return _csv_text(value) if value else None
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number_text(value)
+    if not value:  # [] or {}
+        return None
+    return nfc(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+_MAX_UNKNOWN_KEYS = 1000
+
+
+def _open_json(path: Path, dataset: str, *, lines: bool) -> RowStream:
+    source = _jsonl_objects if lines else _json_objects
+    keymap: dict[str, str | None] = {}
+    order: list[str] = []
+    unknown: list[str] = []
+    has_values = False
+    try:
+        for _, obj in source(path):
+            if not has_values:
+                has_values = any(_json_value(v) is not None for v in obj.values())
+            seen: dict[str, str] | None = None
+            for key in obj:
+                column = keymap.get(key, "")
+                if column == "":
+                    column = match_header(dataset, key)
+                    if column is None:
+                        if len(unknown) < _MAX_UNKNOWN_KEYS:
+                            keymap[key] = None
+                            unknown.append(key)
+                    else:
+                        keymap[key] = column
+                        if column not in order:
+                            order.append(column)
+                if column:
+                    seen = {} if seen is None else seen
+                    if column in seen:
+                        raise FileRejected(
+                            "missing_columns",
+                            f"column {column} is given twice in one object (two keys name it); "
+                            "keep one of them",
+                        )
+                    seen[column] = key
+    except UnicodeDecodeError as exc:
+        raise FileRejected("undecodable_file", f"the file is not valid UTF-8 ({exc.reason})") from exc
+    if not has_values:
+        raise FileRejected(
+            "empty_file", "the file has no data rows (an empty array, empty objects, or blank)"
+        )
+    _missing_columns(dataset, set(order))
+    columns = tuple(order)
+    mapped = {key: column for key, column in keymap.items() if column}
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for number, obj in source(path):
+            values: dict[str, str] = {}
+            empty = True
+            for key, raw in obj.items():
+                text = _json_value(raw)
+                if text is None:
+                    continue
+                empty = False
+                column = mapped.get(key)
+                if column is not None:
+                    values[column] = text
+            if not empty:
+                yield number, values
+
+    return _start("jsonl" if lines else "json", None, None, columns, tuple(unknown), rows)
