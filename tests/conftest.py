@@ -52,6 +52,22 @@ def _execute(url: str, statement: str) -> None:
         conn.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gx_project(tmp_path_factory):
+    """A copy of the Great Expectations project, so tests never write into the repository's."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("gx") / "great_expectations"
+    shutil.copytree(PROJECT / "great_expectations", copy, ignore=shutil.ignore_patterns("uncommitted"))
+    previous = os.environ.get("COVIDSYNC_GX_DIR")
+    os.environ["COVIDSYNC_GX_DIR"] = str(copy)
+    yield copy
+    if previous is None:
+        os.environ.pop("COVIDSYNC_GX_DIR", None)
+    else:
+        os.environ["COVIDSYNC_GX_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
     """A URL on the test server through which databases are created and dropped."""

@@ -1,0 +1,559 @@
+"""The batch gate: Great Expectations validates a file's per-batch profile, never its rows.
+
+The SQL that runs the row rules also computes a small profile of the batch (counts, shares, the value counts
+of the canonical columns of the rows that would load, and the facility's recent history). This module turns
+the profile into a few rows of a pandas DataFrame and validates it with the dataset's committed suite
+(``great_expectations/gx/expectations/<dataset>_batch.json``). Reading every staged row with GX would cost
+more than the load itself; the profile costs nothing extra and holds no personal data, so its results can be
+stored (``ops.validation_result``) and published (Data Docs).
+
+Severity is the expectation's own ``severity`` field (GX 1.x): a failed ``critical`` expectation holds the
+file (``batch_rejected``); a failed ``warning`` is recorded and never holds it. See docs/great-expectations.md.
+
+The batch handed to GX (one DataFrame, column ``part`` tells the rows apart):
+
+- ``metrics``: ``rows_total``, ``rows_rejected``, ``rejected_share``, ``duplicate_keys``, ``null_keys``;
+- ``value``: one row per (canonical column, value) of ``value_counts``: the value in the column of its name
+  (as text: ``"2"`` for dose 2, ``"true"`` for pooled), ``value_count`` beside it;
+- ``history``: ``history_days``, ``rows_total_vs_history`` and ``positivity_vs_history`` (null when the
+  check does not apply: under :data:`HISTORY_MIN_DAYS` days of history, or positivity unknown).
+
+Column expectations skip nulls, so each expectation sees only the rows of its part. Bounds that depend on
+the profile are suite parameters (``$PARAMETER``): ``max_rejected_share``, ``rows_total_min``/``_max``,
+``positivity_min``/``_max``; :func:`history_bounds` computes the last four.
+
+``great_expectations`` is imported inside functions only: it takes seconds to import, and DAG files import
+this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from covidsync import settings
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "DATASETS",
+    "HISTORY_FALLBACK_SHARE",
+    "HISTORY_MIN_DAYS",
+    "HISTORY_STDS",
+    "GateResult",
+    "build_data_docs",
+    "ensure_project",
+    "gx_context",
+    "history_bounds",
+    "profile_frame",
+    "project_dir",
+    "run_gate",
+    "store_result",
+    "suite_name",
+]
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("vaccinations", "test_results")
+# The canonical columns whose values the gate checks, per dataset (the keys of ``value_counts``).
+CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "vaccinations": ("vaccine_code", "dose_number", "gender"),
+    "test_results": ("test_type", "result", "pooled", "gender"),
+}
+METRICS = ("rows_total", "rows_rejected", "rejected_share", "duplicate_keys", "null_keys")
+
+# History checks (warnings): mean ± HISTORY_STDS std, or ± HISTORY_FALLBACK_SHARE of the mean when the std
+# is 0 or unknown; not applied with fewer than HISTORY_MIN_DAYS days of history.
+HISTORY_MIN_DAYS = 7
+HISTORY_STDS = 3.0
+HISTORY_FALLBACK_SHARE = 0.5
+
+DATASOURCE = "covidsync_gate"
+ASSET = "profile"
+BATCH_DEFINITION = "whole_profile"
+DOCS_SITE = "local_site"
+# The columns of the profile frame that the history checks read (null when the check is skipped).
+HISTORY_COLUMNS = {"rows_total_vs_history": "rows_total", "positivity_vs_history": "positivity"}
+# GX result keys that could point at rows; never copied into our results.
+_ROW_KEYS = frozenset(
+    {
+        "partial_unexpected_index_list",
+        "unexpected_index_list",
+        "unexpected_index_query",
+        "unexpected_rows",
+        "unexpected_list",
+        "partial_unexpected_list",
+        "partial_unexpected_counts",
+        "unexpected_index_column_names",
+    }
+)
+
+
+@dataclass
+class GateResult:
+    success: bool  # False when any critical expectation failed
+    failed: list[str] = field(default_factory=list)  # failed critical expectations, human-readable
+    warnings: list[str] = field(default_factory=list)  # failed warning-level expectations, human-readable
+    evaluated: int = 0  # number of expectations evaluated
+    results: dict = field(default_factory=dict)  # JSON-serialisable summary, no rows
+
+
+def project_dir() -> Path:
+    """The GX project folder (holds ``gx/``): ``COVIDSYNC_GX_DIR``, else ``<home>/great_expectations``."""
+    value = os.environ.get("COVIDSYNC_GX_DIR")
+    return Path(value).expanduser().resolve() if value else settings.home() / "great_expectations"
+
+
+def suite_name(dataset: str) -> str:
+    """The suite (and validation definition, and checkpoint) of a dataset: ``<dataset>_batch``."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    return f"{dataset}_batch"
+
+
+def docs_index(root: Path | None = None) -> Path:
+    return (root or project_dir()) / "gx" / "uncommitted" / "data_docs" / DOCS_SITE / "index.html"
+
+
+# --- the profile as a GX batch ---------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, else None (None, NaN, text)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _as_text(value: Any) -> str | None:
+    """A canonical value as text, the same whether the profile came from Python or from jsonb keys."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def history_bounds(mean: Any, std: Any, days: Any) -> tuple[float, float] | None:
+    """The accepted range of a value given its history, or None when the history cannot judge it.
+
+    mean ± :data:`HISTORY_STDS` std; ± :data:`HISTORY_FALLBACK_SHARE` of the mean when the std is 0 or
+    unknown; None with fewer than :data:`HISTORY_MIN_DAYS` days or no mean. The lower bound is clipped at 0.
+    """
+    mean, std, days = _number(mean), _number(std), _number(days)
+    if mean is None or days is None or days < HISTORY_MIN_DAYS:
+        return None
+    band = HISTORY_STDS * std if std is not None and std > 0 else HISTORY_FALLBACK_SHARE * abs(mean)
+    return max(mean - band, 0.0), mean + band
+
+
+def _checked_profile(profile: dict) -> dict:
+    """Fail loudly on a malformed profile: a missing metric would otherwise pass its expectation vacuously."""
+    dataset = profile.get("dataset")
+    suite_name(dataset)
+    missing = [key for key in (*METRICS, "max_rejected_share") if _number(profile.get(key)) is None]
+    if missing:
+        raise ValueError(f"batch profile lacks numeric {', '.join(missing)}")
+    value_counts = profile.get("value_counts") or {}
+    if not isinstance(value_counts, dict) or not all(isinstance(c, dict) for c in value_counts.values()):
+        raise ValueError("batch profile: value_counts must be a mapping of column -> {value: count}")
+    unknown = sorted(set(value_counts) - set(CANONICAL_COLUMNS[dataset]))
+    if unknown:
+        raise ValueError(
+            f"batch profile: value_counts has columns the {dataset} suite does not check: {unknown}"
+        )
+    return profile
+
+
+def _history_checks(profile: dict) -> dict[str, dict]:
+    """Per history column: the observed value and its bounds, or the reason the check is skipped."""
+    history = profile.get("history") or {}
+    days = _number(history.get("days")) or 0
+    checks = {}
+    subjects = {"rows_total_vs_history": (profile.get("rows_total"), "rows_mean", "rows_std")}
+    if profile["dataset"] == "test_results":
+        subjects["positivity_vs_history"] = (history.get("positivity"), "positivity_mean", "positivity_std")
+    for column, (observed, mean_key, std_key) in subjects.items():
+        check: dict[str, Any] = {
+            "observed": _number(observed),
+            "days": int(days),
+            "mean": _number(history.get(mean_key)),
+            "std": _number(history.get(std_key)),
+        }
+        bounds = history_bounds(check["mean"], check["std"], days)
+        if days < HISTORY_MIN_DAYS:
+            check["skipped"] = f"{int(days)} day(s) of history, fewer than {HISTORY_MIN_DAYS}"
+        elif check["observed"] is None or bounds is None:
+            check["skipped"] = f"{HISTORY_COLUMNS[column]} or its history unknown"
+        else:
+            check["min"], check["max"] = bounds
+        checks[column] = check
+    return checks
+
+
+def profile_frame(profile: dict):
+    """The profile as the DataFrame GX validates (see the module docstring), and its suite parameters."""
+    import pandas as pd
+
+    profile = _checked_profile(profile)
+    dataset = profile["dataset"]
+    metrics: dict[str, Any] = {"part": "metrics"}
+    metrics.update({key: _number(profile[key]) for key in METRICS})
+    rows: list[dict[str, Any]] = [metrics]
+    for column in CANONICAL_COLUMNS[dataset]:
+        for value, count in (profile.get("value_counts") or {}).get(column, {}).items():
+            text = _as_text(value)
+            if text is not None:  # a missing value is the row rules' business (missing_required)
+                rows.append({"part": "value", column: text, "value_count": _number(count)})
+    checks = _history_checks(profile)
+    history_row: dict[str, Any] = {"part": "history", "history_days": checks["rows_total_vs_history"]["days"]}
+    parameters: dict[str, Any] = {"max_rejected_share": _number(profile["max_rejected_share"])}
+    for column, check in checks.items():
+        prefix = HISTORY_COLUMNS[column]
+        skipped = "skipped" in check
+        history_row[column] = None if skipped else check["observed"]
+        # A skipped check still needs a bound (GX refuses min and max both None); its column is null.
+        parameters[f"{prefix}_min"] = 0.0 if skipped else check["min"]
+        parameters[f"{prefix}_max"] = None if skipped else check["max"]
+    rows.append(history_row)
+    columns = [
+        "part",
+        *METRICS,
+        *CANONICAL_COLUMNS[dataset],
+        "value_count",
+        "history_days",
+        *(c for c in HISTORY_COLUMNS if c in checks),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in (*METRICS, "value_count", "history_days", *checks):
+        frame[column] = frame[column].astype("float64")
+    for column in CANONICAL_COLUMNS[dataset]:
+        frame[column] = frame[column].astype("object")
+    return frame, parameters
+
+
+# --- the GX project ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Project:
+    root: Path
+    context: Any
+    batch_definition: Any
+    suites: dict[str, Any]  # suite name -> ExpectationSuite
+    checkpoints: dict[str, Any] = field(default_factory=dict)  # loaded on first use (docs only)
+
+
+_LOCK = threading.RLock()
+_PROJECTS: dict[Path, _Project] = {}
+
+
+def _quiet() -> None:
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _context(root: Path):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    if not (root / "gx" / "great_expectations.yml").is_file():
+        raise FileNotFoundError(f"no GX project at {root} (expected gx/great_expectations.yml)")
+    _quiet()
+    context = gx.get_context(mode="file", project_root_dir=str(root))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # in memory: nothing is written
+    return context
+
+
+def _batch_definition(context, *, write: bool):
+    """The whole-dataframe batch definition of the gate's pandas data source (created when ``write``)."""
+    try:
+        return context.data_sources.get(DATASOURCE).get_asset(ASSET).get_batch_definition(BATCH_DEFINITION)
+    except LookupError:  # GX raises KeyError/LookupError for a missing data source, asset or definition
+        if not write:
+            raise
+    source = context.data_sources.add_or_update_pandas(name=DATASOURCE)
+    if ASSET in {a.name for a in source.assets}:
+        asset = source.get_asset(ASSET)
+    else:
+        asset = source.add_dataframe_asset(name=ASSET)
+    if BATCH_DEFINITION in {b.name for b in asset.batch_definitions}:
+        return asset.get_batch_definition(BATCH_DEFINITION)
+    return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+
+
+def ensure_project(root: Path | None = None) -> None:
+    """Create or update (``add_or_update``, idempotent) everything the suites need in the GX project:
+
+    the pandas data source with its whole-dataframe batch definition, and per suite a validation definition
+    and a checkpoint that updates Data Docs. The suites themselves are committed JSON, reviewed as code;
+    this never writes them. Run once after changing the project layout; :func:`run_gate` calls it only when
+    something is missing (so normal validations write nothing to the project).
+    """
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    root = root or project_dir()
+    context = _context(root)
+    context.config.analytics_enabled = False
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.save()
+    batch_definition = _batch_definition(context, write=True)
+    for dataset in DATASETS:
+        name = suite_name(dataset)
+        suite = context.suites.get(name)
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+        )
+        context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[definition],
+                actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
+                result_format={"result_format": "BASIC"},
+            )
+        )
+    with _LOCK:
+        _PROJECTS.pop(root, None)
+
+
+def _project(root: Path | None = None) -> _Project:
+    """The cached project of this process (one per project folder): context, batch definition, suites."""
+    root = root or project_dir()
+    with _LOCK:
+        project = _PROJECTS.get(root)
+        if project is None:
+            context = _context(root)
+            try:
+                batch_definition = _batch_definition(context, write=False)
+            except LookupError:
+                log.warning("GX project at %s incomplete: creating its data source and checkpoints", root)
+                ensure_project(root)
+                context = _context(root)
+                batch_definition = _batch_definition(context, write=False)
+            suites = {suite_name(d): _suite(context, suite_name(d)) for d in DATASETS}
+            project = _PROJECTS[root] = _Project(root, context, batch_definition, suites)
+        return project
+
+
+def gx_context():
+    """The cached GX file context of the project (for operators' scripts: editing suites, building docs)."""
+    return _project().context
+
+
+def _suite(context, name: str):
+    from great_expectations.exceptions import DataContextError
+
+    try:
+        return context.suites.get(name)
+    except DataContextError as exc:
+        raise FileNotFoundError(
+            f"suite {name} missing from {context.root_directory}/expectations: suites are committed code"
+        ) from exc
+
+
+def _checkpoint(project: _Project, name: str):
+    """The suite's checkpoint (validation + UpdateDataDocsAction), loaded on first use."""
+    from great_expectations.exceptions import DataContextError
+
+    checkpoint = project.checkpoints.get(name)
+    if checkpoint is None:
+        try:
+            checkpoint = project.context.checkpoints.get(name)
+        except DataContextError:
+            log.warning("GX project at %s lacks checkpoint %s: creating it", project.root, name)
+            ensure_project(project.root)
+            checkpoint = project.context.checkpoints.get(name)
+        project.checkpoints[name] = checkpoint
+    return checkpoint
+
+
+# --- the gate ------------------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "none"
+    number = _number(value)
+    if number is None:
+        return str(value)
+    if number.is_integer():
+        return str(int(number))
+    return f"{number:.2f}" if round(number, 2) == number else f"{number:.4g}"
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy scalars unwrapped, NaN as null)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """Counts back to integers (the frame holds them as float64 beside nulls)."""
+    value = _jsonable(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _observed(frame, column: str | None) -> Any:
+    """What the expectation saw: the column's value on its row, or {value: count} for a canonical column."""
+    if column is None or column not in frame.columns:
+        return None
+    rows = frame[frame[column].notna()]
+    if "value_count" in frame.columns and (rows["part"] == "value").any():
+        return {str(v): _whole(c) for v, c in zip(rows[column], rows["value_count"], strict=True)}
+    values = [_whole(v) for v in rows[column]]
+    return values[0] if len(values) == 1 else (values or None)
+
+
+def _message(entry: dict, profile: dict, checks: dict) -> str:
+    """A failed expectation, for a person: "rejected_share 0.31 > 0.20 (310 of 1000 rows rejected)"."""
+    kind, column, kwargs, observed = entry["type"], entry["column"], entry["kwargs"], entry["observed"]
+    if kind == "expect_column_values_to_be_in_set" and isinstance(observed, dict):
+        allowed = {str(v) for v in kwargs.get("value_set", [])}
+        bad = {v: c for v, c in observed.items() if v not in allowed}
+        listed = ", ".join(f"{v!r} ({_fmt(c)} rows)" for v, c in sorted(bad.items()))
+        return f"{column}: value(s) outside the allowed set: {listed}"
+    if kind == "expect_column_values_to_be_between" and column in checks:
+        check = checks[column]
+        return (
+            f"{HISTORY_COLUMNS[column]} {_fmt(check['observed'])} outside {_fmt(check['min'])}–"
+            f"{_fmt(check['max'])} (history: {check['days']} days, mean {_fmt(check['mean'])}, "
+            f"std {_fmt(check['std'])})"
+        )
+    if kind == "expect_column_values_to_be_between" and _number(observed) is not None:
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        if high is not None and observed > high:
+            text = f"{column} {_fmt(observed)} > {_fmt(high)}"
+        elif low is not None and observed < low:
+            text = f"{column} {_fmt(observed)} < {_fmt(low)}"
+        else:
+            text = f"{column} {_fmt(observed)} outside {_fmt(low)}–{_fmt(high)}"
+        if column == "rejected_share":
+            text += f" ({_fmt(profile['rows_rejected'])} of {_fmt(profile['rows_total'])} rows rejected)"
+        return text
+    return f"{kind} on {column or 'the batch'} failed (observed {json.dumps(observed, default=str)})"
+
+
+def _summarise(suite_result, frame, profile: dict, checks: dict) -> GateResult:
+    failed: list[str] = []
+    warnings: list[str] = []
+    entries = []
+    for item in suite_result.results:
+        config = item.expectation_config
+        kwargs = {k: _jsonable(v) for k, v in config.kwargs.items() if k not in ("batch_id",)}
+        column = kwargs.pop("column", None)
+        severity = getattr(config.severity, "value", config.severity) or "critical"
+        entry: dict[str, Any] = {
+            "type": config.type,
+            "column": column,
+            "kwargs": kwargs,
+            "severity": str(severity),
+            "success": bool(item.success),
+            "observed": _observed(frame, column),
+        }
+        if column in checks and "skipped" in checks[column]:
+            entry["skipped"] = checks[column]["skipped"]
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            entry["error"] = str(item.exception_info.get("exception_message"))
+        if not item.success:
+            entry["message"] = _message(entry, profile, checks)
+            (warnings if severity in ("warning", "info") else failed).append(entry["message"])
+        entries.append(entry)
+    success = not failed
+    results = {
+        "suite": suite_result.suite_name,
+        "dataset": profile["dataset"],
+        "file_id": _jsonable(profile.get("file_id")),
+        "facility_code": profile.get("facility_code"),
+        "success": success,
+        "failed": failed,
+        "warnings": warnings,
+        "evaluated": len(entries),
+        "expectations": entries,
+        "gx_version": suite_result.meta.get("great_expectations_version"),
+    }
+    results = json.loads(json.dumps(_jsonable(results), default=str))
+    return GateResult(success, failed, warnings, len(entries), results)
+
+
+def run_gate(profile: dict, *, build_docs: bool = False) -> GateResult:
+    """Validate a batch profile with its dataset's suite; ``success`` is False when a critical expectation fails.
+
+    Nothing is written to the GX project unless ``build_docs``: then the dataset's checkpoint runs with its
+    own run id (so concurrent workers never write the same result file), stores the result under
+    ``gx/uncommitted/validations/`` and updates the Data Docs site.
+    """
+    frame, parameters = profile_frame(profile)
+    checks = _history_checks(profile)
+    name = suite_name(profile["dataset"])
+    project = _project()
+    if build_docs:
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        run_name = f"{name}-file{profile.get('file_id') or 'none'}-{uuid.uuid4().hex[:8]}"
+        run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+        checkpoint_result = _checkpoint(project, name).run(
+            batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id
+        )
+        (suite_result,) = checkpoint_result.run_results.values()
+    else:
+        batch = project.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        suite_result = batch.validate(
+            project.suites[name],
+            result_format={"result_format": "BASIC"},
+            expectation_parameters=parameters,
+        )
+    return _summarise(suite_result, frame, profile, checks)
+
+
+def store_result(conn, file_id: int | None, suite: str, result: GateResult) -> int:
+    """Insert the result into ``ops.validation_result``; the caller commits. Returns ``validation_id``.
+
+    ``failed`` counts the failed critical expectations (so ``failed = 0`` exactly when ``success``); the
+    warnings are in ``results``.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            insert into ops.validation_result (file_id, suite, success, evaluated, failed, results)
+            values (%s, %s, %s, %s, %s, %s::jsonb)
+            returning validation_id
+            """,
+            (
+                file_id,
+                suite,
+                result.success,
+                result.evaluated,
+                len(result.failed),
+                json.dumps(result.results),
+            ),
+        )
+        return cur.fetchone()[0]
+
+
+def build_data_docs() -> Path:
+    """Build the static Data Docs site (suites and stored validation results); returns its index.html."""
+    project = _project()
+    project.context.build_data_docs(site_names=[DOCS_SITE])
+    return docs_index()
