@@ -444,9 +444,12 @@ def vaccinate(seed: int, people: list[Person], facilities: list[Facility], end: 
             else:
                 gap = rng.randint(*vaccine.interval)
             next_place = where(person)
-            # A dose given too early (≈ 3 %), only between facilities that send files, so that the earlier
-            # dose is known to the pipeline before the later one arrives.
-            short = rng.random() < 0.03 and not place.api and not next_place.api
+            # A dose given too early (≈ 3 %), only where the earlier dose is certain to reach the pipeline
+            # first or in the same file: at the same facility, which sends files. (Two facilities' history
+            # files arrive the same morning in any order, and a report cannot know of a dose sent later.)
+            short = (
+                rng.random() < 0.03 and not place.api and not next_place.api and next_place.code == place.code
+            )
             if short:
                 gap = vaccine.min_interval - rng.randint(2, 7)
             on = on + dt.timedelta(days=gap)
