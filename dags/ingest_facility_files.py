@@ -1,24 +1,32 @@
 """
 ### ingest_facility_files
 
-Takes the files that health facilities drop in the landing zone (contract: `shared/spec/facility-files.md`,
-published as `docs/facility-guide.md`) into the warehouse.
+Takes the files that health facilities drop in the landing zone (contract: `docs/contract/facility-files.md`;
+guide for facility staff: `docs/facility-guide.vi.md`, `docs/facility-guide.en.md`) through write-audit-publish
+into `core.vaccination` and `core.test_result`, and tells each facility what happened to each row.
 
 **Schedule**: every 15 minutes (facilities send all day; a file waits at most a quarter of an hour), and on
 demand: `covidsync run ingest_facility_files --date YYYY-MM-DD`.
 
 **Steps**
-1. `register_files`: reads `<landing>/registry/facilities.csv` into `ops.facility` when it changed, then
-   registers every complete file (SHA-256, size, facility, dataset, time received) in `ops.landing_file`.
-   Files that cannot be read at all (unknown facility folder, unsupported format, empty, too large, the same
-   bytes again) go straight to the rejected area with a report in the facility's outbox.
-2. The per-file parse, validate, gate and merge steps are added by the file-ingest work (issue #4); until then
-   registered files wait in `received`.
+1. `register_files`: loads `<landing>/registry/facilities.csv` into `ops.facility` when it changed, registers
+   every complete file (SHA-256, size, facility, dataset, time received) in `ops.landing_file`, and refuses at
+   once what cannot be read at all (unknown facility, unsupported format, empty, too large, same bytes again).
+2. `process_file`, one mapped task per file (files run in parallel and fail alone): parse and normalise,
+   `COPY` to `staging`, row rules as SQL sets into `quarantine`, a Great Expectations gate over the batch
+   profile (a failed gate holds the whole file: `batch_rejected`), merge into `core` in one transaction, then
+   the file moves to the archive (or the rejected area) and `result.json` + `errors.csv` go to the outbox.
+3. `summarise`: counts per status, and the Great Expectations Data Docs rebuilt
+   (`great_expectations/gx/uncommitted/data_docs/local_site/index.html`); it runs even when a file failed.
+4. `watcher`: fails the run when any task failed, so that `summarise` cannot hide a failure.
 
-**Rerun a day**: `covidsync run ingest_facility_files --date 2021-11-20`. Registration is keyed by each file's
-SHA-256, so a rerun registers nothing twice and resumes files an interrupted run left unfinished.
+**Rerun a day**: `covidsync run ingest_facility_files --date 2021-11-20`. Files are keyed by their SHA-256 and
+each step records the file's status, so a rerun loads nothing twice and resumes whatever an interrupted run
+left (a file committed as merged but not yet moved is finished). To load a file again:
+`covidsync files reprocess <file_id> --reason "..."`; to merge a held file: `covidsync files release`.
 
-**Upstream**: facilities (files). **Downstream**: `ops.landing_file`, the archive/rejected areas, outboxes.
+**Upstream**: facilities (files). **Downstream**: assets `core.vaccination`, `core.test_result`
+(`build_health_status`, `refresh_marts`); `ops.landing_file`; the archive and rejected areas; outboxes.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
+from covidsync.assets import CORE_TEST_RESULT, CORE_VACCINATION
 from covidsync.dag_defaults import DEFAULT_ARGS
 
 
@@ -41,12 +50,31 @@ from covidsync.dag_defaults import DEFAULT_ARGS
 )
 def ingest_facility_files():
     @task
-    def register_files() -> dict:
+    def register_files() -> list[int]:
         from covidsync.tasks import register_landing_files
 
-        return register_landing_files(scope="facility")
+        return register_landing_files(scope="facility")["pending_file_ids"]
 
-    register_files()
+    @task(outlets=[CORE_VACCINATION, CORE_TEST_RESULT], max_active_tis_per_dagrun=4)
+    def process_file(file_id: int) -> dict:
+        from covidsync.tasks import process_landing_file
+
+        return process_landing_file(file_id)
+
+    @task(trigger_rule="all_done")
+    def summarise(results) -> dict:
+        from covidsync.tasks import summarise_ingest
+
+        return summarise_ingest(list(results))
+
+    @task(trigger_rule="one_failed", retries=0)
+    def watcher() -> None:
+        """Fails the run when any task failed (summarise runs regardless and would otherwise hide it)."""
+        raise RuntimeError("a task of this run failed: see its log")
+
+    registered = register_files()
+    processed = process_file.expand(file_id=registered)
+    [registered, processed, summarise(processed)] >> watcher()
 
 
 ingest_facility_files()

@@ -40,10 +40,35 @@ def register_landing_files(scope: str) -> dict:
         "pending_file_ids": registration.pending,
         "rejected": registration.rejected,
         "duplicates": registration.duplicates,
-        "held": registration.skipped_held,
     }
     log.info(
-        "registered landing files: %d pending, %d rejected, %d duplicates, %d held",
-        len(registration.pending), registration.rejected, registration.duplicates, registration.skipped_held,
+        "registered landing files: %d pending, %d rejected, %d duplicates",
+        len(registration.pending),
+        registration.rejected,
+        registration.duplicates,
     )
     return summary
+
+
+def process_landing_file(file_id: int) -> dict:
+    """Parse, validate, gate, merge and report one registered facility file (counts only come back)."""
+    from covidsync.ingest import pipeline
+
+    conn = db.connect(warehouse_url())
+    try:
+        return pipeline.process_file(conn, file_id)
+    finally:
+        conn.close()
+
+
+def summarise_ingest(results: list[dict | None]) -> dict:
+    """Totals of a run's files, and the Data Docs site rebuilt once for the run."""
+    from covidsync.ingest import gate
+
+    done = [r for r in results if r]
+    totals: dict[str, int] = {}
+    for result in done:
+        totals[result["status"]] = totals.get(result["status"], 0) + 1
+    docs = gate.build_data_docs()
+    log.info("ingest run: %d files %s; data docs at %s", len(done), totals, docs)
+    return {"files": len(done), "by_status": totals, "data_docs": str(docs)}

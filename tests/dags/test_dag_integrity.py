@@ -32,7 +32,7 @@ for dag_id, dag in bag.dags.items():
     out["dags"][dag_id] = {
         "fileloc": dag.fileloc,
         "owners": sorted({t.owner for t in dag.tasks}),
-        "retries": sorted({t.retries for t in dag.tasks}),
+        "retries": sorted({t.retries for t in dag.tasks if getattr(t.trigger_rule, "value", t.trigger_rule) != "one_failed"}),
         "tags": sorted(dag.tags),
         "doc_md": dag.doc_md or "",
         "tasks": len(dag.tasks),
@@ -89,7 +89,9 @@ def test_each_dag_has_owner_tags_doc_and_retries(dagbag):
         assert len(info["doc_md"]) > 200 and "rerun" in info["doc_md"].lower(), (
             f"{dag_id}: doc_md (the module docstring) must say what it does and how to rerun a day"
         )
-        assert min(info["retries"]) >= 1, f"{dag_id}: every task needs retries"
+        assert min(info["retries"]) >= 1, (
+            f"{dag_id}: every task needs retries (a one_failed watcher excepted)"
+        )
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[p.stem for p in DAG_FILES])

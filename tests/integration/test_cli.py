@@ -81,9 +81,14 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(warehouse_
         "facility_code,name,facility_type,province_code,district_code,commune_code\n"
         "17001,Bệnh viện Đa khoa tỉnh Hòa Bình,provincial_hospital,17,148,04789\n"
     )
-    dropped = areas["landing"] / "17001" / "vaccinations" / "2021-11-20.csv"
-    dropped.parent.mkdir(parents=True)
-    dropped.write_text("citizen_id\n017090001234\n")
+    from test_ingest_codes import VACCINATION, write_csv
+
+    folder = areas["landing"] / "17001" / "vaccinations"
+    write_csv(
+        folder / "2021-11-20.csv",
+        [VACCINATION, dict(VACCINATION, **{"Mã bản ghi": "R2", "Mũi số": "2", "Ngày tiêm": "15/10/2021"})],
+    )
+    (folder / "only_ids.csv").write_text("citizen_id\n017090001234\n")
     env = {"AIRFLOW_HOME": str(tmp_path / "airflow")}
     log = tmp_path / "run.log"
     proc = covidsync("run", "ingest_facility_files", "--date", "2021-11-20", "--log", str(log), env=env)
@@ -91,9 +96,15 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(warehouse_
     assert "succeeded" in proc.stdout
     conn = psycopg2.connect(warehouse_url)
     with conn.cursor() as cur:
-        cur.execute("select relative_path, status from ops.landing_file")
-        assert cur.fetchall() == [("17001/vaccinations/2021-11-20.csv", "received")]
+        cur.execute("select original_name, status, file_codes from ops.landing_file order by 1")
+        assert cur.fetchall() == [
+            ("2021-11-20.csv", "merged", []),
+            ("only_ids.csv", "rejected", ["missing_columns"]),
+        ]
+        cur.execute("select count(*) from core.vaccination")
+        assert cur.fetchone()[0] == 2
     conn.close()
+    assert (areas["outbox"] / "17001" / "2021-11-20.csv.result.json").exists()
     assert "017090001234" not in log.read_text(), "no identity value in the task log"
 
     registry.write_text("facility_code,name\n1700X,Broken\n")  # a broken registry must fail the task

@@ -18,6 +18,7 @@ COMMANDS = [
     "covidsync.cli.db",  # covidsync db upgrade|status
     "covidsync.cli.run",  # covidsync run <dag_id> [--date], covidsync airflow ...
     "covidsync.cli.demo",  # covidsync demo
+    "covidsync.cli.files",  # covidsync files list|process|reprocess|release, covidsync validate
     "covidsync.cli.generate",  # covidsync generate, covidsync simulator
 ]
 

@@ -30,7 +30,14 @@ PCCOVID = "pccovid"
 PCCOVID_DATASETS = ("checkins", "venues")
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
 REGISTRY = Path("registry") / "facilities.csv"
-REGISTRY_COLUMNS = ("facility_code", "name", "facility_type", "province_code", "district_code", "commune_code")
+REGISTRY_COLUMNS = (
+    "facility_code",
+    "name",
+    "facility_type",
+    "province_code",
+    "district_code",
+    "commune_code",
+)
 _CHUNK = 1 << 20
 
 
@@ -201,7 +208,6 @@ class Registration:
     pending: list[int]  # file ids waiting to be parsed (received, staged or validated)
     rejected: int = 0
     duplicates: int = 0
-    skipped_held: int = 0
 
 
 def max_file_bytes() -> int:
@@ -254,10 +260,12 @@ def register(conn, landing: Path | None = None, *, scope: str = "facility") -> R
             seen = cur.fetchone()
             if seen is not None:
                 file_id, status, final_path, codes = seen
-                if status in ("received", "staged", "validated"):
+                if status in ("received", "staged", "validated") or (
+                    status in ("merged", "held") and candidate.dataset in FACILITY_DATASETS
+                ):
+                    # waiting, or processed by a run that stopped before the file moved: the
+                    # per-file step finishes it
                     result.pending.append(file_id)
-                elif status == "held":
-                    result.skipped_held += 1
                 elif final_path and status in ("rejected", "duplicate"):
                     # refused in the database, but the move did not happen: finish it
                     move_out(candidate.path, Path(final_path))
@@ -271,8 +279,13 @@ def register(conn, landing: Path | None = None, *, scope: str = "facility") -> R
             codes = ["duplicate_file"] if original else file_codes_for(candidate, size, facilities)
             status = "duplicate" if original else ("rejected" if codes else "received")
             final = (
-                area_path(settings.rejected_dir(), candidate.facility_code, candidate.dataset, when,
-                          candidate.path.name)
+                area_path(
+                    settings.rejected_dir(),
+                    candidate.facility_code,
+                    candidate.dataset,
+                    when,
+                    candidate.path.name,
+                )
                 if codes
                 else None
             )
@@ -284,9 +297,19 @@ def register(conn, landing: Path | None = None, *, scope: str = "facility") -> R
                 values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 returning file_id
                 """,
-                (sha, candidate.relative_path, candidate.path.name, candidate.facility_code or None,
-                 candidate.dataset, size, when, status, codes, original[0] if original else None,
-                 str(final) if final else None),
+                (
+                    sha,
+                    candidate.relative_path,
+                    candidate.path.name,
+                    candidate.facility_code or None,
+                    candidate.dataset,
+                    size,
+                    when,
+                    status,
+                    codes,
+                    original[0] if original else None,
+                    str(final) if final else None,
+                ),
             )
             file_id = cur.fetchone()[0]
             cur.execute(
