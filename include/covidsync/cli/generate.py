@@ -27,7 +27,9 @@ def register(sub) -> None:
     gen.add_argument("--checkins-per-day", type=int, default=None, help="default: 2 × persons")
     gen.add_argument("--facilities", type=int, default=12, help="facilities in the registry (at least 6)")
     gen.add_argument("--venues", type=int, default=None, help="default: persons / 15, at least 20")
-    gen.add_argument("--bomb-mb", type=int, default=64, help="uncompressed MiB of the file_too_large XLSX")
+    gen.add_argument(
+        "--bomb-mb", type=int, default=600, help="uncompressed MiB of the file_too_large XLSX (cap: 512 MiB)"
+    )
     gen.add_argument(
         "--only",
         choices=("checkins", "vaccinations", "test_results"),
