@@ -116,7 +116,7 @@ def summary(url: str) -> str:
             cur.execute("select to_regclass('quarantine.row_problem') is not null")
             if cur.fetchone()[0]:
                 cur.execute(
-                    "select code, severity, count(*) from quarantine.row_problem group by 1, 2 order by 3 desc"
+                    "select code, severity, count(*) from quarantine.row_problem group by 1, 2 order by 3 desc, 1"
                 )
                 lines.append("row problems, by code:")
                 lines += [f"  {c:<26} {s:<8} {n}" for c, s, n in cur.fetchall()] or ["  (none)"]
