@@ -12,3 +12,6 @@ _WAREHOUSE = "postgres://warehouse:5432/covidsync"
 
 CORE_VACCINATION = Asset(name="core.vaccination", uri=f"{_WAREHOUSE}/core/vaccination")
 CORE_TEST_RESULT = Asset(name="core.test_result", uri=f"{_WAREHOUSE}/core/test_result")
+CORE_CHECKIN = Asset(name="core.checkin", uri=f"{_WAREHOUSE}/core/checkin")
+DERIVED_HEALTH_STATUS = Asset(name="derived.health_status", uri=f"{_WAREHOUSE}/derived/health_status")
+PUBLISH_RELEASE = Asset(name="publish.release", uri=f"{_WAREHOUSE}/publish/release")
