@@ -41,15 +41,7 @@ def _with_database(url: str, database: str) -> str:
 
 
 def _execute(url: str, statement: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(url)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
+    db.execute_autocommit(url, statement)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -55,6 +55,17 @@ def transaction(url: str) -> Iterator:
         conn.close()
 
 
+def execute_autocommit(url: str, statement: str) -> None:
+    """One statement outside a transaction (``create database``, ``drop database``)."""
+    conn = connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
 def airflow_url(conn_id: str = settings.WAREHOUSE_CONN_ID) -> str:
     """The warehouse URL from the Airflow connection (only inside Airflow; imported lazily)."""
     from airflow.sdk import BaseHook

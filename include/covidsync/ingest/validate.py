@@ -20,16 +20,6 @@ from covidsync.ingest import landing, pipeline
 from covidsync.ingest.report import FileResult, write_reports
 
 
-def _admin_sql(url: str, statement: str) -> None:
-    conn = db.connect(url)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
-
-
 def dry_run(path: Path, facility_code: str, dataset: str, *, out: Path | None = None) -> tuple[dict, list]:
     from sqlalchemy.engine import make_url
 
@@ -38,7 +28,7 @@ def dry_run(path: Path, facility_code: str, dataset: str, *, out: Path | None = 
     base = warehouse.resolve_url(start=True)
     name = f"covidsync_validate_{os.getpid()}_{secrets.token_hex(4)}"
     scratch = make_url(base).set(database=name).render_as_string(hide_password=False)
-    _admin_sql(base, f'create database "{name}"')
+    db.execute_autocommit(base, f'create database "{name}"')
     try:
         db.upgrade(scratch)
         conn = db.connect(scratch)
@@ -92,7 +82,7 @@ def dry_run(path: Path, facility_code: str, dataset: str, *, out: Path | None = 
         finally:
             conn.close()
     finally:
-        _admin_sql(base, f'drop database if exists "{name}" with (force)')
+        db.execute_autocommit(base, f'drop database if exists "{name}" with (force)')
     total = counts["rows_total"]
     rejected = counts["rows_rejected"]
     result = FileResult(
