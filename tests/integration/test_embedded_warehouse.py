@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 import psycopg2
+import pytest
 
 from covidsync import db, warehouse
 
@@ -15,8 +19,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_start_migrate_restart_stop(tmp_path):
-    server = warehouse.EmbeddedPostgres(tmp_path / "state", _free_port())
+@pytest.fixture
+def state_dir():
+    """A directory outside pytest's own temporary root: as root, the server runs as another user and needs
+    its parents traversable, and every pytest session resets its root to mode 0700 (a concurrent session
+    would lock the server out of its data mid-test)."""
+    path = Path(tempfile.mkdtemp(prefix="covidsync-embedded-test-"))
+    yield path / "state"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_start_migrate_restart_stop(state_dir):
+    server = warehouse.EmbeddedPostgres(state_dir, _free_port())
     try:
         url = server.start()
         assert url.endswith(f":{server.port}/covidsync")
@@ -37,11 +51,11 @@ def test_start_migrate_restart_stop(tmp_path):
     assert server.stop() is False, "stopping a stopped server says so"
 
 
-def test_a_port_taken_by_another_program_is_reported(tmp_path):
+def test_a_port_taken_by_another_program_is_reported(state_dir):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        server = warehouse.EmbeddedPostgres(tmp_path / "state", s.getsockname()[1])
+        server = warehouse.EmbeddedPostgres(state_dir, s.getsockname()[1])
         try:
             server.start()
         except warehouse.WarehouseError as exc:
