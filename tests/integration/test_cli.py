@@ -105,7 +105,19 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(warehouse_
         assert cur.fetchone()[0] == 2
     conn.close()
     assert (areas["outbox"] / "17001" / "2021-11-20.csv.result.json").exists()
-    assert "017090001234" not in log.read_text(), "no identity value in the task log"
+    # no identity value in the task logs or in any XCom the run pushed
+    import sqlite3
+
+    airflow_db = sqlite3.connect(tmp_path / "airflow" / "airflow.db")
+    xcoms = " ".join(str(row[0]) for row in airflow_db.execute("select value from xcom"))
+    airflow_db.close()
+    assert "pending" in xcoms or "by_status" in xcoms, "the run's summaries are in XCom"
+    task_logs = log.read_text() + "".join(
+        f.read_text(errors="replace") for f in (tmp_path / "airflow").rglob("*.log") if f.is_file()
+    )
+    for secret in ("017090001234", "0912345678", "Nguyễn Văn An"):
+        assert secret not in task_logs, "an identity value reached a task log"
+        assert secret not in xcoms, "an identity value reached XCom"
 
     registry.write_text("facility_code,name\n1700X,Broken\n")  # a broken registry must fail the task
     broken = covidsync("run", "ingest_facility_files", "--date", "2021-11-21", "--log", str(log), env=env)
