@@ -1,5 +1,6 @@
 -- ops.api_source.watermark of one source (one row), advanced by one step: to the largest updated_at of
--- a merged batch that asked from at or before the current watermark (so no records are skipped).
+-- a merged batch that asked from at or before the current watermark (so no records are skipped), and
+-- is newer than the batch that last moved it (so a watermark an operator set back stays set back).
 -- Returns the new watermark, or no row when no merged batch moves it on; the caller repeats until then.
 -- Parameters: source_id.
 with step as (
@@ -12,6 +13,7 @@ with step as (
     where
         b.source_id = %(source_id)s
         and f.status = 'merged'
+        and b.file_id > coalesce(s.watermark_file_id, 0)
         and b.max_updated_at > coalesce(s.watermark, '-infinity'::timestamptz)
         and coalesce(b.updated_since, '-infinity'::timestamptz) <= coalesce(s.watermark, '-infinity'::timestamptz)
     order by b.max_updated_at desc
