@@ -173,6 +173,22 @@ def test_a_field_renamed_by_the_source_refuses_the_batch_with_a_report(setup, ap
     assert again["status"] == "loaded_with_errors" and _core(conn) > 0
 
 
+def test_an_operator_can_reprocess_a_refused_batch_the_parser_can_read(setup, api_simulator):
+    """runbook: a renamed field the file parser knows ('cccd') loads after `files reprocess`."""
+    from covidsync.ingest import pipeline
+
+    conn = setup
+    source = _source(conn, api_simulator, dataset="test_results", page_size=1000)
+    api_simulator.fail("rename_field", count=None, field="citizen_id", to="cccd")
+    refused = api_pull.pull_source(conn, source.source_id)
+    assert refused["status"] == "rejected"
+    pipeline.reprocess(conn, refused["file_id"], "cccd is their name for citizen_id", "tester")
+    again = api_pull.pull_source(conn, source.source_id)  # resumes the batch, then asks from the watermark
+    assert [r["status"] for r in again["resumed"]] in (["loaded"], ["loaded_with_errors"])
+    assert again["status"] == "no_new_records" and _core(conn, "test_result") > 0
+    assert again["watermark"] is not None
+
+
 def test_malformed_json_refuses_the_batch_and_keeps_the_evidence(setup, api_simulator, areas):
     conn = setup
     source = _source(conn, api_simulator)
