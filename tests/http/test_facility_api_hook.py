@@ -38,8 +38,16 @@ def _hook(sim, facility, policy=FAST, **kwargs):
     return FacilityApiHook(CONN, sim.base_url(facility), policy=policy, **kwargs)
 
 
-def _statuses(sim, dataset):
-    return [r["status"] for r in sim.requests if r["path"].endswith(f"/{dataset}")]
+def _statuses(sim, dataset, expected: int):
+    """The statuses the simulator logged for ``dataset``. It logs a request just after answering it, so
+    the client can get there first: wait (up to 3 s) for ``expected`` entries, then for any straggler."""
+    deadline = time.monotonic() + 3
+    while True:
+        statuses = [r["status"] for r in list(sim.requests) if r["path"].endswith(f"/{dataset}")]
+        if len(statuses) >= expected or time.monotonic() > deadline:
+            time.sleep(0.05)
+            return [r["status"] for r in list(sim.requests) if r["path"].endswith(f"/{dataset}")]
+        time.sleep(0.01)
 
 
 def test_paging_across_many_pages_returns_every_record_once(api_simulator, token):
@@ -60,6 +68,7 @@ def test_updated_since_is_sent_and_respected(api_simulator, token):
     with _hook(api_simulator, facility, page_size=1000) as hook:
         items = [i for p in hook.pages("test_results", since) for i in p.items]
     assert items == [i for i in truth if dt.datetime.fromisoformat(i["updated_at"]) > since]
+    assert _statuses(api_simulator, "test_results", 1) == [200]
     assert "updated_since=" in api_simulator.requests[-1]["query"]
 
 
@@ -70,7 +79,7 @@ def test_a_server_that_fails_twice_then_succeeds(api_simulator, token):
     with _hook(api_simulator, facility, page_size=1000) as hook:
         pages = list(hook.pages("test_results"))
     assert len(pages) == 1 and pages[0].items == api_simulator.items(facility, "test_results")
-    assert _statuses(api_simulator, "test_results") == [500, 502, 200]
+    assert _statuses(api_simulator, "test_results", 3) == [500, 502, 200]
     assert hook.waits == [0.01, 0.02]  # exponential: base, 2 × base
 
 
@@ -82,7 +91,7 @@ def test_retry_after_is_honoured(api_simulator, token):
         list(hook.pages("test_results"))
     assert time.monotonic() - started >= 1.0
     assert hook.waits == [1.0], "Retry-After: 1 is waited as given, not the 0.01 s back-off"
-    assert _statuses(api_simulator, "test_results") == [429, 200]
+    assert _statuses(api_simulator, "test_results", 2) == [429, 200]
 
 
 def test_a_retry_after_beyond_the_cap_gives_up_at_once(api_simulator, token):
@@ -105,7 +114,7 @@ def test_backoff_settings_come_from_the_environment(api_simulator, token, monkey
         with FacilityApiHook(CONN, api_simulator.base_url(facility)) as hook:
             list(hook.pages("test_results"))
     assert hook.waits == [0.02, 0.04, 0.05]  # capped
-    assert _statuses(api_simulator, "test_results") == [503] * 4
+    assert _statuses(api_simulator, "test_results", 4) == [503] * 4
 
 
 def test_a_read_timeout_is_retried(api_simulator, token):
@@ -128,7 +137,7 @@ def test_bad_credentials_fail_fast_naming_the_connection(api_simulator, token, m
     assert CONN in str(caught.value) and f"HTTP {status}" in str(caught.value)
     assert "test-token" not in str(caught.value)
     assert isinstance(caught.value, AirflowFailException), "Airflow must not retry the task either"
-    assert _statuses(api_simulator, "test_results") == [status] and hook.waits == []
+    assert _statuses(api_simulator, "test_results", 1) == [status] and hook.waits == []
 
 
 def test_a_wrong_token_and_a_missing_connection(api_simulator, monkeypatch):
@@ -138,7 +147,7 @@ def test_a_wrong_token_and_a_missing_connection(api_simulator, monkeypatch):
         list(hook.pages("test_results"))
     with pytest.raises(ApiAuthError, match="no Airflow connection 'nowhere'"):
         FacilityApiHook("nowhere", api_simulator.base_url(facility), policy=FAST).get_conn()
-    assert len(_statuses(api_simulator, "test_results")) == 1
+    assert len(_statuses(api_simulator, "test_results", 1)) == 1
 
 
 def test_the_maximum_pages_guard(api_simulator, token):
@@ -147,7 +156,7 @@ def test_the_maximum_pages_guard(api_simulator, token):
     with pytest.raises(ApiPagingError, match="more than 3 pages"):
         with _hook(api_simulator, facility, policy, page_size=2) as hook:
             list(hook.pages("vaccinations"))
-    assert len(_statuses(api_simulator, "vaccinations")) == 3
+    assert len(_statuses(api_simulator, "vaccinations", 3)) == 3
 
 
 def test_malformed_json_carries_the_body(api_simulator, token):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 
 import psycopg2
 import pytest
@@ -52,6 +53,15 @@ def _one(conn, sql, *params):
 
 def _core(conn, table="vaccination"):
     return _one(conn, f"select count(*) from core.{table} where facility_code = %s", FACILITY)  # noqa: S608
+
+
+def _logged(sim, expected: int) -> list[dict]:
+    """The simulator's request log once it holds ``expected`` entries (it logs just after answering)."""
+    deadline = time.monotonic() + 3
+    while len(sim.requests) < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    return list(sim.requests)
 
 
 def _stamp(item) -> dt.datetime:
@@ -99,7 +109,7 @@ def test_the_next_pull_asks_from_the_watermark_and_finds_nothing(setup, api_simu
     assert first["status"] in ("loaded", "loaded_with_errors")
     second = api_pull.pull_source(conn, source.source_id)
     assert second["status"] == "no_new_records" and second["items"] == 0
-    assert "updated_since=" in api_simulator.requests[-1]["query"]
+    assert "updated_since=" in _logged(api_simulator, 2)[-1]["query"]
     assert _one(conn, "select count(*) from ops.landing_file where source = 'api'") == 1
 
 
@@ -143,7 +153,7 @@ def test_resume_from_the_watermark_after_a_failed_run(setup, api_simulator_data,
 
         day2.reset()
         rerun = api_pull.pull_source(conn, source.source_id)
-        asked = [r["query"] for r in day2.requests if r["path"].endswith("/vaccinations")]
+        asked = [r["query"] for r in _logged(day2, 2) if r["path"].endswith("/vaccinations")]
     assert all("updated_since=" in q for q in asked)
     assert rerun["items"] == len(truth) - cut
     assert _one(conn, "select watermark from ops.api_source") == _stamp(truth[-1])
@@ -256,7 +266,7 @@ def test_bad_credentials_register_nothing(setup, api_simulator, monkeypatch):
     )
     with pytest.raises(ApiAuthError, match=f"connection '{CONN}'"):
         api_pull.pull_source(conn, source.source_id)
-    assert [r["status"] for r in api_simulator.requests] == [401], "no retry storm"
+    assert [r["status"] for r in _logged(api_simulator, 1)] == [401], "no retry storm"
     assert _one(conn, "select count(*) from ops.landing_file") == 0
     assert not list(source.folder.glob("*"))
 
@@ -364,3 +374,19 @@ def test_cli_sources_add_and_list(setup, api_simulator, capsys):
     assert main(["sources", "pull", "1"]) == 0
     pulled = json.loads(capsys.readouterr().out)
     assert pulled["status"] == "loaded_with_errors" and pulled["pages"] == -(-pulled["items"] // 25)
+
+
+def test_one_pull_per_source_at_a_time(setup, api_simulator, warehouse_url):
+    conn = setup
+    source = _source(conn, api_simulator)
+    other = psycopg2.connect(
+        warehouse_url
+    )  # an operator's `covidsync sources pull` in the middle of its pull
+    try:
+        with other.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s, %s)", (api_pull._LOCK_NAMESPACE, source.source_id))
+        assert api_pull.pull_source(conn, source.source_id)["status"] == "busy"
+        assert api_simulator.requests == [] and not list(source.folder.glob("*"))
+    finally:
+        other.close()
+    assert api_pull.pull_source(conn, source.source_id)["status"] == "loaded_with_errors"

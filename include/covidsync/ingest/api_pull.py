@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 API_DIR = ".api"  # under the landing zone; a dot folder, never read by the file registration
 VN = dt.timezone(dt.timedelta(hours=7))
 PENDING = ("received", "staged", "validated")
+_LOCK_NAMESPACE = 0x61706973  # advisory lock namespace for "one pull per source" ("apis")
 
 
 class SourceError(CovidsyncError):
@@ -80,10 +81,8 @@ def add_source(
 
     The watermark is kept: changing where a source is read does not load its records again.
     """
-    from covidsync.hooks.facility_api import DATASETS
-
-    if dataset not in DATASETS:
-        raise SourceError(f"dataset is one of {', '.join(DATASETS)}")
+    if dataset not in landing.FACILITY_DATASETS:
+        raise SourceError(f"dataset is one of {', '.join(landing.FACILITY_DATASETS)}")
     if not url.startswith(("http://", "https://")):
         raise SourceError("the base URL starts with http:// or https://")
     if page_size is not None and not 1 <= page_size <= 1000:
@@ -371,11 +370,29 @@ def unfinished(conn, source: Source) -> list[int]:
 
 def pull_source(conn, source_id: int, *, hook=None) -> dict:
     """Finish what an earlier pull left, pull what is new, load it through the file pipeline, move the
-    watermark. Returns counts and ids only."""
+    watermark. Returns counts and ids only. One pull per source at a time (an advisory lock): a second
+    caller gets ``{"status": "busy"}``."""
+    source = get_source(conn, source_id)
+    with conn.cursor() as cur:
+        cur.execute("select pg_try_advisory_lock(%s, %s)", (_LOCK_NAMESPACE, source_id))
+        locked = cur.fetchone()[0]
+    conn.commit()
+    if not locked:  # another worker or an operator is pulling this source right now
+        return {"source_id": source_id, "status": "busy"}
+    try:
+        return _pull_locked(conn, source, hook)
+    finally:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_unlock(%s, %s)", (_LOCK_NAMESPACE, source_id))
+        conn.commit()
+
+
+def _pull_locked(conn, source: Source, hook) -> dict:
     from covidsync.hooks.facility_api import FacilityApiHook
     from covidsync.ingest import pipeline
 
-    source = get_source(conn, source_id)
+    source_id = source.source_id
     summary: dict = {
         "source_id": source.source_id,
         "facility_code": source.facility_code,
