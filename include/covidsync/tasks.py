@@ -72,3 +72,30 @@ def summarise_ingest(results: list[dict | None]) -> dict:
     docs = gate.build_data_docs()
     log.info("ingest run: %d files %s; data docs at %s", len(done), totals, docs)
     return {"files": len(done), "by_status": totals, "data_docs": str(docs)}
+
+
+def list_api_sources() -> list[int]:
+    """The ids of the enabled API sources (contract §8), one mapped pull each."""
+    from covidsync.ingest import api_pull
+
+    conn = db.connect(warehouse_url())
+    try:
+        ids = [s.source_id for s in api_pull.list_sources(conn, enabled_only=True)]
+    finally:
+        conn.close()
+    log.info("API sources to pull: %d", len(ids))
+    return ids
+
+
+def pull_api_source(source_id: int) -> dict:
+    """Pull one API source into a batch and take it through the file pipeline (counts and ids come back).
+
+    A refused token raises ``ApiAuthError``, an ``AirflowFailException``: the task fails without retries.
+    """
+    from covidsync.ingest import api_pull
+
+    conn = db.connect(warehouse_url())
+    try:
+        return api_pull.pull_source(conn, source_id)
+    finally:
+        conn.close()

@@ -1,0 +1,1 @@
+"""Hooks to external systems, each reading its credentials from an Airflow connection."""
