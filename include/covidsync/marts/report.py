@@ -116,7 +116,10 @@ def line_chart(
         y = top_pad + plot_h - plot_h * frac
         out.append(f'<text x="4" y="{y + 4:.0f}">{top * frac:.1f}{unit}</text>')
     for i in sorted({0, len(days) - 1, len(days) // 2}):
-        out.append(f'<text x="{left + i * step - 30:.0f}" y="{height - 8}">{days[i].isoformat()}</text>')
+        anchor = "start" if i == 0 else "end" if i == len(days) - 1 else "middle"
+        out.append(
+            f'<text x="{left + i * step:.0f}" y="{height - 8}" text-anchor="{anchor}">{days[i].isoformat()}</text>'
+        )
     for j, (name, vs) in enumerate(series.items()):
         colour = _SERIES[j % len(_SERIES)]
         points = [xy(i, v) for i, v in enumerate(vs) if v is not None]
@@ -186,6 +189,17 @@ def build(conn, day: dt.date) -> str:
             from mart.vaccination_coverage as c
             where c.area_level = 'district' and c.product_code = 'all' and c.day <= %s and c.dose_number <= 2
             order by c.area_code, c.dose_number, c.day desc
+            """,
+            (day,),
+        )
+        province = _rows(
+            cur,
+            """
+            select distinct on (c.dose_number)
+                c.dose_number, coalesce(c.area_name, c.area_code), c.people_cumulative, c.coverage_pct, c.population
+            from mart.vaccination_coverage as c
+            where c.area_level = 'province' and c.product_code = 'all' and c.day <= %s and c.dose_number <= 2
+            order by c.dose_number, c.day desc
             """,
             (day,),
         )
@@ -313,6 +327,11 @@ def build(conn, day: dt.date) -> str:
         else "No district population figures are loaded in <code>mart.population</code>: people vaccinated, "
         "not per cent, are shown."
     )
+    province_note = " ".join(
+        f"{_e(name)}: {people:,} people with dose {dose}"
+        + (f" ({pct}% of {pop:,}, the population in <code>mart.population</code>)." if pop else ".")
+        for dose, name, people, pct, pop in province
+    )
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>covidsync daily report {day.isoformat()}</title>
@@ -323,6 +342,7 @@ def build(conn, day: dt.date) -> str:
 <p class="note">Hòa Bình. Local day (Asia/Ho_Chi_Minh). Built from the BI marts at {generated}. No personal data.</p>
 <h2 id="coverage">Vaccination coverage by district</h2>
 <p class="note">{coverage_note} Residence district; doses given up to {day.isoformat()}.</p>
+<p class="note" id="province-coverage">{province_note}</p>
 {coverage_svg}
 <h2 id="positivity">Test positivity, last {TREND_DAYS} days</h2>
 <p class="note">Positive / (positive + negative) per local day of sampling, by test type.</p>
