@@ -102,3 +102,20 @@ def test_report_with_no_data_still_renders(warehouse_url, tmp_path):
     proc = headless("--dump-dom", target.as_uri(), tmp_path=tmp_path)
     assert proc.returncode == 0 and 'data-charts-rendered="3"' in proc.stdout
     assert "No data yet." in proc.stdout
+
+
+def test_report_counts_open_review_items_when_the_queue_exists(warehouse_url, tmp_path):
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn, conn.cursor() as cur:  # the shape another stage's review queue may take
+            cur.execute("create table ops.review_item (item_id int, kind text, resolved_at timestamptz)")
+            cur.execute(
+                "insert into ops.review_item values (1, 'identity_conflict', null), (2, 'identity_conflict', null),"
+                " (3, 'identity_conflict', now()), (4, 'held_file', null)"
+            )
+        page = report.build(conn, DAY)
+    finally:
+        conn.close()
+    assert 'id="review-empty"' not in page
+    assert "<tr><td>held_file</td><td>1</td></tr>" in page
+    assert "<tr><td>identity_conflict</td><td>2</td></tr>" in page

@@ -138,3 +138,60 @@ def test_notifier_is_an_airflow_base_notifier():
     from airflow.sdk import BaseNotifier
 
     assert issubclass(notify.AlertNotifier, BaseNotifier)
+
+
+@pytest.fixture
+def smtp_server():
+    """A minimal real SMTP server on 127.0.0.1 (EHLO, MAIL, RCPT, DATA, QUIT) that keeps each message."""
+    import socketserver
+
+    messages: list[dict] = []
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(b"220 test ESMTP\r\n")
+            message = {"rcpt": [], "data": ""}
+            while line := self.rfile.readline():
+                verb = line.decode().strip().split(" ")[0].upper()
+                if verb == "DATA":
+                    self.wfile.write(b"354 go on\r\n")
+                    data = []
+                    while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                        data.append(chunk.decode())
+                    message["data"] = "".join(data)
+                    messages.append(message)
+                    self.wfile.write(b"250 ok\r\n")
+                elif verb == "RCPT":
+                    message["rcpt"].append(line.decode().strip())
+                    self.wfile.write(b"250 ok\r\n")
+                elif verb == "QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}", messages
+    server.shutdown()
+    server.server_close()
+
+
+def test_alerts_are_emailed_when_configured(conn, areas, smtp_server, monkeypatch):
+    host, messages = smtp_server
+    fx.load(conn)
+    refresh.refresh(conn, dt.date(2021, 11, 2), cutoff="20:00", names=refresh.SCORECARDS)
+    facility.check_reporting(conn, dt.date(2021, 11, 2), areas["outbox"], "20:00")
+    monkeypatch.delenv("COVIDSYNC_ALERT_WEBHOOK", raising=False)
+    assert tasks.notify_alerts({}) == {"delivered": 0}  # nothing configured: the alerts stay pending
+    monkeypatch.setenv("COVIDSYNC_SMTP_HOST", host)
+    monkeypatch.setenv("COVIDSYNC_ALERT_EMAIL", "so-y-te@example.org, cdc@example.org")
+    assert tasks.notify_alerts({}) == {"delivered": 2}
+    assert len(messages) == 1 and len(messages[0]["rcpt"]) == 2
+    import email
+    import email.policy
+
+    body = email.message_from_string(messages[0]["data"], policy=email.policy.default).get_content()
+    assert "facility 17002 had sent no report by 20:00 on 2021-11-02" in body
