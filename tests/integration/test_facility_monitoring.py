@@ -121,6 +121,8 @@ def test_scorecards_are_exported_to_each_outbox(conn, areas):
     assert facility.export_scorecards(conn, areas["outbox"], dt.date(2021, 11, 3)) == 3
     card = json.loads((areas["outbox"] / "17001" / "scorecard-2021-11.json").read_text(encoding="utf-8"))
     assert card["grade"] == "A" and card["completeness_pct"] == 100.0 and card["expected_reports"] == 3
+    assert (card["rows_total"], card["rows_loaded"], card["rows_rejected"]) == (300, 298, 2)
+    assert (card["duplicate_files"], card["duplicate_rows"]) == (0, 1)
     assert card["rows_rejected_by_code"] == {
         "duplicate_in_file": 1,
         "invalid_citizen_id": 1,
