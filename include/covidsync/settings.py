@@ -67,3 +67,34 @@ def sql_dir() -> Path:
 def embedded_port() -> int:
     """TCP port of the embedded PostgreSQL on 127.0.0.1 (chosen not to collide with 5432)."""
     return int(os.environ.get("COVIDSYNC_EMBEDDED_PG_PORT", "54329"))
+
+
+def report_dir() -> Path:
+    """Where the daily HTML report is written (``daily-YYYY-MM-DD.html`` and ``latest.html``)."""
+    return _path("COVIDSYNC_REPORT_DIR", data_dir() / "reports")
+
+
+def reporting_cutoff() -> str:
+    """The local time (``HH:MM``) by which a facility's daily report counts as on time (default 20:00)."""
+    import re
+
+    value = os.environ.get("COVIDSYNC_REPORTING_CUTOFF", "20:00").strip()
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value)
+    if not m:
+        raise ValueError(f"COVIDSYNC_REPORTING_CUTOFF must be a local time HH:MM (24 h), not {value!r}")
+    return f"{int(m[1]):02d}:{m[2]}"
+
+
+def alert_webhook() -> str | None:
+    """URL that alerts are POSTed to as JSON (``COVIDSYNC_ALERT_WEBHOOK``); unset: alerts stay in ops.alert."""
+    return os.environ.get("COVIDSYNC_ALERT_WEBHOOK") or None
+
+
+def alert_email() -> list[str]:
+    """Addresses that alerts are e-mailed to (``COVIDSYNC_ALERT_EMAIL``, comma-separated)."""
+    return [a.strip() for a in os.environ.get("COVIDSYNC_ALERT_EMAIL", "").split(",") if a.strip()]
+
+
+def smtp_host() -> str | None:
+    """The SMTP server (``host[:port]``) alert e-mails go through (``COVIDSYNC_SMTP_HOST``)."""
+    return os.environ.get("COVIDSYNC_SMTP_HOST") or None

@@ -99,3 +99,77 @@ def pull_api_source(source_id: int) -> dict:
         return api_pull.pull_source(conn, source_id)
     finally:
         conn.close()
+
+
+def refresh_marts(as_of_day: str, names: tuple[str, ...] | None = None) -> dict:
+    """Rebuild the BI marts and facility scorecards as of a local day (rows per mart come back)."""
+    import datetime as dt
+
+    from covidsync.marts import refresh
+
+    conn = db.connect(warehouse_url())
+    try:
+        counts = refresh.refresh(conn, dt.date.fromisoformat(as_of_day), names=names or refresh.ALL)
+    finally:
+        conn.close()
+    return {"as_of_day": as_of_day, "rows": counts}
+
+
+def check_facility_reporting(day: str) -> dict:
+    """Raise the day's facility reporting alerts (ops.alert) and write reminders to the outboxes."""
+    import datetime as dt
+
+    from covidsync.marts import facility
+
+    conn = db.connect(warehouse_url())
+    try:
+        return facility.check_reporting(
+            conn, dt.date.fromisoformat(day), settings.outbox_dir(), settings.reporting_cutoff()
+        )
+    finally:
+        conn.close()
+
+
+def export_scorecards(day: str) -> dict:
+    """Write each facility's scorecard for the month of ``day`` to its outbox."""
+    import datetime as dt
+
+    from covidsync.marts import facility
+
+    conn = db.connect(warehouse_url())
+    try:
+        written = facility.export_scorecards(conn, settings.outbox_dir(), dt.date.fromisoformat(day))
+    finally:
+        conn.close()
+    return {"month": day[:7], "facilities": written}
+
+
+def notify_alerts(context: dict | None = None) -> dict:
+    """Deliver pending alerts through :class:`covidsync.marts.notify.AlertNotifier` (webhook / e-mail)."""
+    from covidsync.marts.notify import AlertNotifier
+
+    notifier = AlertNotifier(warehouse_url=warehouse_url())
+    notifier(context or {})
+    return {"delivered": notifier.delivered}
+
+
+def render_daily_report(day: str) -> dict:
+    """Render the static daily HTML report for a local day; its path comes back."""
+    import datetime as dt
+
+    from covidsync.marts import report
+
+    conn = db.connect(warehouse_url())
+    try:
+        path = report.render(conn, dt.date.fromisoformat(day), settings.report_dir())
+    finally:
+        conn.close()
+    return {"report": str(path)}
+
+
+def run_local_day(context) -> str:
+    """The local day (Asia/Ho_Chi_Minh, ISO) a DAG run is about: its logical date, else when it was due."""
+    import pendulum
+
+    when = context.get("logical_date") or context["dag_run"].run_after
+    return pendulum.instance(when).in_timezone(settings.LOCAL_TZ).date().isoformat()

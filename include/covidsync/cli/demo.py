@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 # The DAGs the demo runs, in pipeline order (each one added as its issue lands).
-DEMO_DAGS = ["ingest_facility_files"]
+DEMO_DAGS = ["ingest_facility_files", "refresh_marts", "monitor_facility_reporting"]
 SAMPLE = {"seed": 2021, "persons": 2000, "days": 3, "start": "2021-11-18"}
 
 
@@ -134,6 +134,7 @@ def summary(url: str) -> str:
     lines += [
         f"reports for senders: {settings.outbox_dir()}/<facility_code>/<file>.result.json and .errors.csv",
         f"archive: {settings.archive_dir()}   rejected: {settings.rejected_dir()}",
+        f"daily report: {settings.report_dir()}/latest.html (marts for analysts: schema mart, role bi_reader)",
         f"data docs: {docs}" + ("" if docs.exists() else " (built by the ingest DAG's batch gate)"),
         "Airflow UI: `make airflow`, then http://localhost:8080 "
         f"(user admin; password in {settings.airflow_home()}/simple_auth_manager_passwords.json.generated)",
