@@ -188,7 +188,9 @@ def _scanned_at(text: str) -> str | None:
         return None
 
 
-def checkin_rows(file_id: int, rows: Iterable[tuple[int, dict[str, str]]]) -> Iterator[tuple[list, list | None]]:
+def checkin_rows(
+    file_id: int, rows: Iterable[tuple[int, dict[str, str]]]
+) -> Iterator[tuple[list, list | None]]:
     """For each parsed row: its staging row, and the identity facts to write (None when already written)."""
     from covidsync.domain.phone import normalize_phone
 
@@ -361,6 +363,10 @@ def stage(conn, f: FileRow) -> int:
         else:
             rows = stage_venues(conn, f.file_id, stream)
         set_status(cur, f.file_id, "staged", rows_total=rows)
+    with conn, conn.cursor() as cur:
+        # fresh statistics, or the planner guesses a few rows and picks nested loops over millions
+        for table in ("checkin", "checkin_identity") if f.dataset == "checkins" else ("venue",):
+            cur.execute(f"analyze staging.{table}")
     return rows
 
 
@@ -397,10 +403,13 @@ def apply_rules(conn, f: FileRow) -> dict:
         cur.execute(
             f"""
             insert into quarantine.rejected_row (file_id, row_number, raw)
-            select s.file_id, s.row_number, {raw} from staging.{table} s
-            where s.file_id = %(file_id)s and s.row_number in (
-                select q.row_number from quarantine.row_problem q
-                where q.file_id = %(file_id)s and q.severity = 'error')
+            select s.file_id, s.row_number, {raw}
+            from staging.{table} s
+            join (
+                select distinct q.row_number from quarantine.row_problem q
+                where q.file_id = %(file_id)s and q.severity = 'error'
+            ) e on e.row_number = s.row_number
+            where s.file_id = %(file_id)s
             """,  # noqa: S608 (table from TABLES, expressions from this module)
             params,
         )
@@ -443,11 +452,15 @@ def gate(conn, f: FileRow, batch_profile: dict):
 
 
 def _archive_path(f: FileRow) -> Path:
-    return landing.area_path(settings.archive_dir(), f.facility_code, f.dataset, f.received_at, f.original_name)
+    return landing.area_path(
+        settings.archive_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
+    )
 
 
 def _rejected_path(f: FileRow) -> Path:
-    return landing.area_path(settings.rejected_dir(), f.facility_code, f.dataset, f.received_at, f.original_name)
+    return landing.area_path(
+        settings.rejected_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
+    )
 
 
 def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = None) -> int:
@@ -480,15 +493,14 @@ def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = Non
             cur.execute(sql_text("checkin_merge"), params)
             cur.execute(sql_text("checkin_person_merge"), params)
             cur.execute(sql_text("identity_link_merge"), params)
-            cur.execute(
-                "select count(*) from staging.checkin_loadable where file_id = %s", (f.file_id,)
-            )
+            cur.execute("select count(*) from staging.checkin_loadable where file_id = %s", (f.file_id,))
         else:
             cur.execute(sql_text("venue_merge"), params)
             cur.execute("select count(*) from staging.venue_loadable where file_id = %s", (f.file_id,))
         loaded = cur.fetchone()[0]
         cur.execute(
-            "update ops.landing_file set final_path = %s where file_id = %s", (str(_archive_path(f)), f.file_id)
+            "update ops.landing_file set final_path = %s where file_id = %s",
+            (str(_archive_path(f)), f.file_id),
         )
         set_status(cur, f.file_id, "merged", actor=actor, reason=reason, rows_loaded=loaded)
     return loaded
@@ -559,7 +571,14 @@ def problem_rows(conn, f: FileRow, file_codes: list[str]):
             shown = mask(value) if column in IDENTITY_COLUMNS else value
             suffix_vi = f" (giá trị: {shown})" if shown else ""
             suffix_en = f" (value: {shown})" if shown else ""
-            yield (row_number, column, code, severity, info.message_vi + suffix_vi, info.message_en + suffix_en)
+            yield (
+                row_number,
+                column,
+                code,
+                severity,
+                info.message_vi + suffix_vi,
+                info.message_en + suffix_en,
+            )
     conn.rollback()
 
 
