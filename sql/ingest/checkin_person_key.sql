@@ -1,12 +1,15 @@
 -- One row per distinct person key (person_kind, identifier) among the loadable check-ins of one file,
--- with its pseudonym (covidsync.privacy: HMAC-SHA256, computed once per person, not once per scan) and the
+-- with its pseudonym (covidsync.privacy.SQL_PSEUDONYM, HMAC-SHA256, once per person, not once per scan) and the
 -- first and last scan of it in the file. A temporary table of the merge's transaction. Parameters:
 -- file_id, hmac_ikey, hmac_okey.
 create temporary table checkin_person_key on commit drop as
 select
     k.person_kind,
     k.identifier,
-    {pseudonym} as person_key,
+    encode(
+        sha256(%(hmac_okey)s || sha256(%(hmac_ikey)s || convert_to(k.person_kind || ':' || k.identifier, 'UTF8'))),
+        'hex'
+    ) as person_key,
     k.first_seen_at,
     k.last_seen_at
 from (

@@ -6,19 +6,7 @@ insert into core.checkin_person as p (
     person_kind, person_key, identifier, full_name, date_of_birth, birth_year, gender, phone,
     first_seen_at, last_seen_at
 )
-select
-    k.person_kind,
-    k.person_key,
-    k.identifier,
-    f.full_name,
-    f.date_of_birth,
-    f.birth_year,
-    f.gender,
-    f.phone,
-    k.first_seen_at,
-    k.last_seen_at
-from checkin_person_key as k
-left join (
+with facts as (
     select
         i.person_kind,
         i.identifier,
@@ -31,14 +19,30 @@ left join (
     from staging.checkin_identity as i
     where i.file_id = %(file_id)s
     group by i.person_kind, i.identifier
-) as f on k.person_kind = f.person_kind and k.identifier = f.identifier
+)
+
+select
+    k.person_kind,
+    k.person_key,
+    k.identifier,
+    f.full_name,
+    f.date_of_birth,
+    f.birth_year,
+    f.gender,
+    f.phone,
+    k.first_seen_at,
+    k.last_seen_at
+from checkin_person_key as k
+left join facts as f on k.person_kind = f.person_kind and k.identifier = f.identifier
 on conflict (person_kind, person_key) do update set
     full_name = case
         when excluded.full_name is null then p.full_name
         when p.full_name is null then excluded.full_name
         -- keep a name written with accents over one written without
-        when octet_length(p.full_name) > char_length(p.full_name)
-            and octet_length(excluded.full_name) = char_length(excluded.full_name) then p.full_name
+        when
+            octet_length(p.full_name) > char_length(p.full_name)
+            and octet_length(excluded.full_name) = char_length(excluded.full_name)
+            then p.full_name
         else excluded.full_name
     end,
     date_of_birth = coalesce(excluded.date_of_birth, p.date_of_birth),

@@ -10,9 +10,10 @@ select distinct
     %(file_id)s::bigint as first_seen_file_id
 from staging.checkin_identity as i
 inner join checkin_person_key as k on i.person_kind = k.person_kind and i.identifier = k.identifier
-cross join lateral (
-    values ('cmnd', i.cmnd), ('qid', i.qid), ('phone', i.phone)
-) as o (other_kind, other_value)
+cross join
+    lateral (
+        values ('cmnd', i.cmnd), ('qid', i.qid), ('phone', i.phone)
+    ) as o (other_kind, other_value)
 where
     i.file_id = %(file_id)s
     and i.citizen_id is not null

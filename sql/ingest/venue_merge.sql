@@ -27,7 +27,8 @@ on conflict (venue_code) do update set
     source_file_id = excluded.source_file_id,
     source_row = excluded.source_row,
     loaded_at = now()
+-- v is the row in conflict (sqlfluff cannot see the alias of the insert's target)
 where (
     select f.received_at from ops.landing_file as f
-    where f.file_id = v.source_file_id
+    where f.file_id = v.source_file_id  -- noqa: RF01
 ) <= %(received_at)s::timestamptz

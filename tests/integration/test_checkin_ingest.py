@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 
 from covidsync import db, privacy
-from covidsync.ingest import checkins, landing, pipeline
+from covidsync.ingest import checkins, pipeline
 from covidsync.sample.generator import Options, generate
 
 VENUES = "venue_code,name,province_code,district_code,commune_code,address,venue_type\n" + (

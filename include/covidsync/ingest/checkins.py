@@ -463,6 +463,19 @@ def _rejected_path(f: FileRow) -> Path:
     )
 
 
+def person_key_sql() -> str:
+    """``sql/ingest/checkin_person_key.sql``, checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
+    import re
+
+    from covidsync import privacy
+
+    text = sql_text("checkin_person_key")
+    expected = privacy.sql_pseudonym("k.person_kind", "k.identifier")
+    if re.sub(r"\s+", "", expected) not in re.sub(r"\s+", "", text):
+        raise AssertionError("checkin_person_key.sql no longer computes covidsync.privacy.SQL_PSEUDONYM")
+    return text
+
+
 def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = None) -> int:
     """Merge the file's loadable rows into core in one transaction; return the rows loaded (accepted)."""
     from covidsync import privacy
@@ -484,12 +497,7 @@ def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = Non
                 "delete from core.checkin where local_day = any(%s) and source_file_id = %s",
                 (days, f.file_id),
             )
-            cur.execute(
-                sql_text("checkin_person_key").format(
-                    pseudonym=privacy.sql_pseudonym("k.person_kind", "k.identifier")
-                ),
-                {**params, **privacy.sql_params()},
-            )
+            cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
             cur.execute(sql_text("checkin_merge"), params)
             cur.execute(sql_text("checkin_person_merge"), params)
             cur.execute(sql_text("identity_link_merge"), params)
