@@ -1,6 +1,7 @@
 -- core.checkin from one file: one row per loadable check-in whose (local day, checkin_id) is not in core
 -- yet (a check-in sent again in a later file keeps its first version). The file's own earlier rows were
--- deleted first (a reprocessed file). Parameters: file_id.
+-- deleted first (a reprocessed file). Rows go in key order: each partition's indexes grow at their end.
+-- Parameters: file_id.
 insert into core.checkin (
     checkin_id, local_day, venue_code, scanned_at, direction, mode, person_kind, person_key,
     source_file_id, source_row
@@ -30,3 +31,4 @@ where
             c.local_day = (l.scanned_at at time zone 'Asia/Ho_Chi_Minh')::date
             and c.checkin_id = l.checkin_id
     )
+order by local_day, l.checkin_id

@@ -1,7 +1,8 @@
 -- quarantine.row_problem for one staged check-ins file: one row per (data row, code), on the first column
 -- at fault in the contract's column order (contract sections 5 and 6). Clean rows are dropped before the
 -- codes are listed, so the cost is one pass over the batch plus a hash lookup of venues and of repeated
--- check-in ids. Parameters: file_id, received_at.
+-- check-in ids. A *_text column holds the value as sent only where it differs from the value read.
+-- Parameters: file_id, received_at.
 insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
 with repeated as (
     select
@@ -41,6 +42,7 @@ suspect as (
             or s.scanned_at > %(received_at)s::timestamptz
             or s.qr_kind = 'invalid'
             or s.citizen_id_text is not null
+            or s.citizen_id is not null
             or (s.phone_text is not null and s.phone is null)
             or s.person_kind is null
             or r.first_row is not null
@@ -74,13 +76,14 @@ found as (
             (0, 'checkin_id', 'duplicate_in_file', c.is_duplicate),
             (1, 'venue_code', 'missing_required', c.venue_code is null),
             (1, 'venue_code', 'unknown_venue', c.venue_code is not null and not c.venue_known),
-            (2, 'scanned_at', 'missing_required', c.scanned_at_text is null),
+            (2, 'scanned_at', 'missing_required', c.scanned_at_text is null and c.scanned_at is null),
             (2, 'scanned_at', 'invalid_date', c.scanned_at_text is not null and c.scanned_at is null),
             (2, 'scanned_at', 'future_date', c.scanned_at > %(received_at)s::timestamptz),
             (5, 'qr_payload', 'invalid_qr_payload', c.qr_kind = 'invalid'),
             (
                 6, 'citizen_id', 'invalid_citizen_id',
-                c.citizen_id_text is not null and (c.citizen_id is null or c.id_length not in (9, 12))
+                (c.citizen_id_text is not null or c.citizen_id is not null)
+                and (c.citizen_id is null or c.id_length not in (9, 12))
             ),
             (6, 'citizen_id', 'legacy_cmnd', c.id_length = 9),
             (6, 'citizen_id', 'unknown_province_in_id', c.id_length = 12 and not c.id_province_known),

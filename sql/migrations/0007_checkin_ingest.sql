@@ -20,7 +20,8 @@ create unlogged table staging.venue (
 comment on table staging.venue is 'One row per data row of a PC-Covid venues file being processed; replaced per file.';
 
 -- One row per data row of a check-ins file being processed. The *_text columns are the values as sent
--- (NFC); the others are what the streaming parser read (null when absent or unreadable). person_kind
+-- (NFC) where they differ from what the streaming parser read (the other columns; null when absent or
+-- unreadable): an unreadable date, an invalid phone, a repaired or invalid citizen_id. person_kind
 -- and identifier are the best person key the row carried (cccd > cmnd > qid > phone), in clear: staging
 -- is emptied when the file is finished, and core keeps only the pseudonym. No primary key and unlogged:
 -- this is the hot path (tens of millions of rows a day), written by COPY.

@@ -213,20 +213,22 @@ def checkin_rows(
             phone = normalize_phone(phone_text)
             if phone is not None and kind is None:
                 kind, identifier = "phone", phone
+        scanned_at = _scanned_at(scanned_text) if scanned_text is not None else None
+        # a value as sent is written only when it differs from what was read (fewer bytes to COPY)
         staged = [
             file_id,
             row_number,
             get("checkin_id"),
             get("venue_code"),
-            scanned_text,
-            _scanned_at(scanned_text) if scanned_text is not None else None,
+            scanned_text if scanned_at is None else None,
+            scanned_at,
             get("direction"),
             get("mode"),
             payload,
             qr_kind,
-            cid_text,
+            cid_text if cid_text != citizen_id else None,
             citizen_id,
-            phone_text,
+            phone_text if phone is None else None,
             phone,
             kind,
             identifier,
@@ -393,10 +395,12 @@ def apply_rules(conn, f: FileRow) -> dict:
         if f.dataset == "checkins":
             raw = (
                 "jsonb_strip_nulls(jsonb_build_object("
-                "'checkin_id', s.checkin_id, 'venue_code', s.venue_code, 'scanned_at', s.scanned_at_text, "
+                "'checkin_id', s.checkin_id, 'venue_code', s.venue_code, "
+                "'scanned_at', coalesce(s.scanned_at_text, s.scanned_at::text), "
                 "'direction', s.direction_text, 'mode', s.mode_text, "
                 f"'qr_payload', {_mask_sql('s.qr_payload')}, "
-                f"'citizen_id', {_mask_sql('s.citizen_id_text')}, 'phone', {_mask_sql('s.phone_text')}))"
+                f"'citizen_id', {_mask_sql('coalesce(s.citizen_id_text, s.citizen_id)')}, "
+                f"'phone', {_mask_sql('coalesce(s.phone_text, s.phone)')}))"
             )
         else:
             raw = "s.raw"
@@ -555,8 +559,10 @@ def problem_rows(conn, f: FileRow, file_codes: list[str]):
     if f.dataset == "checkins":
         staged = (
             "case q.column_name when 'checkin_id' then s.checkin_id when 'venue_code' then s.venue_code "
-            "when 'scanned_at' then s.scanned_at_text when 'qr_payload' then s.qr_payload "
-            "when 'citizen_id' then s.citizen_id_text when 'phone' then s.phone_text end"
+            "when 'scanned_at' then coalesce(s.scanned_at_text, s.scanned_at::text) "
+            "when 'qr_payload' then s.qr_payload "
+            "when 'citizen_id' then coalesce(s.citizen_id_text, s.citizen_id) "
+            "when 'phone' then coalesce(s.phone_text, s.phone) end"
         )
     else:
         staged = "s.raw ->> q.column_name"
