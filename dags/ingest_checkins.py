@@ -57,7 +57,8 @@ def ingest_checkins():
     def maintain_partitions(data_interval_end=None) -> dict:
         from covidsync.tasks import maintain_checkin_partitions
 
-        day = data_interval_end.in_timezone("Asia/Ho_Chi_Minh").date().isoformat()
+        end = data_interval_end or pendulum.now("UTC")  # a manual run may have no data interval
+        day = end.in_timezone("Asia/Ho_Chi_Minh").date().isoformat()
         return maintain_checkin_partitions(day)
 
     @task

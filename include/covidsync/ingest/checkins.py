@@ -114,7 +114,7 @@ _KIND_RANK = {"cccd": 0, "cmnd": 1, "qid": 2, "phone": 3}
 
 
 # -- the per-row parsing (the one step that needs Python) -----------------------------------------------
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 17)
 def payload_facts(payload: str) -> tuple:
     """What one QR payload gives: ``(qr_kind, person_kind, identifier, facts)``.
 
@@ -276,6 +276,9 @@ def stage_checkins(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]
             total += count
         if facts_buffer.tell():
             _copy(cur, "staging.checkin_identity", IDENTITY_FACT_COLUMNS, facts_buffer)
+    # the caches hold personal data: not kept beyond the file
+    payload_facts.cache_clear()
+    citizen_id_key.cache_clear()
     return total
 
 
