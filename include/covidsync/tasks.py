@@ -173,3 +173,68 @@ def run_local_day(context) -> str:
 
     when = context.get("logical_date") or context["dag_run"].run_after
     return pendulum.instance(when).in_timezone(settings.LOCAL_TZ).date().isoformat()
+
+
+# -- ingest_checkins ---------------------------------------------------------------------------------
+def register_pccovid_files() -> dict:
+    """Register ``pccovid/``; the pending files split by dataset, each in the order received."""
+    from covidsync.ingest import checkins
+
+    summary = register_landing_files(scope="pccovid")
+    conn = db.connect(warehouse_url())
+    try:
+        pending = checkins.pending_by_dataset(conn, summary["pending_file_ids"])
+    finally:
+        conn.close()
+    return {**pending, "rejected": summary["rejected"], "duplicates": summary["duplicates"]}
+
+
+def process_pccovid_files(file_ids: list[int]) -> list[dict]:
+    """Ingest PC-Covid files one after the other, in the order given (venues: each can update the last)."""
+    from covidsync.ingest import checkins
+
+    conn = db.connect(warehouse_url())
+    try:
+        return [checkins.ingest_file(conn, file_id) for file_id in file_ids]
+    finally:
+        conn.close()
+
+
+def process_checkin_file(file_id: int) -> dict:
+    """Parse, validate, gate, merge and report one check-ins file (counts only come back)."""
+    return process_pccovid_files([file_id])[0]
+
+
+def maintain_checkin_partitions(day: str) -> dict:
+    """Check-in partitions made ahead of the local ``day`` (YYYY-MM-DD); those past retention dropped."""
+    import datetime as dt
+
+    from covidsync.ingest import checkins
+
+    conn = db.connect(warehouse_url())
+    try:
+        result = checkins.maintain_partitions(conn, dt.date.fromisoformat(day))
+    finally:
+        conn.close()
+    log.info(
+        "check-in partitions: %d ensured, %d dropped",
+        result["partitions_ensured"],
+        len(result["partitions_dropped"]),
+    )
+    return result
+
+
+def summarise_checkins(results: list) -> dict:
+    """Totals of a run's PC-Covid files (venues and check-ins)."""
+    done: list[dict] = []
+    for result in results:
+        if isinstance(result, list):
+            done.extend(r for r in result if r)
+        elif result:
+            done.append(result)
+    totals: dict[str, int] = {}
+    for result in done:
+        totals[result["status"]] = totals.get(result["status"], 0) + 1
+    loaded = sum(r.get("rows_loaded", 0) for r in done if r.get("dataset") == "checkins")
+    log.info("ingest_checkins run: %d files %s, %d check-ins loaded", len(done), totals, loaded)
+    return {"files": len(done), "by_status": totals, "checkins_loaded": loaded}

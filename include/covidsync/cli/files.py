@@ -94,7 +94,14 @@ def process_file(args) -> int:
 
     conn = _connect()
     try:
-        print(json.dumps(pipeline.process_file(conn, args.file_id)))
+        if pipeline.load_file(conn, args.file_id).facility_code == "pccovid":
+            from covidsync.ingest import checkins
+
+            conn.rollback()
+            print(json.dumps(checkins.ingest_file(conn, args.file_id)))
+        else:
+            conn.rollback()
+            print(json.dumps(pipeline.process_file(conn, args.file_id)))
     finally:
         conn.close()
     return 0

@@ -61,11 +61,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("vaccinations", "test_results")
+DATASETS = ("vaccinations", "test_results", "checkins", "venues")
 # The canonical columns whose values the gate checks, per dataset (the keys of ``value_counts``).
 CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "vaccinations": ("vaccine_code", "dose_number", "gender"),
     "test_results": ("test_type", "result", "pooled", "gender"),
+    "checkins": ("direction", "mode", "person_kind"),
+    "venues": (),
 }
 METRICS = ("rows_total", "rows_rejected", "rejected_share", "duplicate_keys", "null_keys")
 

@@ -261,7 +261,8 @@ def register(conn, landing: Path | None = None, *, scope: str = "facility") -> R
             if seen is not None:
                 file_id, status, final_path, codes = seen
                 if status in ("received", "staged", "validated") or (
-                    status in ("merged", "held") and candidate.dataset in FACILITY_DATASETS
+                    status in ("merged", "held")
+                    and candidate.dataset in (*FACILITY_DATASETS, *PCCOVID_DATASETS)
                 ):
                     # waiting, or processed by a run that stopped before the file moved: the
                     # per-file step finishes it

@@ -1,0 +1,102 @@
+"""
+### ingest_checkins
+
+Loads PC-Covid venues and check-ins from `<landing>/pccovid/{venues,checkins}/` (contract §5, with §1 landing
+layout, §6 codes, §7 reports: `docs/contract/facility-files.md`) into `core.venue` and `core.checkin`
+(partitioned by local day, Asia/Ho_Chi_Minh), with the identities the QR payloads carried in
+`core.checkin_person` and `core.identity_link`. Check-ins are the largest data set (tens of millions of scans a
+day): the file is streamed once through Python (QR payloads, identifier repairs) into `COPY`, everything else
+is set-based SQL. Core keeps a pseudonymous person key, never the payload.
+
+**Schedule**: hourly (PC-Covid exports every hour; contact tracing wants scans within the hour), and on demand:
+`covidsync run ingest_checkins --date YYYY-MM-DD`.
+
+**Steps**
+1. `maintain_partitions`: the check-in partitions of the run's local day and `COVIDSYNC_CHECKIN_PARTITIONS_AHEAD`
+   (default 7) days ahead are made; partitions of days before `COVIDSYNC_CHECKIN_RETENTION_DAYS` (default 30)
+   are detached and dropped (docs/runbook.md, "Check-in retention").
+2. `register_files`: registers every complete file under `pccovid/` (SHA-256: the same bytes load once),
+   refuses at once what cannot be read, and splits the waiting files into venues and check-ins.
+3. `process_venues`: venue files one after the other, in the order received, so that check-ins see the
+   venues registered before them.
+4. `process_checkins`, one mapped task per file: parse and stage (`COPY`), row rules in SQL
+   (`unknown_venue`, `invalid_qr_payload`, `missing_person_key`, …) into `quarantine` with payloads masked,
+   the Great Expectations gate over the batch profile (`batch_rejected` holds the file), merge into the day
+   partitions in one transaction, reports to `<outbox>/pccovid/`, the file to the archive.
+5. `summarise`, then `watcher` (fails the run when any task failed).
+
+**Rerun a day**: `covidsync run ingest_checkins --date 2021-11-20`. Files are keyed by their SHA-256 and each
+step records the file's status: a rerun loads nothing twice. To load a file again:
+`covidsync files reprocess <file_id> --reason "..."` (its rows are replaced).
+
+**Upstream**: PC-Covid exports (files). **Downstream**: asset `core.checkin` (identity resolution, contact
+tracing); `ops.landing_file`; the archive and rejected areas; `<outbox>/pccovid/`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from covidsync.assets import CORE_CHECKIN
+from covidsync.dag_defaults import DEFAULT_ARGS
+
+
+@dag(
+    dag_id="ingest_checkins",
+    schedule="@hourly",
+    start_date=pendulum.datetime(2021, 11, 1, tz="Asia/Ho_Chi_Minh"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["ingest", "pccovid"],
+)
+def ingest_checkins():
+    @task
+    def maintain_partitions(data_interval_end=None) -> dict:
+        from covidsync.tasks import maintain_checkin_partitions
+
+        end = data_interval_end or pendulum.now("UTC")  # a manual run may have no data interval
+        day = end.in_timezone("Asia/Ho_Chi_Minh").date().isoformat()
+        return maintain_checkin_partitions(day)
+
+    @task
+    def register_files() -> dict:
+        from covidsync.tasks import register_pccovid_files
+
+        return register_pccovid_files()
+
+    @task
+    def process_venues(registered: dict) -> list[int]:
+        from covidsync.tasks import process_pccovid_files
+
+        process_pccovid_files(registered["venues"])
+        return registered["checkins"]
+
+    @task(outlets=[CORE_CHECKIN], max_active_tis_per_dagrun=2)
+    def process_checkins(file_id: int) -> dict:
+        from covidsync.tasks import process_checkin_file
+
+        return process_checkin_file(file_id)
+
+    @task(trigger_rule="all_done")
+    def summarise(results) -> dict:
+        from covidsync.tasks import summarise_checkins
+
+        return summarise_checkins(list(results))
+
+    @task(trigger_rule="one_failed", retries=0)
+    def watcher() -> None:
+        """Fails the run when any task failed (summarise runs regardless and would otherwise hide it)."""
+        raise RuntimeError("a task of this run failed: see its log")
+
+    partitions = maintain_partitions()
+    registered = register_files()
+    checkin_ids = process_venues(registered)
+    processed = process_checkins.expand(file_id=checkin_ids)
+    partitions >> registered
+    [partitions, registered, checkin_ids, processed, summarise(processed)] >> watcher()
+
+
+ingest_checkins()

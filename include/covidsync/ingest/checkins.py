@@ -1,0 +1,726 @@
+"""PC-Covid venues and check-ins through write-audit-publish (contract §5, with §1, §6 and §7).
+
+The same machinery as facility files (:mod:`covidsync.ingest.pipeline`): a registered file is parsed
+(:func:`covidsync.ingest.parse.open_rows`, every format of §1–§2), staged with ``COPY``, checked by row
+rules in SQL (``sql/ingest/checkin_row_problem.sql``, ``venue_row_problem.sql``) into ``quarantine``, gated
+by Great Expectations over a per-batch profile, merged into ``core`` in one transaction, then reported to
+``<outbox>/pccovid/`` and moved to the archive (or the rejected area). Status in ``ops.landing_file``
+moves received → staged → validated → merged | held | rejected, so a rerun resumes and a reload is a no-op.
+
+Check-ins are the hot path (tens of millions of scans a day). Python touches each row once, in a tight
+streaming loop (:func:`stage_checkins`), and only for what SQL cannot do well: the QR payload
+(:func:`covidsync.domain.qr.parse_qr`, cached per distinct payload: a person's QR is the same every scan),
+the identifier repairs of §2 (CCCD, phone) and reading ``scanned_at`` (ISO 8601 with an offset on a fast
+path, every other form of §2 through :mod:`covidsync.domain.dates`). It picks the best person key a scan
+carried (``cccd > cmnd > qid > phone``) and writes CSV chunks to ``COPY``; memory stays flat (a bounded
+cache, one chunk of rows). Everything else is set-based SQL: the codes, the pseudonym (computed once per
+distinct person of the file, :func:`covidsync.privacy.sql_pseudonym`), the merge.
+
+Privacy: ``core.checkin`` holds a pseudonymous ``person_key``, never the payload; the identifier in clear
+and what the QR said about the person go to ``core.checkin_person`` (core may hold personal data: identity
+resolution reads it); ``quarantine.rejected_row`` keeps identity values and payloads masked (last 4
+characters); reports mask them too. Staging holds the values in clear while a file is processed, and is
+emptied when it is finished.
+
+Decisions where the contract is silent (also in docs/dags.md):
+
+* ``direction``: ``out`` (also ``ra``, ``check-out``) or else ``in`` (the default); ``mode``:
+  ``self_scan``/``operator_scan`` (also ``self``/``operator``), anything else is kept as unknown (null).
+* A masked document number (``*``) is never an identity; a masked personal QR is keyed by its QID.
+  A card QR always has its CCCD; its old CMND is recorded as a link, not as the key.
+* The ``citizen_id`` and ``phone`` columns are used when they are better than what the payload gave (a
+  CCCD column beats a masked QR's QID). An invalid ``citizen_id`` is an error even when another key
+  exists (as in facility files); an invalid phone is a warning and is dropped.
+* A check-in id already in core for that local day (sent again in a later file) keeps its first version;
+  the row counts as loaded.
+* Venues: ``venue_code`` required and once per file (``duplicate_in_file`` otherwise); the latest file
+  received wins. Venue files of a run are processed before its check-in files, in the order received.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from covidsync import settings
+from covidsync.ingest import landing
+from covidsync.ingest.pipeline import (
+    _LOCK_NAMESPACE,
+    FileRow,
+    FileStateError,
+    load_file,
+    max_rejected_share,
+    set_status,
+    sql_text,
+)
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("venues", "checkins")
+TABLES = {"venues": "venue", "checkins": "checkin"}
+IDENTITY_COLUMNS = {"citizen_id", "phone", "qr_payload"}
+CHUNK_ROWS = 50_000
+IDENTITY_CACHE = 200_000  # person keys remembered per file before the identity facts are written again
+
+CHECKIN_COLUMNS = (
+    "file_id",
+    "row_number",
+    "checkin_id",
+    "venue_code",
+    "scanned_at_text",
+    "scanned_at",
+    "direction_text",
+    "mode_text",
+    "qr_payload",
+    "qr_kind",
+    "citizen_id_text",
+    "citizen_id",
+    "phone_text",
+    "phone",
+    "person_kind",
+    "identifier",
+)
+IDENTITY_FACT_COLUMNS = (
+    "file_id",
+    "person_kind",
+    "identifier",
+    "source",
+    "citizen_id",
+    "cmnd",
+    "qid",
+    "phone",
+    "full_name",
+    "date_of_birth",
+    "birth_year",
+    "gender",
+)
+VENUE_COLUMNS = (
+    "venue_code",
+    "name",
+    "province_code",
+    "district_code",
+    "commune_code",
+    "address",
+    "venue_type",
+)
+_KIND_RANK = {"cccd": 0, "cmnd": 1, "qid": 2, "phone": 3}
+
+
+# -- the per-row parsing (the one step that needs Python) -----------------------------------------------
+@lru_cache(maxsize=1 << 17)
+def payload_facts(payload: str) -> tuple:
+    """What one QR payload gives: ``(qr_kind, person_kind, identifier, facts)``.
+
+    ``qr_kind`` is ``cccd``/``personal``, or ``invalid`` (contract code ``invalid_qr_payload``) with the
+    rest None. ``facts`` is ``(source, citizen_id, cmnd, qid, phone, full_name, date_of_birth, birth_year,
+    gender)``; a masked document number is in neither ``citizen_id`` nor ``cmnd``.
+    """
+    from covidsync.domain.qr import QrError, parse_qr
+
+    try:
+        info = parse_qr(payload)
+    except QrError:
+        return ("invalid", None, None, None)
+    if info.citizen_id:
+        kind, identifier = "cccd", info.citizen_id
+    elif info.cmnd:
+        kind, identifier = "cmnd", info.cmnd
+    elif info.qid:
+        kind, identifier = "qid", info.qid
+    elif info.phone:
+        kind, identifier = "phone", info.phone
+    else:
+        kind = identifier = None
+    facts = (
+        "cccd_qr" if info.kind == "cccd" else "personal_qr",
+        info.citizen_id,
+        info.cmnd,
+        info.qid,
+        info.phone,
+        info.full_name,
+        info.date_of_birth.isoformat() if info.date_of_birth else None,
+        info.birth_year,
+        info.gender,
+    )
+    return (info.kind, kind, identifier, facts)
+
+
+@lru_cache(maxsize=1 << 16)
+def citizen_id_key(text: str) -> tuple[str | None, str | None]:
+    """The ``citizen_id`` column read: ``(digits or None, person kind when usable as a key or None)``."""
+    from covidsync.domain.cccd import PROVINCES, repair_citizen_id
+
+    repaired = repair_citizen_id(text)
+    if not (repaired.isascii() and repaired.isdigit()):
+        return None, None
+    if len(repaired) == 12 and repaired[0] == "0" and repaired[1:3] in PROVINCES:
+        return repaired, "cccd"
+    if len(repaired) == 9:
+        return repaired, "cmnd"
+    return repaired, None
+
+
+def _scanned_at(text: str) -> str | None:
+    """``scanned_at`` as ISO 8601 with an offset, or None when unreadable (contract §2)."""
+    n = len(text)
+    # fast path: what PC-Covid exports (2021-11-01T00:10:25+07:00, 2021-11-02T17:10:29Z), checked by shape
+    # so that nothing outside contract §2 slips through datetime.fromisoformat
+    if (n == 25 and text[19] in "+-" and text[22] == ":") or (n == 20 and text[19] == "Z"):
+        if text[4] == "-" and text[7] == "-" and text[10] == "T" and text[13] == ":" and text[16] == ":":
+            try:
+                value = dt.datetime.fromisoformat(text)
+            except ValueError:
+                value = None
+            if value is not None and 1900 <= value.year <= 2099:
+                return text
+    from covidsync.domain.dates import parse_datetime
+
+    try:
+        return parse_datetime(text).isoformat()
+    except ValueError:
+        return None
+
+
+def checkin_rows(
+    file_id: int, rows: Iterable[tuple[int, dict[str, str]]]
+) -> Iterator[tuple[list, list | None]]:
+    """For each parsed row: its staging row, and the identity facts to write (None when already written)."""
+    from covidsync.domain.phone import normalize_phone
+
+    seen: set = set()
+    for row_number, v in rows:
+        get = v.get
+        payload = get("qr_payload")
+        cid_text = get("citizen_id")
+        phone_text = get("phone")
+        scanned_text = get("scanned_at")
+        qr_kind = kind = identifier = facts = None
+        if payload is not None:
+            qr_kind, kind, identifier, facts = payload_facts(payload)
+        citizen_id = phone = None
+        if cid_text is not None:
+            citizen_id, cid_kind = citizen_id_key(cid_text)
+            if cid_kind is not None and (kind is None or _KIND_RANK[cid_kind] < _KIND_RANK[kind]):
+                kind, identifier = cid_kind, citizen_id
+        if phone_text is not None:
+            phone = normalize_phone(phone_text)
+            if phone is not None and kind is None:
+                kind, identifier = "phone", phone
+        scanned_at = _scanned_at(scanned_text) if scanned_text is not None else None
+        # a value as sent is written only when it differs from what was read (fewer bytes to COPY)
+        staged = [
+            file_id,
+            row_number,
+            get("checkin_id"),
+            get("venue_code"),
+            scanned_text if scanned_at is None else None,
+            scanned_at,
+            get("direction"),
+            get("mode"),
+            payload,
+            qr_kind,
+            cid_text if cid_text != citizen_id else None,
+            citizen_id,
+            phone_text if phone is None else None,
+            phone,
+            kind,
+            identifier,
+        ]
+        fact_row = None
+        if facts is not None and kind is not None:
+            token = (kind, identifier, facts[0])
+            if token not in seen:
+                if len(seen) >= IDENTITY_CACHE:
+                    seen.clear()
+                seen.add(token)
+                fact_row = [file_id, kind, identifier, *facts]
+        yield staged, fact_row
+
+
+def _copy(cur, table: str, columns: tuple[str, ...], buffer: io.StringIO) -> None:
+    buffer.seek(0)
+    cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", buffer)
+    buffer.seek(0)
+    buffer.truncate()
+
+
+def stage_checkins(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]]) -> int:
+    """Replace the file's staged check-ins (in the caller's transaction); return the rows staged."""
+    total = 0
+    rows_buffer, facts_buffer = io.StringIO(), io.StringIO()
+    rows_out = csv.writer(rows_buffer, lineterminator="\n")
+    facts_out = csv.writer(facts_buffer, lineterminator="\n")
+    with conn.cursor() as cur:
+        cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
+        cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
+        count = 0
+        for staged, fact_row in checkin_rows(file_id, rows):
+            rows_out.writerow(staged)
+            if fact_row is not None:
+                facts_out.writerow(fact_row)
+            count += 1
+            if count == CHUNK_ROWS:
+                _copy(cur, "staging.checkin", CHECKIN_COLUMNS, rows_buffer)
+                _copy(cur, "staging.checkin_identity", IDENTITY_FACT_COLUMNS, facts_buffer)
+                total += count
+                count = 0
+        if count:
+            _copy(cur, "staging.checkin", CHECKIN_COLUMNS, rows_buffer)
+            total += count
+        if facts_buffer.tell():
+            _copy(cur, "staging.checkin_identity", IDENTITY_FACT_COLUMNS, facts_buffer)
+    # the caches hold personal data: not kept beyond the file
+    payload_facts.cache_clear()
+    citizen_id_key.cache_clear()
+    return total
+
+
+def stage_venues(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]]) -> int:
+    from covidsync.domain.admin import pad_code
+
+    widths = {"province_code": 2, "district_code": 3, "commune_code": 5}
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\n")
+    total = 0
+    for row_number, v in rows:
+        values = [v.get(c) for c in VENUE_COLUMNS]
+        for i, column in enumerate(VENUE_COLUMNS):
+            if column in widths and values[i] is not None:
+                values[i] = pad_code(values[i], widths[column])
+        out.writerow([file_id, row_number, json.dumps(v, ensure_ascii=False), *values])
+        total += 1
+    with conn.cursor() as cur:
+        cur.execute("delete from staging.venue where file_id = %s", (file_id,))
+        _copy(cur, "staging.venue", ("file_id", "row_number", "raw", *VENUE_COLUMNS), buffer)
+    return total
+
+
+# -- partitions and retention ---------------------------------------------------------------------------
+_PARTITION_LOCK = 0x63686B70  # "chkp": one session at a time creates partitions
+
+
+def partitions_ahead() -> int:
+    return int(os.environ.get("COVIDSYNC_CHECKIN_PARTITIONS_AHEAD", "7"))
+
+
+def retention_days() -> int:
+    """``COVIDSYNC_CHECKIN_RETENTION_DAYS`` (default 30): local days of check-ins kept; 0 keeps all."""
+    return int(os.environ.get("COVIDSYNC_CHECKIN_RETENTION_DAYS", "30"))
+
+
+def ensure_partitions(conn, days: Iterable[dt.date]) -> list[str]:
+    """Create the check-in partitions of ``days`` that are missing (own transaction); return their names."""
+    days = sorted(set(days))
+    if not days:
+        return []
+    with conn, conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+        cur.execute("select core.ensure_checkin_partition(d) from unnest(%s::date[]) as d", (days,))
+        return [r[0] for r in cur.fetchall()]
+
+
+def maintain_partitions(conn, today: dt.date) -> dict:
+    """Partitions from ``today`` to ``today + COVIDSYNC_CHECKIN_PARTITIONS_AHEAD`` made; partitions of days
+    before ``today - COVIDSYNC_CHECKIN_RETENTION_DAYS`` detached and dropped. Returns counts and names."""
+    ahead = partitions_ahead()
+    made = ensure_partitions(conn, [today + dt.timedelta(days=i) for i in range(ahead + 1)])
+    dropped = apply_retention(conn, today)
+    return {"partitions_ensured": len(made), "partitions_dropped": dropped}
+
+
+def retention_cutoff(today: dt.date, days: int | None = None) -> dt.date | None:
+    """The first local day kept: ``today - (days - 1)``, so ``days`` days are kept including today."""
+    days = retention_days() if days is None else days
+    if days <= 0:
+        return None
+    return today - dt.timedelta(days=days - 1)
+
+
+def apply_retention(conn, today: dt.date, days: int | None = None) -> list[str]:
+    """Detach and drop every check-in partition of a local day before the retention cutoff."""
+    cutoff = retention_cutoff(today, days)
+    if cutoff is None:
+        return []
+    with conn, conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+        cur.execute("select core.drop_checkin_partitions_before(%s)", (cutoff,))
+        dropped = [r[0] for r in cur.fetchall()]
+    if dropped:
+        log.info("check-in retention: dropped %d partition(s) before %s", len(dropped), cutoff)
+    return dropped
+
+
+# -- the steps ------------------------------------------------------------------------------------------
+def stage(conn, f: FileRow) -> int:
+    from covidsync.ingest.parse import open_rows
+
+    stream = open_rows(f.landing_path, f.dataset)
+    with conn, conn.cursor() as cur:
+        if f.dataset == "checkins":
+            rows = stage_checkins(conn, f.file_id, stream)
+        else:
+            rows = stage_venues(conn, f.file_id, stream)
+        set_status(cur, f.file_id, "staged", rows_total=rows)
+    with conn, conn.cursor() as cur:
+        # fresh statistics, or the planner guesses a few rows and picks nested loops over millions
+        for table in ("checkin", "checkin_identity") if f.dataset == "checkins" else ("venue",):
+            cur.execute(f"analyze staging.{table}")
+    return rows
+
+
+def _mask_sql(column: str) -> str:
+    return f"repeat('*', greatest(length({column}) - 4, 0)) || right({column}, 4)"
+
+
+def apply_rules(conn, f: FileRow) -> dict:
+    table = TABLES[f.dataset]
+    params = {"file_id": f.file_id, "received_at": f.received_at}
+    with conn, conn.cursor() as cur:
+        cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
+        cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
+        cur.execute(sql_text(f"{table}_row_problem"), params)
+        cur.execute(
+            "select count(distinct row_number) filter (where severity = 'error'), "
+            "count(distinct row_number) filter (where severity = 'warning') "
+            "from quarantine.row_problem where file_id = %s",
+            (f.file_id,),
+        )
+        rejected, _ = cur.fetchone()
+        cur.execute(f"select count(*) from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
+        total = cur.fetchone()[0]
+        if f.dataset == "checkins":
+            raw = (
+                "jsonb_strip_nulls(jsonb_build_object("
+                "'checkin_id', s.checkin_id, 'venue_code', s.venue_code, "
+                "'scanned_at', coalesce(s.scanned_at_text, s.scanned_at::text), "
+                "'direction', s.direction_text, 'mode', s.mode_text, "
+                f"'qr_payload', {_mask_sql('s.qr_payload')}, "
+                f"'citizen_id', {_mask_sql('coalesce(s.citizen_id_text, s.citizen_id)')}, "
+                f"'phone', {_mask_sql('coalesce(s.phone_text, s.phone)')}))"
+            )
+        else:
+            raw = "s.raw"
+        cur.execute(
+            f"""
+            insert into quarantine.rejected_row (file_id, row_number, raw)
+            select s.file_id, s.row_number, {raw}
+            from staging.{table} s
+            join (
+                select distinct q.row_number from quarantine.row_problem q
+                where q.file_id = %(file_id)s and q.severity = 'error'
+            ) e on e.row_number = s.row_number
+            where s.file_id = %(file_id)s
+            """,  # noqa: S608 (table from TABLES, expressions from this module)
+            params,
+        )
+        cur.execute(
+            "select count(distinct q.row_number) from quarantine.row_problem q where q.file_id = %s "
+            "and q.severity = 'warning'",
+            (f.file_id,),
+        )
+        warned = cur.fetchone()[0]
+        set_status(cur, f.file_id, "validated", rows_rejected=rejected, rows_with_warnings=warned)
+    hold = total > 0 and rejected / total > max_rejected_share()
+    return {"rows_total": total, "rows_rejected": rejected, "rows_with_warnings": warned, "hold": hold}
+
+
+def profile(conn, f: FileRow) -> dict:
+    with conn.cursor() as cur:
+        cur.execute(
+            sql_text(f"{TABLES[f.dataset]}_profile"), {"file_id": f.file_id, "received_at": f.received_at}
+        )
+        result = dict(cur.fetchone()[0])
+    conn.rollback()  # read-only
+    total = result["rows_total"]
+    result.update(
+        file_id=f.file_id,
+        dataset=f.dataset,
+        facility_code=f.facility_code,
+        rejected_share=(result["rows_rejected"] / total) if total else 0.0,
+        max_rejected_share=max_rejected_share(),
+    )
+    return result
+
+
+def gate(conn, f: FileRow, batch_profile: dict):
+    from covidsync.ingest import gate as gx_gate
+
+    result = gx_gate.run_gate(batch_profile, build_docs=os.environ.get("COVIDSYNC_GX_DOCS", "1") != "0")
+    with conn:
+        gx_gate.store_result(conn, f.file_id, f"{f.dataset}_batch", result)
+    return result
+
+
+def _archive_path(f: FileRow) -> Path:
+    return landing.area_path(
+        settings.archive_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
+    )
+
+
+def _rejected_path(f: FileRow) -> Path:
+    return landing.area_path(
+        settings.rejected_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
+    )
+
+
+def person_key_sql() -> str:
+    """``sql/ingest/checkin_person_key.sql``, checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
+    import re
+
+    from covidsync import privacy
+
+    text = sql_text("checkin_person_key")
+    expected = privacy.sql_pseudonym("k.person_kind", "k.identifier")
+    if re.sub(r"\s+", "", expected) not in re.sub(r"\s+", "", text):
+        raise AssertionError("checkin_person_key.sql no longer computes covidsync.privacy.SQL_PSEUDONYM")
+    return text
+
+
+def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = None) -> int:
+    """Merge the file's loadable rows into core in one transaction; return the rows loaded (accepted)."""
+    from covidsync import privacy
+
+    params = {"file_id": f.file_id, "received_at": f.received_at}
+    if f.dataset == "checkins":
+        with conn.cursor() as cur:
+            cur.execute(
+                "select distinct (scanned_at at time zone 'Asia/Ho_Chi_Minh')::date "
+                "from staging.checkin_loadable where file_id = %s",
+                (f.file_id,),
+            )
+            days = [r[0] for r in cur.fetchall()]
+        conn.rollback()
+        ensure_partitions(conn, days)
+    with conn, conn.cursor() as cur:
+        if f.dataset == "checkins":
+            cur.execute(
+                "delete from core.checkin where local_day = any(%s) and source_file_id = %s",
+                (days, f.file_id),
+            )
+            cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
+            cur.execute(sql_text("checkin_merge"), params)
+            cur.execute(sql_text("checkin_person_merge"), params)
+            cur.execute(sql_text("identity_link_merge"), params)
+            cur.execute("select count(*) from staging.checkin_loadable where file_id = %s", (f.file_id,))
+        else:
+            cur.execute(sql_text("venue_merge"), params)
+            cur.execute("select count(*) from staging.venue_loadable where file_id = %s", (f.file_id,))
+        loaded = cur.fetchone()[0]
+        cur.execute(
+            "update ops.landing_file set final_path = %s where file_id = %s",
+            (str(_archive_path(f)), f.file_id),
+        )
+        set_status(cur, f.file_id, "merged", actor=actor, reason=reason, rows_loaded=loaded)
+    return loaded
+
+
+def hold(conn, f: FileRow, reasons: list[str]) -> None:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            update ops.landing_file
+            set final_path = %s, file_codes = array(select distinct unnest(file_codes || '{batch_rejected}'))
+            where file_id = %s
+            """,
+            (str(_rejected_path(f)), f.file_id),
+        )
+        set_status(cur, f.file_id, "held", reason="; ".join(reasons)[:1000], rows_loaded=0)
+
+
+def reject_file(conn, f: FileRow, code: str, detail: str) -> None:
+    with conn, conn.cursor() as cur:
+        cur.execute(f"delete from staging.{TABLES[f.dataset]} where file_id = %s", (f.file_id,))  # noqa: S608
+        cur.execute(
+            "update ops.landing_file set final_path = %s, file_codes = %s where file_id = %s",
+            (str(_rejected_path(f)), [code], f.file_id),
+        )
+        set_status(cur, f.file_id, "rejected", reason=f"{code}: {detail}"[:1000], rows_loaded=0)
+
+
+def clear_staging(conn, file_id: int) -> None:
+    with conn, conn.cursor() as cur:
+        cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
+        cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
+        cur.execute("delete from staging.venue where file_id = %s", (file_id,))
+
+
+def problem_rows(conn, f: FileRow, file_codes: list[str]):
+    """errors.csv lines: file codes, then each row problem; identity values and payloads masked."""
+    from covidsync.domain.codes import FILE_CODES, ROW_CODES
+    from covidsync.domain.text import mask
+
+    for code in file_codes:
+        info = FILE_CODES[code]
+        yield ("", "", code, info.severity, info.message_vi, info.message_en)
+    if f.dataset == "checkins":
+        staged = (
+            "case q.column_name when 'checkin_id' then s.checkin_id when 'venue_code' then s.venue_code "
+            "when 'scanned_at' then coalesce(s.scanned_at_text, s.scanned_at::text) "
+            "when 'qr_payload' then s.qr_payload "
+            "when 'citizen_id' then coalesce(s.citizen_id_text, s.citizen_id) "
+            "when 'phone' then coalesce(s.phone_text, s.phone) end"
+        )
+    else:
+        staged = "s.raw ->> q.column_name"
+    with conn.cursor(name=f"problems_{f.file_id}") as cur:
+        cur.itersize = 5000
+        cur.execute(
+            f"""
+            select q.row_number, q.column_name, q.code, q.severity,
+                   coalesce(r.raw ->> q.column_name, {staged})
+            from quarantine.row_problem q
+            left join staging.{TABLES[f.dataset]} s on s.file_id = q.file_id and s.row_number = q.row_number
+            left join quarantine.rejected_row r on r.file_id = q.file_id and r.row_number = q.row_number
+            where q.file_id = %s
+            order by q.row_number, q.column_name, q.code
+            """,  # noqa: S608 (table from TABLES, expressions from this module)
+            (f.file_id,),
+        )
+        for row_number, column, code, severity, value in cur:
+            info = ROW_CODES[code]
+            shown = mask(value) if column in IDENTITY_COLUMNS else value
+            suffix_vi = f" (giá trị: {shown})" if shown else ""
+            suffix_en = f" (value: {shown})" if shown else ""
+            yield (
+                row_number,
+                column,
+                code,
+                severity,
+                info.message_vi + suffix_vi,
+                info.message_en + suffix_en,
+            )
+    conn.rollback()
+
+
+def finish(conn, file_id: int) -> dict:
+    """Reports to ``<outbox>/pccovid/``, the file to its area, staging cleared. Safe to repeat."""
+    from covidsync.ingest.report import FileResult, write_reports
+
+    f = load_file(conn, file_id)
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            select coalesce(rows_total, 0), coalesce(rows_loaded, 0), coalesce(rows_rejected, 0),
+                   coalesce(rows_with_warnings, 0), file_codes
+            from ops.landing_file where file_id = %s
+            """,
+            (file_id,),
+        )
+        total, loaded, rejected, warned, codes = cur.fetchone()
+    conn.rollback()
+    if f.status == "merged":
+        status = "loaded_with_errors" if rejected else "loaded"
+    elif f.status in ("held", "rejected"):
+        status = "rejected"
+    else:
+        raise FileStateError(f"file {file_id} is {f.status}: nothing to finish")
+    result = FileResult(
+        file=f.original_name,
+        sha256=f.sha256,
+        dataset=f.dataset,
+        status=status,
+        rows_total=total,
+        rows_loaded=loaded,
+        rows_rejected=rejected,
+        rows_with_warnings=warned,
+        file_errors=list(codes),
+    )
+    write_reports(settings.outbox_dir() / f.facility_code, result, problem_rows(conn, f, list(codes)))
+    if f.final_path and f.landing_path.exists():
+        landing.move_out(f.landing_path, Path(f.final_path))
+    clear_staging(conn, file_id)
+    return {
+        "file_id": file_id,
+        "dataset": f.dataset,
+        "status": status,
+        "rows_total": total,
+        "rows_loaded": loaded,
+        "rows_rejected": rejected,
+        "rows_with_warnings": warned,
+    }
+
+
+# -- one file, start to end -----------------------------------------------------------------------------
+def ingest_file(conn, file_id: int) -> dict:
+    """Take one registered PC-Covid file (venues or check-ins) as far as it can go; return counts only.
+
+    The bench hook: one file from ``received`` to ``merged`` (or held/rejected) with its reports.
+    """
+    from covidsync.ingest.parse import FileRejected
+
+    with conn.cursor() as cur:
+        cur.execute("select pg_try_advisory_lock(%s, %s)", (_LOCK_NAMESPACE, file_id))
+        if not cur.fetchone()[0]:
+            conn.rollback()
+            return {"file_id": file_id, "status": "busy"}
+    conn.commit()
+    try:
+        f = load_file(conn, file_id)
+        conn.rollback()
+        if f.dataset not in DATASETS:
+            raise FileStateError(f"file {file_id} is not a PC-Covid dataset ({f.dataset})")
+        if f.status in ("merged", "held", "rejected") and f.landing_path.exists():
+            return finish(conn, file_id)  # an earlier run committed but did not finish
+        if f.status not in ("received", "staged", "validated"):
+            return {"file_id": file_id, "dataset": f.dataset, "status": f.status}
+        try:
+            stage(conn, f)
+        except FileRejected as exc:
+            conn.rollback()
+            reject_file(conn, f, exc.code, exc.detail)
+            return finish(conn, file_id)
+        counts = apply_rules(conn, f)
+        result = gate(conn, f, profile(conn, f))
+        if counts["hold"] or not result.success:
+            hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
+        else:
+            merge(conn, f)
+        summary = finish(conn, file_id)
+        log.info(
+            "file %s (pccovid, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
+            file_id,
+            f.dataset,
+            summary["status"],
+            summary["rows_total"],
+            summary["rows_loaded"],
+            summary["rows_rejected"],
+            summary["rows_with_warnings"],
+        )
+        return summary
+    finally:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_unlock(%s, %s)", (_LOCK_NAMESPACE, file_id))
+        conn.commit()
+
+
+def pending_by_dataset(conn, file_ids: Iterable[int]) -> dict[str, list[int]]:
+    """Registered PC-Covid files split by dataset, each in the order received (venues go first)."""
+    ids = list(file_ids)
+    out: dict[str, list[int]] = {d: [] for d in DATASETS}
+    if not ids:
+        return out
+    with conn.cursor() as cur:
+        cur.execute(
+            "select file_id, dataset from ops.landing_file where file_id = any(%s) order by received_at, file_id",
+            (ids,),
+        )
+        for file_id, dataset in cur.fetchall():
+            if dataset in out:
+                out[dataset].append(file_id)
+    conn.rollback()
+    return out
+
+
+def ingest_landing(conn) -> list[dict]:
+    """Register ``pccovid/`` and ingest every pending file: venues first, then check-ins, each in order."""
+    registration = landing.register(conn, scope=landing.PCCOVID)
+    pending = pending_by_dataset(conn, registration.pending)
+    return [ingest_file(conn, file_id) for dataset in DATASETS for file_id in pending[dataset]]
