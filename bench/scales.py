@@ -1,0 +1,54 @@
+"""The sizes measured at each scale: at least three per group, to show how cost grows.
+
+* ``smoke``: tiny files, the whole harness end to end in well under a minute (the test in tests/ runs it);
+* ``province``: Hòa Bình, 850k people: a busy day's vaccinations up to one file of every person, a day's
+  tests, 200k check-ins a day;
+* ``memory``: the ingest memory check, 500k → 5M vaccination rows in one file (flat: 5M within 1.2× of 500k);
+* ``national-day``: 1.5M vaccinations, 500k tests, 20M check-ins (in pieces of 2M rows, one file each,
+  loaded one after another into the same database; each piece is generated with its own seed).
+
+Facility files are one file per size (their generated record keys restart at 1 in every file, so pieces
+would replace each other's records): a 1.5M-row file is the hard case for memory; the per-file fixed cost
+that thousands of small facility files pay is read off the smallest sizes.
+
+A group whose stages are all pending is skipped with a message, so every scale already names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    group: str
+    sizes: tuple[int, ...]
+    piece_rows: int | None = None  # load a size as files of at most this many rows (None: one file)
+
+
+SCALES: dict[str, tuple[Plan, ...]] = {
+    "smoke": (
+        Plan("vaccinations", (1_000, 2_000, 4_000)),
+        Plan("checkins", (2_000, 4_000, 8_000)),
+        Plan("status", (1_000, 2_000, 4_000)),
+        Plan("tracing", (2_000, 4_000, 8_000)),
+        Plan("publish", (1_000, 2_000, 4_000)),
+    ),
+    "province": (
+        Plan("vaccinations", (50_000, 200_000, 850_000)),
+        Plan("test_results", (10_000, 30_000, 100_000)),
+        Plan("checkins", (50_000, 100_000, 200_000)),
+        Plan("status", (100_000, 300_000, 850_000)),
+        Plan("tracing", (50_000, 100_000, 200_000)),
+        Plan("publish", (100_000, 300_000, 850_000)),
+    ),
+    "memory": (Plan("vaccinations", (500_000, 1_000_000, 5_000_000)),),
+    "national-day": (
+        Plan("vaccinations", (150_000, 500_000, 1_500_000)),
+        Plan("test_results", (50_000, 150_000, 500_000)),
+        Plan("checkins", (2_000_000, 5_000_000, 20_000_000), piece_rows=2_000_000),
+        Plan("status", (1_000_000, 3_000_000, 10_000_000)),
+        Plan("tracing", (1_000_000, 2_000_000, 5_000_000), piece_rows=2_000_000),
+        Plan("publish", (250_000, 500_000, 1_000_000)),
+    ),
+}
