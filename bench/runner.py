@@ -107,7 +107,7 @@ class Databases:
         _admin(self.server_url, f'drop database if exists "{name}"')
         _admin(self.server_url, f'create database "{name}"')
         self.created.append(name)
-        url = _with_database(self.server_url, name)
+        url = self.template_url = _with_database(self.server_url, name)
         db.upgrade(url, PROJECT / "sql" / "migrations")
         conn = db.connect(url)
         with conn, conn.cursor() as cur:
@@ -172,6 +172,22 @@ class Zygote:
         if self.proc.poll() is None:
             self.proc.stdin.close()
             self.proc.wait(timeout=60)
+
+
+def memory_selfcheck(zygote: Zygote, url: str, probe_mb: int = 256) -> dict:
+    """Prove the measurement on this machine: a child holding ``probe_mb`` MiB peaks that much higher than
+    an idle one, and the next idle child peaks at the baseline again (peaks are per step)."""
+    params = {"db_url": url, "path": "", "dataset": "", "rows": 0}
+    idle = zygote.run("memory_probe", {**params, "mb": 0})["max_rss_mb"]
+    held = zygote.run("memory_probe", {**params, "mb": probe_mb})["max_rss_mb"]
+    after = zygote.run("memory_probe", {**params, "mb": 0})["max_rss_mb"]
+    return {
+        "probe_mb": probe_mb,
+        "idle_peak_mb": round(idle, 1),
+        "probe_peak_mb": round(held, 1),
+        "measured_growth_mb": round(held - idle, 1),
+        "next_idle_peak_mb": round(after, 1),
+    }
 
 
 # -- one group at one size -------------------------------------------------------------------------------
@@ -369,6 +385,13 @@ def print_table(records: list[dict], report: dict) -> None:
             print(f"skipped {s['group']}: {s['reason']}")
     for n in report["notes"]:
         print(f"note: {n}")
+    check = report.get("memory_selfcheck")
+    if check:
+        print(
+            f"memory self-check: holding {check['probe_mb']} MiB raised a child's peak by "
+            f"{check['measured_growth_mb']:.0f} MiB; the next child peaked at {check['next_idle_peak_mb']:.0f} MiB "
+            f"(idle {check['idle_peak_mb']:.0f})"
+        )
     print("\ntargets (ratios from this run):")
     for t in report["targets"]:
         verdict = {True: "MET", False: "MISSED", None: "not measured"}[t["met"]]
@@ -424,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": [],
         "notes": [],
     }
+    report["database_prefix"] = f"covidsync_bench_{os.getpid()}"
     plans = scales.SCALES[args.scale]
     if args.groups:
         wanted = args.groups.split(",")
@@ -445,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         dbs.template()
         zygote = Zygote({"COVIDSYNC_GX_DIR": str(gx_copy)}, work)
         report["baseline_rss_mb"] = round(zygote.baseline_rss_mb, 1)
+        report["memory_selfcheck"] = memory_selfcheck(zygote, dbs.template_url)
         for plan in plans:
             g = GROUPS[plan.group]
             needed = [s for s in (g.prepare, *g.steps, *g.baselines) if s]

@@ -137,6 +137,16 @@ def run_in_child(name: str, params: dict, result_path: str) -> int:
     return code
 
 
+@stage("memory_probe", "self-check of the memory measurement: hold N MiB")
+def memory_probe(ctx: Ctx) -> dict:
+    """Allocate and touch ``params["mb"]`` MiB: the runner checks that the child's peak grows by that much,
+    and that the next child starts from the baseline again (each peak is one step's, not cumulative)."""
+    block = bytearray(int(ctx.params["mb"]) * 2**20)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    return {"rows": 0, "detail": {"held_mb": len(block) // 2**20}}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Facility files (vaccinations, test results): the steps of covidsync.ingest.pipeline.process_file, one by
 # one, so each gets its own time and memory. Together they are exactly process_file on one new file.
