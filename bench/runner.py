@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,14 @@ FACILITY_DATASETS = ("vaccinations", "test_results")
 
 class BenchError(RuntimeError):
     pass
+
+
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) during a size: carries the records of the steps that finished."""
+
+    def __init__(self, records: list[dict]):
+        super().__init__("interrupted")
+        self.records = records
 
 
 # -- the machine ------------------------------------------------------------------------------------------
@@ -170,8 +179,12 @@ class Zygote:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.terminate()  # a step still running: the zygote stops it and exits
+                self.proc.wait(timeout=30)
 
 
 def memory_selfcheck(zygote: Zygote, url: str, probe_mb: int = 256) -> dict:
@@ -232,6 +245,7 @@ def run_size(
     env = {"COVIDSYNC_WAREHOUSE_URL": url, "COVIDSYNC_DATA_DIR": str(area)}
     per_step: dict[str, list[dict]] = {}
     notes: list[str] = []
+    interrupted = False
     try:
         for index, piece in enumerate(_pieces(size, plan.piece_rows)):
             inp = data.ensure(cache, g.data, piece, seed=args.seed + index)
@@ -265,6 +279,8 @@ def run_size(
                     "rows": inp.rows,
                 }
                 per_step.setdefault(baseline, []).append(zygote.run(baseline, params))
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         dbs.drop(name)
         if not args.keep:
@@ -280,6 +296,8 @@ def run_size(
         if len(results) == len(_pieces(size, plan.piece_rows)) or kind != "baseline":
             records.append(_record(g.name, size, step, kind, results))
     headline = [r for r in records if r["step"] in g.headline]
+    if interrupted or len(headline) < len(g.headline):
+        raise Interrupted(records)
     seconds = sum(r["seconds"] for r in headline)
     file_rows = max(r["rows"] for r in headline)
     total = {
@@ -422,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the databases and data areas")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl-C does: partial JSON
 
     from covidsync import settings, warehouse
     from covidsync.ingest.gate import project_dir
@@ -487,6 +506,14 @@ def main(argv: list[str] | None = None) -> int:
                 report["notes"].extend(n for n in notes if n not in report["notes"])
                 total = rows[-1]
                 print(f"    {total['rows_per_s']:,} rows/s, peak {total['peak_rss_mb']:.0f} MB", flush=True)
+    except Interrupted as exc:
+        records.extend(exc.records)
+        report["interrupted"] = "stopped before the end: the records hold the steps that finished"
+        print("interrupted: writing what was measured", file=sys.stderr)
+        code = 130
+    except KeyboardInterrupt:
+        report["interrupted"] = "stopped before the end: the records hold the steps that finished"
+        code = 130
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         report["error"] = str(exc)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
 
 
@@ -39,12 +40,21 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     protocol.write(json.dumps({"ready": True, **_preload()}) + "\n")
+    current: list[int] = []
+
+    def stop(signum, frame):  # the runner was stopped: take the step being measured down with us
+        for pid in current:
+            os.kill(pid, signal.SIGKILL)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     for line in sys.stdin:
         if not line.strip():
             continue
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:  # the child: run the step, write its result, never return into this loop
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             code = 1
             try:
                 from bench.stages import run_in_child
@@ -53,7 +63,9 @@ def main() -> int:
             finally:
                 sys.stderr.flush()
                 os._exit(code)
+        current[:] = [pid]
         _, status, usage = os.wait4(pid, 0)
+        current.clear()
         protocol.write(
             json.dumps(
                 {
