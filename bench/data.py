@@ -8,7 +8,9 @@ person; the file is delivered by facility 17001, with the facility registry besi
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -49,6 +51,73 @@ def ensure(cache: Path, dataset: str, rows: int, seed: int = 1) -> Input:
         raise RuntimeError(f"expected one {dataset} file under {landing}, found {len(files)}")
     written = int(done.read_text(encoding="utf-8"))
     return Input(files[0], registry, files[0].relative_to(landing).as_posix(), written, took)
+
+
+# Above this many rows a vaccinations file is built by repeating a generated one (the generator writes
+# about 30k rows/s, a few thousand on a busy machine: 5M rows would take it half an hour).
+GENERATED_MAX_ROWS = 1_000_000
+TEMPLATE_ROWS = 200_000
+
+
+def ensure_large(cache: Path, dataset: str, rows: int, seed: int = 1) -> Input:
+    """``rows`` rows of vaccinations: a generated file of :data:`TEMPLATE_ROWS` rows, repeated with each
+    copy's record_id and CCCD made unique (record number + k × template rows; the CCCD's province digits
+    set from the copy number, its serial kept), streamed to disk. Each copy keeps the template's defects
+    (a few shift code: a CCCD whose province was the defect becomes valid)."""
+    if dataset != "vaccinations":
+        raise ValueError("only vaccinations files are built by repetition")
+    from covidsync.sample import knowledge as K
+
+    folder = cache / f"{dataset}-{rows}-seed{seed}"
+    done = folder / "done"
+    if done.exists() and done.read_text(encoding="utf-8").strip().isdigit():
+        return ensure(cache, dataset, rows, seed)
+    template = ensure(cache, dataset, TEMPLATE_ROWS, seed)
+    shutil.rmtree(folder, ignore_errors=True)
+    start = time.perf_counter()
+    target = folder / "landing" / template.relative
+    target.parent.mkdir(parents=True)
+    shutil.copy2(template.registry, _mkdir(folder / "landing" / "registry") / "facilities.csv")
+    provinces = [p for p in K.PROVINCE_CODES if p != "17"]
+    written = 0
+    with target.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        copy = 0
+        while written < rows:
+            with template.path.open(encoding="utf-8", newline="") as fh:
+                reader = csv.reader(fh)
+                header = next(reader)
+                if copy == 0:
+                    writer.writerow(header)
+                for record in reader:
+                    if written >= rows:
+                        break
+                    if copy:
+                        record = _renumber(record, copy, provinces)
+                    writer.writerow(record)
+                    written += 1
+            copy += 1
+    os.utime(target, (template.path.stat().st_atime, template.path.stat().st_mtime))  # same delivery
+    took = time.perf_counter() - start
+    done.write_text(f"{written}\n", encoding="utf-8")
+    return Input(target, folder / "landing" / "registry" / "facilities.csv", template.relative, written, took)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _renumber(record: list[str], copy: int, provinces: list[str]) -> list[str]:
+    record = list(record)
+    rid = record[0]
+    head, _, number = rid.rpartition("-")
+    if number.isdigit():
+        record[0] = f"{head}-{int(number) + copy * TEMPLATE_ROWS:09d}"
+    cccd = record[4]
+    if len(cccd) == 12 and cccd.isdigit():
+        record[4] = f"0{provinces[copy % len(provinces)]}{cccd[3:]}"
+    return record
 
 
 def land(inp: Input, landing: Path) -> Path:

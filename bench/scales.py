@@ -3,7 +3,8 @@
 * ``smoke``: tiny files, the whole harness end to end in well under a minute (the test in tests/ runs it);
 * ``province``: Hòa Bình, 850k people: a busy day's vaccinations up to one file of every person, a day's
   tests, 200k check-ins a day;
-* ``memory``: the ingest memory check, 500k → 5M vaccination rows in one file (flat: 5M within 1.2× of 500k);
+* ``memory``: the ingest memory check, 500k → 5M vaccination rows in one file (flat: 5M within 1.2× of 500k),
+  on register + parse_stage (``--groups vaccinations`` with ``--sizes`` runs every step instead);
 * ``national-day``: 1.5M vaccinations, 500k tests, 20M check-ins (in pieces of 2M rows, one file each,
   loaded one after another into the same database; each piece is generated with its own seed).
 
@@ -42,7 +43,9 @@ SCALES: dict[str, tuple[Plan, ...]] = {
         Plan("tracing", (50_000, 100_000, 200_000)),
         Plan("publish", (100_000, 300_000, 850_000)),
     ),
-    "memory": (Plan("vaccinations", (500_000, 1_000_000, 5_000_000)),),
+    # the rows stay in PostgreSQL after parse_stage: the later steps' peaks are the process baseline at
+    # every size (see the province runs), so the 5M check measures the steps that hold rows in Python
+    "memory": (Plan("vaccinations_memory", (500_000, 1_000_000, 5_000_000)),),
     "national-day": (
         Plan("vaccinations", (150_000, 500_000, 1_500_000)),
         Plan("test_results", (50_000, 150_000, 500_000)),
