@@ -478,10 +478,14 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [g for g in wanted if g not in GROUPS]
         if unknown:
             parser.error(f"unknown groups: {', '.join(unknown)}")
-        plans = tuple(p for p in plans if p.group in wanted)
+        plans = tuple(p for p in plans if p.group in wanted) + tuple(
+            scales.Plan(g, ()) for g in wanted if g not in {p.group for p in plans}
+        )
     if args.sizes:
         sizes = tuple(int(s.replace("_", "")) for s in args.sizes.split(","))
         plans = tuple(scales.Plan(p.group, sizes, p.piece_rows) for p in plans)
+    if any(not p.sizes for p in plans):
+        parser.error("a group outside the scale's plan needs --sizes")
 
     gx_copy = work / "great_expectations"
     shutil.copytree(project_dir(), gx_copy, ignore=shutil.ignore_patterns("uncommitted"))

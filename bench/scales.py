@@ -13,6 +13,8 @@ would replace each other's records): a 1.5M-row file is the hard case for memory
 that thousands of small facility files pay is read off the smallest sizes.
 
 A group whose stages are all pending is skipped with a message, so every scale already names them.
+The ``test_results`` group (the same steps on a test-results file) is in no scale yet: the generator's
+``--only test_results`` writes no row and never returns; run it with ``--groups test_results`` once it does.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ SCALES: dict[str, tuple[Plan, ...]] = {
     ),
     "province": (
         Plan("vaccinations", (50_000, 200_000, 850_000)),
-        Plan("test_results", (10_000, 30_000, 100_000)),
         Plan("checkins", (50_000, 100_000, 200_000)),
         Plan("status", (100_000, 300_000, 850_000)),
         Plan("tracing", (50_000, 100_000, 200_000)),
@@ -48,7 +49,6 @@ SCALES: dict[str, tuple[Plan, ...]] = {
     "memory": (Plan("vaccinations_memory", (500_000, 1_000_000, 5_000_000)),),
     "national-day": (
         Plan("vaccinations", (150_000, 500_000, 1_500_000)),
-        Plan("test_results", (50_000, 150_000, 500_000)),
         Plan("checkins", (2_000_000, 5_000_000, 20_000_000), piece_rows=2_000_000),
         Plan("status", (1_000_000, 3_000_000, 10_000_000)),
         Plan("tracing", (1_000_000, 2_000_000, 5_000_000), piece_rows=2_000_000),
