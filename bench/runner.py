@@ -446,6 +446,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the databases and data areas")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl-C does: partial JSON
+    plans = scales.SCALES[args.scale]
+    if args.groups:
+        wanted = args.groups.split(",")
+        unknown = [g for g in wanted if g not in GROUPS]
+        if unknown:
+            parser.error(f"unknown groups: {', '.join(unknown)}")
+        plans = tuple(p for p in plans if p.group in wanted) + tuple(
+            scales.Plan(g, ()) for g in wanted if g not in {p.group for p in plans}
+        )
+    if args.sizes:
+        sizes = tuple(int(s.replace("_", "")) for s in args.sizes.split(","))
+        plans = tuple(scales.Plan(p.group, sizes, p.piece_rows) for p in plans)
+    if any(not p.sizes for p in plans):
+        parser.error("a group outside the scale's plan needs --sizes")
 
     from covidsync import settings, warehouse
     from covidsync.ingest.gate import project_dir
@@ -472,20 +486,6 @@ def main(argv: list[str] | None = None) -> int:
         "notes": [],
     }
     report["database_prefix"] = f"covidsync_bench_{os.getpid()}"
-    plans = scales.SCALES[args.scale]
-    if args.groups:
-        wanted = args.groups.split(",")
-        unknown = [g for g in wanted if g not in GROUPS]
-        if unknown:
-            parser.error(f"unknown groups: {', '.join(unknown)}")
-        plans = tuple(p for p in plans if p.group in wanted) + tuple(
-            scales.Plan(g, ()) for g in wanted if g not in {p.group for p in plans}
-        )
-    if args.sizes:
-        sizes = tuple(int(s.replace("_", "")) for s in args.sizes.split(","))
-        plans = tuple(scales.Plan(p.group, sizes, p.piece_rows) for p in plans)
-    if any(not p.sizes for p in plans):
-        parser.error("a group outside the scale's plan needs --sizes")
 
     gx_copy = work / "great_expectations"
     shutil.copytree(project_dir(), gx_copy, ignore=shutil.ignore_patterns("uncommitted"))
