@@ -13,6 +13,7 @@ Rows are written to staging with ``COPY`` in chunks, so memory stays flat whatev
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -54,6 +55,9 @@ YES_NO = {
 }
 
 _INT32 = 2**31 - 1
+# Codes, dates and vaccine names repeat across the rows of a file (151 communes, a few hundred days), so
+# their readers are memoised: pure functions of the text, bounded caches (memory stays flat).
+_memo = functools.lru_cache(maxsize=1 << 15)
 
 
 def as_int(value: str | None) -> int | None:
@@ -79,6 +83,7 @@ def as_float(value: str | None) -> float | None:
     return number if number == number and abs(number) < 1e9 else None  # no NaN or absurd values
 
 
+@_memo
 def _digits(value: str | None, length: int) -> str | None:
     """An administrative or facility code, left-padded to its length; None unless that many digits."""
     if value is None:
@@ -94,6 +99,7 @@ def _citizen_id(value: str | None) -> str | None:
     return repaired if repaired.isascii() and repaired.isdigit() else None
 
 
+@_memo
 def _date(value: str | None):
     if value is None:
         return None
@@ -112,6 +118,7 @@ def _datetime(value: str | None):
         return None
 
 
+@_memo
 def _birth(value: str | None):
     if value is None:
         return None, None
@@ -119,6 +126,11 @@ def _birth(value: str | None):
         return dates.parse_birth_date(value)
     except ValueError:
         return None, None
+
+
+@_memo
+def _vaccine(value: str | None) -> str | None:
+    return vaccines.canonical_vaccine(value)
 
 
 def _word(table: dict[str, object], value: str | None):
@@ -152,7 +164,7 @@ def vaccination_row(v: dict[str, str]) -> list:
         v.get("health_insurance_no"),
         *_admin(v),
         v.get("address"),
-        vaccines.canonical_vaccine(v.get("vaccine")),
+        _vaccine(v.get("vaccine")),
         v.get("lot_number"),
         as_int(v.get("dose_number")),
         _date(v.get("vaccinated_on")),

@@ -1,0 +1,517 @@
+"""What is measured: the stages (real covidsync code paths), the baselines, and the groups that tie them.
+
+A **stage** is one function ``fn(ctx) -> dict`` registered with :func:`stage`. The runner calls it in a
+child process of :mod:`bench.zygote`, with a database connection already open (``ctx.conn``), and times
+the call: everything inside counts. It returns ``{"rows": n}`` (rows handled; default: the input's rows),
+optionally ``"state"`` (small values handed to the next steps, e.g. the file id) and ``"detail"`` (counts
+shown in the JSON). No rows or personal data in either.
+
+A **group** (:class:`Group`) is one kind of input and the steps that take it from file to its tables, in
+order, on one fresh database per size, followed by the baselines on the same file. Its *headline* is the
+sum of the steps it names; ratios are headline rows/s over each baseline's rows/s.
+
+Stages that later issues build are registered below with ``pending=`` (search for REGISTRATION POINT):
+the runner skips them, and any group whose steps are all pending, with the message given. To plug one
+in, write its body (a few lines calling the new module), drop ``pending=``, and if its group needs input
+prepared first (core tables loaded, a day of check-ins), give the group a ``prepare`` stage: it runs in a
+child too but is not timed into the headline.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Ctx:
+    """What a stage sees: its parameters (input file, dataset, rows, state of earlier steps) and a connection."""
+
+    params: dict[str, Any]
+    conn: Any
+
+    @property
+    def path(self) -> Path:
+        return Path(self.params["path"])
+
+    @property
+    def dataset(self) -> str:
+        return self.params["dataset"]
+
+    @property
+    def rows(self) -> int:
+        return int(self.params["rows"])
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.params.setdefault("state", {})
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    fn: Callable[[Ctx], dict]
+    pending: str | None = None  # not built yet: why it is skipped (the message printed)
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    title: str
+    data: str  # the input: a dataset that bench.data can write (vaccinations, test_results, checkins)
+    steps: tuple[str, ...]  # in order, each in its own child process, on one fresh database per size
+    headline: tuple[str, ...]  # the steps whose summed time gives the group's rows/s
+    baselines: tuple[str, ...] = ("copy", "copy_unlogged", "naive")
+    prepare: str | None = None  # an untimed stage run before the steps (loads what they read)
+
+
+STAGES: dict[str, Stage] = {}
+GROUPS: dict[str, Group] = {}
+
+
+def stage(name: str, title: str, *, pending: str | None = None):
+    def register(fn: Callable[[Ctx], dict]) -> Callable[[Ctx], dict]:
+        STAGES[name] = Stage(name, title, fn, pending)
+        return fn
+
+    return register
+
+
+def group(g: Group) -> Group:
+    GROUPS[g.name] = g
+    return g
+
+
+def preload() -> None:
+    """Import what a facility-file task process imports, and open the GX project once (in the zygote)."""
+    import great_expectations  # noqa: F401
+    import pandas  # noqa: F401
+    import sqlalchemy  # noqa: F401
+
+    from covidsync.ingest import gate, landing, normalize, parse, pipeline, report  # noqa: F401
+
+    gate._project()  # the cached context, batch definition and suites: every forked child reuses it
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_in_child(name: str, params: dict, result_path: str) -> int:
+    """Run one stage (in a forked child), write its result JSON; return the exit code."""
+    from covidsync import db
+
+    for key, value in params.get("env", {}).items():
+        os.environ[key] = value
+    result: dict[str, Any] = {"stage": name, "start_rss_mb": _rss_mb()}
+    code = 0
+    conn = db.connect(params["db_url"], application_name=f"bench-{name}")
+    try:
+        ctx = Ctx(params, conn)
+        start = time.perf_counter()
+        out = STAGES[name].fn(ctx) or {}
+        result["seconds"] = time.perf_counter() - start
+        result.update(
+            ok=True,
+            rows=int(out.get("rows", ctx.rows)),
+            state=out.get("state", {}),
+            detail=out.get("detail", {}),
+        )
+    except Exception as exc:  # noqa: BLE001 (reported to the runner, which fails the run)
+        result.update(ok=False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        code = 1
+    finally:
+        conn.close()
+    result["peak_rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(result_path).write_text(json.dumps(result, default=str), encoding="utf-8")
+    return code
+
+
+@stage("memory_probe", "self-check of the memory measurement: hold N MiB")
+def memory_probe(ctx: Ctx) -> dict:
+    """Allocate and touch ``params["mb"]`` MiB: the runner checks that the child's peak grows by that much,
+    and that the next child starts from the baseline again (each peak is one step's, not cumulative)."""
+    block = bytearray(int(ctx.params["mb"]) * 2**20)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    return {"rows": 0, "detail": {"held_mb": len(block) // 2**20}}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Facility files (vaccinations, test results): the steps of covidsync.ingest.pipeline.process_file, one by
+# one, so each gets its own time and memory. Together they are exactly process_file on one new file.
+
+
+def _file(ctx: Ctx):
+    from covidsync.ingest import pipeline
+
+    f = pipeline.load_file(ctx.conn, ctx.state["file_id"])
+    ctx.conn.rollback()
+    return f
+
+
+@stage("register", "register (SHA-256, ops.landing_file)")
+def register(ctx: Ctx) -> dict:
+    from covidsync.ingest import landing
+
+    pending = landing.register(ctx.conn).pending
+    if len(pending) != 1:
+        raise RuntimeError(f"expected one file registered, got {len(pending)}")
+    return {"state": {"file_id": pending[0]}}
+
+
+@stage("parse_stage", "parse and stage (Python parse, COPY to staging)")
+def parse_stage(ctx: Ctx) -> dict:
+    from covidsync.ingest import pipeline
+
+    rows, has_record_id = pipeline.stage(ctx.conn, _file(ctx))
+    return {"rows": rows, "state": {"has_record_id": has_record_id}}
+
+
+@stage("rules", "row rules (SQL sets to quarantine)")
+def rules(ctx: Ctx) -> dict:
+    from covidsync.ingest import pipeline
+
+    counts = pipeline.apply_rules(ctx.conn, _file(ctx), ctx.state["has_record_id"])
+    return {
+        "rows": counts["rows_total"],
+        "state": {"counts": counts},
+        "detail": {k: counts[k] for k in ("rows_rejected", "rows_with_warnings", "hold")},
+    }
+
+
+@stage("gate", "GX gate (SQL profile, GX suite, Data Docs)")
+def gate(ctx: Ctx) -> dict:
+    from covidsync.ingest import pipeline
+
+    f = _file(ctx)
+    result = pipeline.gate(ctx.conn, f, pipeline.profile(ctx.conn, f, ctx.state["counts"]))
+    return {
+        "state": {"gate_success": result.success, "gate_failed": result.failed},
+        "detail": {"success": result.success, "evaluated": result.evaluated},
+    }
+
+
+@stage("merge", "merge (core, history; one transaction)")
+def merge(ctx: Ctx) -> dict:
+    from covidsync.ingest import pipeline
+
+    f = _file(ctx)
+    if ctx.state["counts"]["hold"] or not ctx.state["gate_success"]:
+        pipeline.hold(ctx.conn, f, ctx.state["gate_failed"] or ["rejected share"])
+        return {"rows": 0, "detail": {"held": True}}
+    loaded = pipeline.merge(ctx.conn, f)
+    return {"detail": {"rows_loaded": loaded}}
+
+
+@stage("report", "finish (result.json, errors.csv, archive)")
+def finish(ctx: Ctx) -> dict:
+    from covidsync.ingest import pipeline
+
+    summary = pipeline.finish(ctx.conn, ctx.state["file_id"])
+    return {"detail": {"status": summary["status"], "rows_loaded": summary["rows_loaded"]}}
+
+
+FACILITY_STEPS = ("register", "parse_stage", "rules", "gate", "merge", "report")
+FACILITY_HEADLINE = ("register", "parse_stage", "rules", "gate", "merge")  # file to merged core rows
+
+group(
+    Group(
+        "vaccinations",
+        "facility vaccination ingest (file to merged core rows)",
+        "vaccinations",
+        FACILITY_STEPS,
+        FACILITY_HEADLINE,
+    )
+)
+group(
+    Group(
+        "vaccinations_memory",
+        "vaccination ingest, the steps that hold rows in Python (memory check)",
+        "vaccinations",
+        ("register", "parse_stage"),
+        ("register", "parse_stage"),
+        baselines=("copy",),
+    )
+)
+group(
+    Group(
+        "test_results",
+        "facility test-result ingest (file to merged core rows)",
+        "test_results",
+        FACILITY_STEPS,
+        FACILITY_HEADLINE,
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Baselines, run on the same file in the same invocation.
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return next(csv.reader(fh))
+
+
+def _copy(ctx: Ctx, unlogged: bool) -> dict:
+    """``COPY`` of the CSV as it is into an all-text table without index: the floor no loader beats."""
+    width = len(_header(ctx.path))
+    table = f"bench_copy.{ctx.dataset}_{'unlogged' if unlogged else 'logged'}"
+    columns = ", ".join(f"c{i} text" for i in range(width))
+    with ctx.conn, ctx.conn.cursor() as cur:
+        cur.execute(f"drop table if exists {table}")
+        cur.execute(f"create {'unlogged' if unlogged else ''} table {table} ({columns})")
+        with ctx.path.open("rb") as fh:
+            cur.copy_expert(f"copy {table} from stdin with (format csv, header true, encoding 'UTF8')", fh)
+        rows = cur.rowcount
+    return {"rows": rows}
+
+
+@stage("copy", "baseline: COPY into an unindexed table")
+def copy_logged(ctx: Ctx) -> dict:
+    return _copy(ctx, unlogged=False)
+
+
+@stage("copy_unlogged", "baseline: COPY into an unlogged unindexed table")
+def copy_unlogged(ctx: Ctx) -> dict:
+    return _copy(ctx, unlogged=True)
+
+
+def naive_suite(gx, dataset: str, columns: list[str]):
+    """A suite a user would write for the raw rows: required columns present, a few formats and sets."""
+    from covidsync.ingest.parse import DATASETS
+
+    E = gx.expectations
+    expectations = [
+        E.ExpectColumnValuesToNotBeNull(column=c.name)
+        for c in DATASETS[dataset]
+        if c.required and c.name in columns
+    ]
+    if "citizen_id" in columns:
+        expectations.append(
+            E.ExpectColumnValuesToMatchRegex(column="citizen_id", regex=r"^(\d{9}|\d{12})$", mostly=0.8)
+        )
+    if "gender" in columns:
+        expectations.append(
+            E.ExpectColumnValuesToBeInSet(
+                column="gender", value_set=["Nam", "Nữ", "male", "female", "M", "F"]
+            )
+        )
+    if "dose_number" in columns:
+        expectations.append(
+            E.ExpectColumnValuesToBeInSet(column="dose_number", value_set=["1", "2", "3", "4"])
+        )
+    if "record_id" in columns:
+        expectations.append(E.ExpectColumnValuesToBeUnique(column="record_id", mostly=0.8))
+    if "checkin_id" in columns:
+        expectations.append(E.ExpectColumnValuesToBeUnique(column="checkin_id", mostly=0.8))
+    if "lot_number" in columns:
+        expectations.append(
+            E.ExpectColumnValueLengthsToBeBetween(column="lot_number", min_value=1, max_value=30)
+        )
+    suite = gx.ExpectationSuite(name=f"naive_{dataset}")
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    return suite
+
+
+@stage("naive", "baseline: pandas.read_csv, GX on the DataFrame, to_sql")
+def naive(ctx: Ctx) -> dict:
+    """What a user would write first: the whole file in a DataFrame, GX over its rows, ``to_sql``."""
+    import great_expectations as gx
+    import pandas as pd
+    import sqlalchemy
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from covidsync.ingest.parse import match_header
+
+    timings = {}
+    start = time.perf_counter()
+    frame = pd.read_csv(ctx.path, dtype=str, encoding="utf-8-sig")
+    frame = frame.rename(columns=lambda h: match_header(ctx.dataset, h) or h)
+    timings["read_csv_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch_definition = (
+        context.data_sources.add_pandas("naive")
+        .add_dataframe_asset(ctx.dataset)
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    suite = context.suites.add(naive_suite(gx, ctx.dataset, list(frame.columns)))
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+        suite, result_format={"result_format": "BASIC"}
+    )
+    timings["gx_validate_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    engine = sqlalchemy.create_engine(
+        ctx.params["db_url"].replace("postgresql://", "postgresql+psycopg2://", 1)
+    )
+    try:
+        frame.to_sql(ctx.dataset, engine, schema="bench_naive", if_exists="replace", index=False)
+    finally:
+        engine.dispose()
+    timings["to_sql_s"] = time.perf_counter() - start
+    return {
+        "rows": len(frame),
+        "detail": {
+            **{k: round(v, 3) for k, v in timings.items()},
+            "expectations": len(suite.expectations),
+            "gx_success": bool(result.success),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# REGISTRATION POINTS for the stages being built by other issues. Each is one function: write its body
+# (call the new module on ctx.conn / ctx.path / ctx.state), delete ``pending=``, and the runner measures
+# it at every scale whose plan names its group (bench/scales.py). Their targets are in bench/runner.py.
+
+
+@stage("checkin_register", "register (SHA-256, ops.landing_file)", pending="check-in ingest is not built yet")
+def checkin_register(ctx: Ctx) -> dict:
+    # REGISTRATION POINT (check-in ingest): probably landing.register(ctx.conn, scope="pccovid") after the
+    # venues file is loaded; return {"state": {"file_id": ...}}
+    raise NotImplementedError
+
+
+@stage(
+    "checkin_ingest",
+    "check-in ingest (parse, stage, rules, merge)",
+    pending="check-in ingest is not built yet",
+)
+def checkin_ingest(ctx: Ctx) -> dict:
+    # REGISTRATION POINT (check-in ingest): process ctx.state["file_id"] to core; return {"rows": loaded}
+    raise NotImplementedError
+
+
+group(
+    Group(
+        "checkins",
+        "PC-Covid check-in ingest (file to core)",
+        "checkins",
+        ("checkin_register", "checkin_ingest"),
+        ("checkin_register", "checkin_ingest"),
+    )
+)
+
+
+@stage(
+    "status_prepare",
+    "load core for the status build (untimed)",
+    pending="identity and status build not built yet",
+)
+def status_prepare(ctx: Ctx) -> dict:
+    # REGISTRATION POINT (identity/status): load ctx.rows people's vaccinations, tests and check-ins into
+    # core (e.g. ingest generated files with the facility steps above), so the builds below have input.
+    raise NotImplementedError
+
+
+@stage("identity_full", "identity build, full", pending="identity build is not built yet")
+def identity_full(ctx: Ctx) -> dict:
+    # REGISTRATION POINT (identity): rebuild every person's identity from core; return {"rows": persons}
+    raise NotImplementedError
+
+
+@stage("status_full", "health status build, full", pending="status build is not built yet")
+def status_full(ctx: Ctx) -> dict:
+    # REGISTRATION POINT (status): rebuild every person's status; return {"rows": persons}
+    raise NotImplementedError
+
+
+@stage(
+    "status_incremental",
+    "health status build, incremental (one day)",
+    pending="status build is not built yet",
+)
+def status_incremental(ctx: Ctx) -> dict:
+    # REGISTRATION POINT (status): load one more day, then update only the persons it touches
+    raise NotImplementedError
+
+
+group(
+    Group(
+        "status",
+        "identity and status build (target: incremental <= 0.2 of full)",
+        "vaccinations",
+        ("identity_full", "status_full", "status_incremental"),
+        ("status_full",),
+        baselines=(),
+        prepare="status_prepare",
+    )
+)
+
+
+@stage("tracing", "tracing: F1 from one day's check-ins and new F0s", pending="tracing is not built yet")
+def tracing(ctx: Ctx) -> dict:
+    # REGISTRATION POINT (tracing): with ctx.rows check-ins in core and 1,000 new F0s, find the F1s
+    raise NotImplementedError
+
+
+group(
+    Group(
+        "tracing",
+        "tracing one day of check-ins (target: <= time of COPYing them)",
+        "checkins",
+        ("tracing",),
+        ("tracing",),
+        baselines=("copy",),
+        prepare="checkin_ingest",
+    )
+)
+
+
+@stage("publish", "publish a release (PC-Covid / VNeID views)", pending="publish is not built yet")
+def publish(ctx: Ctx) -> dict:
+    # REGISTRATION POINT (publish): build and swap a release of ctx.rows persons; return {"rows": persons}
+    raise NotImplementedError
+
+
+group(
+    Group(
+        "publish",
+        "publish a release (target: <= 2x COPY of the same rows)",
+        "vaccinations",
+        ("publish",),
+        ("publish",),
+        baselines=("copy",),
+        prepare="status_prepare",
+    )
+)
+
+
+@dataclass
+class Target:
+    """A target as a ratio from one run: ``metric`` of ``group`` compared with ``bound``."""
+
+    group: str  # the group measured; for the memory targets also "<group>_memory" (its Python steps)
+    metric: str  # vs_copy | vs_naive | peak_mb | flatness
+    op: str  # ">=" or "<="
+    bound: float
+    text: str
+    result: dict = field(default_factory=dict)
+
+
+def targets() -> list[Target]:
+    return [
+        Target("vaccinations", "vs_copy", ">=", 0.25, "vaccination ingest rows/s >= 0.25 of raw COPY"),
+        Target("vaccinations", "vs_naive", ">=", 8.0, "vaccination ingest rows/s >= 8x the naive path"),
+        Target("vaccinations", "peak_mb", "<=", 500.0, "peak memory of ingest < 500 MB at >= 5M rows"),
+        Target("vaccinations", "flatness", "<=", 1.2, "peak memory at 5M rows within 1.2x of 500k rows"),
+        Target("checkins", "vs_copy", ">=", 0.33, "check-in ingest rows/s >= 0.33 of raw COPY"),
+        Target("checkins", "vs_naive", ">=", 8.0, "check-in ingest rows/s >= 8x the naive path"),
+        # status incremental <= 0.2 of full, tracing <= COPY, publish <= 2x COPY: add here with their stages
+    ]
