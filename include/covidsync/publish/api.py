@@ -15,14 +15,15 @@ Each app authenticates with its own bearer token: ``COVIDSYNC_SYNC_TOKEN_PCCOVID
 A token opens its own app's routes only.
 """
 
-from __future__ import annotations
-
 import hmac
 import logging
 import os
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from covidsync import db, settings
 from covidsync.publish import APPS, sync
@@ -78,9 +79,6 @@ def create_app(
     warehouse_url: str | Callable[[], str] | None = None,
     tokens: Callable[[str], list[str]] = app_tokens,
 ):
-    from fastapi import Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
-    from fastapi.responses import JSONResponse, Response
-
     def url() -> str:
         if warehouse_url is None:
             return default_warehouse_url()
