@@ -72,3 +72,47 @@ def summarise_ingest(results: list[dict | None]) -> dict:
     docs = gate.build_data_docs()
     log.info("ingest run: %d files %s; data docs at %s", len(done), totals, docs)
     return {"files": len(done), "by_status": totals, "data_docs": str(docs)}
+
+
+# --- publish_shared_datasets ------------------------------------------------------------------------------
+
+
+def publish_shared_release() -> dict:
+    """Publish the statuses as a new release when they changed (counts and ids only come back)."""
+    from covidsync.publish import release
+
+    conn = db.connect(warehouse_url())
+    try:
+        result = release.publish_release(conn)
+    finally:
+        conn.close()
+    log.info(
+        "publish: %s (release %s, current %s)",
+        result["status"],
+        result["release_id"],
+        result["current_release_id"],
+    )
+    return {k: v for k, v in result.items() if k != "failed"} | {"failed": len(result.get("failed", []))}
+
+
+def prune_releases() -> dict:
+    from covidsync.publish import release
+
+    conn = db.connect(warehouse_url())
+    try:
+        return release.prune(conn)
+    finally:
+        conn.close()
+
+
+def reconcile_apps() -> dict:
+    """Compare the apps' acknowledgements with the current release; alerts go to ops.alert."""
+    from covidsync.publish import sync
+
+    conn = db.connect(warehouse_url())
+    try:
+        summary = sync.reconcile(conn)
+    finally:
+        conn.close()
+    log.info("reconciliation: %s", {k: v["state"] if isinstance(v, dict) else v for k, v in summary.items()})
+    return summary

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import psycopg2
 import pytest
 import requests
+from fastapi import FastAPI
 
+from covidsync.cli import main as covidsync_main
 from covidsync.publish import client, release, sync, testing
-from covidsync.publish.api import create_app
 
 TOKENS = {"pccovid": "pcc-token-1", "vneid": "vneid-token-1"}
+
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "covidsync_sync_api.py"
+
+
+def _plugin_module():
+    spec = importlib.util.spec_from_file_location("covidsync_sync_api_plugin", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _free_port() -> int:
@@ -28,10 +42,15 @@ def api(warehouse_url, monkeypatch):
 
     monkeypatch.setenv("COVIDSYNC_SYNC_TOKEN_PCCOVID", f"{TOKENS['pccovid']}, pcc-token-old")
     monkeypatch.setenv("COVIDSYNC_SYNC_TOKEN_VNEID", TOKENS["vneid"])
+    # the plugin's own app (warehouse from COVIDSYNC_WAREHOUSE_URL), mounted the way Airflow's API server
+    # mounts fastapi_apps: app.mount(url_prefix, app)
+    (entry,) = _plugin_module().CovidsyncSyncApiPlugin.fastapi_apps
+    parent = FastAPI()
+    parent.mount(entry["url_prefix"], entry["app"])
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(warehouse_url=warehouse_url),
+            parent,
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -44,7 +63,7 @@ def api(warehouse_url, monkeypatch):
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}{entry['url_prefix']}"
     server.should_exit = True
     thread.join(10)
 
@@ -148,3 +167,14 @@ def test_auth_etag_and_errors(api, conn):
     assert again.status_code == 304 and again.content == b""
     assert get(f"{api}/sync/v1/vneid/delta", params={"since": 9}, headers=vne).status_code == 400
     assert get(f"{api}/sync/v1/vneid/delta", params={"since": 0, "to": 7}, headers=vne).status_code == 404
+
+
+def test_the_consumer_command_syncs_and_acknowledges(api, conn, tmp_path, monkeypatch, capsys):
+    testing.seed(conn, 30)
+    release.publish_release(conn)
+    monkeypatch.setenv("COVIDSYNC_SYNC_TOKEN", TOKENS["vneid"])
+    store = tmp_path / "vneid-copy.sqlite"
+    assert covidsync_main(["consumer", "vneid", "--api", api, "--store", str(store)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result == {**result, "status": "synced", "release_id": 1, "rows": 27, "hash_matches": True}
+    assert sync.reconcile(conn, max_lag_minutes=0)["vneid"]["state"] == "in_step"
