@@ -39,9 +39,11 @@ create table publish.release_meta (
 );
 comment on table publish.release_meta is 'One row per release: rule set, source watermark, previous published release, lifecycle, delta counts, per-view hashes, gate results.';
 
--- One row per release and person with a CCCD: the immutable snapshot both views read.
+-- One row per release and person with a CCCD: the immutable snapshot both views read. No foreign key to
+-- publish.release: its per-row trigger would cost more than the insert (the publisher writes both, in one
+-- transaction, and never deletes a release row).
 create table publish.release_row (
-    release_id bigint not null references publish.release (release_id),
+    release_id bigint not null,
     citizen_id text not null check (citizen_id ~ '^[0-9]{12}$'),
     phone text,
     doses integer not null,
@@ -65,7 +67,7 @@ comment on table publish.release_row is 'One row per release and published perso
 -- One row per release and person whose row was added, changed or removed against the previous published
 -- release.
 create table publish.release_delta (
-    release_id bigint not null references publish.release (release_id),
+    release_id bigint not null,
     citizen_id text not null,
     change text not null check (change in ('added', 'changed', 'removed')),
     primary key (release_id, citizen_id)
