@@ -18,6 +18,7 @@ A token opens its own app's routes only.
 import hmac
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -60,18 +61,24 @@ def app_tokens(app: str) -> list[str]:
     return [t.strip() for t in value.split(",") if t.strip()]
 
 
+_url_cache: list = []  # [(monotonic time, url)] of the Airflow connection
+
+
 def default_warehouse_url() -> str:
+    """``COVIDSYNC_WAREHOUSE_URL``, else the Airflow connection ``covidsync_warehouse`` (cached a minute)."""
     url = os.environ.get("COVIDSYNC_WAREHOUSE_URL")
     if url:
         return url
+    if _url_cache and time.monotonic() - _url_cache[0][0] < TOKEN_CACHE_SECONDS:
+        return _url_cache[0][1]
     conn = _airflow_connection(settings.WAREHOUSE_CONN_ID)
     if conn is None:
         raise db.WarehouseUnreachable(
             "no warehouse: set COVIDSYNC_WAREHOUSE_URL or the connection covidsync_warehouse"
         )
-    from covidsync.airflow_env import connection_uri
-
-    return connection_uri(conn.get_uri()).replace("postgres://", "postgresql://", 1)
+    url = re.sub(r"^postgres(ql)?://", "postgresql://", conn.get_uri())
+    _url_cache[:] = [(time.monotonic(), url)]
+    return url
 
 
 def create_app(
