@@ -98,3 +98,33 @@ def alert_email() -> list[str]:
 def smtp_host() -> str | None:
     """The SMTP server (``host[:port]``) alert e-mails go through (``COVIDSYNC_SMTP_HOST``)."""
     return os.environ.get("COVIDSYNC_SMTP_HOST") or None
+
+
+def rule_set() -> str:
+    """The rule set whose statuses are published (contract: a rule set is a named configuration)."""
+    return os.environ.get("COVIDSYNC_RULE_SET", "hb-2021-11")
+
+
+def release_retention() -> int:
+    """How many published releases keep their rows and deltas (apps within that many sync incrementally)."""
+    value = int(os.environ.get("COVIDSYNC_RELEASE_RETENTION", "7"))
+    if value < 2:
+        raise ValueError(
+            "COVIDSYNC_RELEASE_RETENTION must be at least 2 (the current release and one before)"
+        )
+    return value
+
+
+def publish_min_kept_share() -> float:
+    """The share of the previous release's persons a new release must keep to become current."""
+    return float(os.environ.get("COVIDSYNC_PUBLISH_MIN_KEPT_SHARE", "0.99"))
+
+
+def publish_max_status_change() -> float:
+    """The largest share of persons whose card colour or F0 flag may change without a recorded override."""
+    return float(os.environ.get("COVIDSYNC_PUBLISH_MAX_STATUS_CHANGE", "0.2"))
+
+
+def sync_max_lag_minutes() -> float:
+    """How long an app may stay behind the current release before reconciliation raises an alert."""
+    return float(os.environ.get("COVIDSYNC_SYNC_MAX_LAG_MINUTES", "60"))

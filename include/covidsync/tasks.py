@@ -238,3 +238,47 @@ def summarise_checkins(results: list) -> dict:
     loaded = sum(r.get("rows_loaded", 0) for r in done if r.get("dataset") == "checkins")
     log.info("ingest_checkins run: %d files %s, %d check-ins loaded", len(done), totals, loaded)
     return {"files": len(done), "by_status": totals, "checkins_loaded": loaded}
+
+
+# --- publish_shared_datasets ------------------------------------------------------------------------------
+
+
+def publish_shared_release() -> dict:
+    """Publish the statuses as a new release when they changed (counts and ids only come back)."""
+    from covidsync.publish import release
+
+    conn = db.connect(warehouse_url())
+    try:
+        result = release.publish_release(conn)
+    finally:
+        conn.close()
+    log.info(
+        "publish: %s (release %s, current %s)",
+        result["status"],
+        result["release_id"],
+        result["current_release_id"],
+    )
+    return {k: v for k, v in result.items() if k != "failed"} | {"failed": len(result.get("failed", []))}
+
+
+def prune_releases() -> dict:
+    from covidsync.publish import release
+
+    conn = db.connect(warehouse_url())
+    try:
+        return release.prune(conn)
+    finally:
+        conn.close()
+
+
+def reconcile_apps() -> dict:
+    """Compare the apps' acknowledgements with the current release; alerts go to ops.alert."""
+    from covidsync.publish import sync
+
+    conn = db.connect(warehouse_url())
+    try:
+        summary = sync.reconcile(conn)
+    finally:
+        conn.close()
+    log.info("reconciliation: %s", {k: v["state"] if isinstance(v, dict) else v for k, v in summary.items()})
+    return summary

@@ -21,6 +21,7 @@ COMMANDS = [
     "covidsync.cli.files",  # covidsync files list|process|reprocess|release, covidsync validate
     "covidsync.cli.generate",  # covidsync generate, covidsync simulator
     "covidsync.cli.sources",  # covidsync sources add|list|pull (facility/lab APIs)
+    "covidsync.cli.publish",  # covidsync publish run|status|override|prune|reconcile|check, covidsync consumer
 ]
 
 

@@ -1,0 +1,81 @@
+"""Benchmark of a release: publish N synthetic persons, publish again unchanged, then with 5 % changed.
+
+    .venv/bin/python bench/publish_release.py --persons 850000 [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+Creates a scratch database on the server of ``--admin-url`` (default: ``COVIDSYNC_TEST_WAREHOUSE_URL``, else
+127.0.0.1:5432), migrates it, seeds ``derived`` with :func:`covidsync.publish.testing.seed`, times
+:func:`covidsync.publish.release.publish_release` (the function the benchmark measures) and drops the
+database. Prints one JSON line of figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import uuid
+
+import psycopg2
+from sqlalchemy.engine import make_url
+
+from covidsync import db, settings
+from covidsync.publish import release, testing
+
+
+def _admin(url: str, statement: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(statement)
+    conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "COVIDSYNC_TEST_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    name = f"covidsync_bench_publish_{uuid.uuid4().hex[:8]}"
+    _admin(args.admin_url, f'create database "{name}"')
+    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+    figures: dict = {"persons": args.persons}
+    try:
+        db.upgrade(url, settings.sql_dir() / "migrations")
+        conn = psycopg2.connect(url)
+        started = time.perf_counter()
+        figures["published_persons"] = testing.seed(conn, args.persons)
+        figures["seed_s"] = round(time.perf_counter() - started, 2)
+        release.publish_release(
+            conn, rule_set="hb-2021-11"
+        )  # warm-up of GX is part of the first: time it too
+        for label, change in (
+            ("first_release_s", None),
+            ("unchanged_s", None),
+            ("five_percent_changed_s", 20),
+        ):
+            if label == "first_release_s":
+                with conn, conn.cursor() as cur:  # start again, GX now loaded
+                    cur.execute(
+                        "truncate publish.release_delta, publish.release_row, publish.release_meta, "
+                        "publish.release cascade"
+                    )
+            if change:
+                testing.flip_cards(conn, every=change, offset=1)
+            started = time.perf_counter()
+            result = release.publish_release(conn, rule_set="hb-2021-11")
+            figures[label] = round(time.perf_counter() - started, 2)
+            figures[label.replace("_s", "_status")] = result["status"]
+        conn.close()
+    finally:
+        _admin(args.admin_url, f'drop database if exists "{name}" with (force)')
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

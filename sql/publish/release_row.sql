@@ -1,0 +1,102 @@
+-- publish.release_row for the release being built: one row per person with a CCCD under the rule set, the
+-- VNeID certificate from the deduplicated doses given on or before the as_of day, and the SHA-256 of the
+-- row's canonical line (every published field but release_id and as_of; docs/sync-api.md, "hashes").
+-- Parameters: release_id, rule_set.
+insert into publish.release_row (
+    release_id, citizen_id, phone, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
+    latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate, full_name,
+    date_of_birth, vaccination_certificate, row_sha256
+)
+with status as (
+    select
+        p.person_id,
+        p.citizen_id,
+        p.phone,
+        p.full_name,
+        p.date_of_birth,
+        hs.doses,
+        hs.last_dose_on,
+        hs.last_dose_product,
+        hs.fully_vaccinated,
+        hs.card_colour,
+        hs.latest_test_type,
+        hs.latest_test_result,
+        hs.latest_test_sampled_at,
+        hs.f0,
+        hs.contact_candidate,
+        (hs.as_of at time zone 'Asia/Ho_Chi_Minh')::date as as_of_day
+    from derived.health_status as hs
+    inner join derived.person as p on hs.person_id = p.person_id
+    where hs.rule_set = %(rule_set)s and p.citizen_id is not null
+),
+
+certificate as (
+    select
+        d.person_id,
+        jsonb_agg(
+            jsonb_build_object(
+                'dose', d.dose_number,
+                'on', to_char(d.vaccinated_on, 'YYYY-MM-DD'),
+                'product', vp.name,
+                'facility_code', d.facility_code
+            )
+            order by d.dose_number
+        ) as doses,
+        string_agg(
+            concat_ws(':', d.dose_number, to_char(d.vaccinated_on, 'YYYY-MM-DD'), vp.name, d.facility_code),
+            ';' order by d.dose_number
+        ) as line
+    from derived.vaccination_dose as d
+    inner join core.vaccine_product as vp on d.product_code = vp.product_code
+    inner join status as s on d.person_id = s.person_id
+    where d.vaccinated_on < s.as_of_day + 1
+    group by d.person_id
+)
+
+select
+    %(release_id)s,
+    s.citizen_id,
+    s.phone,
+    s.doses,
+    s.last_dose_on,
+    s.last_dose_product,
+    s.fully_vaccinated,
+    s.card_colour,
+    s.latest_test_type,
+    s.latest_test_result,
+    s.latest_test_sampled_at,
+    s.f0,
+    s.contact_candidate,
+    s.full_name,
+    s.date_of_birth,
+    coalesce(c.doses, '[]'::jsonb),
+    encode(
+        sha256(
+            convert_to(
+                concat_ws(
+                    E'\t',
+                    s.citizen_id,
+                    coalesce(s.phone, '\N'),
+                    s.doses::text,
+                    coalesce(to_char(s.last_dose_on, 'YYYY-MM-DD'), '\N'),
+                    coalesce(s.last_dose_product, '\N'),
+                    s.fully_vaccinated::text,
+                    s.card_colour,
+                    coalesce(s.latest_test_type, '\N'),
+                    coalesce(s.latest_test_result, '\N'),
+                    coalesce(
+                        to_char(s.latest_test_sampled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\N'
+                    ),
+                    s.f0::text,
+                    s.contact_candidate::text,
+                    coalesce(s.full_name, '\N'),
+                    coalesce(to_char(s.date_of_birth, 'YYYY-MM-DD'), '\N'),
+                    coalesce(c.line, '')
+                ),
+                'UTF8'
+            )
+        ),
+        'hex'
+    )
+from status as s
+left join certificate as c on s.person_id = c.person_id;

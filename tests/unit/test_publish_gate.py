@@ -1,0 +1,65 @@
+"""The publish gate's GX suite on tiny good and bad profiles: each expectation can fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from covidsync.publish import gate
+from covidsync.publish.sync import FIELDS
+
+PCCOVID = ["release_id", *FIELDS["pccovid"][:11], "contact_candidate", "as_of"]
+VNEID = [
+    "release_id",
+    *FIELDS["vneid"][:10],
+    "as_of",
+    "full_name",
+    "date_of_birth",
+    "vaccination_certificate",
+]
+LIMITS = {"min_kept_share": 0.99, "max_status_changed_share": 0.2}
+
+
+def _profile(**changes):
+    profile = {
+        "row_count": 1000,
+        "rows_removed": 0,
+        "status_changed": 50,
+        "previous_kept_share": 1.0,
+        "status_changed_share": 0.05,
+        "pccovid_columns": PCCOVID,
+        "vneid_columns": VNEID,
+    }
+    profile.update(changes)
+    return profile
+
+
+def test_a_sound_release_passes():
+    result = gate.run(_profile(), **LIMITS)
+    assert result.success and result.failed == [] and result.results["evaluated"] == 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"row_count": 0}, "row_count"),
+        ({"previous_kept_share": 0.9, "rows_removed": 100}, "incomplete: 100 persons"),
+        ({"status_changed_share": 0.35, "status_changed": 350}, "mass change: 350 persons"),
+        (
+            {"pccovid_columns": [*PCCOVID, "full_name"]},
+            "pccovid view columns differ from the contract: extra ['full_name']",
+        ),
+        ({"vneid_columns": VNEID[:-1]}, "missing ['vaccination_certificate']"),
+        ({"vneid_columns": [*VNEID, "phone"]}, "extra ['phone']"),
+    ],
+)
+def test_each_expectation_holds_a_bad_release(changes, message):
+    result = gate.run(_profile(**changes), **LIMITS)
+    assert not result.success
+    assert len(result.failed) == 1 and message in result.failed[0]
+
+
+def test_an_override_lifts_only_the_mass_change_limit():
+    mass = _profile(status_changed_share=0.6, status_changed=600)
+    assert gate.run(mass, min_kept_share=0.99, max_status_changed_share=1.0).success
+    incomplete = _profile(status_changed_share=0.6, previous_kept_share=0.5, rows_removed=500)
+    assert not gate.run(incomplete, min_kept_share=0.99, max_status_changed_share=1.0).success
