@@ -135,10 +135,15 @@ def iter_test_rows(
         sample_id = f"{record_prefix[-5:]}{day:%y%m%d}{seq:05d}"
         sample_day = sampled.astimezone(K.VN).date()
         members: list[Person] = []
-        while len(members) < size:
+        size = min(size, n_people)  # a pool cannot hold more distinct people than there are
+        tries = 0
+        while len(members) < size and tries < 10_000:  # bounded: too few people born before the day
+            tries += 1
             person = people[rng.randrange(n_people)]
             if person.dob < sample_day and all(m is not person for m in members):
                 members.append(person)
+        if not members:
+            raise ValueError(f"no person to test: nobody in the list was born before {sample_day}")
         for member, person in enumerate(members):
             id_kind = "cmnd" if (person.cmnd and (not person.cccd or rng.random() < 0.2)) else "cccd"
             values, codes = person_values(person, id_kind, rng.random() < ascii_share)

@@ -354,3 +354,16 @@ def test_cli_generate(tmp_path):
     )
     assert (tmp_path / "landing" / "registry" / "facilities.csv").exists()
     assert json.loads((tmp_path / "truth" / "summary.json").read_text("utf-8"))["persons"] == 80
+
+
+def test_one_big_test_results_file_is_written(tmp_path):
+    """--only test_results builds each row from one synthetic person: a pooled tube must not wait forever
+    for ten distinct people out of one."""
+    from covidsync.sample.generator import Options, generate
+
+    summary = generate(
+        Options(out=tmp_path, seed=3, persons=50, only="test_results", rows=300, defect_rate=0.0)
+    )
+    assert summary["rows"]["test_results"] == 300, summary["rows"]
+    written = next((tmp_path / "landing").glob("*/test_results/bench.csv"))
+    assert sum(1 for _ in written.open(encoding="utf-8")) == 301
