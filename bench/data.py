@@ -124,7 +124,11 @@ def land(inp: Input, landing: Path) -> Path:
     """Put the input (and its registry) in a landing zone as a sender would: a hard link keeps the mtime
     (the time of delivery) and costs nothing; the pipeline moves it to the archive, the cache keeps it."""
     target = landing / inp.relative
-    for src, dest in ((inp.registry, landing / "registry" / "facilities.csv"), (inp.path, target)):
+    pairs = [(inp.registry, landing / "registry" / "facilities.csv"), (inp.path, target)]
+    if "checkins" in Path(inp.relative).parts:  # check-ins need their venues, which come first
+        venues = inp.path.parents[1] / "venues"
+        pairs += [(v, landing / "pccovid" / "venues" / v.name) for v in sorted(venues.glob("*.csv"))]
+    for src, dest in pairs:
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             dest.hardlink_to(src)

@@ -381,21 +381,28 @@ def naive(ctx: Ctx) -> dict:
 # it at every scale whose plan names its group (bench/scales.py). Their targets are in bench/runner.py.
 
 
-@stage("checkin_register", "register (SHA-256, ops.landing_file)", pending="check-in ingest is not built yet")
+@stage("checkin_register", "register, and load the venues the check-ins need")
 def checkin_register(ctx: Ctx) -> dict:
-    # REGISTRATION POINT (check-in ingest): probably landing.register(ctx.conn, scope="pccovid") after the
-    # venues file is loaded; return {"state": {"file_id": ...}}
-    raise NotImplementedError
+    from covidsync.ingest import checkins, landing
+
+    pending = checkins.pending_by_dataset(ctx.conn, landing.register(ctx.conn, scope=landing.PCCOVID).pending)
+    if len(pending["checkins"]) != 1:
+        raise RuntimeError(f"expected one check-in file registered, got {len(pending['checkins'])}")
+    venues = [checkins.ingest_file(ctx.conn, file_id)["rows_loaded"] for file_id in pending["venues"]]
+    return {"state": {"file_id": pending["checkins"][0]}, "detail": {"venues_loaded": sum(venues)}}
 
 
-@stage(
-    "checkin_ingest",
-    "check-in ingest (parse, stage, rules, merge)",
-    pending="check-in ingest is not built yet",
-)
+@stage("checkin_ingest", "check-in ingest (parse, stage, rules, gate, merge, report)")
 def checkin_ingest(ctx: Ctx) -> dict:
-    # REGISTRATION POINT (check-in ingest): process ctx.state["file_id"] to core; return {"rows": loaded}
-    raise NotImplementedError
+    from covidsync.ingest import checkins
+
+    summary = checkins.ingest_file(ctx.conn, ctx.state["file_id"])
+    if summary["status"] not in ("loaded", "loaded_with_errors"):
+        raise RuntimeError(f"the check-in file was {summary['status']}, not loaded")
+    return {
+        "rows": summary["rows_total"],
+        "detail": {k: summary[k] for k in ("rows_loaded", "rows_rejected")},
+    }
 
 
 group(
