@@ -20,6 +20,7 @@ COMMANDS = [
     "covidsync.cli.demo",  # covidsync demo
     "covidsync.cli.files",  # covidsync files list|process|reprocess|release, covidsync validate
     "covidsync.cli.generate",  # covidsync generate, covidsync simulator
+    "covidsync.cli.status",  # covidsync review list|decide, covidsync explain, covidsync status build
 ]
 
 

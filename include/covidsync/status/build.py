@@ -96,9 +96,17 @@ def _fill(cur, table: str, ids) -> None:
 
 def build(conn, as_of: dt.datetime, rule_set: str | None = None, full: bool = False) -> BuildResult:
     """Build the derived layer as of ``as_of`` under a rule set, in one transaction (commits)."""
+    with conn:
+        return build_uncommitted(conn, as_of, rule_set, full)
+
+
+def build_uncommitted(
+    conn, as_of: dt.datetime, rule_set: str | None = None, full: bool = False
+) -> BuildResult:
+    """:func:`build` in the caller's transaction, which the caller commits or rolls back (explain for a date)."""
     rs = rules.get(rule_set)
     params = rs.sql_params() | {"as_of": as_of} | privacy.sql_params()
-    with conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         cur.execute("set local work_mem = '64MB'")
         cur.execute(
