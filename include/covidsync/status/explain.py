@@ -103,7 +103,7 @@ def _report(cur, person_id: int, rule_set: str) -> dict:
         "select * from derived.health_status where rule_set = %s and person_id = %s", (rule_set, person_id)
     )
     names = [d.name for d in cur.description]
-    status = dict(zip(names, cur.fetchone()))
+    status = dict(zip(names, cur.fetchone(), strict=True))
     cur.execute("select person_key from derived.person where person_id = %s", (person_id,))
     person_key = cur.fetchone()[0]
     cur.execute(

@@ -38,6 +38,7 @@ def items(conn, include_decided: bool = False) -> list[dict]:
                         "found_at",
                     ),
                     r,
+                    strict=True,
                 )
             )
             for r in cur.fetchall()
