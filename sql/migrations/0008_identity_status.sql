@@ -80,6 +80,7 @@ create table derived.build_state (
     rule_set_version integer not null,
     as_of timestamptz not null,
     checkin_watermark timestamptz,
+    record_watermark timestamptz,
     mode text not null check (mode in ('full', 'incremental')),
     persons integer not null,
     touched integer not null,
@@ -87,5 +88,8 @@ create table derived.build_state (
 );
 comment on table derived.build_state is 'One row per rule set: the as_of and check-in watermark of its last health-status build.';
 
--- New check-ins since the last build are found by loaded_at (BRIN: cheap to keep on an append-only table).
+-- New check-ins since the last build are found by loaded_at (BRIN: cheap to keep on an append-only table);
+-- facility records changed in place since the last build too.
 create index checkin_loaded_at on core.checkin using brin (loaded_at);
+create index vaccination_loaded_at on core.vaccination (loaded_at);
+create index test_result_loaded_at on core.test_result (loaded_at);

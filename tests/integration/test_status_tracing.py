@@ -137,3 +137,22 @@ def test_explain_unknown_person(world):
     world.build("2021-11-12")
     assert main(["explain", "017999999999"]) == 2
     assert dt.date(2021, 11, 12)
+
+
+def test_scans_sent_late_reach_an_old_window_in_an_incremental_build(world):
+    world.vacc(cid(9), 1, "AZ", "2021-09-01")
+    world.build("2021-11-20")
+    assert world.status(cid(9))["contact_candidate"] is False
+    # a day passes: what was loaded and built is a day old, outside the watermark's overlap
+    world.sql(
+        "update core.checkin set loaded_at = loaded_at - interval '1 day';"
+        " update core.vaccination set loaded_at = loaded_at - interval '1 day';"
+        " update core.test_result set loaded_at = loaded_at - interval '1 day';"
+        " update derived.build_state set checkin_watermark = checkin_watermark - interval '1 day',"
+        " record_watermark = record_watermark - interval '1 day'"
+    )
+    # a venue's file for 2021-11-09 arrives on the 20th: no as_of change, only new scans
+    world.checkin("cccd", cid(9), "V1", at("2021-11-09", "09:50"))
+    result = world.build("2021-11-20")
+    assert (result.mode, result.touched) == ("incremental", 1)
+    assert world.status(cid(9))["contact_candidate"] is True

@@ -7,8 +7,8 @@
 2. an incremental build also touches the persons whose status can change only because ``as_of`` moved
    (``sql/status/touched_by_time.sql``: doses and recoveries ageing past 14 or 180 days, 72-hour RT-PCRs,
    candidate flags after 14 days), and retraces the F0s whose window meets the scans that arrived since the
-   last build (``core.checkin.loaded_at`` above the watermark, less :data:`WATERMARK_OVERLAP` for
-   transactions that committed late) or that ``as_of`` made visible;
+   last build (``core.checkin.loaded_at`` from the watermark on: the start of the oldest transaction open
+   when the last build began, so that a load committing late is not missed) or that ``as_of`` made visible;
 3. F0 episodes of the touched persons; contact candidates of the F0s whose episodes changed; the persons
    whose candidacy changed are touched in turn (an antigen positive of a candidate is an F0), until nothing
    changes;
@@ -33,7 +33,16 @@ from covidsync.status.sqlfiles import sql
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x68737461  # "hsta": one build at a time
-WATERMARK_OVERLAP = dt.timedelta(hours=2)
+# The watermark of a build: rows loaded from it on are new to the next build. It is the start of the oldest
+# transaction open in the warehouse when the build starts (its own included): core's loaded_at is the
+# loading transaction's start, so a load still open now, committing after this build's snapshot, has a
+# loaded_at at or after it and is seen by the next build; anything older was committed and is seen now.
+_HORIZON = """
+select least(now(), coalesce((
+    select min(xact_start) from pg_stat_activity
+    where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null
+), now()))
+"""
 MAX_ROUNDS = 20
 
 
@@ -67,6 +76,18 @@ _TEMP = """
 create temp table touched (person_id bigint primary key) on commit drop;
 create temp table pending (person_id bigint primary key) on commit drop;
 create temp table retrace (person_id bigint primary key) on commit drop;
+"""
+
+_CHANGED_RECORDS = """
+insert into touched (person_id)
+select r.person_id from core.vaccination v
+join derived.person_record r on r.source = 'vaccination' and r.record_id = v.vaccination_id
+where v.loaded_at >= %(since)s
+union
+select r.person_id from core.test_result t
+join derived.person_record r on r.source = 'test_result' and r.record_id = t.test_result_id
+where t.loaded_at >= %(since)s
+on conflict do nothing
 """
 
 _EPISODE_SNAPSHOT = """
@@ -110,14 +131,15 @@ def build_uncommitted(
         cur.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         cur.execute("set local work_mem = '64MB'")
         cur.execute(
-            "select as_of, checkin_watermark, rule_set_version from derived.build_state where rule_set = %s",
+            "select as_of, checkin_watermark, rule_set_version, record_watermark from derived.build_state"
+            " where rule_set = %s",
             (rs.name,),
         )
         state = cur.fetchone()
         if state is None or state[2] != rs.version:
             full = True
-        cur.execute("select max(loaded_at) from core.checkin")
-        checkin_watermark = cur.fetchone()[0]
+        cur.execute(_HORIZON)
+        checkin_watermark = record_watermark = cur.fetchone()[0]
         cur.execute(_TEMP)
         if full:
             cur.execute("delete from derived.contact_candidate where rule_set = %s", (rs.name,))
@@ -128,15 +150,18 @@ def build_uncommitted(
             cur.execute("truncate touched; insert into touched select person_id from derived.person")
             cur.execute("insert into retrace select person_id from touched")
         else:
-            previous_as_of, previous_watermark = state[0], state[1]
+            previous_as_of, previous_watermark, previous_records = state[0], state[1], state[3]
+            if previous_records is not None:
+                # records changed in place (a merge replaces a record with a new id: identity sees that)
+                cur.execute(_CHANGED_RECORDS, {"since": previous_records})
             span = {"lo": min(previous_as_of, as_of), "hi": max(previous_as_of, as_of)}
             if previous_as_of != as_of:
                 cur.execute(sql("touched_by_time"), params | span)
                 cur.execute(sql("retrace_by_window"), params | span)
             if previous_watermark is not None:
                 cur.execute(
-                    "select min(scanned_at), max(scanned_at) from core.checkin where loaded_at > %s",
-                    (previous_watermark - WATERMARK_OVERLAP,),
+                    "select min(scanned_at), max(scanned_at) from core.checkin where loaded_at >= %s",
+                    (previous_watermark,),
                 )
                 lo, hi = cur.fetchone()
                 if lo is not None:
@@ -163,11 +188,13 @@ def build_uncommitted(
         cur.execute(
             """
             insert into derived.build_state (
-                rule_set, rule_set_version, as_of, checkin_watermark, mode, persons, touched, built_at
-            ) values (%s, %s, %s, %s, %s, %s, %s, now())
+                rule_set, rule_set_version, as_of, checkin_watermark, record_watermark, mode, persons, touched,
+                built_at
+            ) values (%s, %s, %s, %s, %s, %s, %s, %s, now())
             on conflict (rule_set) do update set
                 rule_set_version = excluded.rule_set_version, as_of = excluded.as_of,
-                checkin_watermark = excluded.checkin_watermark, mode = excluded.mode,
+                checkin_watermark = excluded.checkin_watermark, record_watermark = excluded.record_watermark,
+                mode = excluded.mode,
                 persons = excluded.persons, touched = excluded.touched, built_at = excluded.built_at
             """,
             (
@@ -175,6 +202,7 @@ def build_uncommitted(
                 rs.version,
                 as_of,
                 checkin_watermark,
+                record_watermark,
                 "full" if full else "incremental",
                 ident.persons,
                 touched,
