@@ -37,6 +37,16 @@ birth as (
     group by m.anchor_kind, m.anchor_value, m.date_of_birth, m.birth_year_only
 ),
 
+other_id as (
+    select
+        a.anchor_kind,
+        a.anchor_value,
+        min(a.value) filter (where a.kind = 'cmnd') as cmnd,
+        min(a.value) filter (where a.kind = 'qid') as qid
+    from identity_anchor as a
+    group by a.anchor_kind, a.anchor_value
+),
+
 conflicted as (
     select distinct
         a.anchor_kind,
@@ -56,14 +66,8 @@ select
         'hex'
     ) as person_key,
     case when m.anchor_kind = 'cccd' then m.anchor_value end as citizen_id,
-    (
-        select min(a.value) from identity_anchor as a
-        where a.anchor_kind = m.anchor_kind and a.anchor_value = m.anchor_value and a.kind = 'cmnd'
-    ) as cmnd,
-    (
-        select min(a.value) from identity_anchor as a
-        where a.anchor_kind = m.anchor_kind and a.anchor_value = m.anchor_value and a.kind = 'qid'
-    ) as qid,
+    x.cmnd,
+    x.qid,
     (array_agg(m.full_name order by m.best) filter (where m.full_name is not null))[1] as full_name,
     case when c.anchor_kind is null then b.date_of_birth end as date_of_birth,
     coalesce(c.anchor_kind is null and b.birth_year_only, false) as birth_year_only,
@@ -75,7 +79,8 @@ select
 from member as m
 left join birth as b on m.anchor_kind = b.anchor_kind and m.anchor_value = b.anchor_value and b.rank_ = 1
 left join conflicted as c on m.anchor_kind = c.anchor_kind and m.anchor_value = c.anchor_value
-group by m.anchor_kind, m.anchor_value, b.date_of_birth, b.birth_year_only, c.anchor_kind;
+left join other_id as x on m.anchor_kind = x.anchor_kind and m.anchor_value = x.anchor_value
+group by m.anchor_kind, m.anchor_value, b.date_of_birth, b.birth_year_only, c.anchor_kind, x.cmnd, x.qid;
 
 alter table person_new add column name_key text;
 update person_new set name_key = derived.name_key(full_name);

@@ -1,14 +1,43 @@
 -- derived.person_record: one row per core vaccination or test-result record and the person it belongs to
--- (records an operator set aside in a birth-date conflict belong to nobody).
-delete from derived.person_record;
-
-insert into derived.person_record (source, record_id, person_id)
+-- (records an operator set aside in a birth-date conflict belong to nobody). Only the differences are
+-- written; the persons they concern (records added, gone or moved) are touched.
+create temp table record_new on commit drop as
 select
     o.source,
     o.record_id,
-    p.person_id
+    r.person_id
 from identity_obs as o
-inner join identity_anchor as a on o.kind = a.kind and o.value = a.value
-inner join person_new as n on a.anchor_kind = n.anchor_kind and a.anchor_value = n.anchor_value
-inner join derived.person as p on n.person_key = p.person_key
+inner join identity_resolved as r on o.kind = r.kind and o.value = r.value
 where o.source in ('vaccination', 'test_result') and not o.excluded;
+
+create unique index on record_new (source, record_id);
+analyze record_new;
+
+with gone as (
+    delete from derived.person_record as p
+    where
+        not exists (
+            select 1 from record_new as n
+            where n.source = p.source and n.record_id = p.record_id and n.person_id = p.person_id
+        )
+    returning p.person_id
+),
+
+added as (
+    insert into derived.person_record (source, record_id, person_id)
+    select
+        n.source,
+        n.record_id,
+        n.person_id
+    from record_new as n
+    left join derived.person_record as p
+        on n.source = p.source and n.record_id = p.record_id and n.person_id = p.person_id
+    where p.source is null
+    returning person_id
+)
+
+insert into touched (person_id)
+select g.person_id from gone as g
+union
+select a.person_id from added as a
+on conflict do nothing;

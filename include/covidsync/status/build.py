@@ -130,6 +130,7 @@ def build_uncommitted(
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         cur.execute("set local work_mem = '64MB'")
+        cur.execute("set local jit = off")  # compiling costs more than it saves on these statements
         cur.execute(
             "select as_of, checkin_watermark, rule_set_version, record_watermark from derived.build_state"
             " where rule_set = %s",

@@ -37,10 +37,6 @@ create index on identity_anchor (anchor_kind, anchor_value);
 create temp table identity_conflict (
     kind text not null, value text not null, conflict_kind text not null, candidates text[] not null
 ) on commit drop;
-create temp table old_record on commit drop as
-    select r.source, r.record_id, p.person_key from derived.person_record r join derived.person p using (person_id);
-create temp table old_identifier on commit drop as
-    select i.kind, i.value, p.person_key from derived.person_identifier i join derived.person p using (person_id);
 """
 
 _STALE = """
@@ -58,45 +54,24 @@ delete from derived.person_record where person_id in (select person_id from stal
 delete from derived.person where person_id in (select person_id from stale_person);
 """
 
-# persons (by key) whose records or identifiers changed, new persons included
-_CHANGED = """
-insert into touched (person_id)
-select p.person_id from derived.person p
-where p.person_key in (
-    select person_key from (
-        (select source, record_id, person_key from old_record
-         except select r.source, r.record_id, p2.person_key
-                from derived.person_record r join derived.person p2 using (person_id))
-        union all
-        (select r.source, r.record_id, p2.person_key
-         from derived.person_record r join derived.person p2 using (person_id)
-         except select source, record_id, person_key from old_record)
-    ) records
-    union
-    select person_key from (
-        (select kind, value, person_key from old_identifier
-         except select i.kind, i.value, p2.person_key
-                from derived.person_identifier i join derived.person p2 using (person_id))
-        union all
-        (select i.kind, i.value, p2.person_key
-         from derived.person_identifier i join derived.person p2 using (person_id)
-         except select kind, value, person_key from old_identifier)
-    ) identifiers
-)
-on conflict do nothing
-"""
-
 # a candidate's scan resolves to whichever person now holds its pseudonym
 _CANDIDATES = """
-with moved as (
-    update derived.contact_candidate c set candidate_person_id = i.person_id
-    from (select c2.ctid as id, i2.person_id
-          from derived.contact_candidate c2
-          left join derived.person_identifier i2 on i2.identity_key = c2.candidate_person_key) i
-    where c.ctid = i.id and c.candidate_person_id is distinct from i.person_id
-    returning c.candidate_person_id
+with change as (
+    select distinct c.candidate_person_key as key, c.candidate_person_id as old, i.person_id as new
+    from derived.contact_candidate c
+    left join derived.person_identifier i on i.identity_key = c.candidate_person_key
+    where c.candidate_person_id is distinct from i.person_id
+),
+moved as (
+    update derived.contact_candidate c set candidate_person_id = ch.new
+    from change ch
+    where c.candidate_person_key = ch.key and c.candidate_person_id is distinct from ch.new
+    returning 1
 )
-insert into touched (person_id) select candidate_person_id from moved where candidate_person_id is not null
+insert into touched (person_id)
+select old from change where old is not null
+union
+select new from change where new is not null
 on conflict do nothing
 """
 
@@ -117,6 +92,10 @@ def resolve(conn) -> IdentityResult:
             cur.execute("analyze identity_anchor")
         cur.execute(sql("identity_birth_date"))
         cur.execute(sql("person"), params)
+        cur.execute(
+            "create index on person_new (anchor_kind, anchor_value); create index on person_new (person_key);"
+            " analyze person_new; analyze identity_birth_date; analyze identity_conflict"
+        )
         cur.execute(_STALE)
         removed = cur.rowcount
         cur.execute("select count(*) from stale_person")
@@ -124,7 +103,9 @@ def resolve(conn) -> IdentityResult:
         cur.execute(sql("person_identifier"), params)
         cur.execute(sql("person_record"))
         cur.execute(sql("identity_review"))
-        cur.execute(_CHANGED)
+        cur.execute(
+            "analyze derived.person; analyze derived.person_identifier; analyze derived.person_record"
+        )
         cur.execute(_CANDIDATES)
         cur.execute("select count(*) from touched")
         touched = cur.fetchone()[0]
