@@ -47,6 +47,16 @@ where r.value is null and c.value is null;
 create unique index on identifier_new (kind, value);
 analyze identifier_new;
 
+-- what is not there yet, found before anything is written (an anti-join against a table being inserted
+-- into reads its own new pages: quadratic)
+create temp table identifier_add on commit drop as
+select n.*
+from identifier_new as n
+where not exists (
+    select 1 from derived.person_identifier as i
+    where n.kind = i.kind and n.value = i.value and n.person_id = i.person_id
+);
+
 with gone as (
     delete from derived.person_identifier as i
     where
@@ -66,9 +76,7 @@ added as (
             sha256(%(hmac_okey)s || sha256(%(hmac_ikey)s || convert_to(n.kind || ':' || n.value, 'UTF8'))), 'hex'
         ),
         n.person_id
-    from identifier_new as n
-    left join derived.person_identifier as i on n.kind = i.kind and n.value = i.value and n.person_id = i.person_id
-    where i.kind is null
+    from identifier_add as n
     returning person_id
 )
 

@@ -13,6 +13,14 @@ where o.source in ('vaccination', 'test_result') and not o.excluded;
 create unique index on record_new (source, record_id);
 analyze record_new;
 
+create temp table record_add on commit drop as
+select n.*
+from record_new as n
+where not exists (
+    select 1 from derived.person_record as p
+    where n.source = p.source and n.record_id = p.record_id and n.person_id = p.person_id
+);
+
 with gone as (
     delete from derived.person_record as p
     where
@@ -29,10 +37,7 @@ added as (
         n.source,
         n.record_id,
         n.person_id
-    from record_new as n
-    left join derived.person_record as p
-        on n.source = p.source and n.record_id = p.record_id and n.person_id = p.person_id
-    where p.source is null
+    from record_add as n
     returning person_id
 )
 

@@ -94,7 +94,7 @@ def resolve(conn) -> IdentityResult:
         cur.execute(sql("person"), params)
         cur.execute(
             "create index on person_new (anchor_kind, anchor_value); create index on person_new (person_key);"
-            " analyze person_new; analyze identity_birth_date; analyze identity_conflict"
+            " analyze person_new; analyze identity_birth_date; analyze identity_conflict; analyze derived.person"
         )
         cur.execute(_STALE)
         removed = cur.rowcount
