@@ -282,3 +282,38 @@ def reconcile_apps() -> dict:
         conn.close()
     log.info("reconciliation: %s", {k: v["state"] if isinstance(v, dict) else v for k, v in summary.items()})
     return summary
+
+
+def build_health_status(logical_date, full: bool = False, rule_set: str | None = None) -> dict:
+    """Identity, doses, F0, tracing and status as of the end of the run's local day (contract §1): the
+    logical date's day, or today (local) for a run without one (triggered by an asset event)."""
+    from covidsync.status import build
+
+    if logical_date is None:
+        day = build.current_day()
+    else:
+        import pendulum
+
+        day = pendulum.instance(logical_date).in_timezone(settings.LOCAL_TZ).date()
+    conn = db.connect(warehouse_url())
+    try:
+        return build.build(conn, build.as_of_for(day), rule_set, full=full).as_dict()
+    finally:
+        conn.close()
+
+
+def report_identity_reviews(summary: dict) -> dict:
+    """Counts of the identity conflicts waiting for a decision (never the identifiers)."""
+    conn = db.connect(warehouse_url())
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select kind, count(*) from derived.identity_review where status = 'open' group by kind"
+            )
+            open_items = dict(cur.fetchall())
+        conn.rollback()
+    finally:
+        conn.close()
+    if open_items:
+        log.warning("identity conflicts wait for review (covidsync review list): %s", open_items)
+    return {"open_reviews": open_items, "as_of": summary.get("as_of")}

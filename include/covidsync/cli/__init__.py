@@ -22,6 +22,7 @@ COMMANDS = [
     "covidsync.cli.generate",  # covidsync generate, covidsync simulator
     "covidsync.cli.sources",  # covidsync sources add|list|pull (facility/lab APIs)
     "covidsync.cli.publish",  # covidsync publish run|status|override|prune|reconcile|check, covidsync consumer
+    "covidsync.cli.status",  # covidsync review list|decide, covidsync explain, covidsync status build
 ]
 
 

@@ -1,0 +1,302 @@
+"""The health-status build: identity, deduplicated doses, F0 episodes, contact candidates, the status.
+
+``build(conn, as_of, rule_set=None, full=False)`` runs in one transaction, under an advisory lock:
+
+1. identity resolution (:mod:`covidsync.status.identity`): everyone resolved again, the differences applied;
+   the persons whose records or identifiers changed are *touched*;
+2. an incremental build also touches the persons whose status can change only because ``as_of`` moved
+   (``sql/status/touched_by_time.sql``: doses and recoveries ageing past 14 or 180 days, 72-hour RT-PCRs,
+   candidate flags after 14 days), and retraces the F0s whose window meets the scans that arrived since the
+   last build (``core.checkin.loaded_at`` from the watermark on: the start of the oldest transaction open
+   when the last build began, so that a load committing late is not missed) or that ``as_of`` made visible;
+3. F0 episodes of the touched persons; contact candidates of the F0s whose episodes changed; the persons
+   whose candidacy changed are touched in turn (an antigen positive of a candidate is an F0), until nothing
+   changes;
+4. doses and the status of every touched person.
+
+A full build touches everyone; both run the same SQL, so an incremental build equals a full one (proved by
+``tests/integration/test_status_incremental.py``). The functions a benchmark calls: :func:`full_build`,
+:func:`incremental_build`, :func:`trace`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass
+from zoneinfo import ZoneInfo
+
+from covidsync import privacy, settings
+from covidsync.status import identity, rules
+from covidsync.status.sqlfiles import sql
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = 0x68737461  # "hsta": one build at a time
+# The watermark of a build: rows loaded from it on are new to the next build. It is the start of the oldest
+# transaction open in the warehouse when the build starts (its own included): core's loaded_at is the
+# loading transaction's start, so a load still open now, committing after this build's snapshot, has a
+# loaded_at at or after it and is seen by the next build; anything older was committed and is seen now.
+_HORIZON = """
+select least(now(), coalesce((
+    select min(xact_start) from pg_stat_activity
+    where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null
+), now()))
+"""
+MAX_ROUNDS = 20
+
+
+@dataclass
+class BuildResult:
+    rule_set: str
+    as_of: str
+    mode: str
+    persons: int
+    touched: int
+    f0_active: int
+    candidates: int
+    open_reviews: int
+    rounds: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def as_of_for(day: dt.date) -> dt.datetime:
+    """Contract §1: ``<day> 24:00 +07:00``, i.e. the next local midnight."""
+    tz = ZoneInfo(settings.LOCAL_TZ)
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+
+
+def current_day() -> dt.date:
+    return dt.datetime.now(ZoneInfo(settings.LOCAL_TZ)).date()
+
+
+_TEMP = """
+create temp table touched (person_id bigint primary key) on commit drop;
+create temp table pending (person_id bigint primary key) on commit drop;
+create temp table retrace (person_id bigint primary key) on commit drop;
+"""
+
+_CHANGED_RECORDS = """
+insert into touched (person_id)
+select r.person_id from core.vaccination v
+join derived.person_record r on r.source = 'vaccination' and r.record_id = v.vaccination_id
+where v.loaded_at >= %(since)s
+union
+select r.person_id from core.test_result t
+join derived.person_record r on r.source = 'test_result' and r.record_id = t.test_result_id
+where t.loaded_at >= %(since)s
+on conflict do nothing
+"""
+
+_EPISODE_SNAPSHOT = """
+select person_id, f0_since, f0_test_id, path, window_end, recovered_at, recovery_test_id
+from derived.f0_episode where rule_set = %(rule_set)s and person_id in (select person_id from pending)
+"""
+
+_CANDIDATE_SNAPSHOT = """
+select candidate_person_id, f0_person_id, candidate_person_key, venue_code, f0_scanned_at, candidate_scanned_at
+from derived.contact_candidate where rule_set = %(rule_set)s and f0_person_id in (select person_id from retrace)
+"""
+
+
+def _fetch(cur, query: str, params: dict) -> set[tuple]:
+    cur.execute(query, params)
+    return set(cur.fetchall())
+
+
+def _fill(cur, table: str, ids) -> None:
+    cur.execute(f"truncate {table}")
+    ids = sorted(set(ids))
+    if ids:
+        cur.execute(
+            f"insert into {table} (person_id) select unnest(%s::bigint[]) on conflict do nothing", (ids,)
+        )
+
+
+def build(conn, as_of: dt.datetime, rule_set: str | None = None, full: bool = False) -> BuildResult:
+    """Build the derived layer as of ``as_of`` under a rule set, in one transaction (commits)."""
+    with conn:
+        return build_uncommitted(conn, as_of, rule_set, full)
+
+
+def build_uncommitted(
+    conn, as_of: dt.datetime, rule_set: str | None = None, full: bool = False
+) -> BuildResult:
+    """:func:`build` in the caller's transaction, which the caller commits or rolls back (explain for a date)."""
+    rs = rules.get(rule_set)
+    params = rs.sql_params() | {"as_of": as_of} | privacy.sql_params()
+    with conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        cur.execute("set local work_mem = '64MB'")
+        cur.execute("set local jit = off")  # compiling costs more than it saves on these statements
+        cur.execute(
+            "select as_of, checkin_watermark, rule_set_version, record_watermark from derived.build_state"
+            " where rule_set = %s",
+            (rs.name,),
+        )
+        state = cur.fetchone()
+        if state is None or state[2] != rs.version:
+            full = True
+        cur.execute(_HORIZON)
+        checkin_watermark = record_watermark = cur.fetchone()[0]
+        cur.execute(_TEMP)
+        if full:
+            cur.execute("delete from derived.contact_candidate where rule_set = %s", (rs.name,))
+            cur.execute("delete from derived.health_status where rule_set = %s", (rs.name,))
+            cur.execute("delete from derived.f0_episode where rule_set = %s", (rs.name,))
+        ident = identity.resolve(conn)
+        if full:
+            cur.execute("truncate touched; insert into touched select person_id from derived.person")
+            cur.execute("insert into retrace select person_id from touched")
+        else:
+            previous_as_of, previous_watermark, previous_records = state[0], state[1], state[3]
+            if previous_records is not None:
+                # records changed in place (a merge replaces a record with a new id: identity sees that)
+                cur.execute(_CHANGED_RECORDS, {"since": previous_records})
+            span = {"lo": min(previous_as_of, as_of), "hi": max(previous_as_of, as_of)}
+            if previous_as_of != as_of:
+                cur.execute(sql("touched_by_time"), params | span)
+                cur.execute(sql("retrace_by_window"), params | span)
+            if previous_watermark is not None:
+                cur.execute(
+                    "select min(scanned_at), max(scanned_at) from core.checkin where loaded_at >= %s",
+                    (previous_watermark,),
+                )
+                lo, hi = cur.fetchone()
+                if lo is not None:
+                    cur.execute(sql("retrace_by_window"), params | {"lo": lo, "hi": hi})
+            elif checkin_watermark is not None:
+                cur.execute("insert into retrace select person_id from derived.person on conflict do nothing")
+        cur.execute("insert into pending select person_id from touched")
+        # a touched F0's identifiers may have changed: its scans are found again
+        cur.execute(
+            "insert into retrace select distinct e.person_id from derived.f0_episode e join touched t"
+            " using (person_id) where e.rule_set = %(rule_set)s on conflict do nothing",
+            params,
+        )
+        rounds = _settle(cur, params)
+        cur.execute(sql("vaccination_dose"), params)
+        cur.execute(sql("health_status"), params)
+        # every untouched status holds as of the new as_of too (nothing in it depends on the difference)
+        cur.execute(
+            "update derived.health_status set as_of = %(as_of)s where rule_set = %(rule_set)s and as_of <> %(as_of)s",
+            params,
+        )
+        cur.execute("select count(*) from touched")
+        touched = cur.fetchone()[0]
+        cur.execute(
+            """
+            insert into derived.build_state (
+                rule_set, rule_set_version, as_of, checkin_watermark, record_watermark, mode, persons, touched,
+                built_at
+            ) values (%s, %s, %s, %s, %s, %s, %s, %s, now())
+            on conflict (rule_set) do update set
+                rule_set_version = excluded.rule_set_version, as_of = excluded.as_of,
+                checkin_watermark = excluded.checkin_watermark, record_watermark = excluded.record_watermark,
+                mode = excluded.mode,
+                persons = excluded.persons, touched = excluded.touched, built_at = excluded.built_at
+            """,
+            (
+                rs.name,
+                rs.version,
+                as_of,
+                checkin_watermark,
+                record_watermark,
+                "full" if full else "incremental",
+                ident.persons,
+                touched,
+            ),
+        )
+        cur.execute("select count(*) from derived.health_status where rule_set = %s and f0", (rs.name,))
+        f0 = cur.fetchone()[0]
+        cur.execute("select count(*) from derived.contact_candidate where rule_set = %s", (rs.name,))
+        candidates = cur.fetchone()[0]
+    result = BuildResult(
+        rule_set=rs.name,
+        as_of=as_of.isoformat(),
+        mode="full" if full else "incremental",
+        persons=ident.persons,
+        touched=touched,
+        f0_active=f0,
+        candidates=candidates,
+        open_reviews=ident.open_reviews,
+        rounds=rounds,
+    )
+    log.info("health status %s as of %s: %s", rs.name, as_of.isoformat(), result.as_dict())
+    return result
+
+
+def _settle(cur, params: dict) -> int:
+    """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes."""
+    for round_ in range(1, MAX_ROUNDS + 1):
+        before = _fetch(cur, _EPISODE_SNAPSHOT, params)
+        cur.execute(sql("f0_episode"), params)
+        after = _fetch(cur, _EPISODE_SNAPSHOT, params)
+        changed = {row[0] for row in before ^ after}
+        if changed:
+            cur.execute(
+                "insert into retrace select unnest(%s::bigint[]) on conflict do nothing", (sorted(changed),)
+            )
+        cur.execute("select count(*) from retrace")
+        if not cur.fetchone()[0]:
+            return round_
+        before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
+        cur.execute(sql("contact_candidate"), params)
+        after_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
+        moved = {row[0] for row in before_c ^ after_c if row[0] is not None}
+        cur.execute("truncate retrace")
+        if not moved:
+            return round_
+        _fill(cur, "pending", moved)
+        cur.execute("insert into touched select person_id from pending on conflict do nothing")
+    raise RuntimeError(f"contact tracing did not settle in {MAX_ROUNDS} rounds")
+
+
+def full_build(url: str, day: dt.date, rule_set: str | None = None) -> BuildResult:
+    """Benchmark entry: a full rebuild as of the end of ``day``."""
+    from covidsync import db
+
+    conn = db.connect(url)
+    try:
+        return build(conn, as_of_for(day), rule_set, full=True)
+    finally:
+        conn.close()
+
+
+def incremental_build(url: str, day: dt.date, rule_set: str | None = None) -> BuildResult:
+    """Benchmark entry: an incremental build as of the end of ``day`` (full when nothing was built yet)."""
+    from covidsync import db
+
+    conn = db.connect(url)
+    try:
+        return build(conn, as_of_for(day), rule_set, full=False)
+    finally:
+        conn.close()
+
+
+def trace(url: str, day: dt.date, rule_set: str | None = None) -> int:
+    """Benchmark entry: contact tracing alone, for every F0 episode already built; returns the candidates.
+
+    Runs the same SQL as the build (``sql/status/contact_candidate.sql``) and rolls back, so it measures
+    the range joins without changing the warehouse."""
+    from covidsync import db
+
+    rs = rules.get(rule_set)
+    params = rs.sql_params() | {"as_of": as_of_for(day)}
+    conn = db.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("create temp table retrace (person_id bigint primary key)")
+            cur.execute(
+                "insert into retrace select distinct person_id from derived.f0_episode where rule_set = %s",
+                (rs.name,),
+            )
+            cur.execute(sql("contact_candidate"), params)
+            cur.execute("select count(*) from derived.contact_candidate where rule_set = %s", (rs.name,))
+            count = cur.fetchone()[0]
+        conn.rollback()
+        return count
+    finally:
+        conn.close()

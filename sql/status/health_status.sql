@@ -1,0 +1,186 @@
+-- derived.health_status for the persons in touched: one row per person under the rule set, as of as_of
+-- (the end of a local day; contract §1-§4, §6), with the ids of the records behind the fields (explain).
+-- Dates compare with the as_of date: a dose on day D counts for "14 days before as_of" from as_of = D + 14.
+delete from derived.health_status
+where rule_set = %(rule_set)s and person_id in (select t.person_id from touched as t);
+
+insert into derived.health_status (
+    rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, primary_doses, primary_complete,
+    last_primary_dose_on, booster_doses, fully_vaccinated, latest_test_type, latest_test_result,
+    latest_test_sampled_at, f0, f0_since, recovered_on, contact_candidate, card_colour,
+    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id
+)
+with param as (
+    select
+        %(as_of)s::timestamptz as as_of,
+        (%(as_of)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date as as_of_date,
+        %(primary_doses_override)s::jsonb as override
+),
+
+series as (
+    select
+        d.person_id,
+        coalesce((pa.override ->> d.product_code)::integer, vp.primary_doses) as primary_doses
+    from derived.vaccination_dose as d
+    inner join touched as t on d.person_id = t.person_id
+    inner join core.vaccine_product as vp on d.product_code = vp.product_code
+    cross join param as pa
+    where d.dose_number = 1
+),
+
+dose as (
+    select
+        t.person_id,
+        s.primary_doses,
+        count(d.dose_number) as doses,
+        count(d.dose_number) filter (where d.dose_number <= s.primary_doses) as primary_given,
+        max(d.vaccinated_on) filter (where d.dose_number = s.primary_doses) as last_primary_dose_on,
+        count(d.dose_number) filter (where d.dose_number > s.primary_doses) as booster_doses,
+        min(d.vaccinated_on) as first_dose_on,
+        (array_agg(d.vaccinated_on order by d.vaccinated_on desc, d.dose_number desc))[1] as last_dose_on,
+        (array_agg(vp.name order by d.vaccinated_on desc, d.dose_number desc))[1] as last_dose_product,
+        (array_agg(d.vaccination_id order by d.vaccinated_on desc, d.dose_number desc))[1] as last_dose_vaccination_id
+    from touched as t
+    inner join derived.vaccination_dose as d on t.person_id = d.person_id
+    inner join core.vaccine_product as vp on d.product_code = vp.product_code
+    left join series as s on t.person_id = s.person_id
+    group by t.person_id, s.primary_doses
+),
+
+test as (
+    select
+        r.person_id,
+        tr.test_result_id,
+        tr.test_type,
+        tr.pooled,
+        tr.result,
+        tr.sampled_at,
+        tr.resulted_at
+    from touched as t
+    inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'test_result'
+    inner join core.test_result as tr on r.record_id = tr.test_result_id
+    cross join param as pa
+    where tr.sampled_at < pa.as_of
+),
+
+latest_test as (
+    select distinct on (t.person_id)
+        t.person_id,
+        t.test_result_id,
+        t.test_type,
+        case when t.pooled and t.result = 'positive' then 'pooled_positive' else t.result end as result,
+        t.sampled_at
+    from test as t
+    order by t.person_id asc, t.sampled_at desc, (t.test_type = 'RT-PCR') desc, t.resulted_at desc, t.test_result_id desc
+),
+
+recent_negative_pcr as (
+    select distinct t.person_id
+    from test as t
+    cross join param as pa
+    where
+        t.test_type = 'RT-PCR' and t.result = 'negative'
+        and t.sampled_at >= pa.as_of - make_interval(hours => %(yellow_rt_pcr_hours)s)
+),
+
+episode as (
+    select distinct on (e.person_id)
+        e.person_id,
+        e.f0_since,
+        e.f0_test_id,
+        e.recovered_at,
+        e.recovery_test_id,
+        e.recovered_at > pa.as_of as active
+    from derived.f0_episode as e
+    inner join touched as t on e.person_id = t.person_id
+    cross join param as pa
+    where e.rule_set = %(rule_set)s and e.f0_since < pa.as_of
+    order by e.person_id asc, e.f0_since desc
+),
+
+candidate as (
+    select distinct c.candidate_person_id as person_id
+    from derived.contact_candidate as c
+    inner join touched as t on c.candidate_person_id = t.person_id
+    cross join param as pa
+    where
+        c.rule_set = %(rule_set)s
+        and c.candidate_scanned_at >= pa.as_of - make_interval(days => %(candidate_flag_days)s)
+        and c.candidate_scanned_at < pa.as_of
+),
+
+status as (
+    select
+        t.person_id,
+        pa.as_of,
+        pa.as_of_date,
+        coalesce(d.doses, 0) as doses,
+        d.last_dose_on,
+        d.last_dose_product,
+        d.last_dose_vaccination_id,
+        d.primary_doses,
+        coalesce(d.primary_given = d.primary_doses, false) as primary_complete,
+        case when d.primary_given = d.primary_doses then d.last_primary_dose_on end as last_primary_dose_on,
+        coalesce(d.booster_doses, 0) as booster_doses,
+        d.first_dose_on,
+        lt.test_type as latest_test_type,
+        lt.result as latest_test_result,
+        lt.sampled_at as latest_test_sampled_at,
+        lt.test_result_id as latest_test_id,
+        coalesce(e.active, false) as f0,
+        e.f0_since,
+        e.f0_test_id,
+        case when not e.active then (e.recovered_at at time zone 'Asia/Ho_Chi_Minh')::date end as recovered_on,
+        case when not e.active then e.recovery_test_id end as recovery_test_id,
+        c.person_id is not null as contact_candidate,
+        n.person_id is not null as recent_negative_pcr
+    from touched as t
+    inner join derived.person as p on t.person_id = p.person_id
+    cross join param as pa
+    left join dose as d on t.person_id = d.person_id
+    left join latest_test as lt on t.person_id = lt.person_id
+    left join episode as e on t.person_id = e.person_id
+    left join candidate as c on t.person_id = c.person_id
+    left join recent_negative_pcr as n on t.person_id = n.person_id
+),
+
+judged as (
+    select
+        s.*,
+        s.primary_complete
+        and s.last_primary_dose_on <= s.as_of_date - %(fully_vaccinated_days)s as fully_vaccinated
+    from status as s
+)
+
+select
+    %(rule_set)s,
+    j.person_id,
+    j.as_of,
+    j.doses,
+    j.last_dose_on,
+    j.last_dose_product,
+    j.primary_doses,
+    j.primary_complete,
+    j.last_primary_dose_on,
+    j.booster_doses,
+    coalesce(j.fully_vaccinated, false),
+    j.latest_test_type,
+    j.latest_test_result,
+    j.latest_test_sampled_at,
+    j.f0,
+    j.f0_since,
+    j.recovered_on,
+    j.contact_candidate,
+    case
+        when j.f0 then 'red'
+        when j.fully_vaccinated then 'green'
+        when j.recovered_on >= j.as_of_date - %(green_recovery_days)s then 'green'
+        when j.first_dose_on <= j.as_of_date - %(yellow_dose_days)s then 'yellow'
+        when j.recent_negative_pcr then 'yellow'
+        else 'red'
+    end,
+    j.last_dose_vaccination_id,
+    j.latest_test_id,
+    j.f0_test_id,
+    j.recovery_test_id
+from judged as j;
