@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 
 # The DAGs the demo runs, in pipeline order (each one added as its issue lands).
-DEMO_DAGS = ["ingest_facility_files", "refresh_marts", "monitor_facility_reporting"]
+DEMO_DAGS = [
+    "ingest_facility_files",
+    "ingest_checkins",
+    "build_health_status",
+    "publish_shared_datasets",
+    "refresh_marts",
+    "monitor_facility_reporting",
+]
 SAMPLE = {"seed": 2021, "persons": 2000, "days": 3, "start": "2021-11-18"}
 
 
@@ -120,6 +127,36 @@ def summary(url: str) -> str:
                 )
                 lines.append("row problems, by code:")
                 lines += [f"  {c:<26} {s:<8} {n}" for c, s, n in cur.fetchall()] or ["  (none)"]
+            cur.execute("select count(*) from core.checkin")
+            lines.append(f"check-ins in core (pseudonymous): {cur.fetchone()[0]}")
+            cur.execute(
+                """
+                select count(*), count(citizen_id),
+                       (select count(*) from derived.identity_review where status = 'open')
+                from derived.person
+                """
+            )
+            persons, with_cccd, reviews = cur.fetchone()
+            lines.append(
+                f"persons resolved: {persons} ({with_cccd} with a CCCD); identity reviews open: {reviews}"
+            )
+            cur.execute(
+                """
+                select card_colour, count(*), count(*) filter (where f0), count(*) filter (where contact_candidate)
+                from derived.health_status group by 1 order by 1
+                """
+            )
+            lines.append("health status (card colour: persons, of whom active F0, contact candidates):")
+            lines += [
+                f"  {c:<7} {n:>6}  {f0:>4} F0  {cc:>5} candidates" for c, n, f0, cc in cur.fetchall()
+            ] or ["  (none)"]
+            cur.execute("select release_id, row_count, views_agree from publish.release where is_current")
+            current = cur.fetchone()
+            lines.append(
+                f"current release for PC-Covid and VNeID: #{current[0]}, {current[1]} persons, views agree: {current[2]}"
+                if current
+                else "current release for PC-Covid and VNeID: none"
+            )
     finally:
         conn.close()
     docs = (
