@@ -494,3 +494,16 @@ def test_published_ports_default_to_loopback(services):
             assert host_ip == "127.0.0.1", (
                 f"{name} publishes {port!r} on {host_ip or 'every interface'} by default; bind it to 127.0.0.1"
             )
+
+
+def test_the_secrets_and_settings_of_later_stages_reach_every_airflow_container(compose):
+    env = compose["x-airflow-common"]["environment"]
+    for name in (
+        "COVIDSYNC_PSEUDONYM_KEY",
+        "COVIDSYNC_SYNC_TOKEN_PCCOVID",
+        "COVIDSYNC_SYNC_TOKEN_VNEID",
+        "COVIDSYNC_RULE_SET",
+        "COVIDSYNC_REPORTING_CUTOFF",
+    ):
+        assert name in env, f"{name} is not passed to the Airflow containers"
+        assert str(env[name]).startswith("${" + name), f"{name} must come from .env, not be written in"
