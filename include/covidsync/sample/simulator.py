@@ -216,7 +216,12 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # the client gave up first (a read timeout against a delayed answer): what a real server sees
+            # too; the request is still logged below
+            self.close_connection = True
         parts = urlsplit(self.path)
         with self.sim.lock:
             self.sim.requests.append(
