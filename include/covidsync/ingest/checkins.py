@@ -57,6 +57,7 @@ from covidsync.ingest.pipeline import (
     FileStateError,
     load_file,
     max_rejected_share,
+    report_and_move,
     set_status,
     sql_text,
 )
@@ -601,50 +602,10 @@ def problem_rows(conn, f: FileRow, file_codes: list[str]):
 
 def finish(conn, file_id: int) -> dict:
     """Reports to ``<outbox>/pccovid/``, the file to its area, staging cleared. Safe to repeat."""
-    from covidsync.ingest.report import FileResult, write_reports
-
     f = load_file(conn, file_id)
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            select coalesce(rows_total, 0), coalesce(rows_loaded, 0), coalesce(rows_rejected, 0),
-                   coalesce(rows_with_warnings, 0), file_codes
-            from ops.landing_file where file_id = %s
-            """,
-            (file_id,),
-        )
-        total, loaded, rejected, warned, codes = cur.fetchone()
-    conn.rollback()
-    if f.status == "merged":
-        status = "loaded_with_errors" if rejected else "loaded"
-    elif f.status in ("held", "rejected"):
-        status = "rejected"
-    else:
-        raise FileStateError(f"file {file_id} is {f.status}: nothing to finish")
-    result = FileResult(
-        file=f.original_name,
-        sha256=f.sha256,
-        dataset=f.dataset,
-        status=status,
-        rows_total=total,
-        rows_loaded=loaded,
-        rows_rejected=rejected,
-        rows_with_warnings=warned,
-        file_errors=list(codes),
-    )
-    write_reports(settings.outbox_dir() / f.facility_code, result, problem_rows(conn, f, list(codes)))
-    if f.final_path and f.landing_path.exists():
-        landing.move_out(f.landing_path, Path(f.final_path))
+    summary = report_and_move(conn, f, problem_rows)
     clear_staging(conn, file_id)
-    return {
-        "file_id": file_id,
-        "dataset": f.dataset,
-        "status": status,
-        "rows_total": total,
-        "rows_loaded": loaded,
-        "rows_rejected": rejected,
-        "rows_with_warnings": warned,
-    }
+    return {"file_id": file_id, "dataset": f.dataset, **summary}
 
 
 # -- one file, start to end -----------------------------------------------------------------------------

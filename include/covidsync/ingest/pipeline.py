@@ -264,14 +264,14 @@ def reject_file(conn, f: FileRow, code: str, detail: str) -> None:
         set_status(cur, f.file_id, "rejected", reason=f"{code}: {detail}"[:1000], rows_loaded=0)
 
 
-def finish(conn, file_id: int) -> dict:
-    """Reports to the sender, the file to its area, staging cleared (kept while a file is held).
+def report_and_move(conn, f: FileRow, rows_for_report) -> dict:
+    """The sender's reports for a finished file, then the file to its area; the counts come back.
 
-    Safe to repeat: a crash after the status was committed is completed by the next run.
+    ``rows_for_report(conn, f, file_codes)`` gives the errors.csv lines (each dataset family masks its own
+    columns). Shared by facility files and PC-Covid files; safe to repeat.
     """
     from covidsync.ingest.report import FileResult, write_reports
 
-    f = load_file(conn, file_id)
     with conn.cursor() as cur:
         cur.execute(
             """
@@ -279,7 +279,7 @@ def finish(conn, file_id: int) -> dict:
                    coalesce(rows_with_warnings, 0), file_codes
             from ops.landing_file where file_id = %s
             """,
-            (file_id,),
+            (f.file_id,),
         )
         total, loaded, rejected, warned, codes = cur.fetchone()
     conn.rollback()
@@ -288,7 +288,7 @@ def finish(conn, file_id: int) -> dict:
     elif f.status in ("held", "rejected"):
         status = "rejected"
     else:
-        raise FileStateError(f"file {file_id} is {f.status}: nothing to finish")
+        raise FileStateError(f"file {f.file_id} is {f.status}: nothing to finish")
     result = FileResult(
         file=f.original_name,
         sha256=f.sha256,
@@ -300,20 +300,30 @@ def finish(conn, file_id: int) -> dict:
         rows_with_warnings=warned,
         file_errors=list(codes),
     )
-    write_reports(settings.outbox_dir() / f.facility_code, result, problem_rows(conn, f, list(codes)))
+    write_reports(settings.outbox_dir() / f.facility_code, result, rows_for_report(conn, f, list(codes)))
     if f.final_path and f.landing_path.exists():
         landing.move_out(f.landing_path, Path(f.final_path))
-    if f.status != "held":
-        with conn, conn.cursor() as cur:
-            cur.execute(f"delete from staging.{f.table} where file_id = %s", (file_id,))  # noqa: S608
     return {
-        "file_id": file_id,
+        "file_id": f.file_id,
         "status": status,
         "rows_total": total,
         "rows_loaded": loaded,
         "rows_rejected": rejected,
         "rows_with_warnings": warned,
     }
+
+
+def finish(conn, file_id: int) -> dict:
+    """Reports to the sender, the file to its area, staging cleared (kept while a file is held).
+
+    Safe to repeat: a crash after the status was committed is completed by the next run.
+    """
+    f = load_file(conn, file_id)
+    summary = report_and_move(conn, f, problem_rows)
+    if f.status != "held":
+        with conn, conn.cursor() as cur:
+            cur.execute(f"delete from staging.{f.table} where file_id = %s", (file_id,))  # noqa: S608
+    return summary
 
 
 def problem_rows(conn, f: FileRow, file_codes: list[str]):
