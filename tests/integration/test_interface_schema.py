@@ -40,3 +40,29 @@ def test_checkin_lands_in_its_local_day_partition(warehouse_url):
             )
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("table", ["core.checkin", "derived.person"])
+@pytest.mark.parametrize(
+    "key",
+    ["b" * 63, "b" * 65, "B" * 64, "g" + "b" * 63, "b" * 63 + "\n", " " + "b" * 63, "b" * 32 + "é" + "b" * 31],
+)
+def test_person_keys_that_are_not_64_lowercase_hex_digits_are_refused(warehouse_url, table, key):
+    """The cheap check (length + no character outside 0-9a-f) refuses what '^[0-9a-f]{64}$' refused."""
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select c.consrc from (select pg_get_constraintdef(oid) as consrc from pg_constraint"
+                " where conrelid = %s::regclass and conname like '%%person_key_check') c",
+                (table,),
+            )
+            (definition,) = cur.fetchone()
+            # evaluate the table's own check on the value, and the old regex for comparison
+            expression = definition.removeprefix("CHECK ").replace("person_key", "%(k)s::text")
+            cur.execute(f"select {expression}, %(k)s ~ '^[0-9a-f]{{64}}$'", {"k": key})  # noqa: S608
+            assert cur.fetchone() == (False, False)
+            cur.execute(f"select {expression}", {"k": "0123456789abcdef" * 4})  # noqa: S608
+            assert cur.fetchone() == (True,)
+    finally:
+        conn.close()
