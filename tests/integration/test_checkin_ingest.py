@@ -441,3 +441,57 @@ def test_the_sample_manifests_checkin_defects_get_their_codes_and_clean_rows_non
         if r[0]
     )
     assert not [i for i in ids if i in stored]
+
+
+def test_a_held_checkin_file_is_released_by_an_operator_without_parsing_it_again(warehouse_url, areas):
+    """Over 20 % of rows in error: the gate holds the file, its staged rows are kept; `files release`
+    merges the loadable ones, archives the file, and reports it loaded with errors."""
+    os.environ["COVIDSYNC_GX_DOCS"] = "0"
+    try:
+        venues = areas["landing"] / "pccovid" / "venues" / "venues.csv"
+        venues.parent.mkdir(parents=True)
+        venues.write_text(VENUES, encoding="utf-8")
+        rows = [
+            [
+                f"H{i}",
+                "V999" if i < 4 else "V001",
+                f"2021-11-02T08:0{i}:00+07:00",
+                "in",
+                "",
+                CARD_WITH_CMND,
+                "",
+                "",
+            ]
+            for i in range(6)
+        ]
+        deliver(areas, "held.csv", CHECKIN_HEADER, rows, "checkins", DELIVERED)
+        results = run(warehouse_url)
+        assert [r["status"] for r in results] == ["loaded", "rejected"]
+        (file_id,) = [r["file_id"] for r in results if r["dataset"] == "checkins"]
+        assert query(warehouse_url, "select status from ops.landing_file where file_id = %s", (file_id,)) == [
+            ("held",)
+        ]
+        assert query(
+            warehouse_url, "select count(*) from staging.checkin where file_id = %s", (file_id,)
+        ) == [(6,)]
+        assert next((areas["rejected"] / "pccovid" / "checkins").rglob("held.csv"))
+
+        conn = db.connect(warehouse_url)
+        try:
+            with pytest.raises(pipeline.FileStateError):
+                pipeline.release(conn, file_id, " ", "tester")
+            summary = pipeline.release(conn, file_id, "venues V999 are being registered", "tester")
+        finally:
+            conn.close()
+        assert summary["status"] == "loaded_with_errors" and summary["rows_loaded"] == 2
+        assert query(warehouse_url, "select checkin_id from core.checkin order by 1") == [("H4",), ("H5",)]
+        assert query(warehouse_url, "select status from ops.landing_file where file_id = %s", (file_id,)) == [
+            ("merged",)
+        ]
+        assert query(warehouse_url, "select count(*) from staging.checkin") == [(0,)]
+        assert next((areas["archive"] / "pccovid" / "checkins").rglob("held.csv"))
+        assert not list((areas["rejected"] / "pccovid" / "checkins").rglob("held.csv"))
+        result = json.loads((areas["outbox"] / "pccovid" / "held.csv.result.json").read_text())
+        assert result["status"] == "loaded_with_errors"
+    finally:
+        os.environ.pop("COVIDSYNC_GX_DOCS", None)

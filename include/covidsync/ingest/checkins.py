@@ -753,10 +753,12 @@ def problem_rows(conn, f: FileRow, file_codes: list[str]):
 
 
 def finish(conn, file_id: int) -> dict:
-    """Reports to ``<outbox>/pccovid/``, the file to its area, staging cleared. Safe to repeat."""
+    """Reports to ``<outbox>/pccovid/``, the file to its area, staging cleared (kept while the file is
+    held, so that ``covidsync files release`` merges it without parsing it again). Safe to repeat."""
     f = load_file(conn, file_id)
     summary = report_and_move(conn, f, problem_rows)
-    clear_staging(conn, file_id)
+    if f.status != "held":
+        clear_staging(conn, file_id)
     return {"file_id": file_id, "dataset": f.dataset, **summary}
 
 

@@ -424,14 +424,19 @@ def release(conn, file_id: int, reason: str, actor: str) -> dict:
     conn.rollback()
     if f.status != "held":
         raise FileStateError(f"file {file_id} is {f.status}, not held")
+    merge_file, finish_file, table = merge, finish, TABLES.get(f.dataset)
+    if f.dataset in ("venues", "checkins"):  # PC-Covid files: their own staging, merge and reports
+        from covidsync.ingest import checkins
+
+        merge_file, finish_file, table = checkins.merge, checkins.finish, checkins.TABLES[f.dataset]
     with conn.cursor() as cur:
-        cur.execute(f"select count(*) from staging.{f.table} where file_id = %s", (file_id,))  # noqa: S608
+        cur.execute(f"select count(*) from staging.{table} where file_id = %s", (file_id,))  # noqa: S608
         staged = cur.fetchone()[0]
     conn.rollback()
     if not staged:
         raise FileStateError(f"file {file_id} has no staged rows left: reprocess it instead")
     held_at = Path(f.final_path) if f.final_path else None
-    merge(conn, f, actor=actor, reason=f"released: {reason.strip()}"[:1000])
+    merge_file(conn, f, actor=actor, reason=f"released: {reason.strip()}"[:1000])
     with conn, conn.cursor() as cur:
         cur.execute(
             "update ops.landing_file set file_codes = array_remove(file_codes, 'batch_rejected') where file_id = %s",
@@ -441,7 +446,7 @@ def release(conn, file_id: int, reason: str, actor: str) -> dict:
     conn.rollback()
     if held_at and held_at.exists() and archived.final_path:
         landing.move_out(held_at, Path(archived.final_path))
-    return finish(conn, file_id)
+    return finish_file(conn, file_id)
 
 
 def reprocess(conn, file_id: int, reason: str, actor: str) -> None:
