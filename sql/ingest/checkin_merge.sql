@@ -1,6 +1,8 @@
 -- core.checkin from one file: one row per loadable check-in whose (local day, checkin_id) is not in core
 -- yet (a check-in sent again in a later file keeps its first version). The file's own earlier rows were
--- deleted first (a reprocessed file). Rows go in key order: each partition's indexes grow at their end.
+-- deleted first (a reprocessed file). ON CONFLICT, not a NOT EXISTS test: two files with the same
+-- check-in merged at the same moment (the DAG maps two at a time) then wait for each other instead of one
+-- failing on the primary key. Rows go in key order: each partition's indexes grow at their end.
 -- Parameters: file_id.
 insert into core.checkin (
     checkin_id, local_day, venue_code, scanned_at, direction, mode, person_kind, person_key,
@@ -23,12 +25,6 @@ select
     l.row_number as source_row
 from staging.checkin_loadable as l
 inner join checkin_person_key as k on l.person_kind = k.person_kind and l.identifier = k.identifier
-where
-    l.file_id = %(file_id)s
-    and not exists (
-        select 1 from core.checkin as c
-        where
-            c.local_day = (l.scanned_at at time zone 'Asia/Ho_Chi_Minh')::date
-            and c.checkin_id = l.checkin_id
-    )
+where l.file_id = %(file_id)s
 order by local_day, l.checkin_id
+on conflict (local_day, checkin_id) do nothing

@@ -495,3 +495,55 @@ def test_a_held_checkin_file_is_released_by_an_operator_without_parsing_it_again
         assert result["status"] == "loaded_with_errors"
     finally:
         os.environ.pop("COVIDSYNC_GX_DOCS", None)
+
+
+def test_two_files_with_the_same_checkin_merged_at_once_do_not_fail(warehouse_url, areas):
+    """The DAG merges two check-in files at a time. While another transaction holds an uncommitted scan
+    with the same (day, checkin_id), the merge waits for it and then keeps that first version."""
+    import threading
+
+    from covidsync.ingest import landing
+
+    venues = areas["landing"] / "pccovid" / "venues" / "venues.csv"
+    venues.parent.mkdir(parents=True)
+    venues.write_text(VENUES, encoding="utf-8")
+    rows = [["R1", "V001", "2021-11-02T08:00:00+07:00", "in", "", CARD_WITH_CMND, "", ""]]
+    deliver(areas, "second.csv", CHECKIN_HEADER, rows, "checkins", DELIVERED)
+    conn = db.connect(warehouse_url)
+    other = psycopg2.connect(warehouse_url)
+    try:
+        pending = checkins.pending_by_dataset(conn, landing.register(conn, scope=landing.PCCOVID).pending)
+        checkins.ingest_file(conn, pending["venues"][0])
+        (file_id,) = pending["checkins"]
+        f = pipeline.load_file(conn, file_id)
+        conn.rollback()
+        checkins.stage(conn, f)
+        checkins.apply_rules(conn, f)
+        checkins.ensure_partitions(conn, [dt.date(2021, 11, 2)])
+        with other.cursor() as cur:  # the first file's merge, not committed yet
+            cur.execute(
+                "insert into core.checkin (checkin_id, local_day, venue_code, scanned_at, person_kind, person_key,"
+                " source_file_id, source_row) values ('R1', '2021-11-02', 'V001', '2021-11-02T01:00:00Z', 'cccd',"
+                " repeat('c', 64), %s, 99)",
+                (file_id,),
+            )
+        outcome = {}
+
+        def second_merge():
+            try:
+                outcome["loaded"] = checkins.merge(conn, f)
+            except Exception as exc:  # noqa: BLE001 (the test reports it)
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=second_merge)
+        thread.start()
+        thread.join(timeout=3)
+        assert thread.is_alive(), "the merge should wait for the uncommitted scan"
+        other.commit()
+        thread.join(timeout=30)
+        assert "error" not in outcome, outcome.get("error")
+        assert outcome["loaded"] == 1  # counted as loaded, as a resent check-in is
+        assert query(warehouse_url, "select source_row from core.checkin where checkin_id = 'R1'") == [(99,)]
+    finally:
+        other.close()
+        conn.close()
