@@ -8,13 +8,14 @@ shown in the JSON). No rows or personal data in either.
 
 A **group** (:class:`Group`) is one kind of input and the steps that take it from file to its tables, in
 order, on one fresh database per size, followed by the baselines on the same file. Its *headline* is the
-sum of the steps it names; ratios are headline rows/s over each baseline's rows/s.
+sum of the steps it names; ratios are headline rows/s over each baseline's rows/s (and, for the COPY
+baseline, headline seconds over COPY's seconds: ``time_x_copy``).
 
-Stages that later issues build are registered below with ``pending=`` (search for REGISTRATION POINT):
-the runner skips them, and any group whose steps are all pending, with the message given. To plug one
-in, write its body (a few lines calling the new module), drop ``pending=``, and if its group needs input
-prepared first (core tables loaded, a day of check-ins), give the group a ``prepare`` stage: it runs in a
-child too but is not timed into the headline.
+A group may read no input file (``data=None``: status, tracing, publish): its ``prepare`` stage (run in a
+child too, not timed into the headline) writes generated rows into the database, a size is then persons or
+check-ins, and a step exports the rows it handled as CSV (``state["copy_path"]``) for the COPY baseline, so
+that COPY loads the same rows. A stage registered with ``pending=`` (a later issue's) is skipped with the
+message given, with its group.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class Stage:
 class Group:
     name: str
     title: str
-    data: str  # the input: a dataset that bench.data can write (vaccinations, test_results, checkins)
+    data: str | None  # the input: a dataset bench.data writes (vaccinations, test_results, checkins), or
+    # None: the prepare stage writes generated rows into the database itself
     steps: tuple[str, ...]  # in order, each in its own child process, on one fresh database per size
     headline: tuple[str, ...]  # the steps whose summed time gives the group's rows/s
     baselines: tuple[str, ...] = ("copy", "copy_unlogged", "naive")
@@ -381,9 +383,8 @@ def naive(ctx: Ctx) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# REGISTRATION POINTS for the stages being built by other issues. Each is one function: write its body
-# (call the new module on ctx.conn / ctx.path / ctx.state), delete ``pending=``, and the runner measures
-# it at every scale whose plan names its group (bench/scales.py). Their targets are in bench/runner.py.
+# The later stages: check-in ingest, identity and status, tracing, publish. Each calls the library's own
+# entry point on ctx.conn / ctx.state; their sizes are in bench/scales.py, their targets in targets() below.
 
 
 @stage("checkin_register", "register, and load the venues the check-ins need")
