@@ -68,7 +68,8 @@ from (
 inner join bench_person as p on c.person_key = p.person_key
 """
 
-# the F0s: every (persons / f0s)-th person, so they are spread over the population and all scanned
+# the F0s: every (persons / f0s)-th person, so they are spread over the population; one who was not scanned
+# that day (about e^-5 of them) is replaced by the next person who was
 _F0_TESTS = """
 insert into core.test_result (
     facility_code, record_key, sample_id, full_name, date_of_birth, gender, citizen_id, phone, province_code,
@@ -82,9 +83,8 @@ select %(facility)s, 'bench-f0-' || p.n, 'bench-s-' || p.n, p.full_name, p.date_
        (%(day)s::date + 1 + time '15:00') at time zone 'Asia/Ho_Chi_Minh',
        %(file_id)s, row_number() over (order by p.n)
 from bench_person as p
-where p.n %% greatest(1, %(persons)s / %(f0s)s) = 0
-  and exists (select 1 from core.checkin_person as c where c.person_kind = 'cccd' and c.person_key = p.person_key)
-order by p.n
+where exists (select 1 from core.checkin_person as c where c.person_kind = 'cccd' and c.person_key = p.person_key)
+order by p.n %% greatest(1, %(persons)s / %(f0s)s), p.n
 limit %(f0s)s
 """
 
