@@ -414,7 +414,10 @@ def print_table(records: list[dict], report: dict) -> None:
         f"{m['postgresql']}; load at start {m['load_average_at_start']}; baseline RSS of every child "
         f"(imports) {report['baseline_rss_mb']:.0f} MB"
     )
-    header = f"  {'rows':>11}  {'step':<58} {'seconds':>9} {'rows/s':>10} {'peak MB':>8} {'xCOPY':>6} {'xnaive':>7}"
+    header = (
+        f"  {'rows':>11}  {'step':<58} {'seconds':>9} {'rows/s':>10} {'peak MB':>8} {'xCOPY':>6} {'xnaive':>7}"
+        f" {'t/COPY':>7}"
+    )
     group = None
     for r in records:
         if r["group"] != group:
@@ -427,6 +430,7 @@ def print_table(records: list[dict], report: dict) -> None:
         print(
             f"  {r['rows']:>11,}  {title[:58]:<58} {r['seconds']:>9.3f} {_fmt(r['rows_per_s']):>10} "
             f"{r['peak_rss_mb']:>8.0f} {_fmt(r.get('vs_copy'), '.3f'):>6} {_fmt(r.get('vs_naive'), '.2f'):>7}"
+            f" {_fmt(r.get('time_x_copy'), '.2f'):>7}"
         )
     if report["skipped"]:
         print()
