@@ -248,23 +248,27 @@ def run_size(
     interrupted = False
     try:
         for index, piece in enumerate(_pieces(size, plan.piece_rows)):
-            if g.data == "vaccinations" and piece > data.GENERATED_MAX_ROWS:
-                inp = data.ensure_large(cache, g.data, piece, seed=args.seed + index)
+            if g.data is None:  # the group's prepare stage writes its own input into the database
+                inp = data.Input(Path(), Path(), "", piece, None)
+                landed, dataset = "", g.name
             else:
-                inp = data.ensure(cache, g.data, piece, seed=args.seed + index)
-            if inp.generated_s is not None:
-                print(f"    generated {piece:,} {g.data} rows in {inp.generated_s:.1f} s", flush=True)
-            landed = data.land(inp, area / "landing")
-            conn = db.connect(url)
-            try:
-                with conn:
-                    landing.load_registry(conn, area / "landing")
-            finally:
-                conn.close()
-            state: dict[str, Any] = {}
+                if g.data == "vaccinations" and piece > data.GENERATED_MAX_ROWS:
+                    inp = data.ensure_large(cache, g.data, piece, seed=args.seed + index)
+                else:
+                    inp = data.ensure(cache, g.data, piece, seed=args.seed + index)
+                if inp.generated_s is not None:
+                    print(f"    generated {piece:,} {g.data} rows in {inp.generated_s:.1f} s", flush=True)
+                landed, dataset = str(data.land(inp, area / "landing")), g.data
+                conn = db.connect(url)
+                try:
+                    with conn:
+                        landing.load_registry(conn, area / "landing")
+                finally:
+                    conn.close()
+            state: dict[str, Any] = {"seed": args.seed + index}
             steps = ([g.prepare] if g.prepare else []) + list(g.steps)
             for step in steps:
-                params = {"db_url": url, "env": env, "path": str(landed), "dataset": g.data, "rows": inp.rows}
+                params = {"db_url": url, "env": env, "path": landed, "dataset": dataset, "rows": inp.rows}
                 result = zygote.run(step, {**params, "state": state})
                 state.update(result.get("state", {}))
                 per_step.setdefault(step, []).append(result)
@@ -277,9 +281,10 @@ def run_size(
                 params = {
                     "db_url": url,
                     "env": env,
-                    "path": str(inp.path),
-                    "dataset": g.data,
+                    "path": str(inp.path) if g.data else "",
+                    "dataset": dataset,
                     "rows": inp.rows,
+                    "state": state,  # a group without an input file names the file to COPY (copy_path)
                 }
                 per_step.setdefault(baseline, []).append(zygote.run(baseline, params))
     except KeyboardInterrupt:
@@ -320,22 +325,43 @@ def run_size(
     for r in records:
         if r["kind"] == "baseline" and r["rows_per_s"] and total["rows_per_s"]:
             total[f"vs_{r['step']}"] = round(total["rows_per_s"] / r["rows_per_s"], 3)
+        if r["kind"] == "baseline" and r["step"] == "copy" and r["seconds"] > 0:
+            # the time against COPY's time (tracing, publish: the baseline COPYs the same rows)
+            total["time_x_copy"] = round(seconds / r["seconds"], 3)
     return [*records, total], notes
 
 
 # -- targets ----------------------------------------------------------------------------------------------
 def check_targets(records: list[dict]) -> list[dict]:
     out = []
-    totals = {}
+    totals: dict[str, dict[int, dict]] = {}
+    steps: dict[str, dict[int, dict[str, dict]]] = {}
     for r in records:
         if r["kind"] == "total":
             totals.setdefault(r["group"], {})[r["size"]] = r
+        elif r["kind"] == "step":
+            steps.setdefault(r["group"], {}).setdefault(r["size"], {})[r["step"]] = r
     for t in targets():
         by_size = totals.get(t.group, {})
         if t.metric in ("peak_mb", "flatness"):  # a full run of the group, else its memory check
             by_size = {**totals.get(f"{t.group}_memory", {}), **by_size}
         value, at, note = None, None, ""
-        if t.metric in ("vs_copy", "vs_naive"):
+        if t.metric == "step_ratio":  # seconds of one step over another's, same group and size
+            num, den = t.steps
+            ratios = {
+                size: round(here[num]["seconds"] / here[den]["seconds"], 3)
+                for size, here in sorted(steps.get(t.group, {}).items())
+                if num in here and den in here and here[den]["seconds"] > 0
+            }
+            if ratios:
+                at = max(ratios)
+                value = ratios[at]
+                here = steps[t.group][at]
+                note = (
+                    f"{num} {here[num]['seconds']:.2f} s / {den} {here[den]['seconds']:.2f} s; per size: "
+                    + ", ".join(f"{s:,}: {v}" for s, v in ratios.items())
+                )
+        elif t.metric in ("vs_copy", "vs_naive", "time_x_copy"):
             sizes = [s for s, r in sorted(by_size.items()) if t.metric in r]
             if sizes:
                 at = sizes[-1]
@@ -388,7 +414,10 @@ def print_table(records: list[dict], report: dict) -> None:
         f"{m['postgresql']}; load at start {m['load_average_at_start']}; baseline RSS of every child "
         f"(imports) {report['baseline_rss_mb']:.0f} MB"
     )
-    header = f"  {'rows':>11}  {'step':<58} {'seconds':>9} {'rows/s':>10} {'peak MB':>8} {'xCOPY':>6} {'xnaive':>7}"
+    header = (
+        f"  {'rows':>11}  {'step':<58} {'seconds':>9} {'rows/s':>10} {'peak MB':>8} {'xCOPY':>6} {'xnaive':>7}"
+        f" {'t/COPY':>7}"
+    )
     group = None
     for r in records:
         if r["group"] != group:
@@ -401,6 +430,7 @@ def print_table(records: list[dict], report: dict) -> None:
         print(
             f"  {r['rows']:>11,}  {title[:58]:<58} {r['seconds']:>9.3f} {_fmt(r['rows_per_s']):>10} "
             f"{r['peak_rss_mb']:>8.0f} {_fmt(r.get('vs_copy'), '.3f'):>6} {_fmt(r.get('vs_naive'), '.2f'):>7}"
+            f" {_fmt(r.get('time_x_copy'), '.2f'):>7}"
         )
     if report["skipped"]:
         print()

@@ -6,13 +6,16 @@
 * ``memory``: the ingest memory check, 500k → 5M vaccination rows in one file (flat: 5M within 1.2× of 500k),
   on register + parse_stage (``--groups vaccinations`` with ``--sizes`` runs every step instead);
 * ``national-day``: 1.5M vaccinations, 500k tests, 20M check-ins (in pieces of 2M rows, one file each,
-  loaded one after another into the same database; each piece is generated with its own seed).
+  loaded one after another into the same database; each piece is generated with its own seed); the status
+  build up to 1M persons, tracing a day of up to 5M check-ins, a release of up to 1M persons.
 
 Facility files are one file per size (their generated record keys restart at 1 in every file, so pieces
 would replace each other's records): a 1.5M-row file is the hard case for memory; the per-file fixed cost
 that thousands of small facility files pay is read off the smallest sizes.
 
-A group whose stages are all pending is skipped with a message, so every scale already names them.
+The status, tracing and publish groups read no file: their prepare stage writes generated rows straight into
+the database (``covidsync.status.synthetic``, ``bench/coredata.py``, ``covidsync.publish.testing``), and a
+size is persons (status, publish) or check-ins (tracing).
 The ``test_results`` group (the same steps on a test-results file) is in no scale yet: the generator's
 ``--only test_results`` writes no row and never returns; run it with ``--groups test_results`` once it does.
 """
@@ -50,8 +53,11 @@ SCALES: dict[str, tuple[Plan, ...]] = {
     "national-day": (
         Plan("vaccinations", (150_000, 500_000, 1_500_000)),
         Plan("checkins", (2_000_000, 5_000_000, 20_000_000), piece_rows=2_000_000),
-        Plan("status", (1_000_000, 3_000_000, 10_000_000)),
-        Plan("tracing", (1_000_000, 2_000_000, 5_000_000), piece_rows=2_000_000),
+        # the generated population lives in Python (covidsync.status.synthetic): 1M persons is the size the
+        # target names; 3M and 10M would not fit the time of one run here (about 2.5k persons/s built)
+        Plan("status", (250_000, 500_000, 1_000_000)),
+        # written set-based into core (bench/coredata.py): one day in one go, no pieces
+        Plan("tracing", (1_000_000, 2_000_000, 5_000_000)),
         Plan("publish", (250_000, 500_000, 1_000_000)),
     ),
 }

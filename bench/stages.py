@@ -8,13 +8,14 @@ shown in the JSON). No rows or personal data in either.
 
 A **group** (:class:`Group`) is one kind of input and the steps that take it from file to its tables, in
 order, on one fresh database per size, followed by the baselines on the same file. Its *headline* is the
-sum of the steps it names; ratios are headline rows/s over each baseline's rows/s.
+sum of the steps it names; ratios are headline rows/s over each baseline's rows/s (and, for the COPY
+baseline, headline seconds over COPY's seconds: ``time_x_copy``).
 
-Stages that later issues build are registered below with ``pending=`` (search for REGISTRATION POINT):
-the runner skips them, and any group whose steps are all pending, with the message given. To plug one
-in, write its body (a few lines calling the new module), drop ``pending=``, and if its group needs input
-prepared first (core tables loaded, a day of check-ins), give the group a ``prepare`` stage: it runs in a
-child too but is not timed into the headline.
+A group may read no input file (``data=None``: status, tracing, publish): its ``prepare`` stage (run in a
+child too, not timed into the headline) writes generated rows into the database, a size is then persons or
+check-ins, and a step exports the rows it handled as CSV (``state["copy_path"]``) for the COPY baseline, so
+that COPY loads the same rows. A stage registered with ``pending=`` (a later issue's) is skipped with the
+message given, with its group.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class Stage:
 class Group:
     name: str
     title: str
-    data: str  # the input: a dataset that bench.data can write (vaccinations, test_results, checkins)
+    data: str | None  # the input: a dataset bench.data writes (vaccinations, test_results, checkins), or
+    # None: the prepare stage writes generated rows into the database itself
     steps: tuple[str, ...]  # in order, each in its own child process, on one fresh database per size
     headline: tuple[str, ...]  # the steps whose summed time gives the group's rows/s
     baselines: tuple[str, ...] = ("copy", "copy_unlogged", "naive")
@@ -100,6 +102,9 @@ def preload() -> None:
     from covidsync.ingest import gate, landing, normalize, parse, pipeline, report  # noqa: F401
 
     gate._project()  # the cached context, batch definition and suites: every forked child reuses it
+    from covidsync.publish import gate as publish_gate
+
+    publish_gate._project()  # the publish suite on the same context (a publish task loads it once too)
 
 
 def _rss_mb() -> float:
@@ -265,14 +270,16 @@ def _header(path: Path) -> list[str]:
 
 
 def _copy(ctx: Ctx, unlogged: bool) -> dict:
-    """``COPY`` of the CSV as it is into an all-text table without index: the floor no loader beats."""
-    width = len(_header(ctx.path))
+    """``COPY`` of the CSV as it is into an all-text table without index: the floor no loader beats. A group
+    without an input file names the CSV its steps exported (``copy_path``: the rows they handled)."""
+    path = Path(ctx.state["copy_path"]) if ctx.state.get("copy_path") else ctx.path
+    width = len(_header(path))
     table = f"bench_copy.{ctx.dataset}_{'unlogged' if unlogged else 'logged'}"
     columns = ", ".join(f"c{i} text" for i in range(width))
     with ctx.conn, ctx.conn.cursor() as cur:
         cur.execute(f"drop table if exists {table}")
         cur.execute(f"create {'unlogged' if unlogged else ''} table {table} ({columns})")
-        with ctx.path.open("rb") as fh:
+        with path.open("rb") as fh:
             cur.copy_expert(f"copy {table} from stdin with (format csv, header true, encoding 'UTF8')", fh)
         rows = cur.rowcount
     return {"rows": rows}
@@ -376,9 +383,8 @@ def naive(ctx: Ctx) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# REGISTRATION POINTS for the stages being built by other issues. Each is one function: write its body
-# (call the new module on ctx.conn / ctx.path / ctx.state), delete ``pending=``, and the runner measures
-# it at every scale whose plan names its group (bench/scales.py). Their targets are in bench/runner.py.
+# The later stages: check-in ingest, identity and status, tracing, publish. Each calls the library's own
+# entry point on ctx.conn / ctx.state; their sizes are in bench/scales.py, their targets in targets() below.
 
 
 @stage("checkin_register", "register, and load the venues the check-ins need")
@@ -416,45 +422,112 @@ group(
 )
 
 
-@stage(
-    "status_prepare",
-    "load core for the status build (untimed)",
-    pending="identity and status build not built yet",
-)
+# Identity and status build (covidsync.status.build): generated core data for ctx.rows persons, loaded as
+# the ingest DAGs would leave it (covidsync.status.synthetic), then the library's own entry points.
+
+STATUS_DAYS = 3  # two days loaded before the full build, the third for the incremental one
+
+
+def _synthetic(ctx: Ctx):
+    from covidsync.status.synthetic import Synthetic
+
+    return Synthetic(
+        seed=ctx.state.get("seed", 1),
+        persons=ctx.rows,
+        days=STATUS_DAYS,
+        venues=min(9_999, max(25, ctx.rows // 100)),
+        checkins_per_day=max(100, ctx.rows // 4),  # Hòa Bình: 200k check-ins a day for 850k people
+    )
+
+
+def _analyze(conn) -> None:
+    conn.commit()
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("analyze")
+    finally:
+        conn.autocommit = False
+
+
+@stage("status_prepare", "load core for the status build (untimed)")
 def status_prepare(ctx: Ctx) -> dict:
-    # REGISTRATION POINT (identity/status): load ctx.rows people's vaccinations, tests and check-ins into
-    # core (e.g. ingest generated files with the facility steps above), so the builds below have input.
-    raise NotImplementedError
+    """Days 1 and 2 of generated core data (vaccination histories, tests, check-ins) for ctx.rows persons."""
+    data = _synthetic(ctx)
+    data.setup(ctx.conn)
+    counts: dict[str, int] = {}
+    for day in data.dates[:-1]:
+        for table, n in data.load_day(ctx.conn, day).items():
+            counts[table] = counts.get(table, 0) + n
+    _analyze(ctx.conn)
+    return {
+        "rows": ctx.rows,
+        "state": {"built_day": str(data.dates[-2]), "next_day": str(data.dates[-1]), "files": data._file},
+        "detail": counts,
+    }
 
 
-@stage("identity_full", "identity build, full", pending="identity build is not built yet")
+@stage("identity_full", "identity resolution alone, first run (status.identity.resolve)")
 def identity_full(ctx: Ctx) -> dict:
-    # REGISTRATION POINT (identity): rebuild every person's identity from core; return {"rows": persons}
-    raise NotImplementedError
+    """Everyone resolved from nothing, committed: what the first build does before any status. The library
+    has no identity-only build; this is the function the build calls, in its own transaction."""
+    from covidsync.status import identity
+
+    with ctx.conn, ctx.conn.cursor() as cur:
+        cur.execute("create temp table touched (person_id bigint primary key) on commit drop")
+        cur.execute("set local jit = off")  # as the build sets it
+        result = identity.resolve(ctx.conn)
+    return {
+        "rows": result.persons,
+        "detail": {"persons": result.persons, "open_reviews": result.open_reviews},
+    }
 
 
-@stage("status_full", "health status build, full", pending="status build is not built yet")
+@stage("status_full", "identity + status build, full rebuild (build.full_build)")
 def status_full(ctx: Ctx) -> dict:
-    # REGISTRATION POINT (status): rebuild every person's status; return {"rows": persons}
-    raise NotImplementedError
+    import datetime as dt
+
+    from covidsync.status import build
+
+    result = build.full_build(ctx.params["db_url"], dt.date.fromisoformat(ctx.state["built_day"]))
+    return {"rows": result.persons, "detail": _build_detail(result)}
 
 
-@stage(
-    "status_incremental",
-    "health status build, incremental (one day)",
-    pending="status build is not built yet",
-)
+@stage("status_load_day", "load one more day into core (input of the next step, not a build)")
+def status_load_day(ctx: Ctx) -> dict:
+    import datetime as dt
+
+    data = _synthetic(ctx)
+    data._file = ctx.state["files"]  # the files of days 1-2 exist: number this day's after them
+    counts = data.load_day(ctx.conn, dt.date.fromisoformat(ctx.state["next_day"]))
+    _analyze(ctx.conn)
+    return {"rows": sum(counts.values()), "detail": counts}
+
+
+@stage("status_incremental", "identity + status build, incremental after that day (build.incremental_build)")
 def status_incremental(ctx: Ctx) -> dict:
-    # REGISTRATION POINT (status): load one more day, then update only the persons it touches
-    raise NotImplementedError
+    import datetime as dt
+
+    from covidsync.status import build
+
+    result = build.incremental_build(ctx.params["db_url"], dt.date.fromisoformat(ctx.state["next_day"]))
+    if result.mode != "incremental":
+        raise RuntimeError(f"expected an incremental build, got {result.mode}")
+    return {"rows": result.persons, "detail": _build_detail(result)}
+
+
+def _build_detail(result) -> dict:
+    return {
+        k: getattr(result, k) for k in ("mode", "persons", "touched", "f0_active", "candidates", "rounds")
+    }
 
 
 group(
     Group(
         "status",
         "identity and status build (target: incremental <= 0.2 of full)",
-        "vaccinations",
-        ("identity_full", "status_full", "status_incremental"),
+        None,
+        ("identity_full", "status_full", "status_load_day", "status_incremental"),
         ("status_full",),
         baselines=(),
         prepare="status_prepare",
@@ -462,40 +535,125 @@ group(
 )
 
 
-@stage("tracing", "tracing: F1 from one day's check-ins and new F0s", pending="tracing is not built yet")
+# Tracing: one day of ctx.rows check-ins in core, 1,000 new F0s (bench.coredata), then build.trace: the
+# contact-candidate SQL of the build for every F0 episode, rolled back. Baseline: COPY of those check-ins.
+
+
+def _export_path(name: str) -> Path:
+    folder = Path(os.environ["COVIDSYNC_DATA_DIR"]) / "bench-export"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.csv"
+
+
+@stage("tracing_prepare", "one day of check-ins, 1,000 F0s, status built (untimed)")
+def tracing_prepare(ctx: Ctx) -> dict:
+    import datetime as dt
+
+    from bench import coredata
+    from covidsync.status import build
+
+    persons = max(100, ctx.rows // 5)  # about five scans per person scanned that day
+    counts = coredata.load_checkin_day(
+        ctx.conn,
+        ctx.rows,
+        persons=persons,
+        venues=max(20, ctx.rows // 75),  # about 75 scans per venue per day
+        f0s=min(coredata.F0S, persons // 20),
+        seed=ctx.state.get("seed", 1),
+    )
+    as_of_day = coredata.DAY + dt.timedelta(days=1)  # the F0s' tests are sampled the morning after
+    built = build.full_build(ctx.params["db_url"], as_of_day)
+    path = _export_path("checkins")
+    exported = coredata.export_checkins(ctx.conn, path)
+    if exported != counts["checkins"]:
+        raise RuntimeError(f"exported {exported} check-ins, loaded {counts['checkins']}")
+    return {
+        "rows": counts["checkins"],
+        "state": {"as_of_day": str(as_of_day), "copy_path": str(path), "checkins": counts["checkins"]},
+        "detail": counts | {"f0_active": built.f0_active, "persons": built.persons},
+    }
+
+
+@stage("tracing", "tracing: F1 candidates of the F0s from the day's check-ins (build.trace)")
 def tracing(ctx: Ctx) -> dict:
-    # REGISTRATION POINT (tracing): with ctx.rows check-ins in core and 1,000 new F0s, find the F1s
-    raise NotImplementedError
+    import datetime as dt
+
+    from covidsync.status import build
+
+    candidates = build.trace(ctx.params["db_url"], dt.date.fromisoformat(ctx.state["as_of_day"]))
+    return {"rows": ctx.state["checkins"], "detail": {"candidates": candidates}}
 
 
 group(
     Group(
         "tracing",
         "tracing one day of check-ins (target: <= time of COPYing them)",
-        "checkins",
+        None,
         ("tracing",),
         ("tracing",),
         baselines=("copy",),
-        prepare="checkin_ingest",
+        prepare="tracing_prepare",
     )
 )
 
 
-@stage("publish", "publish a release (PC-Covid / VNeID views)", pending="publish is not built yet")
+# Publish: a release of ctx.rows persons' statuses (covidsync.publish.testing.seed writes them into derived;
+# every tenth has no CCCD and is not published), then publish.release.publish_release. Baseline: COPY of
+# the release's rows (every column of publish.release_row), exported after the release.
+
+PUBLISH_RULE_SET = "hb-2021-11"
+
+
+@stage("publish_prepare", "seed derived with the persons' statuses (untimed)")
+def publish_prepare(ctx: Ctx) -> dict:
+    from covidsync.publish import testing
+
+    published = testing.seed(ctx.conn, ctx.rows, rule_set=PUBLISH_RULE_SET)
+    _analyze(ctx.conn)
+    return {"rows": ctx.rows, "detail": {"with_cccd": published}}
+
+
+@stage("publish", "publish a release (build, delta, GX gate, switch)")
 def publish(ctx: Ctx) -> dict:
-    # REGISTRATION POINT (publish): build and swap a release of ctx.rows persons; return {"rows": persons}
-    raise NotImplementedError
+    from covidsync.publish import release
+
+    result = release.publish_release(ctx.conn, rule_set=PUBLISH_RULE_SET)
+    if result["status"] != "current":
+        raise RuntimeError(f"the release was {result['status']}: {result.get('failed') or result}")
+    with ctx.conn.cursor() as cur:
+        cur.execute("select row_count from publish.release where release_id = %s", (result["release_id"],))
+        rows = cur.fetchone()[0]
+    ctx.conn.rollback()
+    return {
+        "rows": rows,
+        "state": {"release_id": result["release_id"]},
+        "detail": {"status": result["status"]},
+    }
+
+
+@stage("publish_export", "export the release's rows for the COPY baseline (not in the headline)")
+def publish_export(ctx: Ctx) -> dict:
+    path = _export_path("release")
+    with ctx.conn.cursor() as cur, path.open("w", encoding="utf-8", newline="") as fh:
+        cur.copy_expert(
+            f"copy (select * from publish.release_row where release_id = {int(ctx.state['release_id'])})"
+            " to stdout with (format csv, header true)",
+            fh,
+        )
+        rows = cur.rowcount
+    ctx.conn.rollback()
+    return {"rows": rows, "state": {"copy_path": str(path)}}
 
 
 group(
     Group(
         "publish",
         "publish a release (target: <= 2x COPY of the same rows)",
-        "vaccinations",
-        ("publish",),
+        None,
+        ("publish", "publish_export"),
         ("publish",),
         baselines=("copy",),
-        prepare="status_prepare",
+        prepare="publish_prepare",
     )
 )
 
@@ -505,10 +663,11 @@ class Target:
     """A target as a ratio from one run: ``metric`` of ``group`` compared with ``bound``."""
 
     group: str  # the group measured; for the memory targets also "<group>_memory" (its Python steps)
-    metric: str  # vs_copy | vs_naive | peak_mb | flatness
+    metric: str  # vs_copy | vs_naive | time_x_copy | step_ratio | peak_mb | flatness
     op: str  # ">=" or "<="
     bound: float
     text: str
+    steps: tuple[str, ...] = ()  # step_ratio: seconds of steps[0] over seconds of steps[1], per size
     result: dict = field(default_factory=dict)
 
 
@@ -520,5 +679,16 @@ def targets() -> list[Target]:
         Target("vaccinations", "flatness", "<=", 1.2, "peak memory at 5M rows within 1.2x of 500k rows"),
         Target("checkins", "vs_copy", ">=", 0.33, "check-in ingest rows/s >= 0.33 of raw COPY"),
         Target("checkins", "vs_naive", ">=", 8.0, "check-in ingest rows/s >= 8x the naive path"),
-        # status incremental <= 0.2 of full, tracing <= COPY, publish <= 2x COPY: add here with their stages
+        Target(
+            "status",
+            "step_ratio",
+            "<=",
+            0.2,
+            "incremental status build after one day <= 0.2 of a full rebuild (seconds)",
+            steps=("status_incremental", "status_full"),
+        ),
+        Target("tracing", "time_x_copy", "<=", 1.0, "tracing a day's check-ins <= the time of COPYing them"),
+        Target(
+            "publish", "time_x_copy", "<=", 2.0, "publishing a release <= 2x the time of COPYing its rows"
+        ),
     ]

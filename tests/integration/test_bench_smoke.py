@@ -1,5 +1,6 @@
 """``python -m bench --scale smoke`` (what ``make bench`` runs, at its smallest scale) measures the real ingest
-steps and the baselines end to end, checks its own memory measurement, writes valid JSON and cleans up.
+steps, the identity/status builds, tracing and publish, and the baselines end to end, checks its own memory
+measurement, writes valid JSON and cleans up.
 
 The only bench-related test: the figures themselves are measured by ``make bench`` and reported in
 docs/performance.md, never asserted here (a shared CI machine makes absolute numbers meaningless).
@@ -79,12 +80,56 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
     assert 0.9 * check["probe_mb"] <= check["measured_growth_mb"] <= 1.2 * check["probe_mb"]
     assert check["next_idle_peak_mb"] < check["idle_peak_mb"] + 0.2 * check["probe_mb"]
 
-    # stages not built yet are skipped with a message, and every target is listed with a verdict
-    skipped = {s["group"]: s["reason"] for s in report["skipped"]}
-    assert set(skipped) == {"status", "tracing", "publish"}
-    assert all("not built" in reason for reason in skipped.values())
-    assert {t["metric"] for t in report["targets"]} >= {"vs_copy", "vs_naive", "peak_mb", "flatness"}
+    # identity and status: the real builds on generated core data, full then incremental after one more day
+    for size in (1_000, 2_000, 4_000):
+        here = {r["step"]: r for r in results if r["group"] == "status" and r["size"] == size}
+        assert list(here) == [
+            "status_prepare",
+            "identity_full",
+            "status_full",
+            "status_load_day",
+            "status_incremental",
+            "total",
+        ]
+        assert here["status_prepare"]["kind"] == "prepare"
+        full, incremental = here["status_full"]["detail"], here["status_incremental"]["detail"]
+        assert full["mode"] == "full" and full["touched"] == full["persons"] == here["identity_full"]["rows"]
+        assert incremental["mode"] == "incremental" and 0 < incremental["touched"] <= incremental["persons"]
+        assert here["status_load_day"]["rows"] > 0
+        assert here["total"]["seconds"] == here["status_full"]["seconds"]
+
+    # tracing: the check-ins traced are the rows COPYed, with F0s that have candidates
+    for size in (2_000, 4_000, 8_000):
+        here = {r["step"]: r for r in results if r["group"] == "tracing" and r["size"] == size}
+        assert list(here) == ["tracing_prepare", "tracing", "copy", "total"]
+        prepared = here["tracing_prepare"]["detail"]
+        assert prepared["checkins"] == size and prepared["f0_active"] == prepared["f0_tests"] > 0
+        assert here["tracing"]["rows"] == here["copy"]["rows"] == size
+        assert here["tracing"]["detail"]["candidates"] > 0
+        assert here["total"]["time_x_copy"] > 0
+
+    # publish: a release of every person with a CCCD (nine in ten), against COPY of the release's rows
+    for size in (1_000, 2_000, 4_000):
+        here = {r["step"]: r for r in results if r["group"] == "publish" and r["size"] == size}
+        assert list(here) == ["publish_prepare", "publish", "publish_export", "copy", "total"]
+        assert here["publish"]["detail"]["status"] == "current"
+        assert here["publish"]["rows"] == here["copy"]["rows"] == 9 * size // 10
+        assert here["total"]["time_x_copy"] > 0
+
+    # nothing is skipped any more, and every target is listed with a verdict
+    assert report["skipped"] == []
+    assert {t["metric"] for t in report["targets"]} >= {
+        "vs_copy",
+        "vs_naive",
+        "peak_mb",
+        "flatness",
+        "step_ratio",
+        "time_x_copy",
+    }
     assert all(t["met"] in (True, False, None) for t in report["targets"])
+    verdicts = {t["group"]: t for t in report["targets"] if t["group"] in ("status", "tracing", "publish")}
+    assert set(verdicts) == {"status", "tracing", "publish"}
+    assert all(t["met"] in (True, False) and t["value"] > 0 and t["at_rows"] for t in verdicts.values())
 
     assert "vaccinations:" in proc.stdout and str(path) in proc.stdout
     conn = psycopg2.connect(pg_admin_url)
