@@ -236,7 +236,7 @@ def checkin_rows(
         ]
         fact_row = None
         if facts is not None and kind is not None:
-            token = (kind, identifier, facts)
+            token = (kind, identifier, facts[0])
             if token not in seen:
                 if len(seen) >= IDENTITY_CACHE:
                     seen.clear()
@@ -280,153 +280,6 @@ def stage_checkins(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]
     # the caches hold personal data: not kept beyond the file
     payload_facts.cache_clear()
     citizen_id_key.cache_clear()
-    return total
-
-
-# -- the COPY reader: the file read by PostgreSQL, Python only once per distinct value ----------------------
-_LOOKUPS = {
-    # what: (the raw column, the lookup table's columns after raw)
-    "payload": (
-        "qr_payload",
-        "payload text, qr_kind text, person_kind text, identifier text, source text, citizen_id text, "
-        "cmnd text, qid text, phone text, full_name text, date_of_birth date, birth_year integer, gender text",
-    ),
-    "citizen_id": ("citizen_id", "cell text, citizen_id text, person_kind text"),
-    "phone": ("phone", "cell text, phone text"),
-    "time": ("scanned_at", "cell text, scanned_at timestamptz"),
-}
-_KNOWN_CHECKIN_COLUMNS = (
-    "checkin_id",
-    "venue_code",
-    "scanned_at",
-    "direction",
-    "mode",
-    "qr_payload",
-    "citizen_id",
-    "phone",
-)
-
-
-def copy_reader_enabled() -> bool:
-    """``COVIDSYNC_COPY_READER`` (default on): check-in CSVs are read by PostgreSQL's COPY when they can be."""
-    return os.environ.get("COVIDSYNC_COPY_READER", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-def _lookup_row(what: str, raw: str) -> list:
-    from covidsync.domain.phone import normalize_phone
-    from covidsync.ingest.parse import _csv_text
-
-    cell = _csv_text(raw)
-    if what == "payload":
-        if cell is None:
-            return [raw, *([None] * 13)]
-        qr_kind, kind, identifier, facts = payload_facts(cell)
-        return [raw, cell, qr_kind, kind, identifier, *(facts or [None] * 9)]
-    if what == "citizen_id":
-        return [raw, cell, *(citizen_id_key(cell) if cell is not None else (None, None))]
-    if what == "phone":
-        return [raw, cell, normalize_phone(cell) if cell is not None else None]
-    return [raw, cell, _scanned_at(cell) if cell is not None else None]
-
-
-def _fill_lookups(conn, batch: int = CHUNK_ROWS) -> dict[str, int]:
-    """Read each distinct payload, citizen_id, phone and scanned_at of checkin_raw once in Python (the
-    scanned_at values in the exported ISO form are read by PostgreSQL); return the values read in Python."""
-    import psycopg2
-
-    counts = {}
-    buffer = io.StringIO()
-    out = csv.writer(buffer, lineterminator="\n")
-    with conn.cursor() as cur:
-        for what, (column, columns) in _LOOKUPS.items():
-            table = f"checkin_lookup_{what}"
-            cur.execute(f"create temporary table {table} (raw text not null, {columns}) on commit drop")
-            counts[what] = 0
-            source = f"select distinct {column} from checkin_raw where {column} is not null"  # noqa: S608
-            if what == "time":  # most are in the exported form: read by PostgreSQL, Python for the rest
-                cur.execute(f"create temporary table checkin_time_value on commit drop as {source}")
-                cur.execute("savepoint exported_times")
-                try:
-                    cur.execute(sql_text("checkin_copy_exported_times"))
-                except psycopg2.DataError:
-                    cur.execute("rollback to savepoint exported_times")
-                cur.execute("release savepoint exported_times")
-                source = (
-                    "select v.scanned_at from checkin_time_value v where not exists "
-                    "(select from checkin_lookup_time t where t.raw = v.scanned_at)"
-                )
-            with conn.cursor(name=f"distinct_{what}") as distinct:
-                distinct.itersize = batch
-                distinct.execute(source)
-                while rows := distinct.fetchmany(batch):
-                    for (raw,) in rows:
-                        out.writerow(_lookup_row(what, raw))
-                    counts[what] += len(rows)
-                    _copy(cur, table, ("raw", *(c.split()[0] for c in columns.split(", "))), buffer)
-            cur.execute(f"analyze {table}")
-    payload_facts.cache_clear()
-    citizen_id_key.cache_clear()
-    return counts
-
-
-def stage_checkins_copy(conn, file_id: int, path: Path, plan) -> int | None:
-    """Stage a check-ins CSV read by PostgreSQL's ``COPY`` (in the caller's transaction); ``None`` when
-    the file needs the Python reader (nothing staged then). See :func:`covidsync.ingest.parse.copy_plan`.
-
-    The same staged rows as :func:`stage_checkins` (a test holds the two readers to it): the cells are
-    trimmed in SQL, and what needs Python (the QR payload, the citizen_id and phone repairs, scanned_at)
-    is read once per distinct value into temporary lookup tables, joined back in one statement.
-    """
-    import psycopg2
-    from psycopg2 import sql
-
-    from covidsync.ingest.parse import COPY_TRIM, CopyReaderRefused, CopyStream
-
-    names = [name or f"unknown_{index}" for index, name in enumerate(plan.columns)]
-    missing = [c for c in _KNOWN_CHECKIN_COLUMNS if c not in names]
-    with conn.cursor() as cur:
-        cur.execute("savepoint copy_reader")
-        cur.execute(
-            sql.SQL(
-                "create temporary table checkin_raw (row_number integer generated always as identity, {}) "
-                "on commit drop"
-            ).format(
-                sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(n)) for n in [*names, *missing])
-            )
-        )
-        copy = sql.SQL(
-            "copy checkin_raw ({}) from stdin with (format csv, header true, delimiter {}, encoding 'UTF8')"
-        ).format(sql.SQL(", ").join(map(sql.Identifier, names)), sql.Literal(plan.delimiter))
-        stream = CopyStream(path)
-        try:
-            cur.copy_expert(copy.as_string(conn), stream, size=1 << 20)
-        except (psycopg2.DataError, psycopg2.errors.QueryCanceled, CopyReaderRefused) as exc:
-            if isinstance(exc, psycopg2.errors.QueryCanceled) and stream.refused is None:
-                raise  # a real cancellation (statement_timeout, an operator), not the stream's refusal
-            cur.execute("rollback to savepoint copy_reader")
-            log.info("file %s: read by the Python reader (%s)", file_id, stream.refused or type(exc).__name__)
-            return None
-        finally:
-            stream.close()
-        cur.execute("select count(*) from checkin_raw")
-        if cur.fetchone()[0] == 0:
-            cur.execute("rollback to savepoint copy_reader")
-            return None  # no data row: the Python reader says so in its words (empty_file)
-        cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
-        cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
-    _fill_lookups(conn)
-    nonblank = sql.SQL(" or ").join(
-        sql.SQL("nullif(btrim(r.{}, {}), '') is not null").format(sql.Identifier(n), sql.Literal(COPY_TRIM))
-        for n in names
-    )
-    statement = sql_text("checkin_copy_stage").replace(
-        "/* nonblank_row */ true", f"({nonblank.as_string(conn)})"
-    )
-    with conn.cursor() as cur:
-        cur.execute(statement, {"file_id": file_id})
-        total = cur.rowcount
-        cur.execute(sql_text("checkin_copy_identity"), {"file_id": file_id})
-        cur.execute("release savepoint copy_reader")
     return total
 
 
@@ -507,19 +360,14 @@ def apply_retention(conn, today: dt.date, days: int | None = None) -> list[str]:
 
 # -- the steps ------------------------------------------------------------------------------------------
 def stage(conn, f: FileRow) -> int:
-    from covidsync.ingest.parse import copy_plan, open_rows
+    from covidsync.ingest.parse import open_rows
 
-    plan = None
-    if f.dataset == "checkins" and copy_reader_enabled():
-        plan = copy_plan(f.landing_path, f.dataset)  # raises FileRejected as open_rows would
+    stream = open_rows(f.landing_path, f.dataset)
     with conn, conn.cursor() as cur:
-        rows = stage_checkins_copy(conn, f.file_id, f.landing_path, plan) if plan is not None else None
-        if rows is None:
-            stream = open_rows(f.landing_path, f.dataset)
-            if f.dataset == "checkins":
-                rows = stage_checkins(conn, f.file_id, stream)
-            else:
-                rows = stage_venues(conn, f.file_id, stream)
+        if f.dataset == "checkins":
+            rows = stage_checkins(conn, f.file_id, stream)
+        else:
+            rows = stage_venues(conn, f.file_id, stream)
         set_status(cur, f.file_id, "staged", rows_total=rows)
     with conn, conn.cursor() as cur:
         # fresh statistics, or the planner guesses a few rows and picks nested loops over millions

@@ -72,7 +72,6 @@ import io
 import json
 import os
 import re
-import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Generator, Iterator
@@ -85,11 +84,9 @@ __all__ = [
     "ACCEPTED_EXTENSIONS",
     "DATASETS",
     "Column",
-    "CopyPlan",
     "FileRejected",
     "RowStream",
     "header_key",
-    "copy_plan",
     "match_header",
     "open_rows",
 ]
@@ -1144,177 +1141,3 @@ def _open_json(path: Path, dataset: str, *, lines: bool) -> RowStream:
                 yield number, values
 
     return _start("jsonl" if lines else "json", None, None, columns, tuple(unknown), rows)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# CSV read by PostgreSQL's COPY (the hot path)
-
-
-@dataclass(frozen=True)
-class CopyPlan:
-    """How PostgreSQL's ``COPY ... (format csv, header true)`` can read a CSV exactly as :func:`open_rows`.
-
-    ``columns`` has one entry per file column: its canonical name, or ``None`` (an unknown header or an
-    empty one: read, then dropped). Data rows are numbered from 1 in file order, as :func:`open_rows` does.
-    """
-
-    encoding: str
-    delimiter: str
-    columns: tuple[str | None, ...]
-    unknown_headers: tuple[str, ...]
-
-
-def copy_plan(path: Path, dataset: str) -> CopyPlan | None:
-    """A :class:`CopyPlan` for a CSV that PostgreSQL can read as :func:`open_rows` would, else ``None``.
-
-    Raises :class:`FileRejected` exactly as :func:`open_rows` does for what it checks (a ZIP named .csv,
-    bytes that decode neither way, a header without a required column). ``None`` sends the file to the
-    Python reader, the reference: a file that is not UTF-8, whose first line is not its header (blank lines
-    or Excel's ``sep=`` above it, a header cell spanning lines), or with a quote where RFC 4180 puts none
-    (PostgreSQL and Python's lenient reader would read such a cell differently). What PostgreSQL then
-    refuses (a row with too few or too many cells, mixed line endings, a quote never closed) also goes to
-    the Python reader (the caller rolls the COPY back).
-    """
-    path = Path(path)
-    if ACCEPTED_EXTENSIONS.get(path.suffix.lower()) != "csv":
-        return None
-    try:
-        if path.stat().st_size == 0:
-            return None
-    except OSError:
-        return None
-    encoding = _detect_encoding(path)
-    if encoding not in ("utf-8", "utf-8-sig"):
-        return None
-    delimiter = _detect_delimiter(path, encoding)
-    with open(path, "rb") as handle:
-        first = handle.readline(_SNIFF_CHARS)
-    if not first.endswith(b"\n"):
-        return None  # one line only, or a header longer than the sniffed part
-    text = first.decode("utf-8").lstrip("\ufeff")
-    if text.count('"') % 2 or _SEP_LINE.match(text):
-        return None
-    (record,) = list(csv.reader([text.rstrip("\r\n")], delimiter=delimiter, quotechar='"', strict=False))
-    header = [_csv_text(v) if v else None for v in record]
-    if not any(header):
-        return None
-    mapping, unknown = _header_mapping(dataset, header)
-    if not _quotes_where_rfc4180_puts_them(path, delimiter):
-        return None
-    names: list[str | None] = [None] * len(record)
-    for index, column in mapping:
-        names[index] = column
-    return CopyPlan(encoding, delimiter, tuple(names), unknown)
-
-
-def _quotes_where_rfc4180_puts_them(path: Path, delimiter: str) -> bool:
-    """False if some ``"`` has, on both sides, a byte that is neither the delimiter, a line end nor a quote.
-
-    In RFC 4180 a quote opens a cell (after a delimiter or a line end), closes it (before one) or is
-    doubled inside it. ``ab"cd`` breaks that: Python's lenient reader keeps the quote as text, PostgreSQL
-    starts a quoted section. One pass over the bytes, only at the quotes (a few per row at most).
-    """
-    fine = {ord(delimiter), 0x0A, 0x0D, 0x22}
-    carry = b"\n\n"  # the start of the file counts as a line end
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(_CHUNK)
-            data = carry + (chunk or b"\n\n")  # the end of the file counts as a line end too
-            at = data.find(b'"', 1)
-            while 0 < at < len(data) - 1:
-                if data[at - 1] not in fine and data[at + 1] not in fine:
-                    return False
-                at = data.find(b'"', at + 1)
-            if not chunk:
-                return True
-            carry = data[-2:]
-
-
-class CopyReaderRefused(Exception):
-    """Raised by :class:`CopyStream` mid-file: this file needs the Python reader after all."""
-
-
-# Characters Python's str.strip() or covidsync.domain.text.nfc() would remove from the edge of a non-ASCII
-# cell, besides the ASCII ones PostgreSQL's btrim is given (Unicode white space, BOM, zero-width ones).
-_EXOTIC_EDGE = tuple(
-    chr(c).encode("utf-8")
-    for c in (
-        0x85,
-        0xA0,
-        0x1680,
-        *range(0x2000, 0x200E),
-        0x2028,
-        0x2029,
-        0x202F,
-        0x205F,
-        0x2060,
-        0x3000,
-        0xFEFF,
-    )
-)
-COPY_TRIM = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip() removes from ASCII text
-
-
-class CopyStream(io.RawIOBase):
-    """The bytes of a UTF-8 CSV for ``COPY``, in NFC, read in whole lines (a line end never composes).
-
-    What makes a cell read by PostgreSQL (``btrim`` of :data:`COPY_TRIM`, empty as null) equal the Python
-    reader's cell: the text is NFC, and no character that Python would also trim (Unicode white space,
-    zero-width characters) occurs anywhere, else :class:`CopyReaderRefused` (a file from PC-Covid's export
-    has none; a hand-edited one may, and goes to the Python reader). A leading BOM is dropped.
-    """
-
-    def __init__(self, path: Path):
-        self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
-        head = self._file.read(3)
-        self._rest = b"" if head == codecs.BOM_UTF8 else head
-        self._pending = b""
-        self.refused: str | None = None  # why the stream stopped (psycopg2 reports it as a cancelled COPY)
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._pending:
-            chunk = self._file.read(max(size, _CHUNK))
-            if not chunk:
-                last, self._rest = self._rest, b""
-                if not last:
-                    return b""
-                try:
-                    self._pending = self._convert(last)
-                except CopyReaderRefused as exc:
-                    self.refused = str(exc)
-                    raise
-                break
-            data = self._rest + chunk
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                self._rest = data
-                continue
-            self._rest = data[cut:]
-            try:
-                self._pending = self._convert(data[:cut])
-            except CopyReaderRefused as exc:
-                self.refused = str(exc)
-                raise
-        if size < 0 or size >= len(self._pending):
-            out, self._pending = self._pending, b""
-        else:
-            out, self._pending = self._pending[:size], self._pending[size:]
-        return out
-
-    @staticmethod
-    def _convert(data: bytes) -> bytes:
-        if data.isascii():
-            return data
-        if any(sequence in data for sequence in _EXOTIC_EDGE):
-            raise CopyReaderRefused("a Unicode white-space or zero-width character")
-        text = data.decode("utf-8")
-        if unicodedata.is_normalized("NFC", text):
-            return data
-        return unicodedata.normalize("NFC", text).encode("utf-8")
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
