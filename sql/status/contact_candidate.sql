@@ -3,7 +3,9 @@
 -- window [f0_since - window_before_days, resulted_at of the test that made it F0], then every other scan
 -- at the same venue inside the window whose scanned_at is at most dwell_minutes away: two range joins on
 -- the indexes (person_key, scanned_at) and (venue_code, scanned_at), never a cross join. Only scans before
--- as_of count. A scan whose key resolves to no person (a phone a family shares) is still a candidate.
+-- as_of count. f0_scan is materialized with each scan's contact bounds as its own columns: the venue index is
+-- then searched on (venue, from, to); with the bounds computed from two relations in the join clause the
+-- planner searched on (venue, < as_of) and filtered the rest (measured: 35 of every 36 rows read thrown away). A scan whose key resolves to no person (a phone a family shares) is still a candidate.
 delete from derived.contact_candidate
 where rule_set = %(rule_set)s and f0_person_id in (select r.person_id from retrace as r);
 
@@ -31,7 +33,7 @@ f0_key as (
     where i.person_id in (select e.person_id from episode as e)
 ),
 
-f0_scan as (
+f0_scan as materialized (
     select
         e.person_id,
         e.f0_since,
@@ -40,7 +42,9 @@ f0_scan as (
         e.scan_end,
         c.venue_code,
         c.scanned_at,
-        c.local_day
+        c.local_day,
+        greatest(c.scanned_at - make_interval(mins => %(dwell_minutes)s), e.window_start) as contact_from,
+        least(c.scanned_at + make_interval(mins => %(dwell_minutes)s), e.scan_end) as contact_to
     from episode as e
     inner join f0_key as k on e.person_id = k.person_id
     inner join core.checkin as c
@@ -64,8 +68,8 @@ pair as (
     inner join core.checkin as c
         on
             s.venue_code = c.venue_code
-            and c.scanned_at >= greatest(s.scanned_at - make_interval(mins => %(dwell_minutes)s), s.window_start)
-            and c.scanned_at <= least(s.scanned_at + make_interval(mins => %(dwell_minutes)s), s.scan_end)
+            and s.contact_from <= c.scanned_at
+            and s.contact_to >= c.scanned_at
             and c.scanned_at < %(as_of)s::timestamptz
             and c.local_day between s.local_day - 1 and s.local_day + 1
     where not exists (

@@ -106,6 +106,9 @@ def test_tracing_uses_the_range_indexes(world):
     assert "person_key_scanned_at_idx" in plan
     assert "venue_code_scanned_at_idx" in plan
     assert "Index Cond: ((venue_code = " in plan
+    # the venue index is searched on the contact window itself, not on the venue alone then filtered
+    venue_conds = [line for line in plan.splitlines() if "Index Cond: ((venue_code = " in line]
+    assert all("contact_from" in line and "contact_to" in line for line in venue_conds), venue_conds
 
 
 def test_explain_names_the_records_behind_each_field(world, capsys):
