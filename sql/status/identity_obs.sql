@@ -1,7 +1,8 @@
 -- identity_obs (temporary): one row per facility record or check-in identity, with the identifier it
 -- carries (kind, value) and what it says about the person; pdn is the phone + birth date + name key of
 -- rule 4 when all three are known; excluded marks records an operator decided are not this identifier's
--- person (a birth-date conflict settled as distinct).
+-- person (a birth-date conflict settled as distinct). Everyone's in a full build; in an incremental one, only
+-- those of the identifiers in identity_scope (found through the indexes on citizen_id and identifier).
 create temp table identity_obs on commit drop as
 with facility_record as (
     select
@@ -18,6 +19,12 @@ with facility_record as (
         v.commune_code,
         v.vaccinated_on as seen_on
     from core.vaccination as v
+    where
+        %(everyone)s
+        or exists (
+            select 1 from identity_scope as s
+            where s.kind in ('cccd', 'cmnd') and v.citizen_id = s.value
+        )
     union all
     select
         'test_result' as source,
@@ -33,6 +40,12 @@ with facility_record as (
         t.commune_code,
         (t.sampled_at at time zone 'Asia/Ho_Chi_Minh')::date
     from core.test_result as t
+    where
+        %(everyone)s
+        or exists (
+            select 1 from identity_scope as s
+            where s.kind in ('cccd', 'cmnd') and t.citizen_id = s.value
+        )
 ),
 
 observed as (
@@ -70,6 +83,12 @@ observed as (
         (c.last_seen_at at time zone 'Asia/Ho_Chi_Minh')::date,
         case c.person_kind when 'cccd' then 2 else 3 end
     from core.checkin_person as c
+    where
+        %(everyone)s
+        or exists (
+            select 1 from identity_scope as s
+            where c.person_kind = s.kind and c.identifier = s.value
+        )
 )
 
 select

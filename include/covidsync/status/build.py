@@ -2,8 +2,9 @@
 
 ``build(conn, as_of, rule_set=None, full=False)`` runs in one transaction, under an advisory lock:
 
-1. identity resolution (:mod:`covidsync.status.identity`): everyone resolved again, the differences applied;
-   the persons whose records or identifiers changed are *touched*;
+1. identity resolution (:mod:`covidsync.status.identity`): everyone resolved again by a full build, only the
+   identifiers a change since the last build can reach by an incremental one; the differences applied; the
+   persons whose records or identifiers changed are *touched*;
 2. an incremental build also touches the persons whose status can change only because ``as_of`` moved
    (``sql/status/touched_by_time.sql``: doses and recoveries ageing past 14 or 180 days, 72-hour RT-PCRs,
    candidate flags after 14 days), and retraces the F0s whose window meets the scans that arrived since the
@@ -146,7 +147,8 @@ def build_uncommitted(
             cur.execute("delete from derived.contact_candidate where rule_set = %s", (rs.name,))
             cur.execute("delete from derived.health_status where rule_set = %s", (rs.name,))
             cur.execute("delete from derived.f0_episode where rule_set = %s", (rs.name,))
-        ident = identity.resolve(conn)
+        since = None if full or state is None else state[3]
+        ident = identity.resolve(conn, since)
         if full:
             cur.execute("truncate touched; insert into touched select person_id from derived.person")
             cur.execute("insert into retrace select person_id from touched")
