@@ -58,6 +58,7 @@ class BuildResult:
     candidates: int
     open_reviews: int
     rounds: int
+    identity_scope: int | None = None  # identifiers an incremental build resolved again (None: everyone)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -225,6 +226,7 @@ def build_uncommitted(
         candidates=candidates,
         open_reviews=ident.open_reviews,
         rounds=rounds,
+        identity_scope=ident.scope,
     )
     log.info("health status %s as of %s: %s", rs.name, as_of.isoformat(), result.as_dict())
     return result
