@@ -44,10 +44,10 @@ referencing old table as gone for each statement execute function core.log_facil
 create trigger test_result_identity_update_new after update on core.test_result
 referencing new table as gone for each statement execute function core.log_facility_identity_change();
 
--- A check-in identity changed when any of its columns did (a new day's scan moves last_seen_at); the phone it
--- no longer carries is logged.
+-- A check-in identity changed when what identity resolution reads of it did: not when a new scan only moves
+-- last_seen_at (most identities are scanned every day); the phone it no longer carries is logged.
 alter table core.checkin_person add column changed_at timestamptz not null default now();
-comment on column core.checkin_person.changed_at is 'Start of the transaction that last inserted or changed the row (incremental identity resolution).';
+comment on column core.checkin_person.changed_at is 'Start of the transaction that inserted the row or last changed what identity resolution reads (not last_seen_at).';
 create index checkin_person_changed on core.checkin_person (changed_at);
 create index checkin_person_identifier on core.checkin_person (person_kind, identifier);
 create index checkin_person_phone on core.checkin_person (phone) where phone is not null;
@@ -64,7 +64,11 @@ end;
 $$;
 comment on function core.checkin_person_changed() is 'Row trigger: stamps changed_at and logs a phone a check-in identity stopped carrying.';
 create trigger checkin_person_changed before update on core.checkin_person
-for each row when (old.* is distinct from new.*) execute function core.checkin_person_changed();
+for each row when (
+    (old.identifier, old.full_name, old.date_of_birth, old.birth_year, old.gender, old.phone, old.first_seen_at)
+    is distinct from
+    (new.identifier, new.full_name, new.date_of_birth, new.birth_year, new.gender, new.phone, new.first_seen_at)
+) execute function core.checkin_person_changed();
 
 create function core.log_checkin_person_delete() returns trigger
 language plpgsql as $$

@@ -80,7 +80,9 @@ observed as (
         null,
         null,
         null,
-        (c.last_seen_at at time zone 'Asia/Ho_Chi_Minh')::date,
+        -- the day first seen, not last: a scan that only moves last_seen_at changes nothing here, so a day of
+        -- scans does not make everyone scanned a person to resolve again
+        (c.first_seen_at at time zone 'Asia/Ho_Chi_Minh')::date,
         case c.person_kind when 'cccd' then 2 else 3 end
     from core.checkin_person as c
     where

@@ -1,9 +1,10 @@
 -- touched (temporary), for an incremental build: the persons whose status can change only because as_of
 -- moved from lo to hi (either way): a dose that becomes visible or 14 days old; a test that becomes visible,
 -- or whose 72 hours, 14-day recovery, or 180-day recovery window ends; a candidate scan that becomes visible
--- or 14 days old. One day of slack each side: the set may be a little larger than needed, never smaller.
--- Each clock is a range of event times (the span shifted back by the clock's length), read through the
--- index on that time: one day's move reads about one day of records per clock.
+-- or 14 days old. Dose dates compare with the as_of date (health_status.sql) and need no slack; event times
+-- get one day of slack each side: the set may be a little larger than needed, never smaller. Each clock is
+-- a range of event times (the span shifted back by the clock's length), read through the index on that
+-- time: one day's move reads one or two days of records per clock.
 insert into touched (person_id)
 select r.person_id
 from core.vaccination as v
@@ -11,8 +12,8 @@ inner join derived.person_record as r on r.source = 'vaccination' and v.vaccinat
 cross join unnest(array[0, %(yellow_dose_days)s, %(fully_vaccinated_days)s]) as s (shift)
 where
     v.vaccinated_on
-    between (%(lo)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date - 1 - s.shift
-    and (%(hi)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date + 1 - s.shift
+    between (%(lo)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date - s.shift
+    and (%(hi)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date - s.shift
 union
 select r.person_id
 from core.test_result as t

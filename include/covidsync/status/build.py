@@ -12,7 +12,9 @@
    when the last build began, so that a load committing late is not missed) or that ``as_of`` made visible;
 3. F0 episodes of the touched persons; contact candidates of the F0s whose episodes changed; the persons
    whose candidacy changed are touched in turn (an antigen positive of a candidate is an F0), until nothing
-   changes;
+   changes; an F0 by contact that may have lost its support is found again from the ground up with every
+   F0 by contact that depends on it (``sql/status/f0_reset.sql``), so that two who are each other's
+   candidates do not keep each other F0;
 4. doses and the status of every touched person.
 
 A full build touches everyone; both run the same SQL, so an incremental build equals a full one (proved by
@@ -78,6 +80,9 @@ _TEMP = """
 create temp table touched (person_id bigint primary key) on commit drop;
 create temp table pending (person_id bigint primary key) on commit drop;
 create temp table retrace (person_id bigint primary key) on commit drop;
+create temp table reset_seed (person_id bigint primary key) on commit drop;
+create temp table f0_reset (person_id bigint primary key) on commit drop;
+create temp table f0_reset_candidate (person_id bigint primary key) on commit drop;
 """
 
 _CHANGED_RECORDS = """
@@ -232,9 +237,23 @@ def build_uncommitted(
     return result
 
 
+_RESET = """
+insert into pending select person_id from f0_reset_candidate on conflict do nothing;
+insert into touched select person_id from f0_reset_candidate on conflict do nothing;
+insert into retrace select person_id from f0_reset on conflict do nothing;
+"""
+
+
 def _settle(cur, params: dict) -> int:
-    """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes."""
+    """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes.
+
+    Before each round the F0s by contact that may have lost their support (the pending persons at first,
+    then those who lost a candidacy) are reset with every F0 by contact that depends on them
+    (``sql/status/f0_reset.sql``), so that support is found again from the ground up, as a full build does."""
+    cur.execute("insert into reset_seed select person_id from pending")
     for round_ in range(1, MAX_ROUNDS + 1):
+        cur.execute(sql("f0_reset"), params)
+        cur.execute(_RESET)
         before = _fetch(cur, _EPISODE_SNAPSHOT, params)
         cur.execute(sql("f0_episode"), params)
         after = _fetch(cur, _EPISODE_SNAPSHOT, params)
@@ -250,6 +269,7 @@ def _settle(cur, params: dict) -> int:
         cur.execute(sql("contact_candidate"), params)
         after_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
         moved = {row[0] for row in before_c ^ after_c if row[0] is not None}
+        _fill(cur, "reset_seed", {row[0] for row in before_c - after_c if row[0] is not None})
         cur.execute("truncate retrace")
         if not moved:
             return round_
