@@ -14,7 +14,7 @@ from status_world import World, at
 from test_status_incremental import assert_same, full_rebuild_snapshot, snapshot
 
 from covidsync import privacy
-from covidsync.status import build, review
+from covidsync.status import build, identity, review
 
 DAY1, DAY2 = "2021-11-20", "2021-11-21"
 
@@ -154,3 +154,20 @@ def test_a_record_taken_back_splits_what_its_phone_joined(world):
     incremental(world, DAY2)
     assert world.person_id("cmnd", "123456780") != world.person_id("cccd", "017066000041")
     assert world.person_id("phone", "0966000222") == world.person_id("cmnd", "123456780")
+
+
+def test_a_change_that_reaches_most_people_resolves_everyone(world, monkeypatch):
+    monkeypatch.setattr(identity, "WHOLE_SHARE", 0.0)
+    world.vacc("017080000061", 1, "AZ", "2021-10-01")
+    world.build(DAY1)
+    world.vacc("017080000061", 2, "AZ", "2021-11-21")
+    result = world.build(DAY2)
+    assert (result.mode, result.identity_scope) == ("incremental", None)
+    assert world.status("017080000061")["doses"] == 2
+    conn = psycopg2.connect(world.url)
+    try:
+        with conn.cursor() as cur:
+            inc = snapshot(cur)
+    finally:
+        conn.close()
+    assert_same(inc, full_rebuild_snapshot(world.url, build.as_of_for(dt.date.fromisoformat(DAY2))), DAY2)

@@ -61,6 +61,8 @@ select distinct i.person_id
 from identity_scope s join derived.person_identifier i on i.kind = s.kind and i.value = s.value
 """
 MAX_SCOPE_ROUNDS = 1000
+# an incremental run whose scope holds more than this share of the identifiers resolves everyone instead
+WHOLE_SHARE = 0.5
 
 _STALE = """
 create temp table stale_person on commit drop as
@@ -116,6 +118,10 @@ def resolve(conn, since=None) -> IdentityResult:
         before = cur.fetchone()[0]
         cur.execute(_WORK_TABLES)
         scope = _scope(cur, since) if not everyone else None
+        if scope is not None and scope > WHOLE_SHARE * _identifiers(cur):
+            # a change reached most people: the lookups cost more than reading everyone (same result)
+            everyone, scope = True, None
+            params["everyone"] = True
         cur.execute(sql("identity_obs"), params)
         cur.execute("create index on identity_obs (kind, value); create index on identity_obs (pdn)")
         cur.execute("analyze identity_obs")
@@ -155,6 +161,12 @@ def resolve(conn, since=None) -> IdentityResult:
         open_reviews=reviews,
         scope=scope,
     )
+
+
+def _identifiers(cur) -> float:
+    """The planner's estimate of the rows of derived.person_identifier (no count of a big table)."""
+    cur.execute("select greatest(reltuples, 0) from pg_class where oid = 'derived.person_identifier'::regclass")
+    return cur.fetchone()[0]
 
 
 def _scope(cur, since) -> int:
