@@ -115,7 +115,9 @@ def test_a_new_record_gives_a_person_a_second_birth_date(world):
     ]
     world.test("017080000021", "RT-PCR", "positive", at(DAY2, "08:00"), dob="1985-07-07")
     incremental(world, DAY2)
-    assert world.sql("select date_of_birth from derived.person where citizen_id = '017080000021'") == [(None,)]
+    assert world.sql("select date_of_birth from derived.person where citizen_id = '017080000021'") == [
+        (None,)
+    ]
     assert world.sql("select kind, subject_value from derived.identity_review where status = 'open'") == [
         ("birth_date_conflict", "017080000021")
     ]

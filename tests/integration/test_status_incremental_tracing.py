@@ -26,7 +26,9 @@ def world(warehouse_url):
 
 def test_two_candidates_of_each_other_lose_f0_with_the_f0_behind_them(world):
     # C: an RT-PCR positive; A scanned near C inside C's window, then tested antigen positive: F0 by contact
-    c_test = world.test(C, "RT-PCR", "positive", at("2021-11-15", "08:00"), name="Võ Văn Cường", dob="1970-01-01")
+    c_test = world.test(
+        C, "RT-PCR", "positive", at("2021-11-15", "08:00"), name="Võ Văn Cường", dob="1970-01-01"
+    )
     world.checkin("cccd", C, "V1", at("2021-11-14", "10:00"))
     world.checkin("cccd", A, "V1", at("2021-11-14", "10:10"))
     world.test(A, "antigen", "positive", at("2021-11-16", "09:00"), name="Võ Thị An", dob="1971-02-02")

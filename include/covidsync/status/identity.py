@@ -165,7 +165,9 @@ def resolve(conn, since=None) -> IdentityResult:
 
 def _identifiers(cur) -> float:
     """The planner's estimate of the rows of derived.person_identifier (no count of a big table)."""
-    cur.execute("select greatest(reltuples, 0) from pg_class where oid = 'derived.person_identifier'::regclass")
+    cur.execute(
+        "select greatest(reltuples, 0) from pg_class where oid = 'derived.person_identifier'::regclass"
+    )
     return cur.fetchone()[0]
 
 
