@@ -12,7 +12,7 @@
    when the last build began, so that a load committing late is not missed) or that ``as_of`` made visible;
 3. F0 episodes of the touched persons; contact candidates of the F0s whose episodes changed; the persons
    whose candidacy changed are touched in turn (an antigen positive of a candidate is an F0), until nothing
-   changes; an F0 by contact that may have lost its support is found again from the ground up with every
+   changes; first, an F0 by contact that may lose its support is found again from the ground up with every
    F0 by contact that depends on it (``sql/status/f0_reset.sql``), so that two who are each other's
    candidates do not keep each other F0;
 4. doses and the status of every touched person.
@@ -82,7 +82,10 @@ create temp table pending (person_id bigint primary key) on commit drop;
 create temp table retrace (person_id bigint primary key) on commit drop;
 create temp table reset_seed (person_id bigint primary key) on commit drop;
 create temp table f0_reset (person_id bigint primary key) on commit drop;
-create temp table f0_reset_candidate (person_id bigint primary key) on commit drop;
+create temp table f0_reset_row (
+    candidate_person_id bigint, f0_person_id bigint, candidate_person_key text, venue_code text,
+    f0_scanned_at timestamptz, candidate_scanned_at timestamptz
+) on commit drop;
 """
 
 _CHANGED_RECORDS = """
@@ -238,22 +241,32 @@ def build_uncommitted(
 
 
 _RESET = """
-insert into pending select person_id from f0_reset_candidate on conflict do nothing;
-insert into touched select person_id from f0_reset_candidate on conflict do nothing;
+insert into pending select person_id from f0_reset on conflict do nothing;
+insert into touched select person_id from f0_reset on conflict do nothing;
 insert into retrace select person_id from f0_reset on conflict do nothing;
+insert into retrace select person_id from reset_seed on conflict do nothing;
+"""
+# the rows the reset deleted, as the first round's candidates are compared with them; but a pending person
+# is recomputed in the first round without those rows, so rows of which it is the candidate count as new
+_RESET_ROWS = """
+select candidate_person_id, f0_person_id, candidate_person_key, venue_code, f0_scanned_at, candidate_scanned_at
+from f0_reset_row r
+where r.candidate_person_id is null or not exists (select 1 from pending p where p.person_id = r.candidate_person_id)
 """
 
 
 def _settle(cur, params: dict) -> int:
     """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes.
 
-    Before each round the F0s by contact that may have lost their support (the pending persons at first,
-    then those who lost a candidacy) are reset with every F0 by contact that depends on them
-    (``sql/status/f0_reset.sql``), so that support is found again from the ground up, as a full build does."""
+    First the candidates of the pending persons, and the F0s by contact that may lose their support (the
+    pending persons' and their candidates') with every F0 by contact that depends on them, are reset
+    (``sql/status/f0_reset.sql``), so that the rounds find them again from the F0s that need no candidate,
+    outwards, as a full build does."""
     cur.execute("insert into reset_seed select person_id from pending")
+    cur.execute(sql("f0_reset"), params)
+    cur.execute(_RESET)
+    reset_rows = _fetch(cur, _RESET_ROWS, {})
     for round_ in range(1, MAX_ROUNDS + 1):
-        cur.execute(sql("f0_reset"), params)
-        cur.execute(_RESET)
         before = _fetch(cur, _EPISODE_SNAPSHOT, params)
         cur.execute(sql("f0_episode"), params)
         after = _fetch(cur, _EPISODE_SNAPSHOT, params)
@@ -265,11 +278,11 @@ def _settle(cur, params: dict) -> int:
         cur.execute("select count(*) from retrace")
         if not cur.fetchone()[0]:
             return round_
-        before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
+        before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params) | reset_rows
+        reset_rows = set()
         cur.execute(sql("contact_candidate"), params)
         after_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
         moved = {row[0] for row in before_c ^ after_c if row[0] is not None}
-        _fill(cur, "reset_seed", {row[0] for row in before_c - after_c if row[0] is not None})
         cur.execute("truncate retrace")
         if not moved:
             return round_
