@@ -115,3 +115,10 @@ create index identity_decision_at on derived.identity_decision (decided_at);
 
 -- the review items of the identifiers an incremental build resolves again
 create index identity_review_subject on derived.identity_review (subject_kind, subject_value);
+
+-- a person's derived rows by person alone: what the build deletes for the persons it recomputes, and what
+-- deleting a person (merged into another) checks its foreign keys with
+create index health_status_person on derived.health_status (person_id);
+create index f0_episode_person on derived.f0_episode (person_id);
+create index contact_candidate_f0 on derived.contact_candidate (f0_person_id);
+create index contact_candidate_candidate_person on derived.contact_candidate (candidate_person_id);
