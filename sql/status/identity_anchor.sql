@@ -19,10 +19,14 @@ with node as (
     from core.identity_link as l
     where
         %(kind)s = 'cccd'
-        and (%(everyone)s or exists (
-            select 1 from identity_scope as s
-            where s.kind = 'cccd' and l.citizen_id = s.value
-        ))
+        and l.citizen_id in (
+            -- two branches, one dropped by the planner (an "everyone or ..." filter reads the whole table)
+            select s.value from identity_scope as s
+            where s.kind = 'cccd' and not %(everyone)s
+            union all
+            select x.citizen_id from core.identity_link as x
+            where %(everyone)s
+        )
 ),
 
 -- every identifier already attached, with the phones and rule-4 keys its records carry

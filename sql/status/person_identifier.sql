@@ -61,10 +61,20 @@ where not exists (
 with gone as (
     delete from derived.person_identifier as i
     where
-        (%(everyone)s or exists (
-            select 1 from identity_scope as s
-            where i.kind = s.kind and i.value = s.value
-        ))
+        (i.kind, i.value) in (
+            -- two branches, one dropped by the planner (an "everyone or ..." filter reads the whole table)
+            select
+                s.kind,
+                s.value
+            from identity_scope as s
+            where not %(everyone)s
+            union all
+            select
+                x.kind,
+                x.value
+            from derived.person_identifier as x
+            where %(everyone)s
+        )
         and not exists (
             select 1 from identifier_new as n
             where n.kind = i.kind and n.value = i.value and n.person_id = i.person_id

@@ -25,7 +25,14 @@ where not exists (
 with gone as (
     delete from derived.person_record as p
     where
-        (%(everyone)s or p.person_id in (select o.person_id from old_person as o))
+        p.person_id in (
+            -- two branches, one dropped by the planner (an "everyone or ..." filter reads the whole table)
+            select o.person_id from old_person as o
+            where not %(everyone)s
+            union all
+            select x.person_id from derived.person as x
+            where %(everyone)s
+        )
         and not exists (
             select 1 from record_new as n
             where n.source = p.source and n.record_id = p.record_id and n.person_id = p.person_id

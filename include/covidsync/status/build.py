@@ -188,6 +188,7 @@ def build_uncommitted(
             params,
         )
         rounds = _settle(cur, params)
+        cur.execute("analyze touched")  # a few persons or everyone: the plans differ (index lookups or scans)
         cur.execute(sql("vaccination_dose"), params)
         cur.execute(sql("health_status"), params)
         # every untouched status holds as of the new as_of too (nothing in it depends on the difference)
@@ -267,6 +268,7 @@ def _settle(cur, params: dict) -> int:
     cur.execute(_RESET)
     reset_rows = _fetch(cur, _RESET_ROWS, {})
     for round_ in range(1, MAX_ROUNDS + 1):
+        cur.execute("analyze pending")
         before = _fetch(cur, _EPISODE_SNAPSHOT, params)
         cur.execute(sql("f0_episode"), params)
         after = _fetch(cur, _EPISODE_SNAPSHOT, params)
@@ -278,6 +280,7 @@ def _settle(cur, params: dict) -> int:
         cur.execute("select count(*) from retrace")
         if not cur.fetchone()[0]:
             return round_
+        cur.execute("analyze retrace")
         before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params) | reset_rows
         reset_rows = set()
         cur.execute(sql("contact_candidate"), params)

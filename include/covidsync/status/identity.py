@@ -67,7 +67,10 @@ WHOLE_SHARE = 0.5
 _STALE = """
 create temp table stale_person on commit drop as
     select p.person_id from derived.person p
-    where (%(everyone)s or p.person_id in (select o.person_id from old_person o))
+    where p.person_id in (  -- one branch is dropped by the planner; "everyone or ..." would read all persons
+        select o.person_id from old_person o where not %(everyone)s
+        union all select x.person_id from derived.person x where %(everyone)s
+    )
     and not exists (select 1 from person_new n where n.person_key = p.person_key);
 update derived.contact_candidate set candidate_person_id = null
     where candidate_person_id in (select person_id from stale_person);
