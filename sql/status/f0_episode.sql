@@ -5,28 +5,35 @@
 -- first such test starts an episode; it ends (recovery) at the earlier of the next negative test sampled
 -- after f0_since (pooled negatives count: a negative tube is each member's result) and f0_since +
 -- recovery_days; the first such test at or after the recovery starts the next episode.
+-- f0_test (temporary, indexed): the tests of the pending persons, looked up per person and time below (a
+-- CTE has no index: its lookups read it whole, once per test).
 delete from derived.f0_episode
 where rule_set = %(rule_set)s and person_id in (select p.person_id from pending as p);
+
+drop table if exists f0_test;
+
+create temp table f0_test on commit drop as
+select
+    r.person_id,
+    t.test_result_id,
+    t.test_type,
+    t.pooled,
+    t.result,
+    t.sampled_at,
+    t.resulted_at
+from pending as p
+inner join derived.person_record as r on p.person_id = r.person_id and r.source = 'test_result'
+inner join core.test_result as t on r.record_id = t.test_result_id
+where t.sampled_at < %(as_of)s::timestamptz;
+
+create index on f0_test (person_id, sampled_at);
+
+analyze f0_test;
 
 insert into derived.f0_episode (
     rule_set, person_id, f0_since, f0_test_id, path, window_end, recovered_at, recovery_test_id
 )
-with recursive test as (
-    select
-        r.person_id,
-        t.test_result_id,
-        t.test_type,
-        t.pooled,
-        t.result,
-        t.sampled_at,
-        t.resulted_at
-    from pending as p
-    inner join derived.person_record as r on p.person_id = r.person_id and r.source = 'test_result'
-    inner join core.test_result as t on r.record_id = t.test_result_id
-    where t.sampled_at < %(as_of)s::timestamptz
-),
-
-qualifying as (
+with recursive qualifying as (
     select distinct on (q.person_id, q.test_result_id)
         q.person_id,
         q.test_result_id,
@@ -38,18 +45,18 @@ qualifying as (
             t.*,
             1 as path_rank,
             'rt_pcr' as path
-        from test as t
+        from f0_test as t
         where t.test_type = 'RT-PCR' and not t.pooled and t.result = 'positive'
         union all
         select
             t.*,
             2,
             'antigen_pair'
-        from test as t
+        from f0_test as t
         where
             t.test_type = 'antigen' and not t.pooled and t.result = 'positive'
             and exists (
-                select 1 from test as e
+                select 1 from f0_test as e
                 where
                     e.person_id = t.person_id and e.test_result_id <> t.test_result_id
                     and e.test_type = 'antigen' and not e.pooled and e.result = 'positive'
@@ -62,7 +69,7 @@ qualifying as (
             t.*,
             3,
             'antigen_contact'
-        from test as t
+        from f0_test as t
         where
             t.test_type = 'antigen' and not t.pooled and t.result = 'positive'
             and exists (
@@ -95,7 +102,7 @@ episode as (
         select
             t.sampled_at,
             t.test_result_id
-        from test as t
+        from f0_test as t
         where
             t.person_id = f.person_id and t.result = 'negative' and t.sampled_at > f.sampled_at
             and t.sampled_at < f.sampled_at + make_interval(days => %(recovery_days)s)
@@ -124,7 +131,7 @@ episode as (
         select
             t.sampled_at,
             t.test_result_id
-        from test as t
+        from f0_test as t
         where
             t.person_id = nx.person_id and t.result = 'negative' and t.sampled_at > nx.sampled_at
             and t.sampled_at < nx.sampled_at + make_interval(days => %(recovery_days)s)

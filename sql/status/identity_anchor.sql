@@ -4,7 +4,8 @@
 -- seen on a card or personal QR (core.identity_link); 2 the same phone + birth date + name key (rule 4);
 -- 3 (phone identities only) the persons whose records carry that phone. One candidate: attached. Several:
 -- a conflict for review, never a guess (the identifier stays its own person; a phone stays unresolved).
--- No candidate: its own person (a phone alone makes none). Distinct decisions remove a candidate.
+-- No candidate: its own person (a phone alone makes none). Distinct decisions remove a candidate. An
+-- incremental build resolves the identifiers of identity_scope only (identity_obs holds only theirs).
 with node as (
     select distinct
         o.kind,
@@ -16,7 +17,16 @@ with node as (
         'cccd',
         l.citizen_id
     from core.identity_link as l
-    where %(kind)s = 'cccd'
+    where
+        %(kind)s = 'cccd'
+        and l.citizen_id in (
+            -- two branches, one dropped by the planner (an "everyone or ..." filter reads the whole table)
+            select s.value from identity_scope as s
+            where s.kind = 'cccd' and not %(everyone)s
+            union all
+            select x.citizen_id from core.identity_link as x
+            where %(everyone)s
+        )
 ),
 
 -- every identifier already attached, with the phones and rule-4 keys its records carry

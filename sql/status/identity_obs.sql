@@ -1,9 +1,47 @@
 -- identity_obs (temporary): one row per facility record or check-in identity, with the identifier it
 -- carries (kind, value) and what it says about the person; pdn is the phone + birth date + name key of
 -- rule 4 when all three are known; excluded marks records an operator decided are not this identifier's
--- person (a birth-date conflict settled as distinct).
+-- person (a birth-date conflict settled as distinct). Everyone's in a full build; in an incremental one, only
+-- those of the identifiers in identity_scope, joined to core through the indexes on citizen_id and
+-- identifier (each source is two branches, one of which the planner drops: an "everyone or exists (...)"
+-- filter would not become a join, and would read the whole table).
 create temp table identity_obs on commit drop as
-with facility_record as (
+with vaccination_in as (
+    select v.*
+    from core.vaccination as v
+    where %(everyone)s
+    union all
+    select v.*
+    from identity_scope as s
+    inner join core.vaccination as v
+        on s.value = v.citizen_id and s.kind = case length(v.citizen_id) when 12 then 'cccd' else 'cmnd' end
+    where not %(everyone)s
+),
+
+test_result_in as (
+    select t.*
+    from core.test_result as t
+    where %(everyone)s
+    union all
+    select t.*
+    from identity_scope as s
+    inner join core.test_result as t
+        on s.value = t.citizen_id and s.kind = case length(t.citizen_id) when 12 then 'cccd' else 'cmnd' end
+    where not %(everyone)s
+),
+
+checkin_person_in as (
+    select c.*
+    from core.checkin_person as c
+    where %(everyone)s
+    union all
+    select c.*
+    from identity_scope as s
+    inner join core.checkin_person as c on s.kind = c.person_kind and s.value = c.identifier
+    where not %(everyone)s
+),
+
+facility_record as (
     select
         'vaccination' as source,
         v.vaccination_id as record_id,
@@ -17,7 +55,7 @@ with facility_record as (
         v.district_code,
         v.commune_code,
         v.vaccinated_on as seen_on
-    from core.vaccination as v
+    from vaccination_in as v
     union all
     select
         'test_result' as source,
@@ -32,7 +70,7 @@ with facility_record as (
         t.district_code,
         t.commune_code,
         (t.sampled_at at time zone 'Asia/Ho_Chi_Minh')::date
-    from core.test_result as t
+    from test_result_in as t
 ),
 
 observed as (
@@ -67,9 +105,11 @@ observed as (
         null,
         null,
         null,
-        (c.last_seen_at at time zone 'Asia/Ho_Chi_Minh')::date,
+        -- the day first seen, not last: a scan that only moves last_seen_at changes nothing here, so a day of
+        -- scans does not make everyone scanned a person to resolve again
+        (c.first_seen_at at time zone 'Asia/Ho_Chi_Minh')::date,
         case c.person_kind when 'cccd' then 2 else 3 end
-    from core.checkin_person as c
+    from checkin_person_in as c
 )
 
 select

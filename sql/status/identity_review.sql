@@ -1,7 +1,14 @@
 -- derived.identity_review: one row per identity conflict the rules left to a person, rebuilt each run
 -- (review_key is stable: the conflict kind and its subject identifier). An item whose subject has
--- decisions on some of its candidates but still more than one left stays open.
-delete from derived.identity_review;
+-- decisions on some of its candidates but still more than one left stays open. An incremental build rebuilds
+-- the items whose subject is in identity_scope.
+delete from derived.identity_review as r
+where
+    %(everyone)s
+    or exists (
+        select 1 from identity_scope as s
+        where r.subject_kind = s.kind and r.subject_value = s.value
+    );
 
 insert into derived.identity_review (review_key, kind, subject_kind, subject_value, candidates, status)
 select

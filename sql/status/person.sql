@@ -1,7 +1,8 @@
 -- derived.person: one row per resolved person (an anchor of identity_anchor), its attributes from the best
 -- source record (facility records first, then a CCCD card scan; names with diacritics first; the most
--- recent), upserted by person_key = pseudonym('person', '<anchor kind>:<anchor value>') so that a rebuild
--- gives every person the same key. No birth date while a birth-date conflict of the person is open.
+-- recent record, the check-in identity seen first), upserted by
+-- person_key = pseudonym('person', '<anchor kind>:<anchor value>') so that a rebuild gives every person the
+-- same key. No birth date while a birth-date conflict of the person is open.
 create temp table person_new on commit drop as
 with member as (
     select

@@ -15,8 +15,9 @@ inner join derived.person as p on n.person_key = p.person_key;
 create unique index on identity_resolved (kind, value);
 analyze identity_resolved;
 
--- identifier_new (temporary): what derived.person_identifier must hold; then only the differences are
--- written, and the persons they concern are touched.
+-- identifier_new (temporary): what derived.person_identifier must hold (for the identifiers of identity_scope
+-- in an incremental build); then only the differences are written, the persons they concern are touched and
+-- the pseudonyms whose person changed noted (changed_key).
 create temp table identifier_new on commit drop as
 with phone_holder as (
     select
@@ -60,11 +61,25 @@ where not exists (
 with gone as (
     delete from derived.person_identifier as i
     where
-        not exists (
+        (i.kind, i.value) in (
+            -- two branches, one dropped by the planner (an "everyone or ..." filter reads the whole table)
+            select
+                s.kind,
+                s.value
+            from identity_scope as s
+            where not %(everyone)s
+            union all
+            select
+                x.kind,
+                x.value
+            from derived.person_identifier as x
+            where %(everyone)s
+        )
+        and not exists (
             select 1 from identifier_new as n
             where n.kind = i.kind and n.value = i.value and n.person_id = i.person_id
         )
-    returning i.person_id
+    returning i.person_id, i.identity_key
 ),
 
 added as (
@@ -77,7 +92,15 @@ added as (
         ),
         n.person_id
     from identifier_add as n
-    returning person_id
+    returning person_id, identity_key
+),
+
+moved as (
+    insert into changed_key (identity_key)
+    select g.identity_key from gone as g
+    union
+    select a.identity_key from added as a
+    on conflict do nothing
 )
 
 insert into touched (person_id)

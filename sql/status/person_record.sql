@@ -1,6 +1,7 @@
 -- derived.person_record: one row per core vaccination or test-result record and the person it belongs to
 -- (records an operator set aside in a birth-date conflict belong to nobody). Only the differences are
--- written; the persons they concern (records added, gone or moved) are touched.
+-- written; the persons they concern (records added, gone or moved) are touched. An incremental build sees the
+-- records of identity_scope only: those of the persons its identifiers resolved to (old_person) may go.
 create temp table record_new on commit drop as
 select
     o.source,
@@ -24,7 +25,15 @@ where not exists (
 with gone as (
     delete from derived.person_record as p
     where
-        not exists (
+        p.person_id in (
+            -- two branches, one dropped by the planner (an "everyone or ..." filter reads the whole table)
+            select o.person_id from old_person as o
+            where not %(everyone)s
+            union all
+            select x.person_id from derived.person as x
+            where %(everyone)s
+        )
+        and not exists (
             select 1 from record_new as n
             where n.source = p.source and n.record_id = p.record_id and n.person_id = p.person_id
         )

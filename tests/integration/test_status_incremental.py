@@ -12,7 +12,7 @@ import datetime as dt
 import psycopg2
 import pytest
 
-from covidsync.status import build
+from covidsync.status import build, identity
 from covidsync.status.synthetic import Synthetic
 
 SNAPSHOT = {
@@ -77,11 +77,13 @@ def full_rebuild_snapshot(url: str, as_of: dt.datetime) -> dict:
         conn.close()
 
 
-def test_incremental_equals_full_day_after_day(warehouse_url):
+def test_incremental_equals_full_day_after_day(warehouse_url, monkeypatch):
+    # the proof is about resolving only what a change reaches: never fall back to resolving everyone
+    monkeypatch.setattr(identity, "WHOLE_SHARE", float("inf"))
     data = Synthetic(seed=7, persons=600, days=6, venues=8, checkins_per_day=1000, late_share=0.25)
     conn = psycopg2.connect(warehouse_url)
     data.setup(conn)
-    modes = []
+    modes, scopes = [], []
     try:
         days = data.dates + [data.dates[-1] + dt.timedelta(days=n) for n in (3, 15)] + [data.dates[2]]
         for day in days:
@@ -90,6 +92,7 @@ def test_incremental_equals_full_day_after_day(warehouse_url):
             as_of = build.as_of_for(day)
             result = build.build(conn, as_of)
             modes.append(result.mode)
+            scopes.append(result.identity_scope)
             with conn.cursor() as cur:
                 inc = snapshot(cur)
             conn.rollback()
@@ -98,6 +101,7 @@ def test_incremental_equals_full_day_after_day(warehouse_url):
     finally:
         conn.close()
     assert modes[0] == "full" and set(modes[1:]) == {"incremental"}
+    assert scopes[0] is None and all(s is not None for s in scopes[1:])
     # the generated data exercised what the proof is about
     f0_paths = {r[4] for r in inc["f0_episode"]}
     assert {"rt_pcr", "antigen_pair"} <= f0_paths

@@ -2,8 +2,9 @@
 
 ``build(conn, as_of, rule_set=None, full=False)`` runs in one transaction, under an advisory lock:
 
-1. identity resolution (:mod:`covidsync.status.identity`): everyone resolved again, the differences applied;
-   the persons whose records or identifiers changed are *touched*;
+1. identity resolution (:mod:`covidsync.status.identity`): everyone resolved again by a full build, only the
+   identifiers a change since the last build can reach by an incremental one; the differences applied; the
+   persons whose records or identifiers changed are *touched*;
 2. an incremental build also touches the persons whose status can change only because ``as_of`` moved
    (``sql/status/touched_by_time.sql``: doses and recoveries ageing past 14 or 180 days, 72-hour RT-PCRs,
    candidate flags after 14 days), and retraces the F0s whose window meets the scans that arrived since the
@@ -11,7 +12,9 @@
    when the last build began, so that a load committing late is not missed) or that ``as_of`` made visible;
 3. F0 episodes of the touched persons; contact candidates of the F0s whose episodes changed; the persons
    whose candidacy changed are touched in turn (an antigen positive of a candidate is an F0), until nothing
-   changes;
+   changes; first, an F0 by contact that may lose its support is found again from the ground up with every
+   F0 by contact that depends on it (``sql/status/f0_reset.sql``), so that two who are each other's
+   candidates do not keep each other F0;
 4. doses and the status of every touched person.
 
 A full build touches everyone; both run the same SQL, so an incremental build equals a full one (proved by
@@ -57,6 +60,7 @@ class BuildResult:
     candidates: int
     open_reviews: int
     rounds: int
+    identity_scope: int | None = None  # identifiers an incremental build resolved again (None: everyone)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +80,12 @@ _TEMP = """
 create temp table touched (person_id bigint primary key) on commit drop;
 create temp table pending (person_id bigint primary key) on commit drop;
 create temp table retrace (person_id bigint primary key) on commit drop;
+create temp table reset_seed (person_id bigint primary key) on commit drop;
+create temp table f0_reset (person_id bigint primary key) on commit drop;
+create temp table f0_reset_row (
+    candidate_person_id bigint, f0_person_id bigint, candidate_person_key text, venue_code text,
+    f0_scanned_at timestamptz, candidate_scanned_at timestamptz
+) on commit drop;
 """
 
 _CHANGED_RECORDS = """
@@ -146,7 +156,8 @@ def build_uncommitted(
             cur.execute("delete from derived.contact_candidate where rule_set = %s", (rs.name,))
             cur.execute("delete from derived.health_status where rule_set = %s", (rs.name,))
             cur.execute("delete from derived.f0_episode where rule_set = %s", (rs.name,))
-        ident = identity.resolve(conn)
+        since = None if full or state is None else state[3]
+        ident = identity.resolve(conn, since)
         if full:
             cur.execute("truncate touched; insert into touched select person_id from derived.person")
             cur.execute("insert into retrace select person_id from touched")
@@ -177,6 +188,7 @@ def build_uncommitted(
             params,
         )
         rounds = _settle(cur, params)
+        cur.execute("analyze touched")  # a few persons or everyone: the plans differ (index lookups or scans)
         cur.execute(sql("vaccination_dose"), params)
         cur.execute(sql("health_status"), params)
         # every untouched status holds as of the new as_of too (nothing in it depends on the difference)
@@ -223,14 +235,40 @@ def build_uncommitted(
         candidates=candidates,
         open_reviews=ident.open_reviews,
         rounds=rounds,
+        identity_scope=ident.scope,
     )
     log.info("health status %s as of %s: %s", rs.name, as_of.isoformat(), result.as_dict())
     return result
 
 
+_RESET = """
+insert into pending select person_id from f0_reset on conflict do nothing;
+insert into touched select person_id from f0_reset on conflict do nothing;
+insert into retrace select person_id from f0_reset on conflict do nothing;
+insert into retrace select person_id from reset_seed on conflict do nothing;
+"""
+# the rows the reset deleted, as the first round's candidates are compared with them; but a pending person
+# is recomputed in the first round without those rows, so rows of which it is the candidate count as new
+_RESET_ROWS = """
+select candidate_person_id, f0_person_id, candidate_person_key, venue_code, f0_scanned_at, candidate_scanned_at
+from f0_reset_row r
+where r.candidate_person_id is null or not exists (select 1 from pending p where p.person_id = r.candidate_person_id)
+"""
+
+
 def _settle(cur, params: dict) -> int:
-    """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes."""
+    """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes.
+
+    First the candidates of the pending persons, and the F0s by contact that may lose their support (the
+    pending persons' and their candidates') with every F0 by contact that depends on them, are reset
+    (``sql/status/f0_reset.sql``), so that the rounds find them again from the F0s that need no candidate,
+    outwards, as a full build does."""
+    cur.execute("insert into reset_seed select person_id from pending")
+    cur.execute(sql("f0_reset"), params)
+    cur.execute(_RESET)
+    reset_rows = _fetch(cur, _RESET_ROWS, {})
     for round_ in range(1, MAX_ROUNDS + 1):
+        cur.execute("analyze pending")
         before = _fetch(cur, _EPISODE_SNAPSHOT, params)
         cur.execute(sql("f0_episode"), params)
         after = _fetch(cur, _EPISODE_SNAPSHOT, params)
@@ -242,7 +280,9 @@ def _settle(cur, params: dict) -> int:
         cur.execute("select count(*) from retrace")
         if not cur.fetchone()[0]:
             return round_
-        before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
+        cur.execute("analyze retrace")
+        before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params) | reset_rows
+        reset_rows = set()
         cur.execute(sql("contact_candidate"), params)
         after_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
         moved = {row[0] for row in before_c ^ after_c if row[0] is not None}

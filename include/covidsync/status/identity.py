@@ -5,8 +5,16 @@ CCCD a card QR (or an earlier record) linked it to; a personal QR's QID joins th
 the same phone + birth date + name key (``derived.name_key``) join. What the rules cannot settle (one CMND
 linked to two CCCDs, one CCCD with two birth dates, a phone scanned by a family) goes to
 ``derived.identity_review``; an operator's decisions (``derived.identity_decision``) are applied by every
-run, full or incremental. Each run resolves everyone again (set-based) and applies only the differences,
-returning the persons whose records or identifiers changed: the health-status build recomputes those.
+run, full or incremental.
+
+A full run resolves everyone again (set-based). An incremental run (``since``: the last build's watermark)
+resolves only the identifiers a change since then can reach (``sql/status/identity_seed.sql``, then
+``identity_scope.sql`` round after round): those of the records, check-in identities, QR links and decisions
+written since, and every identifier connected to them by a record's phone, a QR link, a decision, or the
+person they resolved to at the last build. The rules decide each connected component from its own facts
+alone, so resolving the components a change reached gives what resolving everyone gives (proved by
+``tests/integration/test_status_incremental.py``). Either way only the differences are applied, and the
+persons whose records or identifiers changed are returned: the health-status build recomputes those.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ class IdentityResult:
     removed: int
     touched: int
     open_reviews: int
+    scope: int | None = None  # identifiers resolved again by an incremental run (None: everyone)
 
 
 _WORK_TABLES = """
@@ -37,28 +46,53 @@ create index on identity_anchor (anchor_kind, anchor_value);
 create temp table identity_conflict (
     kind text not null, value text not null, conflict_kind text not null, candidates text[] not null
 ) on commit drop;
+create temp table identity_scope (
+    kind text not null, value text not null, round integer not null, primary key (kind, value)
+) on commit drop;
+create index on identity_scope (round);
+create temp table old_person (person_id bigint primary key) on commit drop;
+create temp table changed_key (identity_key text primary key) on commit drop;
 """
+
+# the persons the scope's identifiers resolved to at the last build (all their identifiers are in the scope)
+_OLD_PERSON = """
+insert into old_person (person_id)
+select distinct i.person_id
+from identity_scope s join derived.person_identifier i on i.kind = s.kind and i.value = s.value
+"""
+MAX_SCOPE_ROUNDS = 1000
+# an incremental run whose scope holds more than this share of the identifiers resolves everyone instead
+WHOLE_SHARE = 0.5
 
 _STALE = """
 create temp table stale_person on commit drop as
     select p.person_id from derived.person p
-    where not exists (select 1 from person_new n where n.person_key = p.person_key);
+    where p.person_id in (  -- one branch is dropped by the planner; "everyone or ..." would read all persons
+        select o.person_id from old_person o where not %(everyone)s
+        union all select x.person_id from derived.person x where %(everyone)s
+    )
+    and not exists (select 1 from person_new n where n.person_key = p.person_key);
 update derived.contact_candidate set candidate_person_id = null
     where candidate_person_id in (select person_id from stale_person);
 delete from derived.contact_candidate where f0_person_id in (select person_id from stale_person);
 delete from derived.health_status where person_id in (select person_id from stale_person);
 delete from derived.f0_episode where person_id in (select person_id from stale_person);
 delete from derived.vaccination_dose where person_id in (select person_id from stale_person);
-delete from derived.person_identifier where person_id in (select person_id from stale_person);
+with gone as (
+    delete from derived.person_identifier where person_id in (select person_id from stale_person)
+    returning identity_key
+)
+insert into changed_key select identity_key from gone on conflict do nothing;
 delete from derived.person_record where person_id in (select person_id from stale_person);
 delete from derived.person where person_id in (select person_id from stale_person);
 """
 
-# a candidate's scan resolves to whichever person now holds its pseudonym
+# a candidate's scan resolves to whichever person now holds its pseudonym (those whose person changed)
 _CANDIDATES = """
 with change as (
     select distinct c.candidate_person_key as key, c.candidate_person_id as old, i.person_id as new
-    from derived.contact_candidate c
+    from changed_key k
+    join derived.contact_candidate c on c.candidate_person_key = k.identity_key
     left join derived.person_identifier i on i.identity_key = c.candidate_person_key
     where c.candidate_person_id is distinct from i.person_id
 ),
@@ -76,36 +110,45 @@ on conflict do nothing
 """
 
 
-def resolve(conn) -> IdentityResult:
-    """Resolve everyone again, in the caller's transaction; the persons whose records or identifiers changed
-    are added to the temporary table ``touched`` (which the caller created)."""
-    params = privacy.sql_params()
+def resolve(conn, since=None) -> IdentityResult:
+    """Resolve everyone again (``since`` None), or the identifiers a change since ``since`` can reach, in the
+    caller's transaction; the persons whose records or identifiers changed are added to the temporary table
+    ``touched`` (which the caller created)."""
+    everyone = since is None
+    params = privacy.sql_params() | {"everyone": everyone}
     with conn.cursor() as cur:
         cur.execute("select count(*) from derived.person")
         before = cur.fetchone()[0]
         cur.execute(_WORK_TABLES)
-        cur.execute(sql("identity_obs"))
+        scope = _scope(cur, since) if not everyone else None
+        if scope is not None and scope > WHOLE_SHARE * _identifiers(cur):
+            # a change reached most people: the lookups cost more than reading everyone (same result)
+            everyone, scope = True, None
+            params["everyone"] = True
+        cur.execute(sql("identity_obs"), params)
         cur.execute("create index on identity_obs (kind, value); create index on identity_obs (pdn)")
         cur.execute("analyze identity_obs")
         for kind in KIND_ORDER:
-            cur.execute(sql("identity_anchor"), {"kind": kind})
+            cur.execute(sql("identity_anchor"), params | {"kind": kind})
             cur.execute("analyze identity_anchor")
         cur.execute(sql("identity_birth_date"))
         cur.execute(sql("person"), params)
         cur.execute(
             "create index on person_new (anchor_kind, anchor_value); create index on person_new (person_key);"
-            " analyze person_new; analyze identity_birth_date; analyze identity_conflict; analyze derived.person"
+            " analyze person_new; analyze identity_birth_date; analyze identity_conflict"
         )
-        cur.execute(_STALE)
-        removed = cur.rowcount
+        if everyone:  # an incremental run changes too few rows to move the statistics
+            cur.execute("analyze derived.person")
+        cur.execute(_STALE, params)
         cur.execute("select count(*) from stale_person")
         removed = cur.fetchone()[0]
         cur.execute(sql("person_identifier"), params)
-        cur.execute(sql("person_record"))
-        cur.execute(sql("identity_review"))
-        cur.execute(
-            "analyze derived.person; analyze derived.person_identifier; analyze derived.person_record"
-        )
+        cur.execute(sql("person_record"), params)
+        cur.execute(sql("identity_review"), params)
+        if everyone:
+            cur.execute(
+                "analyze derived.person; analyze derived.person_identifier; analyze derived.person_record"
+            )
         cur.execute(_CANDIDATES)
         cur.execute("select count(*) from touched")
         touched = cur.fetchone()[0]
@@ -119,4 +162,29 @@ def resolve(conn) -> IdentityResult:
         removed=removed,
         touched=touched,
         open_reviews=reviews,
+        scope=scope,
     )
+
+
+def _identifiers(cur) -> float:
+    """The planner's estimate of the rows of derived.person_identifier (no count of a big table)."""
+    cur.execute(
+        "select greatest(reltuples, 0) from pg_class where oid = 'derived.person_identifier'::regclass"
+    )
+    return cur.fetchone()[0]
+
+
+def _scope(cur, since) -> int:
+    """Fill ``identity_scope`` with the identifiers a change since ``since`` can reach, and ``old_person``."""
+    cur.execute(sql("identity_seed"), {"since": since})
+    for round_ in range(MAX_SCOPE_ROUNDS):
+        cur.execute(sql("identity_scope"), {"round": round_})
+        if not cur.rowcount:
+            break
+    else:
+        raise RuntimeError(f"the identity scope did not close in {MAX_SCOPE_ROUNDS} rounds")
+    cur.execute("analyze identity_scope")
+    cur.execute(_OLD_PERSON)
+    cur.execute("analyze old_person")
+    cur.execute("select count(*) from identity_scope")
+    return cur.fetchone()[0]
