@@ -566,5 +566,7 @@ def test_a_row_problem_finds_its_staged_row_by_index(warehouse_url):
             plan = "\n".join(r[0] for r in cur.fetchall())
     finally:
         conn.close()
-    conds = [line for line in plan.splitlines() if "Index Cond" in line and "row_number = q.row_number" in line]
+    conds = [
+        line for line in plan.splitlines() if "Index Cond" in line and "row_number = q.row_number" in line
+    ]
     assert conds, plan

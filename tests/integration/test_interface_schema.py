@@ -45,7 +45,15 @@ def test_checkin_lands_in_its_local_day_partition(warehouse_url):
 @pytest.mark.parametrize("table", ["core.checkin", "derived.person"])
 @pytest.mark.parametrize(
     "key",
-    ["b" * 63, "b" * 65, "B" * 64, "g" + "b" * 63, "b" * 63 + "\n", " " + "b" * 63, "b" * 32 + "é" + "b" * 31],
+    [
+        "b" * 63,
+        "b" * 65,
+        "B" * 64,
+        "g" + "b" * 63,
+        "b" * 63 + "\n",
+        " " + "b" * 63,
+        "b" * 32 + "é" + "b" * 31,
+    ],
 )
 def test_person_keys_that_are_not_64_lowercase_hex_digits_are_refused(warehouse_url, table, key):
     """The cheap check (length + no character outside 0-9a-f) refuses what '^[0-9a-f]{64}$' refused."""
