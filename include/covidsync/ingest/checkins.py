@@ -53,9 +53,9 @@ from covidsync import settings
 from covidsync.ingest import landing
 from covidsync.ingest.pipeline import (
     _LOCK_NAMESPACE,
-    ANALYZE_MIN_ROWS,
     FileRow,
     FileStateError,
+    analyze_row_problems,
     load_file,
     max_rejected_share,
     report_and_move,
@@ -388,9 +388,7 @@ def apply_rules(conn, f: FileRow) -> dict:
         cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
         cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
         cur.execute(sql_text(f"{table}_row_problem"), params)
-        cur.execute("select coalesce(rows_total, 0) from ops.landing_file where file_id = %s", (f.file_id,))
-        if cur.fetchone()[0] >= ANALYZE_MIN_ROWS:
-            cur.execute("analyze quarantine.row_problem")  # the loadable view and errors.csv join to it
+        analyze_row_problems(cur, f.file_id)
         cur.execute(
             "select count(distinct row_number) filter (where severity = 'error'), "
             "count(distinct row_number) filter (where severity = 'warning') "

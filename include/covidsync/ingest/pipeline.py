@@ -74,6 +74,14 @@ class FileRow:
         return TABLES[self.dataset]
 
 
+def analyze_row_problems(cur, file_id: int) -> None:
+    """Fresh statistics on ``quarantine.row_problem`` after a big file's rules: the loadable views anti-join
+    to it and the errors.csv queries join it to staging; without them the planner guesses a few rows."""
+    cur.execute("select coalesce(rows_total, 0) from ops.landing_file where file_id = %s", (file_id,))
+    if cur.fetchone()[0] >= ANALYZE_MIN_ROWS:
+        cur.execute("analyze quarantine.row_problem")
+
+
 def load_file(conn, file_id: int) -> FileRow:
     with conn.cursor() as cur:
         cur.execute(
@@ -146,9 +154,7 @@ def apply_rules(conn, f: FileRow, has_record_id: bool) -> dict:
         cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
         cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
         cur.execute(sql_text(f"{f.table}_row_problem"), params)
-        cur.execute("select coalesce(rows_total, 0) from ops.landing_file where file_id = %s", (f.file_id,))
-        if cur.fetchone()[0] >= ANALYZE_MIN_ROWS:
-            cur.execute("analyze quarantine.row_problem")  # the "loadable" view anti-joins to it
+        analyze_row_problems(cur, f.file_id)
         cur.execute(
             f"""
             select count(*),
