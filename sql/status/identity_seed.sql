@@ -1,6 +1,6 @@
 -- identity_scope (temporary), for an incremental build: one row per identifier or phone whose facts changed
--- since the last build (round 0 of the walk in identity_scope.sql): those of the facility records and
--- check-in identities written since, of the QR links and review decisions made since, and those a deleted
+-- since the last build (round 0 of the walk in identity_scope.sql): those of the facility records (but the
+-- known ones of record_known.sql, which change nothing) and check-in identities written since, of the QR links and review decisions made since, and those a deleted
 -- or updated record stopped carrying (core.identity_change). Each is found through an index on its time.
 insert into identity_scope (kind, value, round)
 select distinct
@@ -12,13 +12,25 @@ from (
         case length(v.citizen_id) when 12 then 'cccd' else 'cmnd' end as kind,
         v.citizen_id as value
     from core.vaccination as v
-    where v.loaded_at >= %(since)s and length(v.citizen_id) in (9, 12)
+    where
+        v.loaded_at >= %(since)s
+        and length(v.citizen_id) in (9, 12)
+        and not exists (
+            select 1 from record_known as k
+            where k.source = 'vaccination' and k.record_id = v.vaccination_id
+        )
     union all
     select
         case length(t.citizen_id) when 12 then 'cccd' else 'cmnd' end,
         t.citizen_id
     from core.test_result as t
-    where t.loaded_at >= %(since)s and length(t.citizen_id) in (9, 12)
+    where
+        t.loaded_at >= %(since)s
+        and length(t.citizen_id) in (9, 12)
+        and not exists (
+            select 1 from record_known as k
+            where k.source = 'test_result' and k.record_id = t.test_result_id
+        )
     union all
     select
         c.person_kind,

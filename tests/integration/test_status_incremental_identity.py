@@ -162,7 +162,7 @@ def test_a_change_that_reaches_most_people_resolves_everyone(world, monkeypatch)
     monkeypatch.setattr(identity, "WHOLE_SHARE", 0.0)
     world.vacc("017080000061", 1, "AZ", "2021-10-01")
     world.build(DAY1)
-    world.vacc("017080000061", 2, "AZ", "2021-11-21")
+    world.vacc("017080000061", 2, "AZ", "2021-11-21", phone="0912000061")  # a new fact: it seeds the scope
     result = world.build(DAY2)
     assert (result.mode, result.identity_scope) == ("incremental", None)
     assert world.status("017080000061")["doses"] == 2
@@ -173,3 +173,38 @@ def test_a_change_that_reaches_most_people_resolves_everyone(world, monkeypatch)
     finally:
         conn.close()
     assert_same(inc, full_rebuild_snapshot(world.url, build.as_of_for(dt.date.fromisoformat(DAY2))), DAY2)
+
+
+def test_a_record_that_repeats_what_its_person_is_known_by_resolves_nobody(world):
+    world.vacc("017080000031", 1, "AZ", "2021-08-01", phone="0912000031")
+    world.build(DAY1)
+    second = world.vacc("017080000031", 2, "AZ", "2021-10-01", phone="0912000031")
+    result = incremental(world, DAY2)
+    assert result.identity_scope == 0  # nothing about anyone's identity changed
+    person = world.person_id("cccd", "017080000031")
+    assert world.sql(
+        "select person_id from derived.person_record where source = 'vaccination' and record_id = %s", (second,)
+    ) == [(person,)]
+    assert world.status("017080000031")["doses"] == 2
+
+
+def test_a_newer_record_with_another_phone_is_resolved_again(world):
+    world.vacc("017080000032", 1, "AZ", "2021-08-01", phone="0912000032")
+    world.build(DAY1)
+    world.vacc("017080000032", 2, "AZ", "2021-10-01", phone="0912999032")
+    result = incremental(world, DAY2)
+    assert result.identity_scope > 0
+    assert world.sql("select phone from derived.person where citizen_id = '017080000032'") == [("0912999032",)]
+
+
+def test_a_record_repeating_an_outranked_record_changes_the_persons_phone(world):
+    # the person's phone comes from the most recent record; a new record repeats an older one word for word,
+    # but that older record's phone is no longer the person's, so the new record is not "nothing new"
+    world.vacc("017080000033", 1, "AZ", "2021-08-01", phone="0912000033")
+    world.vacc("017080000033", 2, "AZ", "2021-09-01", phone="0912999033")
+    world.build(DAY1)
+    assert world.sql("select phone from derived.person where citizen_id = '017080000033'") == [("0912999033",)]
+    world.vacc("017080000033", 3, "AZ", "2021-11-21", phone="0912000033")
+    result = incremental(world, DAY2)
+    assert result.identity_scope > 0
+    assert world.sql("select phone from derived.person where citizen_id = '017080000033'") == [("0912000033",)]

@@ -10,7 +10,8 @@ run, full or incremental.
 A full run resolves everyone again (set-based). An incremental run (``since``: the last build's watermark)
 resolves only the identifiers a change since then can reach (``sql/status/identity_seed.sql``, then
 ``identity_scope.sql`` round after round): those of the records, check-in identities, QR links and decisions
-written since, and every identifier connected to them by a record's phone, a QR link, a decision, or the
+written since (a record that repeats what an older record of its identifier said, already its person's, is
+only given that person: ``record_known.sql``), and every identifier connected to them by a record's phone, a QR link, a decision, or the
 person they resolved to at the last build. The rules decide each connected component from its own facts
 alone, so resolving the components a change reached gives what resolving everyone gives (proved by
 ``tests/integration/test_status_incremental.py``). Either way only the differences are applied, and the
@@ -144,6 +145,8 @@ def resolve(conn, since=None) -> IdentityResult:
         removed = cur.fetchone()[0]
         cur.execute(sql("person_identifier"), params)
         cur.execute(sql("person_record"), params)
+        if not everyone:
+            cur.execute(sql("identity_record_attach"))
         cur.execute(sql("identity_review"), params)
         if everyone:
             cur.execute(
@@ -176,6 +179,7 @@ def _identifiers(cur) -> float:
 
 def _scope(cur, since) -> int:
     """Fill ``identity_scope`` with the identifiers a change since ``since`` can reach, and ``old_person``."""
+    cur.execute(sql("record_known"), {"since": since})
     cur.execute(sql("identity_seed"), {"since": since})
     for round_ in range(MAX_SCOPE_ROUNDS):
         cur.execute(sql("identity_scope"), {"round": round_})
