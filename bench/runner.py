@@ -266,6 +266,8 @@ def run_size(
                 finally:
                     conn.close()
             state: dict[str, Any] = {"seed": args.seed + index}
+            if args.status_history_days is not None:
+                state["history_days"] = args.status_history_days
             steps = ([g.prepare] if g.prepare else []) + list(g.steps)
             for step in steps:
                 params = {"db_url": url, "env": env, "path": landed, "dataset": dataset, "rows": inp.rows}
@@ -473,6 +475,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run the naive pandas path up to this many rows (it holds the file in memory)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--status-history-days",
+        type=int,
+        default=None,
+        help="status group: days of data loaded before the full build (default 7); one more day follows",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases and data areas")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl-C does: partial JSON

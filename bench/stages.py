@@ -425,7 +425,10 @@ group(
 # Identity and status build (covidsync.status.build): generated core data for ctx.rows persons, loaded as
 # the ingest DAGs would leave it (covidsync.status.synthetic), then the library's own entry points.
 
-STATUS_DAYS = 3  # two days loaded before the full build, the third for the incremental one
+# days of data loaded before the full build (the built day included) unless --status-history-days says
+# otherwise; one more day follows for the incremental build. A week: the day measured is an ordinary day of a
+# warehouse that has been running, not its third day, when most people scanning are scanned for the first time
+STATUS_HISTORY_DAYS = 7
 
 
 def _synthetic(ctx: Ctx):
@@ -434,7 +437,7 @@ def _synthetic(ctx: Ctx):
     return Synthetic(
         seed=ctx.state.get("seed", 1),
         persons=ctx.rows,
-        days=STATUS_DAYS,
+        days=ctx.state.get("history_days", STATUS_HISTORY_DAYS) + 1,
         venues=min(9_999, max(25, ctx.rows // 100)),
         checkins_per_day=max(100, ctx.rows // 4),  # Hòa Bình: 200k check-ins a day for 850k people
     )
@@ -452,7 +455,8 @@ def _analyze(conn) -> None:
 
 @stage("status_prepare", "load core for the status build (untimed)")
 def status_prepare(ctx: Ctx) -> dict:
-    """Days 1 and 2 of generated core data (vaccination histories, tests, check-ins) for ctx.rows persons."""
+    """The history days of generated core data (vaccination histories, tests, check-ins) for ctx.rows
+    persons: all days but the last, which status_load_day loads."""
     data = _synthetic(ctx)
     data.setup(ctx.conn)
     counts: dict[str, int] = {}
