@@ -83,9 +83,6 @@ left join conflicted as c on m.anchor_kind = c.anchor_kind and m.anchor_value = 
 left join other_id as x on m.anchor_kind = x.anchor_kind and m.anchor_value = x.anchor_value
 group by m.anchor_kind, m.anchor_value, b.date_of_birth, b.birth_year_only, c.anchor_kind, x.cmnd, x.qid;
 
-alter table person_new add column name_key text;
-update person_new set name_key = derived.name_key(full_name);
-
 insert into derived.person as p (
     person_key, citizen_id, cmnd, qid, full_name, name_key, date_of_birth, birth_year_only, gender, phone,
     province_code, district_code, commune_code
@@ -96,7 +93,7 @@ select
     n.cmnd,
     n.qid,
     n.full_name,
-    n.name_key,
+    derived.name_key(n.full_name),
     n.date_of_birth,
     n.birth_year_only,
     n.gender,
