@@ -1,6 +1,7 @@
 -- identity_scope (temporary), for an incremental build: one row per identifier or phone whose facts changed
 -- since the last build (round 0 of the walk in identity_scope.sql): those of the facility records (but the
--- known ones of record_known.sql, which change nothing) and check-in identities written since, of the QR links and review decisions made since, and those a deleted
+-- known ones of record_known.sql, which change nothing) and check-in identities written since (but those of
+-- checkin_known.sql), of the QR links and review decisions made since, and those a deleted
 -- or updated record stopped carrying (core.identity_change). Each is found through an index on its time.
 insert into identity_scope (kind, value, round)
 select distinct
@@ -36,7 +37,12 @@ from (
         c.person_kind,
         c.identifier
     from core.checkin_person as c
-    where c.changed_at >= %(since)s
+    where
+        c.changed_at >= %(since)s
+        and not exists (
+            select 1 from checkin_known as k
+            where k.kind = c.person_kind and k.value = c.identifier
+        )
     union all
     select
         'cccd',

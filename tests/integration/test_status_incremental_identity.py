@@ -183,7 +183,8 @@ def test_a_record_that_repeats_what_its_person_is_known_by_resolves_nobody(world
     assert result.identity_scope == 0  # nothing about anyone's identity changed
     person = world.person_id("cccd", "017080000031")
     assert world.sql(
-        "select person_id from derived.person_record where source = 'vaccination' and record_id = %s", (second,)
+        "select person_id from derived.person_record where source = 'vaccination' and record_id = %s",
+        (second,),
     ) == [(person,)]
     assert world.status("017080000031")["doses"] == 2
 
@@ -194,7 +195,9 @@ def test_a_newer_record_with_another_phone_is_resolved_again(world):
     world.vacc("017080000032", 2, "AZ", "2021-10-01", phone="0912999032")
     result = incremental(world, DAY2)
     assert result.identity_scope > 0
-    assert world.sql("select phone from derived.person where citizen_id = '017080000032'") == [("0912999032",)]
+    assert world.sql("select phone from derived.person where citizen_id = '017080000032'") == [
+        ("0912999032",)
+    ]
 
 
 def test_a_record_repeating_an_outranked_record_changes_the_persons_phone(world):
@@ -203,8 +206,66 @@ def test_a_record_repeating_an_outranked_record_changes_the_persons_phone(world)
     world.vacc("017080000033", 1, "AZ", "2021-08-01", phone="0912000033")
     world.vacc("017080000033", 2, "AZ", "2021-09-01", phone="0912999033")
     world.build(DAY1)
-    assert world.sql("select phone from derived.person where citizen_id = '017080000033'") == [("0912999033",)]
+    assert world.sql("select phone from derived.person where citizen_id = '017080000033'") == [
+        ("0912999033",)
+    ]
     world.vacc("017080000033", 3, "AZ", "2021-11-21", phone="0912000033")
     result = incremental(world, DAY2)
     assert result.identity_scope > 0
-    assert world.sql("select phone from derived.person where citizen_id = '017080000033'") == [("0912000033",)]
+    assert world.sql("select phone from derived.person where citizen_id = '017080000033'") == [
+        ("0912000033",)
+    ]
+
+
+def test_a_first_scan_by_a_card_a_record_already_carries_resolves_nobody(world):
+    world.vacc("017080000034", 1, "AZ", "2021-08-01", phone="0912000034")
+    world.build(DAY1)
+    world.checkin(
+        "cccd",
+        "017080000034",
+        "V1",
+        at(DAY2, "10:00"),
+        name="Nguyễn Văn An",
+        dob="1980-01-01",
+        phone="0912000034",
+    )
+    result = incremental(world, DAY2)
+    assert result.identity_scope == 0
+
+
+def test_a_first_scan_by_a_card_with_a_new_phone_lets_that_phones_scans_resolve(world):
+    world.vacc("017080000035", 1, "AZ", "2021-08-01", phone="0912000035")
+    # a phone scan with the person's name and birth date: no record carries this phone yet
+    world.checkin(
+        "phone", "0912999035", "V1", at("2021-11-19", "10:00"), name="Nguyễn Văn An", dob="1980-01-01"
+    )
+    world.build(DAY1)
+    assert world.person_id("phone", "0912999035") is None
+    world.checkin(
+        "cccd",
+        "017080000035",
+        "V1",
+        at(DAY2, "10:00"),
+        name="Nguyễn Văn An",
+        dob="1980-01-01",
+        phone="0912999035",
+    )
+    result = incremental(world, DAY2)
+    assert result.identity_scope > 0
+    assert world.person_id("phone", "0912999035") == world.person_id("cccd", "017080000035")
+
+
+def test_a_check_in_identity_whose_facts_change_logs_its_identifier(world):
+    world.checkin("cccd", "017080000036", "V1", at(DAY1, "10:00"), name="Nguyễn Văn An", dob="1980-01-01")
+    world.sql("delete from core.identity_change")
+    world.sql(
+        "update core.checkin_person set full_name = 'Nguyễn Văn Ân' where person_kind = 'cccd' and identifier = %s",
+        ("017080000036",),
+    )
+    assert world.sql("select kind, value from core.identity_change") == [("cccd", "017080000036")]
+    world.sql(
+        "update core.checkin_person set last_seen_at = last_seen_at + interval '1 hour'"
+        " where person_kind = 'cccd' and identifier = %s",
+        ("017080000036",),
+    )
+    assert world.sql("select count(*) from core.identity_change") == [(1,)]  # a new scan alone logs nothing

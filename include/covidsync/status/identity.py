@@ -11,7 +11,8 @@ A full run resolves everyone again (set-based). An incremental run (``since``: t
 resolves only the identifiers a change since then can reach (``sql/status/identity_seed.sql``, then
 ``identity_scope.sql`` round after round): those of the records, check-in identities, QR links and decisions
 written since (a record that repeats what an older record of its identifier said, already its person's, is
-only given that person: ``record_known.sql``), and every identifier connected to them by a record's phone, a QR link, a decision, or the
+only given that person: ``record_known.sql``; a new check-in identity of that kind is left out:
+``checkin_known.sql``), and every identifier connected to them by a record's phone, a QR link, a decision, or the
 person they resolved to at the last build. The rules decide each connected component from its own facts
 alone, so resolving the components a change reached gives what resolving everyone gives (proved by
 ``tests/integration/test_status_incremental.py``). Either way only the differences are applied, and the
@@ -180,6 +181,7 @@ def _identifiers(cur) -> float:
 def _scope(cur, since) -> int:
     """Fill ``identity_scope`` with the identifiers a change since ``since`` can reach, and ``old_person``."""
     cur.execute(sql("record_known"), {"since": since})
+    cur.execute(sql("checkin_known"), {"since": since})
     cur.execute(sql("identity_seed"), {"since": since})
     for round_ in range(MAX_SCOPE_ROUNDS):
         cur.execute(sql("identity_scope"), {"round": round_})
