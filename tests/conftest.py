@@ -98,6 +98,16 @@ def warehouse_url(pg_admin_url, template_db, monkeypatch):
     _execute(pg_admin_url, f'drop database if exists "{name}" with (force)')
 
 
+@pytest.fixture(scope="module")
+def module_warehouse_url(pg_admin_url, template_db):
+    """A fresh migrated warehouse shared by one module: for a module fixture that does one expensive setup
+    that several tests then only read. Its URL only; ``COVIDSYNC_WAREHOUSE_URL`` is the setup's to set."""
+    name = f"{_PREFIX}_{next(_counter)}"
+    _execute(pg_admin_url, f'create database "{name}" template "{template_db}"')
+    yield _with_database(pg_admin_url, name)
+    _execute(pg_admin_url, f'drop database if exists "{name}" with (force)')
+
+
 @pytest.fixture
 def areas(tmp_path, monkeypatch):
     """Landing, outbox, archive and rejected areas in a temporary data directory."""
