@@ -98,6 +98,16 @@ def warehouse_url(pg_admin_url, template_db, monkeypatch):
     _execute(pg_admin_url, f'drop database if exists "{name}" with (force)')
 
 
+@pytest.fixture(scope="module")
+def module_warehouse_url(pg_admin_url, template_db):
+    """A fresh migrated warehouse shared by one module: for a module fixture that does one expensive setup
+    that several tests then only read. Its URL only; ``COVIDSYNC_WAREHOUSE_URL`` is the setup's to set."""
+    name = f"{_PREFIX}_{next(_counter)}"
+    _execute(pg_admin_url, f'create database "{name}" template "{template_db}"')
+    yield _with_database(pg_admin_url, name)
+    _execute(pg_admin_url, f'drop database if exists "{name}" with (force)')
+
+
 @pytest.fixture
 def areas(tmp_path, monkeypatch):
     """Landing, outbox, archive and rejected areas in a temporary data directory."""
@@ -109,3 +119,34 @@ def areas(tmp_path, monkeypatch):
     for path in paths.values():
         path.mkdir(parents=True)
     return paths
+
+
+@pytest.fixture(scope="session")
+def migrated_airflow_home(tmp_path_factory, pg_admin_url) -> Path:
+    """An Airflow home whose SQLite metadata database was migrated once for the session, by the code that
+    ``covidsync run`` uses on first use (``airflow db migrate``, then its stamp file); about 5 s a time."""
+    from covidsync.cli import run
+
+    home = tmp_path_factory.mktemp("airflow-migrated")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_HOME", str(home))
+        mp.setenv("COVIDSYNC_WAREHOUSE_URL", pg_admin_url)
+        run._environ()
+    assert (home / "airflow.db").is_file() and list(home.glob(".migrated-*")), (
+        "Airflow's metadata not migrated"
+    )
+    return home
+
+
+@pytest.fixture
+def airflow_home(migrated_airflow_home, tmp_path) -> Path:
+    """A private ``AIRFLOW_HOME`` (``tmp_path / "airflow"``) holding a copy of the migrated metadata database
+    and its stamp, so a test's ``covidsync run`` skips the migration. Not airflow.cfg: it names its home's
+    absolute paths, and Airflow writes a new one here on first use."""
+    import shutil
+
+    home = tmp_path / "airflow"
+    home.mkdir()
+    for path in [migrated_airflow_home / "airflow.db", *migrated_airflow_home.glob(".migrated-*")]:
+        shutil.copy2(path, home / path.name)
+    return home

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 import unicodedata
 
 import psycopg2
@@ -535,10 +536,24 @@ def test_two_files_with_the_same_checkin_merged_at_once_do_not_fail(warehouse_ur
             except Exception as exc:  # noqa: BLE001 (the test reports it)
                 outcome["error"] = exc
 
+        merging, holding = conn.get_backend_pid(), other.get_backend_pid()
         thread = threading.Thread(target=second_merge)
         thread.start()
-        thread.join(timeout=3)
-        assert thread.is_alive(), "the merge should wait for the uncommitted scan"
+        # the merge's backend blocked by the other transaction's lock (polled, not a fixed 3 s wait)
+        watcher = psycopg2.connect(warehouse_url)
+        watcher.autocommit = True
+        try:
+            blocked = False
+            deadline = time.monotonic() + 30
+            with watcher.cursor() as cur:
+                while thread.is_alive() and not blocked and time.monotonic() < deadline:
+                    cur.execute("select %s = any(pg_blocking_pids(%s))", (holding, merging))
+                    blocked = cur.fetchone()[0]
+                    if not blocked:
+                        time.sleep(0.02)
+        finally:
+            watcher.close()
+        assert blocked and thread.is_alive(), "the merge should wait for the uncommitted scan"
         other.commit()
         thread.join(timeout=30)
         assert "error" not in outcome, outcome.get("error")

@@ -60,8 +60,8 @@ def test_unreachable_warehouse_is_a_clear_error():
     assert "127.0.0.1" in proc.stderr
 
 
-def test_run_refuses_an_unknown_dag_and_lists_the_known_ones(warehouse_url, tmp_path):
-    proc = covidsync("run", "no_such_dag", env={"AIRFLOW_HOME": str(tmp_path / "airflow")})
+def test_run_refuses_an_unknown_dag_and_lists_the_known_ones(warehouse_url, airflow_home):
+    proc = covidsync("run", "no_such_dag", env={"AIRFLOW_HOME": str(airflow_home)})
     assert proc.returncode == 2
     assert "no DAG 'no_such_dag'" in proc.stderr and "ingest_facility_files" in proc.stderr
 
@@ -74,7 +74,9 @@ def test_run_refuses_a_month_first_or_malformed_date(warehouse_url, tmp_path):
 
 
 @pytest.mark.airflow
-def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(warehouse_url, areas, tmp_path):
+def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(
+    warehouse_url, areas, tmp_path, airflow_home
+):
     registry = areas["landing"] / "registry" / "facilities.csv"
     registry.parent.mkdir(parents=True)
     registry.write_text(
@@ -89,7 +91,7 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(warehouse_
         [VACCINATION, dict(VACCINATION, **{"Mã bản ghi": "R2", "Mũi số": "2", "Ngày tiêm": "15/10/2021"})],
     )
     (folder / "only_ids.csv").write_text("citizen_id\n017090001234\n")
-    env = {"AIRFLOW_HOME": str(tmp_path / "airflow")}
+    env = {"AIRFLOW_HOME": str(airflow_home)}
     log = tmp_path / "run.log"
     proc = covidsync("run", "ingest_facility_files", "--date", "2021-11-20", "--log", str(log), env=env)
     assert proc.returncode == 0, log.read_text()[-4000:]
@@ -108,12 +110,12 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(warehouse_
     # no identity value in the task logs or in any XCom the run pushed
     import sqlite3
 
-    airflow_db = sqlite3.connect(tmp_path / "airflow" / "airflow.db")
+    airflow_db = sqlite3.connect(airflow_home / "airflow.db")
     xcoms = " ".join(str(row[0]) for row in airflow_db.execute("select value from xcom"))
     airflow_db.close()
     assert "pending" in xcoms or "by_status" in xcoms, "the run's summaries are in XCom"
     task_logs = log.read_text() + "".join(
-        f.read_text(errors="replace") for f in (tmp_path / "airflow").rglob("*.log") if f.is_file()
+        f.read_text(errors="replace") for f in airflow_home.rglob("*.log") if f.is_file()
     )
     for secret in ("017090001234", "0912345678", "Nguyễn Văn An"):
         assert secret not in task_logs, "an identity value reached a task log"

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -27,18 +30,52 @@ def sample(tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def landed(sample, tmp_path, monkeypatch):
-    """A private copy of the sample's data areas (processing moves files), with mtimes kept."""
+def land(sample, data, monkeypatch) -> Path:
+    """A private copy of the sample's data areas in ``data`` (processing moves files), with mtimes kept."""
     import shutil
 
-    data = tmp_path / "data"
     shutil.copytree(sample / "landing", data / "landing", copy_function=shutil.copy2)
     monkeypatch.setenv("COVIDSYNC_DATA_DIR", str(data))
     monkeypatch.setenv("COVIDSYNC_MAX_XLSX_EXPANDED_BYTES", str(50 * 1024 * 1024))
     # the Data Docs site (0.3 s a file) is proved by tests/unit/ingest/test_gate.py; not rebuilt here
     monkeypatch.setenv("COVIDSYNC_GX_DOCS", "0")
     return data
+
+
+@pytest.fixture
+def landed(sample, tmp_path, monkeypatch):
+    return land(sample, tmp_path / "data", monkeypatch)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    url: str
+    data: Path
+    logged: str  # every log record of the run, DEBUG and up, formatted as caplog.text formats them
+
+
+@pytest.fixture(scope="module")
+def ingested(sample, module_warehouse_url, tmp_path_factory):
+    """The sample ingested once into a fresh warehouse, for the tests that only read what that run left
+    (the tables, the outboxes, the archive and rejected areas, the log); about 4 s a run.
+    ``test_a_second_run_changes_nothing`` runs again, so it has a warehouse and data areas of its own."""
+    records = io.StringIO()
+    handler = logging.StreamHandler(records)
+    handler.setFormatter(logging.Formatter("%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    level = root.level
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COVIDSYNC_WAREHOUSE_URL", module_warehouse_url)
+        data = land(sample, tmp_path_factory.mktemp("ingested") / "data", mp)
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        try:
+            run_ingest(module_warehouse_url)
+        finally:
+            root.setLevel(level)
+            root.removeHandler(handler)
+    return Ingested(module_warehouse_url, data, records.getvalue())
 
 
 def run_ingest(url) -> list[dict]:
@@ -84,13 +121,11 @@ def table_digest(url: str) -> dict[str, str]:
     return out
 
 
-def test_reports_match_the_manifest_exactly(warehouse_url, sample, landed, caplog):
+def test_reports_match_the_manifest_exactly(sample, ingested):
     files, expected = truth(sample)
     assert len(expected) > 50 and len({p[3] for p in expected}) >= 12, "the sample must exercise many codes"
-    with caplog.at_level(logging.DEBUG):
-        run_ingest(warehouse_url)
 
-    conn = psycopg2.connect(warehouse_url)
+    conn = psycopg2.connect(ingested.url)
     with conn.cursor() as cur:
         cur.execute(
             """
@@ -133,17 +168,17 @@ def test_reports_match_the_manifest_exactly(warehouse_url, sample, landed, caplo
         for column in ("citizen_id", "cmnd", "phone"):
             if person.get(column) and len(person[column]) >= 9:
                 identities.add(person[column])
-    logged = caplog.text
+    logged = ingested.logged
+    assert "covidsync" in logged, "the run's log was captured"
     assert not [i for i in identities if i in logged], "an identity value reached the logs"
     assert not [i for i in identities if i in validation_text], "an identity value reached GX results"
     names = {p["full_name"] for p in people if p.get("full_name")}
     assert not [n for n in names if n in logged], "a name reached the logs"
 
 
-def test_outboxes_hold_only_their_facilitys_reports(warehouse_url, sample, landed):
-    run_ingest(warehouse_url)
+def test_outboxes_hold_only_their_facilitys_reports(sample, ingested):
     files, _ = truth(sample)
-    outbox = landed / "outbox"
+    outbox = ingested.data / "outbox"
     for report in outbox.rglob("*.result.json"):
         facility = report.relative_to(outbox).parts[0]
         result = json.loads(report.read_text(encoding="utf-8"))
@@ -169,9 +204,9 @@ def test_a_second_run_changes_nothing(warehouse_url, landed):
     assert sorted(p.relative_to(landed) for p in (landed / "archive").rglob("*") if p.is_file()) == archived
 
 
-def test_every_file_ends_in_the_archive_or_the_rejected_area(warehouse_url, sample, landed):
-    run_ingest(warehouse_url)
+def test_every_file_ends_in_the_archive_or_the_rejected_area(sample, ingested):
     files, _ = truth(sample)
+    landed = ingested.data
 
     def digest(path):
         return hashlib.sha256(path.read_bytes()).hexdigest()

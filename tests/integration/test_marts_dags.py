@@ -15,12 +15,12 @@ from test_facility_monitoring import webhook  # noqa: F401 (a fixture)
 
 
 @pytest.mark.airflow
-def test_monitor_dag_runs_end_to_end(warehouse_url, areas, tmp_path, webhook):  # noqa: F811
+def test_monitor_dag_runs_end_to_end(warehouse_url, areas, tmp_path, webhook, airflow_home):  # noqa: F811
     url, received = webhook
     conn = psycopg2.connect(warehouse_url)
     fx.load(conn)
     env = {
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW_HOME": str(airflow_home),
         "COVIDSYNC_ALERT_WEBHOOK": url,
         "COVIDSYNC_REPORT_DIR": str(tmp_path / "reports"),
     }
