@@ -333,3 +333,17 @@ def test_store_result(warehouse_url):
     assert (file_id, suite, success, evaluated, failed) == (landing_id, "vaccinations_batch", False, 7, 1)
     assert results == result.results
     assert results["failed"] == ["null_keys 1 > 0"] and len(results["warnings"]) == 1
+
+
+def test_the_runs_index_lists_every_page_without_rendering_the_stored_results_again(gx_dir):
+    site = gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
+    pages = site / "validations" / "vaccinations_batch"
+    before = set(pages.rglob("*.html"))
+    gate.run_gate(profile(VACCINATIONS, duplicate_keys=1), build_docs=True)
+    (first,) = set(pages.rglob("*.html")) - before
+    first.unlink()  # a stored result whose page a full build would render again
+    (site / "index.html").unlink()
+    index = gate.build_data_docs(validation_pages=False)
+    assert index.is_file() and "vaccinations_batch" in index.read_text()
+    assert not first.exists()
+    assert gate.build_data_docs() == index and first.exists()
