@@ -34,7 +34,9 @@ def status_row(url: str, cid: str) -> dict:
             row = cur.fetchone()
     finally:
         conn.close()
-    return dict(zip(("fully_vaccinated", "card_colour", "f0", "contact_candidate"), row or (None,) * 4))
+    return dict(
+        zip(("fully_vaccinated", "card_colour", "f0", "contact_candidate"), row or (None,) * 4, strict=True)
+    )
 
 
 def test_statuses_follow_as_of_day_by_day_as_a_full_rebuild_does(warehouse_url):
