@@ -8,10 +8,12 @@
 -- best record that gives one, cannot change whichever record ranks first; the record belongs to that person.
 -- identity_seed.sql leaves these records out; identity_record_attach.sql gives them their person.
 create temp table record_known on commit drop as
-with fresh as (
+with facility_record as not materialized (
+    -- both facility datasets in one shape; inlined at each use, so each use's filter reaches its index
     select
         'vaccination' as source,
         v.vaccination_id as record_id,
+        v.loaded_at,
         v.citizen_id,
         v.full_name,
         v.date_of_birth,
@@ -22,11 +24,11 @@ with fresh as (
         v.district_code,
         v.commune_code
     from core.vaccination as v
-    where v.loaded_at >= %(since)s and length(v.citizen_id) in (9, 12)
     union all
     select
         'test_result',
         t.test_result_id,
+        t.loaded_at,
         t.citizen_id,
         t.full_name,
         t.date_of_birth,
@@ -37,39 +39,18 @@ with fresh as (
         t.district_code,
         t.commune_code
     from core.test_result as t
-    where t.loaded_at >= %(since)s and length(t.citizen_id) in (9, 12)
+),
+
+fresh as (
+    select r.*
+    from facility_record as r
+    where r.loaded_at >= %(since)s and length(r.citizen_id) in (9, 12)
 ),
 
 older as (
-    select
-        'vaccination' as source,
-        v.vaccination_id as record_id,
-        v.citizen_id,
-        v.full_name,
-        v.date_of_birth,
-        v.birth_year_only,
-        v.gender,
-        v.phone,
-        v.province_code,
-        v.district_code,
-        v.commune_code
-    from core.vaccination as v
-    where v.loaded_at < %(since)s
-    union all
-    select
-        'test_result',
-        t.test_result_id,
-        t.citizen_id,
-        t.full_name,
-        t.date_of_birth,
-        t.birth_year_only,
-        t.gender,
-        t.phone,
-        t.province_code,
-        t.district_code,
-        t.commune_code
-    from core.test_result as t
-    where t.loaded_at < %(since)s
+    select r.*
+    from facility_record as r
+    where r.loaded_at < %(since)s
 ),
 
 twin as (
