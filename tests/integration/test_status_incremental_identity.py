@@ -269,3 +269,26 @@ def test_a_check_in_identity_whose_facts_change_logs_its_identifier(world):
         ("017080000036",),
     )
     assert world.sql("select count(*) from core.identity_change") == [(1,)]  # a new scan alone logs nothing
+
+
+def test_the_change_log_is_pruned_once_every_rule_set_has_read_it(world, monkeypatch):
+    import dataclasses
+
+    from covidsync.status import rules
+
+    other = dataclasses.replace(rules.get(), name="test-other", version=1)
+    monkeypatch.setitem(rules.RULE_SETS, other.name, other)
+    wrong = world.vacc("017080000071", 1, "AZ", "2021-10-01", phone="0912000071")
+    world.build(DAY1)
+    monkeypatch.setenv("COVIDSYNC_RULE_SET", other.name)
+    world.build(DAY1)
+    monkeypatch.delenv("COVIDSYNC_RULE_SET")
+    world.sql("delete from core.vaccination where vaccination_id = %s", (wrong,))
+    logged = world.sql("select count(*) from core.identity_change")[0][0]
+    assert logged > 0
+    incremental(world, DAY2)
+    # the other rule set has not built since the delete: its next build still needs the log
+    assert world.sql("select count(*) from core.identity_change") == [(logged,)]
+    monkeypatch.setenv("COVIDSYNC_RULE_SET", other.name)
+    world.build(DAY2)
+    assert world.sql("select count(*) from core.identity_change") == [(0,)]

@@ -221,6 +221,11 @@ def build_uncommitted(
                 touched,
             ),
         )
+        # the change log rows every rule set's next build starts after are never read again
+        cur.execute(
+            "delete from core.identity_change"
+            " where changed_at < (select min(record_watermark) from derived.build_state)"
+        )
         cur.execute("select count(*) from derived.health_status where rule_set = %s and f0", (rs.name,))
         f0 = cur.fetchone()[0]
         cur.execute("select count(*) from derived.contact_candidate where rule_set = %s", (rs.name,))
