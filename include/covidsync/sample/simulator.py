@@ -210,6 +210,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes | dict, headers: dict | None = None) -> None:
         if isinstance(body, dict):
             body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        # logged before the answer goes out: a client that has its answer finds the request in the log
+        parts = urlsplit(self.path)
+        with self.sim.lock:
+            self.sim.requests.append(
+                {"method": self.command, "path": parts.path, "query": parts.query, "status": status}
+            )
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -220,13 +226,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             # the client gave up first (a read timeout against a delayed answer): what a real server sees
-            # too; the request is still logged below
+            # too; the request was logged above
             self.close_connection = True
-        parts = urlsplit(self.path)
-        with self.sim.lock:
-            self.sim.requests.append(
-                {"method": self.command, "path": parts.path, "query": parts.query, "status": status}
-            )
 
     def do_POST(self):  # noqa: N802
         if urlsplit(self.path).path != "/_control":
