@@ -585,3 +585,43 @@ def test_a_row_problem_finds_its_staged_row_by_index(warehouse_url):
         line for line in plan.splitlines() if "Index Cond" in line and "row_number = q.row_number" in line
     ]
     assert conds, plan
+
+
+def test_a_venue_code_missing_or_repeated_in_its_file_is_an_error_on_that_row_only(warehouse_url, areas):
+    """Contract §5: venue_code is required and once per file. The first row of a code loads; every later
+    row with it is duplicate_in_file; a row without one is missing_required."""
+    rows = [
+        ["V1", "Chợ A", "17", "148", "04789", "", "market"],
+        ["V2", "Chợ B", "17", "148", "04789", "", "market"],
+        ["V1", "Chợ A again", "17", "148", "04789", "", "market"],
+        ["", "No code", "17", "148", "04789", "", "market"],
+        ["V2", "Chợ B again", "17", "148", "04789", "", "market"],
+        ["V3", "Chợ C", "17", "148", "04789", "", "market"],
+        ["", "No code either", "17", "148", "04789", "", "market"],
+        # clean rows, so that the four errors stay under the batch gate's 20 %
+        *[[f"W{i:02d}", "Chợ", "17", "148", "04789", "", "market"] for i in range(20)],
+    ]
+    header = VENUES.splitlines()[0].split(",")
+    deliver(areas, "venues.csv", header, rows, "venues", DELIVERED)
+    os.environ["COVIDSYNC_GX_DOCS"] = "0"
+    try:
+        (result,) = run(warehouse_url)
+    finally:
+        os.environ.pop("COVIDSYNC_GX_DOCS", None)
+    problems = query(
+        warehouse_url,
+        "select row_number, column_name, code from quarantine.row_problem where file_id = %s order by 1",
+        (result["file_id"],),
+    )
+    assert problems == [
+        (3, "venue_code", "duplicate_in_file"),
+        (4, "venue_code", "missing_required"),
+        (5, "venue_code", "duplicate_in_file"),
+        (7, "venue_code", "missing_required"),
+    ]
+    venues = "select venue_code, name from core.venue where venue_code like 'V%%' order by 1"
+    assert query(warehouse_url, venues) == [
+        ("V1", "Chợ A"),
+        ("V2", "Chợ B"),
+        ("V3", "Chợ C"),
+    ]
