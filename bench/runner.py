@@ -305,6 +305,16 @@ def run_size(
             kind = "step"
         if len(results) == len(_pieces(size, plan.piece_rows)) or kind != "baseline":
             records.append(_record(g.name, size, step, kind, results))
+    copy = next((r for r in records if r["kind"] == "baseline" and r["step"] == "copy"), None)
+    for r in records:  # each other baseline against COPY of the file too (the floors, the naive path)
+        if (
+            r["kind"] == "baseline"
+            and r["step"] != "copy"
+            and copy
+            and copy["rows_per_s"]
+            and r["rows_per_s"]
+        ):
+            r["vs_copy"] = round(r["rows_per_s"] / copy["rows_per_s"], 3)
     headline = [r for r in records if r["step"] in g.headline]
     if interrupted or len(headline) < len(g.headline):
         raise Interrupted(records)

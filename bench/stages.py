@@ -411,13 +411,60 @@ def checkin_ingest(ctx: Ctx) -> dict:
     }
 
 
+# The floor of any loader that leaves validated rows in core.checkin: the core rows the ingest wrote,
+# exported as CSV (a step outside the headline), then COPYed as they are into a typed table without index
+# and into a table with core.checkin's own columns, checks and indexes (the primary key and the two indexes
+# tracing reads). No parsing, no rules, no gate: what is left is the cost of the table itself.
+CORE_CHECKIN_COLUMNS = (
+    "checkin_id, local_day, venue_code, scanned_at, direction, mode, person_kind, person_key, "
+    "source_file_id, source_row"
+)
+
+
+@stage("checkin_core_export", "its core rows exported as CSV (for the two floors below)")
+def checkin_core_export(ctx: Ctx) -> dict:
+    path = _export_path("checkin_core")
+    with ctx.conn.cursor() as cur, path.open("w", encoding="utf-8") as fh:
+        cur.copy_expert(
+            f"copy (select {CORE_CHECKIN_COLUMNS} from core.checkin where source_file_id = "
+            f"{int(ctx.state['file_id'])}) to stdout with (format csv)",
+            fh,
+        )
+        rows = cur.rowcount
+    ctx.conn.rollback()
+    return {"rows": rows, "state": {"core_csv": str(path)}}
+
+
+def _copy_core(ctx: Ctx, indexed: bool) -> dict:
+    table = f"bench_copy.checkin_core_{'indexed' if indexed else 'bare'}"
+    like = "like core.checkin including all" if indexed else "like core.checkin including defaults"
+    with ctx.conn, ctx.conn.cursor() as cur:
+        cur.execute(f"drop table if exists {table}")
+        cur.execute(f"create table {table} ({like})")
+        with Path(ctx.state["core_csv"]).open("rb") as fh:
+            cur.copy_expert(f"copy {table} ({CORE_CHECKIN_COLUMNS}) from stdin with (format csv)", fh)
+        rows = cur.rowcount
+    return {"rows": rows}
+
+
+@stage("copy_core", "floor: its core rows COPYed into a typed table, no index")
+def copy_core(ctx: Ctx) -> dict:
+    return _copy_core(ctx, indexed=False)
+
+
+@stage("copy_core_indexed", "floor: its core rows COPYed with core.checkin's indexes")
+def copy_core_indexed(ctx: Ctx) -> dict:
+    return _copy_core(ctx, indexed=True)
+
+
 group(
     Group(
         "checkins",
         "PC-Covid check-in ingest (file to core)",
         "checkins",
+        ("checkin_register", "checkin_ingest", "checkin_core_export"),
         ("checkin_register", "checkin_ingest"),
-        ("checkin_register", "checkin_ingest"),
+        baselines=("copy", "copy_unlogged", "naive", "copy_core", "copy_core_indexed"),
     )
 )
 

@@ -77,10 +77,27 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
     # check-in ingest: venues then check-ins, through the real code, at both sizes
     for size in SIZES:
         here = {r["step"]: r for r in results if r["group"] == "checkins" and r["size"] == size}
-        assert list(here) == ["checkin_register", "checkin_ingest", *BASELINES, "total"]
+        assert list(here) == [
+            "checkin_register",
+            "checkin_ingest",
+            "checkin_core_export",
+            *BASELINES,
+            "copy_core",
+            "copy_core_indexed",
+            "total",
+        ]
         assert here["checkin_register"]["detail"]["venues_loaded"] > 0
         assert here["checkin_ingest"]["detail"]["rows_loaded"] > 0.9 * size
         assert here["total"]["vs_copy"] > 0 and here["total"]["vs_naive"] > 0
+        # the floors COPY exactly the core rows the ingest loaded, and each is set against COPY of the file
+        loaded = here["checkin_ingest"]["detail"]["rows_loaded"]
+        assert here["checkin_core_export"]["rows"] == here["copy_core"]["rows"] == loaded
+        assert here["copy_core_indexed"]["rows"] == loaded
+        assert here["copy_core_indexed"]["vs_copy"] > 0 and here["naive"]["vs_copy"] > 0
+        # the headline is register + ingest: the export is outside it
+        assert here["total"]["seconds"] == pytest.approx(
+            here["checkin_register"]["seconds"] + here["checkin_ingest"]["seconds"], abs=1e-3
+        )
 
     # the memory measurement is per step and sees what a step holds
     check = report["memory_selfcheck"]
