@@ -12,8 +12,8 @@ streaming loop (:func:`stage_checkins`), and only for what SQL cannot do well: t
 (:func:`covidsync.domain.qr.parse_qr`, cached per distinct payload: a person's QR is the same every scan),
 the identifier repairs of §2 (CCCD, phone) and reading ``scanned_at`` (ISO 8601 with an offset on a fast
 path, every other form of §2 through :mod:`covidsync.domain.dates`). It picks the best person key a scan
-carried (``cccd > cmnd > qid > phone``) and writes CSV chunks to ``COPY``; memory stays flat (a bounded
-cache, one chunk of rows). Everything else is set-based SQL: the codes, the pseudonym (computed once per
+carried (``cccd > cmnd > qid > phone``) and streams CSV to ``COPY`` as it goes, so that PostgreSQL writes
+while Python parses; memory stays flat (a bounded cache, one piece of the stream). Everything else is set-based SQL: the codes, the pseudonym (computed once per
 distinct person of the file, :func:`covidsync.privacy.sql_pseudonym`), the merge.
 
 Privacy: ``core.checkin`` holds a pseudonymous ``person_key``, never the payload; the identifier in clear
@@ -45,6 +45,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -68,7 +69,8 @@ log = logging.getLogger(__name__)
 DATASETS = ("venues", "checkins")
 TABLES = {"venues": "venue", "checkins": "checkin"}
 IDENTITY_COLUMNS = {"citizen_id", "phone", "qr_payload"}
-CHUNK_ROWS = 50_000
+COPY_READ = 1 << 16  # characters handed to COPY per read
+FACTS_SPOOL_BYTES = 32 << 20  # identity facts of a file kept in memory up to this, then on disk
 IDENTITY_CACHE = 200_000  # person keys remembered per file before the identity facts are written again
 
 CHECKIN_COLUMNS = (
@@ -246,42 +248,88 @@ def checkin_rows(
         yield staged, fact_row
 
 
-def _copy(cur, table: str, columns: tuple[str, ...], buffer: io.StringIO) -> None:
+def _copy(cur, table: str, columns: tuple[str, ...], buffer) -> None:
     buffer.seek(0)
-    cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", buffer)
+    cur.copy_expert(
+        f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", buffer, size=COPY_READ
+    )
     buffer.seek(0)
     buffer.truncate()
 
 
+class CsvStream:
+    """A file-like ``read()`` that formats rows as CSV only when ``COPY`` asks for more.
+
+    ``cursor.copy_expert`` calls ``read`` until it returns nothing and sends each piece as it comes, so
+    PostgreSQL parses and writes one piece while Python reads the next rows of the file: the two run on
+    two cores instead of one after the other (a whole chunk built, then sent). Memory holds one piece.
+    An error raised while reading the file ends the stream early and is raised again by :meth:`check`
+    after the ``COPY``: the caller's transaction is then rolled back, so a partial stream never stays.
+    """
+
+    def __init__(self, rows: Iterator[list]):
+        self._rows = rows
+        self._buffer = io.StringIO()
+        self._writerow = csv.writer(self._buffer, lineterminator="\n").writerow
+        self.count = 0
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> str:
+        buffer, writerow, rows = self._buffer, self._writerow, self._rows
+        size = size if size and size > 0 else COPY_READ
+        count = 0
+        try:
+            while buffer.tell() < size:
+                row = next(rows, None)
+                if row is None:
+                    break
+                writerow(row)
+                count += 1
+        except Exception as exc:  # noqa: BLE001 (kept, and raised by check() once the COPY has ended)
+            self.error = exc
+        self.count += count
+        data = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return data
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 def stage_checkins(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]]) -> int:
-    """Replace the file's staged check-ins (in the caller's transaction); return the rows staged."""
-    total = 0
-    rows_buffer, facts_buffer = io.StringIO(), io.StringIO()
-    rows_out = csv.writer(rows_buffer, lineterminator="\n")
-    facts_out = csv.writer(facts_buffer, lineterminator="\n")
-    with conn.cursor() as cur:
+    """Replace the file's staged check-ins (in the caller's transaction); return the rows staged.
+
+    One ``COPY`` streams the rows as they are parsed (:class:`CsvStream`); the identity facts, one row per
+    person key of the file, wait in a spooled temporary file (memory up to :data:`FACTS_SPOOL_BYTES`, then
+    disk) and follow in a second ``COPY``.
+    """
+    facts_file = tempfile.SpooledTemporaryFile(max_size=FACTS_SPOOL_BYTES, mode="w+", encoding="utf-8")
+    facts_out = csv.writer(facts_file, lineterminator="\n").writerow
+
+    def staged_rows() -> Iterator[list]:
+        for staged, fact_row in checkin_rows(file_id, rows):
+            if fact_row is not None:
+                facts_out(fact_row)
+            yield staged
+
+    with conn.cursor() as cur, facts_file:
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
-        count = 0
-        for staged, fact_row in checkin_rows(file_id, rows):
-            rows_out.writerow(staged)
-            if fact_row is not None:
-                facts_out.writerow(fact_row)
-            count += 1
-            if count == CHUNK_ROWS:
-                _copy(cur, "staging.checkin", CHECKIN_COLUMNS, rows_buffer)
-                _copy(cur, "staging.checkin_identity", IDENTITY_FACT_COLUMNS, facts_buffer)
-                total += count
-                count = 0
-        if count:
-            _copy(cur, "staging.checkin", CHECKIN_COLUMNS, rows_buffer)
-            total += count
-        if facts_buffer.tell():
-            _copy(cur, "staging.checkin_identity", IDENTITY_FACT_COLUMNS, facts_buffer)
+        stream = CsvStream(staged_rows())
+        cur.copy_expert(
+            f"copy staging.checkin ({', '.join(CHECKIN_COLUMNS)}) from stdin with (format csv)",
+            stream,
+            size=COPY_READ,
+        )
+        stream.check()
+        if facts_file.tell():
+            _copy(cur, "staging.checkin_identity", IDENTITY_FACT_COLUMNS, facts_file)
     # the caches hold personal data: not kept beyond the file
     payload_facts.cache_clear()
     citizen_id_key.cache_clear()
-    return total
+    return stream.count
 
 
 def stage_venues(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]]) -> int:
@@ -507,7 +555,13 @@ def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = Non
                 "delete from core.checkin where local_day = any(%s) and source_file_id = %s",
                 (days, f.file_id),
             )
+            # the file's sorts and hashes in memory (the server's default 4 MB spilled three of them to
+            # disk at 200k rows), as the status build does
+            cur.execute("set local work_mem = '64MB'")
             cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
+            # a table made by CREATE ... AS has no statistics: the planner took its 94k persons for 2k and
+            # searched quarantine once per staged row instead of hashing it
+            cur.execute("analyze checkin_person_key")
             cur.execute(sql_text("checkin_merge"), params)
             cur.execute(sql_text("checkin_person_merge"), params)
             cur.execute(sql_text("identity_link_merge"), params)
