@@ -54,3 +54,44 @@ def test_an_error_while_reading_is_raised_after_the_copy_and_nothing_stays(wareh
             assert cur.fetchone() == (0,)  # rolled back with the caller's transaction
     finally:
         conn.close()
+
+
+def _scans(n: int):
+    """(row number, values) as the parser gives them: n scans by n/2 persons with card QR payloads."""
+    for i in range(1, n + 1):
+        person = i % (n // 2)
+        cccd = f"0171{person:08d}"
+        payload = f"{cccd}||Bùi Văn Nam {person}|05031990|Nam|Xóm Mít, Hòa Bình|15072021"
+        yield (
+            i,
+            {
+                "checkin_id": f"S{i}",
+                "venue_code": "V001",
+                "scanned_at": "2021-11-02T08:00:00+07:00",
+                "qr_payload": payload,
+            },
+        )
+
+
+@pytest.mark.parametrize("spool_bytes", [1, 32 << 20])
+def test_the_identity_facts_are_staged_whole_whether_they_stay_in_memory_or_spill_to_disk(
+    warehouse_url, monkeypatch, spool_bytes
+):
+    """One facts row per person of the file, the same rows when the spool stays in memory and when it
+    rolls over to its temporary file (a national file's facts do)."""
+    monkeypatch.setattr(checkins, "FACTS_SPOOL_BYTES", spool_bytes)
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn:
+            staged = checkins.stage_checkins(conn, 7, _scans(2_000))
+        assert staged == 2_000
+        with conn.cursor() as cur:
+            cur.execute(
+                "select count(*), count(distinct identifier), min(full_name), max(identifier)"
+                " from staging.checkin_identity where file_id = 7"
+            )
+            assert cur.fetchone() == (1_000, 1_000, "Bùi Văn Nam 0", "017100000999")
+            cur.execute("select count(*), count(distinct identifier) from staging.checkin where file_id = 7")
+            assert cur.fetchone() == (2_000, 1_000)
+    finally:
+        conn.close()

@@ -12,15 +12,18 @@ streaming loop (:func:`stage_checkins`), and only for what SQL cannot do well: t
 (:func:`covidsync.domain.qr.parse_qr`, cached per distinct payload: a person's QR is the same every scan),
 the identifier repairs of §2 (CCCD, phone) and reading ``scanned_at`` (ISO 8601 with an offset on a fast
 path, every other form of §2 through :mod:`covidsync.domain.dates`). It picks the best person key a scan
-carried (``cccd > cmnd > qid > phone``) and streams CSV to ``COPY`` as it goes, so that PostgreSQL writes
-while Python parses; memory stays flat (a bounded cache, one piece of the stream). Everything else is set-based SQL: the codes, the pseudonym (computed once per
-distinct person of the file, :func:`covidsync.privacy.sql_pseudonym`), the merge.
+carried (``cccd > cmnd > qid > phone``) and streams CSV to ``COPY`` as it goes, so that PostgreSQL
+writes while Python parses; memory stays flat (a bounded cache, one piece of the stream). Everything else
+is set-based SQL: the codes, the pseudonym (computed once per distinct person of the file,
+:func:`covidsync.privacy.sql_pseudonym`), the merge.
 
 Privacy: ``core.checkin`` holds a pseudonymous ``person_key``, never the payload; the identifier in clear
 and what the QR said about the person go to ``core.checkin_person`` (core may hold personal data: identity
 resolution reads it); ``quarantine.rejected_row`` keeps identity values and payloads masked (last 4
 characters); reports mask them too. Staging holds the values in clear while a file is processed, and is
-emptied when it is finished.
+emptied when it is finished. So does, while a file is staged, the spool of its identity facts: in memory,
+and past :data:`FACTS_SPOOL_BYTES` in an anonymous temporary file of the worker (``TMPDIR``; unlinked
+when created, readable by its process only, gone when the stage ends), as PostgreSQL's own sorts spill.
 
 Decisions where the contract is silent (also in docs/dags.md):
 
