@@ -276,11 +276,17 @@ def _copy(ctx: Ctx, unlogged: bool) -> dict:
     width = len(_header(path))
     table = f"bench_copy.{ctx.dataset}_{'unlogged' if unlogged else 'logged'}"
     columns = ", ".join(f"c{i} text" for i in range(width))
+    create = f"create {'unlogged' if unlogged else ''} table {table} ({columns})"
+    return _copy_into(ctx, table, create, path, "format csv, header true, encoding 'UTF8'")
+
+
+def _copy_into(ctx: Ctx, table: str, create: str, path: Path, options: str, columns: str = "") -> dict:
+    """A fresh ``table`` (``create``), then ``COPY`` of ``path`` into it: the timed part of a baseline."""
     with ctx.conn, ctx.conn.cursor() as cur:
         cur.execute(f"drop table if exists {table}")
-        cur.execute(f"create {'unlogged' if unlogged else ''} table {table} ({columns})")
+        cur.execute(create)
         with path.open("rb") as fh:
-            cur.copy_expert(f"copy {table} from stdin with (format csv, header true, encoding 'UTF8')", fh)
+            cur.copy_expert(f"copy {table} {columns} from stdin with ({options})", fh)
         rows = cur.rowcount
     return {"rows": rows}
 
@@ -438,13 +444,9 @@ def checkin_core_export(ctx: Ctx) -> dict:
 def _copy_core(ctx: Ctx, indexed: bool) -> dict:
     table = f"bench_copy.checkin_core_{'indexed' if indexed else 'bare'}"
     like = "like core.checkin including all" if indexed else "like core.checkin including defaults"
-    with ctx.conn, ctx.conn.cursor() as cur:
-        cur.execute(f"drop table if exists {table}")
-        cur.execute(f"create table {table} ({like})")
-        with Path(ctx.state["core_csv"]).open("rb") as fh:
-            cur.copy_expert(f"copy {table} ({CORE_CHECKIN_COLUMNS}) from stdin with (format csv)", fh)
-        rows = cur.rowcount
-    return {"rows": rows}
+    create = f"create table {table} ({like})"
+    path = Path(ctx.state["core_csv"])
+    return _copy_into(ctx, table, create, path, "format csv", columns=f"({CORE_CHECKIN_COLUMNS})")
 
 
 @stage("copy_core", "floor: its core rows COPYed into a typed table, no index")
