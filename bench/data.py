@@ -40,7 +40,7 @@ def ensure(cache: Path, dataset: str, rows: int, seed: int = 1) -> Input:
     from covidsync.sample.generator import Options, generate_only
 
     persons = checkin_persons(rows) if dataset == "checkins" else Options.persons
-    suffix = f"-persons{persons}" if dataset == "checkins" else ""
+    suffix = f"-persons{persons}-ids{seed}" if dataset == "checkins" else ""  # ids: the seed is in them
     folder = cache / f"{dataset}-{rows}-seed{seed}{suffix}"
     done = folder / "done"
     took = None

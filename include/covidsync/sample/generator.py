@@ -1048,8 +1048,17 @@ def generate_only(opts: Options) -> dict:
             _write_venues(run, venues)
             users = [p for p in people if p.app_user and p.qid]
             walkers = [p for p in people if p.age_on(opts.start) >= 6]
+            # the seed is in the ids: files of one day made with other seeds (the pieces of a national
+            # day) are other scans, not the same scans sent again (kept once per day by the merge)
             rows = iter_checkins(
-                _rng(opts, "bench"), opts.start, opts.rows, venues, users, walkers, Identities(people)
+                _rng(opts, "bench"),
+                opts.start,
+                opts.rows,
+                venues,
+                users,
+                walkers,
+                Identities(people),
+                id_prefix=f"PC{opts.start:%Y%m%d}S{opts.seed}-",
             )
             style = (
                 R.Style(opts.format, headers="en", dt_fmt="iso_offset", crlf=False)

@@ -345,6 +345,20 @@ def test_only_mode_writes_one_big_file(tmp_path):
     assert problems_as_manifest(checked["files"]) == _manifest(tmp_path / "v")
 
 
+def test_only_mode_checkin_files_of_two_seeds_share_no_checkin_id(tmp_path):
+    """The pieces of a national day are files of one day made with other seeds: their scans are other
+    scans, so their ids differ (a repeated id is a resent scan, which the merge keeps once)."""
+    ids = []
+    for seed in (1, 2):
+        out = tmp_path / f"seed{seed}"
+        generate(Options(out=out, seed=seed, persons=200, only="checkins", rows=2000, defect_rate=0.0))
+        (path,) = (out / "landing" / "pccovid" / "checkins").glob("*.csv")
+        with path.open(encoding="utf-8", newline="") as fh:
+            ids.append({row["checkin_id"] for row in csv.DictReader(fh)})
+    assert len(ids[0]) == len(ids[1]) == 2000
+    assert not ids[0] & ids[1]
+
+
 def test_cli_generate(tmp_path):
     from covidsync.cli import main
 
