@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg2
 import pytest
@@ -150,15 +151,19 @@ def test_a_reader_never_sees_the_views_on_different_releases(conn, warehouse_url
 
     thread = threading.Thread(target=reader)
     thread.start()
+    # switch until the reader has read many times while switches happen (a fixed number of switches left
+    # that to the scheduler: 60 switches once ran while the reader read 18 times), within a deadline
+    switches, deadline = 0, time.monotonic() + 60
     try:
-        for i in range(60):
+        while (switches < 60 or len(seen) < 40) and not errors and time.monotonic() < deadline:
             with conn, conn.cursor() as cur:
-                release.switch_views(cur, 1 + i % 2)
+                release.switch_views(cur, 1 + switches % 2)
+            switches += 1
     finally:
         stop.set()
         thread.join(30)
     assert not errors
-    assert len(seen) > 20
+    assert len(seen) >= 40, f"{len(seen)} reads during {switches} switches"
     assert all(p is not None and len(p) == 1 and p == v for p, v in seen), [s for s in seen if s[0] != s[1]][
         :3
     ]
