@@ -251,13 +251,11 @@ def checkin_rows(
         yield staged, fact_row
 
 
-def _copy(cur, table: str, columns: tuple[str, ...], buffer) -> None:
-    buffer.seek(0)
+def _copy(cur, table: str, columns: tuple[str, ...], source) -> None:
+    """``COPY`` CSV into ``table`` from ``source``: anything with ``read`` (a file from its start, a stream)."""
     cur.copy_expert(
-        f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", buffer, size=COPY_READ
+        f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", source, size=COPY_READ
     )
-    buffer.seek(0)
-    buffer.truncate()
 
 
 class CsvStream:
@@ -321,13 +319,10 @@ def stage_checkins(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
         stream = CsvStream(staged_rows())
-        cur.copy_expert(
-            f"copy staging.checkin ({', '.join(CHECKIN_COLUMNS)}) from stdin with (format csv)",
-            stream,
-            size=COPY_READ,
-        )
+        _copy(cur, "staging.checkin", CHECKIN_COLUMNS, stream)
         stream.check()
         if facts_file.tell():
+            facts_file.seek(0)
             _copy(cur, "staging.checkin_identity", IDENTITY_FACT_COLUMNS, facts_file)
     # the caches hold personal data: not kept beyond the file
     payload_facts.cache_clear()
@@ -351,6 +346,7 @@ def stage_venues(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]])
         total += 1
     with conn.cursor() as cur:
         cur.execute("delete from staging.venue where file_id = %s", (file_id,))
+        buffer.seek(0)
         _copy(cur, "staging.venue", ("file_id", "row_number", "raw", *VENUE_COLUMNS), buffer)
     return total
 
