@@ -1,0 +1,22 @@
+-- Hardening (issue 17).
+--
+-- 1. Every published view is a security barrier: a reader's own function in a WHERE clause (a cheap
+--    pg_temp function that logs its argument) is never evaluated before the view's own conditions, so it
+--    sees only the rows the view shows (the current release), never the rows of superseded or held
+--    releases underneath. Every view in schema publish, whoever granted it: a view added later must be
+--    created "with (security_barrier)" too (tests/integration/test_publish_barrier.py checks every view
+--    granted to a consumer role).
+do $$
+declare
+    v regclass;
+begin
+    for v in
+        select c.oid::regclass
+        from pg_catalog.pg_class as c
+        join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+        where n.nspname = 'publish' and c.relkind = 'v'
+    loop
+        execute format('alter view %s set (security_barrier = true)', v);
+    end loop;
+end
+$$;
