@@ -20,3 +20,11 @@ begin
     end loop;
 end
 $$;
+
+-- 2. A rejected file does not make later copies of its bytes duplicates (issue 17, items 1 and 8): a file
+--    refused for its place (unknown_facility), for being empty, or replaced before it was read
+--    (file_replaced) is judged again when the same bytes come back, and may load then. The bytes taken
+--    (loaded, held or waiting) stay unique among originals.
+drop index ops.landing_file_sha256_original;
+create unique index landing_file_sha256_original on ops.landing_file (sha256)
+    where duplicate_of is null and status <> 'rejected';

@@ -389,6 +389,8 @@ def process_file(conn, file_id: int) -> dict:
             return finish(conn, file_id)  # an earlier run committed but did not finish
         if f.status not in ("received", "staged", "validated"):
             return {"file_id": file_id, "status": f.status}
+        if (replaced := landing.verify_unchanged(conn, f)) is not None:
+            return replaced  # other bytes than registered: registered again as a new file
         try:
             _, has_record_id = stage(conn, f)
         except FileRejected as exc:
