@@ -127,6 +127,31 @@ def test_a_file_replaced_after_registration_is_registered_again_and_nothing_is_l
     conn.rollback()
 
 
+def test_a_file_replaced_while_it_is_processed_keeps_both_versions(conn, areas, monkeypatch):
+    """The sender renames a new version over the file while the pipeline is in the middle of it: the
+    verified bytes are the ones archived, and the new version stays in the landing zone for the next run."""
+    name = "17001/vaccinations/daily.csv"
+    drop(areas, name, V1)
+    (v1,) = landing.register(conn, areas["landing"]).pending
+    rules = pipeline.apply_rules
+
+    def rules_then_a_sender(*args, **kwargs):
+        counts = rules(*args, **kwargs)
+        drop(areas, name, V2)
+        return counts
+
+    monkeypatch.setattr(pipeline, "apply_rules", rules_then_a_sender)
+    assert pipeline.process_file(conn, v1)["status"] == "loaded"
+    monkeypatch.setattr(pipeline, "apply_rules", rules)
+    assert records(conn) == {"R1", "R2"}
+    (archived,) = list(areas["archive"].rglob("daily.csv"))
+    assert archived.read_bytes() == V1
+    assert (areas["landing"] / name).read_bytes() == V2, "the new version waits for the next run"
+    assert [r["status"] for r in run(conn, areas)] == ["loaded"]
+    assert records(conn) == {"R1", "R2", "R3"}
+    assert not list((areas["landing"] / landing.INFLIGHT).iterdir()), "no link left behind"
+
+
 def test_the_checkin_driver_checks_the_bytes_too(conn, areas):
     name = "pccovid/venues/venues.csv"
     drop(areas, name, (VENUES + "V001,Chợ Phương Lâm,17,148,04789,,market\n").encode())

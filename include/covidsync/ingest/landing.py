@@ -197,7 +197,30 @@ def area_path(area: Path, facility: str, dataset: str | None, when: dt.datetime,
 
 
 def move_out(src: Path, dest: Path) -> Path:
-    """Move a landing file to its final area without ever overwriting another file there."""
+    """Move a landing file to its final area without ever overwriting another file there.
+
+    For a file this process verified before reading it (:func:`verify_unchanged`), the bytes verified are
+    what moves: if a sender renamed another version over the landing path meanwhile, that version stays in
+    the landing zone (the next registration takes it as a new file) and the verified bytes are archived.
+    """
+    held = _verified.pop(str(src), None)
+    if held is not None:
+        dev, ino, link = held
+        try:
+            now = os.stat(src)
+            same = (now.st_dev, now.st_ino) == (dev, ino)
+        except FileNotFoundError:
+            same = False
+        if not same and link.exists():
+            log.info(
+                "%s was replaced while it was processed: the new version stays for the next run", src.name
+            )
+            return _move_unique(link, dest)
+        link.unlink(missing_ok=True)
+    return _move_unique(src, dest)
+
+
+def _move_unique(src: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     final = dest
     counter = 1
@@ -369,6 +392,33 @@ def _register_one(conn, candidate: Candidate, sha: str, facilities: set[str], re
 
 
 # -- the bytes read are the bytes registered ------------------------------------------------------------
+INFLIGHT = ".inflight"  # under the landing zone (a dot folder: never registered): links to files being read
+_verified: dict[str, tuple[int, int, Path]] = {}  # landing path -> (device, inode, link) verified here
+
+
+def _hash_and_hold(path: Path, file_id: int) -> tuple[str, bool]:
+    """The SHA-256 of the file at ``path``, and whether a hard link to those very bytes is now held (so that
+    the archive gets them even if another version is renamed over ``path`` while they are processed)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        st = os.fstat(fh.fileno())
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    link = settings.landing_dir() / INFLIGHT / f"{file_id}-{path.name}"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+    except OSError:  # a file system without hard links: the check above still holds
+        return digest.hexdigest(), True
+    linked = os.stat(link)
+    if (linked.st_dev, linked.st_ino) != (st.st_dev, st.st_ino):
+        link.unlink(missing_ok=True)
+        return digest.hexdigest(), False
+    _verified[str(path)] = (st.st_dev, st.st_ino, link)
+    return digest.hexdigest(), True
+
+
 def verify_unchanged(conn, f) -> dict | None:
     """``None`` when the file at ``f``'s landing path still hashes to its registered SHA-256; otherwise the
     summary of what was done about it (call it right before reading the file).
@@ -382,9 +432,16 @@ def verify_unchanged(conn, f) -> dict | None:
     path = settings.landing_dir() / f.relative_path
     if not path.is_file():
         return None
-    actual = sha256_file(path)
-    if actual == f.sha256:
+    actual, verified = _hash_and_hold(path, f.file_id)
+    if actual == f.sha256 and verified:
         return None
+    if actual == f.sha256:  # renamed over between the hash and the link: hash what is there now
+        actual = sha256_file(path)
+        if actual == f.sha256:
+            return None
+    held = _verified.pop(str(path), None)
+    if held is not None:
+        held[2].unlink(missing_ok=True)
     codes = ["file_replaced"]
     with conn, conn.cursor() as cur:
         cur.execute(
