@@ -385,7 +385,12 @@ def pull_source(conn, source_id: int, *, hook=None) -> dict:
     if not locked:  # another worker or an operator is pulling this source right now
         return {"source_id": source_id, "status": "busy"}
     try:
-        return _pull_locked(conn, source, hook)
+        summary = _pull_locked(conn, source, hook)
+        with conn, conn.cursor() as cur:  # the source pages at home again
+            from covidsync.publish import alerts
+
+            alerts.resolve_alerts(cur, "api_off_host", f"api_source:{source_id}")
+        return summary
     except Exception as exc:
         from covidsync.hooks.facility_api import ApiOffHostError
 
