@@ -28,3 +28,34 @@ $$;
 drop index ops.landing_file_sha256_original;
 create unique index landing_file_sha256_original on ops.landing_file (sha256)
     where duplicate_of is null and status <> 'rejected';
+
+-- 3. A view created (or replaced) in schema publish later is made a security barrier at once, by an event
+--    trigger, so a later migration cannot forget it ("create or replace view" without the option would
+--    otherwise drop it). Event triggers need a superuser: where the migrating role is not one, the trigger is
+--    skipped and the test of every consumer view is the guard.
+create or replace function ops.publish_views_are_barriers() returns event_trigger
+language plpgsql as $$
+declare
+    obj record;
+begin
+    for obj in select * from pg_event_trigger_ddl_commands()
+        where object_type = 'view' and schema_name = 'publish'
+    loop
+        if not coalesce((select 'security_barrier=true' = any(reloptions) from pg_catalog.pg_class
+                         where oid = obj.objid), false) then
+            execute format('alter view %s set (security_barrier = true)', obj.objid::regclass);
+        end if;
+    end loop;
+end
+$$;
+
+do $$
+begin
+    if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+        drop event trigger if exists publish_views_are_barriers;
+        create event trigger publish_views_are_barriers on ddl_command_end
+            when tag in ('CREATE VIEW')
+            execute function ops.publish_views_are_barriers();
+    end if;
+end
+$$;

@@ -74,6 +74,29 @@ def test_every_consumer_view_is_a_security_barrier(conn):
     conn.rollback()
 
 
+def test_a_view_added_or_replaced_later_is_a_barrier_too(conn):
+    """What a later migration does (the third app's view, a replaced view): the event trigger of 0017 makes
+    it a security barrier without the migration having to say so."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "create view publish.later_view as select release_id from publish.release where is_current"
+        )
+        cur.execute("select pg_get_viewdef('publish.pccovid_health_status'::regclass)")
+        definition = cur.fetchone()[0]
+        cur.execute(f"create or replace view publish.pccovid_health_status as {definition}")
+        cur.execute(
+            """
+            select c.relname, c.reloptions from pg_catalog.pg_class as c
+            where c.oid in ('publish.later_view'::regclass, 'publish.pccovid_health_status'::regclass)
+            order by 1
+            """
+        )
+        assert cur.fetchall() == [
+            ("later_view", ["security_barrier=true"]),
+            ("pccovid_health_status", ["security_barrier=true"]),
+        ]
+
+
 def test_a_leaking_function_sees_only_the_current_release_as_every_consumer(releases):
     conn = releases
     views = consumer_views(conn)
