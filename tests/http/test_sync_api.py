@@ -195,6 +195,12 @@ def test_a_non_ascii_token_is_401_not_500(api, raw):
         connection.close()
 
 
+@pytest.mark.parametrize("token", ["tökén", "to ken", "", "tok\nen"])
+def test_the_consumer_refuses_a_token_it_cannot_send_in_one_line(tmp_path, token):
+    with pytest.raises(client.SyncError, match="outside ASCII"):
+        client.Consumer("pccovid", "http://127.0.0.1:9", token, tmp_path / "c.sqlite")
+
+
 def test_the_consumer_command_syncs_and_acknowledges(api, conn, tmp_path, monkeypatch, capsys):
     testing.seed(conn, 30)
     release.publish_release(conn)
