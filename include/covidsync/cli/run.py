@@ -3,8 +3,13 @@
 ``run`` runs one DAG once, in-process, for a logical date, through ``airflow dags test``: the scheduler
 is not needed, every task runs with the real Airflow task runner, and the exit code is non-zero when
 any task failed. The date is a local day (Asia/Ho_Chi_Minh): the run's logical date is its 00:00 +07:00.
+``run`` keeps Airflow's own output (tens of lines of logging) in a log file and prints one line: what ran,
+for which day, how it ended and where the log is; ``--verbose`` streams Airflow's output instead.
+
 ``airflow`` passes its arguments to the ``airflow`` command with this project's environment
-(``covidsync airflow standalone`` is ``make airflow``).
+(:func:`covidsync.airflow_env.environ`: ``.venv/bin`` on ``PATH``, the port of ``COVIDSYNC_AIRFLOW_PORT``);
+``covidsync airflow standalone`` is ``make airflow``: it also unpauses the project's DAGs (development
+setup only) and says where the UI is and how to log in.
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ def register(sub) -> None:
     parser.add_argument("dag_id")
     parser.add_argument("--date", help="the local day to run for, YYYY-MM-DD (default: today, local time)")
     parser.add_argument(
-        "--log", type=Path, help="write Airflow's output to this file instead of the terminal"
+        "--log",
+        type=Path,
+        help="write Airflow's output to this file (default: $AIRFLOW_HOME/run-logs/<dag_id>-<date>.log)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show Airflow's output on the terminal instead of a log file"
     )
     parser.add_argument(
         "--retries",
@@ -35,8 +45,12 @@ def register(sub) -> None:
     )
     parser.set_defaults(func=run)
 
+    # `covidsync airflow ...` is dispatched before argparse (covidsync.cli.main), so that every argument,
+    # `--help` included, is the airflow command's own; this entry is for `covidsync --help`.
     parser = sub.add_parser(
-        "airflow", help="the airflow command, with this project's environment", add_help=False
+        "airflow",
+        help="the airflow command with this project's environment (`covidsync airflow standalone` is `make airflow`)",
+        add_help=False,
     )
     parser.add_argument("args", nargs=argparse.REMAINDER)
     parser.set_defaults(func=airflow)
@@ -85,7 +99,13 @@ def logical_date(day: str | None) -> str:
 
 
 def run(args) -> int:
-    return run_dag(args.dag_id, args.date, log=args.log, retries=args.retries)
+    if args.verbose:
+        return run_dag(args.dag_id, args.date, log=args.log, retries=args.retries)
+    from covidsync import settings
+
+    day = logical_date(args.date)[:10]
+    log = args.log or settings.airflow_home() / "run-logs" / f"{args.dag_id}-{day}.log"
+    return run_dag(args.dag_id, args.date, log=log, retries=args.retries)
 
 
 def run_dag(dag_id: str, day: str | None, *, log: Path | None = None, retries: int = 0) -> int:
@@ -117,6 +137,19 @@ def run_dag(dag_id: str, day: str | None, *, log: Path | None = None, retries: i
 
 
 def airflow(args) -> int:
+    from covidsync import airflow_env
+
     env = _environ()
+    if args.args[:1] == ["standalone"]:
+        unpaused = airflow_env.unpause_project_dags(env)
+        if unpaused:
+            print(f"covidsync: unpaused {', '.join(unpaused)} (development setup)")
+        print(
+            f"covidsync: Airflow UI on {airflow_env.base_url(env)} once it is up (about a minute); "
+            f"log in as admin with the password in {airflow_env.passwords_file(env)} "
+            "(also printed below as 'Password for user ...'); Ctrl-C stops it",
+            flush=True,
+        )
+    sys.stdout.flush()
     os.execvpe(_airflow_bin(), [_airflow_bin(), *args.args], env)
     return 0  # pragma: no cover
