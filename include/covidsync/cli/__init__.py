@@ -37,6 +37,16 @@ class UserError(CovidsyncError):
     """An error in how a command was called; printed without a traceback, exit code 2."""
 
 
+def local_day(value: str):
+    """An argparse type: a local day written YYYY-MM-DD."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a day as YYYY-MM-DD, not {value!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="covidsync",
@@ -61,6 +71,8 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130
     if isinstance(exc, CovidsyncError):
+        if type(exc).__name__ == "WarehouseUnreachable":
+            return f"{exc}; start it with `make warehouse`, or check COVIDSYNC_WAREHOUSE_URL", 2
         return str(exc), 2
     module = type(exc).__module__ or ""
     name = type(exc).__name__

@@ -56,7 +56,17 @@ def lay_out_sample(data_dir: Path, seed: int, persons: int, days: int) -> bool:
         "--out",
         str(data_dir),
     ]
-    subprocess.run(command, check=True)
+    # the generator's own output (a JSON line for scripts, then a rate) is not for the demo's reader:
+    # its last line says what was written; the whole output only if it failed
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        from covidsync.errors import CovidsyncError
+
+        raise CovidsyncError(f"the sample-data generator failed (exit {proc.returncode}; output above)")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("wrote ")]
+    if lines:
+        print(f"sample data: {lines[-1]}")
     stamp.write_text(json.dumps(params))
     return True
 
