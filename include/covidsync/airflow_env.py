@@ -143,3 +143,26 @@ def unpause_project_dags(env: dict[str, str]) -> list[str]:
     except sqlite3.Error:
         return []
     return paused
+
+
+def set_run_start(env: dict[str, str], dag_id: str, run_id: str) -> None:
+    """Development setup: a ``dags test`` run's start date is its logical date (a 2021 demo day shows as a
+    run of five years); set it to when its first task started."""
+    if not is_development(env):
+        return
+    import sqlite3
+
+    database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+    try:
+        with sqlite3.connect(database) as conn:
+            conn.execute(
+                """
+                update dag_run set start_date = coalesce(
+                    (select min(start_date) from task_instance t
+                     where t.dag_id = dag_run.dag_id and t.run_id = dag_run.run_id), start_date)
+                where dag_id = ? and run_id = ?
+                """,
+                (dag_id, run_id),
+            )
+    except sqlite3.Error:
+        return

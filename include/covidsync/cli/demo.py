@@ -25,6 +25,10 @@ DEMO_DAGS = [
 SAMPLE = {"seed": 2021, "persons": 2000, "days": 3, "start": "2021-11-18"}
 
 
+def SAMPLE_LAST_DAY() -> str:  # noqa: N802 (a constant of the sample, computed)
+    return (dt.date.fromisoformat(SAMPLE["start"]) + dt.timedelta(days=SAMPLE["days"] - 1)).isoformat()
+
+
 def register(sub) -> None:
     parser = sub.add_parser("demo", help="lay out sample data, run every DAG once, print a summary")
     parser.add_argument("--persons", type=int, default=SAMPLE["persons"])
@@ -86,12 +90,26 @@ def run(args) -> int:
 
     last_day = dt.date.fromisoformat(SAMPLE["start"]) + dt.timedelta(days=args.days - 1)
     logs = settings.airflow_home() / "demo-logs"
+    # Airflow keeps one `covidsync run` (`airflow dags test`) per DAG and logical date: a second demo's run
+    # replaces the first one's in the UI; its Airflow output is kept beside, as <dag_id>.previous.log
+    replaced = []
+    for dag_id in DEMO_DAGS:
+        log = logs / f"{dag_id}.log"
+        if log.exists():
+            log.replace(logs / f"{dag_id}.previous.log")
+            replaced.append(dag_id)
     failed = []
     for dag_id in DEMO_DAGS:
         if run_dag(dag_id, last_day.isoformat(), log=logs / f"{dag_id}.log") != 0:
             failed.append(dag_id)
     print()
     print(summary(url))
+    if replaced:
+        print(
+            f"note: Airflow keeps one run per DAG and day, so this demo's runs for {last_day.isoformat()} replaced "
+            f"the previous demo's in the UI (they found nothing new to do); the previous runs' output is in "
+            f"{logs}/<dag_id>.previous.log"
+        )
     if failed:
         print(f"\nFAILED: {', '.join(failed)}; see the logs in {logs}")
         return 1
@@ -100,7 +118,7 @@ def run(args) -> int:
 
 def summary(url: str) -> str:
     """What loaded, what was refused and why, and where to look next."""
-    from covidsync import db, settings
+    from covidsync import airflow_env, db, settings
 
     lines = ["=== covidsync demo: summary ==="]
     conn = db.connect(url)
@@ -183,8 +201,10 @@ def summary(url: str) -> str:
         f"archive: {settings.archive_dir()}   rejected: {settings.rejected_dir()}",
         f"daily report: {settings.report_dir()}/latest.html (marts for analysts: schema mart, role bi_reader)",
         f"data docs: {docs}" + ("" if docs.exists() else " (built by the ingest DAG's batch gate)"),
-        "Airflow UI: `make airflow`, then http://localhost:8080 "
-        f"(user admin; password in {settings.airflow_home()}/simple_auth_manager_passwords.json.generated)",
+        f"Airflow UI: `make airflow`, then {airflow_env.base_url()} (port: COVIDSYNC_AIRFLOW_PORT); log in as "
+        "admin with the password `make airflow` prints (kept in "
+        f"{airflow_env.passwords_file({'AIRFLOW_HOME': str(settings.airflow_home())})}); the demo's runs are "
+        f"under logical date {SAMPLE_LAST_DAY()}",
         f"warehouse: psql {url}",
     ]
     return "\n".join(lines)

@@ -160,7 +160,9 @@ def validate_file(args) -> int:
         writer.writerow(("row_number", "column", "code", "severity", "message_vi", "message_en"))
         writer.writerows(problems)
     if docs:
-        print(f"\nData Docs of this dry run (a temporary folder, not the shared site): {docs}", file=sys.stderr)
+        print(
+            f"\nData Docs of this dry run (a temporary folder, not the shared site): {docs}", file=sys.stderr
+        )
     return 0 if result["status"] in ("loaded", "loaded_with_errors") else 1
 
 

@@ -130,10 +130,62 @@ def run_dag(dag_id: str, day: str | None, *, log: Path | None = None, retries: i
             ).returncode
     else:
         code = subprocess.run(command, env=env, check=False).returncode
+    if log:
+        shown = show_in_ui(env, dag_id, log)
+        if shown:
+            log_note = f"; its {shown} task log(s) are in the Airflow UI"
+        else:
+            log_note = ""
+    else:
+        log_note = ""
     outcome = "succeeded" if code == 0 else f"FAILED (exit {code})"
     where = f"; Airflow's output is in {log}" if log else ""
-    print(f"covidsync: DAG {dag_id} for {when[:10]} {outcome}{where}")
+    print(f"covidsync: DAG {dag_id} for {when[:10]} {outcome}{where}{log_note}")
     return code
+
+
+_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+) map_index=(-?\d+)")
+_RUNNING = re.compile(r"\[DAG TEST\] running task <TaskInstance: [\w.-]+ (\S+) ")
+_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+) map_index=(-?\d+)")
+
+
+def show_in_ui(env: dict[str, str], dag_id: str, log: Path) -> int:
+    """Make a ``covidsync run`` (``airflow dags test``) look like a real run in the development UI: each
+    task's part of the output becomes the task's log file where the UI reads it
+    (``$AIRFLOW_HOME/logs/dag_id=…/run_id=…/task_id=…/attempt=N.log``; ``dags test`` writes none, so the UI
+    said "Log file not found on worker"), and the run's start date becomes the time it really started
+    (``dags test`` sets it to the logical date, so a 2021 demo day read as a run of 1843 days). Development
+    setup only (SQLite metadata); returns the task logs written."""
+    from covidsync import airflow_env
+
+    if not airflow_env.is_development(env) or not log.is_file():
+        return 0
+    run_id, current, parts, attempts = None, None, [], {}
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+        started = _START.search(line)
+        if started:
+            current = (started.group(1), int(started.group(2)))
+            attempts[current] = attempts.get(current, 0) + 1
+            parts.append((current, attempts[current], [line]))
+            continue
+        running = _RUNNING.search(line)
+        if running and run_id is None:
+            run_id = running.group(1)
+        if current is not None:
+            parts[-1][2].append(line)
+            if _END.search(line):
+                current = None
+    if run_id is None or not parts:
+        return 0
+    base = Path(env.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or Path(env["AIRFLOW_HOME"]) / "logs")
+    for (task_id, map_index), attempt, lines in parts:
+        folder = base / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        if map_index >= 0:
+            folder = folder / f"map_index={map_index}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"attempt={attempt}.log").write_text("".join(lines), encoding="utf-8")
+    airflow_env.set_run_start(env, dag_id, run_id)
+    return len(parts)
 
 
 def airflow(args) -> int:
