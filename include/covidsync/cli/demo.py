@@ -102,14 +102,14 @@ def run(args) -> int:
     for dag_id in DEMO_DAGS:
         if run_dag(dag_id, last_day.isoformat(), log=logs / f"{dag_id}.log") != 0:
             failed.append(dag_id)
-    print()
-    print(summary(url))
-    if replaced:
+    if replaced:  # before the summary: CI compares the two demos' summaries
         print(
             f"note: Airflow keeps one run per DAG and day, so this demo's runs for {last_day.isoformat()} replaced "
             f"the previous demo's in the UI (they found nothing new to do); the previous runs' output is in "
             f"{logs}/<dag_id>.previous.log"
         )
+    print()
+    print(summary(url))
     if failed:
         print(f"\nFAILED: {', '.join(failed)}; see the logs in {logs}")
         return 1
