@@ -72,7 +72,7 @@ def list_files(args) -> int:
                 """
                 select file_id, status, coalesce(facility_code, '-'), coalesce(dataset, '-'), relative_path,
                        coalesce(rows_total, 0), coalesce(rows_loaded, 0), coalesce(rows_rejected, 0),
-                       array_to_string(file_codes, ','), to_char(received_at, 'YYYY-MM-DD HH24:MI')
+                       array_to_string(file_codes, ','), to_char(received_at at time zone 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD HH24:MI')
                 from ops.landing_file
                 where (%(status)s::text is null or status = %(status)s)
                   and (%(facility)s::text is null or facility_code = %(facility)s)
@@ -86,12 +86,18 @@ def list_files(args) -> int:
         conn.close()
     print(
         f"{'id':>6} {'status':<10} {'facility':<8} {'dataset':<13} {'rows':>7} {'loaded':>7} {'rejected':>8}  "
-        "received          codes / file"
+        "received (local)  codes / file"
     )
     for fid, status, facility, dataset, path, total, loaded, rejected, codes, received in rows:
         print(
             f"{fid:>6} {status:<10} {facility:<8} {dataset:<13} {total:>7} {loaded:>7} {rejected:>8}  "
             f"{received}  {codes + ' ' if codes else ''}{path}"
+        )
+    if any(row[1] == "held" for row in rows):
+        print(
+            "\nheld: nothing of the file was loaded (the batch gate, batch_rejected); the sender's result.json "
+            "says status 'rejected' with batch_rejected. `covidsync files release ID --reason R` loads its "
+            "valid rows, or the sender sends a corrected file."
         )
     return 0
 
