@@ -44,8 +44,9 @@ def register(sub) -> None:
     consumer.add_argument("app", choices=["pccovid", "vneid"])
     consumer.add_argument(
         "--api",
-        default=os.environ.get("COVIDSYNC_SYNC_API_URL", "http://localhost:8080/covidsync"),
-        help="the sync API's base URL (default: COVIDSYNC_SYNC_API_URL, else http://localhost:8080/covidsync)",
+        default=None,
+        help="the sync API's base URL (default: COVIDSYNC_SYNC_API_URL, else the Airflow API server's: "
+        "http://localhost:$COVIDSYNC_AIRFLOW_PORT/covidsync, port 8080 by default)",
     )
     consumer.add_argument("--token", default=None, help="the app's token (default: COVIDSYNC_SYNC_TOKEN)")
     consumer.add_argument("--store", type=Path, required=True, help="the local copy (a SQLite file)")
@@ -163,7 +164,10 @@ def consume(args) -> int:
     token = args.token or os.environ.get("COVIDSYNC_SYNC_TOKEN")
     if not token:
         raise UserError("give the app's token: --token or COVIDSYNC_SYNC_TOKEN")
-    consumer = Consumer(args.app, args.api, token, args.store, page_size=args.page_size)
+    from covidsync import airflow_env
+
+    api = args.api or os.environ.get("COVIDSYNC_SYNC_API_URL") or airflow_env.base_url() + "/covidsync"
+    consumer = Consumer(args.app, api, token, args.store, page_size=args.page_size)
     try:
         result = consumer.sync()
     finally:
