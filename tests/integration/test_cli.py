@@ -101,6 +101,7 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(
     # one line on the terminal (Airflow's own output is in the log), and the run as the UI shows it: each
     # task's log where the UI reads it, and a start date that is when it ran, not the 2021 logical date
     assert len(proc.stdout.strip().splitlines()) == 1 and "task log(s) are in the Airflow UI" in proc.stdout
+    assert "XCom not found" not in log.read_text(), "summarise read one mapped result past the end"
     task_logs_dir = airflow_home / "logs" / "dag_id=ingest_facility_files"
     written = {p.parent.name for p in task_logs_dir.rglob("attempt=1.log")}
     assert {"task_id=register_files", "task_id=summarise"} <= written, written
