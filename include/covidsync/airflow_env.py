@@ -122,9 +122,7 @@ def unpause_project_dags(env: dict[str, str]) -> list[str]:
     database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
     if not Path(database).is_file():
         return []
-    dag_ids = sorted(
-        p.stem for p in Path(env["AIRFLOW__CORE__DAGS_FOLDER"]).glob("*.py") if not p.stem.startswith("_")
-    )
+    dag_ids = _project_dag_ids(env)
     if not dag_ids:
         return []
     ids = json.dumps(dag_ids)
@@ -166,3 +164,26 @@ def set_run_start(env: dict[str, str], dag_id: str, run_id: str) -> None:
             )
     except sqlite3.Error:
         return
+
+
+def project_dags_unpaused(env: dict[str, str]) -> bool:
+    """True when every DAG of the project's dags/ folder is in the metadata database and unpaused."""
+    import sqlite3
+
+    database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+    dag_ids = _project_dag_ids(env)
+    try:
+        with sqlite3.connect(database) as conn:
+            (count,) = conn.execute(
+                "select count(*) from dag where not is_paused and dag_id in (select value from json_each(?))",
+                (json.dumps(dag_ids),),
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return count == len(dag_ids)
+
+
+def _project_dag_ids(env: dict[str, str]) -> list[str]:
+    return sorted(
+        p.stem for p in Path(env["AIRFLOW__CORE__DAGS_FOLDER"]).glob("*.py") if not p.stem.startswith("_")
+    )

@@ -189,19 +189,57 @@ def show_in_ui(env: dict[str, str], dag_id: str, log: Path) -> int:
 
 
 def airflow(args) -> int:
-    from covidsync import airflow_env
-
     env = _environ()
     if args.args[:1] == ["standalone"]:
-        unpaused = airflow_env.unpause_project_dags(env)
-        if unpaused:
-            print(f"covidsync: unpaused {', '.join(unpaused)} (development setup)")
-        print(
-            f"covidsync: Airflow UI on {airflow_env.base_url(env)} once it is up (about a minute); "
-            f"log in as admin with the password in {airflow_env.passwords_file(env)} "
-            "(also printed below as 'Password for user ...'); Ctrl-C stops it",
-            flush=True,
-        )
+        return standalone(env, args.args)
     sys.stdout.flush()
     os.execvpe(_airflow_bin(), [_airflow_bin(), *args.args], env)
     return 0  # pragma: no cover
+
+
+def standalone(env: dict[str, str], argv: list[str]) -> int:
+    """``airflow standalone`` with the project's environment (``make airflow``).
+
+    In the development setup the project's DAGs are unpaused, but only once the API server answers: the
+    scheduler starts with the other components, and a task started before the API server listens fails
+    at once ("Connection refused" on the execution API) and shows as a failed run. So DAGs stay paused at
+    creation while Airflow starts, and are unpaused as soon as the UI's health endpoint answers (and as the
+    DAG processor finds them)."""
+    import signal
+    import time
+    import urllib.request
+
+    from covidsync import airflow_env
+
+    development = airflow_env.is_development(env)
+    if development:
+        env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
+    url = airflow_env.base_url(env)
+    print(
+        f"covidsync: Airflow UI on {url} once it is up (about a minute); log in as admin with the password in "
+        f"{airflow_env.passwords_file(env)} (also printed below as 'Password for user ...'); Ctrl-C stops it",
+        flush=True,
+    )
+    proc = subprocess.Popen([_airflow_bin(), *argv], env=env)
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    up, unpaused, deadline = False, not development, time.monotonic() + 1800
+    try:
+        while proc.poll() is None:
+            if not up:
+                try:
+                    with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=10) as answer:
+                        up = answer.status == 200
+                except OSError:
+                    pass
+                if up:
+                    print(f"covidsync: the Airflow UI is up on {url}", flush=True)
+            if up and not unpaused:
+                newly = airflow_env.unpause_project_dags(env)
+                if newly:
+                    print(f"covidsync: unpaused {', '.join(newly)} (development setup)", flush=True)
+                unpaused = airflow_env.project_dags_unpaused(env) or time.monotonic() > deadline
+            time.sleep(2)
+    except KeyboardInterrupt:
+        proc.wait()
+        raise
+    return proc.returncode
