@@ -78,9 +78,12 @@ def run(args) -> int:
 
 
 def status(args) -> int:
+    from covidsync.settings import LOCAL_TZ
+
     conn = _connect()
     try:
         with conn.cursor() as cur:
+            cur.execute("select set_config('TimeZone', %s, true)", (LOCAL_TZ,))  # times printed in local time
             cur.execute(
                 """
                 select r.release_id, r.created_at, r.as_of, r.row_count, r.is_current, r.views_agree, m.status,
@@ -100,7 +103,7 @@ def status(args) -> int:
             acks = {row[0]: {"release_id": row[1], "hash_matches": row[2], "acked_at": row[3]} for row in cur}
     finally:
         conn.close()
-    return _print({"releases": releases, "acknowledgements": acks})
+    return _print({"time_zone": LOCAL_TZ, "releases": releases, "acknowledgements": acks})
 
 
 def override_release(args) -> int:
