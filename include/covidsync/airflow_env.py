@@ -16,7 +16,9 @@ Three things make ``airflow standalone`` work from a plain shell (no activated v
   default 8080), and the base URL that workers call back on (``AIRFLOW__API__BASE_URL``, hence the execution
   API's URL) is derived from it: setting only the port used to leave every task calling ``localhost:8080``;
 * in the development setup (the default SQLite metadata database) the project's DAGs are created unpaused,
-  so a run triggered in the UI runs instead of waiting ``queued``.
+  so a run triggered in the UI runs instead of waiting ``queued`` (``make airflow`` unpauses them once its
+  API server answers), and workers wait up to 30 s for the execution API instead of 5 s (one API server
+  worker on a small machine, all DAGs starting together).
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ def environ(warehouse_url: str, base: dict[str, str] | None = None) -> dict[str,
     env.setdefault("AIRFLOW__API__BASE_URL", f"http://localhost:{api_port}")
     if is_development(env):
         env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+        # one API server worker on a small machine: when the unpaused DAGs start together, a task's first
+        # call to the execution API can take longer than Airflow's 5 s and the task failed before it ran
+        env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "30")
     scripts = str(scripts_dir())
     path = env.get("PATH", "")
     if scripts not in path.split(os.pathsep):
