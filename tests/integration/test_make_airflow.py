@@ -84,6 +84,22 @@ def standalone(module_warehouse_url, tmp_path_factory, gx_project):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+        _stop_leftovers(str(root / "airflow"))
+
+
+def _stop_leftovers(airflow_home: str) -> None:
+    """Airflow components this test started that outlived their process group (a scheduler can): found by
+    this test's own AIRFLOW_HOME in their environment, and only those."""
+    time.sleep(5)
+    marker = f"AIRFLOW_HOME={airflow_home}".encode()
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            if marker in (proc_dir / "environ").read_bytes().split(b"\0"):
+                os.kill(int(proc_dir.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 @pytest.mark.airflow
