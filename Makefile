@@ -67,7 +67,7 @@ format: install ## apply ruff's formatting and safe fixes
 bench: migrate ## benchmarks: figures on the terminal and JSON under bench/results/ (not part of `make test`)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-airflow: migrate ## run `airflow standalone` on this project (UI on http://localhost:8080)
+airflow: migrate ## the Airflow UI: `airflow standalone` on this project (http://localhost:$COVIDSYNC_AIRFLOW_PORT, default 8080)
 	$(BIN)/covidsync airflow standalone
 
 clean: ## stop the embedded warehouse and remove local state (.venv, .airflow, .covidsync, data)

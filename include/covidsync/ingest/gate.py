@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -513,12 +512,16 @@ def run_gate(profile: dict, *, build_docs: bool = False) -> GateResult:
     if build_docs:
         from great_expectations.core.run_identifier import RunIdentifier
 
-        run_name = f"{name}-file{profile.get('file_id') or 'none'}-{uuid.uuid4().hex[:8]}"
+        from covidsync import gx_docs
+
+        # the page is named after the dataset, the sender and the file, with the data asset said
+        run_name, asset = gx_docs.page_names(profile)
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
         checkpoint_result = _checkpoint(project, name).run(
             batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id
         )
-        (suite_result,) = checkpoint_result.run_results.values()
+        ((result_id, suite_result),) = checkpoint_result.run_results.items()
+        gx_docs.publish_page(project.context, DOCS_SITE, result_id, suite_result, asset)
     else:
         batch = project.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         suite_result = batch.validate(
@@ -569,4 +572,7 @@ def build_data_docs(*, validation_pages: bool = True) -> Path:
 
         suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in DATASETS]
         project.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=suites)
+    from covidsync import gx_docs
+
+    gx_docs.make_offline(docs_index().parent, None if validation_pages else [])
     return docs_index()
