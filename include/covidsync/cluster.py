@@ -529,16 +529,47 @@ def stop_component(
     return True
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``: Airflow puts each task runner in a process group of its own, so the
+    worker's group alone does not reach them."""
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _any_alive(pids: list[int]) -> bool:
+    import psutil
+
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
 def kill_component(layout: Layout, name: str) -> int:
-    """SIGKILL the component's whole process group at once (a machine lost); returns its pid."""
+    """SIGKILL the component and every process below it at once (a machine lost); returns its pid."""
     pid = running_pid(layout, name)
     if pid is None:
         raise ClusterError(f"{name} is not running")
-    os.killpg(pid, signal.SIGKILL)
+    tree = [pid, *descendants(pid)]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    _kill_all(tree)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _group_alive(pid):
+    while time.monotonic() < deadline and (_group_alive(pid) or _any_alive(tree)):
         _reap(pid)
         time.sleep(0.1)
+    _reap(pid)
     layout.pidfile(name).unlink(missing_ok=True)
     return pid
 
@@ -703,19 +734,27 @@ def stop(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     live = {name: pid for name, pid in pids.items() if pid}
+    trees = {name: descendants(pid) for name, pid in live.items()}
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_group_alive(pid) for pid in live.values()):
+    while time.monotonic() < deadline and (
+        any(_group_alive(pid) for pid in live.values()) or _any_alive([p for t in trees.values() for p in t])
+    ):
         for pid in live.values():
             _reap(pid)
         time.sleep(0.2)
     for name, pid in live.items():
-        if _group_alive(pid):
+        trees[name] = sorted(set(trees[name]) | set(descendants(pid)))
+        if _group_alive(pid) or _any_alive(trees[name]):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+            _kill_all(trees[name])  # task runners live in process groups of their own
             if not quiet:
                 print(f"cluster: {name} did not stop within {grace:.0f} s: killed", flush=True)
+    everything = [p for tree in trees.values() for p in tree]
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_group_alive(pid) for pid in live.values()):
+    while time.monotonic() < deadline and (
+        any(_group_alive(pid) for pid in live.values()) or _any_alive(everything)
+    ):
         for pid in live.values():
             _reap(pid)
         time.sleep(0.1)
