@@ -328,8 +328,9 @@ def components(layout: Layout, env: dict[str, str]) -> list[Component]:
                 str(layout.home / "redis"),
                 "--save",
                 "",
+                # the queued task messages survive a restart of the broker (written each second)
                 "--appendonly",
-                "no",
+                "yes",
             ],
             env,
             f"port:127.0.0.1:{layout.redis_port}",
@@ -442,6 +443,39 @@ def running_pid(layout: Layout, name: str) -> int | None:
     return pid
 
 
+RESTART_DELAY_SECONDS = 5
+
+
+def supervise(argv: list[str]) -> int:
+    """Run ``argv``, and run it again whenever it exits, until this process gets SIGTERM/SIGINT (which it
+    passes on): Compose's ``restart: always`` for ``make cluster``. A scheduler that exits because the
+    metadata database went away comes back when the database does."""
+    child: subprocess.Popen | None = None
+    stopping = False
+
+    def forward(signum, _frame):
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        child = subprocess.Popen(argv)
+        code = child.wait()
+        if stopping:
+            return code
+        print(
+            f"covidsync.cluster: {' '.join(argv[1:3])} exited with {code}; restarting in {RESTART_DELAY_SECONDS} s",
+            flush=True,
+        )
+        for _ in range(RESTART_DELAY_SECONDS * 10):
+            if stopping:
+                return code
+            time.sleep(0.1)
+
+
 def spawn(layout: Layout, comp: Component) -> int:
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     layout.proc_logs.mkdir(parents=True, exist_ok=True)
@@ -449,8 +483,11 @@ def spawn(layout: Layout, comp: Component) -> int:
     with log.open("ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(comp.argv)}\n".encode())
         out.flush()
+        argv = comp.argv
+        if comp.name != "redis":  # restarted when it exits, like `restart: always` in compose
+            argv = [sys.executable, "-m", "covidsync.cluster", "supervise", "--", *comp.argv]
         proc = subprocess.Popen(
-            comp.argv,
+            argv,
             env=comp.env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -794,7 +831,18 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m covidsync.cluster", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "action", choices=["start", "stop", "status", "restart", "pools", "env", "airflow", "init-metadata"]
+        "action",
+        choices=[
+            "start",
+            "stop",
+            "status",
+            "restart",
+            "pools",
+            "env",
+            "airflow",
+            "init-metadata",
+            "supervise",
+        ],
     )
     parser.add_argument(
         "name", nargs="?", help="for restart: the component (redis, worker-1, scheduler, ...)"
@@ -836,6 +884,9 @@ def main(argv: list[str] | None = None) -> int:
             set_pools(specs)
             for name, spec in specs.items():
                 print(f"pool {name}: {spec['slots']} slots ({spec['description']})")
+        elif args.action == "supervise":
+            rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+            return supervise(([args.name] if args.name and args.name != "--" else []) + rest)
         elif args.action == "init-metadata":
             _init_metadata_here(Path(args.name))
         elif args.action == "airflow":
@@ -894,9 +945,14 @@ class Api:
         return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 2) -> str:
+        import requests
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.run_state(dag_id, run_id)
+            try:
+                state = self.run_state(dag_id, run_id)
+            except (ClusterError, requests.RequestException):
+                state = None  # the API server is briefly without its database: ask again
             if state in ("success", "failed"):
                 return state
             time.sleep(poll)

@@ -1,7 +1,9 @@
 """The CI-sized proof of the Celery cluster (issue 21): `covidsync.cluster` (what `make cluster` runs) starts
 a real deployment (PostgreSQL metadata database, Redis, scheduler, DAG processor, triggerer, API server, two
-Celery workers), the demo day goes through every DAG the demo runs, by the scheduler, and a worker is killed
-with SIGKILL while it is in the middle of a file's merge. The warehouse must then equal a single-process run
+Celery workers), the demo day goes through every DAG the demo runs, by the scheduler, and three faults hit
+it: a worker is killed with SIGKILL while it is in the middle of a file's merge, the broker (Redis) is
+restarted while the check-in run's tasks are queued and running, and Airflow's metadata database refuses
+every connection for 10 s while the status build runs. The warehouse must then equal a single-process run
 of the same day (`covidsync run`, i.e. `airflow dags test`, the path `make demo` takes), which runs beside the
 cluster's start-up to keep the test short.
 
@@ -34,7 +36,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.airflow, pytest.mark.timeout(1800
 
 DAY = "2021-11-20"
 LOGICAL_DATE = f"{DAY}T00:00:00+07:00"
-SAMPLE = ["--seed", "2021", "--persons", "300", "--days", "2", "--start", "2021-11-19", "--bomb-mb", "1"]
+SAMPLE = ["--seed", "2021", "--persons", "300", "--days", "1", "--start", DAY, "--bomb-mb", "1"]
 INGEST = "ingest_facility_files"
 
 
@@ -121,6 +123,15 @@ def _worker_of(layout: cluster.Layout, client_port: int) -> str | None:
     return None
 
 
+def _wait_for_running(api: cluster.Api, dag_id: str, run_id: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(ti["state"] == "running" for ti in api.task_instances(dag_id, run_id)):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no task of {dag_id} started within {timeout} s")
+
+
 def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
     pg_admin_url, template_db, empty_db, tmp_path, monkeypatch, gx_project
 ):
@@ -169,6 +180,8 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
         "COVIDSYNC_TASK_RETRY_DELAY": "3",
+        # a message lost with the broker would be sent again after 60 s (300 s in deploy/cluster.env)
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
         # two slots per worker: the four merges the lock holds fill both workers
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
     }
@@ -218,9 +231,29 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
                 # the killed worker's merges must not commit: their backends end when the socket is gone
                 lock.rollback()
                 lock.close()
+            elif dag_id == "ingest_checkins":
+                # the broker restarted while the run's tasks are queued and running
+                _wait_for_running(api, dag_id, runs[dag_id])
+                redis_before = cluster.running_pid(layout, "redis")
+                cluster.restart_component(layout, "redis", cluster.cluster_environ(layout))
+                assert cluster.running_pid(layout, "redis") not in (None, redis_before)
+            elif dag_id == "build_health_status":
+                # the metadata database unreachable for 10 s while the status build runs
+                _wait_for_running(api, dag_id, runs[dag_id])
+                meta = empty_db.rsplit("/", 1)[1]
+                _execute(pg_admin_url, f'alter database "{meta}" allow_connections false')
+                _execute(
+                    pg_admin_url,
+                    f"select pg_terminate_backend(pid) from pg_stat_activity where datname = '{meta}'",
+                )
+                time.sleep(10)
+                _execute(pg_admin_url, f'alter database "{meta}" allow_connections true')
             state = api.wait_run(dag_id, runs[dag_id], timeout=600)
             assert state == "success", f"{dag_id} on the cluster: {state}"
         cluster_seconds = time.monotonic() - began
+        # the scheduler came back (its supervisor restarts it if it exited) and the cluster is healthy
+        assert cluster.running_pid(layout, "scheduler")
+        cluster.wait_healthy(layout, timeout=120)
 
         # --- where the tasks ran ----------------------------------------------------------------------
         addresses = {layout.worker_address(n): f"worker-{n}" for n in (1, 2)}
