@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--concurrency", type=int, default=2, help="task slots per worker")
     args = parser.parse_args(argv)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that each pass's `finally` stops its cluster
 
     url = warehouse.resolve_url(start=True)
     from sqlalchemy.engine import make_url
