@@ -201,3 +201,54 @@ def test_explain_names_the_episode_behind_an_f0_by_candidacy(world, capsys):
     for moment in (at("2021-11-09", "08:00"), at("2021-11-09", "10:00"), at("2021-11-09", "10:05")):
         assert moment.strftime("%Y-%m-%d %H:%M") in line, line
     assert x not in line
+
+
+def test_a_build_past_its_round_limit_is_a_bug_report_and_changes_nothing(world, monkeypatch, caplog):
+    # X supports A, A supports B: three rounds; a limit of one round stands for a build with a bug
+    x, a, b = cid(70), cid(71), cid(72)
+    world.test(x, "RT-PCR", "positive", at("2021-11-09", "08:00"), name="Lý Văn Xuân", dob="1970-01-01")
+    world.checkin("cccd", x, "V1", at("2021-11-09", "10:00"))
+    world.checkin("cccd", a, "V1", at("2021-11-09", "10:05"))
+    world.test(a, "antigen", "positive", at("2021-11-11", "09:00"), name="Lý Văn An", dob="1971-01-01")
+    world.build("2021-11-10")
+    before = world.sql("select as_of, mode from derived.build_state")
+    world.checkin("cccd", a, "V2", at("2021-11-11", "09:30"))
+    world.checkin("cccd", b, "V2", at("2021-11-11", "09:40"))
+    world.test(b, "antigen", "positive", at("2021-11-12", "09:00"), name="Lý Văn Bá", dob="1972-01-01")
+    monkeypatch.setattr(build, "SETTLE_ROUNDS", 0)
+    monkeypatch.setattr(build, "round_limit", lambda cur, params: 1)
+    with pytest.raises(build.NotSettledBug) as raised:
+        world.build("2021-11-12")
+    message = str(raised.value)
+    assert "bug in the build" in message and "previous release stays current" in message
+    keys = [k for (k,) in world.sql("select person_key from derived.person")]
+    assert any(k[:16] in message for k in keys)  # named by pseudonymous key
+    assert not any(c in message for c in (x, a, b)) and "Lý" not in message  # never personal data
+    assert message in caplog.text
+    # rolled back: the last build's result stands; the alert says why
+    assert world.sql("select as_of, mode from derived.build_state") == before
+    assert world.sql("select count(*) from derived.f0_episode") == [(1,)]  # X, as the last build left
+    assert world.person_id("cccd", b) is None
+    alerts = world.sql("select kind, message from ops.alert where resolved_at is null")
+    assert len(alerts) == 1 and alerts[0][0] == "health_status_build_bug"
+    assert "previous release stays current" in alerts[0][1] and "Lý" not in alerts[0][1]
+    # the same build without the bug settles
+    monkeypatch.undo()
+    world.build("2021-11-12")
+    assert world.status(b)["f0"]
+
+
+def test_an_f0_whose_episode_moves_earlier_supports_a_test_it_did_not_before(world):
+    # Q: RT-PCR positive at 19:18; P scanned beside Q at 07:38 that morning (inside both windows below)
+    q, p = cid(80), cid(81)
+    world.test(q, "RT-PCR", "positive", at("2021-11-07", "19:18"), name="Mai Văn Quý", dob="1970-01-01")
+    world.checkin("cccd", q, "V1", at("2021-11-07", "07:25"))
+    world.checkin("cccd", p, "V1", at("2021-11-07", "07:38"))
+    world.build("2021-11-08")
+    # sent late: Q's earlier positive (07:18) and P's antigen positive at 13:14, after 07:18, before 19:18
+    world.test(q, "RT-PCR", "positive", at("2021-11-07", "07:18"), name="Mai Văn Quý", dob="1970-01-01")
+    world.test(p, "antigen", "positive", at("2021-11-07", "13:14"), name="Mai Văn Phú", dob="1971-01-01")
+    result = world.build("2021-11-08")
+    assert result.mode == "incremental"
+    assert paths(world)[p] == [(at("2021-11-07", "13:14"), "antigen_contact")]
+    assert_equals_full_rebuild(world.url, build.as_of_for(dt.date(2021, 11, 8)), "after the late records")

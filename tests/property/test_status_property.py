@@ -24,8 +24,8 @@ from status_population import Population
 from covidsync.status import build
 
 CI_SEEDS = (1, 2)
-PERSONS = int(os.environ.get("COVIDSYNC_PROPERTY_PERSONS", "2500"))
-DAYS = 14
+PERSONS = int(os.environ.get("COVIDSYNC_PROPERTY_PERSONS", "2000"))
+DAYS = 10
 
 
 def _seeds() -> list[int]:
@@ -94,7 +94,9 @@ def _check_against_reading(cur, data: Population, index: int, as_of: dt.datetime
     reading = read(as_of, persons, doses, tests, scans)
     status = _rows(cur, BUILT_STATUS)
     expected = sorted(((c, *(s[k] for k in STATUS_COLUMNS)) for c, s in reading.status.items()), key=repr)
-    assert Counter(status) == Counter(expected), _diff(f"as of {as_of:%Y-%m-%d}: health_status", status, expected)
+    assert Counter(status) == Counter(expected), _diff(
+        f"as of {as_of:%Y-%m-%d}: health_status", status, expected
+    )
     episodes = _rows(cur, BUILT_EPISODES)
     expected = sorted(
         (
@@ -103,10 +105,14 @@ def _check_against_reading(cur, data: Population, index: int, as_of: dt.datetime
         ),
         key=repr,
     )
-    assert Counter(episodes) == Counter(expected), _diff(f"as of {as_of:%Y-%m-%d}: f0_episode", episodes, expected)
+    assert Counter(episodes) == Counter(expected), _diff(
+        f"as of {as_of:%Y-%m-%d}: f0_episode", episodes, expected
+    )
     candidates = _rows(cur, BUILT_CANDIDATES)
     expected = sorted(((*row, since) for row, since in reading.candidates.items()), key=repr)
-    assert Counter(candidates) == Counter(expected), _diff(f"as of {as_of:%Y-%m-%d}: contact_candidate", candidates, expected)
+    assert Counter(candidates) == Counter(expected), _diff(
+        f"as of {as_of:%Y-%m-%d}: contact_candidate", candidates, expected
+    )
     return {"episodes": reading.episodes}
 
 

@@ -123,8 +123,11 @@ select person_id, f0_since, f0_test_id, path, window_end, recovered_at, recovery
 from derived.f0_episode where rule_set = %(rule_set)s and person_id in (select person_id from pending)
 """
 
+# with f0_since: a candidacy supports a test only after its episode began, so a row whose episode moves is a
+# change to its candidate (found by the property test: an F0 whose episode moved earlier supported nobody new)
 _CANDIDATE_SNAPSHOT = """
-select candidate_person_id, f0_person_id, candidate_person_key, venue_code, f0_scanned_at, candidate_scanned_at
+select candidate_person_id, f0_person_id, candidate_person_key, venue_code, f0_scanned_at, candidate_scanned_at,
+    f0_since
 from derived.contact_candidate where rule_set = %(rule_set)s and f0_person_id in (select person_id from retrace)
 """
 
