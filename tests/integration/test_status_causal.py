@@ -134,7 +134,7 @@ def test_a_candidacy_scan_15_days_before_the_test_does_not_count_13_days_does(wo
     assert world.status(p13)["f0"] and world.status(p13)["f0_since"] == test_at
     assert not world.status(p15)["f0"]
     world.sql("truncate derived.build_state")
-    build_day_by_day(world, "2021-11-04", "2021-11-20")
+    build_day_by_day(world, "2021-11-17", "2021-11-20")
 
 
 def test_mutual_support_yields_neither(world):
