@@ -18,7 +18,7 @@ export COVIDSYNC_HOME ?= $(CURDIR)
 export COVIDSYNC_DATA_DIR ?= $(CURDIR)/data
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help install lock warehouse warehouse-stop migrate demo test test-fast lint format bench airflow cluster cluster-stop clean
+.PHONY: help install lock warehouse warehouse-stop migrate demo test test-fast property lint format bench airflow cluster cluster-stop clean
 
 help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,10 @@ test: install ## the whole test suite (a real PostgreSQL; see README "Tests")
 
 test-fast: install ## the suite without the slow Airflow end-to-end runs
 	$(BIN)/python -m pytest -m "not airflow" $(PYTEST_ARGS)
+
+SEEDS ?= 200
+property: install ## the status property test on seeds 1..SEEDS (default 200; `make test` runs 2 fixed seeds)
+	COVIDSYNC_PROPERTY_SEEDS=$(SEEDS) $(BIN)/python -m pytest tests/property -m property $(PYTEST_ARGS)
 
 lint: install ## ruff (with Airflow's AIR rules) and sqlfluff over sql/
 	$(BIN)/ruff check .
