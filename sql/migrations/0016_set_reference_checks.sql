@@ -1,27 +1,18 @@
 -- References of the ingest's destination tables checked once per statement, as a set, instead of by
--- per-row foreign-key triggers. A foreign key fires one trigger per row and column: writing the 195k final
--- rows of a 200k-row vaccinations file into core.vaccination took 6.0-8.8 s with its three foreign keys
--- against 1.6-2.6 s without them (docs/performance.md, "The destination"). Here an AFTER ... FOR EACH
--- STATEMENT trigger reads the statement's new rows (a transition table), takes the distinct values of each
--- referencing column and checks them in one join; the same guarantees as the foreign keys it replaces:
---
--- * a row naming an unknown facility, vaccine product, landing file or row code never stays in the table,
---   whatever wrote it (INSERT ... SELECT, INSERT ... VALUES, COPY, UPDATE, INSERT ... ON CONFLICT): the
---   statement fails with SQLSTATE 23503 (foreign_key_violation), as before;
--- * the referenced rows the statement named are locked FOR KEY SHARE, as a foreign key locks them, so a
---   concurrent delete of a facility waits for the load and then fails (or the load fails if the delete
---   committed first);
--- * the referenced side is kept: deleting a referenced row, changing its key, or truncating a referenced
---   table fails with 23503 while a row still names it (checked once per statement too).
---
--- The checks sit on every table the ingest writes in bulk: core.vaccination, core.test_result (and their
--- history tables), quarantine.row_problem, quarantine.rejected_row, core.venue, core.identity_link. The
--- venues of core.checkin and the communes of core.vaccination/core.test_result have never been foreign keys:
--- the row rules check them as a set (unknown_venue, invalid_admin_code: sql/ingest/*_row_problem.sql).
--- Foreign keys outside the ingest's hot path (ops.*, derived.*, publish.*) stay foreign keys.
+-- per-row foreign-key triggers (one trigger per row and column: the 195k final rows of a 200k-row file took
+-- 6.0-8.8 s into core.vaccination with its three foreign keys, 1.6-2.6 s without). An AFTER ... FOR EACH
+-- STATEMENT trigger reads the statement's new rows (a transition table) and checks the distinct values of
+-- each referencing column in one join, with the guarantees of the foreign keys it replaces:
+-- * a row naming an unknown facility, vaccine product, landing file or row code never stays, whatever wrote
+--   it (INSERT, COPY, UPDATE, upsert): the statement fails with 23503 (foreign_key_violation), as before;
+-- * the referenced rows named are locked FOR KEY SHARE, as a foreign key locks them: a concurrent delete
+--   waits for the load and then fails (or the load fails if the delete committed first);
+-- * the referenced side is kept: a DELETE, a change of key or a TRUNCATE that would leave a row without
+--   what it names fails with 23503 (checked once per statement too).
+-- Venues of core.checkin and communes of the facility records were never foreign keys: the row rules check
+-- them as sets (unknown_venue, invalid_admin_code). Foreign keys off the ingest's path stay.
 
--- Forward check. Arguments: triples (referencing column, referenced table, referenced column). The
--- trigger names the statement's new rows new_rows.
+-- Forward check. Arguments: (referencing column, referenced table, referenced column) triples.
 create function core.check_references() returns trigger
 language plpgsql as $$
 declare
@@ -31,8 +22,7 @@ declare
     missing text;
 begin
     while i + 2 < tg_nargs loop
-        -- the distinct values named, and the referenced rows that hold them, locked as a foreign key locks
-        -- them (the referenced column is a primary key: at most one row per value)
+        -- the distinct values named, and the rows holding them locked (a primary key: one row per value)
         execute format(
             'with named as (select distinct n.%1$I as v from new_rows as n where n.%1$I is not null)'
             ' select (select count(*) from named),'
@@ -67,8 +57,7 @@ $$;
 comment on function core.check_references() is
 'Statement trigger (REFERENCING NEW TABLE AS new_rows): each (column, table, column) triple of its arguments names a reference checked once per statement over the distinct values; 23503 when one is missing.';
 
--- Reverse check, on the referenced table after a DELETE or an UPDATE. Arguments: triples (referenced
--- column, referencing table, referencing column). The trigger names the statement's old rows old_rows.
+-- Reverse check after a DELETE or an UPDATE. Arguments: (key, referencing table, its column) triples.
 create function core.keep_referenced() returns trigger
 language plpgsql as $$
 declare
@@ -274,9 +263,8 @@ referencing old table as old_rows for each statement execute function core.keep_
     'file_id', 'core.venue', 'source_file_id',
     'file_id', 'core.identity_link', 'first_seen_file_id'
 );
--- file_id is an identity column that no statement changes; an update that did would be checked all the
--- same, but the trigger would cost every status update of a file a look at eight tables. The key is kept
--- by refusing a change of file_id instead (a row trigger on a one-row update: cheap).
+-- file_id never changes (identity): refused by a row trigger that fires only on a change of it, rather than
+-- a statement trigger that every status update of a file would pay.
 create function core.landing_file_id_fixed() returns trigger
 language plpgsql as $$
 begin
@@ -301,11 +289,87 @@ for each statement execute function core.keep_referenced_truncate(
     'file_id', 'core.identity_link', 'first_seen_file_id'
 );
 
--- The per-row regular expressions of the ingest's destination. core.checkin's person_key check was made
--- cheap in 0013 (length + no character outside 0-9a-f: 0.4 s per 500k keys against 5.3-5.7 s for the
--- anchored '^[0-9a-f]{64}$'; ltrim/translate variants cost 1.9-2.8 s; measured for this migration). The
--- CCCD of core.identity_link, written by every check-in file whose card QRs link identifiers, gets the same
--- form: it accepts and refuses exactly what '^[0-9]{12}$' did (tests/integration/test_destination_keys.py).
+-- core.identity_link's CCCD (written by check-in files) gets the cheap form 0013 gave person_key: same
+-- answers as '^[0-9]{12}$' (tests/integration/test_destination_keys.py), no regex engine per row.
 alter table core.identity_link drop constraint identity_link_citizen_id_check;
 alter table core.identity_link add constraint identity_link_citizen_id_check
 check (length(citizen_id) = 12 and citizen_id !~ '[^0-9]');
+
+-- Check-ins of a new day loaded by sort: 500k scans of a day inserted through core.checkin cost 23-47 s
+-- here (indexes maintained row by row, the person-key one in random order); built aside they cost 13 s
+-- (docs/performance.md, "The destination"). core.load_checkins(rows, days) writes a relation's rows
+-- (core.checkin's columns without loaded_at) day by day:
+-- * a day whose partition is empty, when core.checkin can be locked at once (NOWAIT: never queues behind a
+--   reader): the empty partition is dropped, the day rebuilt aside (key order, the first of a repeated
+--   checkin_id kept) and attached, which builds its indexes by sort; the lock is held to the caller's commit;
+-- * any other day: INSERT through core.checkin in key order, ON CONFLICT DO NOTHING (a check-in sent again
+--   keeps its first version; two files of one day merged at once wait for each other instead of failing).
+-- days must hold every local day of the rows. Returns the rows inserted.
+create function core.load_checkins(source regclass, days date[]) returns bigint
+language plpgsql as $$
+declare
+    day date;
+    part text;
+    columns constant text :=
+        'checkin_id, local_day, venue_code, scanned_at, direction, mode, person_kind, person_key,'
+        ' source_file_id, source_row';
+    aside date[] := '{}';
+    loaded bigint := 0;
+    n bigint;
+    has_rows boolean;
+begin
+    foreach day in array (select array_agg(distinct d order by d) from unnest(days) as d) loop
+        part := format('checkin_%s', to_char(day, 'YYYYMMDD'));
+        if to_regclass(format('core.%I', part)) is null then
+            continue;
+        end if;
+        execute format('select exists (select 1 from core.%I)', part) into has_rows;
+        if has_rows then
+            continue;
+        end if;
+        begin
+            lock table core.checkin in access exclusive mode nowait;
+        exception when lock_not_available then
+            continue;
+        end;
+        -- with the lock, nobody else writes the day: its emptiness is now certain
+        execute format('select exists (select 1 from core.%I)', part) into has_rows;
+        if has_rows then
+            continue;
+        end if;
+        execute format('alter table core.checkin detach partition core.%I', part);
+        execute format('drop table core.%I', part);
+        execute format(
+            'create table core.%I (like core.checkin including defaults including constraints,'
+            ' constraint load_checkins_day check (local_day >= %L and local_day < %L))',
+            part, day, day + 1
+        );
+        execute format(
+            'insert into core.%1$I (%2$s) select distinct on (r.checkin_id) %2$s from %3$s as r'
+            ' where r.local_day = %4$L order by r.checkin_id, r.source_row',
+            part, columns, source, day
+        );
+        get diagnostics n = row_count;
+        loaded := loaded + n;
+        -- ATTACH builds each index of core.checkin (primary key, tracing's two, the status build's BRIN)
+        -- on the filled table, by sort, under the names a partition made by the parent gets
+        execute format(
+            'alter table core.checkin attach partition core.%I for values from (%L) to (%L)', part, day, day + 1
+        );
+        execute format('alter table core.%I drop constraint load_checkins_day', part);
+        aside := aside || day;
+    end loop;
+    if (select bool_and(d = any(aside)) from unnest(days) as d) then
+        return loaded;  -- every day built aside: no second pass over the rows
+    end if;
+    execute format(
+        'insert into core.checkin (%1$s) select %1$s from %2$s as r where r.local_day <> all (%3$L)'
+        ' order by r.local_day, r.checkin_id on conflict (local_day, checkin_id) do nothing',
+        columns, source, aside
+    );
+    get diagnostics n = row_count;
+    return loaded + n;
+end;
+$$;
+comment on function core.load_checkins(regclass, date[]) is
+'Writes check-in rows (a relation with core.checkin''s columns) day by day: an empty day''s partition rebuilt aside by sort and attached when core.checkin can be locked at once, else INSERT ... ON CONFLICT DO NOTHING through core.checkin; returns the rows inserted.';
