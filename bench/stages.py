@@ -482,14 +482,21 @@ def _copy_core(ctx: Ctx, kind: str) -> dict:
     path = Path(ctx.state["core_csv"])
     if kind != "indexed":
         return _copy_into(ctx, table, create, path, "format csv", columns=f"({columns})")
-    with ctx.conn, ctx.conn.cursor() as cur:  # the destination's statement-level reference checks too
+    with ctx.conn, ctx.conn.cursor() as cur:  # its triggers and foreign keys too (LIKE copies neither)
         cur.execute(
             "select pg_get_triggerdef(oid) from pg_trigger where tgrelid = %s::regclass and not tgisinternal",
             (source,),
         )
         triggers = [r[0].replace(f" ON {source} ", f" ON {table} ") for r in cur.fetchall()]
-    result = _copy_into(ctx, table, ";".join([create, *triggers]), path, "format csv", columns=f"({columns})")
-    return {**result, "detail": {"reference_triggers": len(triggers)}}
+        cur.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass and contype = 'f'",
+            (source,),
+        )
+        keys = [f"alter table {table} add {r[0]}" for r in cur.fetchall()]
+    result = _copy_into(
+        ctx, table, ";".join([create, *triggers, *keys]), path, "format csv", columns=f"({columns})"
+    )
+    return {**result, "detail": {"triggers": len(triggers), "foreign_keys": len(keys)}}
 
 
 @stage("copy_core", "floor: its core rows COPYed into a typed table, no index")

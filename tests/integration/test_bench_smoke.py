@@ -86,7 +86,8 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
             == loaded
         )
         # the floor as the table stands carries its statement-level reference checks (migration 0016)
-        assert here["copy_core_indexed"]["detail"]["reference_triggers"] == 2
+        assert here["copy_core_indexed"]["detail"]["triggers"] >= 2
+        assert here["copy_core_indexed"]["detail"]["foreign_keys"] == 0
         assert total["vs_copy_core_indexed"] > 0
 
     # check-in ingest: venues then check-ins, through the real code, at both sizes
