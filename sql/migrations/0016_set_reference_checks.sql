@@ -318,7 +318,7 @@ declare
     n bigint;
     has_rows boolean;
 begin
-    foreach day in array (select array_agg(distinct d order by d) from unnest(days) as d) loop
+    foreach day in array (select coalesce(array_agg(distinct d order by d), '{}') from unnest(days) as d) loop
         part := format('checkin_%s', to_char(day, 'YYYYMMDD'));
         if to_regclass(format('core.%I', part)) is null then
             continue;

@@ -225,3 +225,14 @@ def test_a_reader_of_core_checkin_is_never_waited_for(world):
     finally:
         reader.close()
         conn.close()
+
+
+def test_a_file_without_loadable_rows_loads_nothing(world):
+    conn = psycopg2.connect(world)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("create temp table nothing as select * from core.checkin where false")
+            cur.execute("select core.load_checkins('nothing', '{}'::date[])")
+            assert cur.fetchone() == (0,)
+    finally:
+        conn.close()
