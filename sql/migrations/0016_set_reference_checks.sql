@@ -1,20 +1,20 @@
--- References of the ingest's destination tables checked once per statement, as a set, instead of by
--- per-row foreign-key triggers (one trigger per row and column: the 195k final rows of a 200k-row file took
--- 6.0-8.8 s into core.vaccination with its three foreign keys, 1.6-2.6 s without). An AFTER ... FOR EACH
--- STATEMENT trigger reads the statement's new rows (a transition table) and checks the distinct values of
--- each referencing column in one join, with the guarantees of the foreign keys it replaces:
+-- References of the ingest's tables checked once per statement, as a set, not by per-row foreign-key
+-- triggers (195k rows of a 200k-row file took 6.0-8.8 s into core.vaccination with its three foreign keys,
+-- 1.6-2.6 s without). A statement trigger checks the distinct values of its new rows (a transition table)
+-- in one join, with the guarantees of the foreign keys it replaces:
 -- * a row naming an unknown facility, vaccine product, landing file or row code never stays, whatever wrote
 --   it (INSERT, COPY, UPDATE, upsert): the statement fails with 23503 (foreign_key_violation), as before;
 -- * the referenced rows named are locked FOR KEY SHARE, as a foreign key locks them: a concurrent delete
 --   waits for the load and then fails (or the load fails if the delete committed first);
 -- * the referenced side is kept: a DELETE, a change of key or a TRUNCATE that would leave a row without
 --   what it names fails with 23503 (checked once per statement too).
--- Venues of core.checkin and communes of the facility records were never foreign keys: the row rules check
--- them as sets (unknown_venue, invalid_admin_code). Foreign keys off the ingest's path stay.
+-- Venues of core.checkin and communes of facility records were never foreign keys: the row rules check
+-- them as sets. Foreign keys off the ingest's path stay.
 
--- Forward check. Arguments: (referencing column, referenced table, referenced column) triples.
+-- Forward check. Arguments: (column, referenced table, its key) triples. Run as the owner, as a foreign
+-- key's checks are (FOR KEY SHARE needs more than SELECT).
 create function core.check_references() returns trigger
-language plpgsql as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
     i integer := 0;
     wanted bigint;
@@ -22,7 +22,7 @@ declare
     missing text;
 begin
     while i + 2 < tg_nargs loop
-        -- the distinct values named, and the rows holding them locked (a primary key: one row per value)
+        -- the distinct values named, and the rows holding them locked (a key: one row per value)
         execute format(
             'with named as (select distinct n.%1$I as v from new_rows as n where n.%1$I is not null)'
             ' select (select count(*) from named),'
@@ -59,7 +59,7 @@ comment on function core.check_references() is
 
 -- Reverse check after a DELETE or an UPDATE. Arguments: (key, referencing table, its column) triples.
 create function core.keep_referenced() returns trigger
-language plpgsql as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
     i integer := 0;
     gone text;
@@ -94,9 +94,9 @@ $$;
 comment on function core.keep_referenced() is
 'Statement trigger (REFERENCING OLD TABLE AS old_rows) on a referenced table: 23503 when a deleted or re-keyed row is still named by a (column, table, column) triple of its arguments.';
 
--- Reverse check before a TRUNCATE (which fires no delete trigger). Same arguments.
+-- Reverse check before a TRUNCATE (no delete trigger fires). Same arguments.
 create function core.keep_referenced_truncate() returns trigger
-language plpgsql as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
     i integer := 0;
     used boolean;
@@ -135,7 +135,7 @@ alter table quarantine.rejected_row drop constraint rejected_row_file_id_fkey;
 alter table core.venue drop constraint venue_source_file_id_fkey;
 alter table core.identity_link drop constraint identity_link_first_seen_file_id_fkey;
 
--- Forward: one trigger per table and event (a trigger with transition tables has one event).
+-- Forward: a trigger per table and event (one event per trigger with transition tables).
 create trigger vaccination_references_insert after insert on core.vaccination
 referencing new table as new_rows for each statement execute function core.check_references(
     'facility_code', 'ops.facility', 'facility_code',
@@ -209,7 +209,7 @@ referencing new table as new_rows for each statement execute function core.check
     'first_seen_file_id', 'ops.landing_file', 'file_id'
 );
 
--- Reverse: the referenced tables keep the rows that are named.
+-- Reverse: referenced rows stay.
 create trigger facility_referenced_delete after delete on ops.facility
 referencing old table as old_rows for each statement execute function core.keep_referenced(
     'facility_code', 'core.vaccination', 'facility_code',
@@ -274,7 +274,7 @@ begin
         schema = 'ops';
 end;
 $$;
-comment on function core.landing_file_id_fixed() is 'Row trigger: refuses a change of ops.landing_file.file_id.';
+comment on function core.landing_file_id_fixed() is 'Row trigger: refuses a change of file_id.';
 create trigger landing_file_id_fixed before update of file_id on ops.landing_file
 for each row when (old.file_id is distinct from new.file_id) execute function core.landing_file_id_fixed();
 create trigger landing_file_referenced_truncate before truncate on ops.landing_file

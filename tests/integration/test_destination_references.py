@@ -394,3 +394,34 @@ def test_a_load_naming_a_facility_being_deleted_waits_and_then_fails(warehouse_u
     )
     assert isinstance(error, psycopg2.errors.ForeignKeyViolation), error
     assert _count(warehouse_url, "select count(*) from core.vaccination") == 0
+
+
+def test_a_writer_with_insert_and_select_only_loads_as_with_a_foreign_key(warehouse_url):
+    """A foreign key's checks run as the table's owner: a role that may insert into core.vaccination and read
+    the referenced tables needs no more. So do the statement checks (FOR KEY SHARE would otherwise need
+    UPDATE on ops.facility)."""
+    import uuid
+
+    file_id = _world(warehouse_url)
+    role = f"dest_writer_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"create role {role} nologin")
+            cur.execute(f"grant usage on schema core, ops to {role}")
+            cur.execute(f"grant insert on core.vaccination to {role}")
+            cur.execute(f"grant select on ops.facility, ops.landing_file, core.vaccine_product to {role}")
+        with conn, conn.cursor() as cur:
+            cur.execute(f"set local role {role}")
+            _insert_values(cur, [_vaccination(file_id)])
+        bad = list(_vaccination(file_id, key="r:2"))
+        bad[0] = "99999"
+        with pytest.raises(psycopg2.errors.ForeignKeyViolation), conn, conn.cursor() as cur:
+            cur.execute(f"set local role {role}")
+            _insert_values(cur, [tuple(bad)])
+        assert _count(warehouse_url, "select count(*) from core.vaccination") == 1
+    finally:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"drop owned by {role}")
+            cur.execute(f"drop role {role}")
+        conn.close()
