@@ -227,7 +227,9 @@ def finish(ctx: Ctx) -> dict:
     return {"detail": {"status": summary["status"], "rows_loaded": summary["rows_loaded"]}}
 
 
-FACILITY_STEPS = ("register", "parse_stage", "rules", "gate", "merge", "report")
+FACILITY_STEPS = ("register", "parse_stage", "rules", "gate", "merge", "report", "core_export")
+# the floors: the core rows the merge wrote, COPYed into a bare copy of the core table and into one as it stands
+FACILITY_BASELINES = ("copy", "copy_unlogged", "naive", "copy_core", "copy_core_indexed")
 FACILITY_HEADLINE = ("register", "parse_stage", "rules", "gate", "merge")  # file to merged core rows
 
 group(
@@ -237,6 +239,7 @@ group(
         "vaccinations",
         FACILITY_STEPS,
         FACILITY_HEADLINE,
+        baselines=FACILITY_BASELINES,
     )
 )
 group(
@@ -256,6 +259,7 @@ group(
         "test_results",
         FACILITY_STEPS,
         FACILITY_HEADLINE,
+        baselines=FACILITY_BASELINES,
     )
 )
 
@@ -417,22 +421,39 @@ def checkin_ingest(ctx: Ctx) -> dict:
     }
 
 
-# The floor of any loader that leaves validated rows in core.checkin: the core rows the ingest wrote,
-# exported as CSV (a step outside the headline), then COPYed as they are into a typed table without index
-# and into a table with core.checkin's own columns, checks and indexes (the primary key and the two indexes
-# tracing reads). No parsing, no rules, no gate: what is left is the cost of the table itself.
+# The floor of any loader that leaves validated rows in core: the core rows the ingest wrote, exported as CSV
+# (a step outside the headline), then COPYed as they are into a typed table without index, into a table with
+# the core table's own columns, checks, indexes and statement-level reference checks (the destination as it
+# stands, migration 0016), and for check-ins into a table whose indexes are built by sort after the COPY (a
+# new day's partition as core.load_checkins builds it). No parsing, no rules, no gate: what is left is the
+# cost of the table itself.
 CORE_CHECKIN_COLUMNS = (
     "checkin_id, local_day, venue_code, scanned_at, direction, mode, person_kind, person_key, "
     "source_file_id, source_row"
 )
+CORE_FACILITY_COLUMNS = {
+    "vaccinations": (
+        "core.vaccination",
+        "facility_code, record_key, record_id, full_name, date_of_birth, birth_year_only, gender, citizen_id, "
+        "phone, health_insurance_no, province_code, district_code, commune_code, address, vaccine_code, "
+        "lot_number, dose_number, vaccinated_on, warnings, source_file_id, source_row",
+    ),
+    "test_results": (
+        "core.test_result",
+        "facility_code, record_key, record_id, sample_id, full_name, date_of_birth, birth_year_only, gender, "
+        "citizen_id, phone, province_code, district_code, commune_code, test_type, pooled, sampled_at, result, "
+        "ct_value, resulted_at, warnings, source_file_id, source_row",
+    ),
+    "checkins": ("core.checkin", CORE_CHECKIN_COLUMNS),
+}
 
 
-@stage("checkin_core_export", "its core rows exported as CSV (for the two floors below)")
-def checkin_core_export(ctx: Ctx) -> dict:
-    path = _export_path("checkin_core")
+def _core_export(ctx: Ctx) -> dict:
+    table, columns = CORE_FACILITY_COLUMNS[ctx.dataset]
+    path = _export_path(f"{ctx.dataset}_core")
     with ctx.conn.cursor() as cur, path.open("w", encoding="utf-8") as fh:
         cur.copy_expert(
-            f"copy (select {CORE_CHECKIN_COLUMNS} from core.checkin where source_file_id = "
+            f"copy (select {columns} from {table} where source_file_id = "
             f"{int(ctx.state['file_id'])}) to stdout with (format csv)",
             fh,
         )
@@ -441,22 +462,69 @@ def checkin_core_export(ctx: Ctx) -> dict:
     return {"rows": rows, "state": {"core_csv": str(path)}}
 
 
-def _copy_core(ctx: Ctx, indexed: bool) -> dict:
-    table = f"bench_copy.checkin_core_{'indexed' if indexed else 'bare'}"
-    like = "like core.checkin including all" if indexed else "like core.checkin including defaults"
-    create = f"create table {table} ({like})"
+@stage("checkin_core_export", "its core rows exported as CSV (for the floors below)")
+def checkin_core_export(ctx: Ctx) -> dict:
+    return _core_export(ctx)
+
+
+@stage("core_export", "its core rows exported as CSV (for the floors below)")
+def core_export(ctx: Ctx) -> dict:
+    return _core_export(ctx)
+
+
+def _copy_core(ctx: Ctx, kind: str) -> dict:
+    source, columns = CORE_FACILITY_COLUMNS[ctx.dataset]
+    table = f"bench_copy.{source.split('.')[1]}_core_{kind}"
+    like = "including defaults including identity" if kind in ("bare", "sorted") else "including all"
+    create = f"create table {table} (like {source} {like})"
+    if kind == "sorted":  # the checks, not the indexes: those are built by sort after the COPY
+        create = f"create table {table} (like {source} including defaults including constraints)"
     path = Path(ctx.state["core_csv"])
-    return _copy_into(ctx, table, create, path, "format csv", columns=f"({CORE_CHECKIN_COLUMNS})")
+    if kind != "indexed":
+        return _copy_into(ctx, table, create, path, "format csv", columns=f"({columns})")
+    with ctx.conn, ctx.conn.cursor() as cur:  # its triggers and foreign keys too (LIKE copies neither)
+        cur.execute(
+            "select pg_get_triggerdef(oid) from pg_trigger where tgrelid = %s::regclass and not tgisinternal",
+            (source,),
+        )
+        triggers = [r[0].replace(f" ON {source} ", f" ON {table} ") for r in cur.fetchall()]
+        cur.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass and contype = 'f'",
+            (source,),
+        )
+        keys = [f"alter table {table} add {r[0]}" for r in cur.fetchall()]
+    result = _copy_into(
+        ctx, table, ";".join([create, *triggers, *keys]), path, "format csv", columns=f"({columns})"
+    )
+    return {**result, "detail": {"triggers": len(triggers), "foreign_keys": len(keys)}}
 
 
 @stage("copy_core", "floor: its core rows COPYed into a typed table, no index")
 def copy_core(ctx: Ctx) -> dict:
-    return _copy_core(ctx, indexed=False)
+    return _copy_core(ctx, "bare")
 
 
-@stage("copy_core_indexed", "floor: its core rows COPYed with core.checkin's indexes")
+@stage("copy_core_indexed", "floor: its core rows COPYed into the core table as it stands (indexes, checks)")
 def copy_core_indexed(ctx: Ctx) -> dict:
-    return _copy_core(ctx, indexed=True)
+    return _copy_core(ctx, "indexed")
+
+
+@stage("copy_core_sorted", "floor: its core rows COPYed with checks, core.checkin's indexes built by sort")
+def copy_core_sorted(ctx: Ctx) -> dict:
+    result = _copy_core(ctx, "sorted")
+    table = "bench_copy.checkin_core_sorted"
+    with ctx.conn, ctx.conn.cursor() as cur:
+        cur.execute(
+            "select pg_get_indexdef(indexrelid) from pg_index where indrelid = 'core.checkin'::regclass"
+        )
+        for (definition,) in cur.fetchall():
+            name = definition.split(" INDEX ", 1)[1].split(" ON ", 1)[0]
+            cur.execute(
+                definition.replace(f"INDEX {name} ON ONLY core.checkin", f"INDEX ON {table}").replace(
+                    f"INDEX {name} ON core.checkin", f"INDEX ON {table}"
+                )
+            )
+    return result
 
 
 group(
@@ -466,7 +534,7 @@ group(
         "checkins",
         ("checkin_register", "checkin_ingest", "checkin_core_export"),
         ("checkin_register", "checkin_ingest"),
-        baselines=("copy", "copy_unlogged", "naive", "copy_core", "copy_core_indexed"),
+        baselines=("copy", "copy_unlogged", "naive", "copy_core", "copy_core_indexed", "copy_core_sorted"),
     )
 )
 

@@ -1,13 +1,12 @@
 -- core.checkin from one file: one row per loadable check-in whose (local day, checkin_id) is not in core
 -- yet (a check-in sent again in a later file keeps its first version). The file's own earlier rows were
--- deleted first (a reprocessed file). ON CONFLICT, not a NOT EXISTS test: two files with the same
--- check-in merged at the same moment (the DAG maps two at a time) then wait for each other instead of one
--- failing on the primary key. Rows go in key order: each partition's indexes grow at their end.
+-- deleted first (a reprocessed file). The rows are a temporary view handed to core.load_checkins
+-- (migration 0016), which writes them day by day: a day whose partition is still empty (and core.checkin
+-- free at once) is built aside in key order, its indexes built by sort, and attached; any other day goes
+-- through core.checkin with ON CONFLICT DO NOTHING, so that two files with the same check-in merged at the
+-- same moment (the DAG maps two at a time) wait for each other instead of one failing on the primary key.
 -- Parameters: file_id.
-insert into core.checkin (
-    checkin_id, local_day, venue_code, scanned_at, direction, mode, person_kind, person_key,
-    source_file_id, source_row
-)
+create temporary view checkin_merge_rows as
 select
     l.checkin_id,
     (l.scanned_at at time zone 'Asia/Ho_Chi_Minh')::date as local_day,
@@ -25,6 +24,15 @@ select
     l.row_number as source_row
 from staging.checkin_loadable as l
 inner join checkin_person_key as k on l.person_kind = k.person_kind and l.identifier = k.identifier
-where l.file_id = %(file_id)s
-order by local_day, l.checkin_id
-on conflict (local_day, checkin_id) do nothing
+where l.file_id = %(file_id)s;
+
+select core.load_checkins(
+    'pg_temp.checkin_merge_rows',
+    array(
+        select distinct (s.scanned_at at time zone 'Asia/Ho_Chi_Minh')::date
+        from staging.checkin_loadable as s
+        where s.file_id = %(file_id)s
+    )
+);
+
+drop view checkin_merge_rows;

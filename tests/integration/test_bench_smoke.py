@@ -21,7 +21,11 @@ import psycopg2
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
-FACILITY_STEPS = ["register", "parse_stage", "rules", "gate", "merge", "report"]
+FACILITY_STEPS = ["register", "parse_stage", "rules", "gate", "merge", "report", "core_export"]
+FLOORS = [
+    "copy_core",
+    "copy_core_indexed",
+]  # the merged core rows COPYed: bare, and into the table as it stands
 BASELINES = ["copy", "copy_unlogged", "naive"]
 SIZES = (1_000, 2_000)  # every group at both
 
@@ -61,18 +65,30 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
     results = report["results"]
     for size in SIZES:
         here = {r["step"]: r for r in results if r["group"] == "vaccinations" and r["size"] == size}
-        assert list(here) == [*FACILITY_STEPS, *BASELINES, "total"]
+        assert list(here) == [*FACILITY_STEPS, *BASELINES, *FLOORS, "total"]
         for step, r in here.items():
             assert r["seconds"] > 0 and r["peak_rss_mb"] > 0, step
-            assert r["rows"] >= size or step in ("merge",), step  # the file holds a few repeated rows
+            # the file holds a few repeated rows; the floors COPY the rows loaded
+            assert r["rows"] >= size or step in ("merge", "core_export", *FLOORS), step
         assert here["merge"]["detail"]["rows_loaded"] > 0.9 * size  # ~3 % of rows carry an error
         assert here["report"]["detail"]["status"] == "loaded_with_errors"
         assert here["naive"]["detail"]["expectations"] >= 8
         total = here["total"]
         assert total["seconds"] == pytest.approx(
-            sum(here[s]["seconds"] for s in FACILITY_STEPS if s != "report"), abs=1e-3
+            sum(here[s]["seconds"] for s in FACILITY_STEPS if s not in ("report", "core_export")), abs=1e-3
         )
         assert total["vs_copy"] > 0 and total["vs_naive"] > 0
+        loaded = here["merge"]["detail"]["rows_loaded"]
+        assert (
+            here["core_export"]["rows"]
+            == here["copy_core"]["rows"]
+            == here["copy_core_indexed"]["rows"]
+            == loaded
+        )
+        # the floor as the table stands carries its statement-level reference checks (migration 0016)
+        assert here["copy_core_indexed"]["detail"]["triggers"] >= 2
+        assert here["copy_core_indexed"]["detail"]["foreign_keys"] == 0
+        assert total["vs_copy_core_indexed"] > 0
 
     # check-in ingest: venues then check-ins, through the real code, at both sizes
     for size in SIZES:
@@ -84,6 +100,7 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
             *BASELINES,
             "copy_core",
             "copy_core_indexed",
+            "copy_core_sorted",
             "total",
         ]
         assert here["checkin_register"]["detail"]["venues_loaded"] > 0
@@ -92,7 +109,7 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
         # the floors COPY exactly the core rows the ingest loaded, and each is set against COPY of the file
         loaded = here["checkin_ingest"]["detail"]["rows_loaded"]
         assert here["checkin_core_export"]["rows"] == here["copy_core"]["rows"] == loaded
-        assert here["copy_core_indexed"]["rows"] == loaded
+        assert here["copy_core_indexed"]["rows"] == here["copy_core_sorted"]["rows"] == loaded
         assert here["copy_core_indexed"]["vs_copy"] > 0 and here["naive"]["vs_copy"] > 0
         # the headline is register + ingest: the export is outside it
         assert here["total"]["seconds"] == pytest.approx(
