@@ -18,6 +18,8 @@ import logging
 import os
 from pathlib import Path
 
+from covidsync.marts import adoption_report
+
 log = logging.getLogger(__name__)
 
 # Where the review queue (another stage) keeps its items; the first that exists is shown.
@@ -353,6 +355,7 @@ def build(conn, day: dt.date) -> str:
 <h3>This month's scorecards</h3>
 <table><tr><th>facility</th><th>completeness %</th><th>timeliness %</th><th>rows rejected %</th><th>grade</th></tr>
 {grade_rows}</table>
+{adoption_report.section(conn, day)}
 <h2 id="alerts">Open alerts</h2>
 <table><tr><th>kind</th><th>message</th></tr>{alert_rows}</table>
 <h2 id="review">Open review items</h2>
