@@ -1,17 +1,18 @@
 -- The third consumer, Sổ Sức khỏe điện tử (contract docs/contract/health-status.md §7): its view on the same
 -- stored release rows as the other two (no third copy), its reader role, its per-release view hash, and its
--- acknowledgements. The rows gain what only this view shows: the lot number of each certificate dose (an
--- array in dose order beside the certificate, so the VNeID certificate stays as it is), the test history of
+-- acknowledgements. The rows gain what only this view shows: the certificate with each dose's lot number
+-- (beside the VNeID certificate, which stays as it is; built by the same aggregation, so that no read has
+-- to rebuild it), the test history of
 -- the 90 days before as_of, the recovery date, and the arrival measure (null until the arrivals contract is
 -- served; the columns exist from the start so the app builds to them once).
 
 alter table publish.release_row
-add column lot_numbers text[] not null default '{}',
+add column sskdt_certificate jsonb not null default '[]',
 add column test_history jsonb not null default '[]',
 add column recovered_on date,
 add column arrival_measure text,
 add column arrival_measure_ends_on date;
-comment on column publish.release_row.lot_numbers is 'The lot number of each dose of vaccination_certificate, in the same (dose) order; shown by the Sổ SKĐT view only.';
+comment on column publish.release_row.sskdt_certificate is 'vaccination_certificate with each dose''s lot_number (contract §7); shown by the Sổ SKĐT view only.';
 comment on column publish.release_row.test_history is 'The tests sampled in the 90 days before as_of, newest first, at most 20 (contract §7); Sổ SKĐT only.';
 
 alter table publish.release_meta add column sskdt_sha256 text;
@@ -37,14 +38,7 @@ select
     c.as_of,
     r.full_name,
     r.date_of_birth,
-    (
-        select
-            coalesce(
-                jsonb_agg(e.dose || jsonb_build_object('lot_number', r.lot_numbers[e.n::int]) order by e.n),
-                '[]'::jsonb
-            )
-        from jsonb_array_elements(r.vaccination_certificate) with ordinality as e (dose, n)
-    ) as vaccination_certificate,
+    r.sskdt_certificate as vaccination_certificate,
     r.test_history,
     r.recovered_on,
     r.arrival_measure,

@@ -9,9 +9,13 @@
 insert into publish.release_row (
     release_id, citizen_id, phone, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
     latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate, full_name,
-    date_of_birth, vaccination_certificate, lot_numbers, test_history, recovered_on, row_sha256
+    date_of_birth, vaccination_certificate, sskdt_certificate, test_history, recovered_on, row_sha256
 )
-with status as (
+with param as (
+    select %(with_sskdt)s::boolean as with_sskdt
+),
+
+status as (
     select
         p.person_id,
         p.citizen_id,
@@ -54,12 +58,22 @@ certificate as (
             concat_ws(':', d.dose_number, to_char(d.vaccinated_on, 'YYYY-MM-DD'), vp.name, d.facility_code),
             ';' order by d.dose_number
         ) as line,
-        array_agg(v.lot_number order by d.dose_number) as lot_numbers,
+        jsonb_agg(
+            jsonb_build_object(
+                'dose', d.dose_number,
+                'on', to_char(d.vaccinated_on, 'YYYY-MM-DD'),
+                'product', vp.name,
+                'facility_code', d.facility_code,
+                'lot_number', v.lot_number
+            )
+            order by d.dose_number
+        ) filter (where pa.with_sskdt) as sskdt_doses,
         string_agg(coalesce(v.lot_number, '\N'), ';' order by d.dose_number) as lot_line
     from derived.vaccination_dose as d
     inner join core.vaccine_product as vp on d.product_code = vp.product_code
     inner join status as s on d.person_id = s.person_id
-    left join core.vaccination as v on d.vaccination_id = v.vaccination_id and %(with_sskdt)s
+    cross join param as pa
+    left join core.vaccination as v on d.vaccination_id = v.vaccination_id and pa.with_sskdt
     where d.vaccinated_on < s.as_of_day + 1
     group by d.person_id
 ),
@@ -76,8 +90,9 @@ test as (
     from derived.person_record as pr
     inner join status as s on pr.person_id = s.person_id
     inner join core.test_result as t on pr.record_id = t.test_result_id
+    cross join param as pa
     where
-        %(with_sskdt)s
+        pa.with_sskdt
         and pr.source = 'test_result'
         and t.sampled_at < s.as_of
         and t.sampled_at >= s.as_of - interval '90 days'
@@ -133,7 +148,7 @@ select
     s.full_name,
     s.date_of_birth,
     coalesce(c.doses, '[]'::jsonb),
-    coalesce(c.lot_numbers, '{}'::text[]),
+    coalesce(c.sskdt_doses, '[]'::jsonb),
     coalesce(h.tests, '[]'::jsonb),
     s.recovered_on,
     encode(

@@ -33,14 +33,7 @@ select
     r.f0,
     r.full_name,
     to_char(r.date_of_birth, 'YYYY-MM-DD') as date_of_birth,
-    (
-        select
-            coalesce(
-                jsonb_agg(e.dose || jsonb_build_object('lot_number', r.lot_numbers[e.n::int]) order by e.n),
-                '[]'::jsonb
-            )
-        from jsonb_array_elements(r.vaccination_certificate) with ordinality as e (dose, n)
-    ) as vaccination_certificate,
+    r.sskdt_certificate as vaccination_certificate,
     r.test_history,
     to_char(r.recovered_on, 'YYYY-MM-DD') as recovered_on,
     r.arrival_measure,

@@ -39,8 +39,9 @@ select
                                 ),
                                 ''
                             ),
-                            coalesce(
-                                (
+                            case
+                                when v.test_history = '[]'::jsonb then ''
+                                else (
                                     select
                                         string_agg(
                                             concat_ws(
@@ -50,9 +51,8 @@ select
                                             ';' order by h.n
                                         )
                                     from jsonb_array_elements(v.test_history) with ordinality as h (value, n)
-                                ),
-                                ''
-                            ),
+                                )
+                            end,
                             coalesce(to_char(v.recovered_on, 'YYYY-MM-DD'), '\N'),
                             coalesce(v.arrival_measure, '\N'),
                             coalesce(to_char(v.arrival_measure_ends_on, 'YYYY-MM-DD'), '\N')
