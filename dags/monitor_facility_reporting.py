@@ -16,6 +16,10 @@ the daily report.
    day are under half or over twice the median of its reporting days among the last 28
    (`facility_volume_anomaly`), gets one open row in `ops.alert` and a reminder
    `reminder-<day>-<kind>.txt` (Vietnamese and English) in its outbox.
+2b. `check_venue_compliance`: refreshes the adoption and QR-compliance marts for the day
+   (`mart.app_adoption`, `mart.venue_compliance_day`, `mart.silent_venue`, `mart.population_scanning`),
+   writes each district's silent venues to `outbox/districts/<district>/silent-venues-<day>.csv`, and raises
+   `district_venue_compliance_low` (once per district and day) where under `COVIDSYNC_MIN_VENUE_COMPLIANCE`.
 3. `notify`: the `AlertNotifier` (an `airflow.sdk.BaseNotifier`) POSTs pending alerts as JSON to
    `COVIDSYNC_ALERT_WEBHOOK` and/or e-mails them to `COVIDSYNC_ALERT_EMAIL`, once each.
 4. `export_scorecards`: `scorecard-YYYY-MM.csv` (days) and `.json` (month, grade A-D) in each outbox.
@@ -68,6 +72,12 @@ def monitor_facility_reporting():
         return check_facility_reporting(day)
 
     @task
+    def check_venue_compliance(day: str) -> dict:
+        from covidsync.tasks import check_venue_compliance
+
+        return check_venue_compliance(day)
+
+    @task
     def notify(checked: dict) -> dict:
         from airflow.sdk import get_current_context
 
@@ -89,7 +99,9 @@ def monitor_facility_reporting():
 
     day = refresh_scorecards()
     checked = check_reporting(day)
+    compliance = check_venue_compliance(day)
     notified = notify(checked)
+    compliance >> notified
     exported = export_scorecards(day)
     checked >> exported
     [notified, exported] >> render_report(day)

@@ -128,3 +128,19 @@ def publish_max_status_change() -> float:
 def sync_max_lag_minutes() -> float:
     """How long an app may stay behind the current release before reconciliation raises an alert."""
     return float(os.environ.get("COVIDSYNC_SYNC_MAX_LAG_MINUTES", "60"))
+
+
+def silent_venue_days() -> int:
+    """Days in a row without a scan after which a venue that must scan daily is listed as silent (adoption.md)."""
+    value = int(os.environ.get("COVIDSYNC_SILENT_VENUE_DAYS", "3"))
+    if value < 1:
+        raise ValueError("COVIDSYNC_SILENT_VENUE_DAYS must be at least 1")
+    return value
+
+
+def min_venue_compliance() -> float:
+    """The share of a district's venues scanning on a day under which an alert is raised (adoption.md)."""
+    value = float(os.environ.get("COVIDSYNC_MIN_VENUE_COMPLIANCE", "0.6"))
+    if not 0 <= value <= 1:
+        raise ValueError("COVIDSYNC_MIN_VENUE_COMPLIANCE must be a share between 0 and 1, e.g. 0.6")
+    return value

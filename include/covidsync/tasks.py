@@ -131,6 +131,21 @@ def check_facility_reporting(day: str) -> dict:
         conn.close()
 
 
+def check_venue_compliance(day: str) -> dict:
+    """Refresh the adoption and QR-compliance marts for a local day, write each district's silent venues to
+    its outbox and raise the low-compliance alerts (adoption.md; counts and district codes come back)."""
+    import datetime as dt
+
+    from covidsync.marts import adoption, refresh
+
+    conn = db.connect(warehouse_url())
+    try:
+        refresh.refresh(conn, dt.date.fromisoformat(day), names=refresh.ADOPTION)
+        return adoption.monitor(conn, dt.date.fromisoformat(day), settings.outbox_dir())
+    finally:
+        conn.close()
+
+
 def export_scorecards(day: str) -> dict:
     """Write each facility's scorecard for the month of ``day`` to its outbox."""
     import datetime as dt

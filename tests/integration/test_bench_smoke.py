@@ -152,8 +152,27 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
     # publish: a release of every person with a CCCD (nine in ten), against COPY of the release's rows
     for size in SIZES:
         here = {r["step"]: r for r in results if r["group"] == "publish" and r["size"] == size}
-        assert list(here) == ["publish_prepare", "publish", "publish_export", "copy", "total"]
+        assert list(here) == [
+            "publish_prepare",
+            "publish",
+            "publish_export",
+            "publish_flip",
+            "publish_day",
+            "publish_reset",
+            "publish_2v",
+            "publish_flip_again",
+            "publish_2v_day",
+            "copy",
+            "total",
+        ]
         assert here["publish"]["detail"]["status"] == "current"
+        # the Sổ SKĐT view's cost: the same two releases with and without it
+        assert here["publish_2v"]["rows"] == here["publish"]["rows"]
+        assert (
+            here["publish_day"]["detail"]["rows_changed"]
+            == here["publish_2v_day"]["detail"]["rows_changed"]
+            > 0
+        )
         assert here["publish"]["rows"] == here["copy"]["rows"] == 9 * size // 10
         assert here["total"]["time_x_copy"] > 0
 

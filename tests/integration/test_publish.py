@@ -245,20 +245,29 @@ def test_each_role_reads_only_what_it_may(conn):
     allowed = {
         "pccovid_reader": "publish.pccovid_health_status",
         "vneid_reader": "publish.vneid_health_status",
+        "sskdt_reader": "publish.sskdt_health_status",
         "bi_reader": "mart.daily_cards",
     }
-    relations = [
+    relations = [  # every view, the release tables, core, derived and the marts
         *allowed.values(),
         "publish.release_row",
         "publish.release",
+        "publish.release_meta",
+        "publish.release_delta",
+        "publish.app_ack",
         "derived.person",
         "derived.health_status",
+        "derived.vaccination_dose",
+        "core.vaccination",
+        "core.test_result",
+        "core.checkin",
+        "mart.vaccination_coverage",
     ]
     for role, own in allowed.items():
         for relation in relations:
             with conn.cursor() as cur:
                 cur.execute(f"set role {role}")
-                if relation == own:
+                if relation == own or (role == "bi_reader" and relation.startswith("mart.")):
                     cur.execute(f"select count(*) from {relation}")
                 else:
                     with pytest.raises(psycopg2.errors.InsufficientPrivilege):

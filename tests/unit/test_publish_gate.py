@@ -16,6 +16,13 @@ VNEID = [
     "date_of_birth",
     "vaccination_certificate",
 ]
+SSKDT = [
+    *VNEID,
+    "test_history",
+    "recovered_on",
+    "arrival_measure",
+    "arrival_measure_ends_on",
+]
 LIMITS = {"min_kept_share": 0.99, "max_status_changed_share": 0.2}
 
 
@@ -28,6 +35,7 @@ def _profile(**changes):
         "status_changed_share": 0.05,
         "pccovid_columns": PCCOVID,
         "vneid_columns": VNEID,
+        "sskdt_columns": SSKDT,
     }
     profile.update(changes)
     return profile
@@ -35,7 +43,7 @@ def _profile(**changes):
 
 def test_a_sound_release_passes():
     result = gate.run(_profile(), **LIMITS)
-    assert result.success and result.failed == [] and result.results["evaluated"] == 5
+    assert result.success and result.failed == [] and result.results["evaluated"] == 6
 
 
 @pytest.mark.parametrize(
@@ -50,6 +58,11 @@ def test_a_sound_release_passes():
         ),
         ({"vneid_columns": VNEID[:-1]}, "missing ['vaccination_certificate']"),
         ({"vneid_columns": [*VNEID, "phone"]}, "extra ['phone']"),
+        (
+            {"sskdt_columns": [*SSKDT, "phone"]},
+            "sskdt view columns differ from the contract: extra ['phone']",
+        ),
+        ({"sskdt_columns": SSKDT[:-2]}, "missing ['arrival_measure', 'arrival_measure_ends_on']"),
     ],
 )
 def test_each_expectation_holds_a_bad_release(changes, message):

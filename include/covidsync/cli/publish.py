@@ -1,11 +1,11 @@
-"""``covidsync publish ...`` (operators) and ``covidsync consumer pccovid|vneid`` (the apps' reference client).
+"""``covidsync publish ...`` (operators) and ``covidsync consumer pccovid|vneid|sskdt`` (the apps' reference client).
 
 * ``publish run``: publish the statuses as a new release if they changed (what the DAG's task does);
 * ``publish status``: the last releases, which one is current, and the apps' latest acknowledgements;
 * ``publish override ID --reason R``: let a held release past the mass-change check, the reason recorded;
 * ``publish prune [--keep K]``: keep the rows and deltas of the last K published releases;
 * ``publish reconcile [--max-lag-minutes M]``: compare the apps' acknowledgements with the releases;
-* ``publish check``: the agreement check of the two views on the current release;
+* ``publish check``: the agreement check of the views on the current release;
 * ``consumer APP --api URL --store FILE``: sync a local copy through the sync API and acknowledge it
   (token from ``--token`` or ``COVIDSYNC_SYNC_TOKEN``).
 """
@@ -16,6 +16,8 @@ import getpass
 import json
 import os
 from pathlib import Path
+
+from covidsync.publish import APPS
 
 
 def register(sub) -> None:
@@ -41,7 +43,7 @@ def register(sub) -> None:
     consumer = sub.add_parser(
         "consumer", help="the apps' reference client: sync a local copy and acknowledge"
     )
-    consumer.add_argument("app", choices=["pccovid", "vneid"])
+    consumer.add_argument("app", choices=APPS)
     consumer.add_argument(
         "--api",
         default=None,
@@ -139,11 +141,7 @@ def reconcile_apps(args) -> int:
     finally:
         conn.close()
     _print(summary)
-    return (
-        0
-        if all(summary[a]["state"] in ("in_step", "syncing", "no_release") for a in ("pccovid", "vneid"))
-        else 1
-    )
+    return 0 if all(summary[a]["state"] in ("in_step", "syncing", "no_release") for a in APPS) else 1
 
 
 def check(args) -> int:

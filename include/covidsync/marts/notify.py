@@ -21,15 +21,15 @@ from covidsync import db, settings
 
 log = logging.getLogger(__name__)
 
-KINDS_LIKE = "facility_%"
+KINDS_LIKE = ("facility_%", "district_%")  # facility reporting; district venue compliance (adoption.md)
 
 
 def pending(conn) -> list[dict]:
     with conn.cursor() as cur:
         cur.execute(
             "select alert_id, kind, subject, message, raised_at from ops.alert"
-            " where resolved_at is null and notified_at is null and kind like %s order by alert_id",
-            (KINDS_LIKE,),
+            " where resolved_at is null and notified_at is null and kind like any(%s) order by alert_id",
+            (list(KINDS_LIKE),),
         )
         return [
             {
@@ -61,7 +61,7 @@ def _post(url: str, alerts: list[dict]) -> None:
 def _mail(recipients: list[str], alerts: list[dict]) -> None:
     host, _, port = (settings.smtp_host() or "localhost").partition(":")
     msg = EmailMessage()
-    msg["Subject"] = f"[covidsync] {len(alerts)} facility reporting alert(s)"
+    msg["Subject"] = f"[covidsync] {len(alerts)} reporting and compliance alert(s)"
     msg["From"] = "covidsync@localhost"
     msg["To"] = ", ".join(recipients)
     msg.set_content("\n".join(f"- {a['kind']}: {a['message']}" for a in alerts) + "\n")

@@ -24,8 +24,10 @@ MARTS = (
     "contact_candidate_count",
     "status_distribution",
 )
+# PC-Covid adoption and QR compliance (adoption.md §2; covidsync.marts.adoption)
+ADOPTION = ("app_adoption", "venue_compliance_day", "silent_venue", "population_scanning")
 SCORECARDS = ("facility_reporting_day", "facility_rejection_day", "facility_reporting_month")
-ALL = MARTS + SCORECARDS
+ALL = MARTS + ADOPTION + SCORECARDS
 
 
 def sql(name: str) -> str:
@@ -34,7 +36,11 @@ def sql(name: str) -> str:
 
 def refresh(conn, as_of_day: dt.date, *, cutoff: str | None = None, names=ALL) -> dict[str, int]:
     """Rebuild the named marts in one transaction; returns rows per mart (counts only)."""
-    params = {"as_of_day": as_of_day, "cutoff": cutoff or settings.reporting_cutoff()}
+    params = {
+        "as_of_day": as_of_day,
+        "cutoff": cutoff or settings.reporting_cutoff(),
+        "silent_days": settings.silent_venue_days(),
+    }
     counts: dict[str, int] = {}
     with conn, conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from covidsync.marts import adoption_report
+
 log = logging.getLogger(__name__)
 
 HEAT_DAYS = 14
@@ -380,6 +382,11 @@ def review_section(cur, day: dt.date) -> str:
 add_section("coverage", "Vaccination coverage by district", coverage_section)
 add_section("positivity", f"Test positivity, last {TREND_DAYS} days", positivity_section)
 add_section("timeliness", f"Reporting timeliness, last {HEAT_DAYS} days", timeliness_section)
+add_section(
+    "adoption",
+    "PC-Covid adoption and QR compliance",
+    lambda cur, day: adoption_report.section(cur.connection, day),
+)
 add_section("alerts", "Open alerts", alerts_section)
 add_section("review", "Open review items", review_section)
 

@@ -1,14 +1,14 @@
 """The publish gate: Great Expectations (GX Core 1.x, called directly) over a release's profile.
 
 The profile is a few numbers about the candidate release against the previous published one, and the column
-names of the two views; never rows, never personal data. The suite is committed JSON,
+names of the views; never rows, never personal data. The suite is committed JSON,
 ``great_expectations/gx/expectations/publish_release.json``; it runs on the same pandas data source and
 whole-dataframe batch definition as the file gate (:mod:`covidsync.ingest.gate`). Every expectation is
 critical: any failure holds the release.
 
 The frame (column ``part`` tells rows apart): one ``metrics`` row (``row_count``, ``previous_kept_share``,
-``status_changed_share``) and one ``column`` row per column of each view (``pccovid_column`` or
-``vneid_column``). Suite parameters: ``min_kept_share``, ``max_status_changed_share`` (1 with an override).
+``status_changed_share``) and one ``column`` row per column of each consumer's view (``pccovid_column``,
+``vneid_column``, ``sskdt_column``). Suite parameters: ``min_kept_share``, ``max_status_changed_share`` (1 with an override).
 """
 
 from __future__ import annotations
@@ -61,10 +61,12 @@ def profile_frame(profile: dict):
             "status_changed_share": float(profile["status_changed_share"]),
         }
     ]
-    rows += [{"part": "column", "pccovid_column": c} for c in profile["pccovid_columns"]]
-    rows += [{"part": "column", "vneid_column": c} for c in profile["vneid_columns"]]
+    from covidsync.publish import CONSUMERS
+
+    for app in CONSUMERS:
+        rows += [{"part": "column", f"{app}_column": c} for c in profile[f"{app}_columns"]]
     columns = ["part", "row_count", "previous_kept_share", "status_changed_share"]
-    frame = pd.DataFrame(rows, columns=[*columns, "pccovid_column", "vneid_column"])
+    frame = pd.DataFrame(rows, columns=[*columns, *(f"{app}_column" for app in CONSUMERS)])
     for column in columns[1:]:
         frame[column] = frame[column].astype("float64")
     return frame
@@ -90,7 +92,7 @@ def run(profile: dict, *, min_kept_share: float, max_status_changed_share: float
         observed = _jsonable((item.result or {}).get("observed_value"))
         entry = {"type": config.type, "column": column, "success": bool(item.success), "observed": observed}
         if not item.success:
-            if column in ("pccovid_column", "vneid_column"):
+            if column and column.endswith("_column") and f"{column.split('_')[0]}_columns" in profile:
                 expected = set(kwargs.get("value_set") or [])
                 seen = set(profile[f"{column.split('_')[0]}_columns"])
                 entry["message"] = (

@@ -11,8 +11,9 @@ advisory lock:
 2. record its delta against the current release (added / changed / removed) and its profile;
 3. run the GX suite ``publish_release`` (completeness, no mass change without an override, exact view
    columns); a failure holds the release (kept, never current) and raises an ``ops.alert``;
-4. make it current (:func:`make_current`): both views read the one ``is_current`` flag, switched in this
-   transaction, and the agreement check of the two views runs on the new release inside it; if the views
+4. make it current (:func:`make_current`): the views of all consumers (PC-Covid, VNeID, Sổ SKĐT) read the
+   one ``is_current`` flag, switched in this transaction, and the agreement check of the three views on
+   their common columns runs on the new release inside it; if any two views
    disagree the switch is rolled back to a savepoint and the release is held.
 
 Content hashes exclude ``as_of`` (a release-level value): statuses identical under a later ``as_of`` make no
@@ -26,7 +27,7 @@ from functools import cache
 
 from covidsync import settings
 from covidsync.errors import CovidsyncError
-from covidsync.publish import alerts
+from covidsync.publish import CONSUMERS, alerts
 from covidsync.publish import gate as publish_gate
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,13 @@ def current_release_id(conn) -> int | None:
     return row[0] if row else None
 
 
-def publish_release(conn, *, rule_set: str | None = None) -> dict:
+def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] | None = None) -> dict:
     """Publish the statuses of ``rule_set`` as a new release if they changed; a small summary comes back.
 
-    ``status`` is ``unchanged`` (no new release), ``current`` (the new release is what both views show) or
+    ``apps`` (default: every consumer) is for the benchmark, which measures the publish cost of the Sổ SKĐT
+    view by publishing without it (its columns left empty, its hash and agreement not computed).
+
+    ``status`` is ``unchanged`` (no new release), ``current`` (the new release is what every view shows) or
     ``held`` (kept for an operator; ``failed`` says why). Counts and ids only.
     """
     rule_set = rule_set or settings.rule_set()
@@ -96,7 +100,11 @@ def publish_release(conn, *, rule_set: str | None = None) -> dict:
             "insert into publish.release (release_id, as_of, row_count, content_sha256) values (%s, %s, 0, %s)",
             (release_id, as_of, ZERO_SHA),
         )
-        cur.execute(sql("release_row"), {"release_id": release_id, "rule_set": rule_set})
+        apps = tuple(apps or CONSUMERS)
+        cur.execute(
+            sql("release_row"),
+            {"release_id": release_id, "rule_set": rule_set, "with_sskdt": "sskdt" in apps},
+        )
         cur.execute(
             """
             select count(*), encode(sha256(convert_to(coalesce(
@@ -163,7 +171,7 @@ def publish_release(conn, *, rule_set: str | None = None) -> dict:
             """,
             (release_id,),
         )
-        return _gate_and_promote(cur, release_id, override=False)
+        return _gate_and_promote(cur, release_id, override=False, apps=apps)
 
 
 def _profile(cur, release_id: int) -> dict:
@@ -185,13 +193,13 @@ def _profile(cur, release_id: int) -> dict:
         kept_share = kept / previous_count
         changed_share = status_changed / kept if kept else 0.0
     columns = {}
-    for app in ("pccovid", "vneid"):
+    for app in CONSUMERS:
         cur.execute(
             """
             select column_name from information_schema.columns
             where table_schema = 'publish' and table_name = %s order by ordinal_position
             """,
-            (f"{app}_health_status",),
+            (CONSUMERS[app].view,),
         )
         columns[app] = [r[0] for r in cur.fetchall()]
     return {
@@ -202,8 +210,7 @@ def _profile(cur, release_id: int) -> dict:
         "status_changed": status_changed,
         "previous_kept_share": kept_share,
         "status_changed_share": changed_share,
-        "pccovid_columns": columns["pccovid"],
-        "vneid_columns": columns["vneid"],
+        **{f"{app}_columns": columns[app] for app in CONSUMERS},
     }
 
 
@@ -216,7 +223,9 @@ def _hold(cur, release_id: int, reason: str) -> None:
     log.warning("publish: release %s held: %s", release_id, reason)
 
 
-def _gate_and_promote(cur, release_id: int, *, override: bool) -> dict:
+def _gate_and_promote(
+    cur, release_id: int, *, override: bool, apps: tuple[str, ...] = tuple(CONSUMERS)
+) -> dict:
     import json
 
     profile = _profile(cur, release_id)
@@ -243,16 +252,17 @@ def _gate_and_promote(cur, release_id: int, *, override: bool) -> dict:
             "current_release_id": profile["previous_release_id"],
         }
     cur.execute("savepoint make_current")
-    agreement = make_current(cur, release_id)
+    agreement = make_current(cur, release_id, apps=apps)
     if not agreement["ok"]:
         cur.execute("rollback to savepoint make_current")
         cur.execute(
             "update publish.release set views_agree = false, agreement_mismatches = %s where release_id = %s",
             (agreement["mismatches"], release_id),
         )
+        shown = ", ".join(f"{app} {agreement[f'{app}_releases']}" for app in apps)
         reason = (
-            f"the two views disagree on {agreement['mismatches']} of {agreement['persons']} persons "
-            f"(releases shown: {agreement['pccovid_releases']} and {agreement['vneid_releases']})"
+            f"the views disagree on {agreement['mismatches']} of {agreement['persons']} persons "
+            f"(releases shown: {shown})"
         )
         _hold(cur, release_id, reason)
         return {
@@ -269,13 +279,21 @@ def _gate_and_promote(cur, release_id: int, *, override: bool) -> dict:
         """,
         (release_id,),
     )
+    from psycopg2 import sql as pgsql
+
+    hashes = pgsql.SQL(", ").join(
+        pgsql.SQL("{} = {}").format(pgsql.Identifier(CONSUMERS[app].sha_column), pgsql.Placeholder(app))
+        for app in apps
+    )
     cur.execute(
-        """
+        pgsql.SQL(
+            """
         update publish.release_meta
-        set status = 'current', published_at = now(), pccovid_sha256 = %s, vneid_sha256 = %s, held_reason = null
-        where release_id = %s
-        """,
-        (agreement["pccovid_sha256"], agreement["vneid_sha256"], release_id),
+        set status = 'current', published_at = now(), {hashes}, held_reason = null
+        where release_id = %(release_id)s
+        """
+        ).format(hashes=hashes),
+        {**{app: agreement[f"{app}_sha256"] for app in apps}, "release_id": release_id},
     )
     alerts.resolve_alerts(cur, "publish_held")
     log.info("publish: release %s is current (%s rows)", release_id, profile["row_count"])
@@ -283,9 +301,9 @@ def _gate_and_promote(cur, release_id: int, *, override: bool) -> dict:
 
 
 def switch_views(cur, release_id: int) -> None:
-    """Point both views at ``release_id`` (in the caller's transaction: readers see the switch at commit).
+    """Point the views at ``release_id`` (in the caller's transaction: readers see the switch at commit).
 
-    Both views join the one ``is_current`` row, so no snapshot can show them on different releases.
+    Every view joins the one ``is_current`` row, so no snapshot can show two of them on different releases.
     """
     cur.execute(
         "update publish.release set is_current = false where is_current and release_id <> %s", (release_id,)
@@ -295,25 +313,71 @@ def switch_views(cur, release_id: int) -> None:
         raise PublishError(f"release {release_id} does not exist")
 
 
-def check_agreement(cur) -> dict:
-    """The agreement check of the two views on the current release (``sql/publish/agreement.sql``)."""
-    cur.execute(sql("agreement"))
-    persons, mismatches, pcc, vne = cur.fetchone()
+# The columns every view shows and on which they must agree (contract §7).
+COMMON_COLUMNS = (
+    "release_id", "citizen_id", "doses", "last_dose_on", "last_dose_product", "fully_vaccinated", "card_colour",
+    "latest_test_type", "latest_test_result", "latest_test_sampled_at", "f0", "as_of",
+)  # fmt: skip
+
+
+@cache
+def agreement_sql(apps: tuple[str, ...]) -> str:
+    """One row: persons, mismatches, then the number of distinct releases each view of ``apps`` shows.
+
+    The views are joined (full outer) on citizen_id to the first; a mismatch is a person missing from a view,
+    or whose common columns differ from the first view's (equal to the first in every view: all are equal).
+    View names come from the fixed table :data:`covidsync.publish.CONSUMERS`, never from input.
+    """
+    views = [CONSUMERS[app].view for app in apps]
+    aliases = [f"v{i}" for i in range(len(views))]
+    joins = [f"publish.{views[0]} as v0"]
+    ids = ["v0.citizen_id"]
+    for alias, view in zip(aliases[1:], views[1:], strict=True):
+        joins.append(
+            f"full outer join publish.{view} as {alias} on coalesce({', '.join(ids)}) = {alias}.citizen_id"
+        )
+        ids.append(f"{alias}.citizen_id")
+    same = (
+        " and ".join(
+            f"v0.{c} is not distinct from {alias}.{c}"
+            for alias in aliases[1:]
+            for c in COMMON_COLUMNS
+            if c != "citizen_id"
+        )
+        or "true"
+    )
+    missing = " or ".join(f"{alias}.citizen_id is null" for alias in aliases)
+    releases = ", ".join(
+        f"(select count(distinct r{i}.release_id) from publish.{view} as r{i})"  # noqa: S608 - fixed names
+        for i, view in enumerate(views)
+    )
+    return (
+        f"select count(*), count(*) filter (where {missing} or not ({same})), {releases} "  # noqa: S608 - fixed names
+        f"from {' '.join(joins)}"
+    )
+
+
+def check_agreement(cur, apps: tuple[str, ...] | None = None) -> dict:
+    """The agreement check of the views on the current release (:func:`agreement_sql`): every view shows the
+    one release, the same persons, and the same common columns (contract §7)."""
+    apps = tuple(apps or CONSUMERS)
+    cur.execute(agreement_sql(apps))
+    persons, mismatches, *releases = cur.fetchone()
+    shown = dict(zip(apps, releases, strict=True))
     cur.execute("select row_count from publish.release where is_current")
     row = cur.fetchone()
     expected = row[0] if row else 0
-    ok = mismatches == 0 and persons == expected and pcc == vne == (1 if expected else 0)
+    ok = mismatches == 0 and persons == expected and set(shown.values()) == {1 if expected else 0}
     return {
         "ok": ok,
         "persons": persons,
         "mismatches": mismatches,
-        "pccovid_releases": pcc,
-        "vneid_releases": vne,
+        **{f"{app}_releases": n for app, n in shown.items()},
     }
 
 
-def make_current(cur, release_id: int) -> dict:
-    """Switch both views to ``release_id``, check that they agree, store the result with the release.
+def make_current(cur, release_id: int, *, apps: tuple[str, ...] | None = None) -> dict:
+    """Switch the views to ``release_id``, check that they agree, store the result with the release.
 
     Runs in the caller's transaction; the caller rolls back (to a savepoint) when ``ok`` is False. Refuses a
     release built against a release that is no longer current (its delta would not chain).
@@ -328,12 +392,12 @@ def make_current(cur, release_id: int) -> dict:
             f"release {release_id} was built against release {row[0]}, but release "
             f"{current[0] if current else 'none'} is current: publish again instead"
         )
+    apps = tuple(apps or CONSUMERS)
     switch_views(cur, release_id)
-    agreement = check_agreement(cur)
-    cur.execute(sql("pccovid_view_sha256"))
-    agreement["pccovid_sha256"] = cur.fetchone()[0]
-    cur.execute(sql("vneid_view_sha256"))
-    agreement["vneid_sha256"] = cur.fetchone()[0]
+    agreement = check_agreement(cur, apps)
+    for app in apps:
+        cur.execute(sql(f"{app}_view_sha256"))
+        agreement[f"{app}_sha256"] = cur.fetchone()[0]
     cur.execute(
         "update publish.release set views_agree = %s, agreement_mismatches = %s where release_id = %s",
         (agreement["ok"], agreement["mismatches"], release_id),

@@ -1,4 +1,4 @@
-"""What the sync API serves the two apps, their acknowledgements, and reconciliation.
+"""What the sync API serves the apps (:data:`covidsync.publish.CONSUMERS`), their acknowledgements, and reconciliation.
 
 Each app reads its own columns (those of its view, contract §6) of the current release, incrementally: the
 delta from the release it holds to the current one, in pages, with tombstones. Rows travel in their
@@ -12,9 +12,11 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
 
+from psycopg2 import sql as pgsql
+
 from covidsync import settings
 from covidsync.errors import CovidsyncError
-from covidsync.publish import APPS, alerts
+from covidsync.publish import APPS, CONSUMERS, alerts
 from covidsync.publish.release import sql
 
 # The columns of each app's rows, in canonical order (the view's columns but release_id and as_of).
@@ -28,7 +30,18 @@ FIELDS = {
         "latest_test_type", "latest_test_result", "latest_test_sampled_at", "f0", "full_name", "date_of_birth",
         "vaccination_certificate",
     ),
+    "sskdt": (
+        "citizen_id", "doses", "last_dose_on", "last_dose_product", "fully_vaccinated", "card_colour",
+        "latest_test_type", "latest_test_result", "latest_test_sampled_at", "f0", "full_name", "date_of_birth",
+        "vaccination_certificate", "test_history", "recovered_on", "arrival_measure", "arrival_measure_ends_on",
+    ),
 }  # fmt: skip
+# The parts of each list-valued field in its canonical text (joined by ':', the items by ';'), per app.
+LIST_PARTS = {
+    ("vneid", "vaccination_certificate"): ("dose", "on", "product", "facility_code"),
+    ("sskdt", "vaccination_certificate"): ("dose", "on", "product", "facility_code", "lot_number"),
+    ("sskdt", "test_history"): ("type", "sampled_at", "result", "pooled", "facility_code"),
+}
 MAX_PAGE = 5000
 
 
@@ -45,21 +58,28 @@ def _check_app(app: str) -> None:
         raise NotFound(f"unknown app {app!r}: expected one of {', '.join(APPS)}")
 
 
-def canonical_value(value) -> str:
+def _sha_column(app: str) -> str:
+    """The release_meta column of the app's view hash (a name from the fixed consumer table, never input)."""
+    _check_app(app)
+    return CONSUMERS[app].sha_column
+
+
+def canonical_value(value, parts: tuple[str, ...] = ("dose", "on", "product", "facility_code")) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list):  # the VNeID certificate
-        return ";".join(f"{d['dose']}:{d['on']}:{d['product']}:{d['facility_code']}" for d in value)
+    if isinstance(value, list):  # a certificate or a test history: its items' parts
+        return ";".join(":".join(canonical_value(item.get(p)) for p in parts) for item in value)
     return str(value)
 
 
 def view_sha256(app: str, rows: Iterable[Mapping]) -> str:
     """The hash of an app's copy: canonical lines (tab-separated, null as ``\\N``) in citizen_id order."""
     digest = hashlib.sha256()
+    parts = {f: LIST_PARTS.get((app, f), ()) for f in FIELDS[app]}
     for row in sorted(rows, key=lambda r: r["citizen_id"]):
-        line = "\t".join(canonical_value(row.get(f)) for f in FIELDS[app]) + "\n"
+        line = "\t".join(canonical_value(row.get(f), parts[f]) for f in FIELDS[app]) + "\n"
         digest.update(line.encode("utf-8"))
     return digest.hexdigest()
 
@@ -73,12 +93,14 @@ def current_release(conn, app: str) -> dict | None:
     _check_app(app)
     with conn.cursor() as cur:
         cur.execute(
-            """
-            select r.release_id, r.created_at, r.as_of, r.row_count, r.content_sha256, (case when %(app)s = 'pccovid' then m.pccovid_sha256 else m.vneid_sha256 end),
+            pgsql.SQL(
+                """
+            select r.release_id, r.created_at, r.as_of, r.row_count, r.content_sha256, m.{sha},
                    m.published_at, m.rule_set
             from publish.release as r inner join publish.release_meta as m using (release_id)
             where r.is_current
-            """,
+            """
+            ).format(sha=pgsql.Identifier(_sha_column(app))),
             {"app": app},
         )
         row = cur.fetchone()
@@ -131,11 +153,13 @@ def delta_page(
                 raise NotFound("no release has been published yet")
             to = row[0]
         cur.execute(
-            """
-            select r.as_of, m.published_at, m.pruned_at, (case when %(app)s = 'pccovid' then m.pccovid_sha256 else m.vneid_sha256 end)
+            pgsql.SQL(
+                """
+            select r.as_of, m.published_at, m.pruned_at, m.{sha}
             from publish.release as r inner join publish.release_meta as m using (release_id)
             where r.release_id = %(release_id)s
-            """,
+            """
+            ).format(sha=pgsql.Identifier(_sha_column(app))),
             {"app": app, "release_id": to},
         )
         target = cur.fetchone()
@@ -196,7 +220,9 @@ def acknowledge(conn, app: str, release_id: int, view_sha256: str) -> dict:
     _check_app(app)
     with conn, conn.cursor() as cur:
         cur.execute(
-            "select (case when %(app)s = 'pccovid' then m.pccovid_sha256 else m.vneid_sha256 end) from publish.release_meta as m where m.release_id = %(release_id)s",
+            pgsql.SQL(
+                "select m.{sha} from publish.release_meta as m where m.release_id = %(release_id)s"
+            ).format(sha=pgsql.Identifier(_sha_column(app))),
             {"app": app, "release_id": release_id},
         )
         row = cur.fetchone()

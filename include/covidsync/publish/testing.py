@@ -2,7 +2,11 @@
 
 :func:`seed` writes ``persons`` synthetic persons into ``derived.person`` (every tenth without a CCCD, so not
 published), their doses into ``derived.vaccination_dose`` and their statuses into ``derived.health_status``,
-set-based (a province's 850,000 persons in seconds). :func:`flip_cards` changes some statuses.
+set-based (a province's 850,000 persons in seconds). With ``records=True`` it also writes the core records
+behind them, as ingest and identity resolution would leave them: a ``core.vaccination`` row (with its lot
+number) per dose and, for every fifth person, the RT-PCR behind the latest test and an older antigen test in
+``core.test_result`` with their ``derived.person_record`` rows; what the Sổ SKĐT columns are built from (the
+benchmark uses it). :func:`flip_cards` changes some statuses.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 DEFAULT_AS_OF = "2021-11-20T24:00:00+07:00"
 
 
-def seed(conn, persons: int, *, rule_set: str = "hb-2021-11", as_of: str = DEFAULT_AS_OF) -> int:
+def seed(
+    conn, persons: int, *, rule_set: str = "hb-2021-11", as_of: str = DEFAULT_AS_OF, records: bool = False
+) -> int:
     """Insert ``persons`` persons with doses and statuses; returns how many have a CCCD. Commits."""
     with conn, conn.cursor() as cur:
         cur.execute("select coalesce(max(person_id), 0) from derived.person")
@@ -66,10 +72,72 @@ def seed(conn, persons: int, *, rule_set: str = "hb-2021-11", as_of: str = DEFAU
             """,
             {"start": start, "rule_set": rule_set, "as_of": as_of},
         )
+        if records:
+            _records(cur, start)
         cur.execute(
             "select count(*) from derived.person where person_id > %s and citizen_id is not null", (start,)
         )
         return cur.fetchone()[0]
+
+
+def _records(cur, start: int) -> None:
+    cur.execute(
+        """
+        insert into ops.facility (facility_code, name, facility_type, province_code, registry_sha256)
+        select '1700' || g, 'Synthetic facility ' || g, 'hospital', '17', repeat('0', 64)
+        from generate_series(1, 9) as g
+        on conflict do nothing
+        """
+    )
+    cur.execute(
+        """
+        insert into ops.landing_file (sha256, relative_path, original_name, size_bytes, received_at, status)
+        values (encode(sha256(convert_to('synthetic-records-' || %s, 'UTF8')), 'hex'), 'synthetic/records.csv',
+                'records.csv', 0, now(), 'merged')
+        returning file_id
+        """,
+        (start,),
+    )
+    file_id = cur.fetchone()[0]
+    cur.execute(
+        """
+        insert into core.vaccination (
+            vaccination_id, facility_code, record_key, full_name, date_of_birth, citizen_id, province_code,
+            district_code, commune_code, vaccine_code, lot_number, dose_number, vaccinated_on, source_file_id,
+            source_row
+        ) overriding system value
+        select d.vaccination_id, d.facility_code, 'synthetic-' || d.vaccination_id, p.full_name, p.date_of_birth,
+               coalesce(p.citizen_id, '000000000000'), '17', '148', '04378', d.product_code,
+               'LOT' || (d.vaccinated_on - date '2021-01-01') || '-' || d.dose_number, d.dose_number,
+               d.vaccinated_on, %(file_id)s, d.vaccination_id::int
+        from derived.vaccination_dose as d inner join derived.person as p using (person_id)
+        where d.person_id > %(start)s
+        """,
+        {"start": start, "file_id": file_id},
+    )
+    cur.execute(
+        """
+        with test as (
+            insert into core.test_result (
+                facility_code, record_key, sample_id, full_name, date_of_birth, citizen_id, province_code,
+                district_code, commune_code, test_type, sampled_at, result, resulted_at, source_file_id, source_row
+            )
+            select '1700' || (p.person_id %% 9 + 1), 'synthetic-' || p.person_id || '-' || k,
+                   's' || p.person_id || '-' || k, p.full_name, p.date_of_birth, coalesce(p.citizen_id, '000000000000'),
+                   '17', '148', '04378', case k when 1 then 'RT-PCR' else 'antigen' end,
+                   case k when 1 then timestamptz '2021-11-19 08:30:00.25+07' else timestamptz '2021-10-20 09:00+07' end,
+                   'negative',
+                   case k when 1 then timestamptz '2021-11-19 20:00+07' else timestamptz '2021-10-20 10:00+07' end,
+                   %(file_id)s, k
+            from derived.person as p cross join generate_series(1, 2) as k
+            where p.person_id > %(start)s and p.person_id %% 5 = 0
+            returning test_result_id, record_key
+        )
+        insert into derived.person_record (source, record_id, person_id)
+        select 'test_result', test_result_id, split_part(record_key, '-', 2)::bigint from test
+        """,
+        {"start": start, "file_id": file_id},
+    )
 
 
 def flip_cards(conn, *, every: int, offset: int = 0, rule_set: str = "hb-2021-11") -> int:

@@ -74,6 +74,9 @@ class Options:
     only: str | None = None  # checkins | vaccinations | test_results: one big file (benchmarks)
     rows: int = 100_000  # rows of that file
     format: str = "csv"  # its format
+    # PC-Covid adoption feeds (landing/pccovid/app_users/, landing/registry/population.csv) and truth/adoption.json
+    # (covidsync.sample.adoption); off until the ingest engine reads the two feeds
+    adoption: bool = False
 
     @property
     def rate(self) -> float:
@@ -268,6 +271,12 @@ def generate(opts: Options) -> dict:
     finally:
         manifest_file.close()
     _write_truth(run, people, facilities)
+    adoption_summary = None
+    if opts.adoption:
+        from covidsync.sample.adoption import AdoptionSample
+
+        sample = AdoptionSample(seed=opts.seed, start=opts.start, days=max(opts.days, 8))
+        adoption_summary = sample.write(landing, truth)
     summary = {
         "generator_version": VERSION,
         "options": {
@@ -286,6 +295,7 @@ def generate(opts: Options) -> dict:
             ds: inj.uncovered for ds, inj in injectors.items() if inj.rate > 0 and inj.uncovered
         },
         "api": api_summary,
+        **({"adoption": adoption_summary} if adoption_summary else {}),
     }
     (truth / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "utf-8"
