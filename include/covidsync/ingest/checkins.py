@@ -50,6 +50,8 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from covidsync.ingest import engine, landing
 from covidsync.ingest.engine import (  # noqa: F401 (the steps, for callers of this module)
@@ -66,6 +68,9 @@ from covidsync.ingest.engine import (  # noqa: F401 (the steps, for callers of t
     reject_file,
     sql_text,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +333,154 @@ def stage_checkins(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]
     payload_facts.cache_clear()
     citizen_id_key.cache_clear()
     return stream.count
+
+
+# -- the columnar stage (what the engine runs) -------------------------------------------------------------
+_FACT_FIELDS = (
+    "source",
+    "f_citizen_id",
+    "cmnd",
+    "qid",
+    "f_phone",
+    "full_name",
+    "date_of_birth",
+    "birth_year",
+    "gender",
+)
+
+
+def _payload_table(payloads) -> pl.DataFrame:
+    """What each distinct payload gives (:func:`payload_facts`, once per distinct payload)."""
+    import polars as pl
+
+    values = payloads.drop_nulls().unique().to_list()
+    facts = [payload_facts(v) for v in values]
+    columns: dict[str, list] = {"qr_payload": values, "qr_kind": [], "p_kind": [], "p_identifier": []}
+    columns.update({name: [] for name in _FACT_FIELDS})
+    for qr_kind, kind, identifier, fact in facts:
+        columns["qr_kind"].append(qr_kind)
+        columns["p_kind"].append(kind)
+        columns["p_identifier"].append(identifier)
+        for name, value in zip(_FACT_FIELDS, fact or (None,) * len(_FACT_FIELDS), strict=True):
+            columns[name].append(value)
+    schema = {name: pl.String for name in columns}
+    schema["birth_year"] = pl.Int64
+    return pl.DataFrame(columns, schema=schema)
+
+
+def _id_table(values) -> pl.DataFrame:
+    import polars as pl
+
+    distinct = values.drop_nulls().unique().to_list()
+    read = [citizen_id_key(v) for v in distinct]
+    return pl.DataFrame(
+        {"citizen_id_raw": distinct, "citizen_id": [r[0] for r in read], "c_kind": [r[1] for r in read]},
+        schema={"citizen_id_raw": pl.String, "citizen_id": pl.String, "c_kind": pl.String},
+    )
+
+
+def checkin_frames(frame: pl.DataFrame, file_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One batch of check-in rows (text columns, ``row_number``) → its staging rows and identity facts,
+    exactly as :func:`checkin_rows` gives them row by row: payloads, citizen ids and times read once per
+    distinct value, the best key chosen by column expressions."""
+    import polars as pl
+
+    from covidsync.ingest.columnar import per_distinct, read_phone
+
+    rank = {"cccd": 0, "cmnd": 1, "qid": 2, "phone": 3}
+    frame = frame.with_columns(
+        scanned_read=per_distinct(frame["scanned_at"], _scanned_at),
+        phone_read=read_phone(frame["phone"]),
+    )
+    frame = frame.join(
+        _payload_table(frame["qr_payload"]), on="qr_payload", how="left", maintain_order="left"
+    )
+    frame = frame.join(
+        _id_table(frame["citizen_id"]).rename({"citizen_id": "cid_read"}),
+        left_on="citizen_id",
+        right_on="citizen_id_raw",
+        how="left",
+        maintain_order="left",
+    )
+    p_rank = pl.col("p_kind").replace_strict(rank, default=None, return_dtype=pl.Int8)
+    c_rank = pl.col("c_kind").replace_strict(rank, default=None, return_dtype=pl.Int8)
+    cid_wins = pl.col("c_kind").is_not_null() & (pl.col("p_kind").is_null() | (c_rank < p_rank))
+    kind = pl.when(cid_wins).then(pl.col("c_kind")).otherwise(pl.col("p_kind"))
+    identifier = pl.when(cid_wins).then(pl.col("cid_read")).otherwise(pl.col("p_identifier"))
+    phone_wins = kind.is_null() & pl.col("phone_read").is_not_null()
+    frame = frame.with_columns(
+        person_kind=pl.when(phone_wins).then(pl.lit("phone")).otherwise(kind),
+        identifier=pl.when(phone_wins).then(pl.col("phone_read")).otherwise(identifier),
+    )
+    staged = frame.select(
+        pl.lit(file_id, dtype=pl.Int64).alias("file_id"),
+        "row_number",
+        "checkin_id",
+        "venue_code",
+        pl.when(pl.col("scanned_read").is_null()).then(pl.col("scanned_at")).alias("scanned_at_text"),
+        pl.col("scanned_read").alias("scanned_at"),
+        pl.col("direction").alias("direction_text"),
+        pl.col("mode").alias("mode_text"),
+        "qr_payload",
+        "qr_kind",
+        pl.when(pl.col("citizen_id").ne_missing(pl.col("cid_read")))
+        .then(pl.col("citizen_id"))
+        .alias("citizen_id_text"),
+        pl.col("cid_read").alias("citizen_id"),
+        pl.when(pl.col("phone_read").is_null()).then(pl.col("phone")).alias("phone_text"),
+        pl.col("phone_read").alias("phone"),
+        "person_kind",
+        "identifier",
+    )
+    facts = (
+        frame.filter(pl.col("source").is_not_null() & pl.col("person_kind").is_not_null())
+        .unique(subset=["person_kind", "identifier", "source"], keep="first", maintain_order=True)
+        .select(
+            pl.lit(file_id, dtype=pl.Int64).alias("file_id"),
+            "person_kind",
+            "identifier",
+            "source",
+            pl.col("f_citizen_id").alias("citizen_id"),
+            "cmnd",
+            "qid",
+            pl.col("f_phone").alias("phone"),
+            "full_name",
+            "date_of_birth",
+            "birth_year",
+            "gender",
+        )
+    )
+    return staged, facts
+
+
+def stage_checkins_columnar(conn, file_id: int, stream, path: Path | None = None) -> int:
+    """Replace the file's staged check-ins (in the caller's transaction), batch by batch; return the rows
+    staged. Each batch is one ``COPY`` of its rows and one of its identity facts not written before (the
+    first facts of each person key and QR kind in the file, as :func:`stage_checkins` keeps them)."""
+    import polars as pl
+
+    from covidsync.ingest import columnar
+    from covidsync.ingest.datasets import spec
+
+    total = 0
+    seen: pl.DataFrame | None = None
+    keys = ["person_kind", "identifier", "source"]
+    with conn.cursor() as cur:
+        cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
+        cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
+        for frame in columnar.read_batches(spec("checkins"), stream, path):
+            staged, facts = checkin_frames(frame, file_id)
+            if seen is not None and facts.height:
+                facts = facts.join(seen, on=keys, how="anti", maintain_order="left")
+            if facts.height:
+                seen = facts.select(keys) if seen is None else pl.concat([seen, facts.select(keys)])
+                columnar.copy_frame(cur, "staging.checkin_identity", facts)
+            columnar.copy_frame(cur, "staging.checkin", staged)
+            total += frame.height
+    # the caches hold personal data: not kept beyond the file
+    payload_facts.cache_clear()
+    citizen_id_key.cache_clear()
+    return total
 
 
 # -- partitions and retention ---------------------------------------------------------------------------

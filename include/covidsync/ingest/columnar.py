@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 
 import polars as pl
 
@@ -170,6 +171,89 @@ def batches(
         yield _frame(numbers, values, schema)
 
 
+# A cell that needs no cleaning: nothing to strip at either end (whitespace, control or invisible
+# characters) and already NFC. Every other cell goes through the reader's own function once per distinct
+# value (covidsync.ingest.parse._csv_text), so the result is exactly the row reader's.
+_EDGE = r"\s\x00-\x1f\x7f\ufeff\u200b\u200c\u200d\u2060"
+_CLEAN = f"(?s)^(?:[^{_EDGE}]|[^{_EDGE}].*[^{_EDGE}])$"
+
+
+def clean_text(series: pl.Series) -> pl.Series:
+    """The parser's cell text (NFC, stripped, empty → null) of a column of raw CSV cells."""
+    from covidsync.ingest.parse import _csv_text
+
+    v = pl.col("v")
+    ascii_text = v.str.len_bytes() == v.str.len_chars()
+    fast = pl.when(v.str.contains(_CLEAN) & (ascii_text | (v.str.normalize("NFC") == v))).then(v)
+    out = pl.DataFrame({"v": series}).with_columns(fast.alias("fast"))
+    slow = out.filter(pl.col("fast").is_null() & (pl.col("v").str.len_bytes() > 0))["v"]
+    if slow.is_empty():
+        return out["fast"].rename(series.name)
+    distinct = slow.unique()
+    lookup = pl.DataFrame(
+        {"v": distinct, "slow": pl.Series([_csv_text(x) for x in distinct.to_list()], dtype=pl.String)}
+    )
+    joined = out.join(lookup, on="v", how="left", maintain_order="left")
+    return joined.select(pl.coalesce("fast", "slow"))["fast"].rename(series.name)
+
+
+def _transpose(records: list[list[str]], width: int) -> list[tuple]:
+    """The first ``width`` cells of each record, column by column (a short record's missing cells None)."""
+    short = [at for at, r in enumerate(records) if len(r) < width]
+    if short:
+        records = list(records)
+        for at in short:
+            records[at] = records[at] + [None] * (width - len(records[at]))
+    return list(zip(*records, strict=False))[:width] if records else []
+
+
+def csv_batches(path, stream, dataset: str, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+    """The data rows of a CSV file already opened by :func:`covidsync.ingest.parse.open_rows` (which did the
+    file's checks: encoding, separator, header, a first row), as DataFrames of at most ``batch_rows`` rows.
+
+    The records come from the same reader as the row stream's (``parse._csv_records``: the csv module,
+    ``sep=`` line, broken structure as ``unsupported_format``); the header is found and matched by the same
+    functions; row numbers count every record after the header (blank ones too) and a row is kept when any
+    of its cells has text, as :func:`covidsync.ingest.parse._tabular_rows` does. Cells are cleaned per
+    column (:func:`clean_text`) instead of one by one.
+    """
+    from covidsync.ingest import parse
+
+    stream.close()
+    records = parse._csv_records(path, stream.encoding, stream.delimiter)
+    try:
+        found = parse._find_header(records, parse._csv_text)
+        if found is None:  # the file changed since open_rows read it
+            raise parse.FileRejected("empty_file", "the file has no header and no data (blank)")
+        mapping, _ = parse._header_mapping(dataset, found[1])
+        names = [column for _, column in mapping]
+        number = 0
+        while True:
+            batch = list(islice(records, batch_rows))
+            if not batch:
+                return
+            numbers = pl.int_range(number + 1, number + 1 + len(batch), eager=True, dtype=pl.Int64)
+            number += len(batch)
+            cells = _transpose(batch, max((i for i, _ in mapping), default=-1) + 1)
+            columns = {name: clean_text(pl.Series(name, cells[i], dtype=pl.String)) for i, name in mapping}
+            frame = pl.DataFrame(columns).with_columns(numbers.alias("row_number"))
+            if names:
+                has_value = frame.select(pl.any_horizontal(pl.col(n).is_not_null() for n in names))[:, 0]
+            else:
+                has_value = pl.Series([False] * len(batch))
+            if not has_value.all():
+                # rows with nothing in the dataset's columns: kept when an unknown column has text
+                keep = has_value.to_list()
+                for at, kept in enumerate(keep):
+                    if not kept:
+                        keep[at] = any(parse._csv_text(v) for v in batch[at] if v)
+                frame = frame.filter(pl.Series(keep))
+            if frame.height:
+                yield frame
+    finally:
+        records.close()
+
+
 def _frame(numbers: list[int], values: list[dict], schema: dict) -> pl.DataFrame:
     frame = pl.from_dicts(values, schema=schema) if schema else pl.DataFrame(height=len(numbers))
     return frame.with_columns(pl.Series("row_number", numbers, dtype=pl.Int64))
@@ -220,12 +304,28 @@ def copy_frame(cur, table: str, frame: pl.DataFrame) -> None:
     cur.copy_expert(f"copy {table} ({', '.join(frame.columns)}) from stdin with (format csv)", buffer)
 
 
-def stage_rows(conn, spec: DatasetSpec, file_id: int, rows: Iterable[tuple[int, dict[str, str]]]) -> int:
+def read_batches(
+    spec: DatasetSpec, stream, path=None, batch_rows: int = BATCH_ROWS
+) -> Iterator[pl.DataFrame]:
+    """A file's rows in batches: CSV read column-wise (:func:`csv_batches`), other formats from the row
+    stream (XLSX, JSON, JSONL: the contract reader's rows, gathered into batches)."""
+    names = [c.name for c in spec.columns]
+    if getattr(stream, "format", None) == "csv" and path is not None:
+        for frame in csv_batches(path, stream, spec.name, batch_rows):
+            missing = [n for n in names if n not in frame.columns]
+            yield frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in missing)
+        return
+    yield from batches(stream, names, batch_rows)
+
+
+def stage_rows(
+    conn, spec: DatasetSpec, file_id: int, rows: Iterable[tuple[int, dict[str, str]]], path=None
+) -> int:
     """Replace the file's staged rows with ``rows`` typed batch by batch (in the caller's transaction)."""
     total = 0
     with conn.cursor() as cur:
         cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
-        for frame in batches(rows, [c.name for c in spec.columns]):
+        for frame in read_batches(spec, rows, path):
             copy_frame(cur, f"staging.{spec.table}", typed(spec, frame, file_id))
             total += frame.height
     return total

@@ -146,13 +146,14 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
     spec = f.spec
     # hardening (issue 17): the check that the file's bytes still hash to the registered SHA-256 belongs
     # here, right before the file is read (landing.verify_unchanged)
-    stream = open_rows(path or f.landing_path, f.dataset)
+    path = path or f.landing_path
+    stream = open_rows(path, f.dataset)
     has_record_id = "record_id" in stream.columns
     with conn, conn.cursor() as cur:
         if spec.stage_hook is not None:
-            rows = spec.stage_hook(conn, f, stream)
+            rows = spec.stage_hook(conn, f, stream, path)
         else:
-            rows = columnar.stage_rows(conn, spec, f.file_id, stream)
+            rows = columnar.stage_rows(conn, spec, f.file_id, stream, path)
         if rows >= spec.analyze_min_rows:
             cur.execute(f"analyze staging.{spec.table}")  # noqa: S608 (table from the spec)
         set_status(cur, f.file_id, "staged", rows_total=rows)

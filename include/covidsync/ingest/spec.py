@@ -100,7 +100,7 @@ class DatasetSpec:
     extra_staging: tuple[str, ...] = ()  # more staging tables of the file (cleared with it)
     analyze_min_rows: int = 10_000  # fresh planner statistics on staging past this many rows
     run_order: int = 0  # files of a run by (run_order, received): venues before check-ins
-    # hooks: fn(conn, file_row, rows) -> rows staged; fn(conn, file_row) before the merge SQL (its own
+    # hooks: fn(conn, file_row, row_stream, path) -> rows staged; fn(conn, file_row) before the merge SQL (its own
     # transaction); fn(cur, file_row, params) inside the merge transaction, instead of the merge SQL
     stage_hook: Callable | None = field(default=None, compare=False)
     merge_hook: Callable | None = field(default=None, compare=False)

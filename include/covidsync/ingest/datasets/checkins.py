@@ -1,7 +1,7 @@
 """PC-Covid check-ins (contract §5): the engine's declaration of the dataset.
 
 Staging splits the QR payloads and spools the identity facts of each person
-(:func:`covidsync.ingest.checkins.stage_checkins`); the merge builds the day partitions and the
+(:func:`covidsync.ingest.checkins.stage_checkins_columnar`); the merge builds the day partitions and the
 pseudonymous person keys (:func:`covidsync.ingest.checkins.merge_checkins`). The raw values are not kept
 in staging: the quarantine and the report rebuild them from the staged columns, masked.
 """
@@ -16,10 +16,10 @@ def _mask_sql(column: str) -> str:
     return f"repeat('*', greatest(length({column}) - 4, 0)) || right({column}, 4)"
 
 
-def _stage(conn, f, rows) -> int:
-    from covidsync.ingest.checkins import stage_checkins
+def _stage(conn, f, stream, path) -> int:
+    from covidsync.ingest.checkins import stage_checkins_columnar
 
-    return stage_checkins(conn, f.file_id, rows)
+    return stage_checkins_columnar(conn, f.file_id, stream, path)
 
 
 def _prepare_merge(conn, f) -> None:
