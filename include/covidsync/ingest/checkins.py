@@ -67,6 +67,7 @@ from covidsync.ingest.engine import (  # noqa: F401 (the steps, for callers of t
     profile,
     reject_file,
     sql_text,
+    stage,
 )
 
 if TYPE_CHECKING:

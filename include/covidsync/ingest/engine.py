@@ -228,12 +228,22 @@ def profile(conn, f: FileRow, counts: dict | None = None) -> dict:
     return result
 
 
-def gate(conn, f: FileRow, batch_profile: dict):
+def docs_enabled() -> bool:
+    """``COVIDSYNC_GX_DOCS`` (default on): validations go into the Data Docs site; ``0`` turns that off."""
+    return os.environ.get("COVIDSYNC_GX_DOCS", "1") != "0"
+
+
+def gate(conn, f: FileRow, batch_profile: dict, *, docs: str | None = None):
+    """The GX gate over the batch profile; its result stored in ``ops.validation_result``.
+
+    ``docs``: ``"file"`` renders the file's page in the Data Docs site now (about 0.3 s a file; its own
+    run id, so parallel workers do not collide); ``"store"`` stores the result for its group's one update
+    (:func:`process_group`); ``"off"`` neither. Default: ``"file"`` unless ``COVIDSYNC_GX_DOCS=0``.
+    """
     from covidsync.ingest import gate as gx_gate
 
-    # each validation goes into the Data Docs site too (about 0.3 s a file; its own run id, so parallel
-    # workers do not collide); COVIDSYNC_GX_DOCS=0 turns that off
-    result = gx_gate.run_gate(batch_profile, build_docs=os.environ.get("COVIDSYNC_GX_DOCS", "1") != "0")
+    docs = docs or ("file" if docs_enabled() else "off")
+    result = gx_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
     with conn:
         gx_gate.store_result(conn, f.file_id, f.spec.suite, result)
     return result
@@ -396,12 +406,19 @@ def finish(conn, file_id: int) -> dict:
 
 # -- one file, start to end ---------------------------------------------------------------------------
 def process_file(
-    conn, file_id: int, *, datasets: Iterable[str] | None = None, merge_step: Callable | None = None
+    conn,
+    file_id: int,
+    *,
+    datasets: Iterable[str] | None = None,
+    merge_step: Callable | None = None,
+    docs: str | None = None,
+    docs_keys: list | None = None,
 ) -> dict:
     """Take one registered file as far as it can go; return a summary of counts (no rows, no names).
 
     ``datasets`` limits the datasets accepted (a caller that handles only some); ``merge_step`` replaces
-    :func:`merge` (a seam for tests of faults).
+    :func:`merge` (a seam for tests of faults); ``docs`` is the gate's (:func:`gate`), and the stored
+    result's key is appended to ``docs_keys``.
     """
     from covidsync.ingest.parse import FileRejected
 
@@ -428,7 +445,9 @@ def process_file(
             reject_file(conn, f, exc.code, exc.detail)
             return finish(conn, file_id)
         counts = apply_rules(conn, f, has_record_id)
-        result = gate(conn, f, profile(conn, f, counts))
+        result = gate(conn, f, profile(conn, f, counts), docs=docs)
+        if docs_keys is not None and result.docs_key is not None:
+            docs_keys.append(result.docs_key)
         if counts["hold"] or not result.success:
             hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
         else:
@@ -524,3 +543,86 @@ def pending_in_order(conn, file_ids: Iterable[int]) -> list[int]:
     conn.rollback()
     known = specs()
     return [fid for fid, ds in sorted(rows, key=lambda r: known[r[1]].run_order if r[1] in known else 0)]
+
+
+# -- many small files: groups ---------------------------------------------------------------------------
+def group_bytes() -> int:
+    """``COVIDSYNC_INGEST_GROUP_BYTES`` (default 64 MiB): the bytes of files processed as one group."""
+    return int(os.environ.get("COVIDSYNC_INGEST_GROUP_BYTES", str(64 << 20)))
+
+
+def group_files() -> int:
+    """``COVIDSYNC_INGEST_GROUP_FILES`` (default 200): at most this many files in one group."""
+    return int(os.environ.get("COVIDSYNC_INGEST_GROUP_FILES", "200"))
+
+
+def groups(conn, file_ids: Iterable[int]) -> list[list[int]]:
+    """A run's registered files in groups, each processed by one task (:func:`process_group`).
+
+    Per facility, then by size: the files are taken facility by facility (PC-Covid's venues before its
+    check-ins), each facility's in the order received, and cut into groups of at most
+    :func:`group_files` files and :func:`group_bytes` bytes (a larger file is a group of its own), so
+    many small facilities share a group and a facility's files are processed in order.
+    """
+    ordered = pending_in_order(conn, file_ids)
+    if not ordered:
+        return []
+    with conn.cursor() as cur:
+        cur.execute(
+            "select file_id, coalesce(size_bytes, 0), dataset, facility_code from ops.landing_file "
+            "where file_id = any(%s)",
+            (ordered,),
+        )
+        info = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
+    conn.rollback()
+    known = specs()
+
+    def facility_first(file_id: int) -> tuple:
+        _, dataset, facility = info[file_id]
+        spec = known.get(dataset)
+        return (spec.outbox if spec else "", facility, spec.run_order if spec else 0)
+
+    ordered = sorted(ordered, key=facility_first)  # stable: each facility's files stay as received
+    out: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    family = None
+    for file_id in ordered:
+        nbytes, dataset, _ = info[file_id]
+        fam = known[dataset].outbox if dataset in known else None
+        if current and (fam != family or len(current) >= group_files() or size + nbytes > group_bytes()):
+            out.append(current)
+            current, size = [], 0
+        current.append(file_id)
+        size += nbytes
+        family = fam
+    if current:
+        out.append(current)
+    return out
+
+
+def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | None = None) -> list[dict]:
+    """A group of files, one after the other, each with its own lock, status, rules, gate result,
+    all-or-nothing merge, quarantine and reports (one bad file never holds the others); the Data Docs
+    site updated once for the group instead of once per file. A file that fails with an unexpected
+    error is logged and its summary says ``failed``; the others go on, and the error is raised again
+    at the end so that the task fails (its file stays where it stopped, to be resumed)."""
+    keys: list = []
+    summaries: list[dict] = []
+    errors: list[BaseException] = []
+    docs = "store" if docs_enabled() else "off"
+    for file_id in file_ids:
+        try:
+            summaries.append(process_file(conn, file_id, datasets=datasets, docs=docs, docs_keys=keys))
+        except Exception as exc:  # noqa: BLE001 (one file's failure never stops its group; raised below)
+            conn.rollback()
+            log.exception("file %s failed; the group goes on", file_id)
+            summaries.append({"file_id": file_id, "status": "failed", "error": type(exc).__name__})
+            errors.append(exc)
+    if keys:
+        from covidsync.ingest import gate as gx_gate
+
+        gx_gate.build_group_docs(keys)
+    if errors:
+        raise errors[0]
+    return summaries

@@ -105,6 +105,7 @@ class GateResult:
     warnings: list[str] = field(default_factory=list)  # failed warning-level expectations, human-readable
     evaluated: int = 0  # number of expectations evaluated
     results: dict = field(default_factory=dict)  # JSON-serialisable summary, no rows
+    docs_key: Any = None  # where GX stored the result (docs built or stored), for a group's Data Docs
 
 
 def project_dir() -> Path:
@@ -499,26 +500,43 @@ def _summarise(suite_result, frame, profile: dict, checks: dict) -> GateResult:
     return GateResult(success, failed, warnings, len(entries), results)
 
 
-def run_gate(profile: dict, *, build_docs: bool = False) -> GateResult:
+def run_gate(profile: dict, *, build_docs: bool = False, store: bool = False) -> GateResult:
     """Validate a batch profile with its dataset's suite; ``success`` is False when a critical expectation fails.
 
     Nothing is written to the GX project unless ``build_docs``: then the dataset's checkpoint runs with its
     own run id (so concurrent workers never write the same result file), stores the result under
-    ``gx/uncommitted/validations/`` and updates the Data Docs site.
+    ``gx/uncommitted/validations/`` and updates the Data Docs site. ``store`` stores the result the same
+    way without touching the site: a group of files then updates it once (:func:`build_group_docs` with
+    the results' ``docs_key``).
     """
     frame, parameters = profile_frame(profile)
     checks = _history_checks(profile)
     name = suite_name(profile["dataset"])
     project = _project()
-    if build_docs:
+    docs_key = None
+    if build_docs or store:
         from great_expectations.core.run_identifier import RunIdentifier
 
         run_name = f"{name}-file{profile.get('file_id') or 'none'}-{uuid.uuid4().hex[:8]}"
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
-        checkpoint_result = _checkpoint(project, name).run(
-            batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id
-        )
-        (suite_result,) = checkpoint_result.run_results.values()
+        checkpoint = _checkpoint(project, name)
+        if build_docs:
+            checkpoint_result = checkpoint.run(
+                batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id
+            )
+            ((docs_key, suite_result),) = checkpoint_result.run_results.items()
+        else:  # the checkpoint's validation alone: its result stored, the site left for the group
+            (definition,) = checkpoint.validation_definitions
+            suite_result = definition.run(
+                checkpoint_id=checkpoint.id,
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=parameters,
+                result_format=checkpoint.result_format,
+                run_id=run_id,
+            )
+            docs_key = checkpoint._build_result_key(
+                validation_definition=definition, run_id=run_id, batch_identifier=suite_result.batch_id
+            )
     else:
         batch = project.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         suite_result = batch.validate(
@@ -526,7 +544,20 @@ def run_gate(profile: dict, *, build_docs: bool = False) -> GateResult:
             result_format={"result_format": "BASIC"},
             expectation_parameters=parameters,
         )
-    return _summarise(suite_result, frame, profile, checks)
+    result = _summarise(suite_result, frame, profile, checks)
+    result.docs_key = docs_key
+    return result
+
+
+def build_group_docs(keys: list) -> Path:
+    """One Data Docs update for a group of files: the pages of their stored validation results (``docs_key``
+    of :func:`run_gate` with ``store``), the suites' pages and the index; returns index.html."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    project = _project()
+    suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in DATASETS]
+    project.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*keys, *suites])
+    return docs_index()
 
 
 def store_result(conn, file_id: int | None, suite: str, result: GateResult) -> int:
