@@ -315,7 +315,11 @@ def problem_rows(conn, f: FileRow, file_codes: list[str]):
     spec = f.spec
     for code in file_codes:
         info = FILE_CODES[code]
-        yield ("", "", code, info.severity, info.message_vi, info.message_en)
+        missing = missing_columns_of(f) if code == "missing_columns" else []
+        if not missing:
+            yield ("", "", code, info.severity, info.message_vi, info.message_en)
+        for column in missing:
+            yield ("", column.name, code, info.severity, *missing_column_messages(column))
     with conn.cursor(name=f"problems_{f.file_id}") as cur:  # server-side: flat memory for big files
         cur.itersize = 5000
         cur.execute(
@@ -344,6 +348,33 @@ def problem_rows(conn, f: FileRow, file_codes: list[str]):
                 info.message_en + suffix_en,
             )
     conn.rollback()
+
+
+def missing_columns_of(f: FileRow) -> list:
+    """The required columns a rejected file lacks, read again from its header (it is still in the landing
+    zone while its reports are written); empty when it cannot be read again."""
+    from covidsync.ingest.parse import FileRejected, open_rows
+
+    path = f.landing_path if f.landing_path.exists() else Path(f.final_path or "")
+    try:
+        with open_rows(path, f.dataset):
+            return []
+    except FileRejected as exc:
+        return exc.missing if exc.code == "missing_columns" else []
+    except OSError:
+        return []
+
+
+def missing_column_messages(column) -> tuple[str, str]:
+    """The errors.csv messages (Vietnamese, English) for one missing column: which, and the closest header."""
+    vi = f"Tệp thiếu cột bắt buộc “{column.header_vi}” ({column.header_en})."
+    en = f"The file lacks the required column “{column.header_en}” ({column.header_vi})."
+    if column.closest:
+        vi += f" Cột gần giống nhất trong tệp: “{column.closest}”; nếu đúng là cột này, hãy đổi tên thành “{column.header_vi}”."
+        en += f" The closest header in the file: “{column.closest}”; if it is this column, rename it “{column.header_en}”."
+    vi += " Hãy dùng đúng tên cột theo mẫu (tiếng Việt hoặc tiếng Anh) và gửi lại."
+    en += " Use the column names of the template (Vietnamese or English) and send the file again."
+    return vi, en
 
 
 def report_and_move(conn, f: FileRow, rows_for_report: Callable = problem_rows) -> dict:

@@ -74,7 +74,7 @@ import os
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,10 +102,11 @@ _SNIFF_CHARS = 64 * 1024  # decoded characters looked at to find the CSV header 
 class FileRejected(Exception):
     """A whole file refused: a file code of contract §6 and an operator's explanation (no cell values)."""
 
-    def __init__(self, code: str, detail: str):
+    def __init__(self, code: str, detail: str, missing: list | None = None):
         super().__init__(code, detail)  # both in args: the exception pickles (Airflow, multiprocessing)
         self.code = code
         self.detail = detail
+        self.missing = list(missing or [])  # missing_columns: the MissingColumn of each
 
     def __str__(self) -> str:
         return f"{self.code}: {self.detail}"
@@ -243,11 +244,64 @@ def open_rows(path: Path, dataset: str, *, max_expanded_bytes: int | None = None
     return stream
 
 
-def _missing_columns(dataset: str, present: set[str]) -> None:
-    missing = [c for c in DATASETS[dataset] if c.required and c.name not in present]
+@dataclass(frozen=True)
+class MissingColumn:
+    """A required column the header lacks: its name, its header in Vietnamese and in English, and the
+    header of the file that looks closest to it (``None`` when none looks close)."""
+
+    name: str
+    header_vi: str
+    header_en: str
+    closest: str | None
+
+
+# how alike a file's header must be to one of a column's accepted headers to be named as the closest
+# (difflib's ratio over header_key forms); below it nothing is named. A header row that is really a data
+# row holds names and numbers, which are not this close to a column name; short words (``Nam``) and text
+# with a number in it are never named.
+CLOSEST_HEADER_RATIO = 0.7
+_MIN_KEY = 4
+_NUMBER = re.compile(r"[0-9]{2}")
+_MAX_SHOWN_HEADER = 60
+
+
+def closest_header(column: Column, found: Iterable[str]) -> str | None:
+    """The header among ``found`` (the file's unmatched headers) most like one of ``column``'s accepted
+    headers, when alike enough (:data:`CLOSEST_HEADER_RATIO`)."""
+    from difflib import SequenceMatcher
+
+    best, best_ratio = None, CLOSEST_HEADER_RATIO
+    keys = [header_key(h) for h in column.headers]
+    for text in found:
+        if not text or len(text) > _MAX_SHOWN_HEADER or _NUMBER.search(text):
+            continue
+        key = header_key(text)
+        if len(key) < _MIN_KEY:
+            continue
+        ratio = max(SequenceMatcher(None, key, k).ratio() for k in keys)
+        if ratio > best_ratio or (ratio == best_ratio and best is None):
+            best, best_ratio = text, ratio
+    return best
+
+
+def missing_columns(dataset: str, present: set[str], found: Iterable[str] = ()) -> list[MissingColumn]:
+    """The required columns of ``dataset`` not in ``present``, each with the closest of the ``found``
+    headers that matched no column."""
+    found = list(found)
+    return [
+        MissingColumn(c.name, c.headers[1], c.english, closest_header(c, found))
+        for c in DATASETS[dataset]
+        if c.required and c.name not in present
+    ]
+
+
+def _missing_columns(dataset: str, present: set[str], found: Iterable[str] = ()) -> None:
+    missing = missing_columns(dataset, present, found)
     if missing:
-        names = ", ".join(f"{c.name} ({c.headers[1]})" for c in missing)
-        raise FileRejected("missing_columns", f"required columns not found in the header: {names}")
+        names = ", ".join(f"{c.name} ({c.header_vi})" for c in missing)
+        raise FileRejected(
+            "missing_columns", f"required columns not found in the header: {names}", missing=missing
+        )
 
 
 def _resume(first: tuple[int, dict[str, str]], rows: Generator) -> Iterator[tuple[int, dict[str, str]]]:
@@ -303,7 +357,7 @@ def _header_mapping(dataset: str, header: list[str | None]) -> tuple[list[tuple[
             )
         seen[column] = index
         mapping.append((index, column))
-    _missing_columns(dataset, set(seen))
+    _missing_columns(dataset, set(seen), unknown)
     return mapping, tuple(unknown)
 
 
@@ -827,7 +881,7 @@ def _open_json(path: Path, dataset: str, *, lines: bool) -> RowStream:
         raise FileRejected(
             "empty_file", "the file has no data rows (an empty array, empty objects, or blank)"
         )
-    _missing_columns(dataset, set(order))
+    _missing_columns(dataset, set(order), unknown)
     columns = tuple(order)
     mapped = {key: column for key, column in keymap.items() if column}
 

@@ -44,6 +44,14 @@ class Column:
     required: bool
     headers: tuple[str, ...]
 
+    @property
+    def english(self) -> str:
+        """The column's English header as a person writes it: the first accepted header in plain ASCII
+        with a lower-case letter after the canonical name, one of two words if there is one (``Vaccine
+        name``, ``ID number``)."""
+        english = [h for h in self.headers[1:] if h.isascii() and any(ch.islower() for ch in h)]
+        return next((h for h in english if " " in h), english[0] if english else self.name)
+
 
 def col(name: str, required: bool, *headers: str) -> Column:
     return Column(name, required, (name, *headers))
