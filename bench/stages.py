@@ -175,7 +175,7 @@ def register(ctx: Ctx) -> dict:
     return {"state": {"file_id": pending[0]}}
 
 
-@stage("parse_stage", "parse and stage (Python parse, COPY to staging)")
+@stage("parse_stage", "read and stage (columnar typing in batches, COPY to staging)")
 def parse_stage(ctx: Ctx) -> dict:
     from covidsync.ingest import pipeline
 
