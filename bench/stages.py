@@ -261,6 +261,80 @@ group(
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Many small files (issue 16): the same rows as the vaccinations group, split into files of
+# COVIDSYNC_BENCH_SMALL_ROWS rows (default 500), registered and processed in groups through the engine's
+# library path (engine.groups, engine.process_group), as the DAG's mapped tasks do one group each.
+
+
+@stage("small_split", "split the file into small files (untimed)")
+def small_split(ctx: Ctx) -> dict:
+    per_file = int(os.environ.get("COVIDSYNC_BENCH_SMALL_ROWS", "500"))
+    source = ctx.path
+    folder = source.parent
+    with source.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        files = 0
+        rows: list[list[str]] = []
+
+        def flush() -> None:
+            nonlocal files, rows
+            files += 1
+            part = folder / f"part-{files:05d}.csv"
+            with part.open("w", encoding="utf-8", newline="") as out:
+                writer = csv.writer(out)
+                writer.writerow(header)
+                writer.writerows(rows)
+            stamp = 1_637_000_000 + files
+            os.utime(part, (stamp, stamp))
+            rows = []
+
+        for record in reader:
+            rows.append(record)
+            if len(rows) == per_file:
+                flush()
+        if rows:
+            flush()
+    source.unlink()
+    return {"rows": 0, "detail": {"files": files, "rows_per_file": per_file}}
+
+
+@stage("small_register", "register the small files (SHA-256, ops.landing_file)")
+def small_register(ctx: Ctx) -> dict:
+    from covidsync.ingest import landing
+
+    pending = landing.register(ctx.conn).pending
+    return {"state": {"file_ids": pending}, "detail": {"files": len(pending)}}
+
+
+@stage("small_ingest", "small files in groups (engine.process_group per group)")
+def small_ingest(ctx: Ctx) -> dict:
+    from covidsync.ingest import engine
+
+    groups = engine.groups(ctx.conn, ctx.state["file_ids"])
+    statuses: dict[str, int] = {}
+    loaded = 0
+    for group_ids in groups:
+        for summary in engine.process_group(ctx.conn, group_ids):
+            statuses[summary["status"]] = statuses.get(summary["status"], 0) + 1
+            loaded += summary.get("rows_loaded", 0)
+    return {"detail": {"groups": len(groups), "by_status": statuses, "rows_loaded": loaded}}
+
+
+group(
+    Group(
+        "small_files",
+        "vaccinations as many small files, in groups (file to merged core rows)",
+        "vaccinations",
+        ("small_register", "small_ingest"),
+        ("small_register", "small_ingest"),
+        baselines=("copy",),
+        prepare="small_split",
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Baselines, run on the same file in the same invocation.
 
 

@@ -1,0 +1,120 @@
+"""The engine's column readers give exactly what the row-by-row readers gave, value for value: the cell
+cleaning of the CSV reader, and each typed staging column of the facility datasets."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import polars as pl
+import pytest
+
+from covidsync.ingest import columnar, normalize, parse
+
+NFD = unicodedata.normalize("NFD", "Nguyễn Thị Hòa")
+CELLS = [
+    "",
+    " ",
+    "abc",
+    "  abc ",
+    "a b",
+    "\tx\n",
+    "Nguyễn Văn An",
+    NFD,
+    f" {NFD} ",
+    "\ufeffHòa",
+    "Hòa\u200b",
+    "x\x1c",
+    "\x1fy",
+    "\x00",
+    "a\x85",
+    "\u3000Hòa\u3000",
+    "017090001234",
+    "line one\nline two",
+    '"quoted"',
+]
+
+
+def test_cells_are_cleaned_as_the_row_reader_cleans_them():
+    series = pl.Series("c", [*CELLS, None], dtype=pl.String)
+    expected = [parse._csv_text(v) if v else None for v in CELLS] + [None]
+    assert columnar.clean_text(series).to_list() == expected
+
+
+def _typed(fn, values):
+    return [columnar._cell(fn(v)) if v is not None else None for v in values]
+
+
+@pytest.mark.parametrize(
+    ("reader", "args", "fn", "values"),
+    [
+        (
+            "citizen_id",
+            (),
+            normalize._citizen_id,
+            [
+                "017090001234",
+                "17090001234",
+                "87084000999",
+                "123456789",
+                "0170 9000 1234",
+                "1.7090001234E10",
+                "17090001234.0",
+                "abc",
+                "０１７",
+                None,
+            ],
+        ),
+        (
+            "phone",
+            (),
+            lambda v: normalize.phone.normalize_phone(v),
+            [
+                "0912345678",
+                "912345678",
+                "+84 912 345 678",
+                "01695678945",
+                "0084912345678",
+                "84912345678",
+                "02183855555",
+                "0912.345.678",
+                "x",
+                None,
+            ],
+        ),
+        (
+            "digits",
+            (5,),
+            lambda v: normalize._digits(v, 5),
+            ["4789", "04789", "4789.0", "123456", "ab", None],
+        ),
+        ("pad", (2,), lambda v: normalize.admin.pad_code(v, 2), ["7", "17", " 7 ", "x", None]),
+        ("date", (), normalize._date, ["01/09/2021", "2021-09-01", "44440", "32/01/2021", "01092021", None]),
+        (
+            "datetime",
+            (),
+            normalize._datetime,
+            ["20/11/2021 08:00", "2021-11-20T08:00:00+07:00", "2021-11-20T01:00:00Z", "44520.5", "x", None],
+        ),
+        ("int", (), normalize.as_int, ["1", "2.0", "-3", "1.5", "99999999999", "x", None]),
+        ("float", (), normalize.as_float, ["25,5", "30", "nan", "1e12", "x", None]),
+        ("gender", (), normalize.text.normalize_gender, ["Nam", "nữ", "NU", "F", "male", "?", None]),
+        ("vaccine", (), normalize._vaccine, ["AstraZeneca", "Vero Cell", "pfizer", "xyz", None]),
+        (
+            "word",
+            ("results",),
+            lambda v: normalize._word(normalize.RESULTS, v),
+            ["Dương tính", "âm tính", "POSITIVE", "?", None],
+        ),
+    ],
+)
+def test_each_reader_gives_the_row_readers_value(reader, args, fn, values):
+    series = pl.Series("v", values, dtype=pl.String)
+    assert columnar.READERS[reader](series, *args).to_list() == _typed(fn, values)
+
+
+def test_birth_gives_the_date_and_whether_only_a_year_was_sent():
+    values = ["15/03/1990", "1990", "1990.0", "0", "x", None]
+    dates, years = columnar.read_birth(pl.Series("v", values, dtype=pl.String))
+    pairs = [normalize._birth(v) for v in values]
+    assert dates.to_list() == [columnar._cell(d) for d, _ in pairs]
+    assert years.to_list() == [columnar._cell(y) for _, y in pairs]
