@@ -93,22 +93,40 @@ def read_gender(series: pl.Series) -> pl.Series:
     return per_distinct(series, text.normalize_gender)
 
 
-def read_birth(series: pl.Series) -> tuple[pl.Series, pl.Series]:
-    values = series.drop_nulls().unique()
-    pairs = [normalize._birth(v) for v in values.to_list()]
-    dates = pl.Series([_cell(d) for d, _ in pairs], dtype=pl.String)
-    years = pl.Series([_cell(y) for _, y in pairs], dtype=pl.String)
-    if values.is_empty():
-        empty = pl.Series([None] * len(series), dtype=pl.String)
-        return empty, empty
-    return (
-        series.replace_strict(values, dates, default=None, return_dtype=pl.String),
-        series.replace_strict(values, years, default=None, return_dtype=pl.String),
+def _fast_date() -> pl.Expr:
+    """dd/mm/yyyy and yyyy-mm-dd, the shapes nearly every file uses, read by column expressions: a real
+    calendar day in 1900–2099 gives its ISO text; anything else is left to the domain function."""
+    v = pl.col("v")
+    day = (
+        pl.when(v.str.contains(r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"))
+        .then(v.str.to_date("%d/%m/%Y", strict=False))
+        .when(v.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+        .then(v.str.to_date("%Y-%m-%d", strict=False))
     )
+    return pl.when(day.dt.year().is_between(1900, 2099)).then(day.dt.to_string("%Y-%m-%d"))
+
+
+def read_birth(series: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(date of birth, whether only a year was sent) as :func:`covidsync.domain.dates.parse_birth_date`."""
+    frame = pl.DataFrame({"v": series}).with_columns(_fast_date().alias("fast"))
+    slow = frame.filter(pl.col("fast").is_null() & pl.col("v").is_not_null())["v"].unique()
+    pairs = [normalize._birth(v) for v in slow.to_list()]
+    lookup = pl.DataFrame(
+        {
+            "v": slow,
+            "slow_date": pl.Series([_cell(d) for d, _ in pairs], dtype=pl.String),
+            "slow_year": pl.Series([_cell(y) for _, y in pairs], dtype=pl.String),
+        }
+    )
+    out = frame.join(lookup, on="v", how="left", maintain_order="left").select(
+        pl.coalesce("fast", "slow_date").alias("date"),
+        pl.when(pl.col("fast").is_not_null()).then(pl.lit("f")).otherwise(pl.col("slow_year")).alias("year"),
+    )
+    return out["date"].rename(series.name), out["year"].rename(series.name)
 
 
 def read_date(series: pl.Series) -> pl.Series:
-    return per_distinct(series, normalize._date)
+    return _fast_or_distinct(series, _fast_date(), normalize._date)
 
 
 def read_datetime(series: pl.Series) -> pl.Series:
@@ -261,16 +279,18 @@ def _frame(numbers: list[int], values: list[dict], schema: dict) -> pl.DataFrame
 
 def raw_json(columns: Iterable[str]) -> pl.Expr:
     """The values as sent, one JSON object per row without the columns the row did not send
-    (``json.dumps`` of the reader's dict, as jsonb sees it)."""
-    parts = [
-        pl.when(pl.col(c).is_not_null()).then(
-            pl.struct(pl.col(c)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
-        )
-        for c in columns
-    ]
-    if not parts:
+    (``json.dumps`` of the reader's dict, as jsonb sees it): the row's columns encoded once, then the
+    ``"column":null`` members taken out (values are strings, so ``:null`` after a key is only ever a
+    missing value; a quote inside a value is escaped, so no value text can look like a member)."""
+    columns = list(columns)
+    if not columns:
         return pl.lit("{}")
-    return pl.concat_str([pl.lit("{"), pl.concat_str(parts, separator=",", ignore_nulls=True), pl.lit("}")])
+    return (
+        pl.struct(columns)
+        .struct.json_encode()
+        .str.replace_all(r',"[a-z_0-9]+":null', "")
+        .str.replace(r'^\{"[a-z_0-9]+":null,?', "{")
+    )
 
 
 def typed(spec: DatasetSpec, frame: pl.DataFrame, file_id: int) -> pl.DataFrame:

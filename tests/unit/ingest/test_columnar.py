@@ -88,7 +88,27 @@ def _typed(fn, values):
             ["4789", "04789", "4789.0", "123456", "ab", None],
         ),
         ("pad", (2,), lambda v: normalize.admin.pad_code(v, 2), ["7", "17", " 7 ", "x", None]),
-        ("date", (), normalize._date, ["01/09/2021", "2021-09-01", "44440", "32/01/2021", "01092021", None]),
+        (
+            "date",
+            (),
+            normalize._date,
+            [
+                "01/09/2021",
+                "2021-09-01",
+                "44440",
+                "32/01/2021",
+                "29/02/2021",
+                "29/02/2020",
+                "01/01/1899",
+                "31/12/2099",
+                "01/01/2100",
+                "2021-13-01",
+                "1/9/2021",
+                "01.09.2021",
+                "01092021",
+                None,
+            ],
+        ),
         (
             "datetime",
             (),
@@ -113,8 +133,23 @@ def test_each_reader_gives_the_row_readers_value(reader, args, fn, values):
 
 
 def test_birth_gives_the_date_and_whether_only_a_year_was_sent():
-    values = ["15/03/1990", "1990", "1990.0", "0", "x", None]
+    values = ["15/03/1990", "1990-03-15", "31/02/1990", "01/01/1899", "1990", "1990.0", "0", "x", None]
     dates, years = columnar.read_birth(pl.Series("v", values, dtype=pl.String))
     pairs = [normalize._birth(v) for v in values]
     assert dates.to_list() == [columnar._cell(d) for d, _ in pairs]
     assert years.to_list() == [columnar._cell(y) for _, y in pairs]
+
+
+def test_raw_values_are_the_json_of_what_was_sent():
+    import json
+
+    frame = pl.DataFrame(
+        {
+            "a": [None, "x", 'say "hi", ok', None],
+            "b": [None, None, 'tricky ,"a":null', "\\ back"],
+            "c": ["Hòa\nline", None, "null", None],
+        }
+    )
+    raw = frame.select(columnar.raw_json(["a", "b", "c"]))[:, 0].to_list()
+    expected = [{k: v for k, v in row.items() if v is not None} for row in frame.iter_rows(named=True)]
+    assert [json.loads(r) for r in raw] == expected
