@@ -369,6 +369,115 @@ def _payload_table(payloads) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=schema)
 
 
+_PERSONAL_FAST = (
+    r"^(?P<doc>[0-9]{12}|[0-9]{9}|)\|(?P<name>[^|]*)\|(?P<dob>[0-9]{4}-[0-9]{2}-[0-9]{2}|)\|(?P<decl>[01])"
+    r"\|(?P<qid>[^|\s\ufeff\u200b]+)\|(?P<ext>[^|\s\ufeff\u200b]*)$"
+)
+_CARD_FAST = (
+    r"^(?P<cid>[0-9]{12})\|(?P<cmnd>[0-9]{9}|)\|(?P<name>[^|]+)\|(?P<dob>[0-9]{8})\|(?P<sex>Nam|NAM|nam|Nữ|NỮ|nữ)"
+    r"\|[^|]*\|(?P<issued>[0-9]{8}|)$"
+)
+_CLEAN_NAME = r"^(?:[^\s\x00-\x1f\x7f]+(?: [^\s\x00-\x1f\x7f]+)*)?$"
+
+
+def _fast_payload_table(payloads) -> tuple[pl.DataFrame, object]:
+    """The payloads of the two common, well-formed shapes split and read by column expressions (``|`` and
+    ``<`` fields, dates, sex codes, phones), with exactly :func:`payload_facts`' answer; the others come
+    back as a Series for :func:`payload_facts`. A payload is taken here only when every rule it meets is
+    plain (no masking, no whitespace or control character to clean, already NFC, a real date in
+    1900-2099); anything else, however rare, goes through the domain parser."""
+    import polars as pl
+
+    from covidsync.ingest.columnar import read_phone
+
+    v = pl.col("qr_payload")
+    frame = pl.DataFrame({"qr_payload": payloads}, schema={"qr_payload": pl.String}).with_columns(
+        personal=v.str.extract_groups(_PERSONAL_FAST),
+        card=v.str.extract_groups(_CARD_FAST),
+        nfc=v.str.normalize("NFC") == v,
+    )
+    pf, cf = pl.col("personal").struct, pl.col("card").struct
+
+    def valid_day(text: pl.Expr, fmt: str) -> pl.Expr:
+        day = text.str.to_date(fmt, strict=False)
+        return pl.when(day.dt.year().is_between(1900, 2099)).then(day)
+
+    p_dob = valid_day(pf.field("dob"), "%Y-%m-%d")
+    c_dob = valid_day(cf.field("dob"), "%d%m%Y")
+    c_issued = valid_day(cf.field("issued"), "%d%m%Y")
+    personal_ok = (
+        pf.field("doc").is_not_null()
+        & pf.field("name").str.contains(_CLEAN_NAME)
+        & ((pf.field("dob") == "") | p_dob.is_not_null())
+    )
+    card_ok = (
+        cf.field("cid").is_not_null()
+        & cf.field("name").str.contains(_CLEAN_NAME)
+        & c_dob.is_not_null()
+        & ((cf.field("issued") == "") | c_issued.is_not_null())
+    )
+    frame = frame.with_columns(
+        kind=pl.when(pl.col("nfc") & personal_ok)
+        .then(pl.lit("personal"))
+        .when(pl.col("nfc") & card_ok)
+        .then(pl.lit("cccd")),
+        p_dob=p_dob,
+        c_dob=c_dob,
+    )
+    slow = frame.filter(pl.col("kind").is_null())["qr_payload"]
+    ext = pf.field("ext").str.split("<")
+
+    def sub(i: int) -> pl.Expr:
+        return ext.list.get(i, null_on_oob=True).fill_null("")
+
+    personal = frame.filter(pl.col("kind") == "personal").with_columns(sex=sub(1), phone_text=sub(3))
+    personal = personal.with_columns(f_phone=read_phone(personal["phone_text"].replace("", None).rename("v")))
+    doc = pf.field("doc")
+    personal = personal.select(
+        "qr_payload",
+        pl.lit("personal").alias("qr_kind"),
+        pl.when(doc.str.len_bytes() == 12)
+        .then(pl.lit("cccd"))
+        .when(doc.str.len_bytes() == 9)
+        .then(pl.lit("cmnd"))
+        .otherwise(pl.lit("qid"))
+        .alias("p_kind"),
+        pl.when(doc != "").then(doc).otherwise(pf.field("qid")).alias("p_identifier"),
+        pl.lit("personal_qr").alias("source"),
+        pl.when(doc.str.len_bytes() == 12).then(doc).alias("f_citizen_id"),
+        pl.when(doc.str.len_bytes() == 9).then(doc).alias("cmnd"),
+        pf.field("qid").alias("qid"),
+        "f_phone",
+        pl.when(pf.field("name") != "").then(pf.field("name")).alias("full_name"),
+        pl.col("p_dob").dt.to_string("%Y-%m-%d").alias("date_of_birth"),
+        pl.when(pf.field("dob") != "")
+        .then(pf.field("dob").str.slice(0, 4).cast(pl.Int64))
+        .alias("birth_year"),
+        pl.col("sex")
+        .replace_strict({"1": "male", "2": "female"}, default=None, return_dtype=pl.String)
+        .alias("gender"),
+    )
+    card = frame.filter(pl.col("kind") == "cccd").select(
+        "qr_payload",
+        pl.lit("cccd").alias("qr_kind"),
+        pl.lit("cccd").alias("p_kind"),
+        cf.field("cid").alias("p_identifier"),
+        pl.lit("cccd_qr").alias("source"),
+        cf.field("cid").alias("f_citizen_id"),
+        pl.when(cf.field("cmnd") != "").then(cf.field("cmnd")).alias("cmnd"),
+        pl.lit(None, dtype=pl.String).alias("qid"),
+        pl.lit(None, dtype=pl.String).alias("f_phone"),
+        cf.field("name").alias("full_name"),
+        pl.col("c_dob").dt.to_string("%Y-%m-%d").alias("date_of_birth"),
+        pl.col("c_dob").dt.year().cast(pl.Int64).alias("birth_year"),
+        pl.when(cf.field("sex").str.to_lowercase() == "nam")
+        .then(pl.lit("male"))
+        .otherwise(pl.lit("female"))
+        .alias("gender"),
+    )
+    return pl.concat([personal, card], how="vertical_relaxed"), slow
+
+
 def _id_table(values) -> pl.DataFrame:
     import polars as pl
 
@@ -393,9 +502,9 @@ def checkin_frames(frame: pl.DataFrame, file_id: int) -> tuple[pl.DataFrame, pl.
         scanned_read=per_distinct(frame["scanned_at"], _scanned_at),
         phone_read=read_phone(frame["phone"]),
     )
-    frame = frame.join(
-        _payload_table(frame["qr_payload"]), on="qr_payload", how="left", maintain_order="left"
-    )
+    fast, slow = _fast_payload_table(frame["qr_payload"].drop_nulls().unique())
+    payloads = pl.concat([fast, _payload_table(slow)], how="vertical_relaxed")
+    frame = frame.join(payloads, on="qr_payload", how="left", maintain_order="left")
     frame = frame.join(
         _id_table(frame["citizen_id"]).rename({"citizen_id": "cid_read"}),
         left_on="citizen_id",

@@ -153,3 +153,37 @@ def test_raw_values_are_the_json_of_what_was_sent():
     raw = frame.select(columnar.raw_json(["a", "b", "c"]))[:, 0].to_list()
     expected = [{k: v for k, v in row.items() if v is not None} for row in frame.iter_rows(named=True)]
     assert [json.loads(r) for r in raw] == expected
+
+
+def test_qr_payloads_split_as_columns_say_what_the_domain_parser_says():
+    """The payloads the column expressions take give exactly payload_facts' answer; the others are left
+    to the domain parser (masked numbers, NFD names, stray spaces, impossible dates, other layouts)."""
+    from covidsync.ingest import checkins
+
+    nfd = unicodedata.normalize("NFD", "Nguyễn Thị Hòa")
+    payloads = [
+        "017190001234|123456789|Bùi Văn Nam|05031990|Nam|Xóm Mít, Hòa Bình|15072021",
+        "017185004321||Bùi Thị Hoa|01021985|Nữ|Phương Lâm|",
+        f"017185004321||{nfd}|01021985|Nữ|Phương Lâm|01032021",
+        "017190001234||Bùi  Văn Nam|05031990|Nam||",
+        "017190001234||Bùi Văn Nam|31021990|Nam||",
+        "017190001234||Bùi Văn Nam|05031990|Nu||",
+        "017190001234||Bùi Văn Nam|05031990|Nam||15132021",
+        "017090001111|BUI XUAN QUAN|1990-06-23|0|183471582224943384|<1<HS4010120878821<0398474790",
+        "******907442|HOANG THI KIM HOA|2003-**-**|0|339395218978978988|<2<<0945376247",
+        "012345678|LE VAN BA|1970-01-02|1|555000111222333444|<1<<",
+        "|LE VAN BA||0|555000111222333444|",
+        "|LE VAN BA|1970-02-30|0|555000111222333444|<3",
+        "|LE VAN BA|1970-01-02|2|555000111222333444|",
+        "017090001111|BUI XUAN QUAN|1890-06-23|0|183471582224943384|<1<<01695678945",
+        " 017090001111|BUI XUAN QUAN|1990-06-23|0|183471582224943384|\r\n",
+        "017190001234|Bùi Văn Nam|05031990|Nam|Xóm Mít|15072021",
+        "garbage",
+    ]
+    fast, slow = checkins._fast_payload_table(pl.Series(payloads))
+    assert fast.height == 5, "the common shapes are taken by the column expressions"
+    expected = checkins._payload_table(pl.Series(payloads)).filter(
+        pl.col("qr_payload").is_in(fast["qr_payload"].implode())
+    )
+    assert fast.sort("qr_payload").equals(expected.sort("qr_payload").select(fast.columns))
+    assert sorted([*fast["qr_payload"], *slow]) == sorted(payloads), "every payload answered once"
