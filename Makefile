@@ -18,7 +18,7 @@ export COVIDSYNC_HOME ?= $(CURDIR)
 export COVIDSYNC_DATA_DIR ?= $(CURDIR)/data
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help install lock warehouse warehouse-stop migrate demo test test-fast lint format bench airflow clean
+.PHONY: help install lock warehouse warehouse-stop migrate demo test test-fast property lint format bench airflow cluster cluster-stop clean
 
 help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,10 @@ test: install ## the whole test suite (a real PostgreSQL; see README "Tests")
 test-fast: install ## the suite without the slow Airflow end-to-end runs
 	$(BIN)/python -m pytest -m "not airflow" $(PYTEST_ARGS)
 
+SEEDS ?= 200
+property: install ## the status property test on seeds 1..SEEDS (default 200; `make test` runs 2 fixed seeds)
+	COVIDSYNC_PROPERTY_SEEDS=$(SEEDS) $(BIN)/python -m pytest tests/property -m property $(PYTEST_ARGS)
+
 lint: install ## ruff (with Airflow's AIR rules) and sqlfluff over sql/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -67,9 +71,21 @@ format: install ## apply ruff's formatting and safe fixes
 bench: migrate ## benchmarks: figures on the terminal and JSON under bench/results/ (not part of `make test`)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-airflow: migrate ## run `airflow standalone` on this project (UI on http://localhost:8080)
+airflow: migrate ## the Airflow UI: `airflow standalone` on this project (http://localhost:$COVIDSYNC_AIRFLOW_PORT, default 8080)
 	$(BIN)/covidsync airflow standalone
 
+# The Celery cluster (docs/deployment.md): PostgreSQL metadata database beside the warehouse, Redis broker,
+# scheduler, DAG processor, triggerer, API server, two Celery workers; settings from deploy/cluster.env.
+# Needs `redis-server`: `apt-get install redis-server` (Debian/Ubuntu), `brew install redis` (macOS), or
+# COVIDSYNC_REDIS_SERVER=/path/to/redis-server. Ports: COVIDSYNC_AIRFLOW_PORT (8080), COVIDSYNC_REDIS_PORT
+# (6379), COVIDSYNC_WORKER_LOG_PORT (8793); COVIDSYNC_AIRFLOW_DB_URL for a metadata database elsewhere.
+cluster: migrate ## start the CeleryExecutor cluster: scheduler, DAG processor, triggerer, API server, 2 workers
+	$(BIN)/python -m covidsync.cluster start
+
+cluster-stop: install ## stop every process `make cluster` started, each by its own pid
+	$(BIN)/python -m covidsync.cluster stop
+
 clean: ## stop the embedded warehouse and remove local state (.venv, .airflow, .covidsync, data)
+	-test -x $(BIN)/python && $(BIN)/python -m covidsync.cluster stop
 	-test -x $(BIN)/covidsync && $(BIN)/covidsync warehouse stop
 	rm -rf $(VENV) .airflow .covidsync data

@@ -84,7 +84,8 @@ def ingest_checkins():
     def summarise(results) -> dict:
         from covidsync.tasks import summarise_checkins
 
-        return summarise_checkins(list(results))
+        # by index, not iter(): iterating reads one XCom past the end and logs '[error] XCom not found'
+        return summarise_checkins([results[i] for i in range(len(results))])
 
     @task(trigger_rule="one_failed", retries=0)
     def watcher() -> None:

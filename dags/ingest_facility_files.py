@@ -76,7 +76,8 @@ def ingest_facility_files():
     def summarise(results) -> dict:
         from covidsync.tasks import summarise_ingest
 
-        return summarise_ingest(list(results))
+        # by index, not iter(): iterating reads one XCom past the end and logs '[error] XCom not found'
+        return summarise_ingest([results[i] for i in range(len(results))])
 
     @task(trigger_rule="one_failed", retries=0)
     def watcher() -> None:

@@ -12,7 +12,7 @@ import os
 DEFAULT_ARGS = {
     "owner": "covidsync-data-team",
     "retries": int(os.environ.get("COVIDSYNC_TASK_RETRIES", "2")),
-    "retry_delay": dt.timedelta(minutes=2),
+    "retry_delay": dt.timedelta(seconds=int(os.environ.get("COVIDSYNC_TASK_RETRY_DELAY", "120"))),
     "retry_exponential_backoff": True,
     "execution_timeout": dt.timedelta(hours=2),
 }

@@ -31,12 +31,52 @@ class WarehouseUnreachable(CovidsyncError):
     pass
 
 
+def _env_ms(name: str, default: int) -> int:
+    import os
+
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise CovidsyncError(f"{name} is a whole number of milliseconds (0: off), not {value!r}")
+    return int(value)
+
+
+def session_options() -> str:
+    """libpq ``options`` for every pipeline session, so that a killed task's session ends with it.
+
+    * ``client_connection_check_interval`` (``COVIDSYNC_PG_CLIENT_CHECK_MS``, 1000): while a statement
+      runs, the server checks this often that the client is still there, and ends the session if not.
+      Without it, a task killed by ``kill -9`` in the middle of a long statement keeps its locks (the
+      status build's or the publisher's advisory lock, a merge's row locks) until the statement ends.
+    * ``idle_in_transaction_session_timeout`` (``COVIDSYNC_PG_IDLE_IN_TRANSACTION_MS``, 600000): a
+      session left in an open transaction with nothing to do (a hung worker) is ended after this long.
+    * ``statement_timeout`` (``COVIDSYNC_PG_STATEMENT_TIMEOUT_MS``, 0 = none): a cap on any one statement.
+    """
+    settings_ = {
+        "client_connection_check_interval": _env_ms("COVIDSYNC_PG_CLIENT_CHECK_MS", 1000),
+        "idle_in_transaction_session_timeout": _env_ms("COVIDSYNC_PG_IDLE_IN_TRANSACTION_MS", 600_000),
+        "statement_timeout": _env_ms("COVIDSYNC_PG_STATEMENT_TIMEOUT_MS", 0),
+    }
+    return " ".join(f"-c {name}={value}" for name, value in settings_.items())
+
+
 def connect(url: str, *, application_name: str = "covidsync"):
-    """A psycopg2 connection (not autocommit): the caller commits or rolls back."""
+    """A psycopg2 connection (not autocommit): the caller commits or rolls back.
+
+    Its session carries :func:`session_options` (added after any ``options`` of the URL itself).
+    """
     import psycopg2
+    from psycopg2.extensions import parse_dsn
 
     try:
-        return psycopg2.connect(url, application_name=application_name)
+        given = parse_dsn(url).get("options", "")
+    except psycopg2.ProgrammingError as exc:
+        raise WarehouseUnreachable(f"the warehouse URL is not a valid connection string: {exc}") from exc
+    try:
+        return psycopg2.connect(
+            url, application_name=application_name, options=f"{given} {session_options()}".strip()
+        )
     except psycopg2.OperationalError as exc:
         from covidsync.warehouse import redact
 

@@ -6,6 +6,8 @@
 -- as_of count. f0_scan is materialized with each scan's contact bounds as its own columns: the venue index is
 -- then searched on (venue, from, to); with the bounds computed from two relations in the join clause the
 -- planner searched on (venue, < as_of) and filtered the rest (measured: 35 of every 36 rows read thrown away). A scan whose key resolves to no person (a phone a family shares) is still a candidate.
+-- A pair of scans inside the windows of two episodes of the same F0 (re-infected within days) is one row,
+-- of the earlier episode: a test supported by either is supported by it (f0_since < t, contract §3).
 delete from derived.contact_candidate
 where rule_set = %(rule_set)s and f0_person_id in (select r.person_id from retrace as r);
 
@@ -91,4 +93,4 @@ select distinct on (p.person_id, p.person_key, p.venue_code, p.f0_scanned_at, p.
 from pair as p
 left join derived.person_identifier as i on p.person_key = i.identity_key
 where i.person_id is distinct from p.person_id
-order by p.person_id asc, p.person_key asc, p.venue_code asc, p.f0_scanned_at asc, p.candidate_scanned_at asc, p.f0_since desc;
+order by p.person_id asc, p.person_key asc, p.venue_code asc, p.f0_scanned_at asc, p.candidate_scanned_at asc, p.f0_since asc;

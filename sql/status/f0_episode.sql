@@ -1,10 +1,14 @@
 -- derived.f0_episode for the persons in pending: one row per F0 episode as of as_of (contract §3). A test
 -- makes an F0 when it is a positive individual RT-PCR; or a positive individual antigen test with another
--- positive individual antigen test sampled at most antigen_pair_hours before it; or a positive individual
--- antigen test of a contact candidate whose scan was at most contact_lookback_days before the sample. The
--- first such test starts an episode; it ends (recovery) at the earlier of the next negative test sampled
--- after f0_since (pooled negatives count: a negative tube is each member's result) and f0_since +
--- recovery_days; the first such test at or after the recovery starts the next episode.
+-- positive individual antigen test sampled at most antigen_pair_hours before it (so a pair's f0_since is
+-- its later test); or a positive individual antigen test sampled at t supported by candidacy: the person is
+-- a contact candidate of another person's F0 episode whose f0_since is before t, through a check-in of the
+-- person in the contact_lookback_days (14) days before t, [t - 14 days, t). Support runs forward in time
+-- only, so the episodes are the unique result of deciding them in order of f0_since; the build reaches it
+-- in rounds (build.py), each reading the candidates of the episodes the round before left. The first such
+-- test starts an episode; it ends (recovery) at the earlier of the next negative test sampled after
+-- f0_since (pooled negatives count: a negative tube is each member's result) and f0_since + recovery_days;
+-- the first such test at or after the recovery starts the next episode.
 -- f0_test (temporary, indexed): the tests of the pending persons, looked up per person and time below (a
 -- CTE has no index: its lookups read it whole, once per test).
 delete from derived.f0_episode
@@ -77,7 +81,8 @@ with recursive qualifying as (
                 where
                     c.rule_set = %(rule_set)s and c.candidate_person_id = t.person_id
                     and c.f0_person_id <> t.person_id
-                    and c.candidate_scanned_at <= t.sampled_at
+                    and c.f0_since < t.sampled_at
+                    and c.candidate_scanned_at < t.sampled_at
                     and c.candidate_scanned_at >= t.sampled_at - make_interval(days => %(contact_lookback_days)s)
             )
     ) as q

@@ -169,6 +169,38 @@ def test_auth_etag_and_errors(api, conn):
     assert get(f"{api}/sync/v1/vneid/delta", params={"since": 0, "to": 7}, headers=vne).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Bearer tökén".encode("latin-1"),
+        "Bearer токен".encode(),
+        b"Bearer \xff\xfe\x00x",
+        "Bearer 🙂".encode(),
+    ],
+)
+def test_a_non_ascii_token_is_401_not_500(api, raw):
+    """Header bytes outside ASCII (sent raw, as a client in another locale might) are a wrong token."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(api)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    try:
+        connection.putrequest("GET", f"{where.path}/sync/v1/pccovid/release")
+        connection.putheader(b"Authorization", raw.replace(b"\x00", b""))
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 401, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("token", ["tökén", "to ken", "", "tok\nen"])
+def test_the_consumer_refuses_a_token_it_cannot_send_in_one_line(tmp_path, token):
+    with pytest.raises(client.SyncError, match="outside ASCII"):
+        client.Consumer("pccovid", "http://127.0.0.1:9", token, tmp_path / "c.sqlite")
+
+
 def test_the_consumer_command_syncs_and_acknowledges(api, conn, tmp_path, monkeypatch, capsys):
     testing.seed(conn, 30)
     release.publish_release(conn)

@@ -389,4 +389,13 @@ def test_one_pull_per_source_at_a_time(setup, api_simulator, warehouse_url):
         assert api_simulator.requests == [] and not list(source.folder.glob("*"))
     finally:
         other.close()
+    # close() returns before the server has ended that session and freed its lock: wait for it
+    deadline = time.monotonic() + 10
+    held = (
+        "select count(*) from pg_locks where locktype = 'advisory' and classid = %s and objid = %s"
+        " and database = (select oid from pg_database where datname = current_database())"
+    )
+    while _one(conn, held, api_pull._LOCK_NAMESPACE, source.source_id):
+        assert time.monotonic() < deadline, "the closed session kept its lock"
+        time.sleep(0.05)
     assert api_pull.pull_source(conn, source.source_id)["status"] == "loaded_with_errors"

@@ -93,9 +93,25 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(
     (folder / "only_ids.csv").write_text("citizen_id\n017090001234\n")
     env = {"AIRFLOW_HOME": str(airflow_home)}
     log = tmp_path / "run.log"
-    proc = covidsync("run", "ingest_facility_files", "--date", "2021-11-20", "--log", str(log), env=env)
+    proc = covidsync(
+        "run", "ingest_facility_files", "--date", "2021-11-20", "--log", str(log), env=env, timeout=600
+    )
     assert proc.returncode == 0, log.read_text()[-4000:]
     assert "succeeded" in proc.stdout
+    # one line on the terminal (Airflow's own output is in the log), and the run as the UI shows it: each
+    # task's log where the UI reads it, and a start date that is when it ran, not the 2021 logical date
+    assert len(proc.stdout.strip().splitlines()) == 1 and "task log(s) are in the Airflow UI" in proc.stdout
+    assert "XCom not found" not in log.read_text(), "summarise read one mapped result past the end"
+    task_logs_dir = airflow_home / "logs" / "dag_id=ingest_facility_files"
+    written = {p.parent.name for p in task_logs_dir.rglob("attempt=1.log")}
+    assert {"task_id=register_files", "task_id=summarise"} <= written, written
+    import sqlite3
+
+    with sqlite3.connect(airflow_home / "airflow.db") as meta:
+        ((started, logical),) = meta.execute(
+            "select start_date, logical_date from dag_run where dag_id = 'ingest_facility_files'"
+        ).fetchall()
+    assert logical.startswith("2021-11-19 17:00") and not started.startswith("2021"), (started, logical)
     conn = psycopg2.connect(warehouse_url)
     with conn.cursor() as cur:
         cur.execute("select original_name, status, file_codes from ops.landing_file order by 1")

@@ -105,18 +105,63 @@ def test_report_with_no_data_still_renders(warehouse_url, tmp_path):
     assert "No data yet." in proc.stdout
 
 
-def test_report_counts_open_review_items_when_the_queue_exists(warehouse_url, tmp_path):
+def test_report_counts_the_open_identity_reviews_and_held_files(warehouse_url, tmp_path):
     conn = psycopg2.connect(warehouse_url)
     try:
-        with conn, conn.cursor() as cur:  # the shape another stage's review queue may take
-            cur.execute("create table ops.review_item (item_id int, kind text, resolved_at timestamptz)")
+        with conn, conn.cursor() as cur:
             cur.execute(
-                "insert into ops.review_item values (1, 'identity_conflict', null), (2, 'identity_conflict', null),"
-                " (3, 'identity_conflict', now()), (4, 'held_file', null)"
+                """
+                insert into derived.identity_review (review_key, kind, subject_kind, subject_value, candidates, status)
+                select 'r' || n, case when n % 3 = 0 then 'shared_phone' else 'link_conflict' end, 'cccd',
+                       lpad(n::text, 12, '0'), '[]'::jsonb, case when n % 5 = 0 then 'decided' else 'open' end
+                from generate_series(1, 57) as n
+                """
             )
+            cur.execute("select count(*) from derived.identity_review where status = 'open'")
+            open_reviews = cur.fetchone()[0]
+            cur.execute(
+                "select kind, count(*) from derived.identity_review where status = 'open' group by kind"
+            )
+            expected = {kind: str(n) for kind, n in cur.fetchall()}
         page = report.build(conn, DAY)
     finally:
         conn.close()
+    assert open_reviews == 46
     assert 'id="review-empty"' not in page
-    assert "<tr><td>held_file</td><td>1</td></tr>" in page
-    assert "<tr><td>identity_conflict</td><td>2</td></tr>" in page
+    assert f"<b id='review-total'>{open_reviews}</b>" in page
+    by_kind = dict(re.findall(r"data-kind='(\w+)'>([\d,]+)<", page))
+    assert by_kind == expected and set(expected) == {"link_conflict", "shared_phone"}
+    assert "000000000001" not in page, "the report shows counts, never an identifier"
+
+
+def test_report_speaks_local_time_and_words_not_table_names(rendered):
+    path, _ = rendered
+    page = path.read_text(encoding="utf-8")
+    assert "local (Asia/Ho_Chi_Minh, UTC+7)" in page
+    built = re.search(r'<span id="built">([^<]+)</span> local time', page)
+    assert built, page[:1000]
+    now = report.local_now().replace(tzinfo=None)
+    assert abs((dt.datetime.strptime(built.group(1), "%Y-%m-%d %H:%M") - now).total_seconds()) < 300
+    for table in re.findall(r"\b(?:mart|derived|ops|core|publish|quarantine)\.[a-z_]+\b", page):
+        raise AssertionError(f"the report names a table: {table}")
+    # one story on population: either per cent everywhere it is known, or it says which figures are missing
+    coverage = page[page.index('id="coverage"') : page.index('id="positivity"')]
+    if "not loaded" in coverage:
+        assert "Population figures per district are not loaded" in coverage or "% of" not in coverage
+
+
+def test_a_section_is_added_by_one_call(warehouse_url):
+    added = report.add_section(
+        "extra-test", "An extra section", lambda cur, day: f"<p>for {day}</p>", before="review"
+    )
+    try:
+        conn = psycopg2.connect(warehouse_url)
+        try:
+            page = report.build(conn, DAY)
+        finally:
+            conn.close()
+        assert '<h2 id="extra-test">An extra section</h2>' in page
+        assert page.index('id="extra-test"') < page.index('id="review"')
+        assert added in report.SECTIONS
+    finally:
+        report.SECTIONS[:] = [s for s in report.SECTIONS if s.anchor != "extra-test"]

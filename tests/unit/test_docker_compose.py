@@ -31,7 +31,7 @@ AIRFLOW_DAEMONS = {
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
-    "airflow-worker": "celery worker",
+    "airflow-worker": "celery worker --queues default,long",
 }
 ONE_SHOT = ("airflow-init", "warehouse-init")
 INFRA = {"postgres": "postgres:16", "warehouse": "postgres:16", "redis": "redis:"}
@@ -72,11 +72,26 @@ def resolve(value: str) -> str:
     return _VAR.sub(sub, str(value)).replace("$$", "$")
 
 
+def env_files_of(service: dict) -> list[str]:
+    files = service.get("env_file") or []
+    files = [files] if isinstance(files, (str, dict)) else files
+    return [f["path"] if isinstance(f, dict) else str(f) for f in files]
+
+
 def env_of(service: dict) -> dict[str, str]:
+    """The container's environment as Compose builds it: its env_file(s), then `environment:` over them."""
+    merged: dict[str, str] = {}
+    for name in env_files_of(service):
+        for raw in (ROOT / name).read_text().splitlines():
+            line = raw.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.split("=", 1)
+                merged[key.strip()] = value.strip()
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return {key: "" if value is None else str(value) for key, value in env.items()}
+    merged.update({key: "" if value is None else str(value) for key, value in env.items()})
+    return merged
 
 
 def depends_of(service: dict) -> dict[str, dict]:
@@ -333,7 +348,7 @@ def test_dependencies_wait_for_health_or_completion(services):
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
 def test_airflow_service_waits_for_its_databases_and_broker(services, name):
     if name == "warehouse-init":
-        needs = {"warehouse": "service_healthy"}
+        needs = {"warehouse": "service_healthy", "airflow-init": "service_completed_successfully"}
     else:
         needs = {"postgres": "service_healthy", "redis": "service_healthy"}
     if name in AIRFLOW_DAEMONS:

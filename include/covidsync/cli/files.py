@@ -4,8 +4,10 @@
 * ``files process ID``: take one registered file through the pipeline now (what the DAG's mapped task does);
 * ``files reprocess ID --reason R``: put a finished file back in the landing zone to be loaded again;
 * ``files release ID --reason R``: merge a held file's loadable rows, the reason recorded;
-* ``validate FILE --facility F --dataset D``: the dry run a facility can use before sending: the same
-  parser, rules and gate in a scratch database that is dropped afterwards; prints the report, loads nothing.
+* ``validate FILE --facility F --dataset D [--data-docs]``: the dry run a facility can use before sending:
+  the same parser, rules and gate in a scratch database that is dropped afterwards; prints the report, loads
+  nothing and writes nothing shared: the gate runs on a temporary copy of the GX project, and its Data Docs
+  (with ``--data-docs`` only) stay in that temporary folder, whose index is printed.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def register(sub) -> None:
     validate.add_argument("--facility", required=True, help="the 5-digit facility code of the sender")
     validate.add_argument("--dataset", required=True, choices=["vaccinations", "test_results"])
     validate.add_argument("--out", type=Path, help="also write <file>.result.json and .errors.csv here")
+    validate.add_argument(
+        "--data-docs",
+        action="store_true",
+        help="also render the gate's Data Docs page, in a temporary folder (printed), not the shared site",
+    )
     validate.set_defaults(func=validate_file)
 
 
@@ -65,7 +72,7 @@ def list_files(args) -> int:
                 """
                 select file_id, status, coalesce(facility_code, '-'), coalesce(dataset, '-'), relative_path,
                        coalesce(rows_total, 0), coalesce(rows_loaded, 0), coalesce(rows_rejected, 0),
-                       array_to_string(file_codes, ','), to_char(received_at, 'YYYY-MM-DD HH24:MI')
+                       array_to_string(file_codes, ','), to_char(received_at at time zone 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD HH24:MI')
                 from ops.landing_file
                 where (%(status)s::text is null or status = %(status)s)
                   and (%(facility)s::text is null or facility_code = %(facility)s)
@@ -79,12 +86,18 @@ def list_files(args) -> int:
         conn.close()
     print(
         f"{'id':>6} {'status':<10} {'facility':<8} {'dataset':<13} {'rows':>7} {'loaded':>7} {'rejected':>8}  "
-        "received          codes / file"
+        "received (local)  codes / file"
     )
     for fid, status, facility, dataset, path, total, loaded, rejected, codes, received in rows:
         print(
             f"{fid:>6} {status:<10} {facility:<8} {dataset:<13} {total:>7} {loaded:>7} {rejected:>8}  "
             f"{received}  {codes + ' ' if codes else ''}{path}"
+        )
+    if any(row[1] == "held" for row in rows):
+        print(
+            "\nheld: nothing of the file was loaded (the batch gate, batch_rejected); the sender's result.json "
+            "says status 'rejected' with batch_rejected. `covidsync files release ID --reason R` loads its "
+            "valid rows, or the sender sends a corrected file."
         )
     return 0
 
@@ -143,7 +156,7 @@ def validate_file(args) -> int:
 
     if not args.file.is_file():
         raise UserError(f"{args.file} is not a file")
-    result, problems = dry_run(args.file, args.facility, args.dataset, out=args.out)
+    result, problems, docs = _dry_run_apart(args, dry_run)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     if problems:
         print()
@@ -152,4 +165,37 @@ def validate_file(args) -> int:
         writer = csv.writer(sys.stdout)
         writer.writerow(("row_number", "column", "code", "severity", "message_vi", "message_en"))
         writer.writerows(problems)
+    if docs:
+        print(
+            f"\nData Docs of this dry run (a temporary folder, not the shared site): {docs}", file=sys.stderr
+        )
     return 0 if result["status"] in ("loaded", "loaded_with_errors") else 1
+
+
+def _dry_run_apart(args, dry_run):
+    """The dry run on a temporary copy of the GX project, so nothing shared is written (validation results,
+    Data Docs); the copy is removed afterwards unless ``--data-docs`` asked for its pages."""
+    import shutil
+    import tempfile
+
+    from covidsync.ingest import gate
+
+    scratch = Path(tempfile.mkdtemp(prefix="covidsync-validate-"))
+    project = scratch / "great_expectations"
+    shutil.copytree(gate.project_dir(), project, ignore=shutil.ignore_patterns("uncommitted"))
+    saved = {k: os.environ.get(k) for k in ("COVIDSYNC_GX_DIR", "COVIDSYNC_GX_DOCS")}
+    os.environ["COVIDSYNC_GX_DIR"] = str(project)
+    os.environ["COVIDSYNC_GX_DOCS"] = "1" if args.data_docs else "0"
+    try:
+        result, problems = dry_run(args.file, args.facility, args.dataset, out=args.out)
+        if args.data_docs:
+            return result, problems, gate.build_data_docs(validation_pages=False)
+        return result, problems, None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if not args.data_docs:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -44,8 +44,9 @@ def register(sub) -> None:
     consumer.add_argument("app", choices=["pccovid", "vneid"])
     consumer.add_argument(
         "--api",
-        default=os.environ.get("COVIDSYNC_SYNC_API_URL", "http://localhost:8080/covidsync"),
-        help="the sync API's base URL (default: COVIDSYNC_SYNC_API_URL, else http://localhost:8080/covidsync)",
+        default=None,
+        help="the sync API's base URL (default: COVIDSYNC_SYNC_API_URL, else the Airflow API server's: "
+        "http://localhost:$COVIDSYNC_AIRFLOW_PORT/covidsync, port 8080 by default)",
     )
     consumer.add_argument("--token", default=None, help="the app's token (default: COVIDSYNC_SYNC_TOKEN)")
     consumer.add_argument("--store", type=Path, required=True, help="the local copy (a SQLite file)")
@@ -77,9 +78,12 @@ def run(args) -> int:
 
 
 def status(args) -> int:
+    from covidsync.settings import LOCAL_TZ
+
     conn = _connect()
     try:
         with conn.cursor() as cur:
+            cur.execute("select set_config('TimeZone', %s, true)", (LOCAL_TZ,))  # times printed in local time
             cur.execute(
                 """
                 select r.release_id, r.created_at, r.as_of, r.row_count, r.is_current, r.views_agree, m.status,
@@ -99,7 +103,7 @@ def status(args) -> int:
             acks = {row[0]: {"release_id": row[1], "hash_matches": row[2], "acked_at": row[3]} for row in cur}
     finally:
         conn.close()
-    return _print({"releases": releases, "acknowledgements": acks})
+    return _print({"time_zone": LOCAL_TZ, "releases": releases, "acknowledgements": acks})
 
 
 def override_release(args) -> int:
@@ -163,7 +167,10 @@ def consume(args) -> int:
     token = args.token or os.environ.get("COVIDSYNC_SYNC_TOKEN")
     if not token:
         raise UserError("give the app's token: --token or COVIDSYNC_SYNC_TOKEN")
-    consumer = Consumer(args.app, args.api, token, args.store, page_size=args.page_size)
+    from covidsync import airflow_env
+
+    api = args.api or os.environ.get("COVIDSYNC_SYNC_API_URL") or airflow_env.base_url() + "/covidsync"
+    consumer = Consumer(args.app, api, token, args.store, page_size=args.page_size)
     try:
         result = consumer.sync()
     finally:

@@ -261,6 +261,15 @@ FILE_CODES: dict[str, Code] = _codes(
         "This file was already sent (identical content), so it was not loaded again. No need to resend it.",
     ),
     (
+        "file_replaced",
+        ERROR,
+        "Tệp đã bị thay bằng một phiên bản mới (cùng tên, nội dung khác) trước khi được đọc, nên phiên bản "
+        "cũ không được nạp. Phiên bản mới được xử lý như một tệp mới. Nếu cần nạp cả phiên bản cũ, hãy gửi lại nó.",
+        "The file was replaced by a new version (same name, other content) before it was read, so the earlier "
+        "version was not loaded. The new version is processed as a new file. If the earlier version should "
+        "be loaded too, send it again.",
+    ),
+    (
         "batch_rejected",
         ERROR,
         "Quá nhiều dòng bị lỗi nên cả tệp bị giữ lại, không dòng nào được nạp. "

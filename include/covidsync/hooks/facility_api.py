@@ -18,8 +18,16 @@ comes from any secrets backend and elsewhere from ``AIRFLOW_CONN_<CONN_ID>`` (or
 * **paging**: ``next_page`` as a page number (contract §8), or a next link (``next_page``/``next`` as a
   URL, or a ``Link: <...>; rel="next"`` header); at most ``COVIDSYNC_API_MAX_PAGES`` (1000) pages, and a
   next page that does not advance is refused (:class:`ApiPagingError`).
+* **the token stays home**: every request (a next page, a ``//host`` link, a ``Link: rel=next`` header, an
+  HTTP redirect) must stay on the base URL's scheme, host and port and under its path; anything else raises
+  :class:`ApiOffHostError` before a byte is sent (the token never leaves), and the pull fails at once.
+* **bounds**: the body is streamed and refused past ``COVIDSYNC_API_MAX_BYTES`` (64 MiB; a larger
+  ``Content-Length`` is refused before reading: code ``file_too_large``); JSON nested deeper than
+  ``COVIDSYNC_API_MAX_JSON_DEPTH`` (16), a page with more items than the page size asked for, a body shorter
+  than its ``Content-Length`` and a next link that is not ``http(s)`` are ``unsupported_format``.
 * A 200 whose body is not a JSON object with an ``items`` list raises :class:`ApiMalformedResponse`
-  carrying the body, so that the caller can keep it as evidence.
+  carrying the body (at most its first 64 KiB), so that the caller can keep it as evidence; its ``code``
+  is the contract's file code for the batch.
 
 Nothing here logs a token, an item or a query value beyond the page number and counts.
 """
@@ -28,12 +36,13 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -62,13 +71,50 @@ class ApiPagingError(ApiError):
     """More pages than allowed, or a next page that does not move on."""
 
 
-class ApiMalformedResponse(ApiError):
-    """A 200 whose body is not the contract's JSON; ``content`` is the body as received."""
+class ApiOffHostError(ApiError, AirflowFailException):
+    """The API pointed a request somewhere other than its own base URL: not followed, no token sent."""
 
-    def __init__(self, message: str, *, page: int, content: bytes):
+
+class ApiMalformedResponse(ApiError):
+    """A 200 whose body is not the contract's JSON; ``content`` is the body as received (its first 64 KiB);
+    ``code`` the contract's file code for the batch (``unsupported_format`` or ``file_too_large``)."""
+
+    def __init__(self, message: str, *, page: int, content: bytes, code: str = "unsupported_format"):
         super().__init__(message)
         self.page = page
-        self.content = content
+        self.content = content[:EVIDENCE_BYTES]
+        self.code = code
+
+
+EVIDENCE_BYTES = 64 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None, str]:
+    """(scheme, host, port, path) of a URL, lower-cased where URLs are case-blind, default ports filled."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme), parts.path
+
+
+def same_place(base: str, url: str) -> bool:
+    """Whether ``url`` is on ``base``'s scheme, host and port, and under its path."""
+    scheme, host, port, path = _origin(base)
+    other_scheme, other_host, other_port, other_path = _origin(url)
+    if (scheme, host, port) != (other_scheme, other_host, other_port) or not host:
+        return False
+    root = path.rstrip("/")
+    return not root or other_path == root or other_path.startswith(root + "/")
+
+
+def _shown(url: str) -> str:
+    """Where a URL points, without its path or query (which may carry anything)."""
+    scheme, host, port, _ = _origin(url)
+    return f"{scheme}://{host}:{port}" if host else f"{scheme}:"
 
 
 def _env_float(name: str, default: float) -> float:
@@ -92,6 +138,9 @@ class HttpPolicy:
     backoff_max: float = 60.0
     retry_after_max: float = 300.0
     max_pages: int = 1000
+    max_bytes: int = 64 * 1024 * 1024
+    max_json_depth: int = 16
+    max_redirects: int = 5
 
     @classmethod
     def from_env(cls) -> HttpPolicy:
@@ -103,6 +152,8 @@ class HttpPolicy:
             backoff_max=_env_float("COVIDSYNC_HTTP_BACKOFF_MAX", cls.backoff_max),
             retry_after_max=_env_float("COVIDSYNC_HTTP_RETRY_AFTER_MAX", cls.retry_after_max),
             max_pages=_env_int("COVIDSYNC_API_MAX_PAGES", cls.max_pages),
+            max_bytes=_env_int("COVIDSYNC_API_MAX_BYTES", cls.max_bytes),
+            max_json_depth=_env_int("COVIDSYNC_API_MAX_JSON_DEPTH", cls.max_json_depth),
         )
 
     def backoff(self, attempt: int) -> float:
@@ -159,6 +210,7 @@ class FacilityApiHook(BaseHook):
         self.waits: list[float] = []  # every pause made before a retry, in seconds
         self.attempts = 0  # HTTP requests sent
         self._session: requests.Session | None = None
+        self._page = 0  # the page being asked for (for messages)
 
     # -- connection ---------------------------------------------------------------------------------------
     def _connection(self):
@@ -213,50 +265,138 @@ class FacilityApiHook(BaseHook):
         return self._base_url.rstrip("/")
 
     # -- one request, with retries ------------------------------------------------------------------------
-    def request(self, url: str, params: dict | None = None) -> requests.Response:
-        """GET with retries on 429/5xx/timeouts; 401/403 fail at once; other 4xx fail without retry."""
+    def _check_place(self, url: str, what: str) -> None:
+        """Refuse (before sending anything) a URL off the base URL's scheme, host, port or path."""
+        if not same_place(self.base_url, url):
+            raise ApiOffHostError(
+                f"the API at {self.base_url} sent {what} at {_shown(url)}, off its own scheme, host, port or "
+                f"path: not followed, and the token of Airflow connection {self.conn_id!r} was not sent. "
+                "The source must page under its base URL; if it moved, change the source's URL "
+                "(covidsync sources add ... --url)"
+            )
+
+    def request(self, url: str, params: dict | None = None, *, page: int | None = None) -> requests.Response:
+        """GET with retries on 429/5xx/timeouts; 401/403 fail at once; other 4xx fail without retry.
+
+        The body is read here, streamed, at most ``max_bytes`` of it; redirects are followed only on the
+        base URL's own scheme, host, port and path.
+        """
         session = self.get_conn()
         policy = self.policy
+        page = self._page if page is None else page
         last = ""
-        for attempt in range(policy.retries + 1):
+        redirects = 0
+        attempt = 0
+        while True:
+            self._check_place(url, "a request" if not redirects else "a redirect")
             self.attempts += 1
             try:
                 response = session.get(
-                    url, params=params, timeout=(policy.connect_timeout, policy.read_timeout)
+                    url,
+                    params=params,
+                    timeout=(policy.connect_timeout, policy.read_timeout),
+                    stream=True,
+                    allow_redirects=False,
                 )
+            except (requests.exceptions.InvalidHeader, requests.exceptions.ContentDecodingError) as exc:
+                raise ApiMalformedResponse(
+                    f"page {page or 1}: the answer's headers or encoding are not valid HTTP ({type(exc).__name__})",
+                    page=page or 1,
+                    content=b"",
+                ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = type(exc).__name__
                 wait = policy.backoff(attempt)
             else:
                 status = response.status_code
                 if status in (401, 403):
+                    response.close()
                     raise ApiAuthError(
                         f"the API at {self.base_url} refused the token of Airflow connection "
                         f"{self.conn_id!r} (HTTP {status}): put the current token in that connection's "
                         "password (docs/runbook.md, 'Rotate a token'); not retried"
                     )
+                if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                    target = urljoin(response.url, response.headers["Location"].strip())
+                    response.close()
+                    redirects += 1
+                    if redirects > policy.max_redirects:
+                        raise ApiError(
+                            f"the API at {self.base_url} redirected more than {policy.max_redirects} times"
+                        )
+                    self._check_place(target, "a redirect")
+                    url, params = target, None
+                    continue
                 if status == 429 or status >= 500:
                     last = f"HTTP {status}"
                     asked = retry_after_seconds(response.headers.get("Retry-After"))
+                    response.close()
                     if asked is not None and asked > policy.retry_after_max:
                         raise ApiUnavailable(
                             f"the API at {self.base_url} asked to wait {asked:.0f} s ({last}), more than "
                             f"COVIDSYNC_HTTP_RETRY_AFTER_MAX ({policy.retry_after_max:.0f} s)"
                         )
                     wait = asked if asked is not None else policy.backoff(attempt)
+                elif status >= 300:
                     response.close()
-                elif status >= 400:
-                    raise ApiError(f"the API at {self.base_url} answered HTTP {status} to {response.url}")
+                    raise ApiError(f"the API at {self.base_url} answered HTTP {status} to page {page or 1}")
                 else:
-                    return response
+                    try:
+                        self._read_body(response, page)
+                    except (requests.ConnectionError, requests.Timeout) as exc:
+                        last = f"{type(exc).__name__} while reading the body"
+                        wait = policy.backoff(attempt)
+                    else:
+                        return response
             if attempt == policy.retries:
                 break
             log.info("facility API %s: %s, try %d again in %.2f s", self.conn_id, last, attempt + 2, wait)
             self.waits.append(wait)
             self.sleep(wait)
+            attempt += 1
         raise ApiUnavailable(
             f"the API at {self.base_url} did not answer after {policy.retries + 1} tries (last: {last})"
         )
+
+    def _read_body(self, response: requests.Response, page: int) -> None:
+        """Read the body into ``response`` in chunks, refusing it past ``max_bytes`` (memory stays bounded)."""
+        cap = self.policy.max_bytes
+        declared = response.headers.get("Content-Length", "").strip()
+        try:
+            if declared.isdigit() and int(declared) > cap:
+                raise ApiMalformedResponse(
+                    f"page {page} declares {int(declared)} bytes, more than COVIDSYNC_API_MAX_BYTES ({cap}): "
+                    "the source must send smaller pages",
+                    page=page,
+                    content=b"",
+                    code="file_too_large",
+                )
+            body = bytearray()
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > cap:
+                        raise ApiMalformedResponse(
+                            f"page {page} is larger than COVIDSYNC_API_MAX_BYTES ({cap} bytes): "
+                            "the source must send smaller pages",
+                            page=page,
+                            content=bytes(body[:EVIDENCE_BYTES]),
+                            code="file_too_large",
+                        )
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                raise ApiMalformedResponse(
+                    f"page {page} ended before the length its headers announced ({declared or 'chunked'}): "
+                    "the body is cut or its Content-Length is false",
+                    page=page,
+                    content=bytes(body[:EVIDENCE_BYTES]),
+                ) from exc
+            response._content = bytes(body)  # noqa: SLF001 (requests' own slot for a read body)
+            response._content_consumed = True  # noqa: SLF001
+        finally:
+            response.close()
 
     # -- pages ----------------------------------------------------------------------------------------------
     def pages(self, dataset: str, updated_since: dt.datetime | None = None) -> Iterator[Page]:
@@ -282,20 +422,52 @@ class FacilityApiHook(BaseHook):
                     f"the API at {self.base_url} sent page {number - 1} again as the next page"
                 )
             seen.add(key)
+            self._page = number
             response = self.request(url, params)
-            body = _json_object(response, number)
+            body = _json_object(response, number, self.policy.max_json_depth)
             items = body["items"]
+            if len(items) > self.page_size:
+                raise ApiMalformedResponse(
+                    f"page {number} has {len(items)} items, more than the {self.page_size} asked for",
+                    page=number,
+                    content=response.content,
+                )
             log.info("facility API %s: %s page %d, %d items", self.conn_id, dataset, number, len(items))
             yield Page(number, items, response.url)
             url, params = _next(response, body, url, params, number, self.base_url)
+            if url is not None:
+                self._check_place(url, "its next page")
 
 
-def _json_object(response: requests.Response, number: int) -> dict:
+def json_depth(value) -> int:
+    """How deeply a parsed JSON value nests (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _json_object(response: requests.Response, number: int, max_depth: int = 16) -> dict:
     content = response.content
     try:
-        body = response.json()
+        body = json.loads(content)
+    except RecursionError as exc:
+        raise ApiMalformedResponse(
+            f"page {number} is JSON nested deeper than {max_depth} levels", page=number, content=content
+        ) from exc
     except ValueError as exc:
         raise ApiMalformedResponse(f"page {number} is not valid JSON", page=number, content=content) from exc
+    if json_depth(body) > max_depth:
+        raise ApiMalformedResponse(
+            f"page {number} is JSON nested deeper than {max_depth} levels", page=number, content=content
+        )
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise ApiMalformedResponse(
             f"page {number} is not an object with an 'items' list", page=number, content=content
@@ -322,7 +494,14 @@ def _next(response, body: dict, url: str, params: dict | None, number: int, base
             raise ApiPagingError(f"the API at {base} gave next_page {nxt} after page {current}")
         return url, {**(params or {}), "page": nxt}
     if isinstance(nxt, str) and nxt.strip():
-        return urljoin(response.url, nxt.strip()), None
+        link = urljoin(response.url, nxt.strip())
+        if urlsplit(link).scheme.lower() not in ("http", "https"):
+            raise ApiMalformedResponse(
+                f"page {number} has a next link that is not http(s) ({urlsplit(link).scheme}:)",
+                page=number,
+                content=response.content,
+            )
+        return link, None
     raise ApiMalformedResponse(
         f"page {number} has a next_page that is neither a number nor a link",
         page=number,

@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +84,12 @@ def add_source(
     """
     if dataset not in landing.FACILITY_DATASETS:
         raise SourceError(f"dataset is one of {', '.join(landing.FACILITY_DATASETS)}")
-    if not url.startswith(("http://", "https://")):
-        raise SourceError("the base URL starts with http:// or https://")
+    if not url.startswith(("http://", "https://")) or any(ord(c) < 33 for c in url):
+        raise SourceError(
+            "the base URL starts with http:// or https:// and has no spaces or control characters"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,250}", conn_id or ""):
+        raise SourceError("the connection id is letters, digits, '_', '.' or '-' (an Airflow connection id)")
     if page_size is not None and not 1 <= page_size <= 1000:
         raise SourceError("the page size is 1 to 1000")
     with conn, conn.cursor() as cur:
@@ -251,7 +256,7 @@ def fetch(source: Source, hook, since: dt.datetime | None) -> Pulled:
             except ApiMalformedResponse as exc:
                 pages = exc.page
                 write(exc.content.replace(b"\n", b" ") + b"\n")
-                problem = ("unsupported_format", f"{exc}: the API must answer the JSON of contract §8")
+                problem = (exc.code, f"{exc}: the API must answer the JSON of contract §8")
         size = tmp.stat().st_size
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -380,7 +385,22 @@ def pull_source(conn, source_id: int, *, hook=None) -> dict:
     if not locked:  # another worker or an operator is pulling this source right now
         return {"source_id": source_id, "status": "busy"}
     try:
-        return _pull_locked(conn, source, hook)
+        summary = _pull_locked(conn, source, hook)
+        with conn, conn.cursor() as cur:  # the source pages at home again
+            from covidsync.publish import alerts
+
+            alerts.resolve_alerts(cur, "api_off_host", f"api_source:{source_id}")
+        return summary
+    except Exception as exc:
+        from covidsync.hooks.facility_api import ApiOffHostError
+
+        if isinstance(exc, ApiOffHostError):  # the operator hears of it, not only the task log
+            from covidsync.publish import alerts
+
+            conn.rollback()
+            with conn, conn.cursor() as cur:
+                alerts.raise_alert(cur, "api_off_host", f"api_source:{source_id}", str(exc)[:1000])
+        raise
     finally:
         conn.rollback()
         with conn.cursor() as cur:

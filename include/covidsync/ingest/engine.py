@@ -37,6 +37,15 @@ class FileStateError(CovidsyncError):
     pass
 
 
+class FileReplaced(Exception):  # noqa: N818 (not an error: the summary of what was done instead)
+    """The file's bytes changed after registration (:func:`covidsync.ingest.landing.verify_unchanged`):
+    nothing was read; ``summary`` says what was done about it."""
+
+    def __init__(self, summary: dict):
+        super().__init__(summary.get("status"))
+        self.summary = summary
+
+
 def max_rejected_share() -> float:
     return float(os.environ.get("COVIDSYNC_MAX_REJECTED_SHARE", "0.2"))
 
@@ -144,9 +153,12 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
     from covidsync.ingest.parse import open_rows
 
     spec = f.spec
-    # hardening (issue 17): the check that the file's bytes still hash to the registered SHA-256 belongs
-    # here, right before the file is read (landing.verify_unchanged)
-    path = path or f.landing_path
+    if path is None:
+        # hardening (issue 17): the file's bytes still hash to the registered SHA-256, right before they are
+        # read; the bytes read are the ones checked (a hard link to them, held until the file moves out)
+        if (replaced := landing.verify_unchanged(conn, f)) is not None:
+            raise FileReplaced(replaced)
+        path = landing.verified_path(f.landing_path)
     stream = open_rows(path, f.dataset)
     has_record_id = "record_id" in stream.columns
     with conn, conn.cursor() as cur:
@@ -442,13 +454,14 @@ def process_file(
     *,
     datasets: Iterable[str] | None = None,
     merge_step: Callable | None = None,
+    rules_step: Callable | None = None,
     docs: str | None = None,
     docs_keys: list | None = None,
 ) -> dict:
     """Take one registered file as far as it can go; return a summary of counts (no rows, no names).
 
     ``datasets`` limits the datasets accepted (a caller that handles only some); ``merge_step`` replaces
-    :func:`merge` (a seam for tests of faults); ``docs`` is the gate's (:func:`gate`), and the stored
+    :func:`merge` and ``rules_step`` :func:`apply_rules` (seams for tests of faults); ``docs`` is the gate's (:func:`gate`), and the stored
     result's key is appended to ``docs_keys``.
     """
     from covidsync.ingest.parse import FileRejected
@@ -471,11 +484,14 @@ def process_file(
             return {"file_id": file_id, "dataset": f.dataset, "status": f.status}
         try:
             _, has_record_id = stage(conn, f)
+        except FileReplaced as replaced:
+            conn.rollback()
+            return replaced.summary  # other bytes than registered: registered again as a new file
         except FileRejected as exc:
             conn.rollback()
             reject_file(conn, f, exc.code, exc.detail)
             return finish(conn, file_id)
-        counts = apply_rules(conn, f, has_record_id)
+        counts = (rules_step or apply_rules)(conn, f, has_record_id)
         result = gate(conn, f, profile(conn, f, counts), docs=docs)
         if docs_keys is not None and result.docs_key is not None:
             docs_keys.append(result.docs_key)

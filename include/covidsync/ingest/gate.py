@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -517,7 +516,10 @@ def run_gate(profile: dict, *, build_docs: bool = False, store: bool = False) ->
     if build_docs or store:
         from great_expectations.core.run_identifier import RunIdentifier
 
-        run_name = f"{name}-file{profile.get('file_id') or 'none'}-{uuid.uuid4().hex[:8]}"
+        from covidsync import gx_docs
+
+        # the page is named after the dataset, the sender and the file, with the data asset said
+        run_name, asset = gx_docs.page_names(profile)
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
         checkpoint = _checkpoint(project, name)
         if build_docs:
@@ -525,6 +527,7 @@ def run_gate(profile: dict, *, build_docs: bool = False, store: bool = False) ->
                 batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id
             )
             ((docs_key, suite_result),) = checkpoint_result.run_results.items()
+            gx_docs.publish_page(project.context, DOCS_SITE, docs_key, suite_result, asset)
         else:  # the checkpoint's validation alone: its result stored, the site left for the group
             (definition,) = checkpoint.validation_definitions
             suite_result = definition.run(
@@ -537,6 +540,13 @@ def run_gate(profile: dict, *, build_docs: bool = False, store: bool = False) ->
             docs_key = checkpoint._build_result_key(
                 validation_definition=definition, run_id=run_id, batch_identifier=suite_result.batch_id
             )
+            # stored with its data asset named (as publish_page does), for build_group_docs to render
+            spec = suite_result.meta.get("batch_spec")
+            suite_result.meta["batch_spec"] = {
+                **(spec if isinstance(spec, dict) else {}),
+                "data_asset_name": asset,
+            }
+            project.context.validation_results_store.set(docs_key, suite_result)
     else:
         batch = project.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         suite_result = batch.validate(
@@ -557,6 +567,12 @@ def build_group_docs(keys: list) -> Path:
     project = _project()
     suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in DATASETS]
     project.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*keys, *suites])
+    from covidsync import gx_docs
+
+    # the group's pages, the index and the suites' pages made offline (as each page alone is, issue 18)
+    site = docs_index().parent
+    pages = [p for key in keys for p in (site / "validations").rglob(f"{key.run_id.run_name}/*/*.html")]
+    gx_docs.make_offline(site, pages)
     return docs_index()
 
 
@@ -600,4 +616,7 @@ def build_data_docs(*, validation_pages: bool = True) -> Path:
 
         suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in DATASETS]
         project.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=suites)
+    from covidsync import gx_docs
+
+    gx_docs.make_offline(docs_index().parent, None if validation_pages else [])
     return docs_index()

@@ -7,7 +7,10 @@ same bytes are loaded once; nothing a sender puts in the landing zone is deleted
 archive (loaded) or the rejected area (not loaded) under ``<area>/<facility>/<dataset>/<YYYY-MM-DD>/``.
 
 Registration is idempotent for a file's bytes: registering the same landing zone twice registers
-nothing new, and a file whose bytes were already registered under another name is ``duplicate_file``.
+nothing new, and a file whose bytes were already taken (loaded, held or waiting) is ``duplicate_file``,
+unless its place already refuses it (``unknown_facility``, ``empty_file``, ...). A file is read only if its
+bytes still hash to what was registered (:func:`verify_unchanged`): a version renamed over it in between is
+registered as a new file, and the registered one ends ``file_replaced``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -24,6 +28,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from covidsync import settings
+
+log = logging.getLogger(__name__)
 
 FACILITY_DATASETS = ("vaccinations", "test_results")
 PCCOVID = "pccovid"
@@ -191,7 +197,30 @@ def area_path(area: Path, facility: str, dataset: str | None, when: dt.datetime,
 
 
 def move_out(src: Path, dest: Path) -> Path:
-    """Move a landing file to its final area without ever overwriting another file there."""
+    """Move a landing file to its final area without ever overwriting another file there.
+
+    For a file this process verified before reading it (:func:`verify_unchanged`), the bytes verified are
+    what moves: if a sender renamed another version over the landing path meanwhile, that version stays in
+    the landing zone (the next registration takes it as a new file) and the verified bytes are archived.
+    """
+    held = _verified.pop(str(src), None)
+    if held is not None:
+        dev, ino, link = held
+        try:
+            now = os.stat(src)
+            same = (now.st_dev, now.st_ino) == (dev, ino)
+        except FileNotFoundError:
+            same = False
+        if not same and link.exists():
+            log.info(
+                "%s was replaced while it was processed: the new version stays for the next run", src.name
+            )
+            return _move_unique(link, dest)
+        link.unlink(missing_ok=True)
+    return _move_unique(src, dest)
+
+
+def _move_unique(src: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     final = dest
     counter = 1
@@ -239,106 +268,262 @@ def register(conn, landing: Path | None = None, *, scope: str = "facility") -> R
     if scope not in ("facility", PCCOVID):
         raise ValueError("scope is 'facility' or 'pccovid'")
     landing = landing or settings.landing_dir()
-    with conn.cursor() as cur:
-        cur.execute("select facility_code from ops.facility")
-        facilities = {r[0] for r in cur.fetchall()}
+    facilities = _facilities(conn)
     result = Registration(pending=[])
     for candidate in discover(landing):
         if (candidate.facility_code == PCCOVID) != (scope == PCCOVID):
             continue
-        size = candidate.path.stat().st_size
-        sha = sha256_file(candidate.path)
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                """
-                select file_id, status, final_path, file_codes from ops.landing_file
-                where sha256 = %s and relative_path = %s and source = 'file'
-                order by file_id desc limit 1
-                """,
-                (sha, candidate.relative_path),
-            )
-            seen = cur.fetchone()
-            if seen is not None:
-                file_id, status, final_path, codes = seen
-                if status in ("received", "staged", "validated") or (
-                    status in ("merged", "held")
-                    and candidate.dataset in (*FACILITY_DATASETS, *PCCOVID_DATASETS)
-                ):
-                    # waiting, or processed by a run that stopped before the file moved: the
-                    # per-file step finishes it
-                    result.pending.append(file_id)
-                elif final_path and status in ("rejected", "duplicate"):
-                    # refused in the database, but the move did not happen: finish it
-                    move_out(candidate.path, Path(final_path))
-                    _report_refused(candidate, sha, status, codes)
-                continue
-            cur.execute(
-                "select file_id from ops.landing_file where sha256 = %s and duplicate_of is null", (sha,)
-            )
-            original = cur.fetchone()
-            when = received_at(candidate.path)
-            codes = ["duplicate_file"] if original else file_codes_for(candidate, size, facilities)
-            status = "duplicate" if original else ("rejected" if codes else "received")
-            final = (
-                area_path(
-                    settings.rejected_dir(),
-                    candidate.facility_code,
-                    candidate.dataset,
-                    when,
-                    candidate.path.name,
-                )
-                if codes
-                else None
-            )
-            cur.execute(
-                """
-                insert into ops.landing_file
-                    (sha256, relative_path, original_name, facility_code, dataset, size_bytes, received_at,
-                     status, file_codes, duplicate_of, final_path)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                returning file_id
-                """,
-                (
-                    sha,
-                    candidate.relative_path,
-                    candidate.path.name,
-                    candidate.facility_code or None,
-                    candidate.dataset,
-                    size,
-                    when,
-                    status,
-                    codes,
-                    original[0] if original else None,
-                    str(final) if final else None,
-                ),
-            )
-            file_id = cur.fetchone()[0]
-            cur.execute(
-                "insert into ops.file_event (file_id, to_status, reason) values (%s, %s, %s)",
-                (file_id, status, ",".join(codes) or None),
-            )
-        if not codes:
-            result.pending.append(file_id)
-            continue
-        # the row is committed: now the file moves and the sender hears why (a crash here is finished
-        # by the next run through the branch above)
-        move_out(candidate.path, final)
-        _report_refused(candidate, sha, status, codes)
-        if status == "duplicate":
-            result.duplicates += 1
-        else:
-            result.rejected += 1
+        _register_one(conn, candidate, sha256_file(candidate.path), facilities, result)
     return result
 
 
+def _facilities(conn) -> set[str]:
+    with conn.cursor() as cur:
+        cur.execute("select facility_code from ops.facility")
+        facilities = {r[0] for r in cur.fetchall()}
+    conn.rollback()
+    return facilities
+
+
+def _already_moved(final_path: str | None, sha: str) -> bool:
+    """Whether a finished file's bytes are already in its final area (so the landing copy is a new one)."""
+    if not final_path:
+        return False
+    final = Path(final_path)
+    return final.is_file() and sha256_file(final) == sha
+
+
+def _register_one(conn, candidate: Candidate, sha: str, facilities: set[str], result: Registration) -> int:
+    """Register one landing file (committed), or resume what an earlier run left of it; returns its id.
+
+    Codes that the file's place, name or size decide come first (``unknown_facility``, ``unsupported_format``,
+    ``empty_file``, ``file_too_large``): a file in an unknown folder is ``unknown_facility`` even when its
+    bytes were seen elsewhere, and every 0-byte file is ``empty_file``. Only then are bytes that were already
+    taken (loaded, held or waiting) ``duplicate_file``. A rejected file does not make later copies
+    duplicates: a copy is judged again on its own (its facility may have been registered since).
+    """
+    size = candidate.path.stat().st_size
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            select file_id, status, final_path, file_codes from ops.landing_file
+            where sha256 = %s and relative_path = %s and source = 'file'
+            order by file_id desc limit 1
+            """,
+            (sha, candidate.relative_path),
+        )
+        seen = cur.fetchone()
+        if seen is not None and not _already_moved(seen[2], sha):
+            file_id, status, final_path, codes = seen
+            if status in ("received", "staged", "validated") or (
+                status in ("merged", "held") and candidate.dataset in (*FACILITY_DATASETS, *PCCOVID_DATASETS)
+            ):
+                # waiting, or processed by a run that stopped before the file moved: the
+                # per-file step finishes it
+                result.pending.append(file_id)
+                return file_id
+            if final_path and status in ("rejected", "duplicate"):
+                # refused in the database, but the move did not happen: finish it
+                move_out(candidate.path, Path(final_path))
+                _report_refused(candidate, sha, status, codes)
+                return file_id
+        # a new file, or the same bytes again after the earlier copy left the landing zone (recorded anew)
+        cur.execute(
+            """
+            select file_id from ops.landing_file
+            where sha256 = %s and duplicate_of is null and status <> 'rejected'
+            """,
+            (sha,),
+        )
+        original = cur.fetchone()
+        when = received_at(candidate.path)
+        codes = file_codes_for(candidate, size, facilities)
+        if not codes and original:
+            codes = ["duplicate_file"]
+        status = (
+            ("duplicate" if original and codes == ["duplicate_file"] else "rejected") if codes else "received"
+        )
+        final = (
+            area_path(
+                settings.rejected_dir(), candidate.facility_code, candidate.dataset, when, candidate.path.name
+            )
+            if codes
+            else None
+        )
+        cur.execute(
+            """
+            insert into ops.landing_file
+                (sha256, relative_path, original_name, facility_code, dataset, size_bytes, received_at,
+                 status, file_codes, duplicate_of, final_path)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            returning file_id
+            """,
+            (
+                sha,
+                candidate.relative_path,
+                candidate.path.name,
+                candidate.facility_code or None,
+                candidate.dataset,
+                size,
+                when,
+                status,
+                codes,
+                original[0] if status == "duplicate" else None,
+                str(final) if final else None,
+            ),
+        )
+        file_id = cur.fetchone()[0]
+        cur.execute(
+            "insert into ops.file_event (file_id, to_status, reason) values (%s, %s, %s)",
+            (file_id, status, ",".join(codes) or None),
+        )
+    if not codes:
+        result.pending.append(file_id)
+        return file_id
+    # the row is committed: now the file moves and the sender hears why (a crash here is finished
+    # by the next run through the branch above)
+    move_out(candidate.path, final)
+    _report_refused(candidate, sha, status, codes)
+    if status == "duplicate":
+        result.duplicates += 1
+    else:
+        result.rejected += 1
+    return file_id
+
+
+# -- the bytes read are the bytes registered ------------------------------------------------------------
+INFLIGHT = ".inflight"  # under the landing zone (a dot folder: never registered): links to files being read
+_verified: dict[str, tuple[int, int, Path]] = {}  # landing path -> (device, inode, link) verified here
+
+
+def _hash_and_hold(path: Path, file_id: int) -> tuple[str, bool]:
+    """The SHA-256 of the file at ``path``, and whether a hard link to those very bytes is now held (so that
+    the archive gets them even if another version is renamed over ``path`` while they are processed)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        st = os.fstat(fh.fileno())
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    link = settings.landing_dir() / INFLIGHT / f"{file_id}-{path.name}"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+    except OSError:  # a file system without hard links: the check above still holds
+        return digest.hexdigest(), True
+    linked = os.stat(link)
+    if (linked.st_dev, linked.st_ino) != (st.st_dev, st.st_ino):
+        link.unlink(missing_ok=True)
+        return digest.hexdigest(), False
+    _verified[str(path)] = (st.st_dev, st.st_ino, link)
+    return digest.hexdigest(), True
+
+
+def verified_path(path: Path) -> Path:
+    """Where to read the file at ``path``: the hard link to the bytes :func:`verify_unchanged` checked when
+    it holds one (a version renamed over ``path`` since is not read), else ``path`` itself."""
+    held = _verified.get(str(path))
+    return held[2] if held is not None and held[2].exists() else path
+
+
+def verify_unchanged(conn, f) -> dict | None:
+    """``None`` when the file at ``f``'s landing path still hashes to its registered SHA-256; otherwise the
+    summary of what was done about it (call it right before reading the file).
+
+    A sender may replace a file by renaming a new version over it (contract §1) after it was registered and
+    before it is read. Then the registered version's bytes are gone: its row ends ``rejected`` with
+    ``file_replaced`` (and a report saying so), so that sending those bytes again loads them; and the bytes
+    now at the path are registered as a new file, which the next run (or the caller) processes. Nothing is
+    loaded under a hash it does not have. A file that is not there at all is left to the caller.
+    """
+    path = settings.landing_dir() / f.relative_path
+    if not path.is_file():
+        return None
+    actual, verified = _hash_and_hold(path, f.file_id)
+    if actual == f.sha256 and verified:
+        return None
+    if actual == f.sha256:  # renamed over between the hash and the link: hash what is there now
+        actual = sha256_file(path)
+        if actual == f.sha256:
+            return None
+    held = _verified.pop(str(path), None)
+    if held is not None:
+        held[2].unlink(missing_ok=True)
+    codes = ["file_replaced"]
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            update ops.landing_file set status = 'rejected', file_codes = %s, rows_loaded = 0, final_path = null,
+                   updated_at = now()
+            where file_id = %s and status in ('received', 'staged', 'validated')
+            returning (select status from ops.landing_file where file_id = %s)
+            """,
+            (codes, f.file_id, f.file_id),
+        )
+        row = cur.fetchone()
+        if row is None:  # another worker finished it meanwhile
+            return {"file_id": f.file_id, "status": "busy"}
+        table = {
+            "vaccinations": "vaccination",
+            "test_results": "test_result",
+            "checkins": "checkin",
+            "venues": "venue",
+        }
+        if f.dataset in table:
+            cur.execute(f"delete from staging.{table[f.dataset]} where file_id = %s", (f.file_id,))  # noqa: S608
+        cur.execute(
+            "insert into ops.file_event (file_id, from_status, to_status, reason) values (%s, %s, 'rejected', %s)",
+            (
+                f.file_id,
+                row[0],
+                f"file_replaced: the bytes at {f.relative_path} changed after registration "
+                f"(registered {f.sha256[:12]}, now {actual[:12]}); registered again as a new file",
+            ),
+        )
+    candidate = next(
+        (c for c in discover(settings.landing_dir()) if c.relative_path == f.relative_path), None
+    )
+    new_id = None
+    if candidate is not None:
+        new_id = _register_one(conn, candidate, actual, _facilities(conn), Registration(pending=[]))
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "insert into ops.file_event (file_id, to_status, reason) values (%s, 'received', %s)",
+                (new_id, f"a new version of file {f.file_id} (same name, other bytes)"),
+            )
+    folder = settings.outbox_dir() / (f.facility_code or "_unknown")
+    _write_refused_report(folder, f.original_name, f.sha256, f.dataset, "rejected", codes)
+    log.info(
+        "file %s: replaced in the landing zone before it was read; new version is file %s", f.file_id, new_id
+    )
+    return {"file_id": f.file_id, "status": "replaced", "replaced_by": new_id}
+
+
 def _report_refused(candidate: Candidate, sha: str, status: str, codes: list[str]) -> None:
+    folder = settings.outbox_dir() / (candidate.facility_code or "_unknown")
+    _write_refused_report(folder, candidate.path.name, sha, candidate.dataset, status, codes)
+
+
+def _write_refused_report(
+    folder: Path, name: str, sha: str, dataset: str | None, status: str, codes: list[str]
+) -> None:
+    """The report of a file refused whole. A copy of bytes already reported under the same name does not
+    rewrite that report (it already says what became of those bytes: loaded, most often)."""
+    import json
+
     from covidsync.ingest.report import FileResult, file_problem_rows, write_reports
 
-    folder = settings.outbox_dir() / (candidate.facility_code or "_unknown")
+    existing = folder / f"{name}.result.json"
+    if status == "duplicate" and existing.is_file():
+        try:
+            if json.loads(existing.read_text(encoding="utf-8")).get("sha256") == sha:
+                return
+        except (OSError, ValueError):
+            pass
     result = FileResult(
-        file=candidate.path.name,
+        file=name,
         sha256=sha,
-        dataset=candidate.dataset,
+        dataset=dataset,
         status="duplicate" if status == "duplicate" else "rejected",
         file_errors=codes,
     )

@@ -64,7 +64,12 @@ def process_file(conn, file_id: int) -> dict:
     """One registered facility file through the engine (:func:`covidsync.ingest.engine.process_file`)."""
     from covidsync.ingest import engine
 
-    # the merge step is looked up here at call time, so that a test can break it (tests of faults)
+    # the merge and rules steps are looked up here at call time, so that a test can break them (tests of
+    # faults, a file replaced while it is processed)
     return engine.process_file(
-        conn, file_id, datasets=DATASETS, merge_step=lambda c, f, **kw: merge(c, f, **kw)
+        conn,
+        file_id,
+        datasets=DATASETS,
+        merge_step=lambda c, f, **kw: merge(c, f, **kw),
+        rules_step=lambda *a, **kw: apply_rules(*a, **kw),
     )

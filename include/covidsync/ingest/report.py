@@ -48,12 +48,40 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+# A held file (the batch gate's ``batch_rejected``): nothing of it loads, so no line of its errors.csv may say
+# a row "was loaded". Its result.json keeps the contract's status ``rejected`` with ``batch_rejected`` among
+# ``file_errors``; every text says "held" (the word operators, the CLI and the docs use).
+_LOADED_VI = "dòng vẫn được nhận."
+_LOADED_EN = "the row was loaded."
+_HELD_VI = "dòng này không có lỗi nhưng chưa được nạp vì cả tệp bị giữ lại (batch_rejected)."
+_HELD_EN = "the row itself is fine, but it was not loaded because the whole file was held (batch_rejected)."
+
+
+def is_held(result: FileResult) -> bool:
+    return result.status == "rejected" and "batch_rejected" in result.file_errors
+
+
+def _as_held(row: tuple) -> tuple:
+    number, column, code, severity, message_vi, message_en = row
+    return (
+        number,
+        column,
+        code,
+        severity,
+        str(message_vi).replace(_LOADED_VI, _HELD_VI),
+        str(message_en).replace(_LOADED_EN, _HELD_EN),
+    )
+
+
 def write_reports(
     outbox_folder: Path, result: FileResult, problems: Iterable[tuple] = ()
 ) -> tuple[Path, Path]:
-    """Write both reports; ``problems`` are rows of ``ERRORS_COLUMNS`` (already masked)."""
+    """Write both reports; ``problems`` are rows of ``ERRORS_COLUMNS`` (already masked). For a held file, the
+    warning lines say the row was not loaded (the whole file was held), not that it was."""
     result_path = outbox_folder / f"{result.file}.result.json"
     errors_path = outbox_folder / f"{result.file}.errors.csv"
+    if is_held(result):
+        problems = [_as_held(tuple(row)) for row in problems]
 
     def write_errors(fh) -> None:
         writer = csv.writer(fh)

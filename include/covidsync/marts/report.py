@@ -2,7 +2,10 @@
 so it opens offline from a file share or as an e-mail attachment.
 
 Sections: vaccination coverage by district, the test positivity trend (28 days), a reporting-timeliness heat
-map (facility x the last 14 days), open review items and open alerts. It reads the marts and ``ops.alert``
+map (facility x the last 14 days), open alerts and open review items (the identity review queue and held
+files). Each section is one :class:`Section` in :data:`SECTIONS`; another module adds one with a single
+call, ``report.add_section("adoption", "App adoption", body)``. Days and times are local (Asia/Ho_Chi_Minh),
+and the page says so; officials read words, not table names. It reads the marts and ``ops.alert``
 only: aggregates and facility codes, never a person. Written to ``<report_dir>/daily-YYYY-MM-DD.html`` and
 copied to ``<report_dir>/latest.html`` (``COVIDSYNC_REPORT_DIR``, default ``data/reports``).
 
@@ -16,12 +19,13 @@ import datetime as dt
 import html
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Where the review queue (another stage) keeps its items; the first that exists is shown.
-REVIEW_TABLES = ("ops.review_item", "derived.review_item", "ops.review_queue", "derived.review_queue")
 HEAT_DAYS = 14
 TREND_DAYS = 28
 
@@ -178,88 +182,58 @@ def _rows(cur, query: str, params=None) -> list[tuple]:
     return cur.fetchall()
 
 
-def build(conn, day: dt.date) -> str:
-    """The report's HTML for a local day (reads the marts as they are: refresh them first)."""
-    with conn.cursor() as cur:
-        coverage = _rows(
-            cur,
-            """
-            select distinct on (c.area_code, c.dose_number)
-                c.area_code, coalesce(c.area_name, c.area_code), c.dose_number, c.people_cumulative, c.coverage_pct
-            from mart.vaccination_coverage as c
-            where c.area_level = 'district' and c.product_code = 'all' and c.day <= %s and c.dose_number <= 2
-            order by c.area_code, c.dose_number, c.day desc
-            """,
-            (day,),
-        )
-        province = _rows(
-            cur,
-            """
-            select distinct on (c.dose_number)
-                c.dose_number, coalesce(c.area_name, c.area_code), c.people_cumulative, c.coverage_pct, c.population
-            from mart.vaccination_coverage as c
-            where c.area_level = 'province' and c.product_code = 'all' and c.day <= %s and c.dose_number <= 2
-            order by c.dose_number, c.day desc
-            """,
-            (day,),
-        )
-        since = day - dt.timedelta(days=TREND_DAYS - 1)
-        positivity = _rows(
-            cur,
-            """
-            select day, test_type, sum(positive), sum(positive + negative)
-            from mart.test_positivity where day between %s and %s group by day, test_type order by day
-            """,
-            (since, day),
-        )
-        heat_since = day - dt.timedelta(days=HEAT_DAYS - 1)
-        reporting = _rows(
-            cur,
-            "select facility_code, day, received, on_time from mart.facility_reporting_day"
-            " where day between %s and %s order by facility_code, day",
-            (heat_since, day),
-        )
-        grades = _rows(
-            cur,
-            "select facility_code, completeness_pct, timeliness_pct, rejection_rate, grade"
-            " from mart.facility_reporting_month where month = %s order by facility_code",
-            (day.replace(day=1),),
-        )
-        alerts = _rows(
-            cur,
-            "select kind, subject, message from ops.alert where resolved_at is null and kind like 'facility_%%'"
-            " order by raised_at desc, alert_id desc limit 50",
-        )
-        review_table, review = None, []
-        for name in REVIEW_TABLES:
-            cur.execute("select to_regclass(%s) is not null", (name,))
-            if cur.fetchone()[0]:
-                review_table = name
-                break
-        if review_table:
-            cur.execute(
-                "select column_name from information_schema.columns where table_schema || '.' || table_name = %s",
-                (review_table,),
-            )
-            columns = {r[0] for r in cur.fetchall()}
-            kind = next((c for c in ("kind", "reason", "category", "item_type") if c in columns), None)
-            where = (
-                " where resolved_at is null"
-                if "resolved_at" in columns
-                else (" where status = 'open'" if "status" in columns else "")
-            )
-            from psycopg2 import sql as pgsql
+@dataclass(frozen=True)
+class Section:
+    """One section of the report: its anchor (``id``), its title, and a function that reads the warehouse
+    for the local day and returns the section's HTML body (aggregates only, never a person)."""
 
-            schema, table = review_table.split(".")
-            query = pgsql.SQL("select {}::text, count(*) from {}.{}{} group by 1 order by 1").format(
-                pgsql.Identifier(kind) if kind else pgsql.Literal("item"),
-                pgsql.Identifier(schema),
-                pgsql.Identifier(table),
-                pgsql.SQL(where),
-            )
-            review = _rows(cur, query)
+    anchor: str
+    title: str
+    body: Callable[[Any, dt.date], str]
 
-    # coverage by district
+
+SECTIONS: list[Section] = []
+
+
+def add_section(anchor: str, title: str, body: Callable[[Any, dt.date], str], *, before: str | None = None):
+    """Add a section to the report (``before`` the section with that anchor, else at the end); adding the
+    same anchor again replaces it. ``body(cur, day)`` returns HTML: escape text with :func:`escape`."""
+    section = Section(anchor, title, body)
+    existing = [i for i, s in enumerate(SECTIONS) if s.anchor == anchor]
+    if existing:
+        SECTIONS[existing[0]] = section
+        return section
+    index = next((i for i, s in enumerate(SECTIONS) if s.anchor == before), len(SECTIONS))
+    SECTIONS.insert(index, section)
+    return section
+
+
+escape = _e
+
+
+def coverage_section(cur, day: dt.date) -> str:
+    coverage = _rows(
+        cur,
+        """
+        select distinct on (c.area_code, c.dose_number)
+            c.area_code, coalesce(c.area_name, c.area_code), c.dose_number, c.people_cumulative, c.coverage_pct
+        from mart.vaccination_coverage as c
+        where c.area_level = 'district' and c.product_code = 'all' and c.day <= %s and c.dose_number <= 2
+        order by c.area_code, c.dose_number, c.day desc
+        """,
+        (day,),
+    )
+    province = _rows(
+        cur,
+        """
+        select distinct on (c.dose_number)
+            c.dose_number, coalesce(c.area_name, c.area_code), c.people_cumulative, c.coverage_pct, c.population
+        from mart.vaccination_coverage as c
+        where c.area_level = 'province' and c.product_code = 'all' and c.day <= %s and c.dose_number <= 2
+        order by c.dose_number, c.day desc
+        """,
+        (day,),
+    )
     districts = sorted({(code, name) for code, name, *_ in coverage})
     people = {(code, dose): n for code, _n, dose, n, _p in coverage}
     pct = {(code, dose): p for code, _n, dose, _c, p in coverage}
@@ -272,11 +246,38 @@ def build(conn, day: dt.date) -> str:
     else:
         series = {f"people with dose {d}": [people.get((c, d), 0) for c, _ in districts] for d in (1, 2)}
         unit = ""
-    coverage_svg = bar_chart(
-        "coverage", "Vaccination coverage by district", [n for _, n in districts], series, unit
+    svg = bar_chart("coverage", "Vaccination coverage by district", [n for _, n in districts], series, unit)
+    province_has_pop = any(pop for *_, pop in province)
+    if have_pct:
+        note = "Per district, coverage in per cent of the district's population."
+    elif province_has_pop:
+        note = (
+            "Population figures per district are not loaded yet, so districts show the number of people "
+            "vaccinated, not a percentage; the province's percentage below uses the province's population."
+        )
+    else:
+        note = "Population figures are not loaded yet, so the number of people vaccinated is shown, not a percentage."
+    province_note = " ".join(
+        f"{_e(name)}: {people:,} people with dose {dose}"
+        + (f" ({pct}% of the province's population of {pop:,})." if pop else ".")
+        for dose, name, people, pct, pop in province
+    )
+    return (
+        f'<p class="note">{note} District of residence; doses given up to {day.isoformat()}.</p>'
+        f'<p class="note" id="province-coverage">{province_note}</p>{svg}'
     )
 
-    # positivity trend, per test type
+
+def positivity_section(cur, day: dt.date) -> str:
+    since = day - dt.timedelta(days=TREND_DAYS - 1)
+    positivity = _rows(
+        cur,
+        """
+        select day, test_type, sum(positive), sum(positive + negative)
+        from mart.test_positivity where day between %s and %s group by day, test_type order by day
+        """,
+        (since, day),
+    )
     trend_days = [since + dt.timedelta(days=i) for i in range(TREND_DAYS)]
     by = {(d, t): (p, n) for d, t, p, n in positivity}
     types = sorted({t for _, t, *_ in positivity})
@@ -287,76 +288,126 @@ def build(conn, day: dt.date) -> str:
         ]
         for t in types
     }
-    positivity_svg = line_chart(
-        "positivity", "Test positivity by day", trend_days if types else [], trend, "%"
+    svg = line_chart("positivity", "Test positivity by day", trend_days if types else [], trend, "%")
+    return (
+        '<p class="note">Positive / (positive + negative) per local day of sampling, by test type.</p>' + svg
     )
 
-    # timeliness heat map
+
+def timeliness_section(cur, day: dt.date) -> str:
+    heat_since = day - dt.timedelta(days=HEAT_DAYS - 1)
+    reporting = _rows(
+        cur,
+        "select facility_code, day, received, on_time from mart.facility_reporting_day"
+        " where day between %s and %s order by facility_code, day",
+        (heat_since, day),
+    )
+    grades = _rows(
+        cur,
+        "select facility_code, completeness_pct, timeliness_pct, rejection_rate, grade"
+        " from mart.facility_reporting_month where month = %s order by facility_code",
+        (day.replace(day=1),),
+    )
     heat_days = [heat_since + dt.timedelta(days=i) for i in range(HEAT_DAYS)]
     cells = {
         (code, d): ("on_time" if on_time else "late" if received else "missing")
         for code, d, received, on_time in reporting
     }
     facilities = sorted({code for code, *_ in reporting})
-    heat_svg = heat_map(
-        "timeliness", "Reporting timeliness by facility and day", facilities, heat_days, cells
-    )
-
+    svg = heat_map("timeliness", "Reporting timeliness by facility and day", facilities, heat_days, cells)
     grade_rows = "".join(
         f"<tr><td>{_e(c)}</td><td>{comp}</td><td>{tim}</td><td>{'' if rr is None else f'{float(rr) * 100:.1f}'}</td>"
         f"<td><b>{_e(g)}</b></td></tr>"
         for c, comp, tim, rr, g in grades
     )
-    alert_rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(m)}</td></tr>" for k, _s, m in alerts)
-    if review_table:
-        review_html = (
-            "<table><tr><th>kind</th><th>open items</th></tr>"
-            + "".join(f"<tr><td>{_e(k)}</td><td>{n}</td></tr>" for k, n in review)
-            + f"</table><p class='note'>From <code>{_e(review_table)}</code>.</p>"
-            if review
-            else f"<p class='note'>No open review item (<code>{_e(review_table)}</code>).</p>"
-        )
-    else:
-        review_html = (
-            "<p class='note' id='review-empty'>No review queue in this warehouse yet: this section stays empty "
-            "until the review queue's table exists.</p>"
-        )
-    coverage_note = (
-        "Coverage in per cent of the population in <code>mart.population</code>."
-        if have_pct
-        else "No district population figures are loaded in <code>mart.population</code>: people vaccinated, "
-        "not per cent, are shown."
+    return (
+        '<p class="note">One expected report per facility and day; on time means a file arrived by the cut-off.</p>'
+        f"{svg}<h3>This month's scorecards</h3>"
+        "<table><tr><th>facility</th><th>completeness %</th><th>timeliness %</th><th>rows rejected %</th>"
+        f"<th>grade</th></tr>{grade_rows}</table>"
     )
-    province_note = " ".join(
-        f"{_e(name)}: {people:,} people with dose {dose}"
-        + (f" ({pct}% of {pop:,}, the population in <code>mart.population</code>)." if pop else ".")
-        for dose, name, people, pct, pop in province
+
+
+def alerts_section(cur, day: dt.date) -> str:
+    alerts = _rows(
+        cur,
+        "select kind, subject, message from ops.alert where resolved_at is null and kind like 'facility_%%'"
+        " order by raised_at desc, alert_id desc limit 50",
     )
-    generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(m)}</td></tr>" for k, _s, m in alerts)
+    return f"<table><tr><th>kind</th><th>message</th></tr>{rows}</table>"
+
+
+# what an official reads for each kind of open review item
+REVIEW_KINDS = {
+    "link_conflict": "identity: records that point to different persons",
+    "shared_phone": "identity: a phone number shared by several persons",
+    "birth_date_conflict": "identity: one ID with different dates of birth",
+    "held_file": "facility files held for review",
+}
+
+
+def open_reviews(cur) -> list[tuple[str, int]]:
+    """The open review items by kind: the identity review queue and the held facility files."""
+    rows = _rows(
+        cur,
+        """
+        select kind, count(*) from derived.identity_review where status = 'open' group by kind
+        union all
+        select 'held_file', count(*) from ops.landing_file where status = 'held' having count(*) > 0
+        order by 1
+        """,
+    )
+    return [(kind, int(n)) for kind, n in rows]
+
+
+def review_section(cur, day: dt.date) -> str:
+    review = open_reviews(cur)
+    total = sum(n for _, n in review)
+    if not review:
+        return "<p class='note' id='review-empty'>No open review item.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(REVIEW_KINDS.get(kind, kind.replace('_', ' ')))}</td><td data-kind='{_e(kind)}'>{n:,}</td></tr>"
+        for kind, n in review
+    )
+    return (
+        f"<p class='note'><b id='review-total'>{total:,}</b> open item(s) waiting for a person's decision "
+        "(identity conflicts: <code>covidsync review list</code>; held files: the runbook).</p>"
+        f"<table><tr><th>kind</th><th>open items</th></tr>{rows}</table>"
+    )
+
+
+add_section("coverage", "Vaccination coverage by district", coverage_section)
+add_section("positivity", f"Test positivity, last {TREND_DAYS} days", positivity_section)
+add_section("timeliness", f"Reporting timeliness, last {HEAT_DAYS} days", timeliness_section)
+add_section("alerts", "Open alerts", alerts_section)
+add_section("review", "Open review items", review_section)
+
+
+def local_now() -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    from covidsync.settings import LOCAL_TZ
+
+    return dt.datetime.now(ZoneInfo(LOCAL_TZ))
+
+
+def build(conn, day: dt.date) -> str:
+    """The report's HTML for a local day (reads the marts as they are: refresh them first)."""
+    parts = []
+    with conn.cursor() as cur:
+        for section in SECTIONS:
+            parts.append(f'<h2 id="{_e(section.anchor)}">{_e(section.title)}</h2>\n{section.body(cur, day)}')
+    built = local_now().strftime("%Y-%m-%d %H:%M")
+    body = "\n".join(parts)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>covidsync daily report {day.isoformat()}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style>
 <script>{_CHECK}</script></head>
 <body>
 <h1>covidsync daily report: {day.isoformat()}</h1>
-<p class="note">Hòa Bình. Local day (Asia/Ho_Chi_Minh). Built from the BI marts at {generated}. No personal data.</p>
-<h2 id="coverage">Vaccination coverage by district</h2>
-<p class="note">{coverage_note} Residence district; doses given up to {day.isoformat()}.</p>
-<p class="note" id="province-coverage">{province_note}</p>
-{coverage_svg}
-<h2 id="positivity">Test positivity, last {TREND_DAYS} days</h2>
-<p class="note">Positive / (positive + negative) per local day of sampling, by test type.</p>
-{positivity_svg}
-<h2 id="timeliness">Reporting timeliness, last {HEAT_DAYS} days</h2>
-<p class="note">One expected report per facility and day; on time means a file arrived by the cut-off.</p>
-{heat_svg}
-<h3>This month's scorecards</h3>
-<table><tr><th>facility</th><th>completeness %</th><th>timeliness %</th><th>rows rejected %</th><th>grade</th></tr>
-{grade_rows}</table>
-<h2 id="alerts">Open alerts</h2>
-<table><tr><th>kind</th><th>message</th></tr>{alert_rows}</table>
-<h2 id="review">Open review items</h2>
-{review_html}
+<p class="note">Hòa Bình. Days and times are local (Asia/Ho_Chi_Minh, UTC+7). Built <span id="built">{built}</span> local time. No personal data.</p>
+{body}
 </body></html>
 """
 

@@ -61,6 +61,14 @@ def app_tokens(app: str) -> list[str]:
     return [t.strip() for t in value.split(",") if t.strip()]
 
 
+def _same_token(presented: str, valid: str) -> bool:
+    """Constant-time comparison of two tokens as bytes: a token with characters outside ASCII (which
+    ``hmac.compare_digest`` refuses as text) is simply not a valid one, never a server error."""
+    return hmac.compare_digest(
+        presented.encode("utf-8", "surrogateescape"), valid.encode("utf-8", "surrogateescape")
+    )
+
+
 _url_cache: list = []  # [(monotonic time, url)] of the Airflow connection
 
 
@@ -121,10 +129,10 @@ def create_app(
             raise HTTPException(
                 401, "send Authorization: Bearer <your app's token>", {"WWW-Authenticate": "Bearer"}
             )
-        if any(hmac.compare_digest(presented, t) for t in tokens(app_name)):
+        if any(_same_token(presented, t) for t in tokens(app_name)):
             return app_name
         for other in APPS:
-            if other != app_name and any(hmac.compare_digest(presented, t) for t in tokens(other)):
+            if other != app_name and any(_same_token(presented, t) for t in tokens(other)):
                 raise HTTPException(403, f"this token is not allowed to read {app_name}")
         raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
 

@@ -31,6 +31,11 @@ class Consumer:
     ):
         if app not in APPS:
             raise SyncError(f"unknown app {app!r}: expected one of {', '.join(APPS)}")
+        if not token or not token.isascii() or not token.isprintable() or " " in token:
+            raise SyncError(
+                "the token is empty or holds spaces or characters outside ASCII: copy the app's token again "
+                "(COVIDSYNC_SYNC_TOKEN)"
+            )
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util import Retry

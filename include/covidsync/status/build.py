@@ -12,9 +12,10 @@
    when the last build began, so that a load committing late is not missed) or that ``as_of`` made visible;
 3. F0 episodes of the touched persons; contact candidates of the F0s whose episodes changed; the persons
    whose candidacy changed are touched in turn (an antigen positive of a candidate is an F0), until nothing
-   changes; first, an F0 by contact that may lose its support is found again from the ground up with every
-   F0 by contact that depends on it (``sql/status/f0_reset.sql``), so that two who are each other's
-   candidates do not keep each other F0;
+   changes. A test is supported only by an episode that began before it (contract §3: support runs forward
+   in time), so the rounds reach the contract's unique result from any start, the same from a full build's
+   empty tables as from an incremental build's last result; no two people can keep each other F0. The
+   rounds are bounded (:func:`round_limit`); past the bound the build stops on :class:`NotSettledBug`;
 4. doses and the status of every touched person.
 
 A full build touches everyone; both run the same SQL, so an incremental build equals a full one (proved by
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass
 from zoneinfo import ZoneInfo
 
 from covidsync import privacy, settings
+from covidsync.errors import CovidsyncError
 from covidsync.status import identity, rules
 from covidsync.status.sqlfiles import sql
 
@@ -46,7 +48,29 @@ select least(now(), coalesce((
     where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null
 ), now()))
 """
-MAX_ROUNDS = 20
+# rounds of F0 decisions after which a build reads its limit (round_limit); generated 100k-person days
+# settle in a handful
+SETTLE_ROUNDS = 20
+BUG_KEYS = 20  # pseudonymous person keys a bug report names (the count says how many were involved)
+ALERT_KIND = "health_status_build_bug"
+
+
+class NotSettledBug(CovidsyncError):
+    """The F0 decisions went on past the most rounds the contract's rule can need: a bug in the build.
+
+    The build's transaction is rolled back (the previous status, and so the current release, stays); the
+    message names the count of persons still being decided and the pseudonymous keys of a few of them."""
+
+    def __init__(self, rule_set: str, as_of, limit: int, involved: int, person_keys: list[str]):
+        self.rule_set, self.as_of, self.limit = rule_set, as_of, limit
+        self.involved, self.person_keys = involved, person_keys
+        super().__init__(
+            f"health-status build {rule_set} as of {as_of.isoformat()} stopped: the F0 episodes were still"
+            f" changing after {limit} rounds, the most the contract's rule can need. This is a bug in the"
+            f" build, not in the data: nothing was changed and the previous release stays current. Report it"
+            f" with this message; {involved} persons were still being decided, among them (pseudonymous"
+            f" keys): {', '.join(k[:16] for k in person_keys)}"
+        )
 
 
 @dataclass
@@ -80,12 +104,6 @@ _TEMP = """
 create temp table touched (person_id bigint primary key) on commit drop;
 create temp table pending (person_id bigint primary key) on commit drop;
 create temp table retrace (person_id bigint primary key) on commit drop;
-create temp table reset_seed (person_id bigint primary key) on commit drop;
-create temp table f0_reset (person_id bigint primary key) on commit drop;
-create temp table f0_reset_row (
-    candidate_person_id bigint, f0_person_id bigint, candidate_person_key text, venue_code text,
-    f0_scanned_at timestamptz, candidate_scanned_at timestamptz
-) on commit drop;
 """
 
 _CHANGED_RECORDS = """
@@ -105,8 +123,11 @@ select person_id, f0_since, f0_test_id, path, window_end, recovered_at, recovery
 from derived.f0_episode where rule_set = %(rule_set)s and person_id in (select person_id from pending)
 """
 
+# with f0_since: a candidacy supports a test only after its episode began, so a row whose episode moves is a
+# change to its candidate (found by the property test: an F0 whose episode moved earlier supported nobody new)
 _CANDIDATE_SNAPSHOT = """
-select candidate_person_id, f0_person_id, candidate_person_key, venue_code, f0_scanned_at, candidate_scanned_at
+select candidate_person_id, f0_person_id, candidate_person_key, venue_code, f0_scanned_at, candidate_scanned_at,
+    f0_since
 from derived.contact_candidate where rule_set = %(rule_set)s and f0_person_id in (select person_id from retrace)
 """
 
@@ -126,9 +147,32 @@ def _fill(cur, table: str, ids) -> None:
 
 
 def build(conn, as_of: dt.datetime, rule_set: str | None = None, full: bool = False) -> BuildResult:
-    """Build the derived layer as of ``as_of`` under a rule set, in one transaction (commits)."""
-    with conn:
-        return build_uncommitted(conn, as_of, rule_set, full)
+    """Build the derived layer as of ``as_of`` under a rule set, in one transaction (commits).
+
+    A build that hits :class:`NotSettledBug` changes nothing (rolled back); the bug is logged with the
+    pseudonymous keys of the persons involved, an alert is raised in ``ops.alert``, and the error re-raised
+    (the task fails, so nothing is published: the previous release stays current)."""
+    try:
+        with conn:
+            return build_uncommitted(conn, as_of, rule_set, full)
+    except NotSettledBug as bug:
+        log.error("%s", bug)
+        _alert(conn, bug)
+        raise
+
+
+def _alert(conn, bug: NotSettledBug) -> None:
+    from covidsync.publish.alerts import raise_alert
+
+    with conn, conn.cursor() as cur:
+        raise_alert(
+            cur,
+            ALERT_KIND,
+            f"{bug.rule_set} as of {bug.as_of.isoformat()}",
+            f"the health-status build stopped on a bug (F0 episodes still changing after {bug.limit} rounds,"
+            f" {bug.involved} persons involved; their pseudonymous keys are in the task log); nothing was"
+            " published, the previous release stays current; report it to the covidsync developers",
+        )
 
 
 def build_uncommitted(
@@ -246,33 +290,45 @@ def build_uncommitted(
     return result
 
 
-_RESET = """
-insert into pending select person_id from f0_reset on conflict do nothing;
-insert into touched select person_id from f0_reset on conflict do nothing;
-insert into retrace select person_id from f0_reset on conflict do nothing;
-insert into retrace select person_id from reset_seed on conflict do nothing;
+# the instants at which an F0 by candidacy can begin: positive individual antigen tests before as_of
+_DECISION_TIMES = """
+select count(distinct sampled_at) from core.test_result
+where test_type = 'antigen' and not pooled and result = 'positive' and sampled_at < %(as_of)s
 """
-# the rows the reset deleted, as the first round's candidates are compared with them; but a pending person
-# is recomputed in the first round without those rows, so rows of which it is the candidate count as new
-_RESET_ROWS = """
-select candidate_person_id, f0_person_id, candidate_person_key, venue_code, f0_scanned_at, candidate_scanned_at
-from f0_reset_row r
-where r.candidate_person_id is null or not exists (select 1 from pending p where p.person_id = r.candidate_person_id)
+_PENDING_KEYS = """
+select p.person_key from derived.person p join pending using (person_id) order by p.person_key limit %s
 """
+
+
+def round_limit(cur, params: dict) -> int:
+    """The most rounds :func:`_settle` can need: support runs forward in time only (contract §3), so after
+    round k every episode that began before the k-th earliest positive antigen test is final, and one more
+    round finds nothing to change. Past it the build has a bug: nothing in the data can cause that."""
+    cur.execute(_DECISION_TIMES, params)
+    return 2 * cur.fetchone()[0] + 3
 
 
 def _settle(cur, params: dict) -> int:
     """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes.
 
-    First the candidates of the pending persons, and the F0s by contact that may lose their support (the
-    pending persons' and their candidates') with every F0 by contact that depends on them, are reset
-    (``sql/status/f0_reset.sql``), so that the rounds find them again from the F0s that need no candidate,
-    outwards, as a full build does."""
-    cur.execute("insert into reset_seed select person_id from pending")
-    cur.execute(sql("f0_reset"), params)
-    cur.execute(_RESET)
-    reset_rows = _fetch(cur, _RESET_ROWS, {})
-    for round_ in range(1, MAX_ROUNDS + 1):
+    Each round decides the pending persons' episodes from the candidates the round before left, traces the
+    F0s whose episodes changed, and makes pending the persons whose candidacy changed. Support counts only
+    from an episode that began before the supported test (``sql/status/f0_episode.sql``), so the rounds
+    reach the contract's unique result from any start (a full build's empty tables or an incremental
+    build's last result): the decisions are final in order of time, at least one more instant per round.
+    The limit (:func:`round_limit`) is read only when a build needs more than ``SETTLE_ROUNDS`` rounds."""
+    limit = None
+    round_ = 0
+    while True:
+        round_ += 1
+        if round_ > SETTLE_ROUNDS:
+            if limit is None:
+                limit = round_limit(cur, params)
+            if round_ > limit:
+                cur.execute("select count(*) from pending")
+                involved = cur.fetchone()[0]
+                cur.execute(_PENDING_KEYS, (BUG_KEYS,))
+                raise NotSettledBug(params["rule_set"], params["as_of"], limit, involved, [r[0] for r in cur])
         cur.execute("analyze pending")
         before = _fetch(cur, _EPISODE_SNAPSHOT, params)
         cur.execute(sql("f0_episode"), params)
@@ -286,8 +342,7 @@ def _settle(cur, params: dict) -> int:
         if not cur.fetchone()[0]:
             return round_
         cur.execute("analyze retrace")
-        before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params) | reset_rows
-        reset_rows = set()
+        before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
         cur.execute(sql("contact_candidate"), params)
         after_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
         moved = {row[0] for row in before_c ^ after_c if row[0] is not None}
@@ -296,7 +351,6 @@ def _settle(cur, params: dict) -> int:
             return round_
         _fill(cur, "pending", moved)
         cur.execute("insert into touched select person_id from pending on conflict do nothing")
-    raise RuntimeError(f"contact tracing did not settle in {MAX_ROUNDS} rounds")
 
 
 def full_build(url: str, day: dt.date, rule_set: str | None = None) -> BuildResult:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
+from covidsync import settings
 from covidsync.domain.text import mask
 from covidsync.errors import CovidsyncError
 from covidsync.status import build, rules
@@ -151,6 +153,8 @@ def _report(cur, person_id: int, rule_set: str) -> dict:
         )
         path = cur.fetchone()
         sources.setdefault("f0_since", []).append(f"rule: {path[0] if path else '?'}")
+        if path and path[0] == "antigen_contact":
+            sources["f0_since"].extend(_support(cur, rule_set, person_id, status["f0_since"]))
     cur.execute(
         """
         select c.venue_code, c.f0_scanned_at, c.candidate_scanned_at, p.person_key
@@ -172,6 +176,35 @@ def _report(cur, person_id: int, rule_set: str) -> dict:
         "card_rule": _card_rule(status),
         "sources": {k: v for k, v in sources.items() if v},
     }
+
+
+# contract §3: the candidacies that support an antigen test sampled at t: of another person's F0 episode that
+# began before t, through a scan of the person in [t - 14 days, t) (the rows f0_episode.sql reads)
+_SUPPORT = """
+select p.person_key, c.f0_since, c.venue_code, c.f0_scanned_at, c.candidate_scanned_at
+from derived.contact_candidate c join derived.person p on p.person_id = c.f0_person_id
+where c.rule_set = %(rule_set)s and c.candidate_person_id = %(person_id)s and c.f0_person_id <> %(person_id)s
+  and c.f0_since < %(t)s and c.candidate_scanned_at < %(t)s
+  and c.candidate_scanned_at >= %(t)s - make_interval(days => %(days)s)
+order by c.f0_since, c.candidate_scanned_at desc, c.venue_code, p.person_key
+limit 5
+"""
+
+
+def _support(cur, rule_set: str, person_id: int, f0_since) -> list[str]:
+    """The F0 episodes whose candidacy made an antigen test an F0: whose, which venue, both scan times."""
+    days = rules.get(rule_set).contact_lookback_days
+    cur.execute(_SUPPORT, {"rule_set": rule_set, "person_id": person_id, "t": f0_since, "days": days})
+    tz = ZoneInfo(settings.LOCAL_TZ)
+
+    def local(moment) -> str:
+        return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+
+    return [
+        f"supported by the F0 episode of {key[:12]}… (f0_since {local(since)}): venue {venue},"
+        f" that F0 scanned {local(f0at)}, this person scanned {local(cand)} (local times)"
+        for key, since, venue, f0at, cand in cur.fetchall()
+    ]
 
 
 def _card_rule(s: dict) -> str:

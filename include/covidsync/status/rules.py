@@ -31,7 +31,8 @@ class RuleSet:
     primary_doses_override: dict[str, int] = field(default_factory=dict)
     # §3: two positive antigen tests within this many hours make an F0
     antigen_pair_hours: int = 8
-    # §3: a contact candidate whose scan is at most this many days before a positive antigen test is F0
+    # §3: a positive antigen test sampled at t is F0 when the person is a candidate of another person's F0
+    # episode that began before t, through a scan in the 14 days before t: [t - this many days, t)
     contact_lookback_days: int = 14
     # §3: recovery at the latest this many days after f0_since
     recovery_days: int = 14

@@ -43,6 +43,7 @@ CONTRACT_FILE_CODES = {
     "unknown_facility",
     "duplicate_file",
     "batch_rejected",
+    "file_replaced",  # issue 17: the contract is silent on a file replaced before it was read
 }
 
 ALL = [*ROW_CODES.values(), *FILE_CODES.values()]
@@ -54,7 +55,7 @@ def test_exactly_the_contract_row_codes_with_their_severities():
 
 
 def test_exactly_the_contract_file_codes_all_errors():
-    assert len(FILE_CODES) == 8
+    assert len(FILE_CODES) == 9
     assert set(FILE_CODES) == CONTRACT_FILE_CODES
     assert {c.severity for c in FILE_CODES.values()} == {ERROR}
 

@@ -154,7 +154,8 @@ def test_file_codes_and_statuses_are_right(defective, checked):
             result.status,
         ), rel
     file_codes = {r["expected_file_code"] for r in files.values()} - {""}
-    assert file_codes == set(codes.FILE_CODES)
+    # file_replaced needs a sender racing the pipeline: tests/integration/test_landing_hardening.py makes it
+    assert file_codes == set(codes.FILE_CODES) - {"file_replaced"}
     ignored = [r["file"] for r in files.values() if r["expected_status"] == "ignored"]
     assert any(f.endswith(".part") for f in ignored) and any(f.endswith(".tmp") for f in ignored)
     assert any(Path(f).name.startswith(".") for f in ignored)
