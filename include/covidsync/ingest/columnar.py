@@ -38,6 +38,8 @@ from covidsync.ingest import normalize
 from covidsync.ingest.spec import DatasetSpec, Typed
 
 BATCH_ROWS = int(os.environ.get("COVIDSYNC_INGEST_BATCH_ROWS", "25000"))  # rows typed and COPYed at once
+# CSV files with no quote read by polars' string kernels instead of the csv module (0 turns it off)
+NATIVE_CSV = os.environ.get("COVIDSYNC_INGEST_NATIVE_CSV", "1") != "0"
 
 
 def _cell(value) -> str | None:
@@ -230,6 +232,111 @@ def _transpose(records: list[list[str]], width: int) -> list[tuple]:
     return list(zip(*records, strict=False))[:width] if records else []
 
 
+# -- CSV without quotes, read natively --------------------------------------------------------------------
+_NATIVE_CHUNK = 8 * 1024 * 1024  # bytes read and split at once (whole lines)
+
+
+def _plain_csv(path, encoding: str) -> bool:
+    """Whether the file's records are its lines and its cells the text between separators, so that a split
+    gives exactly what the csv module (``parse._csv_records``) gives: UTF-8, no quote character at all, no
+    carriage return but in a CRLF, and no line longer than the csv module's field limit (which it would
+    refuse as broken). One pass over the bytes (memchr-speed); anything else takes the csv module."""
+    import csv
+
+    if encoding not in ("utf-8", "utf-8-sig"):
+        return False
+    limit = csv.field_size_limit()
+    tail = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_NATIVE_CHUNK):
+            data = tail + chunk
+            if b'"' in chunk or data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r"):
+                return False
+            cut = data.rfind(b"\n") + 1
+            lines, tail = data[:cut], data[cut:]
+            if lines and max(map(len, lines.split(b"\n"))) > limit:
+                return False
+            if len(tail) > limit:
+                return False
+    return not tail.endswith(b"\r") and len(tail) <= limit
+
+
+def _plain_lines(path, encoding: str) -> Iterator[pl.Series]:
+    """The file's lines (without their CR/LF), a chunk of whole lines at a time, decoded once per chunk."""
+    tail = b""
+    first = True
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_NATIVE_CHUNK)
+            data = tail + chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    tail = data
+                    continue
+                data, tail = data[: cut - 1], data[cut:]
+            elif not data:
+                return
+            text = data.decode(encoding if first else "utf-8")
+            first = False
+            yield pl.Series("line", [text]).str.split("\n").explode().str.strip_suffix("\r")
+            if not chunk:
+                return
+
+
+def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """:func:`csv_batches` for a file :func:`_plain_csv` accepts: lines split by polars, not the csv module."""
+    from covidsync.ingest import parse
+
+    delimiter = stream.delimiter
+    mapping = None
+    names: list[str] = []
+    number = 0
+    seen_content = False
+    for lines in _plain_lines(path, stream.encoding):
+        if mapping is None:  # the head: the sep= line and the header, as parse._csv_records/_find_header
+            at = 0
+            for line in lines:  # a line or two, nearly always
+                at += 1
+                record = line.split(delimiter) if line else []
+                if not seen_content and record and any(record):
+                    seen_content = True
+                    if delimiter.join(record).strip().lower() in ("sep=,", "sep=;", "sep=,,", "sep=;;"):
+                        continue
+                found = parse._find_header(iter([record]), parse._csv_text)
+                if found is not None:
+                    mapping, _ = parse._header_mapping(dataset, found[1])
+                    names = [column for _, column in mapping]
+                    break
+            if mapping is None:
+                continue
+            lines = lines.slice(at)
+        for start in range(0, lines.len(), batch_rows):
+            part = lines.slice(start, batch_rows)
+            numbers = pl.int_range(number + 1, number + 1 + part.len(), eager=True, dtype=pl.Int64)
+            number += part.len()
+            cells = part.str.split(delimiter)
+            columns = {
+                name: clean_text(cells.list.get(i, null_on_oob=True).rename(name)) for i, name in mapping
+            }
+            frame = pl.DataFrame(columns, height=part.len()).with_columns(numbers.alias("row_number"))
+            if names:
+                has_value = frame.select(pl.any_horizontal(pl.col(n).is_not_null() for n in names))[:, 0]
+            else:
+                has_value = pl.Series([False] * part.len())
+            if not has_value.all():
+                keep = has_value.to_list()
+                for at_row, kept in enumerate(keep):
+                    if not kept:
+                        line = part[at_row]
+                        keep[at_row] = any(parse._csv_text(v) for v in line.split(delimiter) if v)
+                frame = frame.filter(pl.Series(keep))
+            if frame.height:
+                yield frame
+    if mapping is None:  # the file changed since open_rows read it
+        raise parse.FileRejected("empty_file", "the file has no header and no data (blank)")
+
+
 def csv_batches(path, stream, dataset: str, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
     """The data rows of a CSV file already opened by :func:`covidsync.ingest.parse.open_rows` (which did the
     file's checks: encoding, separator, header, a first row), as DataFrames of at most ``batch_rows`` rows.
@@ -243,6 +350,9 @@ def csv_batches(path, stream, dataset: str, batch_rows: int = BATCH_ROWS) -> Ite
     from covidsync.ingest import parse
 
     stream.close()
+    if NATIVE_CSV and _plain_csv(path, stream.encoding):
+        yield from _plain_batches(path, stream, dataset, batch_rows)
+        return
     records = parse._csv_records(path, stream.encoding, stream.delimiter)
     try:
         found = parse._find_header(records, parse._csv_text)

@@ -187,3 +187,68 @@ def test_qr_payloads_split_as_columns_say_what_the_domain_parser_says():
     )
     assert fast.sort("qr_payload").equals(expected.sort("qr_payload").select(fast.columns))
     assert sorted([*fast["qr_payload"], *slow]) == sorted(payloads), "every payload answered once"
+
+
+HEADER = "Mã bản ghi,Họ và tên,Ngày sinh,Giới tính,Số CCCD/CMND,Mã tỉnh,Mã huyện,Mã xã,Tên vắc xin,Số lô,Mũi số,Ngày tiêm,Ghi chú lạ"
+PLAIN_FILES = {
+    "crlf_no_final_newline": "\r\n".join(
+        [HEADER, "R1,Nguyễn Văn A,01/02/1990,001090000001,05/11/2021,Pfizer,1,L1,x", "R2, B ,,,,,,,"]
+    ),
+    "sep_line_blank_lines_short_long": "\n".join(
+        [
+            "sep=,",
+            "",
+            HEADER,
+            "",
+            "R1,An,1990,12345678901,2021-11-05,AZ,2,L2",
+            ",,,,,,,,,note only",
+            ",,,",
+            "R3," + "y" * 50 + ",a,b,c,d,e,f,g,h,i,j",
+            "",
+        ]
+    ),
+    "semicolon_bom_nfd": "\ufeff"
+    + "\n".join(
+        [
+            HEADER.replace(",", ";"),
+            "R1;" + unicodedata.normalize("NFD", "Trần Thị Ánh") + ";\u200b01/02/1990 ;;;Moderna;1;L3;",
+            "\t;\t;",
+        ]
+    ),
+    "header_after_blank_and_empty_cells": "\n\n,,,\n"
+    + HEADER
+    + "\n"
+    + "R9,Lê C,31/02/1990,0123,01/13/2021,Sinovac,x,,\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN_FILES))
+def test_a_csv_without_quotes_is_read_natively_as_the_csv_module_reads_it(name, tmp_path, monkeypatch):
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(PLAIN_FILES[name].encode("utf-8-sig" if "bom" in name else "utf-8"))
+    assert columnar._plain_csv(path, parse.open_rows(path, "vaccinations").encoding)
+
+    def read(native: bool, batch_rows: int) -> list:
+        monkeypatch.setattr(columnar, "NATIVE_CSV", native)
+        monkeypatch.setattr(columnar, "_NATIVE_CHUNK", 64)  # chunks cut between lines
+        frames = list(
+            columnar.csv_batches(path, parse.open_rows(path, "vaccinations"), "vaccinations", batch_rows)
+        )
+        return pl.concat(frames, how="diagonal").to_dicts() if frames else []
+
+    expected = read(False, 1000)
+    assert expected, "the file has rows"
+    assert read(True, 1000) == expected
+    assert read(True, 2) == expected
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['a,"b"\n', "a,b\rc,d\n", "a,b\r", "x," + "y" * 200_000 + "\n"],
+    ids=["quote", "cr", "final_cr", "long"],
+)
+def test_a_csv_the_split_would_misread_takes_the_csv_module(content, tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text(content, encoding="utf-8")
+    assert not columnar._plain_csv(path, "utf-8")
+    assert not columnar._plain_csv(path, "cp1258")
