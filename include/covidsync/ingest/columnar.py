@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
@@ -236,33 +237,54 @@ def _transpose(records: list[list[str]], width: int) -> list[tuple]:
 _NATIVE_CHUNK = 8 * 1024 * 1024  # bytes read and split at once (whole lines)
 
 
-def _plain_csv(path, encoding: str) -> bool:
-    """Whether the file's records are its lines and its cells the text between separators, so that a split
-    gives exactly what the csv module (``parse._csv_records``) gives: UTF-8, no quote character at all, no
-    carriage return but in a CRLF, and no line longer than the csv module's field limit (which it would
-    refuse as broken). One pass over the bytes (memchr-speed); anything else takes the csv module."""
+def _field(delimiter: str) -> str:
+    """One cell with the separator before it: a quoted cell (``""`` inside for a quote) or one without any
+    quote character."""
+    d = re.escape(delimiter)
+    return f'{d}(?:"(?:[^"]|"")*"|[^{d}"\\r\\n]*)'
+
+
+def _well_formed(lines: pl.Series, delimiter: str) -> bool:
+    """Every line is one record of whole cells (:func:`_field`), so the csv module reads it as the split."""
+    return bool((delimiter + lines).str.contains(f"^(?:{_field(delimiter)})*$").all())
+
+
+def _plain_csv(path, encoding: str, delimiter: str = ",") -> bool:
+    """Whether the file's records are its lines, each a row of whole cells (no quote inside an unquoted cell,
+    nothing after a closing quote, no line break inside quotes), so that polars' string kernels give exactly
+    what the csv module (``parse._csv_records``) gives: UTF-8, no carriage return but in a CRLF, and no line
+    longer than the csv module's field limit (which it would refuse as broken). One pass over the bytes
+    (lines with a quote checked by a regular expression); anything else takes the csv module."""
     import csv
 
     if encoding not in ("utf-8", "utf-8-sig"):
         return False
     limit = csv.field_size_limit()
-    tail = b""
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_NATIVE_CHUNK):
-            data = tail + chunk
-            if b'"' in chunk or data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r"):
-                return False
-            cut = data.rfind(b"\n") + 1
-            lines, tail = data[:cut], data[cut:]
-            if lines and max(map(len, lines.split(b"\n"))) > limit:
-                return False
-            if len(tail) > limit:
-                return False
-    return not tail.endswith(b"\r") and len(tail) <= limit
+    for lines in _plain_lines(path, encoding, check=limit):
+        if lines is None:
+            return False
+        quoted = lines.filter(lines.str.contains('"', literal=True))
+        if quoted.len() and not _well_formed(quoted, delimiter):
+            return False
+    return True
 
 
-def _plain_lines(path, encoding: str) -> Iterator[pl.Series]:
-    """The file's lines (without their CR/LF), a chunk of whole lines at a time, decoded once per chunk."""
+def _cells(lines: pl.Series, delimiter: str) -> pl.Series:
+    """Each line's cells (a list per line), quoted cells unquoted."""
+    if not lines.str.contains('"', literal=True).any():
+        return lines.str.split(delimiter)
+    x = pl.element().str.slice(1)
+    unquoted = x.str.slice(1, x.str.len_chars() - 2).str.replace_all('""', '"', literal=True)
+    return (
+        (delimiter + lines)
+        .str.extract_all(_field(delimiter))
+        .list.eval(pl.when(x.str.starts_with('"')).then(unquoted).otherwise(x))
+    )
+
+
+def _plain_lines(path, encoding: str, check: int | None = None) -> Iterator[pl.Series | None]:
+    """The file's lines (without their CR/LF), a chunk of whole lines at a time, decoded once per chunk.
+    With ``check`` (a length), ``None`` comes instead when a line is longer or a CR is not in a CRLF."""
     tail = b""
     first = True
     with open(path, "rb") as fh:
@@ -273,9 +295,19 @@ def _plain_lines(path, encoding: str) -> Iterator[pl.Series]:
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:
                     tail = data
+                    if check is not None and len(tail) > check:
+                        yield None
+                        return
                     continue
                 data, tail = data[: cut - 1], data[cut:]
             elif not data:
+                return
+            if check is not None and (
+                data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r")
+                or (data.endswith(b"\r") and not chunk)
+                or max(map(len, data.split(b"\n"))) > check
+            ):
+                yield None
                 return
             text = data.decode(encoding if first else "utf-8")
             first = False
@@ -298,7 +330,7 @@ def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.D
             at = 0
             for line in lines:  # a line or two, nearly always
                 at += 1
-                record = line.split(delimiter) if line else []
+                record = _cells(pl.Series([line]), delimiter)[0].to_list() if line else []
                 if not seen_content and record and any(record):
                     seen_content = True
                     if delimiter.join(record).strip().lower() in ("sep=,", "sep=;", "sep=,,", "sep=;;"):
@@ -315,7 +347,7 @@ def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.D
             part = lines.slice(start, batch_rows)
             numbers = pl.int_range(number + 1, number + 1 + part.len(), eager=True, dtype=pl.Int64)
             number += part.len()
-            cells = part.str.split(delimiter)
+            cells = _cells(part, delimiter)
             columns = {
                 name: clean_text(cells.list.get(i, null_on_oob=True).rename(name)) for i, name in mapping
             }
@@ -328,8 +360,7 @@ def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.D
                 keep = has_value.to_list()
                 for at_row, kept in enumerate(keep):
                     if not kept:
-                        line = part[at_row]
-                        keep[at_row] = any(parse._csv_text(v) for v in line.split(delimiter) if v)
+                        keep[at_row] = any(parse._csv_text(v) for v in cells[at_row] if v)
                 frame = frame.filter(pl.Series(keep))
             if frame.height:
                 yield frame
@@ -350,7 +381,7 @@ def csv_batches(path, stream, dataset: str, batch_rows: int = BATCH_ROWS) -> Ite
     from covidsync.ingest import parse
 
     stream.close()
-    if NATIVE_CSV and _plain_csv(path, stream.encoding):
+    if NATIVE_CSV and _plain_csv(path, stream.encoding, stream.delimiter):
         yield from _plain_batches(path, stream, dataset, batch_rows)
         return
     records = parse._csv_records(path, stream.encoding, stream.delimiter)

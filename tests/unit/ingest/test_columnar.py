@@ -215,6 +215,14 @@ PLAIN_FILES = {
             "\t;\t;",
         ]
     ),
+    "quoted_cells": "\n".join(
+        [
+            '"Mã bản ghi",' + HEADER.split(",", 1)[1],
+            'R1,"Trần, Văn ""Tí""",01/02/1990,Nam,"001090000001",17,"",,"Xóm 0, Xã Định Cư",AZ,L1,1,05/11/2021,"a;b"',
+            '"",",",,,,,,,,,,,,""',
+            'R2,"",x',
+        ]
+    ),
     "header_after_blank_and_empty_cells": "\n\n,,,\n"
     + HEADER
     + "\n"
@@ -244,8 +252,16 @@ def test_a_csv_without_quotes_is_read_natively_as_the_csv_module_reads_it(name, 
 
 @pytest.mark.parametrize(
     "content",
-    ['a,"b"\n', "a,b\rc,d\n", "a,b\r", "x," + "y" * 200_000 + "\n"],
-    ids=["quote", "cr", "final_cr", "long"],
+    ['a,b"c\n', 'a,"b"c\n', 'a,"b\nc"\n', 'a, "b"\n', "a,b\rc,d\n", "a,b\r", "x," + "y" * 200_000 + "\n"],
+    ids=[
+        "quote_inside",
+        "after_closing_quote",
+        "line_break_in_quotes",
+        "space_before_quote",
+        "cr",
+        "final_cr",
+        "long",
+    ],
 )
 def test_a_csv_the_split_would_misread_takes_the_csv_module(content, tmp_path):
     path = tmp_path / "f.csv"
