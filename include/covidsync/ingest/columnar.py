@@ -282,9 +282,10 @@ def _cells(lines: pl.Series, delimiter: str) -> pl.Series:
     )
 
 
-def _plain_lines(path, encoding: str, check: int | None = None) -> Iterator[pl.Series | None]:
-    """The file's lines (without their CR/LF), a chunk of whole lines at a time, decoded once per chunk.
-    With ``check`` (a length), ``None`` comes instead when a line is longer or a CR is not in a CRLF."""
+def _plain_lines(path, encoding: str, check: int | None = None, with_bytes: bool = False) -> Iterator:
+    """The file's lines (without their CR/LF), a chunk of whole lines at a time, decoded once per chunk
+    (``with_bytes``: with the chunk's bytes, its last line break left out). With ``check`` (a length),
+    ``None`` comes instead when a line is longer or a CR is not in a CRLF."""
     tail = b""
     first = True
     with open(path, "rb") as fh:
@@ -311,7 +312,8 @@ def _plain_lines(path, encoding: str, check: int | None = None) -> Iterator[pl.S
                 return
             text = data.decode(encoding if first else "utf-8")
             first = False
-            yield pl.Series("line", [text]).str.split("\n").explode().str.strip_suffix("\r")
+            lines = pl.Series("line", [text]).str.split("\n").explode().str.strip_suffix("\r")
+            yield (data, lines) if with_bytes else lines
             if not chunk:
                 return
 
@@ -325,7 +327,8 @@ def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.D
     names: list[str] = []
     number = 0
     seen_content = False
-    for lines in _plain_lines(path, stream.encoding):
+    for data, lines in _plain_lines(path, stream.encoding, with_bytes=True):
+        offset = 0
         if mapping is None:  # the head: the sep= line and the header, as parse._csv_records/_find_header
             at = 0
             for line in lines:  # a line or two, nearly always
@@ -343,14 +346,30 @@ def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.D
             if mapping is None:
                 continue
             lines = lines.slice(at)
+            if lines.is_empty():
+                continue
+            for _ in range(at):
+                offset = data.index(b"\n", offset) + 1
+        # the lines' cells by polars' CSV reader (each line is one record of whole cells: _plain_csv)
+        width = max((i for i, _ in mapping), default=0) + 1
+        table = pl.read_csv(
+            io.BytesIO(memoryview(data)[offset:].tobytes() + b"\n"),
+            has_header=False,
+            separator=delimiter,
+            quote_char='"',
+            schema={f"c{i}": pl.String for i in range(width)},
+            truncate_ragged_lines=True,
+            missing_columns="insert",
+            extra_columns="ignore",
+        )
+        if table.height != lines.len():  # not reached: _plain_csv admits only files read line by line
+            raise AssertionError(f"the CSV reader found {table.height} records in {lines.len()} lines")
         for start in range(0, lines.len(), batch_rows):
             part = lines.slice(start, batch_rows)
             numbers = pl.int_range(number + 1, number + 1 + part.len(), eager=True, dtype=pl.Int64)
             number += part.len()
-            cells = _cells(part, delimiter)
-            columns = {
-                name: clean_text(cells.list.get(i, null_on_oob=True).rename(name)) for i, name in mapping
-            }
+            cells = table.slice(start, batch_rows)
+            columns = {name: clean_text(cells[f"c{i}"].rename(name)) for i, name in mapping}
             frame = pl.DataFrame(columns, height=part.len()).with_columns(numbers.alias("row_number"))
             if names:
                 has_value = frame.select(pl.any_horizontal(pl.col(n).is_not_null() for n in names))[:, 0]
@@ -360,7 +379,8 @@ def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.D
                 keep = has_value.to_list()
                 for at_row, kept in enumerate(keep):
                     if not kept:
-                        keep[at_row] = any(parse._csv_text(v) for v in cells[at_row] if v)
+                        record = _cells(part.slice(at_row, 1), delimiter)[0]
+                        keep[at_row] = any(parse._csv_text(v) for v in record if v)
                 frame = frame.filter(pl.Series(keep))
             if frame.height:
                 yield frame
