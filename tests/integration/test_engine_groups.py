@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 from test_ingest_codes import REGISTRY, VACCINATION, write_csv
 
-from covidsync import db
+from covidsync import db, gx_docs
 from covidsync.ingest import engine, gate, landing
 
 
@@ -120,6 +120,12 @@ def test_each_file_of_a_group_ends_on_its_own_and_the_docs_are_updated_once(
     docs = gate.docs_index().parent
     pages = [p for p in docs.rglob("*.html") if "validations" in p.parts]
     assert len(pages) >= 3, "each file's validation has its page in the site"
+    for page in pages:  # issue 18 through the group's one update: named after the file, nothing fetched
+        assert page.parent.parent.name.startswith("vaccinations-1700"), page
+        assert "file" in page.parent.parent.name
+        assert "vaccinations from facility 1700" in page.read_text(encoding="utf-8")
+        assert gx_docs.fetched_urls(page) == [], page
+    assert gx_docs.fetched_urls(docs / "index.html") == []
     outbox = registry["outbox"]
     results = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in outbox.rglob("*.result.json")}
     assert results["good.csv.result.json"]["status"] == "loaded"
