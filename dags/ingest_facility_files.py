@@ -12,13 +12,18 @@ demand: `covidsync run ingest_facility_files --date YYYY-MM-DD`.
 1. `register_files`: loads `<landing>/registry/facilities.csv` into `ops.facility` when it changed, registers
    every complete file (SHA-256, size, facility, dataset, time received) in `ops.landing_file`, and refuses at
    once what cannot be read at all (unknown facility, unsupported format, empty, too large, same bytes again).
-2. `process_file`, one mapped task per file (files run in parallel and fail alone): parse and normalise,
-   `COPY` to `staging`, row rules as SQL sets into `quarantine`, a Great Expectations gate over the batch
-   profile (a failed gate holds the whole file: `batch_rejected`), merge into `core` in one transaction, then
-   the file moves to the archive (or the rejected area) and `result.json` + `errors.csv` go to the outbox.
-3. `summarise`: counts per status, and the Great Expectations Data Docs rebuilt
+2. `group_files`: the pending files in groups, per facility then by size (`COVIDSYNC_INGEST_GROUP_FILES`,
+   default 200 files, `COVIDSYNC_INGEST_GROUP_BYTES`, default 64 MiB): a national day of thousands of small
+   files is a few dozen tasks, not thousands (Airflow pays seconds per task instance).
+3. `process_group`, one mapped task per group (groups run in parallel): each file of the group on its own —
+   read and type it in batches, `COPY` to `staging`, row rules as SQL sets into `quarantine`, a Great
+   Expectations gate over the batch profile (a failed gate holds that file only: `batch_rejected`), merge into
+   `core` in one transaction, then the file moves to the archive (or the rejected area) and `result.json` +
+   `errors.csv` go to the outbox; one bad file never holds the others. The Data Docs site is updated once
+   per group.
+4. `summarise`: counts per status, and the Great Expectations Data Docs rebuilt
    (`great_expectations/gx/uncommitted/data_docs/local_site/index.html`); it runs even when a file failed.
-4. `watcher`: fails the run when any task failed, so that `summarise` cannot hide a failure.
+5. `watcher`: fails the run when any task failed, so that `summarise` cannot hide a failure.
 
 **Rerun a day**: `covidsync run ingest_facility_files --date 2021-11-20`. Files are keyed by their SHA-256 and
 each step records the file's status, so a rerun loads nothing twice and resumes whatever an interrupted run
@@ -55,11 +60,17 @@ def ingest_facility_files():
 
         return register_landing_files(scope="facility")["pending_file_ids"]
 
-    @task(outlets=[CORE_VACCINATION, CORE_TEST_RESULT], max_active_tis_per_dagrun=4)
-    def process_file(file_id: int) -> dict:
-        from covidsync.tasks import process_landing_file
+    @task
+    def group_files(file_ids: list[int]) -> list[list[int]]:
+        from covidsync.tasks import group_landing_files
 
-        return process_landing_file(file_id)
+        return group_landing_files(file_ids)
+
+    @task(outlets=[CORE_VACCINATION, CORE_TEST_RESULT], max_active_tis_per_dagrun=4)
+    def process_group(file_ids: list[int]) -> list[dict]:
+        from covidsync.tasks import process_landing_group
+
+        return process_landing_group(file_ids)
 
     @task(trigger_rule="all_done")
     def summarise(results) -> dict:
@@ -74,8 +85,9 @@ def ingest_facility_files():
         raise RuntimeError("a task of this run failed: see its log")
 
     registered = register_files()
-    processed = process_file.expand(file_id=registered)
-    [registered, processed, summarise(processed)] >> watcher()
+    grouped = group_files(registered)
+    processed = process_group.expand(file_ids=grouped)
+    [registered, grouped, processed, summarise(processed)] >> watcher()
 
 
 ingest_facility_files()

@@ -61,12 +61,40 @@ def process_landing_file(file_id: int) -> dict:
         conn.close()
 
 
-def summarise_ingest(results: list[dict | None]) -> dict:
-    """Totals of a run's files, and the Data Docs index rebuilt once for the run (the files' own pages were
-    rendered as each was validated)."""
+def group_landing_files(file_ids: list[int]) -> list[list[int]]:
+    """A run's registered files in groups (per facility, then by size; covidsync.ingest.engine.groups)."""
+    from covidsync.ingest import engine
+
+    conn = db.connect(warehouse_url())
+    try:
+        grouped = engine.groups(conn, file_ids)
+    finally:
+        conn.close()
+    log.info("%d files in %d groups", len(file_ids), len(grouped))
+    return grouped
+
+
+def process_landing_group(file_ids: list[int]) -> list[dict]:
+    """One group of registered facility files, each with its own status, merge and reports, and one Data
+    Docs update for the group (counts only come back)."""
+    from covidsync.ingest import engine, pipeline
+
+    conn = db.connect(warehouse_url())
+    try:
+        return engine.process_group(conn, file_ids, datasets=pipeline.DATASETS)
+    finally:
+        conn.close()
+
+
+def summarise_ingest(results: list) -> dict:
+    """Totals of a run's files (each result a file's summary, or a group's list of them), and the Data
+    Docs index rebuilt once for the run (the files' own pages were rendered by their groups)."""
     from covidsync.ingest import gate
 
-    done = [r for r in results if r]
+    flat: list = []
+    for result in results:
+        flat.extend(result if isinstance(result, list) else [result])
+    done = [r for r in flat if r]
     totals: dict[str, int] = {}
     for result in done:
         totals[result["status"]] = totals.get(result["status"], 0) + 1

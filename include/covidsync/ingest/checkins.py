@@ -45,27 +45,33 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from covidsync import settings
-from covidsync.ingest import landing
-from covidsync.ingest.pipeline import (
-    _LOCK_NAMESPACE,
+from covidsync.ingest import engine, landing
+from covidsync.ingest.engine import (  # noqa: F401 (the steps, for callers of this module)
     FileRow,
     FileStateError,
-    analyze_row_problems,
+    apply_rules,
+    finish,
+    gate,
+    hold,
     load_file,
-    max_rejected_share,
-    report_and_move,
-    set_status,
+    merge,
+    problem_rows,
+    profile,
+    reject_file,
     sql_text,
+    stage,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
@@ -330,24 +336,260 @@ def stage_checkins(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]
     return stream.count
 
 
-def stage_venues(conn, file_id: int, rows: Iterable[tuple[int, dict[str, str]]]) -> int:
-    from covidsync.domain.admin import pad_code
+# -- the columnar stage (what the engine runs) -------------------------------------------------------------
+_FACT_FIELDS = (
+    "source",
+    "f_citizen_id",
+    "cmnd",
+    "qid",
+    "f_phone",
+    "full_name",
+    "date_of_birth",
+    "birth_year",
+    "gender",
+)
 
-    widths = {"province_code": 2, "district_code": 3, "commune_code": 5}
-    buffer = io.StringIO()
-    out = csv.writer(buffer, lineterminator="\n")
+
+def _payload_table(payloads) -> pl.DataFrame:
+    """What each distinct payload gives (:func:`payload_facts`, once per distinct payload)."""
+    import polars as pl
+
+    values = payloads.drop_nulls().unique().to_list()
+    facts = [payload_facts(v) for v in values]
+    columns: dict[str, list] = {"qr_payload": values, "qr_kind": [], "p_kind": [], "p_identifier": []}
+    columns.update({name: [] for name in _FACT_FIELDS})
+    for qr_kind, kind, identifier, fact in facts:
+        columns["qr_kind"].append(qr_kind)
+        columns["p_kind"].append(kind)
+        columns["p_identifier"].append(identifier)
+        for name, value in zip(_FACT_FIELDS, fact or (None,) * len(_FACT_FIELDS), strict=True):
+            columns[name].append(value)
+    schema = {name: pl.String for name in columns}
+    schema["birth_year"] = pl.Int64
+    return pl.DataFrame(columns, schema=schema)
+
+
+_PERSONAL_FAST = (
+    r"^(?P<doc>[0-9]{12}|[0-9]{9}|)\|(?P<name>[^|]*)\|(?P<dob>[0-9]{4}-[0-9]{2}-[0-9]{2}|)\|(?P<decl>[01])"
+    r"\|(?P<qid>[^|\s\ufeff\u200b]+)\|(?P<ext>[^|\s\ufeff\u200b]*)$"
+)
+_CARD_FAST = (
+    r"^(?P<cid>[0-9]{12})\|(?P<cmnd>[0-9]{9}|)\|(?P<name>[^|]+)\|(?P<dob>[0-9]{8})\|(?P<sex>Nam|NAM|nam|Nữ|NỮ|nữ)"
+    r"\|[^|]*\|(?P<issued>[0-9]{8}|)$"
+)
+_CLEAN_NAME = r"^(?:[^\s\x00-\x1f\x7f]+(?: [^\s\x00-\x1f\x7f]+)*)?$"
+
+
+def _fast_payload_table(payloads) -> tuple[pl.DataFrame, object]:
+    """The payloads of the two common, well-formed shapes split and read by column expressions (``|`` and
+    ``<`` fields, dates, sex codes, phones), with exactly :func:`payload_facts`' answer; the others come
+    back as a Series for :func:`payload_facts`. A payload is taken here only when every rule it meets is
+    plain (no masking, no whitespace or control character to clean, already NFC, a real date in
+    1900-2099); anything else, however rare, goes through the domain parser."""
+    import polars as pl
+
+    from covidsync.ingest.columnar import read_phone
+
+    v = pl.col("qr_payload")
+    frame = pl.DataFrame({"qr_payload": payloads}, schema={"qr_payload": pl.String}).with_columns(
+        personal=v.str.extract_groups(_PERSONAL_FAST),
+        card=v.str.extract_groups(_CARD_FAST),
+        nfc=v.str.normalize("NFC") == v,
+    )
+    pf, cf = pl.col("personal").struct, pl.col("card").struct
+
+    def valid_day(text: pl.Expr, fmt: str) -> pl.Expr:
+        day = text.str.to_date(fmt, strict=False)
+        return pl.when(day.dt.year().is_between(1900, 2099)).then(day)
+
+    p_dob = valid_day(pf.field("dob"), "%Y-%m-%d")
+    c_dob = valid_day(cf.field("dob"), "%d%m%Y")
+    c_issued = valid_day(cf.field("issued"), "%d%m%Y")
+    personal_ok = (
+        pf.field("doc").is_not_null()
+        & pf.field("name").str.contains(_CLEAN_NAME)
+        & ((pf.field("dob") == "") | p_dob.is_not_null())
+    )
+    card_ok = (
+        cf.field("cid").is_not_null()
+        & cf.field("name").str.contains(_CLEAN_NAME)
+        & c_dob.is_not_null()
+        & ((cf.field("issued") == "") | c_issued.is_not_null())
+    )
+    frame = frame.with_columns(
+        kind=pl.when(pl.col("nfc") & personal_ok)
+        .then(pl.lit("personal"))
+        .when(pl.col("nfc") & card_ok)
+        .then(pl.lit("cccd")),
+        p_dob=p_dob,
+        c_dob=c_dob,
+    )
+    slow = frame.filter(pl.col("kind").is_null())["qr_payload"]
+    ext = pf.field("ext").str.split("<")
+
+    def sub(i: int) -> pl.Expr:
+        return ext.list.get(i, null_on_oob=True).fill_null("")
+
+    personal = frame.filter(pl.col("kind") == "personal").with_columns(sex=sub(1), phone_text=sub(3))
+    personal = personal.with_columns(f_phone=read_phone(personal["phone_text"].replace("", None).rename("v")))
+    doc = pf.field("doc")
+    personal = personal.select(
+        "qr_payload",
+        pl.lit("personal").alias("qr_kind"),
+        pl.when(doc.str.len_bytes() == 12)
+        .then(pl.lit("cccd"))
+        .when(doc.str.len_bytes() == 9)
+        .then(pl.lit("cmnd"))
+        .otherwise(pl.lit("qid"))
+        .alias("p_kind"),
+        pl.when(doc != "").then(doc).otherwise(pf.field("qid")).alias("p_identifier"),
+        pl.lit("personal_qr").alias("source"),
+        pl.when(doc.str.len_bytes() == 12).then(doc).alias("f_citizen_id"),
+        pl.when(doc.str.len_bytes() == 9).then(doc).alias("cmnd"),
+        pf.field("qid").alias("qid"),
+        "f_phone",
+        pl.when(pf.field("name") != "").then(pf.field("name")).alias("full_name"),
+        pl.col("p_dob").dt.to_string("%Y-%m-%d").alias("date_of_birth"),
+        pl.when(pf.field("dob") != "")
+        .then(pf.field("dob").str.slice(0, 4).cast(pl.Int64))
+        .alias("birth_year"),
+        pl.col("sex")
+        .replace_strict({"1": "male", "2": "female"}, default=None, return_dtype=pl.String)
+        .alias("gender"),
+    )
+    card = frame.filter(pl.col("kind") == "cccd").select(
+        "qr_payload",
+        pl.lit("cccd").alias("qr_kind"),
+        pl.lit("cccd").alias("p_kind"),
+        cf.field("cid").alias("p_identifier"),
+        pl.lit("cccd_qr").alias("source"),
+        cf.field("cid").alias("f_citizen_id"),
+        pl.when(cf.field("cmnd") != "").then(cf.field("cmnd")).alias("cmnd"),
+        pl.lit(None, dtype=pl.String).alias("qid"),
+        pl.lit(None, dtype=pl.String).alias("f_phone"),
+        cf.field("name").alias("full_name"),
+        pl.col("c_dob").dt.to_string("%Y-%m-%d").alias("date_of_birth"),
+        pl.col("c_dob").dt.year().cast(pl.Int64).alias("birth_year"),
+        pl.when(cf.field("sex").str.to_lowercase() == "nam")
+        .then(pl.lit("male"))
+        .otherwise(pl.lit("female"))
+        .alias("gender"),
+    )
+    return pl.concat([personal, card], how="vertical_relaxed"), slow
+
+
+def _id_table(values) -> pl.DataFrame:
+    import polars as pl
+
+    distinct = values.drop_nulls().unique().to_list()
+    read = [citizen_id_key(v) for v in distinct]
+    return pl.DataFrame(
+        {"citizen_id_raw": distinct, "citizen_id": [r[0] for r in read], "c_kind": [r[1] for r in read]},
+        schema={"citizen_id_raw": pl.String, "citizen_id": pl.String, "c_kind": pl.String},
+    )
+
+
+def checkin_frames(frame: pl.DataFrame, file_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One batch of check-in rows (text columns, ``row_number``) → its staging rows and identity facts,
+    exactly as :func:`checkin_rows` gives them row by row: payloads, citizen ids and times read once per
+    distinct value, the best key chosen by column expressions."""
+    import polars as pl
+
+    from covidsync.ingest.columnar import per_distinct, read_phone
+
+    rank = {"cccd": 0, "cmnd": 1, "qid": 2, "phone": 3}
+    frame = frame.with_columns(
+        scanned_read=per_distinct(frame["scanned_at"], _scanned_at),
+        phone_read=read_phone(frame["phone"]),
+    )
+    fast, slow = _fast_payload_table(frame["qr_payload"].drop_nulls().unique())
+    payloads = pl.concat([fast, _payload_table(slow)], how="vertical_relaxed")
+    frame = frame.join(payloads, on="qr_payload", how="left", maintain_order="left")
+    frame = frame.join(
+        _id_table(frame["citizen_id"]).rename({"citizen_id": "cid_read"}),
+        left_on="citizen_id",
+        right_on="citizen_id_raw",
+        how="left",
+        maintain_order="left",
+    )
+    p_rank = pl.col("p_kind").replace_strict(rank, default=None, return_dtype=pl.Int8)
+    c_rank = pl.col("c_kind").replace_strict(rank, default=None, return_dtype=pl.Int8)
+    cid_wins = pl.col("c_kind").is_not_null() & (pl.col("p_kind").is_null() | (c_rank < p_rank))
+    kind = pl.when(cid_wins).then(pl.col("c_kind")).otherwise(pl.col("p_kind"))
+    identifier = pl.when(cid_wins).then(pl.col("cid_read")).otherwise(pl.col("p_identifier"))
+    phone_wins = kind.is_null() & pl.col("phone_read").is_not_null()
+    frame = frame.with_columns(
+        person_kind=pl.when(phone_wins).then(pl.lit("phone")).otherwise(kind),
+        identifier=pl.when(phone_wins).then(pl.col("phone_read")).otherwise(identifier),
+    )
+    staged = frame.select(
+        pl.lit(file_id, dtype=pl.Int64).alias("file_id"),
+        "row_number",
+        "checkin_id",
+        "venue_code",
+        pl.when(pl.col("scanned_read").is_null()).then(pl.col("scanned_at")).alias("scanned_at_text"),
+        pl.col("scanned_read").alias("scanned_at"),
+        pl.col("direction").alias("direction_text"),
+        pl.col("mode").alias("mode_text"),
+        "qr_payload",
+        "qr_kind",
+        pl.when(pl.col("citizen_id").ne_missing(pl.col("cid_read")))
+        .then(pl.col("citizen_id"))
+        .alias("citizen_id_text"),
+        pl.col("cid_read").alias("citizen_id"),
+        pl.when(pl.col("phone_read").is_null()).then(pl.col("phone")).alias("phone_text"),
+        pl.col("phone_read").alias("phone"),
+        "person_kind",
+        "identifier",
+    )
+    facts = (
+        frame.filter(pl.col("source").is_not_null() & pl.col("person_kind").is_not_null())
+        .unique(subset=["person_kind", "identifier", "source"], keep="first", maintain_order=True)
+        .select(
+            pl.lit(file_id, dtype=pl.Int64).alias("file_id"),
+            "person_kind",
+            "identifier",
+            "source",
+            pl.col("f_citizen_id").alias("citizen_id"),
+            "cmnd",
+            "qid",
+            pl.col("f_phone").alias("phone"),
+            "full_name",
+            "date_of_birth",
+            "birth_year",
+            "gender",
+        )
+    )
+    return staged, facts
+
+
+def stage_checkins_columnar(conn, file_id: int, stream, path: Path | None = None) -> int:
+    """Replace the file's staged check-ins (in the caller's transaction), batch by batch; return the rows
+    staged. Each batch is one ``COPY`` of its rows and one of its identity facts not written before (the
+    first facts of each person key and QR kind in the file, as :func:`stage_checkins` keeps them)."""
+    import polars as pl
+
+    from covidsync.ingest import columnar
+    from covidsync.ingest.datasets import spec
+
     total = 0
-    for row_number, v in rows:
-        values = [v.get(c) for c in VENUE_COLUMNS]
-        for i, column in enumerate(VENUE_COLUMNS):
-            if column in widths and values[i] is not None:
-                values[i] = pad_code(values[i], widths[column])
-        out.writerow([file_id, row_number, json.dumps(v, ensure_ascii=False), *values])
-        total += 1
+    seen: pl.DataFrame | None = None
+    keys = ["person_kind", "identifier", "source"]
     with conn.cursor() as cur:
-        cur.execute("delete from staging.venue where file_id = %s", (file_id,))
-        buffer.seek(0)
-        _copy(cur, "staging.venue", ("file_id", "row_number", "raw", *VENUE_COLUMNS), buffer)
+        cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
+        cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
+        for frame in columnar.read_batches(spec("checkins"), stream, path):
+            staged, facts = checkin_frames(frame, file_id)
+            if seen is not None and facts.height:
+                facts = facts.join(seen, on=keys, how="anti", maintain_order="left")
+            if facts.height:
+                seen = facts.select(keys) if seen is None else pl.concat([seen, facts.select(keys)])
+                columnar.copy_frame(cur, "staging.checkin_identity", facts)
+            columnar.copy_frame(cur, "staging.checkin", staged)
+            total += frame.height
+    # the caches hold personal data: not kept beyond the file
+    payload_facts.cache_clear()
+    citizen_id_key.cache_clear()
     return total
 
 
@@ -406,120 +648,7 @@ def apply_retention(conn, today: dt.date, days: int | None = None) -> list[str]:
     return dropped
 
 
-# -- the steps ------------------------------------------------------------------------------------------
-def stage(conn, f: FileRow) -> int:
-    from covidsync.ingest.parse import open_rows
-
-    stream = open_rows(f.landing_path, f.dataset)
-    with conn, conn.cursor() as cur:
-        if f.dataset == "checkins":
-            rows = stage_checkins(conn, f.file_id, stream)
-        else:
-            rows = stage_venues(conn, f.file_id, stream)
-        set_status(cur, f.file_id, "staged", rows_total=rows)
-    with conn, conn.cursor() as cur:
-        # fresh statistics, or the planner guesses a few rows and picks nested loops over millions
-        for table in ("checkin", "checkin_identity") if f.dataset == "checkins" else ("venue",):
-            cur.execute(f"analyze staging.{table}")
-    return rows
-
-
-def _mask_sql(column: str) -> str:
-    return f"repeat('*', greatest(length({column}) - 4, 0)) || right({column}, 4)"
-
-
-def apply_rules(conn, f: FileRow) -> dict:
-    table = TABLES[f.dataset]
-    params = {"file_id": f.file_id, "received_at": f.received_at}
-    with conn, conn.cursor() as cur:
-        cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
-        cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
-        cur.execute(sql_text(f"{table}_row_problem"), params)
-        analyze_row_problems(cur, f.file_id)
-        cur.execute(
-            "select count(distinct row_number) filter (where severity = 'error'), "
-            "count(distinct row_number) filter (where severity = 'warning') "
-            "from quarantine.row_problem where file_id = %s",
-            (f.file_id,),
-        )
-        rejected, _ = cur.fetchone()
-        cur.execute(f"select count(*) from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
-        total = cur.fetchone()[0]
-        if f.dataset == "checkins":
-            raw = (
-                "jsonb_strip_nulls(jsonb_build_object("
-                "'checkin_id', s.checkin_id, 'venue_code', s.venue_code, "
-                "'scanned_at', coalesce(s.scanned_at_text, s.scanned_at::text), "
-                "'direction', s.direction_text, 'mode', s.mode_text, "
-                f"'qr_payload', {_mask_sql('s.qr_payload')}, "
-                f"'citizen_id', {_mask_sql('coalesce(s.citizen_id_text, s.citizen_id)')}, "
-                f"'phone', {_mask_sql('coalesce(s.phone_text, s.phone)')}))"
-            )
-        else:
-            raw = "s.raw"
-        cur.execute(
-            f"""
-            insert into quarantine.rejected_row (file_id, row_number, raw)
-            select s.file_id, s.row_number, {raw}
-            from staging.{table} s
-            join (
-                select distinct q.row_number from quarantine.row_problem q
-                where q.file_id = %(file_id)s and q.severity = 'error'
-            ) e on e.row_number = s.row_number
-            where s.file_id = %(file_id)s
-            """,  # noqa: S608 (table from TABLES, expressions from this module)
-            params,
-        )
-        cur.execute(
-            "select count(distinct q.row_number) from quarantine.row_problem q where q.file_id = %s "
-            "and q.severity = 'warning'",
-            (f.file_id,),
-        )
-        warned = cur.fetchone()[0]
-        set_status(cur, f.file_id, "validated", rows_rejected=rejected, rows_with_warnings=warned)
-    hold = total > 0 and rejected / total > max_rejected_share()
-    return {"rows_total": total, "rows_rejected": rejected, "rows_with_warnings": warned, "hold": hold}
-
-
-def profile(conn, f: FileRow) -> dict:
-    with conn.cursor() as cur:
-        cur.execute(
-            sql_text(f"{TABLES[f.dataset]}_profile"), {"file_id": f.file_id, "received_at": f.received_at}
-        )
-        result = dict(cur.fetchone()[0])
-    conn.rollback()  # read-only
-    total = result["rows_total"]
-    result.update(
-        file_id=f.file_id,
-        dataset=f.dataset,
-        facility_code=f.facility_code,
-        rejected_share=(result["rows_rejected"] / total) if total else 0.0,
-        max_rejected_share=max_rejected_share(),
-    )
-    return result
-
-
-def gate(conn, f: FileRow, batch_profile: dict):
-    from covidsync.ingest import gate as gx_gate
-
-    result = gx_gate.run_gate(batch_profile, build_docs=os.environ.get("COVIDSYNC_GX_DOCS", "1") != "0")
-    with conn:
-        gx_gate.store_result(conn, f.file_id, f"{f.dataset}_batch", result)
-    return result
-
-
-def _archive_path(f: FileRow) -> Path:
-    return landing.area_path(
-        settings.archive_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
-    )
-
-
-def _rejected_path(f: FileRow) -> Path:
-    return landing.area_path(
-        settings.rejected_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
-    )
-
-
+# -- what the engine's check-in spec calls ----------------------------------------------------------------
 def person_key_sql() -> str:
     """``sql/ingest/checkin_person_key.sql``, checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
     import re
@@ -533,192 +662,54 @@ def person_key_sql() -> str:
     return text
 
 
-def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = None) -> int:
-    """Merge the file's loadable rows into core in one transaction; return the rows loaded (accepted)."""
+def _local_days(cur, file_id: int) -> list[dt.date]:
+    cur.execute(
+        "select distinct (scanned_at at time zone 'Asia/Ho_Chi_Minh')::date "
+        "from staging.checkin_loadable where file_id = %s",
+        (file_id,),
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def prepare_merge(conn, f: FileRow) -> None:
+    """Before the merge's transaction: the partitions of the file's local days (their own transaction)."""
+    with conn.cursor() as cur:
+        days = _local_days(cur, f.file_id)
+    conn.rollback()
+    ensure_partitions(conn, days)
+
+
+def merge_checkins(cur, f: FileRow, params: dict) -> None:
+    """The check-in merge, inside the engine's merge transaction: the file's earlier rows out, person keys
+    computed once per distinct person, then the check-ins, the persons and the identity links."""
     from covidsync import privacy
 
-    params = {"file_id": f.file_id, "received_at": f.received_at}
-    if f.dataset == "checkins":
-        with conn.cursor() as cur:
-            cur.execute(
-                "select distinct (scanned_at at time zone 'Asia/Ho_Chi_Minh')::date "
-                "from staging.checkin_loadable where file_id = %s",
-                (f.file_id,),
-            )
-            days = [r[0] for r in cur.fetchall()]
-        conn.rollback()
-        ensure_partitions(conn, days)
-    with conn, conn.cursor() as cur:
-        if f.dataset == "checkins":
-            cur.execute(
-                "delete from core.checkin where local_day = any(%s) and source_file_id = %s",
-                (days, f.file_id),
-            )
-            # the file's sorts and hashes in memory (the server's default 4 MB spilled three of them to
-            # disk at 200k rows), as the status build does
-            cur.execute("set local work_mem = '64MB'")
-            cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
-            # a table made by CREATE ... AS has no statistics: the planner took its 94k persons for 2k and
-            # searched quarantine once per staged row instead of hashing it
-            cur.execute("analyze checkin_person_key")
-            cur.execute(sql_text("checkin_merge"), params)
-            cur.execute(sql_text("checkin_person_merge"), params)
-            cur.execute(sql_text("identity_link_merge"), params)
-            cur.execute("select count(*) from staging.checkin_loadable where file_id = %s", (f.file_id,))
-        else:
-            cur.execute(sql_text("venue_merge"), params)
-            cur.execute("select count(*) from staging.venue_loadable where file_id = %s", (f.file_id,))
-        loaded = cur.fetchone()[0]
-        cur.execute(
-            "update ops.landing_file set final_path = %s where file_id = %s",
-            (str(_archive_path(f)), f.file_id),
-        )
-        set_status(cur, f.file_id, "merged", actor=actor, reason=reason, rows_loaded=loaded)
-    return loaded
-
-
-def hold(conn, f: FileRow, reasons: list[str]) -> None:
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            """
-            update ops.landing_file
-            set final_path = %s, file_codes = array(select distinct unnest(file_codes || '{batch_rejected}'))
-            where file_id = %s
-            """,
-            (str(_rejected_path(f)), f.file_id),
-        )
-        set_status(cur, f.file_id, "held", reason="; ".join(reasons)[:1000], rows_loaded=0)
-
-
-def reject_file(conn, f: FileRow, code: str, detail: str) -> None:
-    with conn, conn.cursor() as cur:
-        cur.execute(f"delete from staging.{TABLES[f.dataset]} where file_id = %s", (f.file_id,))  # noqa: S608
-        cur.execute(
-            "update ops.landing_file set final_path = %s, file_codes = %s where file_id = %s",
-            (str(_rejected_path(f)), [code], f.file_id),
-        )
-        set_status(cur, f.file_id, "rejected", reason=f"{code}: {detail}"[:1000], rows_loaded=0)
+    days = _local_days(cur, f.file_id)
+    cur.execute(
+        "delete from core.checkin where local_day = any(%s) and source_file_id = %s", (days, f.file_id)
+    )
+    # the file's sorts and hashes in memory (the server's default 4 MB spilled three of them to disk at
+    # 200k rows), as the status build does
+    cur.execute("set local work_mem = '64MB'")
+    cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
+    # a table made by CREATE ... AS has no statistics: the planner took its 94k persons for 2k and
+    # searched quarantine once per staged row instead of hashing it
+    cur.execute("analyze checkin_person_key")
+    for name in f.spec.merge:
+        cur.execute(sql_text(name), params)
 
 
 def clear_staging(conn, file_id: int) -> None:
-    with conn, conn.cursor() as cur:
-        cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
-        cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
-        cur.execute("delete from staging.venue where file_id = %s", (file_id,))
+    engine.clear_staging(conn, load_file(conn, file_id))
 
 
-def problem_rows(conn, f: FileRow, file_codes: list[str]):
-    """errors.csv lines: file codes, then each row problem; identity values and payloads masked."""
-    from covidsync.domain.codes import FILE_CODES, ROW_CODES
-    from covidsync.domain.text import mask
-
-    for code in file_codes:
-        info = FILE_CODES[code]
-        yield ("", "", code, info.severity, info.message_vi, info.message_en)
-    if f.dataset == "checkins":
-        staged = (
-            "case q.column_name when 'checkin_id' then s.checkin_id when 'venue_code' then s.venue_code "
-            "when 'scanned_at' then coalesce(s.scanned_at_text, s.scanned_at::text) "
-            "when 'qr_payload' then s.qr_payload "
-            "when 'citizen_id' then coalesce(s.citizen_id_text, s.citizen_id) "
-            "when 'phone' then coalesce(s.phone_text, s.phone) end"
-        )
-    else:
-        staged = "s.raw ->> q.column_name"
-    with conn.cursor(name=f"problems_{f.file_id}") as cur:
-        cur.itersize = 5000
-        cur.execute(
-            f"""
-            select q.row_number, q.column_name, q.code, q.severity,
-                   coalesce(r.raw ->> q.column_name, {staged})
-            from quarantine.row_problem q
-            left join staging.{TABLES[f.dataset]} s on s.file_id = q.file_id and s.row_number = q.row_number
-            left join quarantine.rejected_row r on r.file_id = q.file_id and r.row_number = q.row_number
-            where q.file_id = %s
-            order by q.row_number, q.column_name, q.code
-            """,  # noqa: S608 (table from TABLES, expressions from this module)
-            (f.file_id,),
-        )
-        for row_number, column, code, severity, value in cur:
-            info = ROW_CODES[code]
-            shown = mask(value) if column in IDENTITY_COLUMNS else value
-            suffix_vi = f" (giá trị: {shown})" if shown else ""
-            suffix_en = f" (value: {shown})" if shown else ""
-            yield (
-                row_number,
-                column,
-                code,
-                severity,
-                info.message_vi + suffix_vi,
-                info.message_en + suffix_en,
-            )
-    conn.rollback()
-
-
-def finish(conn, file_id: int) -> dict:
-    """Reports to ``<outbox>/pccovid/``, the file to its area, staging cleared (kept while the file is
-    held, so that ``covidsync files release`` merges it without parsing it again). Safe to repeat."""
-    f = load_file(conn, file_id)
-    summary = report_and_move(conn, f, problem_rows)
-    if f.status != "held":
-        clear_staging(conn, file_id)
-    return {"file_id": file_id, "dataset": f.dataset, **summary}
-
-
-# -- one file, start to end -----------------------------------------------------------------------------
+# -- one file, start to end: the engine ----------------------------------------------------------------
 def ingest_file(conn, file_id: int) -> dict:
     """Take one registered PC-Covid file (venues or check-ins) as far as it can go; return counts only.
 
     The bench hook: one file from ``received`` to ``merged`` (or held/rejected) with its reports.
     """
-    from covidsync.ingest.parse import FileRejected
-
-    with conn.cursor() as cur:
-        cur.execute("select pg_try_advisory_lock(%s, %s)", (_LOCK_NAMESPACE, file_id))
-        if not cur.fetchone()[0]:
-            conn.rollback()
-            return {"file_id": file_id, "status": "busy"}
-    conn.commit()
-    try:
-        f = load_file(conn, file_id)
-        conn.rollback()
-        if f.dataset not in DATASETS:
-            raise FileStateError(f"file {file_id} is not a PC-Covid dataset ({f.dataset})")
-        if f.status in ("merged", "held", "rejected") and f.landing_path.exists():
-            return finish(conn, file_id)  # an earlier run committed but did not finish
-        if f.status not in ("received", "staged", "validated"):
-            return {"file_id": file_id, "dataset": f.dataset, "status": f.status}
-        if (replaced := landing.verify_unchanged(conn, f)) is not None:
-            return replaced  # other bytes than registered: registered again as a new file
-        try:
-            stage(conn, f)
-        except FileRejected as exc:
-            conn.rollback()
-            reject_file(conn, f, exc.code, exc.detail)
-            return finish(conn, file_id)
-        counts = apply_rules(conn, f)
-        result = gate(conn, f, profile(conn, f))
-        if counts["hold"] or not result.success:
-            hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
-        else:
-            merge(conn, f)
-        summary = finish(conn, file_id)
-        log.info(
-            "file %s (pccovid, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
-            file_id,
-            f.dataset,
-            summary["status"],
-            summary["rows_total"],
-            summary["rows_loaded"],
-            summary["rows_rejected"],
-            summary["rows_with_warnings"],
-        )
-        return summary
-    finally:
-        conn.rollback()
-        with conn.cursor() as cur:
-            cur.execute("select pg_advisory_unlock(%s, %s)", (_LOCK_NAMESPACE, file_id))
-        conn.commit()
+    return engine.process_file(conn, file_id, datasets=DATASETS)
 
 
 def pending_by_dataset(conn, file_ids: Iterable[int]) -> dict[str, list[int]]:

@@ -104,6 +104,7 @@ class GateResult:
     warnings: list[str] = field(default_factory=list)  # failed warning-level expectations, human-readable
     evaluated: int = 0  # number of expectations evaluated
     results: dict = field(default_factory=dict)  # JSON-serialisable summary, no rows
+    docs_key: Any = None  # where GX stored the result (docs built or stored), for a group's Data Docs
 
 
 def project_dir() -> Path:
@@ -498,18 +499,21 @@ def _summarise(suite_result, frame, profile: dict, checks: dict) -> GateResult:
     return GateResult(success, failed, warnings, len(entries), results)
 
 
-def run_gate(profile: dict, *, build_docs: bool = False) -> GateResult:
+def run_gate(profile: dict, *, build_docs: bool = False, store: bool = False) -> GateResult:
     """Validate a batch profile with its dataset's suite; ``success`` is False when a critical expectation fails.
 
     Nothing is written to the GX project unless ``build_docs``: then the dataset's checkpoint runs with its
     own run id (so concurrent workers never write the same result file), stores the result under
-    ``gx/uncommitted/validations/`` and updates the Data Docs site.
+    ``gx/uncommitted/validations/`` and updates the Data Docs site. ``store`` stores the result the same
+    way without touching the site: a group of files then updates it once (:func:`build_group_docs` with
+    the results' ``docs_key``).
     """
     frame, parameters = profile_frame(profile)
     checks = _history_checks(profile)
     name = suite_name(profile["dataset"])
     project = _project()
-    if build_docs:
+    docs_key = None
+    if build_docs or store:
         from great_expectations.core.run_identifier import RunIdentifier
 
         from covidsync import gx_docs
@@ -517,11 +521,32 @@ def run_gate(profile: dict, *, build_docs: bool = False) -> GateResult:
         # the page is named after the dataset, the sender and the file, with the data asset said
         run_name, asset = gx_docs.page_names(profile)
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
-        checkpoint_result = _checkpoint(project, name).run(
-            batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id
-        )
-        ((result_id, suite_result),) = checkpoint_result.run_results.items()
-        gx_docs.publish_page(project.context, DOCS_SITE, result_id, suite_result, asset)
+        checkpoint = _checkpoint(project, name)
+        if build_docs:
+            checkpoint_result = checkpoint.run(
+                batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id
+            )
+            ((docs_key, suite_result),) = checkpoint_result.run_results.items()
+            gx_docs.publish_page(project.context, DOCS_SITE, docs_key, suite_result, asset)
+        else:  # the checkpoint's validation alone: its result stored, the site left for the group
+            (definition,) = checkpoint.validation_definitions
+            suite_result = definition.run(
+                checkpoint_id=checkpoint.id,
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=parameters,
+                result_format=checkpoint.result_format,
+                run_id=run_id,
+            )
+            docs_key = checkpoint._build_result_key(
+                validation_definition=definition, run_id=run_id, batch_identifier=suite_result.batch_id
+            )
+            # stored with its data asset named (as publish_page does), for build_group_docs to render
+            spec = suite_result.meta.get("batch_spec")
+            suite_result.meta["batch_spec"] = {
+                **(spec if isinstance(spec, dict) else {}),
+                "data_asset_name": asset,
+            }
+            project.context.validation_results_store.set(docs_key, suite_result)
     else:
         batch = project.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         suite_result = batch.validate(
@@ -529,7 +554,26 @@ def run_gate(profile: dict, *, build_docs: bool = False) -> GateResult:
             result_format={"result_format": "BASIC"},
             expectation_parameters=parameters,
         )
-    return _summarise(suite_result, frame, profile, checks)
+    result = _summarise(suite_result, frame, profile, checks)
+    result.docs_key = docs_key
+    return result
+
+
+def build_group_docs(keys: list) -> Path:
+    """One Data Docs update for a group of files: the pages of their stored validation results (``docs_key``
+    of :func:`run_gate` with ``store``), the suites' pages and the index; returns index.html."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    project = _project()
+    suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in DATASETS]
+    project.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*keys, *suites])
+    from covidsync import gx_docs
+
+    # the group's pages, the index and the suites' pages made offline (as each page alone is, issue 18)
+    site = docs_index().parent
+    pages = [p for key in keys for p in (site / "validations").rglob(f"{key.run_id.run_name}/*/*.html")]
+    gx_docs.make_offline(site, pages)
+    return docs_index()
 
 
 def store_result(conn, file_id: int | None, suite: str, result: GateResult) -> int:

@@ -419,6 +419,13 @@ def _hash_and_hold(path: Path, file_id: int) -> tuple[str, bool]:
     return digest.hexdigest(), True
 
 
+def verified_path(path: Path) -> Path:
+    """Where to read the file at ``path``: the hard link to the bytes :func:`verify_unchanged` checked when
+    it holds one (a version renamed over ``path`` since is not read), else ``path`` itself."""
+    held = _verified.get(str(path))
+    return held[2] if held is not None and held[2].exists() else path
+
+
 def verify_unchanged(conn, f) -> dict | None:
     """``None`` when the file at ``f``'s landing path still hashes to its registered SHA-256; otherwise the
     summary of what was done about it (call it right before reading the file).

@@ -74,11 +74,12 @@ import os
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from covidsync.domain.text import name_key, nfc
+from covidsync.ingest.spec import Column  # re-exported: the columns are declared by the specs
 
 __all__ = [
     "ACCEPTED_EXTENSIONS",
@@ -101,319 +102,25 @@ _SNIFF_CHARS = 64 * 1024  # decoded characters looked at to find the CSV header 
 class FileRejected(Exception):
     """A whole file refused: a file code of contract §6 and an operator's explanation (no cell values)."""
 
-    def __init__(self, code: str, detail: str):
+    def __init__(self, code: str, detail: str, missing: list | None = None):
         super().__init__(code, detail)  # both in args: the exception pickles (Airflow, multiprocessing)
         self.code = code
         self.detail = detail
+        self.missing = list(missing or [])  # missing_columns: the MissingColumn of each
 
     def __str__(self) -> str:
         return f"{self.code}: {self.detail}"
 
 
-@dataclass(frozen=True)
-class Column:
-    """A canonical column: its English name, whether the contract requires it, its accepted headers."""
+def _datasets() -> dict[str, tuple[Column, ...]]:
+    from covidsync.ingest.datasets import specs
 
-    name: str
-    required: bool
-    headers: tuple[str, ...]
+    return {name: spec.columns for name, spec in specs().items()}
 
 
-def _col(name: str, required: bool, *headers: str) -> Column:
-    return Column(name, required, (name, *headers))
-
-
-# Columns shared by the facility datasets (contract §3, reused by §4).
-_RECORD_ID = _col("record_id", False, "Mã bản ghi", "Record ID", "Record", "Mã hồ sơ", "ID bản ghi")
-_FULL_NAME = _col(
-    "full_name", True, "Họ và tên", "Họ tên", "Tên", "Name", "Full name", "Fullname", "Tên người tiêm"
-)
-_DOB = _col(
-    "date_of_birth",
-    True,
-    "Ngày sinh",
-    "Ngày tháng năm sinh",
-    "Năm sinh",
-    "DOB",
-    "Date of birth",
-    "Birth date",
-    "Birthdate",
-    "Birthday",
-)
-_GENDER = _col("gender", True, "Giới tính", "Giới", "Sex", "Gender")
-_CITIZEN_ID = _col(
-    "citizen_id",
-    False,
-    "Số CCCD/CMND",
-    "Số CMND/CCCD",
-    "CCCD/CMND",
-    "CMND/CCCD",
-    "CCCD",
-    "CMND",
-    "Số CCCD",
-    "Số CMND",
-    "Số định danh",
-    "Số định danh cá nhân",
-    "Căn cước công dân",
-    "Chứng minh nhân dân",
-    "ID number",
-    "Citizen ID number",
-    "National ID",
-    "National ID number",
-    "Identity number",
-)
-_PHONE = _col(
-    "phone",
-    False,
-    "Số điện thoại",
-    "Điện thoại",
-    "SĐT",
-    "Số ĐT",
-    "ĐT",
-    "Di động",
-    "Số di động",
-    "Phone number",
-    "Mobile",
-    "Mobile number",
-    "Telephone",
-    "Tel",
-)
-_HEALTH_INSURANCE = _col(
-    "health_insurance_no",
-    False,
-    "Số thẻ BHYT",
-    "Thẻ BHYT",
-    "BHYT",
-    "Mã thẻ BHYT",
-    "Số BHYT",
-    "Health insurance number",
-    "Health insurance no",
-    "Health insurance",
-    "Insurance number",
-)
-_PROVINCE = _col(
-    "province_code", True, "Mã tỉnh", "Mã tỉnh/thành phố", "Mã tỉnh thành", "Province code", "Province"
-)
-_DISTRICT = _col(
-    "district_code", True, "Mã huyện", "Mã quận/huyện", "Mã quận huyện", "District code", "District"
-)
-_COMMUNE = _col(
-    "commune_code",
-    True,
-    "Mã xã",
-    "Mã xã/phường",
-    "Mã phường/xã",
-    "Mã xã phường",
-    "Commune code",
-    "Commune",
-    "Ward code",
-)
-_ADDRESS = _col("address", False, "Địa chỉ", "Địa chỉ nơi ở", "Nơi ở", "Address")
-_FACILITY = _col(
-    "facility_code",
-    False,
-    "Mã cơ sở",
-    "Mã cơ sở y tế",
-    "Mã CSYT",
-    "Mã đơn vị",
-    "Facility code",
-    "Facility",
-    "Facility ID",
-)
-
-
-def _optional(column: Column) -> Column:
-    return Column(column.name, False, column.headers)
-
-
-def _required(column: Column) -> Column:
-    return Column(column.name, True, column.headers)
-
-
-DATASETS: dict[str, tuple[Column, ...]] = {
-    # contract §3
-    "vaccinations": (
-        _RECORD_ID,
-        _FULL_NAME,
-        _DOB,
-        _GENDER,
-        _required(_CITIZEN_ID),
-        _PHONE,
-        _HEALTH_INSURANCE,
-        _PROVINCE,
-        _DISTRICT,
-        _COMMUNE,
-        _ADDRESS,
-        _col(
-            "vaccine",
-            True,
-            "Tên vắc xin",
-            "Tên vắc-xin",
-            "Tên vaccine",
-            "Vắc xin",
-            "Vắc-xin",
-            "Vaccine",
-            "Loại vắc xin",
-            "Loại vắc-xin",
-            "Loại vaccine",
-            "Vaccine name",
-            "Vaccine product",
-            "Product",
-        ),
-        _col(
-            "lot_number",
-            True,
-            "Số lô",
-            "Lô",
-            "Lô vắc xin",
-            "Lô vắc-xin",
-            "Số lô vắc xin",
-            "Lot",
-            "Lot number",
-            "Lot no",
-            "Batch",
-            "Batch number",
-        ),
-        _col(
-            "dose_number",
-            True,
-            "Mũi số",
-            "Mũi tiêm",
-            "Mũi",
-            "Mũi tiêm số",
-            "Lần tiêm",
-            "Dose",
-            "Dose number",
-            "Dose no",
-        ),
-        _col(
-            "vaccinated_on",
-            True,
-            "Ngày tiêm",
-            "Ngày tiêm chủng",
-            "Ngày tiêm vắc xin",
-            "Vaccination date",
-            "Vaccinated on",
-            "Date of vaccination",
-            "Date vaccinated",
-        ),
-        _FACILITY,
-    ),
-    # contract §4 (facility_code: optional, as in §3; the facility_mismatch rule reads it)
-    "test_results": (
-        _RECORD_ID,
-        _col(
-            "sample_id",
-            True,
-            "Mã mẫu",
-            "Mã số mẫu",
-            "Mã ống mẫu",
-            "Barcode",
-            "Sample ID",
-            "Sample code",
-            "Sample",
-            "Sample barcode",
-        ),
-        _FULL_NAME,
-        _DOB,
-        _GENDER,
-        _required(_CITIZEN_ID),
-        _PHONE,
-        _PROVINCE,
-        _DISTRICT,
-        _COMMUNE,
-        _col(
-            "test_type",
-            True,
-            "Loại xét nghiệm",
-            "Loại XN",
-            "Phương pháp xét nghiệm",
-            "Phương pháp",
-            "Test type",
-            "Test method",
-            "Method",
-        ),
-        _col("pooled", False, "Mẫu gộp", "Gộp mẫu", "Gộp", "Pooled", "Pooled sample", "Pool"),
-        _col(
-            "sampled_at",
-            True,
-            "Thời gian lấy mẫu",
-            "Ngày lấy mẫu",
-            "Ngày giờ lấy mẫu",
-            "Sampled at",
-            "Sample time",
-            "Sampling time",
-            "Sampled on",
-            "Collected at",
-            "Collection time",
-        ),
-        _col("result", True, "Kết quả", "Kết quả xét nghiệm", "KQ", "Kết quả XN", "Result", "Test result"),
-        _col("ct_value", False, "Giá trị CT", "CT", "Chỉ số CT", "Giá trị Ct", "CT value", "Ct"),
-        _col(
-            "resulted_at",
-            True,
-            "Thời gian trả kết quả",
-            "Ngày trả kết quả",
-            "Thời gian có kết quả",
-            "Ngày có kết quả",
-            "Ngày giờ trả kết quả",
-            "Resulted at",
-            "Result time",
-            "Result date",
-            "Reported at",
-        ),
-        _FACILITY,
-    ),
-    # contract §5
-    "checkins": (
-        _col(
-            "checkin_id",
-            True,
-            "Mã check-in",
-            "Mã checkin",
-            "Mã lượt quét",
-            "Mã quét",
-            "Check-in ID",
-            "Scan ID",
-        ),
-        _col("venue_code", True, "Mã địa điểm", "Mã điểm", "Venue code", "Venue ID", "Venue"),
-        _col(
-            "scanned_at",
-            True,
-            "Thời gian quét",
-            "Thời gian check-in",
-            "Thời điểm quét",
-            "Scanned at",
-            "Scan time",
-            "Checked in at",
-            "Check-in time",
-        ),
-        _col("direction", False, "Chiều", "Hướng", "Vào/Ra", "Direction"),
-        _col("mode", False, "Hình thức quét", "Hình thức", "Chế độ quét", "Mode", "Scan mode"),
-        _col(
-            "qr_payload",
-            False,
-            "Nội dung QR",
-            "Nội dung mã QR",
-            "Mã QR",
-            "QR",
-            "QR code",
-            "QR payload",
-            "Payload",
-        ),
-        _optional(_CITIZEN_ID),
-        _PHONE,
-    ),
-    "venues": (
-        _col("venue_code", True, "Mã địa điểm", "Mã điểm", "Venue code", "Venue ID", "Code"),
-        _col("name", False, "Tên địa điểm", "Tên", "Tên điểm", "Name", "Venue name"),
-        _optional(_PROVINCE),
-        _optional(_DISTRICT),
-        _optional(_COMMUNE),
-        _ADDRESS,
-        _col("venue_type", False, "Loại địa điểm", "Loại hình", "Loại", "Venue type", "Type"),
-    ),
-}
+# The canonical columns of each dataset and their accepted headers: declared by the dataset's spec
+# (covidsync/ingest/datasets/<dataset>.py); contract §3 (vaccinations), §4 (test results), §5 (PC-Covid).
+DATASETS: dict[str, tuple[Column, ...]] = _datasets()
 
 _NON_ALNUM = re.compile(r"[\W_]+")
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -537,11 +244,64 @@ def open_rows(path: Path, dataset: str, *, max_expanded_bytes: int | None = None
     return stream
 
 
-def _missing_columns(dataset: str, present: set[str]) -> None:
-    missing = [c for c in DATASETS[dataset] if c.required and c.name not in present]
+@dataclass(frozen=True)
+class MissingColumn:
+    """A required column the header lacks: its name, its header in Vietnamese and in English, and the
+    header of the file that looks closest to it (``None`` when none looks close)."""
+
+    name: str
+    header_vi: str
+    header_en: str
+    closest: str | None
+
+
+# how alike a file's header must be to one of a column's accepted headers to be named as the closest
+# (difflib's ratio over header_key forms); below it nothing is named. A header row that is really a data
+# row holds names and numbers, which are not this close to a column name; short words (``Nam``) and text
+# with a number in it are never named.
+CLOSEST_HEADER_RATIO = 0.7
+_MIN_KEY = 4
+_NUMBER = re.compile(r"[0-9]{2}")
+_MAX_SHOWN_HEADER = 60
+
+
+def closest_header(column: Column, found: Iterable[str]) -> str | None:
+    """The header among ``found`` (the file's unmatched headers) most like one of ``column``'s accepted
+    headers, when alike enough (:data:`CLOSEST_HEADER_RATIO`)."""
+    from difflib import SequenceMatcher
+
+    best, best_ratio = None, CLOSEST_HEADER_RATIO
+    keys = [header_key(h) for h in column.headers]
+    for text in found:
+        if not text or len(text) > _MAX_SHOWN_HEADER or _NUMBER.search(text):
+            continue
+        key = header_key(text)
+        if len(key) < _MIN_KEY:
+            continue
+        ratio = max(SequenceMatcher(None, key, k).ratio() for k in keys)
+        if ratio > best_ratio or (ratio == best_ratio and best is None):
+            best, best_ratio = text, ratio
+    return best
+
+
+def missing_columns(dataset: str, present: set[str], found: Iterable[str] = ()) -> list[MissingColumn]:
+    """The required columns of ``dataset`` not in ``present``, each with the closest of the ``found``
+    headers that matched no column."""
+    found = list(found)
+    return [
+        MissingColumn(c.name, c.headers[1], c.english, closest_header(c, found))
+        for c in DATASETS[dataset]
+        if c.required and c.name not in present
+    ]
+
+
+def _missing_columns(dataset: str, present: set[str], found: Iterable[str] = ()) -> None:
+    missing = missing_columns(dataset, present, found)
     if missing:
-        names = ", ".join(f"{c.name} ({c.headers[1]})" for c in missing)
-        raise FileRejected("missing_columns", f"required columns not found in the header: {names}")
+        names = ", ".join(f"{c.name} ({c.header_vi})" for c in missing)
+        raise FileRejected(
+            "missing_columns", f"required columns not found in the header: {names}", missing=missing
+        )
 
 
 def _resume(first: tuple[int, dict[str, str]], rows: Generator) -> Iterator[tuple[int, dict[str, str]]]:
@@ -597,7 +357,7 @@ def _header_mapping(dataset: str, header: list[str | None]) -> tuple[list[tuple[
             )
         seen[column] = index
         mapping.append((index, column))
-    _missing_columns(dataset, set(seen))
+    _missing_columns(dataset, set(seen), unknown)
     return mapping, tuple(unknown)
 
 
@@ -1121,7 +881,7 @@ def _open_json(path: Path, dataset: str, *, lines: bool) -> RowStream:
         raise FileRejected(
             "empty_file", "the file has no data rows (an empty array, empty objects, or blank)"
         )
-    _missing_columns(dataset, set(order))
+    _missing_columns(dataset, set(order), unknown)
     columns = tuple(order)
     mapped = {key: column for key, column in keymap.items() if column}
 

@@ -1,485 +1,75 @@
-"""One facility file through write-audit-publish: parse → stage → row rules → batch gate → merge → finish.
+"""Facility files (vaccinations, test results) through the ingest engine: the names callers use.
 
-Each step commits on its own and records the file's status in ``ops.landing_file``
-(received → staged → validated → merged | held | rejected), so a failure anywhere leaves ``core``
-untouched and the file reprocessable, and a rerun picks up where the last one stopped. The merge is one
-transaction. Only counts and ids leave this module (XCom, logs): never a row.
-
-* **parse and stage**: :func:`covidsync.ingest.parse.open_rows` streams the file, the normaliser types
-  each value, and ``COPY`` writes the batch to ``staging`` in chunks (memory stays flat);
-* **row rules**: ``sql/ingest/<dataset>_row_problem.sql`` computes every contract code as a set and
-  writes ``quarantine.row_problem``; rows with an error are copied to ``quarantine.rejected_row``;
-* **gate**: ``sql/ingest/<dataset>_profile.sql`` profiles the batch in SQL, and Great Expectations
-  validates the profile (:mod:`covidsync.ingest.gate`); a failed gate holds the whole file;
-* **merge**: ``sql/ingest/<dataset>_merge.sql`` replaces records by (facility, record key), keeping
-  earlier versions in the history tables;
-* **finish**: the file moves to the archive (or the rejected area when held), and the sender's
-  ``result.json`` and ``errors.csv`` are written, identity values masked.
+The driver and its steps are :mod:`covidsync.ingest.engine` (one for every dataset, issue 16); what is
+particular to vaccinations and test results is their spec (``covidsync/ingest/datasets/``). This module
+keeps the entry points that the DAGs, the CLI, the API pull and the benchmarks call.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-import os
-from dataclasses import dataclass
-from pathlib import Path
+from covidsync.ingest.engine import (
+    LOCK_NAMESPACE,
+    FileRow,
+    FileStateError,
+    analyze_row_problems,
+    apply_rules,
+    clear_staging,
+    finish,
+    gate,
+    hold,
+    load_file,
+    max_rejected_share,
+    merge,
+    problem_rows,
+    profile,
+    reject_file,
+    release,
+    report_and_move,
+    reprocess,
+    set_status,
+    sql_text,
+    stage,
+)
 
-from covidsync import settings
-from covidsync.errors import CovidsyncError
-from covidsync.ingest import landing
+__all__ = [
+    "FileRow",
+    "FileStateError",
+    "analyze_row_problems",
+    "apply_rules",
+    "clear_staging",
+    "finish",
+    "gate",
+    "hold",
+    "load_file",
+    "max_rejected_share",
+    "merge",
+    "problem_rows",
+    "process_file",
+    "profile",
+    "reject_file",
+    "release",
+    "report_and_move",
+    "reprocess",
+    "set_status",
+    "sql_text",
+    "stage",
+]
 
-log = logging.getLogger(__name__)
-
+DATASETS = ("vaccinations", "test_results")
 TABLES = {"vaccinations": "vaccination", "test_results": "test_result"}
-IDENTITY_COLUMNS = {"citizen_id", "phone", "health_insurance_no", "full_name"}
-_LOCK_NAMESPACE = 0x66696C65  # advisory lock namespace for "one worker per file"
-# A batch this big gets fresh planner statistics (staging after the COPY, row problems after the rules):
-# without them the planner takes the new batch for a few rows and anti-joins it to its row problems by
-# nested loops, quadratic in the file (100k rows: 10 s in the rules, 11 s in the merge, against 2-3 s).
-# Smaller files skip it: ANALYZE locks the table against another ANALYZE until the transaction ends.
-ANALYZE_MIN_ROWS = 10_000
+_LOCK_NAMESPACE = LOCK_NAMESPACE
 
 
-class FileStateError(CovidsyncError):
-    pass
-
-
-def max_rejected_share() -> float:
-    return float(os.environ.get("COVIDSYNC_MAX_REJECTED_SHARE", "0.2"))
-
-
-def sql_text(name: str) -> str:
-    return (settings.sql_dir() / "ingest" / f"{name}.sql").read_text(encoding="utf-8")
-
-
-@dataclass
-class FileRow:
-    file_id: int
-    relative_path: str
-    original_name: str
-    facility_code: str
-    dataset: str
-    received_at: dt.datetime
-    status: str
-    sha256: str
-    final_path: str | None
-
-    @property
-    def landing_path(self) -> Path:
-        return settings.landing_dir() / self.relative_path
-
-    @property
-    def table(self) -> str:
-        return TABLES[self.dataset]
-
-
-def analyze_row_problems(cur, file_id: int) -> None:
-    """Fresh statistics on ``quarantine.row_problem`` after a big file's rules: the loadable views anti-join
-    to it and the errors.csv queries join it to staging; without them the planner guesses a few rows."""
-    cur.execute("select coalesce(rows_total, 0) from ops.landing_file where file_id = %s", (file_id,))
-    if cur.fetchone()[0] >= ANALYZE_MIN_ROWS:
-        cur.execute("analyze quarantine.row_problem")
-
-
-def load_file(conn, file_id: int) -> FileRow:
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            select file_id, relative_path, original_name, facility_code, dataset, received_at, status, sha256,
-                   final_path
-            from ops.landing_file where file_id = %s
-            """,
-            (file_id,),
-        )
-        row = cur.fetchone()
-    if row is None:
-        raise FileStateError(f"no file with id {file_id}")
-    return FileRow(*row)
-
-
-def set_status(
-    cur, file_id: int, status: str, *, reason: str | None = None, actor: str = "pipeline", **counts
-):
-    assignments = ", ".join(f"{column} = %({column})s" for column in counts)
-    cur.execute(
-        f"""
-        with before as (select status from ops.landing_file where file_id = %(file_id)s)
-        update ops.landing_file set status = %(status)s, updated_at = now(){", " + assignments if counts else ""}
-        where file_id = %(file_id)s
-        returning (select status from before)
-        """,  # noqa: S608 (column names come from this module's keyword arguments)
-        {"file_id": file_id, "status": status, **counts},
-    )
-    previous = cur.fetchone()[0]
-    cur.execute(
-        "insert into ops.file_event (file_id, from_status, to_status, actor, reason) values (%s, %s, %s, %s, %s)",
-        (file_id, previous, status, actor, reason),
-    )
-
-
-# -- the steps ---------------------------------------------------------------------------------------
-def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
-    """Parse the file (at ``path``, else its landing path) into staging; return (rows staged, whether the
-    file has a record_id column)."""
-    from covidsync.ingest.normalize import copy_to_staging
-    from covidsync.ingest.parse import open_rows
-
-    stream = open_rows(path or f.landing_path, f.dataset)
-    has_record_id = "record_id" in stream.columns
-    with conn, conn.cursor() as cur:
-        rows = copy_to_staging(conn, f.dataset, f.file_id, stream)
-        if rows >= ANALYZE_MIN_ROWS:
-            cur.execute(f"analyze staging.{f.table}")
-        set_status(cur, f.file_id, "staged", rows_total=rows)
-    return rows, has_record_id
-
-
-def _set_based(cur) -> None:
-    """For the batch statements of this transaction: no JIT. Their estimated cost passes the JIT
-    thresholds at about 50k rows, and compiling costs more (about 1 s) than it saves on one file."""
-    cur.execute("set local jit = off")
-
-
-def apply_rules(conn, f: FileRow, has_record_id: bool) -> dict:
-    """Row rules as sets; return the counts (rows, rejected, with warnings) and whether to hold."""
-    params = {
-        "file_id": f.file_id,
-        "facility_code": f.facility_code,
-        "received_at": f.received_at,
-        "has_record_id": has_record_id,
-    }
-    with conn, conn.cursor() as cur:
-        _set_based(cur)
-        cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
-        cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
-        cur.execute(sql_text(f"{f.table}_row_problem"), params)
-        analyze_row_problems(cur, f.file_id)
-        cur.execute(
-            f"""
-            select count(*),
-                   count(*) filter (where exists (
-                       select 1 from quarantine.row_problem q
-                       where q.file_id = s.file_id and q.row_number = s.row_number and q.severity = 'error'))
-            from staging.{f.table} s where s.file_id = %s
-            """,  # noqa: S608 (table from TABLES)
-            (f.file_id,),
-        )
-        total, rejected = cur.fetchone()
-        hold = total > 0 and rejected / total > max_rejected_share()
-        if f.dataset == "vaccinations":
-            cur.execute(sql_text("vaccination_short_interval"), {**params, "hold_batch": hold})
-        cur.execute(
-            f"""
-            insert into quarantine.rejected_row (file_id, row_number, raw)
-            select s.file_id, s.row_number, s.raw from staging.{f.table} s
-            where s.file_id = %(file_id)s and exists (
-                select 1 from quarantine.row_problem q
-                where q.file_id = s.file_id and q.row_number = s.row_number and q.severity = 'error')
-            """,  # noqa: S608 (table from TABLES)
-            params,
-        )
-        cur.execute(
-            """
-            select count(distinct row_number) filter (where severity = 'warning')
-            from quarantine.row_problem where file_id = %s
-            """,
-            (f.file_id,),
-        )
-        warned = cur.fetchone()[0]
-        set_status(cur, f.file_id, "validated", rows_rejected=rejected, rows_with_warnings=warned)
-    return {"rows_total": total, "rows_rejected": rejected, "rows_with_warnings": warned, "hold": hold}
-
-
-def profile(conn, f: FileRow, counts: dict) -> dict:
-    params = {"file_id": f.file_id, "facility_code": f.facility_code, "received_at": f.received_at}
-    with conn.cursor() as cur:
-        _set_based(cur)
-        cur.execute(sql_text(f"{f.table}_profile"), params)
-        result = dict(cur.fetchone()[0])
-    conn.rollback()  # read-only
-    history = result.setdefault("history", {})
-    if "positivity" in result:
-        history["positivity"] = result.pop("positivity")
-    total = result["rows_total"]
-    result.update(
-        file_id=f.file_id,
-        dataset=f.dataset,
-        facility_code=f.facility_code,
-        rejected_share=(result["rows_rejected"] / total) if total else 0.0,
-        max_rejected_share=max_rejected_share(),
-    )
-    return result
-
-
-def gate(conn, f: FileRow, batch_profile: dict):
-    from covidsync.ingest import gate as gx_gate
-
-    # each validation goes into the Data Docs site too (about 0.3 s a file; its own run id, so parallel
-    # workers do not collide); COVIDSYNC_GX_DOCS=0 turns that off
-    result = gx_gate.run_gate(batch_profile, build_docs=os.environ.get("COVIDSYNC_GX_DOCS", "1") != "0")
-    with conn:
-        gx_gate.store_result(conn, f.file_id, f"{f.dataset}_batch", result)
-    return result
-
-
-def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = None) -> int:
-    """Merge the file's loadable rows into core in one transaction; return the rows loaded."""
-    archive = landing.area_path(
-        settings.archive_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
-    )
-    with conn, conn.cursor() as cur:
-        _set_based(cur)
-        cur.execute(sql_text(f"{f.table}_merge"), {"file_id": f.file_id, "facility_code": f.facility_code})
-        cur.execute(f"select count(*) from core.{f.table} where source_file_id = %s", (f.file_id,))  # noqa: S608
-        loaded = cur.fetchone()[0]
-        cur.execute(
-            "update ops.landing_file set final_path = %s where file_id = %s", (str(archive), f.file_id)
-        )
-        set_status(cur, f.file_id, "merged", actor=actor, reason=reason, rows_loaded=loaded)
-    return loaded
-
-
-def hold(conn, f: FileRow, reasons: list[str]) -> None:
-    rejected = landing.area_path(
-        settings.rejected_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
-    )
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            """
-            update ops.landing_file
-            set final_path = %s, file_codes = array(select distinct unnest(file_codes || '{batch_rejected}'))
-            where file_id = %s
-            """,
-            (str(rejected), f.file_id),
-        )
-        set_status(cur, f.file_id, "held", reason="; ".join(reasons)[:1000], rows_loaded=0)
-
-
-def reject_file(conn, f: FileRow, code: str, detail: str) -> None:
-    """The file cannot be read at all: rejected with its file code, moved, reported."""
-    rejected = landing.area_path(
-        settings.rejected_dir(), f.facility_code, f.dataset, f.received_at, f.original_name
-    )
-    with conn, conn.cursor() as cur:
-        cur.execute(f"delete from staging.{f.table} where file_id = %s", (f.file_id,))  # noqa: S608
-        cur.execute(
-            "update ops.landing_file set final_path = %s, file_codes = %s where file_id = %s",
-            (str(rejected), [code], f.file_id),
-        )
-        set_status(cur, f.file_id, "rejected", reason=f"{code}: {detail}"[:1000], rows_loaded=0)
-
-
-def report_and_move(conn, f: FileRow, rows_for_report) -> dict:
-    """The sender's reports for a finished file, then the file to its area; the counts come back.
-
-    ``rows_for_report(conn, f, file_codes)`` gives the errors.csv lines (each dataset family masks its own
-    columns). Shared by facility files and PC-Covid files; safe to repeat.
-    """
-    from covidsync.ingest.report import FileResult, write_reports
-
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            select coalesce(rows_total, 0), coalesce(rows_loaded, 0), coalesce(rows_rejected, 0),
-                   coalesce(rows_with_warnings, 0), file_codes
-            from ops.landing_file where file_id = %s
-            """,
-            (f.file_id,),
-        )
-        total, loaded, rejected, warned, codes = cur.fetchone()
-    conn.rollback()
-    if f.status == "merged":
-        status = "loaded_with_errors" if rejected else "loaded"
-    elif f.status in ("held", "rejected"):
-        status = "rejected"
-    else:
-        raise FileStateError(f"file {f.file_id} is {f.status}: nothing to finish")
-    result = FileResult(
-        file=f.original_name,
-        sha256=f.sha256,
-        dataset=f.dataset,
-        status=status,
-        rows_total=total,
-        rows_loaded=loaded,
-        rows_rejected=rejected,
-        rows_with_warnings=warned,
-        file_errors=list(codes),
-    )
-    write_reports(settings.outbox_dir() / f.facility_code, result, rows_for_report(conn, f, list(codes)))
-    if f.final_path and f.landing_path.exists():
-        landing.move_out(f.landing_path, Path(f.final_path))
-    return {
-        "file_id": f.file_id,
-        "status": status,
-        "rows_total": total,
-        "rows_loaded": loaded,
-        "rows_rejected": rejected,
-        "rows_with_warnings": warned,
-    }
-
-
-def finish(conn, file_id: int) -> dict:
-    """Reports to the sender, the file to its area, staging cleared (kept while a file is held).
-
-    Safe to repeat: a crash after the status was committed is completed by the next run.
-    """
-    f = load_file(conn, file_id)
-    summary = report_and_move(conn, f, problem_rows)
-    if f.status != "held":
-        with conn, conn.cursor() as cur:
-            cur.execute(f"delete from staging.{f.table} where file_id = %s", (file_id,))  # noqa: S608
-    return summary
-
-
-def problem_rows(conn, f: FileRow, file_codes: list[str]):
-    """errors.csv lines: file codes first, then each row problem with the value masked where it is identity."""
-    from covidsync.domain.codes import FILE_CODES, ROW_CODES
-    from covidsync.domain.text import mask
-
-    for code in file_codes:
-        info = FILE_CODES[code]
-        yield ("", "", code, info.severity, info.message_vi, info.message_en)
-    with conn.cursor(name=f"problems_{f.file_id}") as cur:  # server-side: flat memory for big files
-        cur.itersize = 5000
-        cur.execute(
-            f"""
-            select q.row_number, q.column_name, q.code, q.severity, coalesce(s.raw, r.raw) ->> q.column_name
-            from quarantine.row_problem q
-            left join staging.{f.table} s on s.file_id = q.file_id and s.row_number = q.row_number
-            left join quarantine.rejected_row r on r.file_id = q.file_id and r.row_number = q.row_number
-            where q.file_id = %s
-            order by q.row_number, q.column_name, q.code
-            """,  # noqa: S608 (table from TABLES)
-            (f.file_id,),
-        )
-        for row_number, column, code, severity, value in cur:
-            info = ROW_CODES[code]
-            shown = mask(value) if column in IDENTITY_COLUMNS else value
-            suffix_vi = f" (giá trị: {shown})" if shown else ""
-            suffix_en = f" (value: {shown})" if shown else ""
-            yield (
-                row_number,
-                column,
-                code,
-                severity,
-                info.message_vi + suffix_vi,
-                info.message_en + suffix_en,
-            )
-    conn.rollback()
-
-
-# -- one file, start to end ---------------------------------------------------------------------------
 def process_file(conn, file_id: int) -> dict:
-    """Take one registered file as far as it can go; return a summary of counts (no rows, no names)."""
-    from covidsync.ingest.parse import FileRejected
+    """One registered facility file through the engine (:func:`covidsync.ingest.engine.process_file`)."""
+    from covidsync.ingest import engine
 
-    with conn.cursor() as cur:
-        cur.execute("select pg_try_advisory_lock(%s, %s)", (_LOCK_NAMESPACE, file_id))
-        if not cur.fetchone()[0]:
-            conn.rollback()
-            return {"file_id": file_id, "status": "busy"}
-    conn.commit()
-    try:
-        f = load_file(conn, file_id)
-        conn.rollback()
-        if f.dataset not in TABLES:
-            raise FileStateError(f"file {file_id} is not a facility dataset ({f.dataset})")
-        if f.status in ("merged", "held", "rejected") and f.landing_path.exists():
-            return finish(conn, file_id)  # an earlier run committed but did not finish
-        if f.status not in ("received", "staged", "validated"):
-            return {"file_id": file_id, "status": f.status}
-        if (replaced := landing.verify_unchanged(conn, f)) is not None:
-            return replaced  # other bytes than registered: registered again as a new file
-        try:
-            _, has_record_id = stage(conn, f)
-        except FileRejected as exc:
-            conn.rollback()
-            reject_file(conn, f, exc.code, exc.detail)
-            return finish(conn, file_id)
-        counts = apply_rules(conn, f, has_record_id)
-        batch_profile = profile(conn, f, counts)
-        result = gate(conn, f, batch_profile)
-        if counts["hold"] or not result.success:
-            hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
-        else:
-            merge(conn, f)
-        summary = finish(conn, file_id)
-        log.info(
-            "file %s (%s, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
-            file_id,
-            f.facility_code,
-            f.dataset,
-            summary["status"],
-            summary["rows_total"],
-            summary["rows_loaded"],
-            summary["rows_rejected"],
-            summary["rows_with_warnings"],
-        )
-        return summary
-    finally:
-        conn.rollback()
-        with conn.cursor() as cur:
-            cur.execute("select pg_advisory_unlock(%s, %s)", (_LOCK_NAMESPACE, file_id))
-        conn.commit()
-
-
-def release(conn, file_id: int, reason: str, actor: str) -> dict:
-    """An operator releases a held file: its loadable rows merge, with the reason recorded."""
-    if not reason or not reason.strip():
-        raise FileStateError("a release needs a reason (it is recorded with the file)")
-    f = load_file(conn, file_id)
-    conn.rollback()
-    if f.status != "held":
-        raise FileStateError(f"file {file_id} is {f.status}, not held")
-    merge_file, finish_file, table = merge, finish, TABLES.get(f.dataset)
-    if f.dataset in ("venues", "checkins"):  # PC-Covid files: their own staging, merge and reports
-        from covidsync.ingest import checkins
-
-        merge_file, finish_file, table = checkins.merge, checkins.finish, checkins.TABLES[f.dataset]
-    with conn.cursor() as cur:
-        cur.execute(f"select count(*) from staging.{table} where file_id = %s", (file_id,))  # noqa: S608
-        staged = cur.fetchone()[0]
-    conn.rollback()
-    if not staged:
-        raise FileStateError(f"file {file_id} has no staged rows left: reprocess it instead")
-    held_at = Path(f.final_path) if f.final_path else None
-    merge_file(conn, f, actor=actor, reason=f"released: {reason.strip()}"[:1000])
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            "update ops.landing_file set file_codes = array_remove(file_codes, 'batch_rejected') where file_id = %s",
-            (file_id,),
-        )
-    archived = load_file(conn, file_id)
-    conn.rollback()
-    if held_at and held_at.exists() and archived.final_path:
-        landing.move_out(held_at, Path(archived.final_path))
-    return finish_file(conn, file_id)
-
-
-def reprocess(conn, file_id: int, reason: str, actor: str) -> None:
-    """Put a finished file back in the landing zone as ``received``; the next run processes it again."""
-    f = load_file(conn, file_id)
-    conn.rollback()
-    if f.status in ("received", "staged", "validated"):
-        return
-    if f.status == "duplicate":
-        raise FileStateError(f"file {file_id} is a duplicate: reprocess the original instead")
-    source = Path(f.final_path) if f.final_path else None
-    if source is None or not source.exists():
-        raise FileStateError(f"file {file_id}: its copy is not at {source}; cannot reprocess")
-    if f.landing_path.exists():
-        raise FileStateError(f"file {file_id}: another file is waiting at its landing path")
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            """
-            update ops.landing_file
-            set final_path = null, file_codes = '{}', rows_loaded = null, rows_rejected = null,
-                rows_with_warnings = null
-            where file_id = %s
-            """,
-            (file_id,),
-        )
-        set_status(cur, file_id, "received", reason=f"reprocess: {reason}"[:1000], actor=actor)
-    f.landing_path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, f.landing_path)
+    # the merge and rules steps are looked up here at call time, so that a test can break them (tests of
+    # faults, a file replaced while it is processed)
+    return engine.process_file(
+        conn,
+        file_id,
+        datasets=DATASETS,
+        merge_step=lambda c, f, **kw: merge(c, f, **kw),
+        rules_step=lambda *a, **kw: apply_rules(*a, **kw),
+    )

@@ -1,0 +1,517 @@
+"""Columnar typing of a file's rows: raw text columns in, typed staging columns out, batch by batch.
+
+The rows come from the contract reader (:func:`covidsync.ingest.parse.open_rows`: encodings, separators,
+header matching and row numbers exactly as contract §1–§2 say) in bounded batches
+(:data:`BATCH_ROWS`), as a polars DataFrame of text columns. Each staging column of a dataset's spec
+(:class:`covidsync.ingest.spec.Typed`) is then computed for the whole batch by a reader of
+:data:`READERS`:
+
+* values that repeat (dates, administrative and facility codes, genders, vaccines, vocabulary words,
+  dose numbers) are read **once per distinct value** with the shared domain functions
+  (:mod:`covidsync.domain`) and joined back, so the answer is exactly theirs;
+* values that are nearly all distinct (CCCD, phone, date-times) take a column expression for the shapes
+  that need no repair (12 or 9 digits; a normalised mobile number; ISO 8601 with an offset), and the
+  domain function once per distinct value for the rest.
+
+Every typed value is written as the text PostgreSQL reads back to the same value (``t``/``f``, ISO dates
+and date-times), as :mod:`covidsync.ingest.normalize` wrote it row by row; the values as sent go beside
+them as one jsonb object (``raw``) for the row rules (``raw ? 'column'``: a value was sent), the report
+and the quarantine. A batch goes to ``staging.<table>`` with one ``COPY``; memory holds one batch.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+
+# polars allocates through its own jemalloc, which by default keeps freed pages for seconds: with one batch
+# after another the process grew by ~400 MB at 100k-row batches. Pages returned at once (set before polars
+# is first imported; an operator's own setting wins) keep the peak flat: +150 MB at 20k-row batches.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:0,muzzy_decay_ms:0")
+
+import polars as pl  # noqa: E402 (after the allocator's setting)
+
+from covidsync.domain import admin, phone, text, vaccines
+from covidsync.ingest import normalize
+from covidsync.ingest.spec import DatasetSpec, Typed
+
+BATCH_ROWS = int(os.environ.get("COVIDSYNC_INGEST_BATCH_ROWS", "25000"))  # rows typed and COPYed at once
+# CSV files with no quote read by polars' string kernels instead of the csv module (0 turns it off)
+NATIVE_CSV = os.environ.get("COVIDSYNC_INGEST_NATIVE_CSV", "1") != "0"
+
+
+def _cell(value) -> str | None:
+    """The text of a typed value for ``COPY`` (as :func:`covidsync.ingest.normalize._cell` and csv wrote it)."""
+    value = normalize._cell(value)
+    return None if value is None else str(value)
+
+
+def per_distinct(series: pl.Series, fn: Callable[[str], object]) -> pl.Series:
+    """``fn`` of each value, computed once per distinct value; the result as text (see :func:`_cell`)."""
+    values = series.drop_nulls().unique()
+    if values.is_empty():
+        return pl.Series(series.name, [None] * len(series), dtype=pl.String)
+    mapped = pl.Series([_cell(fn(v)) for v in values.to_list()], dtype=pl.String)
+    return series.replace_strict(values, mapped, default=None, return_dtype=pl.String)
+
+
+def _fast_or_distinct(series: pl.Series, fast: pl.Expr, fn: Callable[[str], object]) -> pl.Series:
+    """Where ``fast`` (an expression over ``series`` named ``v``) is not null it is the answer; every other
+    value goes through ``fn`` once per distinct value."""
+    frame = pl.DataFrame({"v": series}).with_columns(fast.alias("fast"))
+    slow_values = frame.filter(pl.col("fast").is_null() & pl.col("v").is_not_null())["v"]
+    if slow_values.is_empty():
+        return frame["fast"].rename(series.name)
+    distinct = slow_values.unique()
+    lookup = pl.DataFrame({"v": distinct, "slow": per_distinct(distinct, fn)})
+    out = frame.join(lookup, on="v", how="left", maintain_order="left")
+    return out.select(pl.coalesce("fast", "slow"))["fast"].rename(series.name)
+
+
+# -- the readers -------------------------------------------------------------------------------------------
+def read_text(series: pl.Series) -> pl.Series:
+    return series
+
+
+def read_digits(series: pl.Series, length: int) -> pl.Series:
+    return per_distinct(series, lambda v: normalize._digits(v, length))
+
+
+def read_pad(series: pl.Series, length: int) -> pl.Series:
+    return per_distinct(series, lambda v: admin.pad_code(v, length))
+
+
+def read_citizen_id(series: pl.Series) -> pl.Series:
+    # digits only, not 11 of them: repair_citizen_id leaves them as they are
+    v = pl.col("v")
+    fast = pl.when(v.str.contains(r"^[0-9]+$") & (v.str.len_bytes() != 11)).then(v)
+    return _fast_or_distinct(series, fast, normalize._citizen_id)
+
+
+def read_phone(series: pl.Series) -> pl.Series:
+    v = pl.col("v")
+    fast = pl.when(v.str.contains(r"^0[35789][0-9]{8}$")).then(v)  # already a normalised mobile number
+    return _fast_or_distinct(series, fast, phone.normalize_phone)
+
+
+def read_gender(series: pl.Series) -> pl.Series:
+    return per_distinct(series, text.normalize_gender)
+
+
+def _fast_date() -> pl.Expr:
+    """dd/mm/yyyy and yyyy-mm-dd, the shapes nearly every file uses, read by column expressions: a real
+    calendar day in 1900–2099 gives its ISO text; anything else is left to the domain function."""
+    v = pl.col("v")
+    day = (
+        pl.when(v.str.contains(r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"))
+        .then(v.str.to_date("%d/%m/%Y", strict=False))
+        .when(v.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+        .then(v.str.to_date("%Y-%m-%d", strict=False))
+    )
+    return pl.when(day.dt.year().is_between(1900, 2099)).then(day.dt.to_string("%Y-%m-%d"))
+
+
+def read_birth(series: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(date of birth, whether only a year was sent) as :func:`covidsync.domain.dates.parse_birth_date`."""
+    frame = pl.DataFrame({"v": series}).with_columns(_fast_date().alias("fast"))
+    slow = frame.filter(pl.col("fast").is_null() & pl.col("v").is_not_null())["v"].unique()
+    pairs = [normalize._birth(v) for v in slow.to_list()]
+    lookup = pl.DataFrame(
+        {
+            "v": slow,
+            "slow_date": pl.Series([_cell(d) for d, _ in pairs], dtype=pl.String),
+            "slow_year": pl.Series([_cell(y) for _, y in pairs], dtype=pl.String),
+        }
+    )
+    out = frame.join(lookup, on="v", how="left", maintain_order="left").select(
+        pl.coalesce("fast", "slow_date").alias("date"),
+        pl.when(pl.col("fast").is_not_null()).then(pl.lit("f")).otherwise(pl.col("slow_year")).alias("year"),
+    )
+    return out["date"].rename(series.name), out["year"].rename(series.name)
+
+
+def read_date(series: pl.Series) -> pl.Series:
+    return _fast_or_distinct(series, _fast_date(), normalize._date)
+
+
+def read_datetime(series: pl.Series) -> pl.Series:
+    return per_distinct(series, normalize._datetime)
+
+
+def read_int(series: pl.Series) -> pl.Series:
+    return per_distinct(series, normalize.as_int)
+
+
+def read_float(series: pl.Series) -> pl.Series:
+    return per_distinct(series, normalize.as_float)
+
+
+def read_vaccine(series: pl.Series) -> pl.Series:
+    return per_distinct(series, vaccines.canonical_vaccine)
+
+
+WORDS = {"test_types": normalize.TEST_TYPES, "results": normalize.RESULTS, "yes_no": normalize.YES_NO}
+
+
+def read_word(series: pl.Series, table: str) -> pl.Series:
+    words = WORDS[table]
+    return per_distinct(series, lambda v: words.get(text.name_key(v)))
+
+
+READERS: dict[str, Callable] = {
+    "text": read_text,
+    "digits": read_digits,
+    "pad": read_pad,
+    "citizen_id": read_citizen_id,
+    "phone": read_phone,
+    "gender": read_gender,
+    "birth": read_birth,
+    "date": read_date,
+    "datetime": read_datetime,
+    "int": read_int,
+    "float": read_float,
+    "vaccine": read_vaccine,
+    "word": read_word,
+}
+
+
+# -- batches ------------------------------------------------------------------------------------------------
+def batches(
+    rows: Iterable[tuple[int, dict[str, str]]], columns: Iterable[str], batch_rows: int = BATCH_ROWS
+) -> Iterator[pl.DataFrame]:
+    """The rows of a file as DataFrames of at most ``batch_rows`` rows: ``row_number`` and one text column
+    per canonical column of the dataset (null where the row sent nothing)."""
+    schema = {c: pl.String for c in columns}
+    numbers: list[int] = []
+    values: list[dict[str, str]] = []
+    for number, row in rows:
+        numbers.append(number)
+        values.append(row)
+        if len(numbers) == batch_rows:
+            yield _frame(numbers, values, schema)
+            numbers, values = [], []
+    if numbers:
+        yield _frame(numbers, values, schema)
+
+
+# A cell that needs no cleaning: nothing to strip at either end (whitespace, control or invisible
+# characters) and already NFC. Every other cell goes through the reader's own function once per distinct
+# value (covidsync.ingest.parse._csv_text), so the result is exactly the row reader's.
+_EDGE = r"\s\x00-\x1f\x7f\ufeff\u200b\u200c\u200d\u2060"
+_CLEAN = f"(?s)^(?:[^{_EDGE}]|[^{_EDGE}].*[^{_EDGE}])$"
+
+
+def clean_text(series: pl.Series) -> pl.Series:
+    """The parser's cell text (NFC, stripped, empty → null) of a column of raw CSV cells."""
+    from covidsync.ingest.parse import _csv_text
+
+    v = pl.col("v")
+    ascii_text = v.str.len_bytes() == v.str.len_chars()
+    fast = pl.when(v.str.contains(_CLEAN) & (ascii_text | (v.str.normalize("NFC") == v))).then(v)
+    out = pl.DataFrame({"v": series}).with_columns(fast.alias("fast"))
+    slow = out.filter(pl.col("fast").is_null() & (pl.col("v").str.len_bytes() > 0))["v"]
+    if slow.is_empty():
+        return out["fast"].rename(series.name)
+    distinct = slow.unique()
+    lookup = pl.DataFrame(
+        {"v": distinct, "slow": pl.Series([_csv_text(x) for x in distinct.to_list()], dtype=pl.String)}
+    )
+    joined = out.join(lookup, on="v", how="left", maintain_order="left")
+    return joined.select(pl.coalesce("fast", "slow"))["fast"].rename(series.name)
+
+
+def _transpose(records: list[list[str]], width: int) -> list[tuple]:
+    """The first ``width`` cells of each record, column by column (a short record's missing cells None)."""
+    short = [at for at, r in enumerate(records) if len(r) < width]
+    if short:
+        records = list(records)
+        for at in short:
+            records[at] = records[at] + [None] * (width - len(records[at]))
+    return list(zip(*records, strict=False))[:width] if records else []
+
+
+# -- CSV without quotes, read natively --------------------------------------------------------------------
+_NATIVE_CHUNK = 2 * 1024 * 1024  # bytes read and parsed at once (whole lines; 8 MiB raised the peak by 76 MB)
+
+
+def _field(delimiter: str) -> str:
+    """One cell with the separator before it: a quoted cell (``""`` inside for a quote) or one without any
+    quote character."""
+    d = re.escape(delimiter)
+    return f'{d}(?:"(?:[^"]|"")*"|[^{d}"\\r\\n]*)'
+
+
+def _well_formed(lines: pl.Series, delimiter: str) -> bool:
+    """Every line is one record of whole cells (:func:`_field`), so the csv module reads it as the split."""
+    return bool((delimiter + lines).str.contains(f"^(?:{_field(delimiter)})*$").all())
+
+
+def _plain_csv(path, encoding: str, delimiter: str = ",") -> bool:
+    """Whether the file's records are its lines, each a row of whole cells (no quote inside an unquoted cell,
+    nothing after a closing quote, no line break inside quotes), so that polars' string kernels give exactly
+    what the csv module (``parse._csv_records``) gives: UTF-8, no carriage return but in a CRLF, and no line
+    longer than the csv module's field limit (which it would refuse as broken). One pass over the bytes
+    (lines with a quote checked by a regular expression); anything else takes the csv module."""
+    import csv
+
+    if encoding not in ("utf-8", "utf-8-sig"):
+        return False
+    limit = csv.field_size_limit()
+    for lines in _plain_lines(path, encoding, check=limit):
+        if lines is None:
+            return False
+        quoted = lines.filter(lines.str.contains('"', literal=True))
+        if quoted.len() and not _well_formed(quoted, delimiter):
+            return False
+    return True
+
+
+def _cells(lines: pl.Series, delimiter: str) -> pl.Series:
+    """Each line's cells (a list per line), quoted cells unquoted."""
+    if not lines.str.contains('"', literal=True).any():
+        return lines.str.split(delimiter)
+    x = pl.element().str.slice(1)
+    unquoted = x.str.slice(1, x.str.len_chars() - 2).str.replace_all('""', '"', literal=True)
+    return (
+        (delimiter + lines)
+        .str.extract_all(_field(delimiter))
+        .list.eval(pl.when(x.str.starts_with('"')).then(unquoted).otherwise(x))
+    )
+
+
+def _plain_lines(path, encoding: str, check: int | None = None, with_bytes: bool = False) -> Iterator:
+    """The file's lines (without their CR/LF), a chunk of whole lines at a time, decoded once per chunk
+    (``with_bytes``: with the chunk's bytes, its last line break left out). With ``check`` (a length),
+    ``None`` comes instead when a line is longer or a CR is not in a CRLF."""
+    tail = b""
+    first = True
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_NATIVE_CHUNK)
+            data = tail + chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    tail = data
+                    if check is not None and len(tail) > check:
+                        yield None
+                        return
+                    continue
+                data, tail = data[: cut - 1], data[cut:]
+            elif not data:
+                return
+            if check is not None and (
+                data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r")
+                or (data.endswith(b"\r") and not chunk)
+                or max(map(len, data.split(b"\n"))) > check
+            ):
+                yield None
+                return
+            text = data.decode(encoding if first else "utf-8")
+            first = False
+            lines = pl.Series("line", [text]).str.split("\n").explode().str.strip_suffix("\r")
+            yield (data, lines) if with_bytes else lines
+            if not chunk:
+                return
+
+
+def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """:func:`csv_batches` for a file :func:`_plain_csv` accepts: lines split by polars, not the csv module."""
+    from covidsync.ingest import parse
+
+    delimiter = stream.delimiter
+    mapping = None
+    names: list[str] = []
+    number = 0
+    seen_content = False
+    for data, lines in _plain_lines(path, stream.encoding, with_bytes=True):
+        offset = 0
+        if mapping is None:  # the head: the sep= line and the header, as parse._csv_records/_find_header
+            at = 0
+            for line in lines:  # a line or two, nearly always
+                at += 1
+                record = _cells(pl.Series([line]), delimiter)[0].to_list() if line else []
+                if not seen_content and record and any(record):
+                    seen_content = True
+                    if delimiter.join(record).strip().lower() in ("sep=,", "sep=;", "sep=,,", "sep=;;"):
+                        continue
+                found = parse._find_header(iter([record]), parse._csv_text)
+                if found is not None:
+                    mapping, _ = parse._header_mapping(dataset, found[1])
+                    names = [column for _, column in mapping]
+                    break
+            if mapping is None:
+                continue
+            lines = lines.slice(at)
+            if lines.is_empty():
+                continue
+            for _ in range(at):
+                offset = data.index(b"\n", offset) + 1
+        # the lines' cells by polars' CSV reader (each line is one record of whole cells: _plain_csv)
+        width = max((i for i, _ in mapping), default=0) + 1
+        table = pl.read_csv(
+            io.BytesIO(memoryview(data)[offset:].tobytes() + b"\n"),
+            has_header=False,
+            separator=delimiter,
+            quote_char='"',
+            schema={f"c{i}": pl.String for i in range(width)},
+            truncate_ragged_lines=True,
+            missing_columns="insert",
+            extra_columns="ignore",
+        )
+        if table.height != lines.len():  # not reached: _plain_csv admits only files read line by line
+            raise AssertionError(f"the CSV reader found {table.height} records in {lines.len()} lines")
+        for start in range(0, lines.len(), batch_rows):
+            part = lines.slice(start, batch_rows)
+            numbers = pl.int_range(number + 1, number + 1 + part.len(), eager=True, dtype=pl.Int64)
+            number += part.len()
+            cells = table.slice(start, batch_rows)
+            columns = {name: clean_text(cells[f"c{i}"].rename(name)) for i, name in mapping}
+            frame = pl.DataFrame(columns, height=part.len()).with_columns(numbers.alias("row_number"))
+            if names:
+                has_value = frame.select(pl.any_horizontal(pl.col(n).is_not_null() for n in names))[:, 0]
+            else:
+                has_value = pl.Series([False] * part.len())
+            if not has_value.all():
+                keep = has_value.to_list()
+                for at_row, kept in enumerate(keep):
+                    if not kept:
+                        record = _cells(part.slice(at_row, 1), delimiter)[0]
+                        keep[at_row] = any(parse._csv_text(v) for v in record if v)
+                frame = frame.filter(pl.Series(keep))
+            if frame.height:
+                yield frame
+    if mapping is None:  # the file changed since open_rows read it
+        raise parse.FileRejected("empty_file", "the file has no header and no data (blank)")
+
+
+def csv_batches(path, stream, dataset: str, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+    """The data rows of a CSV file already opened by :func:`covidsync.ingest.parse.open_rows` (which did the
+    file's checks: encoding, separator, header, a first row), as DataFrames of at most ``batch_rows`` rows.
+
+    The records come from the same reader as the row stream's (``parse._csv_records``: the csv module,
+    ``sep=`` line, broken structure as ``unsupported_format``); the header is found and matched by the same
+    functions; row numbers count every record after the header (blank ones too) and a row is kept when any
+    of its cells has text, as :func:`covidsync.ingest.parse._tabular_rows` does. Cells are cleaned per
+    column (:func:`clean_text`) instead of one by one.
+    """
+    from covidsync.ingest import parse
+
+    stream.close()
+    if NATIVE_CSV and _plain_csv(path, stream.encoding, stream.delimiter):
+        yield from _plain_batches(path, stream, dataset, batch_rows)
+        return
+    records = parse._csv_records(path, stream.encoding, stream.delimiter)
+    try:
+        found = parse._find_header(records, parse._csv_text)
+        if found is None:  # the file changed since open_rows read it
+            raise parse.FileRejected("empty_file", "the file has no header and no data (blank)")
+        mapping, _ = parse._header_mapping(dataset, found[1])
+        names = [column for _, column in mapping]
+        number = 0
+        while True:
+            batch = list(islice(records, batch_rows))
+            if not batch:
+                return
+            numbers = pl.int_range(number + 1, number + 1 + len(batch), eager=True, dtype=pl.Int64)
+            number += len(batch)
+            cells = _transpose(batch, max((i for i, _ in mapping), default=-1) + 1)
+            columns = {name: clean_text(pl.Series(name, cells[i], dtype=pl.String)) for i, name in mapping}
+            frame = pl.DataFrame(columns).with_columns(numbers.alias("row_number"))
+            if names:
+                has_value = frame.select(pl.any_horizontal(pl.col(n).is_not_null() for n in names))[:, 0]
+            else:
+                has_value = pl.Series([False] * len(batch))
+            if not has_value.all():
+                # rows with nothing in the dataset's columns: kept when an unknown column has text
+                keep = has_value.to_list()
+                for at, kept in enumerate(keep):
+                    if not kept:
+                        keep[at] = any(parse._csv_text(v) for v in batch[at] if v)
+                frame = frame.filter(pl.Series(keep))
+            if frame.height:
+                yield frame
+    finally:
+        records.close()
+
+
+def _frame(numbers: list[int], values: list[dict], schema: dict) -> pl.DataFrame:
+    frame = pl.from_dicts(values, schema=schema) if schema else pl.DataFrame(height=len(numbers))
+    return frame.with_columns(pl.Series("row_number", numbers, dtype=pl.Int64))
+
+
+def raw_json(columns: Iterable[str]) -> pl.Expr:
+    """The values as sent, one JSON object per row without the columns the row did not send
+    (``json.dumps`` of the reader's dict, as jsonb sees it): the row's columns encoded once, then the
+    ``"column":null`` members taken out (values are strings, so ``:null`` after a key is only ever a
+    missing value; a quote inside a value is escaped, so no value text can look like a member)."""
+    columns = list(columns)
+    if not columns:
+        return pl.lit("{}")
+    return (
+        pl.struct(columns)
+        .struct.json_encode()
+        .str.replace_all(r',"[a-z_0-9]+":null', "")
+        .str.replace(r'^\{"[a-z_0-9]+":null,?', "{")
+    )
+
+
+def typed(spec: DatasetSpec, frame: pl.DataFrame, file_id: int) -> pl.DataFrame:
+    """The staging rows of one batch: file_id, row_number, raw (when the spec keeps it), typed columns."""
+    present = [c.name for c in spec.columns]
+    out: dict[str, pl.Series] = {
+        "file_id": pl.Series("file_id", [file_id] * frame.height, dtype=pl.Int64),
+        "row_number": frame["row_number"],
+    }
+    if spec.keep_raw:
+        out["raw"] = frame.select(raw_json(present))[:, 0]
+    for column in spec.staging:
+        result = _read(column, frame[column.column])
+        if isinstance(result, tuple):
+            for name, series in zip(column.names, result, strict=True):
+                out[name] = series
+        else:
+            out[column.name] = result
+    return pl.DataFrame([s.rename(name) for name, s in out.items()])
+
+
+def _read(column: Typed, series: pl.Series):
+    return READERS[column.reader](series, *column.args)
+
+
+def copy_frame(cur, table: str, frame: pl.DataFrame) -> None:
+    """One ``COPY`` of ``frame`` (its columns by name) into ``table``."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, null_value="")
+    buffer.seek(0)
+    cur.copy_expert(f"copy {table} ({', '.join(frame.columns)}) from stdin with (format csv)", buffer)
+
+
+def read_batches(
+    spec: DatasetSpec, stream, path=None, batch_rows: int = BATCH_ROWS
+) -> Iterator[pl.DataFrame]:
+    """A file's rows in batches: CSV read column-wise (:func:`csv_batches`), other formats from the row
+    stream (XLSX, JSON, JSONL: the contract reader's rows, gathered into batches)."""
+    names = [c.name for c in spec.columns]
+    if getattr(stream, "format", None) == "csv" and path is not None:
+        for frame in csv_batches(path, stream, spec.name, batch_rows):
+            missing = [n for n in names if n not in frame.columns]
+            yield frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in missing)
+        return
+    yield from batches(stream, names, batch_rows)
+
+
+def stage_rows(
+    conn, spec: DatasetSpec, file_id: int, rows: Iterable[tuple[int, dict[str, str]]], path=None
+) -> int:
+    """Replace the file's staged rows with ``rows`` typed batch by batch (in the caller's transaction)."""
+    total = 0
+    with conn.cursor() as cur:
+        cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
+        for frame in read_batches(spec, rows, path):
+            copy_frame(cur, f"staging.{spec.table}", typed(spec, frame, file_id))
+            total += frame.height
+    return total

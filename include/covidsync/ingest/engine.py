@@ -1,0 +1,675 @@
+"""The ingest engine: one write-audit-publish driver for every dataset (issue 16; docs/ingest-engine.md).
+
+``process_file(conn, file_id)`` takes one registered landing file as far as it can go: lock → read and
+type into staging → row rules → profile → gate → merge or hold → report → move. Each step commits on its
+own and records the file's status in ``ops.landing_file`` (received → staged → validated → merged | held
+| rejected), so a failure anywhere leaves ``core`` untouched and the file reprocessable, and a rerun picks
+up where the last one stopped. The merge is one transaction. Only counts and ids leave this module (XCom,
+logs): never a row.
+
+What differs between datasets is the dataset's :class:`covidsync.ingest.spec.DatasetSpec`
+(``covidsync/ingest/datasets/<dataset>.py``): its columns, typed staging columns, SQL files, masking and
+hooks. This module names no dataset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from covidsync import settings
+from covidsync.errors import CovidsyncError
+from covidsync.ingest import landing
+from covidsync.ingest.datasets import spec as dataset_spec
+from covidsync.ingest.datasets import specs
+from covidsync.ingest.spec import DatasetSpec
+
+log = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 0x66696C65  # advisory lock namespace for "one worker per file"
+
+
+class FileStateError(CovidsyncError):
+    pass
+
+
+class FileReplaced(Exception):  # noqa: N818 (not an error: the summary of what was done instead)
+    """The file's bytes changed after registration (:func:`covidsync.ingest.landing.verify_unchanged`):
+    nothing was read; ``summary`` says what was done about it."""
+
+    def __init__(self, summary: dict):
+        super().__init__(summary.get("status"))
+        self.summary = summary
+
+
+def max_rejected_share() -> float:
+    return float(os.environ.get("COVIDSYNC_MAX_REJECTED_SHARE", "0.2"))
+
+
+def sql_text(name: str) -> str:
+    return (settings.sql_dir() / "ingest" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+@dataclass
+class FileRow:
+    file_id: int
+    relative_path: str
+    original_name: str
+    facility_code: str
+    dataset: str
+    received_at: dt.datetime
+    status: str
+    sha256: str
+    final_path: str | None
+
+    @property
+    def landing_path(self) -> Path:
+        return settings.landing_dir() / self.relative_path
+
+    @property
+    def spec(self) -> DatasetSpec:
+        return dataset_spec(self.dataset)
+
+    @property
+    def table(self) -> str:
+        return self.spec.table
+
+    @property
+    def archive_path(self) -> Path:
+        return landing.area_path(
+            settings.archive_dir(), self.facility_code, self.dataset, self.received_at, self.original_name
+        )
+
+    @property
+    def rejected_path(self) -> Path:
+        return landing.area_path(
+            settings.rejected_dir(), self.facility_code, self.dataset, self.received_at, self.original_name
+        )
+
+
+def load_file(conn, file_id: int) -> FileRow:
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            select file_id, relative_path, original_name, facility_code, dataset, received_at, status, sha256,
+                   final_path
+            from ops.landing_file where file_id = %s
+            """,
+            (file_id,),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise FileStateError(f"no file with id {file_id}")
+    return FileRow(*row)
+
+
+def set_status(
+    cur, file_id: int, status: str, *, reason: str | None = None, actor: str = "pipeline", **counts
+):
+    assignments = ", ".join(f"{column} = %({column})s" for column in counts)
+    cur.execute(
+        f"""
+        with before as (select status from ops.landing_file where file_id = %(file_id)s)
+        update ops.landing_file set status = %(status)s, updated_at = now(){", " + assignments if counts else ""}
+        where file_id = %(file_id)s
+        returning (select status from before)
+        """,  # noqa: S608 (column names come from this module's keyword arguments)
+        {"file_id": file_id, "status": status, **counts},
+    )
+    previous = cur.fetchone()[0]
+    cur.execute(
+        "insert into ops.file_event (file_id, from_status, to_status, actor, reason) values (%s, %s, %s, %s, %s)",
+        (file_id, previous, status, actor, reason),
+    )
+
+
+def _params(f: FileRow, **more) -> dict:
+    return {"file_id": f.file_id, "facility_code": f.facility_code, "received_at": f.received_at, **more}
+
+
+def _set_based(cur) -> None:
+    """For the batch statements of this transaction: no JIT. Their estimated cost passes the JIT
+    thresholds at about 50k rows, and compiling costs more (about 1 s) than it saves on one file."""
+    cur.execute("set local jit = off")
+
+
+def analyze_row_problems(cur, file_id: int, min_rows: int = 10_000) -> None:
+    """Fresh statistics on ``quarantine.row_problem`` after a big file's rules: the loadable views anti-join
+    to it and the errors.csv queries join it to staging; without them the planner guesses a few rows."""
+    cur.execute("select coalesce(rows_total, 0) from ops.landing_file where file_id = %s", (file_id,))
+    if cur.fetchone()[0] >= min_rows:
+        cur.execute("analyze quarantine.row_problem")
+
+
+# -- the steps ---------------------------------------------------------------------------------------
+def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
+    """Read the file (at ``path``, else its landing path) and type it into staging; return (rows staged,
+    whether the file has a record_id column)."""
+    from covidsync.ingest import columnar
+    from covidsync.ingest.parse import open_rows
+
+    spec = f.spec
+    if path is None:
+        # hardening (issue 17): the file's bytes still hash to the registered SHA-256, right before they are
+        # read; the bytes read are the ones checked (a hard link to them, held until the file moves out)
+        if (replaced := landing.verify_unchanged(conn, f)) is not None:
+            raise FileReplaced(replaced)
+        path = landing.verified_path(f.landing_path)
+    stream = open_rows(path, f.dataset)
+    has_record_id = "record_id" in stream.columns
+    with conn, conn.cursor() as cur:
+        if spec.stage_hook is not None:
+            rows = spec.stage_hook(conn, f, stream, path)
+        else:
+            rows = columnar.stage_rows(conn, spec, f.file_id, stream, path)
+        if rows >= spec.analyze_min_rows:
+            cur.execute(f"analyze staging.{spec.table}")  # noqa: S608 (table from the spec)
+        set_status(cur, f.file_id, "staged", rows_total=rows)
+    if spec.analyze_min_rows == 0 and spec.extra_staging:
+        with conn, conn.cursor() as cur:
+            for table in spec.extra_staging:
+                cur.execute(f"analyze staging.{table}")
+    return rows, has_record_id
+
+
+def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
+    """Row rules as sets; return the counts (rows, rejected, with warnings) and whether to hold."""
+    spec = f.spec
+    params = _params(f, has_record_id=has_record_id)
+    with conn, conn.cursor() as cur:
+        _set_based(cur)
+        cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
+        cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
+        for name in spec.rules:
+            cur.execute(sql_text(name), params)
+        analyze_row_problems(cur, f.file_id)
+        cur.execute(
+            "select count(distinct row_number) filter (where severity = 'error') "
+            "from quarantine.row_problem where file_id = %s",
+            (f.file_id,),
+        )
+        rejected = cur.fetchone()[0]
+        cur.execute(f"select count(*) from staging.{spec.table} where file_id = %s", (f.file_id,))  # noqa: S608
+        total = cur.fetchone()[0]
+        hold = total > 0 and rejected / total > max_rejected_share()
+        for name in spec.rules_after_hold:
+            cur.execute(sql_text(name), {**params, "hold_batch": hold})
+        cur.execute(
+            f"""
+            insert into quarantine.rejected_row (file_id, row_number, raw)
+            select s.file_id, s.row_number, {spec.rejected_raw_sql}
+            from staging.{spec.table} s
+            join (
+                select distinct q.row_number from quarantine.row_problem q
+                where q.file_id = %(file_id)s and q.severity = 'error'
+            ) e on e.row_number = s.row_number
+            where s.file_id = %(file_id)s
+            """,  # noqa: S608 (table and expression from the spec)
+            params,
+        )
+        cur.execute(
+            "select count(distinct row_number) filter (where severity = 'warning') "
+            "from quarantine.row_problem where file_id = %s",
+            (f.file_id,),
+        )
+        warned = cur.fetchone()[0]
+        set_status(cur, f.file_id, "validated", rows_rejected=rejected, rows_with_warnings=warned)
+    return {"rows_total": total, "rows_rejected": rejected, "rows_with_warnings": warned, "hold": hold}
+
+
+def profile(conn, f: FileRow, counts: dict | None = None) -> dict:
+    with conn.cursor() as cur:
+        _set_based(cur)
+        cur.execute(sql_text(f.spec.profile), _params(f))
+        result = dict(cur.fetchone()[0])
+    conn.rollback()  # read-only
+    if "positivity" in result:
+        result.setdefault("history", {})["positivity"] = result.pop("positivity")
+    total = result["rows_total"]
+    result.update(
+        file_id=f.file_id,
+        dataset=f.dataset,
+        facility_code=f.facility_code,
+        rejected_share=(result["rows_rejected"] / total) if total else 0.0,
+        max_rejected_share=max_rejected_share(),
+    )
+    return result
+
+
+def docs_enabled() -> bool:
+    """``COVIDSYNC_GX_DOCS`` (default on): validations go into the Data Docs site; ``0`` turns that off."""
+    return os.environ.get("COVIDSYNC_GX_DOCS", "1") != "0"
+
+
+def gate(conn, f: FileRow, batch_profile: dict, *, docs: str | None = None):
+    """The GX gate over the batch profile; its result stored in ``ops.validation_result``.
+
+    ``docs``: ``"file"`` renders the file's page in the Data Docs site now (about 0.3 s a file; its own
+    run id, so parallel workers do not collide); ``"store"`` stores the result for its group's one update
+    (:func:`process_group`); ``"off"`` neither. Default: ``"file"`` unless ``COVIDSYNC_GX_DOCS=0``.
+    """
+    from covidsync.ingest import gate as gx_gate
+
+    docs = docs or ("file" if docs_enabled() else "off")
+    result = gx_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
+    with conn:
+        gx_gate.store_result(conn, f.file_id, f.spec.suite, result)
+    return result
+
+
+def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = None) -> int:
+    """Merge the file's loadable rows into core in one transaction; return the rows loaded."""
+    spec = f.spec
+    params = _params(f)
+    if spec.prepare_merge_hook is not None:
+        spec.prepare_merge_hook(conn, f)
+    with conn, conn.cursor() as cur:
+        _set_based(cur)
+        if spec.merge_hook is not None:
+            spec.merge_hook(cur, f, params)
+        else:
+            for name in spec.merge:
+                cur.execute(sql_text(name), params)
+        if spec.outbox == "facility":
+            cur.execute(f"select count(*) from core.{spec.table} where source_file_id = %s", (f.file_id,))  # noqa: S608
+        else:
+            cur.execute(
+                f"select count(*) from staging.{spec.table}_loadable where file_id = %s",  # noqa: S608
+                (f.file_id,),
+            )
+        loaded = cur.fetchone()[0]
+        cur.execute(
+            "update ops.landing_file set final_path = %s where file_id = %s", (str(f.archive_path), f.file_id)
+        )
+        set_status(cur, f.file_id, "merged", actor=actor, reason=reason, rows_loaded=loaded)
+    return loaded
+
+
+def hold(conn, f: FileRow, reasons: list[str]) -> None:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            update ops.landing_file
+            set final_path = %s, file_codes = array(select distinct unnest(file_codes || '{batch_rejected}'))
+            where file_id = %s
+            """,
+            (str(f.rejected_path), f.file_id),
+        )
+        set_status(cur, f.file_id, "held", reason="; ".join(reasons)[:1000], rows_loaded=0)
+
+
+def reject_file(conn, f: FileRow, code: str, detail: str) -> None:
+    """The file cannot be read at all: rejected with its file code, moved, reported."""
+    with conn, conn.cursor() as cur:
+        cur.execute(f"delete from staging.{f.table} where file_id = %s", (f.file_id,))  # noqa: S608
+        cur.execute(
+            "update ops.landing_file set final_path = %s, file_codes = %s where file_id = %s",
+            (str(f.rejected_path), [code], f.file_id),
+        )
+        set_status(cur, f.file_id, "rejected", reason=f"{code}: {detail}"[:1000], rows_loaded=0)
+
+
+def clear_staging(conn, f: FileRow) -> None:
+    with conn, conn.cursor() as cur:
+        for table in (f.spec.table, *f.spec.extra_staging):
+            cur.execute(f"delete from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
+
+
+def problem_rows(conn, f: FileRow, file_codes: list[str]):
+    """errors.csv lines: file codes first, then each row problem with the value masked where it is identity."""
+    from covidsync.domain.codes import FILE_CODES, ROW_CODES
+    from covidsync.domain.text import mask
+
+    spec = f.spec
+    for code in file_codes:
+        info = FILE_CODES[code]
+        missing = missing_columns_of(f) if code == "missing_columns" else []
+        if not missing:
+            yield ("", "", code, info.severity, info.message_vi, info.message_en)
+        for column in missing:
+            yield ("", column.name, code, info.severity, *missing_column_messages(column))
+    with conn.cursor(name=f"problems_{f.file_id}") as cur:  # server-side: flat memory for big files
+        cur.itersize = 5000
+        cur.execute(
+            f"""
+            select q.row_number, q.column_name, q.code, q.severity,
+                   coalesce(r.raw ->> q.column_name, {spec.report_value_sql})
+            from quarantine.row_problem q
+            left join staging.{spec.table} s on s.file_id = q.file_id and s.row_number = q.row_number
+            left join quarantine.rejected_row r on r.file_id = q.file_id and r.row_number = q.row_number
+            where q.file_id = %s
+            order by q.row_number, q.column_name, q.code
+            """,  # noqa: S608 (table and expression from the spec)
+            (f.file_id,),
+        )
+        for row_number, column, code, severity, value in cur:
+            info = ROW_CODES[code]
+            shown = mask(value) if column in spec.identity_columns else value
+            suffix_vi = f" (giá trị: {shown})" if shown else ""
+            suffix_en = f" (value: {shown})" if shown else ""
+            yield (
+                row_number,
+                column,
+                code,
+                severity,
+                info.message_vi + suffix_vi,
+                info.message_en + suffix_en,
+            )
+    conn.rollback()
+
+
+def missing_columns_of(f: FileRow) -> list:
+    """The required columns a rejected file lacks, read again from its header (it is still in the landing
+    zone while its reports are written); empty when it cannot be read again."""
+    from covidsync.ingest.parse import FileRejected, open_rows
+
+    path = f.landing_path if f.landing_path.exists() else Path(f.final_path or "")
+    try:
+        with open_rows(path, f.dataset):
+            return []
+    except FileRejected as exc:
+        return exc.missing if exc.code == "missing_columns" else []
+    except OSError:
+        return []
+
+
+def missing_column_messages(column) -> tuple[str, str]:
+    """The errors.csv messages (Vietnamese, English) for one missing column: which, and the closest header."""
+    vi = f"Tệp thiếu cột bắt buộc “{column.header_vi}” ({column.header_en})."
+    en = f"The file lacks the required column “{column.header_en}” ({column.header_vi})."
+    if column.closest:
+        vi += f" Cột gần giống nhất trong tệp: “{column.closest}”; nếu đúng là cột này, hãy đổi tên thành “{column.header_vi}”."
+        en += f" The closest header in the file: “{column.closest}”; if it is this column, rename it “{column.header_en}”."
+    vi += " Hãy dùng đúng tên cột theo mẫu (tiếng Việt hoặc tiếng Anh) và gửi lại."
+    en += " Use the column names of the template (Vietnamese or English) and send the file again."
+    return vi, en
+
+
+def report_and_move(conn, f: FileRow, rows_for_report: Callable = problem_rows) -> dict:
+    """The sender's reports for a finished file, then the file to its area; the counts come back. Safe to
+    repeat."""
+    from covidsync.ingest.report import FileResult, write_reports
+
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            select coalesce(rows_total, 0), coalesce(rows_loaded, 0), coalesce(rows_rejected, 0),
+                   coalesce(rows_with_warnings, 0), file_codes
+            from ops.landing_file where file_id = %s
+            """,
+            (f.file_id,),
+        )
+        total, loaded, rejected, warned, codes = cur.fetchone()
+    conn.rollback()
+    if f.status == "merged":
+        status = "loaded_with_errors" if rejected else "loaded"
+    elif f.status in ("held", "rejected"):
+        status = "rejected"
+    else:
+        raise FileStateError(f"file {f.file_id} is {f.status}: nothing to finish")
+    result = FileResult(
+        file=f.original_name,
+        sha256=f.sha256,
+        dataset=f.dataset,
+        status=status,
+        rows_total=total,
+        rows_loaded=loaded,
+        rows_rejected=rejected,
+        rows_with_warnings=warned,
+        file_errors=list(codes),
+    )
+    write_reports(settings.outbox_dir() / f.facility_code, result, rows_for_report(conn, f, list(codes)))
+    if f.final_path and f.landing_path.exists():
+        landing.move_out(f.landing_path, Path(f.final_path))
+    return {
+        "file_id": f.file_id,
+        "dataset": f.dataset,
+        "status": status,
+        "rows_total": total,
+        "rows_loaded": loaded,
+        "rows_rejected": rejected,
+        "rows_with_warnings": warned,
+    }
+
+
+def finish(conn, file_id: int) -> dict:
+    """Reports to the sender, the file to its area, staging cleared (kept while a file is held, so that a
+    release merges it without reading it again). Safe to repeat: a crash after the status was committed
+    is completed by the next run."""
+    f = load_file(conn, file_id)
+    summary = report_and_move(conn, f)
+    if f.status != "held":
+        clear_staging(conn, f)
+    return summary
+
+
+# -- one file, start to end ---------------------------------------------------------------------------
+def process_file(
+    conn,
+    file_id: int,
+    *,
+    datasets: Iterable[str] | None = None,
+    merge_step: Callable | None = None,
+    rules_step: Callable | None = None,
+    docs: str | None = None,
+    docs_keys: list | None = None,
+) -> dict:
+    """Take one registered file as far as it can go; return a summary of counts (no rows, no names).
+
+    ``datasets`` limits the datasets accepted (a caller that handles only some); ``merge_step`` replaces
+    :func:`merge` and ``rules_step`` :func:`apply_rules` (seams for tests of faults); ``docs`` is the gate's (:func:`gate`), and the stored
+    result's key is appended to ``docs_keys``.
+    """
+    from covidsync.ingest.parse import FileRejected
+
+    with conn.cursor() as cur:
+        cur.execute("select pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, file_id))
+        if not cur.fetchone()[0]:
+            conn.rollback()
+            return {"file_id": file_id, "status": "busy"}
+    conn.commit()
+    try:
+        f = load_file(conn, file_id)
+        conn.rollback()
+        allowed = set(specs()) if datasets is None else set(datasets)
+        if f.dataset not in allowed:
+            raise FileStateError(f"file {file_id} is not one of the datasets {sorted(allowed)} ({f.dataset})")
+        if f.status in ("merged", "held", "rejected") and f.landing_path.exists():
+            return finish(conn, file_id)  # an earlier run committed but did not finish
+        if f.status not in ("received", "staged", "validated"):
+            return {"file_id": file_id, "dataset": f.dataset, "status": f.status}
+        try:
+            _, has_record_id = stage(conn, f)
+        except FileReplaced as replaced:
+            conn.rollback()
+            return replaced.summary  # other bytes than registered: registered again as a new file
+        except FileRejected as exc:
+            conn.rollback()
+            reject_file(conn, f, exc.code, exc.detail)
+            return finish(conn, file_id)
+        counts = (rules_step or apply_rules)(conn, f, has_record_id)
+        result = gate(conn, f, profile(conn, f, counts), docs=docs)
+        if docs_keys is not None and result.docs_key is not None:
+            docs_keys.append(result.docs_key)
+        if counts["hold"] or not result.success:
+            hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
+        else:
+            (merge_step or merge)(conn, f)
+        summary = finish(conn, file_id)
+        log.info(
+            "file %s (%s, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
+            file_id,
+            f.facility_code,
+            f.dataset,
+            summary["status"],
+            summary["rows_total"],
+            summary["rows_loaded"],
+            summary["rows_rejected"],
+            summary["rows_with_warnings"],
+        )
+        return summary
+    finally:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, file_id))
+        conn.commit()
+
+
+def release(conn, file_id: int, reason: str, actor: str) -> dict:
+    """An operator releases a held file: its loadable rows merge, with the reason recorded."""
+    if not reason or not reason.strip():
+        raise FileStateError("a release needs a reason (it is recorded with the file)")
+    f = load_file(conn, file_id)
+    conn.rollback()
+    if f.status != "held":
+        raise FileStateError(f"file {file_id} is {f.status}, not held")
+    with conn.cursor() as cur:
+        cur.execute(f"select count(*) from staging.{f.table} where file_id = %s", (file_id,))  # noqa: S608
+        staged = cur.fetchone()[0]
+    conn.rollback()
+    if not staged:
+        raise FileStateError(f"file {file_id} has no staged rows left: reprocess it instead")
+    held_at = Path(f.final_path) if f.final_path else None
+    merge(conn, f, actor=actor, reason=f"released: {reason.strip()}"[:1000])
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "update ops.landing_file set file_codes = array_remove(file_codes, 'batch_rejected') where file_id = %s",
+            (file_id,),
+        )
+    archived = load_file(conn, file_id)
+    conn.rollback()
+    if held_at and held_at.exists() and archived.final_path:
+        landing.move_out(held_at, Path(archived.final_path))
+    return finish(conn, file_id)
+
+
+def reprocess(conn, file_id: int, reason: str, actor: str) -> None:
+    """Put a finished file back in the landing zone as ``received``; the next run processes it again."""
+    f = load_file(conn, file_id)
+    conn.rollback()
+    if f.status in ("received", "staged", "validated"):
+        return
+    if f.status == "duplicate":
+        raise FileStateError(f"file {file_id} is a duplicate: reprocess the original instead")
+    source = Path(f.final_path) if f.final_path else None
+    if source is None or not source.exists():
+        raise FileStateError(f"file {file_id}: its copy is not at {source}; cannot reprocess")
+    if f.landing_path.exists():
+        raise FileStateError(f"file {file_id}: another file is waiting at its landing path")
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            update ops.landing_file
+            set final_path = null, file_codes = '{}', rows_loaded = null, rows_rejected = null,
+                rows_with_warnings = null
+            where file_id = %s
+            """,
+            (file_id,),
+        )
+        set_status(cur, file_id, "received", reason=f"reprocess: {reason}"[:1000], actor=actor)
+    f.landing_path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, f.landing_path)
+
+
+def pending_in_order(conn, file_ids: Iterable[int]) -> list[int]:
+    """Registered files in the order a run takes them: by the spec's ``run_order`` (venues before
+    check-ins), then as received."""
+    ids = list(file_ids)
+    if not ids:
+        return []
+    with conn.cursor() as cur:
+        cur.execute(
+            "select file_id, dataset from ops.landing_file where file_id = any(%s) order by received_at, file_id",
+            (ids,),
+        )
+        rows = cur.fetchall()
+    conn.rollback()
+    known = specs()
+    return [fid for fid, ds in sorted(rows, key=lambda r: known[r[1]].run_order if r[1] in known else 0)]
+
+
+# -- many small files: groups ---------------------------------------------------------------------------
+def group_bytes() -> int:
+    """``COVIDSYNC_INGEST_GROUP_BYTES`` (default 64 MiB): the bytes of files processed as one group."""
+    return int(os.environ.get("COVIDSYNC_INGEST_GROUP_BYTES", str(64 << 20)))
+
+
+def group_files() -> int:
+    """``COVIDSYNC_INGEST_GROUP_FILES`` (default 200): at most this many files in one group."""
+    return int(os.environ.get("COVIDSYNC_INGEST_GROUP_FILES", "200"))
+
+
+def groups(conn, file_ids: Iterable[int]) -> list[list[int]]:
+    """A run's registered files in groups, each processed by one task (:func:`process_group`).
+
+    Per facility, then by size: the files are taken facility by facility (PC-Covid's venues before its
+    check-ins), each facility's in the order received, and cut into groups of at most
+    :func:`group_files` files and :func:`group_bytes` bytes (a larger file is a group of its own), so
+    many small facilities share a group and a facility's files are processed in order.
+    """
+    ordered = pending_in_order(conn, file_ids)
+    if not ordered:
+        return []
+    with conn.cursor() as cur:
+        cur.execute(
+            "select file_id, coalesce(size_bytes, 0), dataset, facility_code from ops.landing_file "
+            "where file_id = any(%s)",
+            (ordered,),
+        )
+        info = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
+    conn.rollback()
+    known = specs()
+
+    def facility_first(file_id: int) -> tuple:
+        _, dataset, facility = info[file_id]
+        spec = known.get(dataset)
+        return (spec.outbox if spec else "", facility, spec.run_order if spec else 0)
+
+    ordered = sorted(ordered, key=facility_first)  # stable: each facility's files stay as received
+    out: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    family = None
+    for file_id in ordered:
+        nbytes, dataset, _ = info[file_id]
+        fam = known[dataset].outbox if dataset in known else None
+        if current and (fam != family or len(current) >= group_files() or size + nbytes > group_bytes()):
+            out.append(current)
+            current, size = [], 0
+        current.append(file_id)
+        size += nbytes
+        family = fam
+    if current:
+        out.append(current)
+    return out
+
+
+def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | None = None) -> list[dict]:
+    """A group of files, one after the other, each with its own lock, status, rules, gate result,
+    all-or-nothing merge, quarantine and reports (one bad file never holds the others); the Data Docs
+    site updated once for the group instead of once per file. A file that fails with an unexpected
+    error is logged and its summary says ``failed``; the others go on, and the error is raised again
+    at the end so that the task fails (its file stays where it stopped, to be resumed)."""
+    keys: list = []
+    summaries: list[dict] = []
+    errors: list[BaseException] = []
+    docs = "store" if docs_enabled() else "off"
+    for file_id in file_ids:
+        try:
+            summaries.append(process_file(conn, file_id, datasets=datasets, docs=docs, docs_keys=keys))
+        except Exception as exc:  # noqa: BLE001 (one file's failure never stops its group; raised below)
+            conn.rollback()
+            log.exception("file %s failed; the group goes on", file_id)
+            summaries.append({"file_id": file_id, "status": "failed", "error": type(exc).__name__})
+            errors.append(exc)
+    if keys:
+        from covidsync.ingest import gate as gx_gate
+
+        gx_gate.build_group_docs(keys)
+    if errors:
+        raise errors[0]
+    return summaries

@@ -1,0 +1,127 @@
+"""What the ingest engine needs to know about one dataset: a :class:`DatasetSpec` (issue 16).
+
+The engine (:mod:`covidsync.ingest.engine`) is one write-audit-publish driver — lock, register, read,
+type, rules, profile, gate, merge or hold, report, move — and knows nothing about vaccinations or
+check-ins. Everything that differs between datasets is declared here, once per dataset, in a module of
+:mod:`covidsync.ingest.datasets` (``datasets/<name>.py`` defining ``SPEC``): a new dataset is a new spec
+file (its columns, its staging table, its SQL), never a new driver.
+
+A spec declares:
+
+* ``columns``: the contract's columns, each with its accepted headers in Vietnamese and English and
+  whether it is required (what header matching, ``missing_columns`` and the report read);
+* ``staging``: the typed columns of ``staging.<table>``, each computed from the raw text columns by a
+  vectorised :class:`Typed` reader (:mod:`covidsync.ingest.columnar`: dates and vocabulary words read
+  once per distinct value, identifiers repaired as column expressions), plus the raw values as sent
+  (``keep_raw``) for the report and the quarantine;
+* ``rules``: the SQL files (``sql/ingest/<name>.sql``) that write the contract's row codes as sets into
+  ``quarantine.row_problem``; ``rules_after_hold`` run once the hold decision is known (a rule that
+  looks at which rows are free of errors, e.g. ``vaccination_short_interval``). A new row code (issue
+  17's ``invalid_text``, ``time_out_of_window``) is one more line in a rules file, or one more file;
+* ``profile`` and ``merge``: the SQL of the gate's per-batch profile and of the merge (one transaction);
+* ``identity_columns``: the values masked in ``errors.csv``, and ``rejected_raw_sql`` /
+  ``report_value_sql`` where the masking of the quarantine and the report is done in SQL;
+* ``outbox``: where the sender's reports go (the facility's folder, or ``pccovid``);
+* hooks, for the few steps SQL and column expressions cannot say (check-ins: splitting QR payloads and
+  spooling identity facts at stage time, partitions and pseudonyms at merge time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Column:
+    """A canonical column: its English name, whether the contract requires it, its accepted headers.
+
+    ``headers[0]`` is the canonical name itself; ``headers[1]`` is the Vietnamese header a facility is
+    shown in messages (``missing_columns``).
+    """
+
+    name: str
+    required: bool
+    headers: tuple[str, ...]
+
+    @property
+    def english(self) -> str:
+        """The column's English header as a person writes it: the first accepted header in plain ASCII
+        with a lower-case letter after the canonical name, one of two words if there is one (``Vaccine
+        name``, ``ID number``)."""
+        english = [h for h in self.headers[1:] if h.isascii() and any(ch.islower() for ch in h)]
+        return next((h for h in english if " " in h), english[0] if english else self.name)
+
+
+def col(name: str, required: bool, *headers: str) -> Column:
+    return Column(name, required, (name, *headers))
+
+
+def optional(column: Column) -> Column:
+    return Column(column.name, False, column.headers)
+
+
+def required(column: Column) -> Column:
+    return Column(column.name, True, column.headers)
+
+
+@dataclass(frozen=True)
+class Typed:
+    """One typed staging column: ``reader`` (a name in :data:`covidsync.ingest.columnar.READERS`) applied
+    to the raw text column ``source`` (default: the staging column's own name), with ``args``.
+
+    A reader that gives two columns (``birth``: the date and whether only a year was sent) names them in
+    ``outputs``."""
+
+    name: str
+    reader: str = "text"
+    source: str | None = None
+    args: tuple = ()
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def column(self) -> str:
+        return self.source or self.name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.outputs or (self.name,)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset, as the engine sees it (see the module docstring)."""
+
+    name: str  # the landing folder's dataset name: vaccinations, test_results, venues, checkins
+    table: str  # staging.<table>, core.<table>, quarantine joins, sql/ingest/<table>_*.sql
+    columns: tuple[Column, ...]
+    staging: tuple[Typed, ...] = ()
+    keep_raw: bool = True  # staging.<table>.raw: the values as sent (jsonb), for reports and quarantine
+    rules: tuple[str, ...] = ()  # sql/ingest/<name>.sql writing quarantine.row_problem
+    rules_after_hold: tuple[str, ...] = ()  # rules that need the hold decision (%(hold_batch)s)
+    profile: str = ""  # sql/ingest/<name>.sql: one jsonb profile of the batch for the gate
+    merge: tuple[str, ...] = ()  # sql/ingest/<name>.sql, in one transaction
+    identity_columns: frozenset[str] = frozenset()  # masked in errors.csv
+    outbox: str = "facility"  # "facility": <outbox>/<facility>/; otherwise that folder name
+    rejected_raw_sql: str = "s.raw"  # the quarantine.rejected_row.raw of a staged row ``s``
+    report_value_sql: str = "s.raw ->> q.column_name"  # the value shown for problem ``q`` of row ``s``
+    extra_staging: tuple[str, ...] = ()  # more staging tables of the file (cleared with it)
+    analyze_min_rows: int = 10_000  # fresh planner statistics on staging past this many rows
+    run_order: int = 0  # files of a run by (run_order, received): venues before check-ins
+    # hooks: fn(conn, file_row, row_stream, path) -> rows staged; fn(conn, file_row) before the merge SQL (its own
+    # transaction); fn(cur, file_row, params) inside the merge transaction, instead of the merge SQL
+    stage_hook: Callable | None = field(default=None, compare=False)
+    merge_hook: Callable | None = field(default=None, compare=False)
+    prepare_merge_hook: Callable | None = field(default=None, compare=False)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def staging_columns(self) -> tuple[str, ...]:
+        return tuple(name for typed in self.staging for name in typed.names)
+
+    @property
+    def suite(self) -> str:
+        return f"{self.name}_batch"

@@ -1,0 +1,134 @@
+"""Many small files: a run's files in groups (per facility, then by size), each group one task with one
+Data Docs update, and each file of a group still with its own status, gate result, merge, quarantine and
+reports: one bad file never holds the others."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import psycopg2
+import pytest
+from test_ingest_codes import REGISTRY, VACCINATION, write_csv
+
+from covidsync import db, gx_docs
+from covidsync.ingest import engine, gate, landing
+
+
+@pytest.fixture
+def registry(areas):
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    return areas
+
+
+def rows(n: int, start: int = 1, **change) -> list[dict]:
+    return [
+        dict(VACCINATION, **{"Mã bản ghi": f"R{i}", "Số CCCD/CMND": f"01709000{i:04d}"}, **change)
+        for i in range(start, start + n)
+    ]
+
+
+def deliver(areas, facility: str, name: str, content: list[dict], when: int) -> None:
+    path = areas["landing"] / facility / "vaccinations" / name
+    write_csv(path, [dict(r, **{"Mã cơ sở": facility}) if "Mã bản ghi" in r else r for r in content])
+    os.utime(path, (1_637_000_000 + when, 1_637_000_000 + when))
+
+
+def register(url, areas) -> list[int]:
+    conn = db.connect(url)
+    try:
+        with conn:
+            landing.load_registry(conn, areas["landing"])
+        return landing.register(conn, areas["landing"]).pending
+    finally:
+        conn.close()
+
+
+def test_groups_keep_a_facilitys_files_together_in_order_and_respect_the_bounds(
+    warehouse_url, registry, monkeypatch
+):
+    for i in range(5):
+        deliver(registry, "17001", f"a{i}.csv", rows(2, start=10 * i + 1), when=2 * i)
+        deliver(registry, "17002", f"b{i}.csv", rows(2, start=10 * i + 1), when=2 * i + 1)
+    pending = register(warehouse_url, registry)
+    conn = db.connect(warehouse_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select file_id, facility_code, original_name from ops.landing_file")
+            names = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
+        conn.rollback()
+        (one,) = engine.groups(conn, pending)
+        assert [names[f] for f in one] == [("17001", f"a{i}.csv") for i in range(5)] + [
+            ("17002", f"b{i}.csv") for i in range(5)
+        ], "facility by facility, each facility's files as received"
+        monkeypatch.setenv("COVIDSYNC_INGEST_GROUP_FILES", "4")
+        cut = engine.groups(conn, pending)
+        assert [len(g) for g in cut] == [4, 4, 2]
+        assert [f for g in cut for f in g] == one
+        monkeypatch.setenv("COVIDSYNC_INGEST_GROUP_FILES", "200")
+        monkeypatch.setenv("COVIDSYNC_INGEST_GROUP_BYTES", "1")
+        assert [len(g) for g in engine.groups(conn, pending)] == [1] * 10, "a file over the bound alone"
+    finally:
+        conn.close()
+
+
+def test_each_file_of_a_group_ends_on_its_own_and_the_docs_are_updated_once(
+    warehouse_url, registry, monkeypatch
+):
+    deliver(registry, "17001", "good.csv", rows(4), when=0)
+    deliver(registry, "17001", "mostly_bad.csv", rows(5, start=20, **{"Ngày tiêm": "99/99/2021"}), when=1)
+    deliver(registry, "17002", "no_dates.csv", [{"Họ và tên": "Nguyễn Văn An"}], when=2)
+    deliver(registry, "17002", "also_good.csv", rows(3, start=40), when=3)
+    pending = register(warehouse_url, registry)
+
+    monkeypatch.setenv("COVIDSYNC_GX_DOCS", "1")
+    builds = []
+    real_build = gate.build_group_docs
+
+    def counted(keys):
+        builds.append(list(keys))
+        return real_build(keys)
+
+    monkeypatch.setattr(gate, "build_group_docs", counted)
+    conn = db.connect(warehouse_url)
+    try:
+        (group,) = engine.groups(conn, pending)
+        summaries = engine.process_group(conn, group)
+    finally:
+        conn.close()
+
+    check = psycopg2.connect(warehouse_url)
+    with check.cursor() as cur:
+        cur.execute("select file_id, original_name, status from ops.landing_file")
+        status = {r[1]: r[2] for r in cur.fetchall()}
+        cur.execute("select facility_code, count(*) from core.vaccination group by 1 order by 1")
+        loaded = cur.fetchall()
+        cur.execute("select count(*) from ops.validation_result")
+        (validations,) = cur.fetchone()
+    check.close()
+    assert sorted(s["status"] for s in summaries) == ["loaded", "loaded", "rejected", "rejected"]
+    assert status == {
+        "good.csv": "merged",
+        "mostly_bad.csv": "held",
+        "no_dates.csv": "rejected",
+        "also_good.csv": "merged",
+    }, "a held or refused file holds only itself"
+    assert loaded == [("17001", 4), ("17002", 3)]
+    assert validations == 3, "one gate result per file that was read"
+    assert len(builds) == 1 and len(builds[0]) == 3, "one Data Docs update for the group, with every page"
+    docs = gate.docs_index().parent
+    pages = [p for p in docs.rglob("*.html") if "validations" in p.parts]
+    assert len(pages) >= 3, "each file's validation has its page in the site"
+    for page in pages:  # issue 18 through the group's one update: named after the file, nothing fetched
+        assert page.parent.parent.name.startswith("vaccinations-1700"), page
+        assert "file" in page.parent.parent.name
+        assert "vaccinations from facility 1700" in page.read_text(encoding="utf-8")
+        assert gx_docs.fetched_urls(page) == [], page
+    assert gx_docs.fetched_urls(docs / "index.html") == []
+    outbox = registry["outbox"]
+    results = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in outbox.rglob("*.result.json")}
+    assert results["good.csv.result.json"]["status"] == "loaded"
+    assert results["mostly_bad.csv.result.json"]["status"] == "rejected"
+    assert results["also_good.csv.result.json"]["status"] == "loaded"
+    assert results["no_dates.csv.result.json"]["file_errors"] == ["missing_columns"]

@@ -1,0 +1,270 @@
+"""The engine's column readers give exactly what the row-by-row readers gave, value for value: the cell
+cleaning of the CSV reader, and each typed staging column of the facility datasets."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import polars as pl
+import pytest
+
+from covidsync.ingest import columnar, normalize, parse
+
+NFD = unicodedata.normalize("NFD", "Nguyễn Thị Hòa")
+CELLS = [
+    "",
+    " ",
+    "abc",
+    "  abc ",
+    "a b",
+    "\tx\n",
+    "Nguyễn Văn An",
+    NFD,
+    f" {NFD} ",
+    "\ufeffHòa",
+    "Hòa\u200b",
+    "x\x1c",
+    "\x1fy",
+    "\x00",
+    "a\x85",
+    "\u3000Hòa\u3000",
+    "017090001234",
+    "line one\nline two",
+    '"quoted"',
+]
+
+
+def test_cells_are_cleaned_as_the_row_reader_cleans_them():
+    series = pl.Series("c", [*CELLS, None], dtype=pl.String)
+    expected = [parse._csv_text(v) if v else None for v in CELLS] + [None]
+    assert columnar.clean_text(series).to_list() == expected
+
+
+def _typed(fn, values):
+    return [columnar._cell(fn(v)) if v is not None else None for v in values]
+
+
+@pytest.mark.parametrize(
+    ("reader", "args", "fn", "values"),
+    [
+        (
+            "citizen_id",
+            (),
+            normalize._citizen_id,
+            [
+                "017090001234",
+                "17090001234",
+                "87084000999",
+                "123456789",
+                "0170 9000 1234",
+                "1.7090001234E10",
+                "17090001234.0",
+                "abc",
+                "０１７",
+                None,
+            ],
+        ),
+        (
+            "phone",
+            (),
+            lambda v: normalize.phone.normalize_phone(v),
+            [
+                "0912345678",
+                "912345678",
+                "+84 912 345 678",
+                "01695678945",
+                "0084912345678",
+                "84912345678",
+                "02183855555",
+                "0912.345.678",
+                "x",
+                None,
+            ],
+        ),
+        (
+            "digits",
+            (5,),
+            lambda v: normalize._digits(v, 5),
+            ["4789", "04789", "4789.0", "123456", "ab", None],
+        ),
+        ("pad", (2,), lambda v: normalize.admin.pad_code(v, 2), ["7", "17", " 7 ", "x", None]),
+        (
+            "date",
+            (),
+            normalize._date,
+            [
+                "01/09/2021",
+                "2021-09-01",
+                "44440",
+                "32/01/2021",
+                "29/02/2021",
+                "29/02/2020",
+                "01/01/1899",
+                "31/12/2099",
+                "01/01/2100",
+                "2021-13-01",
+                "1/9/2021",
+                "01.09.2021",
+                "01092021",
+                None,
+            ],
+        ),
+        (
+            "datetime",
+            (),
+            normalize._datetime,
+            ["20/11/2021 08:00", "2021-11-20T08:00:00+07:00", "2021-11-20T01:00:00Z", "44520.5", "x", None],
+        ),
+        ("int", (), normalize.as_int, ["1", "2.0", "-3", "1.5", "99999999999", "x", None]),
+        ("float", (), normalize.as_float, ["25,5", "30", "nan", "1e12", "x", None]),
+        ("gender", (), normalize.text.normalize_gender, ["Nam", "nữ", "NU", "F", "male", "?", None]),
+        ("vaccine", (), normalize._vaccine, ["AstraZeneca", "Vero Cell", "pfizer", "xyz", None]),
+        (
+            "word",
+            ("results",),
+            lambda v: normalize._word(normalize.RESULTS, v),
+            ["Dương tính", "âm tính", "POSITIVE", "?", None],
+        ),
+    ],
+)
+def test_each_reader_gives_the_row_readers_value(reader, args, fn, values):
+    series = pl.Series("v", values, dtype=pl.String)
+    assert columnar.READERS[reader](series, *args).to_list() == _typed(fn, values)
+
+
+def test_birth_gives_the_date_and_whether_only_a_year_was_sent():
+    values = ["15/03/1990", "1990-03-15", "31/02/1990", "01/01/1899", "1990", "1990.0", "0", "x", None]
+    dates, years = columnar.read_birth(pl.Series("v", values, dtype=pl.String))
+    pairs = [normalize._birth(v) for v in values]
+    assert dates.to_list() == [columnar._cell(d) for d, _ in pairs]
+    assert years.to_list() == [columnar._cell(y) for _, y in pairs]
+
+
+def test_raw_values_are_the_json_of_what_was_sent():
+    import json
+
+    frame = pl.DataFrame(
+        {
+            "a": [None, "x", 'say "hi", ok', None],
+            "b": [None, None, 'tricky ,"a":null', "\\ back"],
+            "c": ["Hòa\nline", None, "null", None],
+        }
+    )
+    raw = frame.select(columnar.raw_json(["a", "b", "c"]))[:, 0].to_list()
+    expected = [{k: v for k, v in row.items() if v is not None} for row in frame.iter_rows(named=True)]
+    assert [json.loads(r) for r in raw] == expected
+
+
+def test_qr_payloads_split_as_columns_say_what_the_domain_parser_says():
+    """The payloads the column expressions take give exactly payload_facts' answer; the others are left
+    to the domain parser (masked numbers, NFD names, stray spaces, impossible dates, other layouts)."""
+    from covidsync.ingest import checkins
+
+    nfd = unicodedata.normalize("NFD", "Nguyễn Thị Hòa")
+    payloads = [
+        "017190001234|123456789|Bùi Văn Nam|05031990|Nam|Xóm Mít, Hòa Bình|15072021",
+        "017185004321||Bùi Thị Hoa|01021985|Nữ|Phương Lâm|",
+        f"017185004321||{nfd}|01021985|Nữ|Phương Lâm|01032021",
+        "017190001234||Bùi  Văn Nam|05031990|Nam||",
+        "017190001234||Bùi Văn Nam|31021990|Nam||",
+        "017190001234||Bùi Văn Nam|05031990|Nu||",
+        "017190001234||Bùi Văn Nam|05031990|Nam||15132021",
+        "017090001111|BUI XUAN QUAN|1990-06-23|0|183471582224943384|<1<HS4010120878821<0398474790",
+        "******907442|HOANG THI KIM HOA|2003-**-**|0|339395218978978988|<2<<0945376247",
+        "012345678|LE VAN BA|1970-01-02|1|555000111222333444|<1<<",
+        "|LE VAN BA||0|555000111222333444|",
+        "|LE VAN BA|1970-02-30|0|555000111222333444|<3",
+        "|LE VAN BA|1970-01-02|2|555000111222333444|",
+        "017090001111|BUI XUAN QUAN|1890-06-23|0|183471582224943384|<1<<01695678945",
+        " 017090001111|BUI XUAN QUAN|1990-06-23|0|183471582224943384|\r\n",
+        "017190001234|Bùi Văn Nam|05031990|Nam|Xóm Mít|15072021",
+        "garbage",
+    ]
+    fast, slow = checkins._fast_payload_table(pl.Series(payloads))
+    assert fast.height == 5, "the common shapes are taken by the column expressions"
+    expected = checkins._payload_table(pl.Series(payloads)).filter(
+        pl.col("qr_payload").is_in(fast["qr_payload"].implode())
+    )
+    assert fast.sort("qr_payload").equals(expected.sort("qr_payload").select(fast.columns))
+    assert sorted([*fast["qr_payload"], *slow]) == sorted(payloads), "every payload answered once"
+
+
+HEADER = "Mã bản ghi,Họ và tên,Ngày sinh,Giới tính,Số CCCD/CMND,Mã tỉnh,Mã huyện,Mã xã,Tên vắc xin,Số lô,Mũi số,Ngày tiêm,Ghi chú lạ"
+PLAIN_FILES = {
+    "crlf_no_final_newline": "\r\n".join(
+        [HEADER, "R1,Nguyễn Văn A,01/02/1990,001090000001,05/11/2021,Pfizer,1,L1,x", "R2, B ,,,,,,,"]
+    ),
+    "sep_line_blank_lines_short_long": "\n".join(
+        [
+            "sep=,",
+            "",
+            HEADER,
+            "",
+            "R1,An,1990,12345678901,2021-11-05,AZ,2,L2",
+            ",,,,,,,,,note only",
+            ",,,",
+            "R3," + "y" * 50 + ",a,b,c,d,e,f,g,h,i,j",
+            "",
+        ]
+    ),
+    "semicolon_bom_nfd": "\ufeff"
+    + "\n".join(
+        [
+            HEADER.replace(",", ";"),
+            "R1;" + unicodedata.normalize("NFD", "Trần Thị Ánh") + ";\u200b01/02/1990 ;;;Moderna;1;L3;",
+            "\t;\t;",
+        ]
+    ),
+    "quoted_cells": "\n".join(
+        [
+            '"Mã bản ghi",' + HEADER.split(",", 1)[1],
+            'R1,"Trần, Văn ""Tí""",01/02/1990,Nam,"001090000001",17,"",,"Xóm 0, Xã Định Cư",AZ,L1,1,05/11/2021,"a;b"',
+            '"",",",,,,,,,,,,,,""',
+            'R2,"",x',
+        ]
+    ),
+    "header_after_blank_and_empty_cells": "\n\n,,,\n"
+    + HEADER
+    + "\n"
+    + "R9,Lê C,31/02/1990,0123,01/13/2021,Sinovac,x,,\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN_FILES))
+def test_a_csv_without_quotes_is_read_natively_as_the_csv_module_reads_it(name, tmp_path, monkeypatch):
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(PLAIN_FILES[name].encode("utf-8-sig" if "bom" in name else "utf-8"))
+    assert columnar._plain_csv(path, parse.open_rows(path, "vaccinations").encoding)
+
+    def read(native: bool, batch_rows: int) -> list:
+        monkeypatch.setattr(columnar, "NATIVE_CSV", native)
+        monkeypatch.setattr(columnar, "_NATIVE_CHUNK", 64)  # chunks cut between lines
+        frames = list(
+            columnar.csv_batches(path, parse.open_rows(path, "vaccinations"), "vaccinations", batch_rows)
+        )
+        return pl.concat(frames, how="diagonal").to_dicts() if frames else []
+
+    expected = read(False, 1000)
+    assert expected, "the file has rows"
+    assert read(True, 1000) == expected
+    assert read(True, 2) == expected
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['a,b"c\n', 'a,"b"c\n', 'a,"b\nc"\n', 'a, "b"\n', "a,b\rc,d\n", "a,b\r", "x," + "y" * 200_000 + "\n"],
+    ids=[
+        "quote_inside",
+        "after_closing_quote",
+        "line_break_in_quotes",
+        "space_before_quote",
+        "cr",
+        "final_cr",
+        "long",
+    ],
+)
+def test_a_csv_the_split_would_misread_takes_the_csv_module(content, tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text(content, encoding="utf-8")
+    assert not columnar._plain_csv(path, "utf-8")
+    assert not columnar._plain_csv(path, "cp1258")
