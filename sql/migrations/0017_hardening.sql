@@ -26,8 +26,8 @@ $$;
 --    (file_replaced) is judged again when the same bytes come back, and may load then. The bytes taken
 --    (loaded, held or waiting) stay unique among originals.
 drop index ops.landing_file_sha256_original;
-create unique index landing_file_sha256_original on ops.landing_file (sha256)
-    where duplicate_of is null and status <> 'rejected';
+create unique index landing_file_sha256_original on ops.landing_file (sha256) where duplicate_of is null
+and status <> 'rejected';
 
 -- 3. A view created (or replaced) in schema publish later is made a security barrier at once, by an event
 --    trigger, so a later migration cannot forget it ("create or replace view" without the option would
