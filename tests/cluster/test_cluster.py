@@ -288,30 +288,30 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
                 if ti["try_number"] > 1:
                     retried.append(ti)
         assert set(ran_on) == {"worker-1", "worker-2"}, f"tasks ran only on {set(ran_on)}"
-        assert {"ingest_facility_files.process_file"} <= ran_on["worker-1"] & ran_on["worker-2"], (
-            "the per-file tasks were not spread over both workers"
+        assert {"ingest_facility_files.process_group"} <= ran_on["worker-1"] & ran_on["worker-2"], (
+            "the per-group ingest tasks were not spread over both workers"
         )
         killed_address = next(a for a, w in addresses.items() if w == killed)
         victims = []
         for ti in retried:
-            if ti["dag_id"] != INGEST or ti["task_id"] != "process_file":
+            if ti["dag_id"] != INGEST or ti["task_id"] != "process_group":
                 continue
             tries = api.tries(INGEST, runs[INGEST], ti["task_id"], ti["map_index"])
             if tries[0].get("hostname") == killed_address:
                 victims.append(ti)
                 assert addresses[tries[-1]["hostname"]] == survivor and tries[-1]["state"] == "success", tries
-        assert victims, "no per-file task of the killed worker was retried on the other worker"
+        assert victims, "no per-group ingest task of the killed worker was retried on the other worker"
         retried = victims
         # the queues and pools of deploy/cluster.env reached the tasks
         build = api.task_instances("build_health_status", runs["build_health_status"])
         assert {(t["queue"], t["pool"]) for t in build if t["task_id"] == "build_status"} == {
             ("long", cluster.POOL_LONG)
         }
-        mapped = [t for t in api.task_instances(INGEST, runs[INGEST]) if t["task_id"] == "process_file"]
+        mapped = [t for t in api.task_instances(INGEST, runs[INGEST]) if t["task_id"] == "process_group"]
         assert {t["pool"] for t in mapped} == {cluster.POOL_WAREHOUSE}
         # the UI shows a retried task's log, fetched from the worker that ran it
         text = api.log(
-            INGEST, runs[INGEST], "process_file", retried[0]["try_number"], retried[0]["map_index"]
+            INGEST, runs[INGEST], "process_group", retried[0]["try_number"], retried[0]["map_index"]
         )
         assert "Log message source details" in text and "log not found" not in text.lower()
         assert (

@@ -115,7 +115,7 @@ def test_assignment_rules():
         "priority_weight": cluster.LONG_PRIORITY,
     }
     assert cluster.assignment("publish_shared_datasets", "publish", False)["queue"] == "long"
-    assert cluster.assignment("ingest_facility_files", "process_file", True) == {
+    assert cluster.assignment("ingest_facility_files", "process_group", True) == {
         "queue": "default",
         "pool": cluster.POOL_WAREHOUSE,
     }
@@ -180,7 +180,7 @@ def test_the_cluster_policy_assigns_queues_and_pools_on_celery_only(tmp_path, ex
         ["long", cluster.POOL_LONG] if on_celery else ["default", "default_pool"]
     )
     assert tasks["publish_shared_datasets.publish"][0] == ("long" if on_celery else "default")
-    assert tasks["ingest_facility_files.process_file"][1] == (
+    assert tasks["ingest_facility_files.process_group"][1] == (
         cluster.POOL_WAREHOUSE if on_celery else "default_pool"
     )
     assert tasks["ingest_facility_files.register_files"] == ["default", "default_pool"]
