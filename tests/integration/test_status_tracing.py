@@ -115,7 +115,7 @@ def test_explain_names_the_records_behind_each_field(world, capsys):
     world.build("2021-11-12")
     assert main(["explain", F0]) == 0
     out = capsys.readouterr().out
-    assert "f0 " in out and "True" in out
+    assert "active F0 " in out and "True" in out  # labels for people since issue 18 (was the column name f0)
     assert "file" in out and "test/file.csv, row 1" in out  # the positive test: file and row
     assert "rule: rt_pcr" in out
     assert "dose 1 on 2021-09-01" in out
