@@ -181,9 +181,9 @@ def summary(url: str) -> str:
             cur.execute("select release_id, row_count, views_agree from publish.release where is_current")
             current = cur.fetchone()
             lines.append(
-                f"current release for PC-Covid and VNeID: #{current[0]}, {current[1]} persons, views agree: {current[2]}"
+                f"current release for PC-Covid, VNeID and Sổ SKĐT: #{current[0]}, {current[1]} persons, views agree: {current[2]}"
                 if current
-                else "current release for PC-Covid and VNeID: none"
+                else "current release for PC-Covid, VNeID and Sổ SKĐT: none"
             )
     finally:
         conn.close()
