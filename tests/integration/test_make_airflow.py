@@ -77,6 +77,10 @@ def standalone(module_warehouse_url, tmp_path_factory, gx_project):
             time.sleep(2)
         yield {"base": base, "env": env, "root": root, "health": health.json()}
     finally:
+        # every process `make airflow` started, taken before the stop: airflow standalone starts its
+        # components in process groups of their own, and the scheduler's LocalExecutor workers renamed
+        # by setproctitle show neither their command nor their environment any more
+        tree = _process_tree(proc.pid)
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=60)
@@ -84,22 +88,30 @@ def standalone(module_warehouse_url, tmp_path_factory, gx_project):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
-        _stop_leftovers(str(root / "airflow"))
+        _stop_leftovers(tree)
 
 
-def _stop_leftovers(airflow_home: str) -> None:
-    """Airflow components this test started that outlived their process group (a scheduler can): found by
-    this test's own AIRFLOW_HOME in their environment, and only those."""
-    time.sleep(5)
-    marker = f"AIRFLOW_HOME={airflow_home}".encode()
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
+def _process_tree(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _stop_leftovers(tree: list) -> None:
+    """The processes of the tree that outlived the stop of `make airflow`, killed: nothing is left behind."""
+    import psutil
+
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    for leftover in alive:
         try:
-            if marker in (proc_dir / "environ").read_bytes().split(b"\0"):
-                os.kill(int(proc_dir.name), signal.SIGKILL)
-        except (OSError, ValueError):
+            leftover.kill()
+        except psutil.NoSuchProcess:
             continue
+    _, alive = psutil.wait_procs(alive, timeout=10)
+    assert not alive, f"processes of make airflow still running: {[p.pid for p in alive]}"
 
 
 @pytest.mark.airflow
