@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import psycopg2
 import pytest
-
-PROJECT = Path(__file__).resolve().parents[2]
-
-
-def covidsync(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "covidsync", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=PROJECT,
-    )
+from cli_process import covidsync
 
 
 def test_help_lists_the_operator_commands():

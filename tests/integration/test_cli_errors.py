@@ -3,27 +3,13 @@ exit code and no traceback; `--debug` shows the traceback. One test per conditio
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cli_process import covidsync
 
-PROJECT = Path(__file__).resolve().parents[2]
 DOWN = "postgresql://nobody@127.0.0.1:9/none"  # nothing listens on port 9
-
-
-def covidsync(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "covidsync", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=PROJECT,
-    )
 
 
 def one_line(proc: subprocess.CompletedProcess) -> str:

@@ -10,7 +10,7 @@ import json
 import marts_fixture as fx
 import psycopg2
 import pytest
-from test_cli import covidsync
+from cli_process import covidsync
 from test_facility_monitoring import webhook  # noqa: F401 (a fixture)
 
 
