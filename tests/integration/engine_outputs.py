@@ -111,22 +111,29 @@ def table_digests(url: str) -> dict[str, dict]:
     return out
 
 
+def process_pending(conn) -> list[dict]:
+    """The registry loaded, then every pending facility file of the landing zone through the pipeline, in
+    the order the DAGs take them; their summaries."""
+    from covidsync.ingest import landing, pipeline
+
+    with conn:
+        landing.load_registry(conn)
+    pending = set(landing.register(conn).pending)
+    with conn.cursor() as cur:
+        cur.execute("select file_id from ops.landing_file order by received_at, file_id")
+        order = [r[0] for r in cur.fetchall() if r[0] in pending]
+    conn.rollback()
+    return [pipeline.process_file(conn, file_id) for file_id in order]
+
+
 def run_engine(url: str) -> None:
     """Every pending file of the landing zone through the engine, as the DAGs order them."""
     from covidsync import db
-    from covidsync.ingest import checkins, landing, pipeline
+    from covidsync.ingest import checkins
 
     conn = db.connect(url)
     try:
-        with conn:
-            landing.load_registry(conn)
-        pending = set(landing.register(conn).pending)
-        with conn.cursor() as cur:
-            cur.execute("select file_id from ops.landing_file order by received_at, file_id")
-            order = [r[0] for r in cur.fetchall() if r[0] in pending]
-        conn.rollback()
-        for file_id in order:
-            pipeline.process_file(conn, file_id)
+        process_pending(conn)
         checkins.ingest_landing(conn)
     finally:
         conn.close()

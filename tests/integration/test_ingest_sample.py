@@ -15,9 +15,10 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from engine_outputs import process_pending
 
 from covidsync import db
-from covidsync.ingest import landing, pipeline
+from covidsync.ingest import landing
 from covidsync.sample.generator import Options, generate
 
 FACILITY_DATASETS = {"vaccinations", "test_results"}
@@ -81,14 +82,7 @@ def ingested(sample, module_warehouse_url, tmp_path_factory):
 def run_ingest(url) -> list[dict]:
     conn = db.connect(url)
     try:
-        with conn:
-            landing.load_registry(conn)
-        pending = set(landing.register(conn).pending)
-        with conn.cursor() as cur:
-            cur.execute("select file_id from ops.landing_file order by received_at, file_id")
-            order = [r[0] for r in cur.fetchall() if r[0] in pending]
-        conn.rollback()
-        return [pipeline.process_file(conn, file_id) for file_id in order]
+        return process_pending(conn)
     finally:
         conn.close()
 
