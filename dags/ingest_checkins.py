@@ -23,14 +23,19 @@ is set-based SQL. Core keeps a pseudonymous person key, never the payload.
    (`unknown_venue`, `invalid_qr_payload`, `missing_person_key`, …) into `quarantine` with payloads masked,
    the Great Expectations gate over the batch profile (`batch_rejected` holds the file), merge into the day
    partitions in one transaction, reports to `<outbox>/pccovid/`, the file to the archive.
-5. `summarise`, then `watcher` (fails the run when any task failed).
+5. `process_app_users`: the app operator's daily counts (`pccovid/app_users/`, contract
+   `docs/contract/adoption.md`) one file after the other, in the order received, through the same engine:
+   row codes `invalid_count`, `unknown_area`, `future_date`, … into `quarantine`, the gate, the merge into
+   `core.app_user_count` (a day and area sent again with other counts replaces them; the earlier counts kept in
+   `core.app_user_count_history`), reports to `<outbox>/pccovid/`.
+6. `summarise`, then `watcher` (fails the run when any task failed).
 
 **Rerun a day**: `covidsync run ingest_checkins --date 2021-11-20`. Files are keyed by their SHA-256 and each
 step records the file's status: a rerun loads nothing twice. To load a file again:
 `covidsync files reprocess <file_id> --reason "..."` (its rows are replaced).
 
 **Upstream**: PC-Covid exports (files). **Downstream**: asset `core.checkin` (identity resolution, contact
-tracing); `ops.landing_file`; the archive and rejected areas; `<outbox>/pccovid/`.
+tracing); `core.app_user_count` (the adoption marts of `monitor_facility_reporting`); `ops.landing_file`; the archive and rejected areas; `<outbox>/pccovid/`.
 """
 
 from __future__ import annotations
@@ -74,6 +79,12 @@ def ingest_checkins():
         process_pccovid_files(registered["venues"])
         return registered["checkins"]
 
+    @task
+    def process_app_users(registered: dict) -> list[dict]:
+        from covidsync.tasks import process_pccovid_files
+
+        return process_pccovid_files(registered["app_users"])
+
     @task(outlets=[CORE_CHECKIN], max_active_tis_per_dagrun=2)
     def process_checkins(file_id: int) -> dict:
         from covidsync.tasks import process_checkin_file
@@ -96,8 +107,9 @@ def ingest_checkins():
     registered = register_files()
     checkin_ids = process_venues(registered)
     processed = process_checkins.expand(file_id=checkin_ids)
+    app_users = process_app_users(registered)
     partitions >> registered
-    [partitions, registered, checkin_ids, processed, summarise(processed)] >> watcher()
+    [partitions, registered, checkin_ids, processed, app_users, summarise(processed)] >> watcher()
 
 
 ingest_checkins()

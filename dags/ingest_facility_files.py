@@ -12,6 +12,9 @@ demand: `covidsync run ingest_facility_files --date YYYY-MM-DD`.
 1. `register_files`: loads `<landing>/registry/facilities.csv` into `ops.facility` when it changed, registers
    every complete file (SHA-256, size, facility, dataset, time received) in `ops.landing_file`, and refuses at
    once what cannot be read at all (unknown facility, unsupported format, empty, too large, same bytes again).
+   The population registry file `<landing>/registry/population.csv` (contract `docs/contract/adoption.md`) is
+   registered here too and taken through the same steps into `core.area_population` (figures sent again
+   replace the earlier ones, kept in `core.area_population_history`); its reports go to `<outbox>/registry/`.
 2. `group_files`: the pending files in groups, per facility then by size (`COVIDSYNC_INGEST_GROUP_FILES`,
    default 200 files, `COVIDSYNC_INGEST_GROUP_BYTES`, default 64 MiB): a national day of thousands of small
    files is a few dozen tasks, not thousands (Airflow pays seconds per task instance).

@@ -21,7 +21,9 @@ select
     l.person_kind,
     k.person_key,
     l.file_id as source_file_id,
-    l.row_number as source_row
+    l.row_number as source_row,
+    -- adoption.md §2: the kind of QR behind the scan (no payload: an operator typed the citizen_id or phone)
+    case l.qr_kind when 'cccd' then 'cccd_qr' when 'personal' then 'personal_qr' else 'typed' end as qr_kind
 from staging.checkin_loadable as l
 inner join checkin_person_key as k on l.person_kind = k.person_kind and l.identifier = k.identifier
 where l.file_id = %(file_id)s;

@@ -1,6 +1,6 @@
 -- core.venue from one file: one row per venue_code, the version of the latest file received (a file
--- received earlier but processed later does not overwrite a newer version). Parameters: file_id,
--- received_at.
+-- received earlier but processed later does not overwrite a newer version); venue_type is one of adoption.md's
+-- eight types. Parameters: file_id, received_at.
 insert into core.venue as v (
     venue_code, name, province_code, district_code, commune_code, address, venue_type, source_file_id,
     source_row
@@ -12,7 +12,8 @@ select
     l.district_code,
     l.commune_code,
     l.address,
-    l.venue_type,
+    -- read from its words (staging: the contract's type, null when the word is unknown); an unknown word: other
+    coalesce(l.venue_type, case when l.raw ? 'venue_type' then 'other' end) as venue_type,
     l.file_id as source_file_id,
     l.row_number as source_row
 from staging.venue_loadable as l

@@ -2,9 +2,9 @@
 ground truth; the silent-venue threshold's boundary; the district lists in the outbox; the low-compliance
 alert once per district and day, through the alert channels.
 
-The generated app-user counts and population are stored with covidsync.marts.adoption.store_* directly (file
-by file, in order), not through a file ingest: the two feeds' file ingest is a dataset spec of the ingest
-engine, added with it. Venues and check-ins are loaded straight into core by the sample."""
+The generated app-user counts and population go through the ingest engine as landing files (registered, each
+file in the order received, as the DAGs take them); venues and check-ins are loaded straight into core by the
+sample, so that it controls every scan and its QR kind."""
 
 from __future__ import annotations
 
@@ -24,14 +24,19 @@ def _num(value):
 
 
 @pytest.fixture(scope="module")
-def world(module_warehouse_url):
+def world(module_warehouse_url, tmp_path_factory):
     sample = AdoptionSample(seed=5, days=10)
     conn = psycopg2.connect(module_warehouse_url)
     try:
-        sample.load(conn)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("COVIDSYNC_DATA_DIR", str(tmp_path_factory.mktemp("adoption-data")))
+            for var in ("LANDING", "OUTBOX", "ARCHIVE", "REJECTED"):
+                mp.delenv(f"COVIDSYNC_{var}_DIR", raising=False)
+            files = sample.load(conn)
         refresh.refresh(conn, sample.end, names=refresh.ADOPTION)
     finally:
         conn.close()
+    assert {f["status"] for f in files} == {"loaded"} and len(files) == len(sample.app_user_files()) + 1
     return module_warehouse_url, sample, sample.truth()
 
 
@@ -267,7 +272,10 @@ def test_the_generator_writes_the_feeds_and_their_ground_truth(tmp_path):
         Options(out=tmp_path, seed=3, persons=60, days=2, clean=True, bomb_mb=1, adoption=True)
     )
     files = sorted((tmp_path / "landing" / "pccovid" / "app_users").glob("*.csv"))
-    assert summary["adoption"]["app_user_files"] == len(files) > 40  # from 27 September 2021
+    assert (
+        summary["adoption"]["app_user_files"] == len(files) >= 3
+    )  # the ramp so far, a file a day, the correction
+    assert files[0].name == "app_users_2021-09-27_2021-10-31.csv", "from 27 September 2021 to the first day"
     with files[0].open(encoding="utf-8") as fh:
         header = next(csv.reader(fh))
     assert header == ["day", "area_code", "registered_users", "active_users_7d"]

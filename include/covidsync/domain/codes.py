@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ERROR", "FILE_CODES", "ROW_CODES", "WARNING", "Code", "lookup"]
+__all__ = ["ERROR", "FILE_CODES", "LATER_ROW_CODES", "ROW_CODES", "WARNING", "Code", "lookup"]
 
 ERROR = "error"
 WARNING = "warning"
@@ -212,6 +212,35 @@ ROW_CODES: dict[str, Code] = _codes(
         "exactly as on the CCCD.",
     ),
 )
+
+# Row codes added after migration 0002 (whose ops.row_code rows are rendered from the codes above by
+# covidsync.reference): code -> the migration that inserts its ops.row_code row.
+LATER_ROW_CODES: dict[str, str] = {}
+
+# Issue 20: the adoption feeds (adoption.md §3: app-user counts and population; future_date is the contract's).
+ROW_CODES.update(
+    _codes(
+        (
+            "invalid_count",
+            ERROR,
+            "Số lượng không hợp lệ: phải là số nguyên không âm (dân số lớn hơn 0), số người dùng hoạt động "
+            "không được lớn hơn số người dùng đăng ký, số người có điện thoại thông minh không lớn hơn dân số. "
+            "Hãy sửa lại con số (không dùng dấu phân cách hàng nghìn).",
+            "Invalid count: it must be a whole number of at least 0 (a population above 0); active users may "
+            "not exceed registered users, nor smartphone owners the population. Correct the figure (without "
+            "thousands separators).",
+        ),
+        (
+            "unknown_area",
+            ERROR,
+            "Mã địa bàn không phải mã tỉnh (2 số), mã huyện (3 số) hoặc mã xã (5 số) nào trong danh mục của "
+            "Tổng cục Thống kê. Hãy sửa lại mã.",
+            "The area code is no province (2 digits), district (3 digits) or commune (5 digits) code of the "
+            "GSO list. Correct the code.",
+        ),
+    )
+)
+LATER_ROW_CODES.update({"invalid_count": "0027_adoption_feeds", "unknown_area": "0027_adoption_feeds"})
 
 FILE_CODES: dict[str, Code] = _codes(
     (

@@ -154,6 +154,7 @@ def read_vaccine(series: pl.Series) -> pl.Series:
 
 
 WORDS = {"test_types": normalize.TEST_TYPES, "results": normalize.RESULTS, "yes_no": normalize.YES_NO}
+WORDS["venue_types"] = normalize.VENUE_TYPES  # adoption.md (issue 20)
 
 
 def read_word(series: pl.Series, table: str) -> pl.Series:

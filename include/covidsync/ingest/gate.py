@@ -60,13 +60,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("vaccinations", "test_results", "checkins", "venues")
+DATASETS = ("vaccinations", "test_results", "checkins", "venues", "app_users", "population")
 # The canonical columns whose values the gate checks, per dataset (the keys of ``value_counts``).
 CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "vaccinations": ("vaccine_code", "dose_number", "gender"),
     "test_results": ("test_type", "result", "pooled", "gender"),
     "checkins": ("direction", "mode", "person_kind"),
     "venues": (),
+    "app_users": (),  # adoption.md (issue 20)
+    "population": (),
 }
 METRICS = ("rows_total", "rows_rejected", "rejected_share", "duplicate_keys", "null_keys")
 

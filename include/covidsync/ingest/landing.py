@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 FACILITY_DATASETS = ("vaccinations", "test_results")
 PCCOVID = "pccovid"
-PCCOVID_DATASETS = ("checkins", "venues")
+PCCOVID_DATASETS = ("checkins", "venues", "app_users")
+# Registry files that are datasets of the ingest engine (adoption.md §1): their place, as (owner, dataset);
+# their reports go to <outbox>/registry/. registry/facilities.csv is read by load_registry instead.
+REGISTRY_OWNER = "registry"
+REGISTRY_DATASETS = {"population.csv": "population"}
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
 REGISTRY = Path("registry") / "facilities.csv"
 REGISTRY_COLUMNS = (
@@ -165,6 +169,10 @@ def discover(landing: Path | None = None) -> Iterator[Candidate]:
         here = Path(dirpath)
         parts = here.relative_to(landing).parts
         if parts[:1] == ("registry",):
+            for name in sorted(filenames) if len(parts) == 1 else ():
+                path = here / name
+                if name in REGISTRY_DATASETS and path.is_file() and not path.is_symlink():
+                    yield Candidate(path, path.relative_to(landing).as_posix(), REGISTRY_OWNER, REGISTRY_DATASETS[name])
             continue
         for name in sorted(filenames):
             if is_incomplete(name):
@@ -245,7 +253,7 @@ def max_file_bytes() -> int:
 
 def file_codes_for(candidate: Candidate, size: int, facilities: set[str]) -> list[str]:
     """File codes that can be told before reading a byte of the file."""
-    if candidate.facility_code != PCCOVID and candidate.facility_code not in facilities:
+    if candidate.facility_code not in (PCCOVID, REGISTRY_OWNER) and candidate.facility_code not in facilities:
         return ["unknown_facility"]
     if candidate.dataset is None or candidate.path.suffix.lower() not in ACCEPTED_SUFFIXES:
         # a file outside the contract's dataset folders cannot be read as any dataset either
@@ -316,7 +324,8 @@ def _register_one(conn, candidate: Candidate, sha: str, facilities: set[str], re
         if seen is not None and not _already_moved(seen[2], sha):
             file_id, status, final_path, codes = seen
             if status in ("received", "staged", "validated") or (
-                status in ("merged", "held") and candidate.dataset in (*FACILITY_DATASETS, *PCCOVID_DATASETS)
+                status in ("merged", "held")
+                and candidate.dataset in (*FACILITY_DATASETS, *PCCOVID_DATASETS, *REGISTRY_DATASETS.values())
             ):
                 # waiting, or processed by a run that stopped before the file moved: the
                 # per-file step finishes it
@@ -468,6 +477,8 @@ def verify_unchanged(conn, f) -> dict | None:
             "test_results": "test_result",
             "checkins": "checkin",
             "venues": "venue",
+            "app_users": "app_user_count",
+            "population": "area_population",
         }
         if f.dataset in table:
             cur.execute(f"delete from staging.{table[f.dataset]} where file_id = %s", (f.file_id,))  # noqa: S608

@@ -54,6 +54,99 @@ YES_NO = {
     "0": False,
 }
 
+# Venue types (adoption.md §1): the contract's eight, from their English and Vietnamese words (keys as
+# covidsync.domain.text.name_key gives them: no accents, lower case). A word not here is read as "other".
+VENUE_TYPES = {
+    **dict.fromkeys(
+        (
+            "agency",
+            "government agency",
+            "state agency",
+            "co quan",
+            "co quan nha nuoc",
+            "co quan hanh chinh",
+            "co quan dang",
+            "doan the",
+            "to chuc doan the",
+            "ubnd",
+            "uy ban nhan dan",
+        ),
+        "agency",
+    ),
+    **dict.fromkeys(
+        (
+            "business",
+            "company",
+            "office",
+            "shop",
+            "store",
+            "restaurant",
+            "cafe",
+            "bank",
+            "factory",
+            "doanh nghiep",
+            "cong ty",
+            "van phong",
+            "co so kinh doanh",
+            "cua hang",
+            "nha hang",
+            "quan ca phe",
+            "ngan hang",
+            "nha may",
+        ),
+        "business",
+    ),
+    **dict.fromkeys(("school", "truong", "truong hoc", "co so giao duc"), "school"),
+    **dict.fromkeys(
+        ("market", "supermarket", "cho", "sieu thi", "trung tam thuong mai", "shopping centre", "mall"),
+        "market",
+    ),
+    **dict.fromkeys(
+        (
+            "health_facility",
+            "health facility",
+            "hospital",
+            "clinic",
+            "pharmacy",
+            "co so y te",
+            "benh vien",
+            "tram y te",
+            "phong kham",
+            "nha thuoc",
+        ),
+        "health_facility",
+    ),
+    **dict.fromkeys(
+        (
+            "transport",
+            "bus_station",
+            "bus station",
+            "train station",
+            "giao thong",
+            "van tai",
+            "phuong tien van tai",
+            "phuong tien giao thong",
+            "ben xe",
+            "nha ga",
+            "ga tau",
+        ),
+        "transport",
+    ),
+    **dict.fromkeys(
+        (
+            "checkpoint",
+            "quarantine checkpoint",
+            "chot",
+            "chot kiem dich",
+            "chot kiem soat",
+            "chot kiem soat dich",
+            "chot kiem soat dich benh",
+        ),
+        "checkpoint",
+    ),
+    **dict.fromkeys(("other", "khac"), "other"),
+}
+
 _INT32 = 2**31 - 1
 # Codes, dates and vaccine names repeat across the rows of a file (151 communes, a few hundred days), so
 # their readers are memoised: pure functions of the text, bounded caches (memory stays flat).

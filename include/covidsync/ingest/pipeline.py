@@ -1,4 +1,5 @@
-"""Facility files (vaccinations, test results) through the ingest engine: the names callers use.
+"""Facility files (vaccinations, test results; and the population registry file) through the ingest engine:
+the names callers use.
 
 The driver and its steps are :mod:`covidsync.ingest.engine` (one for every dataset, issue 16); what is
 particular to vaccinations and test results is their spec (``covidsync/ingest/datasets/``). This module
@@ -55,8 +56,9 @@ __all__ = [
     "stage",
 ]
 
-DATASETS = ("vaccinations", "test_results")
-TABLES = {"vaccinations": "vaccination", "test_results": "test_result"}
+# population: landing/registry/population.csv (adoption.md), registered and processed with the facility files
+DATASETS = ("vaccinations", "test_results", "population")
+TABLES = {"vaccinations": "vaccination", "test_results": "test_result", "population": "area_population"}
 _LOCK_NAMESPACE = LOCK_NAMESPACE
 
 

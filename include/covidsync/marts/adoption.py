@@ -1,12 +1,10 @@
 """PC-Covid adoption and QR compliance (contract docs/contract/adoption.md): storing the two feeds, and
 monitoring the districts.
 
-- :func:`store_app_user_counts` and :func:`store_population` write the app operator's counts and the
-  population registry into ``core`` set-based (COPY into a temporary table, then one statement each): a
-  (day, area) or (area, year) sent again with other figures replaces the earlier ones, which move to the
-  history table (latest file wins, history kept). The file ingest of ``landing/pccovid/app_users/`` and
-  ``landing/registry/population.csv`` is a dataset spec of the ingest engine, added with it; it is meant to
-  call these.
+- The two feeds, ``landing/pccovid/app_users/`` and ``landing/registry/population.csv``, reach
+  ``core.app_user_count`` and ``core.area_population`` through the ingest engine like every dataset (dataset
+  specs ``covidsync.ingest.datasets.app_users`` and ``population``; row codes of adoption.md §3; a (day, area)
+  or (area, year) sent again with other figures replaces the earlier ones, which move to the history table).
 - The marts (``sql/marts/app_adoption.sql``, ``venue_compliance_day.sql``, ``silent_venue.sql``,
   ``population_scanning.sql``) are refreshed with the others (:data:`covidsync.marts.refresh.ADOPTION`).
 - :func:`monitor`: each district's silent venues in ``<outbox>/districts/<district>/silent-venues-<day>.csv``
@@ -22,9 +20,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 
 from covidsync import settings
@@ -42,100 +38,6 @@ SILENT_COLUMNS = (
     "silent_days",
 )
 _SILENT_SELECT = "venue_code, venue_type, name, location, commune_code, last_scan_day, silent_days"
-
-
-def _copy(cur, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> int:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    n = 0
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-        n += 1
-    buf.seek(0)
-    cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", buf)
-    return n
-
-
-def store_app_user_counts(conn, rows: Iterable[tuple], *, file_id: int | None = None) -> dict:
-    """Store ``(day, area_code, registered_users, active_users_7d)`` rows (already checked); latest wins.
-
-    Returns counts: rows given, inserted, replaced (their earlier figures kept in the history), unchanged.
-    """
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            "create temp table app_user_in (day date, area_code text, registered_users integer,"
-            " active_users_7d integer) on commit drop"
-        )
-        given = _copy(cur, "app_user_in", ("day", "area_code", "registered_users", "active_users_7d"), rows)
-        cur.execute(
-            """
-            insert into core.app_user_count_history (
-                day, area_code, registered_users, active_users_7d, source_file_id, loaded_at, replaced_by_file_id
-            )
-            select a.day, a.area_code, a.registered_users, a.active_users_7d, a.source_file_id, a.loaded_at, %s
-            from core.app_user_count as a
-            inner join app_user_in as i on a.day = i.day and a.area_code = i.area_code
-            where (a.registered_users, a.active_users_7d) is distinct from (i.registered_users, i.active_users_7d)
-            """,
-            (file_id,),
-        )
-        replaced = cur.rowcount
-        cur.execute(
-            """
-            insert into core.app_user_count (day, area_code, registered_users, active_users_7d, source_file_id)
-            select day, area_code, registered_users, active_users_7d, %s from app_user_in
-            on conflict (day, area_code) do update
-            set registered_users = excluded.registered_users, active_users_7d = excluded.active_users_7d,
-                source_file_id = excluded.source_file_id, loaded_at = now()
-            where (core.app_user_count.registered_users, core.app_user_count.active_users_7d)
-                is distinct from (excluded.registered_users, excluded.active_users_7d)
-            """,
-            (file_id,),
-        )
-        written = cur.rowcount
-    return {"rows": given, "inserted": written - replaced, "replaced": replaced, "unchanged": given - written}
-
-
-def store_population(conn, rows: Iterable[tuple], *, file_id: int | None = None) -> dict:
-    """Store ``(area_code, year, population, smartphone_owners or None, source)`` rows; latest wins."""
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            "create temp table population_in (area_code text, year integer, population integer,"
-            " smartphone_owners integer, source text) on commit drop"
-        )
-        given = _copy(
-            cur, "population_in", ("area_code", "year", "population", "smartphone_owners", "source"), rows
-        )
-        cur.execute(
-            """
-            insert into core.area_population_history (
-                area_code, year, population, smartphone_owners, source, source_file_id, loaded_at,
-                replaced_by_file_id
-            )
-            select a.area_code, a.year, a.population, a.smartphone_owners, a.source, a.source_file_id, a.loaded_at, %s
-            from core.area_population as a
-            inner join population_in as i on a.area_code = i.area_code and a.year = i.year
-            where (a.population, a.smartphone_owners, a.source)
-                is distinct from (i.population, i.smartphone_owners, i.source)
-            """,
-            (file_id,),
-        )
-        replaced = cur.rowcount
-        cur.execute(
-            """
-            insert into core.area_population (area_code, year, population, smartphone_owners, source, source_file_id)
-            select area_code, year, population, smartphone_owners, source, %s from population_in
-            on conflict (area_code, year) do update
-            set population = excluded.population, smartphone_owners = excluded.smartphone_owners,
-                source = excluded.source, source_file_id = excluded.source_file_id, loaded_at = now()
-            where (core.area_population.population, core.area_population.smartphone_owners,
-                   core.area_population.source)
-                is distinct from (excluded.population, excluded.smartphone_owners, excluded.source)
-            """,
-            (file_id,),
-        )
-        written = cur.rowcount
-    return {"rows": given, "inserted": written - replaced, "replaced": replaced, "unchanged": given - written}
 
 
 def _write_csv(path: Path, rows: list[tuple]) -> None:

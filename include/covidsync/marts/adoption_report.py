@@ -60,7 +60,8 @@ def section(conn, day: dt.date) -> str:
                 select district_code, persons_scanned, persons_share_population
                 from mart.population_scanning where day = %(day)s
             )
-            select coalesce(a.area_code, c.district_code) as district, a.area_name, a.registered_users,
+            select coalesce(a.area_code, c.district_code) as district, coalesce(a.area_name, dn.name),
+                   a.registered_users,
                    a.registered_share_population, a.registered_share_devices, a.registered_change_7d,
                    c.registered_venues, c.active_venues, c.compliance_share, coalesce(s.silent, 0),
                    p.persons_scanned, p.persons_share_population
@@ -68,6 +69,7 @@ def section(conn, day: dt.date) -> str:
             full outer join compliance as c on a.area_code = c.district_code
             left join silent as s on s.district_code = coalesce(a.area_code, c.district_code)
             left join scanning as p on p.district_code = coalesce(a.area_code, c.district_code)
+            left join core.district as dn on dn.district_code = coalesce(a.area_code, c.district_code)
             order by 1
             """,
             {"day": day},

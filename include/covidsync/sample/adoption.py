@@ -14,10 +14,11 @@ the ground truth of the marts' key figures.
 - **Ground truth** (:meth:`AdoptionSample.truth`): computed here from the generated events, in Python, with
   no SQL: the figures the marts must equal as of the last day.
 
-:meth:`AdoptionSample.write` writes ``landing/pccovid/app_users/*.csv``, ``landing/registry/population.csv``
-and ``truth/adoption.json``; :meth:`AdoptionSample.load` writes everything straight into ``core`` (the file
-ingest of the two feeds comes with the ingest engine's dataset specs; venues and check-ins are loaded here
-directly so that the test controls every scan).
+:meth:`AdoptionSample.write` writes ``landing/pccovid/app_users/*.csv`` (each day's file received the next
+morning, the correction later), ``landing/registry/population.csv`` and ``truth/adoption.json``;
+:meth:`AdoptionSample.load` loads venues and check-ins straight into ``core`` (so that the test controls every
+scan and its QR kind) and takes the two feeds through the ingest engine like any landing file
+(:meth:`AdoptionSample.ingest_feeds`).
 """
 
 from __future__ import annotations
@@ -318,33 +319,60 @@ class AdoptionSample:
 
     # -- output ----------------------------------------------------------------------------------------------
 
-    def write(self, landing: Path, truth_dir: Path) -> dict:
-        """The operator's files and the population file in the landing zone, and the ground truth."""
+    def app_user_files(self) -> list[list[tuple]]:
+        """The app-user files as the operator sends them: one extract of every day before the first day of
+        check-ins (the ramp so far), then one file a day, then the correction; in the order sent."""
+        before = [row for rows in self.counts[:-1] for row in rows if row[0] < self.start]
+        daily = [rows for rows in self.counts[:-1] if rows[0][0] >= self.start]
+        return [before, *daily, self.counts[-1]] if before else [*daily, self.counts[-1]]
+
+    def write_feeds(self, landing: Path) -> list[Path]:
+        """The operator's files and the population file in the landing zone, each with the time it is
+        received as its modification time: a file's counts the morning after its last day (06:00 local), the
+        correction at noon after the last day, the population file the day before the ramp."""
         folder = landing / "pccovid" / "app_users"
         folder.mkdir(parents=True, exist_ok=True)
-        for n, rows in enumerate(self.counts):
-            stem = f"app_users_{rows[0][0]:%Y-%m-%d}" + ("_correction" if n == len(self.counts) - 1 else "")
-            with open(folder / f"{stem}.csv", "w", encoding="utf-8", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(("day", "area_code", "registered_users", "active_users_7d"))
-                writer.writerows((d.isoformat(), a, r, x) for d, a, r, x in rows)
+        paths = []
         registry = landing / "registry"
         registry.mkdir(parents=True, exist_ok=True)
-        with open(registry / "population.csv", "w", encoding="utf-8", newline="") as fh:
+        path = registry / "population.csv"
+        with open(path, "w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(("area_code", "year", "population", "smartphone_owners", "source"))
             writer.writerows(("" if v is None else v for v in row) for row in self.population)
+        _received(path, RAMP_START - dt.timedelta(days=1), 12)
+        paths.append(path)
+        files = self.app_user_files()
+        for n, rows in enumerate(files):
+            correction = n == len(files) - 1
+            first, last = rows[0][0], rows[-1][0]
+            span = f"{first:%Y-%m-%d}" + (f"_{last:%Y-%m-%d}" if last != first else "")
+            stem = f"app_users_{span}" + ("_correction" if correction else "")
+            path = folder / f"{stem}.csv"
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh, lineterminator="\n")
+                writer.writerow(("day", "area_code", "registered_users", "active_users_7d"))
+                writer.writerows((d.isoformat(), a, r, x) for d, a, r, x in rows)
+            _received(
+                path, (self.end if correction else last) + dt.timedelta(days=1), 12 if correction else 6
+            )
+            paths.append(path)
+        return paths
+
+    def write(self, landing: Path, truth_dir: Path) -> dict:
+        """The operator's files and the population file in the landing zone, and the ground truth."""
+        self.write_feeds(landing)
         truth_dir.mkdir(parents=True, exist_ok=True)
         truth = self.truth()
         (truth_dir / "adoption.json").write_text(
             json.dumps(truth, ensure_ascii=False, indent=2) + "\n", "utf-8"
         )
-        return {"app_user_files": len(self.counts), "population_rows": len(self.population)}
+        return {"app_user_files": len(self.app_user_files()), "population_rows": len(self.population)}
 
-    def load(self, conn) -> None:
-        """Venues, check-ins, app-user counts (file by file) and population straight into ``core``."""
-        from covidsync.marts import adoption
-
+    def load(self, conn) -> list[dict]:
+        """Venues and check-ins straight into ``core``; the app-user counts and the population through the
+        ingest engine (:meth:`ingest_feeds`, into the configured landing zone). Returns the feeds' file
+        summaries."""
         with conn, conn.cursor() as cur:
             cur.execute(
                 "insert into ops.landing_file (sha256, relative_path, original_name, size_bytes, received_at,"
@@ -389,9 +417,31 @@ class AdoptionSample:
                 " qr_kind, source_file_id, source_row) from stdin with (format csv)",
                 buf,
             )
-        for rows in self.counts:
-            adoption.store_app_user_counts(conn, rows)
-        adoption.store_population(conn, self.population)
+        return self.ingest_feeds(conn)
+
+    def ingest_feeds(self, conn) -> list[dict]:
+        """Write the two feeds into the landing zone (``COVIDSYNC_LANDING_DIR`` or the data directory's) and
+        take them through the ingest engine as the DAGs do: registered, then each file in the order received
+        (reports in the outbox, files to the archive). Returns each file's summary (counts only)."""
+        from covidsync import settings
+        from covidsync.ingest import engine, landing
+
+        self.write_feeds(settings.landing_dir())
+        pending = (
+            landing.register(conn, scope="facility").pending + landing.register(conn, scope="pccovid").pending
+        )
+        return [
+            engine.process_file(conn, file_id, docs="off")
+            for file_id in engine.pending_in_order(conn, pending)
+        ]
+
+
+def _received(path: Path, day: dt.date, hour: int) -> None:
+    """The file's modification time (what the landing zone reads as received): ``day`` at ``hour`` local."""
+    import os
+
+    stamp = dt.datetime.combine(day, dt.time(hour), tzinfo=VN).timestamp()
+    os.utime(path, (stamp, stamp))
 
 
 def K_PROVINCES() -> list[str]:  # noqa: N802 - a constant's accessor

@@ -1,4 +1,4 @@
-"""Contract §6: exactly the 25 row codes and 8 file codes, with severities and bilingual messages."""
+"""Contract §6 (and adoption.md §3): exactly the 27 row codes and 8 file codes, with severities and bilingual messages."""
 
 import dataclasses
 
@@ -33,6 +33,9 @@ CONTRACT_ROW_CODES = {
     "legacy_cmnd": "warning",
     "short_dose_interval": "warning",
     "name_without_diacritics": "warning",
+    # adoption.md §3 (issue 20)
+    "invalid_count": "error",
+    "unknown_area": "error",
 }
 CONTRACT_FILE_CODES = {
     "unsupported_format",
@@ -50,7 +53,7 @@ ALL = [*ROW_CODES.values(), *FILE_CODES.values()]
 
 
 def test_exactly_the_contract_row_codes_with_their_severities():
-    assert len(ROW_CODES) == 25
+    assert len(ROW_CODES) == 27
     assert {code: c.severity for code, c in ROW_CODES.items()} == CONTRACT_ROW_CODES
 
 

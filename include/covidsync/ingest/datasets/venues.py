@@ -1,4 +1,6 @@
-"""PC-Covid venues (contract §5): the engine's declaration of the dataset."""
+"""PC-Covid venues (contract §5): the engine's declaration of the dataset. ``venue_type`` is read from its
+English or Vietnamese words (adoption.md §1: ``cơ quan`` → ``agency``, ``chợ`` → ``market``, ...;
+:data:`covidsync.ingest.normalize.VENUE_TYPES`); a word it does not know is merged as ``other``."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ SPEC = DatasetSpec(
         Typed("district_code", "pad", args=(3,)),
         Typed("commune_code", "pad", args=(5,)),
         Typed("address"),
-        Typed("venue_type"),
+        Typed("venue_type", "word", args=("venue_types",)),  # adoption.md: English or Vietnamese words
     ),
     rules=("venue_row_problem",),
     profile="venue_profile",
