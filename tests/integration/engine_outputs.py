@@ -67,7 +67,7 @@ TABLES: dict[str, tuple[str, str]] = {
     ),
     "core.checkin": (
         "checkin_id, local_day, venue_code, scanned_at, direction, mode, person_kind, person_key, "
-        "source_file_id, source_row",
+        "source_file_id, source_row, qr_kind",
         "local_day, checkin_id",
     ),
     "core.checkin_person": (
