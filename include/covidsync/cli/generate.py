@@ -39,6 +39,11 @@ def register(sub) -> None:
     gen.add_argument(
         "--format", choices=("csv", "jsonl", "json", "xlsx"), default="csv", help="format of the --only file"
     )
+    gen.add_argument(
+        "--adoption",
+        action="store_true",
+        help="also write the PC-Covid adoption feeds (pccovid/app_users/, registry/population.csv; adoption.md)",
+    )
     gen.add_argument("--quiet", action="store_true")
     gen.set_defaults(func=run_generate)
 
@@ -94,6 +99,7 @@ def run_generate(args: argparse.Namespace) -> int:
         only=args.only,
         rows=args.rows,
         format=args.format,
+        adoption=args.adoption,
     )
     began = time.perf_counter()
     summary = generate(options)

@@ -75,7 +75,7 @@ class Options:
     rows: int = 100_000  # rows of that file
     format: str = "csv"  # its format
     # PC-Covid adoption feeds (landing/pccovid/app_users/, landing/registry/population.csv) and truth/adoption.json
-    # (covidsync.sample.adoption); off until the ingest engine reads the two feeds
+    # (covidsync.sample.adoption), read by the ingest engine; off by default (the ingest sample's files stay as they are)
     adoption: bool = False
 
     @property
