@@ -1,8 +1,9 @@
 """The landing zone: the facility registry, finding complete files, registering them, finishing them.
 
 Contract §1 (``shared/spec/facility-files.md``): files arrive under
-``<landing>/<facility_code>/{vaccinations,test_results}/`` and ``<landing>/pccovid/{checkins,venues}/``;
-names starting with ``.`` or ending in ``.part``/``.tmp`` are still being written and are never read; the
+``<landing>/<facility_code>/{vaccinations,test_results}/`` and ``<landing>/pccovid/{checkins,venues}/``
+(adoption.md adds ``pccovid/app_users/`` and ``registry/population.csv``, whose sender is ``registry`` and
+which registers with the facility files); names starting with ``.`` or ending in ``.part``/``.tmp`` are still being written and are never read; the
 same bytes are loaded once; nothing a sender puts in the landing zone is deleted: every file ends in the
 archive (loaded) or the rejected area (not loaded) under ``<area>/<facility>/<dataset>/<YYYY-MM-DD>/``.
 
@@ -172,7 +173,9 @@ def discover(landing: Path | None = None) -> Iterator[Candidate]:
             for name in sorted(filenames) if len(parts) == 1 else ():
                 path = here / name
                 if name in REGISTRY_DATASETS and path.is_file() and not path.is_symlink():
-                    yield Candidate(path, path.relative_to(landing).as_posix(), REGISTRY_OWNER, REGISTRY_DATASETS[name])
+                    yield Candidate(
+                        path, path.relative_to(landing).as_posix(), REGISTRY_OWNER, REGISTRY_DATASETS[name]
+                    )
             continue
         for name in sorted(filenames):
             if is_incomplete(name):
