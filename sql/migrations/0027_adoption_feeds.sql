@@ -70,16 +70,22 @@ values
 ('invalid_count', 'error'),
 ('unknown_area', 'error');
 
--- core.load_checkins (0016) writes a fixed column list; qr_kind joins it. The list is patched in the
--- function's current definition (whatever else a later rewrite of its body changed), not copied here.
+-- core.load_checkins (0016) writes a fixed column list; qr_kind joins it when the rows given have the column
+-- (checkin_merge.sql's do; a relation without it, as older callers pass, loads as before, qr_kind null). The
+-- list is patched in the function's current definition (whatever else a later rewrite of its body changed),
+-- not copied here.
 do $$
 declare
     body text := pg_get_functiondef('core.load_checkins(regclass, date[])'::regprocedure);
-    before constant text := ''' source_file_id, source_row''';
+    before constant text := $b$' source_file_id, source_row'$b$;
+    after constant text := $a$' source_file_id, source_row' || case when exists (
+            select from pg_attribute as a
+            where a.attrelid = source and a.attname = 'qr_kind' and a.attnum > 0 and not a.attisdropped
+        ) then ', qr_kind' else '' end$a$;
 begin
     if position(before in body) = 0 then
         raise exception 'core.load_checkins: its column list does not end with source_file_id, source_row';
     end if;
-    execute replace(body, before, ''' source_file_id, source_row, qr_kind''');
+    execute replace(body, before, after);
 end;
 $$;
