@@ -137,12 +137,14 @@ def test_the_latest_app_user_file_wins_and_the_earlier_counts_are_kept(warehouse
         [["20/11/2021", "17", "100", "50"]],
         dt.datetime(2021, 11, 21, 6, tzinfo=VN),
     )
-    _write(
-        folder / "b.csv",
-        APP_HEADER,
-        [["20/11/2021", "17", "120", "60"]],
-        dt.datetime(2021, 11, 21, 9, tzinfo=VN),
+    # the later file in JSON, numbers as numbers (the operator's API export)
+    later = folder / "b.json"
+    later.write_text(
+        json.dumps([{"day": "2021-11-20", "area_code": 17, "registered_users": 120, "active_users_7d": 60}]),
+        encoding="utf-8",
     )
+    stamp = dt.datetime(2021, 11, 21, 9, tzinfo=VN).timestamp()
+    os.utime(later, (stamp, stamp))
     _ingest_pccovid(warehouse_url)
     # a file received before both but processed after them changes nothing
     _write(
@@ -162,7 +164,7 @@ def test_the_latest_app_user_file_wins_and_the_earlier_counts_are_kept(warehouse
         " join ops.landing_file as f on f.file_id = h.source_file_id"
         " join ops.landing_file as r on r.file_id = h.replaced_by_file_id",
     )
-    assert history == [(100, "a.csv", "b.csv")]
+    assert history == [(100, "a.csv", "b.json")]
 
 
 def test_the_population_file_its_codes_history_and_registry_reports(warehouse_url, areas):
