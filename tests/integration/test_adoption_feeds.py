@@ -254,3 +254,21 @@ def test_venue_types_from_their_words_and_the_qr_kind_of_each_checkin(warehouse_
         "C3": "typed",
         "C4": "typed",
     }
+
+
+def test_the_report_names_a_district_without_app_user_counts_or_population(warehouse_url):
+    from covidsync.marts import adoption_report
+
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn, conn.cursor() as cur:  # venues scanned in Đà Bắc (150), no counts nor population for it
+            cur.execute(
+                "insert into mart.venue_compliance_day (day, district_code, commune_code, venue_type,"
+                " registered_venues, active_venues, compliance_share, scans) values (%s, '150', 'all', 'all',"
+                " 4, 3, 0.75, 9)",
+                (DAY,),
+            )
+        page = adoption_report.section(conn, DAY)
+    finally:
+        conn.close()
+    assert "<td>150</td><td>Huyện Đà Bắc</td>" in page
