@@ -78,10 +78,37 @@ def connect(url: str, *, application_name: str = "covidsync"):
             url, application_name=application_name, options=f"{given} {session_options()}".strip()
         )
     except psycopg2.OperationalError as exc:
-        from covidsync.warehouse import redact
-
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WarehouseUnreachable(f"cannot reach the warehouse at {redact(url)}: {reason}") from exc
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def warehouse_url() -> str:
+    """The Airflow connection inside a task; ``COVIDSYNC_WAREHOUSE_URL`` or the embedded server elsewhere."""
+    import os
+
+    if os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        return airflow_url(settings.WAREHOUSE_CONN_ID)
+    from covidsync import warehouse
+
+    return warehouse.resolve_url(start=False)
+
+
+@contextlib.contextmanager
+def session(url: str | None = None) -> Iterator:
+    """``with db.session() as conn:`` a connection to the warehouse (``url``, else :func:`warehouse_url`),
+    closed on leaving the block; the caller commits (what is left uncommitted is rolled back)."""
+    conn = connect(url or warehouse_url())
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager

@@ -220,10 +220,3 @@ def resolve_url(start: bool = True) -> str:
     if not embedded.is_running():
         raise WarehouseError("the embedded warehouse is not running: run `covidsync warehouse start`")
     return embedded.url()
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
