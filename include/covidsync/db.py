@@ -4,7 +4,8 @@ Library code takes a URL (or an open psycopg2 connection) so that it runs the sa
 CLI and in an Airflow task; inside Airflow the URL comes from the connection ``covidsync_warehouse``
 (:func:`airflow_url`). Migrations are the ordered files ``sql/migrations/NNNN_name.sql``; the runner
 records each one it applied, with the file's SHA-256, in ``ops.schema_migration``; applying again is a
-no-op, and a migration edited after it was applied is an error (write a new one instead).
+no-op, a migration edited after it was applied is an error (write a new one instead), and so is one
+numbered below the highest applied (it would run in another order than on a new database).
 """
 
 from __future__ import annotations
@@ -182,6 +183,22 @@ def applied(conn) -> dict[str, str]:
         return dict(cur.fetchall())
 
 
+def refuse_out_of_order(recorded: dict[str, str], todo: list[Migration]) -> None:
+    """A migration not yet applied but numbered below the highest one applied is refused: it would run
+    after that one here and before it on a new database, so the two would end in different schemas."""
+    if not recorded:
+        return
+    highest = max(recorded)
+    late = [m for m in todo if m.version not in recorded and m.version < highest]
+    if late:
+        names = ", ".join(m.path.name for m in late)
+        raise MigrationError(
+            f"{names}: numbered below {highest}, the highest migration this database has applied, so it "
+            "would run in another order here than on a new database; give it a number above "
+            f"{highest} (sql/migrations/README.md)"
+        )
+
+
 def upgrade(url: str, directory: Path | None = None) -> list[str]:
     """Apply every migration not yet applied, each in its own transaction; return their versions.
 
@@ -192,6 +209,8 @@ def upgrade(url: str, directory: Path | None = None) -> list[str]:
     done: list[str] = []
     conn = connect(url, application_name="covidsync-migrate")
     try:
+        refuse_out_of_order(applied(conn), todo)
+        conn.rollback()
         for migration in todo:
             with conn, conn.cursor() as cur:
                 cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
