@@ -65,6 +65,27 @@ def process_landing_group(file_ids: list[int]) -> list[dict]:
         return engine.process_group(conn, file_ids, datasets=pipeline.DATASETS)
 
 
+def landing_files_label(file_ids: list[int]) -> str:
+    """What the UI shows for a mapped per-file or per-group task: the first file's name, and how many more."""
+    ids = list(file_ids)
+    if not ids:
+        return "no files"
+    with db.session() as conn, conn.cursor() as cur:
+        cur.execute("select original_name from ops.landing_file where file_id = %s", (ids[0],))
+        row = cur.fetchone()
+    first = row[0] if row else f"file {ids[0]}"
+    return first if len(ids) == 1 else f"{first} (+{len(ids) - 1} more)"
+
+
+def api_source_label(source_id: int) -> str:
+    """What the UI shows for a mapped API pull: the source's facility and dataset."""
+    from covidsync.ingest import api_pull
+
+    with db.session() as conn:
+        source = api_pull.get_source(conn, source_id)
+    return f"{source.facility_code} {source.dataset}"
+
+
 def summarise_ingest(results: list) -> dict:
     """Totals of a run's files (each result a file's summary, or a group's list of them), and the Data
     Docs index rebuilt once for the run (the files' own pages were rendered by their groups)."""
@@ -169,12 +190,18 @@ def render_daily_report(day: str) -> dict:
     return {"report": str(path)}
 
 
-def run_local_day(context) -> str:
-    """The local day (Asia/Ho_Chi_Minh, ISO) a DAG run is about: its logical date, else when it was due."""
+def local_day(moment=None) -> str:
+    """The local day (Asia/Ho_Chi_Minh, ISO) of ``moment`` (a datetime), or of now: the one place a run's
+    time becomes the day it is about."""
     import pendulum
 
-    when = context.get("logical_date") or context["dag_run"].run_after
-    return pendulum.instance(when).in_timezone(settings.LOCAL_TZ).date().isoformat()
+    when = pendulum.now("UTC") if moment is None else pendulum.instance(moment)
+    return when.in_timezone(settings.LOCAL_TZ).date().isoformat()
+
+
+def run_local_day(context) -> str:
+    """The local day (Asia/Ho_Chi_Minh, ISO) a DAG run is about: its logical date, else when it was due."""
+    return local_day(context.get("logical_date") or context["dag_run"].run_after)
 
 
 # -- ingest_checkins ---------------------------------------------------------------------------------
@@ -271,14 +298,11 @@ def reconcile_apps() -> dict:
 def build_health_status(logical_date, full: bool = False, rule_set: str | None = None) -> dict:
     """Identity, doses, F0, tracing and status as of the end of the run's local day (contract §1): the
     logical date's day, or today (local) for a run without one (triggered by an asset event)."""
+    import datetime as dt
+
     from covidsync.status import build
 
-    if logical_date is None:
-        day = build.current_day()
-    else:
-        import pendulum
-
-        day = pendulum.instance(logical_date).in_timezone(settings.LOCAL_TZ).date()
+    day = dt.date.fromisoformat(local_day(logical_date))  # today (local) without a logical date
     with db.session() as conn:
         return build.build(conn, build.as_of_for(day), rule_set, full=full).as_dict()
 
