@@ -66,7 +66,7 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(
         "facility_code,name,facility_type,province_code,district_code,commune_code\n"
         "17001,Bệnh viện Đa khoa tỉnh Hòa Bình,provincial_hospital,17,148,04789\n"
     )
-    from test_ingest_codes import VACCINATION, write_csv
+    from ingest_rows import VACCINATION, write_csv
 
     folder = areas["landing"] / "17001" / "vaccinations"
     write_csv(
