@@ -44,7 +44,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from covidsync.assets import CORE_CHECKIN
-from covidsync.dag_defaults import DEFAULT_ARGS
+from covidsync.dag_defaults import DEFAULT_ARGS, mapped_label, watcher
 
 
 @dag(
@@ -60,11 +60,10 @@ from covidsync.dag_defaults import DEFAULT_ARGS
 def ingest_checkins():
     @task
     def maintain_partitions(data_interval_end=None) -> dict:
-        from covidsync.tasks import maintain_checkin_partitions
+        from covidsync.tasks import local_day, maintain_checkin_partitions
 
-        end = data_interval_end or pendulum.now("UTC")  # a manual run may have no data interval
-        day = end.in_timezone("Asia/Ho_Chi_Minh").date().isoformat()
-        return maintain_checkin_partitions(day)
+        # the local day of the interval's end; of now for a manual run without a data interval
+        return maintain_checkin_partitions(local_day(data_interval_end))
 
     @task
     def register_files() -> dict:
@@ -85,10 +84,11 @@ def ingest_checkins():
 
         return process_pccovid_files(registered["app_users"])
 
-    @task(outlets=[CORE_CHECKIN], max_active_tis_per_dagrun=2)
+    @task(outlets=[CORE_CHECKIN], max_active_tis_per_dagrun=2, map_index_template="{{ label }}")
     def process_checkins(file_id: int) -> dict:
-        from covidsync.tasks import process_checkin_file
+        from covidsync.tasks import landing_files_label, process_checkin_file
 
+        mapped_label(landing_files_label([file_id]))
         return process_checkin_file(file_id)
 
     @task(trigger_rule="all_done")
@@ -97,11 +97,6 @@ def ingest_checkins():
 
         # by index, not iter(): iterating reads one XCom past the end and logs '[error] XCom not found'
         return summarise_checkins([results[i] for i in range(len(results))])
-
-    @task(trigger_rule="one_failed", retries=0)
-    def watcher() -> None:
-        """Fails the run when any task failed (summarise runs regardless and would otherwise hide it)."""
-        raise RuntimeError("a task of this run failed: see its log")
 
     partitions = maintain_partitions()
     registered = register_files()

@@ -38,7 +38,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from covidsync.assets import CORE_TEST_RESULT, CORE_VACCINATION
-from covidsync.dag_defaults import DEFAULT_ARGS
+from covidsync.dag_defaults import DEFAULT_ARGS, mapped_label, watcher
 
 
 @dag(
@@ -58,10 +58,15 @@ def pull_facility_apis():
 
         return list_api_sources()
 
-    @task(outlets=[CORE_VACCINATION, CORE_TEST_RESULT], max_active_tis_per_dagrun=4)
+    @task(
+        outlets=[CORE_VACCINATION, CORE_TEST_RESULT],
+        max_active_tis_per_dagrun=4,
+        map_index_template="{{ label }}",
+    )
     def pull_source(source_id: int) -> dict:
-        from covidsync.tasks import pull_api_source
+        from covidsync.tasks import api_source_label, pull_api_source
 
+        mapped_label(api_source_label(source_id))
         return pull_api_source(source_id)
 
     @task(trigger_rule="all_done")
@@ -70,11 +75,6 @@ def pull_facility_apis():
 
         # by index, not iter(): iterating reads one XCom past the end and logs '[error] XCom not found'
         return summarise_ingest([results[i] for i in range(len(results))])
-
-    @task(trigger_rule="one_failed", retries=0)
-    def watcher() -> None:
-        """Fails the run when any task failed (summarise runs regardless and would otherwise hide it)."""
-        raise RuntimeError("a task of this run failed: see its log")
 
     sources = list_sources()
     pulled = pull_source.expand(source_id=sources)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL, a fresh database per test, and per-test data areas.
+"""Shared fixtures: a real PostgreSQL, a fresh database per test, per-test data areas, and the facility API
+simulator (``api_simulator``).
 
 The server: ``COVIDSYNC_TEST_WAREHOUSE_URL`` if set (a URL whose user may create databases), else a
 server answering at 127.0.0.1:5432 (user postgres), else the project's embedded PostgreSQL (started if
@@ -16,11 +17,17 @@ import pytest
 
 from covidsync import db, warehouse
 
-pytest_plugins = ["covidsync.sample.testing"]
-
 PROJECT = Path(__file__).resolve().parents[1]
 _PREFIX = f"covidsync_test_{os.getpid()}"
 _counter = itertools.count()
+
+
+def pytest_collection_modifyitems(config, items):
+    """``integration`` on every test that needs PostgreSQL, so that ``pytest -m "not integration"`` runs
+    without one: each such test uses ``pg_admin_url`` (every database fixture here is built on it)."""
+    for item in items:
+        if "pg_admin_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
 
 
 def _admin_url() -> str:
@@ -150,3 +157,32 @@ def airflow_home(migrated_airflow_home, tmp_path) -> Path:
     for path in [migrated_airflow_home / "airflow.db", *migrated_airflow_home.glob(".migrated-*")]:
         shutil.copy2(path, home / path.name)
     return home
+
+
+# --- the facility API simulator (contract §8) -------------------------------------------------------------
+API_SIMULATOR_TOKEN = "test-token"
+
+
+@pytest.fixture(scope="session")
+def api_simulator_data(tmp_path_factory) -> Path:
+    """A small generated data set (seed 2021, 1500 persons, 3 days from 2021-11-01, default defect rate);
+    its API records are under ``api/``, their ground truth in ``truth/api_manifest.csv``."""
+    import datetime as dt
+
+    from covidsync.sample.generator import Options, generate
+
+    out = tmp_path_factory.mktemp("api-simulator-data")
+    generate(Options(out=out, seed=2021, persons=1500, days=3, start=dt.date(2021, 11, 1), bomb_mb=1))
+    return out
+
+
+@pytest.fixture
+def api_simulator(api_simulator_data):
+    """A :class:`covidsync.sample.simulator.Simulator` serving ``api_simulator_data`` on an ephemeral port of
+    127.0.0.1 with the token ``"test-token"``, its failure queue empty: ``.base_url(code)``,
+    ``.facilities("test_results")``, ``.items(code, dataset)`` (the truth, in order), ``.fail(mode, ...)``,
+    ``.requests`` (what was asked, with statuses)."""
+    from covidsync.sample.simulator import running
+
+    with running(api_simulator_data, token=API_SIMULATOR_TOKEN, port=0) as sim:
+        yield sim

@@ -4,7 +4,8 @@ Library code takes a URL (or an open psycopg2 connection) so that it runs the sa
 CLI and in an Airflow task; inside Airflow the URL comes from the connection ``covidsync_warehouse``
 (:func:`airflow_url`). Migrations are the ordered files ``sql/migrations/NNNN_name.sql``; the runner
 records each one it applied, with the file's SHA-256, in ``ops.schema_migration``; applying again is a
-no-op, and a migration edited after it was applied is an error (write a new one instead).
+no-op, a migration edited after it was applied is an error (write a new one instead), and so is one
+numbered below the highest applied (it would run in another order than on a new database).
 """
 
 from __future__ import annotations
@@ -78,10 +79,37 @@ def connect(url: str, *, application_name: str = "covidsync"):
             url, application_name=application_name, options=f"{given} {session_options()}".strip()
         )
     except psycopg2.OperationalError as exc:
-        from covidsync.warehouse import redact
-
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WarehouseUnreachable(f"cannot reach the warehouse at {redact(url)}: {reason}") from exc
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def warehouse_url() -> str:
+    """The Airflow connection inside a task; ``COVIDSYNC_WAREHOUSE_URL`` or the embedded server elsewhere."""
+    import os
+
+    if os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        return airflow_url(settings.WAREHOUSE_CONN_ID)
+    from covidsync import warehouse
+
+    return warehouse.resolve_url(start=False)
+
+
+@contextlib.contextmanager
+def session(url: str | None = None) -> Iterator:
+    """``with db.session() as conn:`` a connection to the warehouse (``url``, else :func:`warehouse_url`),
+    closed on leaving the block; the caller commits (what is left uncommitted is rolled back)."""
+    conn = connect(url or warehouse_url())
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager
@@ -155,6 +183,22 @@ def applied(conn) -> dict[str, str]:
         return dict(cur.fetchall())
 
 
+def refuse_out_of_order(recorded: dict[str, str], todo: list[Migration]) -> None:
+    """A migration not yet applied but numbered below the highest one applied is refused: it would run
+    after that one here and before it on a new database, so the two would end in different schemas."""
+    if not recorded:
+        return
+    highest = max(recorded)
+    late = [m for m in todo if m.version not in recorded and m.version < highest]
+    if late:
+        names = ", ".join(m.path.name for m in late)
+        raise MigrationError(
+            f"{names}: numbered below {highest}, the highest migration this database has applied, so it "
+            "would run in another order here than on a new database; give it a number above "
+            f"{highest} (sql/migrations/README.md)"
+        )
+
+
 def upgrade(url: str, directory: Path | None = None) -> list[str]:
     """Apply every migration not yet applied, each in its own transaction; return their versions.
 
@@ -165,6 +209,8 @@ def upgrade(url: str, directory: Path | None = None) -> list[str]:
     done: list[str] = []
     conn = connect(url, application_name="covidsync-migrate")
     try:
+        refuse_out_of_order(applied(conn), todo)
+        conn.rollback()
         for migration in todo:
             with conn, conn.cursor() as cur:
                 cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))

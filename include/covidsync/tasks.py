@@ -8,32 +8,20 @@ CLI) from ``COVIDSYNC_WAREHOUSE_URL`` or the embedded server.
 from __future__ import annotations
 
 import logging
-import os
 
 from covidsync import db, settings
+from covidsync.db import warehouse_url  # task functions written before db.session() call it
 
 log = logging.getLogger(__name__)
-
-
-def warehouse_url() -> str:
-    """The Airflow connection inside a task; ``COVIDSYNC_WAREHOUSE_URL`` or the embedded server elsewhere."""
-    if os.environ.get("AIRFLOW_CTX_DAG_ID"):
-        return db.airflow_url(settings.WAREHOUSE_CONN_ID)
-    from covidsync import warehouse
-
-    return warehouse.resolve_url(start=False)
 
 
 def register_landing_files(scope: str) -> dict:
     from covidsync.ingest import landing
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         with conn:
             registry = landing.load_registry(conn)
         registration = landing.register(conn, scope=scope)
-    finally:
-        conn.close()
     summary = {
         "facilities": registry.facilities,
         "registry_changed": registry.changed,
@@ -54,22 +42,16 @@ def process_landing_file(file_id: int) -> dict:
     """Parse, validate, gate, merge and report one registered facility file (counts only come back)."""
     from covidsync.ingest import pipeline
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         return pipeline.process_file(conn, file_id)
-    finally:
-        conn.close()
 
 
 def group_landing_files(file_ids: list[int]) -> list[list[int]]:
     """A run's registered files in groups (per facility, then by size; covidsync.ingest.engine.groups)."""
     from covidsync.ingest import engine
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         grouped = engine.groups(conn, file_ids)
-    finally:
-        conn.close()
     log.info("%d files in %d groups", len(file_ids), len(grouped))
     return grouped
 
@@ -79,11 +61,29 @@ def process_landing_group(file_ids: list[int]) -> list[dict]:
     Docs update for the group (counts only come back)."""
     from covidsync.ingest import engine, pipeline
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         return engine.process_group(conn, file_ids, datasets=pipeline.DATASETS)
-    finally:
-        conn.close()
+
+
+def landing_files_label(file_ids: list[int]) -> str:
+    """What the UI shows for a mapped per-file or per-group task: the first file's name, and how many more."""
+    ids = list(file_ids)
+    if not ids:
+        return "no files"
+    with db.session() as conn, conn.cursor() as cur:
+        cur.execute("select original_name from ops.landing_file where file_id = %s", (ids[0],))
+        row = cur.fetchone()
+    first = row[0] if row else f"file {ids[0]}"
+    return first if len(ids) == 1 else f"{first} (+{len(ids) - 1} more)"
+
+
+def api_source_label(source_id: int) -> str:
+    """What the UI shows for a mapped API pull: the source's facility and dataset."""
+    from covidsync.ingest import api_pull
+
+    with db.session() as conn:
+        source = api_pull.get_source(conn, source_id)
+    return f"{source.facility_code} {source.dataset}"
 
 
 def summarise_ingest(results: list) -> dict:
@@ -107,11 +107,8 @@ def list_api_sources() -> list[int]:
     """The ids of the enabled API sources (contract §8), one mapped pull each."""
     from covidsync.ingest import api_pull
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         ids = [s.source_id for s in api_pull.list_sources(conn, enabled_only=True)]
-    finally:
-        conn.close()
     log.info("API sources to pull: %d", len(ids))
     return ids
 
@@ -123,11 +120,8 @@ def pull_api_source(source_id: int) -> dict:
     """
     from covidsync.ingest import api_pull
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         return api_pull.pull_source(conn, source_id)
-    finally:
-        conn.close()
 
 
 def refresh_marts(as_of_day: str, names: tuple[str, ...] | None = None) -> dict:
@@ -136,11 +130,8 @@ def refresh_marts(as_of_day: str, names: tuple[str, ...] | None = None) -> dict:
 
     from covidsync.marts import refresh
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         counts = refresh.refresh(conn, dt.date.fromisoformat(as_of_day), names=names or refresh.ALL)
-    finally:
-        conn.close()
     return {"as_of_day": as_of_day, "rows": counts}
 
 
@@ -150,13 +141,10 @@ def check_facility_reporting(day: str) -> dict:
 
     from covidsync.marts import facility
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         return facility.check_reporting(
             conn, dt.date.fromisoformat(day), settings.outbox_dir(), settings.reporting_cutoff()
         )
-    finally:
-        conn.close()
 
 
 def check_venue_compliance(day: str) -> dict:
@@ -166,12 +154,9 @@ def check_venue_compliance(day: str) -> dict:
 
     from covidsync.marts import adoption, refresh
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         refresh.refresh(conn, dt.date.fromisoformat(day), names=refresh.ADOPTION)
         return adoption.monitor(conn, dt.date.fromisoformat(day), settings.outbox_dir())
-    finally:
-        conn.close()
 
 
 def export_scorecards(day: str) -> dict:
@@ -180,11 +165,8 @@ def export_scorecards(day: str) -> dict:
 
     from covidsync.marts import facility
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         written = facility.export_scorecards(conn, settings.outbox_dir(), dt.date.fromisoformat(day))
-    finally:
-        conn.close()
     return {"month": day[:7], "facilities": written}
 
 
@@ -203,20 +185,23 @@ def render_daily_report(day: str) -> dict:
 
     from covidsync.marts import report
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         path = report.render(conn, dt.date.fromisoformat(day), settings.report_dir())
-    finally:
-        conn.close()
     return {"report": str(path)}
+
+
+def local_day(moment=None) -> str:
+    """The local day (Asia/Ho_Chi_Minh, ISO) of ``moment`` (a datetime), or of now: the one place a run's
+    time becomes the day it is about."""
+    import pendulum
+
+    when = pendulum.now("UTC") if moment is None else pendulum.instance(moment)
+    return when.in_timezone(settings.LOCAL_TZ).date().isoformat()
 
 
 def run_local_day(context) -> str:
     """The local day (Asia/Ho_Chi_Minh, ISO) a DAG run is about: its logical date, else when it was due."""
-    import pendulum
-
-    when = context.get("logical_date") or context["dag_run"].run_after
-    return pendulum.instance(when).in_timezone(settings.LOCAL_TZ).date().isoformat()
+    return local_day(context.get("logical_date") or context["dag_run"].run_after)
 
 
 # -- ingest_checkins ---------------------------------------------------------------------------------
@@ -225,11 +210,8 @@ def register_pccovid_files() -> dict:
     from covidsync.ingest import checkins
 
     summary = register_landing_files(scope="pccovid")
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         pending = checkins.pending_by_dataset(conn, summary["pending_file_ids"])
-    finally:
-        conn.close()
     return {**pending, "rejected": summary["rejected"], "duplicates": summary["duplicates"]}
 
 
@@ -237,11 +219,8 @@ def process_pccovid_files(file_ids: list[int]) -> list[dict]:
     """Ingest PC-Covid files one after the other, in the order given (venues: each can update the last)."""
     from covidsync.ingest import checkins
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         return [checkins.ingest_file(conn, file_id) for file_id in file_ids]
-    finally:
-        conn.close()
 
 
 def process_checkin_file(file_id: int) -> dict:
@@ -255,11 +234,8 @@ def maintain_checkin_partitions(day: str) -> dict:
 
     from covidsync.ingest import checkins
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         result = checkins.maintain_partitions(conn, dt.date.fromisoformat(day))
-    finally:
-        conn.close()
     log.info(
         "check-in partitions: %d ensured, %d dropped",
         result["partitions_ensured"],
@@ -291,11 +267,8 @@ def publish_shared_release() -> dict:
     """Publish the statuses as a new release when they changed (counts and ids only come back)."""
     from covidsync.publish import release
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         result = release.publish_release(conn)
-    finally:
-        conn.close()
     log.info(
         "publish: %s (release %s, current %s)",
         result["status"],
@@ -308,22 +281,16 @@ def publish_shared_release() -> dict:
 def prune_releases() -> dict:
     from covidsync.publish import release
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         return release.prune(conn)
-    finally:
-        conn.close()
 
 
 def reconcile_apps() -> dict:
     """Compare the apps' acknowledgements with the current release; alerts go to ops.alert."""
     from covidsync.publish import sync
 
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         summary = sync.reconcile(conn)
-    finally:
-        conn.close()
     log.info("reconciliation: %s", {k: v["state"] if isinstance(v, dict) else v for k, v in summary.items()})
     return summary
 
@@ -331,33 +298,24 @@ def reconcile_apps() -> dict:
 def build_health_status(logical_date, full: bool = False, rule_set: str | None = None) -> dict:
     """Identity, doses, F0, tracing and status as of the end of the run's local day (contract §1): the
     logical date's day, or today (local) for a run without one (triggered by an asset event)."""
+    import datetime as dt
+
     from covidsync.status import build
 
-    if logical_date is None:
-        day = build.current_day()
-    else:
-        import pendulum
-
-        day = pendulum.instance(logical_date).in_timezone(settings.LOCAL_TZ).date()
-    conn = db.connect(warehouse_url())
-    try:
+    day = dt.date.fromisoformat(local_day(logical_date))  # today (local) without a logical date
+    with db.session() as conn:
         return build.build(conn, build.as_of_for(day), rule_set, full=full).as_dict()
-    finally:
-        conn.close()
 
 
 def report_identity_reviews(summary: dict) -> dict:
     """Counts of the identity conflicts waiting for a decision (never the identifiers)."""
-    conn = db.connect(warehouse_url())
-    try:
+    with db.session() as conn:
         with conn.cursor() as cur:
             cur.execute(
                 "select kind, count(*) from derived.identity_review where status = 'open' group by kind"
             )
             open_items = dict(cur.fetchall())
         conn.rollback()
-    finally:
-        conn.close()
     if open_items:
         log.warning("identity conflicts wait for review (covidsync review list): %s", open_items)
     return {"open_reviews": open_items, "as_of": summary.get("as_of")}

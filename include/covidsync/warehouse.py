@@ -193,12 +193,20 @@ class EmbeddedPostgres:
 
 
 def ensure_database(admin_url: str, database: str) -> None:
-    """Create ``database`` through ``admin_url`` if it does not exist."""
+    """Create ``database`` through ``admin_url`` if it does not exist.
+
+    Connects with psycopg2 itself, not ``covidsync.db`` (which resolves its URL through this module).
+    """
+    import psycopg2
     from psycopg2 import sql
+    from sqlalchemy.engine import make_url
 
-    from covidsync.db import connect
-
-    conn = connect(admin_url)
+    try:
+        conn = psycopg2.connect(admin_url, application_name="covidsync")
+    except psycopg2.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        shown = make_url(admin_url).render_as_string(hide_password=True)
+        raise WarehouseError(f"cannot reach the warehouse at {shown}: {reason}") from exc
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -220,10 +228,3 @@ def resolve_url(start: bool = True) -> str:
     if not embedded.is_running():
         raise WarehouseError("the embedded warehouse is not running: run `covidsync warehouse start`")
     return embedded.url()
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

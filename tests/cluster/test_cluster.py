@@ -84,6 +84,7 @@ def _state(url: str) -> list[str]:
 
 
 def _reference_run(env: dict[str, str], logs: Path, outcome: dict) -> None:
+    began = time.monotonic()
     for dag_id in DEMO_DAGS:
         proc = subprocess.run(
             [
@@ -103,6 +104,7 @@ def _reference_run(env: dict[str, str], logs: Path, outcome: dict) -> None:
             check=False,
         )
         outcome.setdefault("codes", {})[dag_id] = proc.returncode
+        outcome.setdefault("seconds", {})[dag_id] = round(time.monotonic() - began)
 
 
 def _waiting_merges(url: str) -> list[int]:
@@ -146,9 +148,12 @@ def _wait_for_running(api: cluster.Api, dag_id: str, run_id: str, timeout: float
 
 
 def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
-    pg_admin_url, template_db, empty_db, tmp_path, monkeypatch, gx_project
+    pg_admin_url, template_db, empty_db, tmp_path, monkeypatch, gx_project, airflow_home
 ):
     from conftest import _execute, _with_database
+
+    t0 = time.monotonic()
+    phases: dict[str, float] = {}  # seconds since the test began, printed at the end (where the time goes)
 
     # --- two identical copies of the sample: one for the cluster, one for the single-process reference ----
     sample = tmp_path / "sample"
@@ -170,7 +175,8 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
         COVIDSYNC_WAREHOUSE_URL=warehouses["reference"],
         COVIDSYNC_DATA_DIR=str(tmp_path / "reference" / "data"),
         COVIDSYNC_GX_DIR=str(tmp_path / "reference" / "gx"),
-        AIRFLOW_HOME=str(tmp_path / "reference" / "airflow"),
+        # a copy of the session's migrated SQLite metadata: the reference skips `airflow db migrate`
+        AIRFLOW_HOME=str(airflow_home),
     )
     outcome: dict = {}
     reference = threading.Thread(
@@ -197,6 +203,12 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
         # two slots per worker: the four merges the lock holds fill both workers
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        # the day's 13 facility files in groups of 3 (5 group tasks; the default 200 makes one group, so
+        # only one merge could wait on the lock and the wait for both workers' merges ran out its 240 s):
+        # the first four groups run at once, two on each worker, and three of them hold a vaccination merge
+        "COVIDSYNC_INGEST_GROUP_FILES": "3",
+        # the DAG files do not change during the test: parsed once, not every 30 s (CPU left to the tasks)
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     for key, value in test_settings.items():
         monkeypatch.setenv(key, value)
@@ -209,8 +221,10 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
     )
     began = time.monotonic()
     try:
+        phases["sample and databases"] = began - t0
         cluster.start(layout, quiet=True)
         started_in = time.monotonic() - began
+        phases["cluster healthy"] = time.monotonic() - t0
         api = cluster.Api(layout)
         deadline = time.monotonic() + 180
         while True:
@@ -218,7 +232,8 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
             if set(DEMO_DAGS) <= dags:
                 break
             assert time.monotonic() < deadline, f"the DAG processor did not register {set(DEMO_DAGS) - dags}"
-            time.sleep(2)
+            time.sleep(0.5)
+        phases["DAGs registered"] = time.monotonic() - t0
 
         lock = psycopg2.connect(warehouses["cluster"])
         with lock.cursor() as cur:
@@ -244,7 +259,7 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
                 # the killed worker's merges must not commit: their backends end when the socket is gone
                 lock.rollback()
                 lock.close()
-                assert api.wait_run(dag_id, runs[dag_id], timeout=1200) == "success"
+                assert api.wait_run(dag_id, runs[dag_id], timeout=1200, poll=0.5) == "success"
                 # the lost machine comes back for the rest of the day (its tasks were retried elsewhere)
                 cluster.restart_component(layout, killed, cluster.cluster_environ(layout))
             elif dag_id == "ingest_checkins":
@@ -264,8 +279,9 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
                 )
                 time.sleep(10)
                 _execute(pg_admin_url, f'alter database "{meta}" allow_connections true')
-            state = api.wait_run(dag_id, runs[dag_id], timeout=1200)
+            state = api.wait_run(dag_id, runs[dag_id], timeout=1200, poll=0.5)
             assert state == "success", f"{dag_id} on the cluster: {state}"
+            phases[dag_id] = time.monotonic() - t0
         cluster_seconds = time.monotonic() - began
         # the scheduler came back (its supervisor restarts it if it exited) and the cluster is healthy
         assert cluster.running_pid(layout, "scheduler")
@@ -319,8 +335,10 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
         )
 
         # --- the same day without a cluster ------------------------------------------------------------
+        phases["cluster checks"] = time.monotonic() - t0
         reference.join(timeout=900)
         assert not reference.is_alive(), "the single-process reference run did not finish"
+        phases["reference done"] = time.monotonic() - t0
         assert outcome["codes"] == dict.fromkeys(DEMO_DAGS, 0), outcome
         assert _state(warehouses["cluster"]) == _state(warehouses["reference"])
         cluster_out = _outbox(tmp_path / "cluster" / "data")
@@ -329,6 +347,11 @@ def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
         results = [p for p in cluster_out if p.endswith(".result.json")]
         assert len(results) == len(set(results)) and not [p for p in cluster_out if p.endswith(".tmp")]
         print(f"cluster started in {started_in:.0f} s; demo day on the cluster {cluster_seconds:.0f} s")
+        print(
+            "phases (s since the test began):",
+            {k: round(v) for k, v in phases.items()},
+            outcome.get("seconds"),
+        )
     finally:
         pids = [p for p in cluster.status(layout).values() if p]
         tree = [q for p in pids for q in cluster.descendants(p)]

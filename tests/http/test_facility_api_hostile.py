@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
@@ -360,3 +361,29 @@ def test_cli_a_bad_conn_id_or_url_is_one_line(setup, capsys, option, value):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("covidsync: the ")
+
+
+def test_a_body_that_stalls_after_a_good_status_line_is_tried_again(hostile):
+    """The one retry urllib3's Retry cannot make (the body is read after it returns): a body that stops
+    past the read timeout is asked for again, from the same budget and with the policy's back-off."""
+    calls = []
+
+    def stall_once(h):
+        calls.append(1)
+        data = json.dumps({"items": ITEMS, "next_page": None}).encode()
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        if len(calls) == 1:
+            h.wfile.write(data[:10])
+            h.wfile.flush()
+            time.sleep(1.0)  # past the 0.3 s read timeout
+            return
+        h.wfile.write(data)
+
+    base, _ = hostile(stall_once)
+    policy = HttpPolicy(connect_timeout=1, read_timeout=0.3, retries=2, backoff_base=0.01)
+    with FacilityApiHook(CONN, base, policy=policy, page_size=10) as hook:
+        pages = list(hook.pages("vaccinations"))
+    assert [i for p in pages for i in p.items] == ITEMS
+    assert hook.attempts == 2 and hook.waits == [0.01] and len(calls) == 2

@@ -66,7 +66,7 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(
         "facility_code,name,facility_type,province_code,district_code,commune_code\n"
         "17001,Bệnh viện Đa khoa tỉnh Hòa Bình,provincial_hospital,17,148,04789\n"
     )
-    from test_ingest_codes import VACCINATION, write_csv
+    from ingest_rows import VACCINATION, write_csv
 
     folder = areas["landing"] / "17001" / "vaccinations"
     write_csv(
@@ -95,6 +95,14 @@ def test_run_drives_a_dag_through_airflow_and_fails_when_a_task_fails(
             "select start_date, logical_date from dag_run where dag_id = 'ingest_facility_files'"
         ).fetchall()
     assert logical.startswith("2021-11-19 17:00") and not started.startswith("2021"), (started, logical)
+    # the UI names each mapped group by its first file (map_index_template), not by its index
+    with sqlite3.connect(airflow_home / "airflow.db") as meta:
+        labels = [
+            r[0] for r in meta.execute("select rendered_map_index from task_instance where map_index >= 0")
+        ]
+    assert labels and all(
+        label and label.split(" (+")[0] in ("2021-11-20.csv", "only_ids.csv") for label in labels
+    ), labels
     conn = psycopg2.connect(warehouse_url)
     with conn.cursor() as cur:
         cur.execute("select original_name, status, file_codes from ops.landing_file order by 1")

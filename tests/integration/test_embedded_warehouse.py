@@ -12,6 +12,9 @@ import pytest
 
 from covidsync import db, warehouse
 
+# both start the embedded PostgreSQL server (its own, not the test server), so they need its binaries
+pytestmark = pytest.mark.integration
+
 
 def _free_port() -> int:
     with socket.socket() as s:

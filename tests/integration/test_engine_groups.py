@@ -9,7 +9,7 @@ import os
 
 import psycopg2
 import pytest
-from test_ingest_codes import REGISTRY, VACCINATION, write_csv
+from ingest_rows import REGISTRY, VACCINATION, write_csv
 
 from covidsync import db, gx_docs
 from covidsync.ingest import engine, gate, landing

@@ -14,7 +14,7 @@ import zipfile
 
 import psycopg2
 import pytest
-from test_ingest_codes import REGISTRY, VACCINATION, ingest, write_csv
+from ingest_rows import REGISTRY, VACCINATION, ingest, write_csv
 
 from covidsync import db
 from covidsync.ingest import landing, pipeline

@@ -11,7 +11,6 @@ import marts_fixture as fx
 import psycopg2
 import pytest
 from cli_process import covidsync
-from test_facility_monitoring import webhook  # noqa: F401 (a fixture)
 
 
 @pytest.mark.airflow

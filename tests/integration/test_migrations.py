@@ -1,4 +1,5 @@
-"""Migrations apply to an empty database, re-apply as a no-op, and refuse an edited migration."""
+"""Migrations apply to an empty database, re-apply as a no-op, and refuse an edited migration and one numbered
+below the highest applied."""
 
 from __future__ import annotations
 
@@ -84,3 +85,19 @@ def test_badly_named_migration_file_is_an_error(tmp_path):
     (tmp_path / "add stuff.sql").write_text("select 1;")
     with pytest.raises(db.MigrationError, match="NNNN_lower_case_name"):
         db.migrations(tmp_path)
+
+
+def test_a_migration_numbered_below_the_highest_applied_is_refused(empty_db, tmp_path):
+    folder = tmp_path / "migrations"
+    shutil.copytree(db.migrations()[0].path.parent, folder)
+    db.upgrade(empty_db, folder)
+    highest = db.migrations(folder)[-1].version
+    (folder / "0012_late_landing.sql").write_text("create table ops.late (id int);\n")
+    with pytest.raises(db.MigrationError, match=f"0012_late_landing.sql: numbered below {highest}"):
+        db.upgrade(empty_db, folder)
+    conn = psycopg2.connect(empty_db)
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('ops.late') is null")
+        assert cur.fetchone()[0], "the late migration was not applied"
+    conn.close()
+    assert db.upgrade(empty_db) == [], "the shipped migrations have none numbered out of order"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from test_ingest_codes import REGISTRY, VACCINATION, ingest, write_csv
+from ingest_rows import REGISTRY, VACCINATION, ingest, write_csv
 
 from covidsync.ingest import parse
 

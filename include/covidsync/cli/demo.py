@@ -82,7 +82,7 @@ def run(args) -> int:
     url = warehouse.resolve_url(start=True)
     applied = db.upgrade(url)
     print(
-        f"warehouse: {warehouse.redact(url)}; migrations {'applied: ' + ', '.join(applied) if applied else 'up to date'}"
+        f"warehouse: {db.redact(url)}; migrations {'applied: ' + ', '.join(applied) if applied else 'up to date'}"
     )
     data_dir = settings.data_dir()
     generated = lay_out_sample(data_dir, args.seed, args.persons, args.days)

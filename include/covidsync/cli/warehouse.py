@@ -15,16 +15,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from covidsync import warehouse
+    from covidsync import db, warehouse
 
     configured = warehouse.configured_url()
     embedded = warehouse.EmbeddedPostgres.default()
     if args.action == "url":
         print(configured or embedded.url())
     elif configured:
-        print(
-            f"warehouse: {warehouse.redact(configured)} (COVIDSYNC_WAREHOUSE_URL; nothing to {args.action})"
-        )
+        print(f"warehouse: {db.redact(configured)} (COVIDSYNC_WAREHOUSE_URL; nothing to {args.action})")
     elif args.action == "start":
         print(f"warehouse: embedded PostgreSQL at {embedded.start()} (data in {embedded.pgdata})")
     elif args.action == "stop":

@@ -8,7 +8,7 @@ comes from any secrets backend and elsewhere from ``AIRFLOW_CONN_<CONN_ID>`` (or
 * **auth**: the connection's password is the token, sent as ``Authorization: Bearer <token>``; with the
   connection extra ``{"auth": "basic"}`` the login and password are sent as HTTP basic auth instead.
 * **timeouts**: connect ``COVIDSYNC_HTTP_CONNECT_TIMEOUT`` (10 s), read ``COVIDSYNC_HTTP_READ_TIMEOUT`` (60 s).
-* **retries**: ``429``, ``5xx``, timeouts and refused connections are tried again, at most
+* **retries** (urllib3's ``Retry``, :class:`PolicyRetry`): ``429``, ``5xx``, timeouts and refused connections are tried again, at most
   ``COVIDSYNC_HTTP_RETRIES`` (5) more times, waiting ``COVIDSYNC_HTTP_BACKOFF_BASE`` (1 s) × 2^attempt, capped
   at ``COVIDSYNC_HTTP_BACKOFF_MAX`` (60 s). A ``Retry-After`` (seconds or an HTTP date) is waited as given;
   one above ``COVIDSYNC_HTTP_RETRY_AFTER_MAX`` (300 s) gives up at once (the task's own retry comes later).
@@ -47,6 +47,9 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.util.retry import Retry
 
 from covidsync.errors import CovidsyncError
 
@@ -177,6 +180,59 @@ def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> fl
     return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
 
 
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+
+
+def _error_name(error: BaseException) -> str:
+    """What a failed try is called in messages (the names requests gives these errors)."""
+    from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    if isinstance(error, ReadTimeoutError):
+        return "ReadTimeout"
+    if isinstance(error, ConnectTimeoutError):
+        return "ConnectTimeout"
+    return "ConnectionError"
+
+
+class PolicyRetry(Retry):
+    """urllib3's ``Retry`` on the hook's :class:`HttpPolicy`: back-off ``backoff_base`` × 2^attempt capped at
+    ``backoff_max`` (from the first retry, without jitter), ``Retry-After`` (seconds or an HTTP date) waited
+    as given, and one above ``retry_after_max`` ending the retries at once (urllib3 would clamp it). Each
+    failed try and each pause is recorded on the hook (``attempts``, ``waits``), and pauses go through the
+    hook's ``sleep``."""
+
+    def __init__(self, *args, hook: FacilityApiHook | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hook = hook
+
+    def new(self, **kw) -> PolicyRetry:
+        kw.setdefault("hook", self.hook)
+        return super().new(**kw)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        hook = self.hook
+        hook.attempts += 1
+        if response is not None:
+            hook._last = f"HTTP {response.status}"
+            asked = self.get_retry_after(response)
+            if asked is not None and asked > hook.policy.retry_after_max:
+                hook._asked = asked
+                raise MaxRetryError(_pool, url, ResponseError(hook._last))
+        elif error is not None:
+            hook._last = _error_name(error)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def get_retry_after(self, response) -> float | None:
+        return retry_after_seconds(response.headers.get("Retry-After"))
+
+    def get_backoff_time(self) -> float:
+        return self.hook.policy.backoff(max(0, len(self.history) - 1))
+
+    def sleep(self, response=None) -> None:
+        wait = self.get_retry_after(response) if response is not None else None
+        self.hook._waited(self.get_backoff_time() if wait is None else wait)
+
+
 @dataclass
 class Page:
     number: int
@@ -209,6 +265,9 @@ class FacilityApiHook(BaseHook):
         self.sleep = sleep
         self.waits: list[float] = []  # every pause made before a retry, in seconds
         self.attempts = 0  # HTTP requests sent
+        self._last = ""  # what the last failed try met (for messages)
+        self._asked: float | None = None  # a Retry-After above the cap, when one ended the retries
+        self._adapter: HTTPAdapter | None = None
         self._session: requests.Session | None = None
         self._page = 0  # the page being asked for (for messages)
 
@@ -230,6 +289,9 @@ class FacilityApiHook(BaseHook):
         if not conn.password:
             raise ApiAuthError(f"the Airflow connection {self.conn_id!r} has no password (the API token)")
         session = requests.Session()
+        self._adapter = HTTPAdapter(max_retries=self._retry())
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
         auth = str(conn.extra_dejson.get("auth", "bearer")).lower()
         if auth == "basic":
             session.auth = (conn.login or "", conn.password)
@@ -275,8 +337,37 @@ class FacilityApiHook(BaseHook):
                 "(covidsync sources add ... --url)"
             )
 
+    def _retry(self) -> PolicyRetry:
+        """A fresh retry budget for one request: ``policy.retries`` more tries on 429, 5xx, timeouts and
+        refused connections."""
+        return PolicyRetry(
+            total=self.policy.retries,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=True,
+            respect_retry_after_header=True,
+            hook=self,
+        )
+
+    def _waited(self, seconds: float) -> None:
+        log.info(
+            "facility API %s: %s, try %d again in %.2f s",
+            self.conn_id,
+            self._last,
+            len(self.waits) + 2,
+            seconds,
+        )
+        self.waits.append(seconds)
+        self.sleep(seconds)
+
+    def _unavailable(self) -> ApiUnavailable:
+        return ApiUnavailable(
+            f"the API at {self.base_url} did not answer after {self.policy.retries + 1} tries (last: {self._last})"
+        )
+
     def request(self, url: str, params: dict | None = None, *, page: int | None = None) -> requests.Response:
-        """GET with retries on 429/5xx/timeouts; 401/403 fail at once; other 4xx fail without retry.
+        """GET with retries on 429/5xx/timeouts (urllib3's ``Retry``: :class:`PolicyRetry`); 401/403 fail at
+        once; other 4xx fail without retry.
 
         The body is read here, streamed, at most ``max_bytes`` of it; redirects are followed only on the
         base URL's own scheme, host, port and path.
@@ -284,12 +375,11 @@ class FacilityApiHook(BaseHook):
         session = self.get_conn()
         policy = self.policy
         page = self._page if page is None else page
-        last = ""
         redirects = 0
-        attempt = 0
+        self._last, self._asked = "", None
+        self._adapter.max_retries = self._retry()
         while True:
             self._check_place(url, "a request" if not redirects else "a redirect")
-            self.attempts += 1
             try:
                 response = session.get(
                     url,
@@ -299,64 +389,58 @@ class FacilityApiHook(BaseHook):
                     allow_redirects=False,
                 )
             except (requests.exceptions.InvalidHeader, requests.exceptions.ContentDecodingError) as exc:
+                self.attempts += 1
                 raise ApiMalformedResponse(
                     f"page {page or 1}: the answer's headers or encoding are not valid HTTP ({type(exc).__name__})",
                     page=page or 1,
                     content=b"",
                 ) from exc
+            except requests.exceptions.RetryError as exc:
+                if self._asked is not None:
+                    raise ApiUnavailable(
+                        f"the API at {self.base_url} asked to wait {self._asked:.0f} s ({self._last}), more than "
+                        f"COVIDSYNC_HTTP_RETRY_AFTER_MAX ({policy.retry_after_max:.0f} s)"
+                    ) from exc
+                raise self._unavailable() from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
-                last = type(exc).__name__
-                wait = policy.backoff(attempt)
-            else:
-                status = response.status_code
-                if status in (401, 403):
-                    response.close()
-                    raise ApiAuthError(
-                        f"the API at {self.base_url} refused the token of Airflow connection "
-                        f"{self.conn_id!r} (HTTP {status}): put the current token in that connection's "
-                        "password (docs/runbook.md, 'Rotate a token'); not retried"
+                raise self._unavailable() from exc
+            self.attempts += 1
+            status = response.status_code
+            if status in (401, 403):
+                response.close()
+                raise ApiAuthError(
+                    f"the API at {self.base_url} refused the token of Airflow connection "
+                    f"{self.conn_id!r} (HTTP {status}): put the current token in that connection's "
+                    "password (docs/runbook.md, 'Rotate a token'); not retried"
+                )
+            if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                target = urljoin(response.url, response.headers["Location"].strip())
+                response.close()
+                redirects += 1
+                if redirects > policy.max_redirects:
+                    raise ApiError(
+                        f"the API at {self.base_url} redirected more than {policy.max_redirects} times"
                     )
-                if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
-                    target = urljoin(response.url, response.headers["Location"].strip())
-                    response.close()
-                    redirects += 1
-                    if redirects > policy.max_redirects:
-                        raise ApiError(
-                            f"the API at {self.base_url} redirected more than {policy.max_redirects} times"
-                        )
-                    self._check_place(target, "a redirect")
-                    url, params = target, None
-                    continue
-                if status == 429 or status >= 500:
-                    last = f"HTTP {status}"
-                    asked = retry_after_seconds(response.headers.get("Retry-After"))
-                    response.close()
-                    if asked is not None and asked > policy.retry_after_max:
-                        raise ApiUnavailable(
-                            f"the API at {self.base_url} asked to wait {asked:.0f} s ({last}), more than "
-                            f"COVIDSYNC_HTTP_RETRY_AFTER_MAX ({policy.retry_after_max:.0f} s)"
-                        )
-                    wait = asked if asked is not None else policy.backoff(attempt)
-                elif status >= 300:
-                    response.close()
-                    raise ApiError(f"the API at {self.base_url} answered HTTP {status} to page {page or 1}")
-                else:
-                    try:
-                        self._read_body(response, page)
-                    except (requests.ConnectionError, requests.Timeout) as exc:
-                        last = f"{type(exc).__name__} while reading the body"
-                        wait = policy.backoff(attempt)
-                    else:
-                        return response
-            if attempt == policy.retries:
-                break
-            log.info("facility API %s: %s, try %d again in %.2f s", self.conn_id, last, attempt + 2, wait)
-            self.waits.append(wait)
-            self.sleep(wait)
-            attempt += 1
-        raise ApiUnavailable(
-            f"the API at {self.base_url} did not answer after {policy.retries + 1} tries (last: {last})"
-        )
+                self._check_place(target, "a redirect")
+                url, params = target, None
+                continue
+            if status >= 300:
+                response.close()
+                raise ApiError(f"the API at {self.base_url} answered HTTP {status} to page {page or 1}")
+            left = response.raw.retries  # what this request's own retries left of the budget
+            try:
+                self._read_body(response, page)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # the body broke off after a good status line: one more try from the same budget
+                self._last = f"{type(exc).__name__} while reading the body"
+                try:
+                    left = Retry.increment(left, method="GET", url=url, error=exc)
+                except MaxRetryError:
+                    raise self._unavailable() from exc
+                left.sleep()
+                self._adapter.max_retries = left
+                continue
+            return response
 
     def _read_body(self, response: requests.Response, page: int) -> None:
         """Read the body into ``response`` in chunks, refusing it past ``max_bytes`` (memory stays bounded)."""

@@ -24,7 +24,7 @@ def _int(value) -> str:
 
 
 def section(conn, day: dt.date) -> str:
-    from covidsync.marts.report import _e, line_chart
+    from covidsync.marts.charts import _e, line_chart
 
     threshold = settings.min_venue_compliance()
     with conn.cursor() as cur:

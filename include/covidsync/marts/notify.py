@@ -111,7 +111,7 @@ class AlertNotifier(BaseNotifier):
         self.delivered = 0
 
     def notify(self, context) -> None:
-        from covidsync.tasks import warehouse_url
+        from covidsync.db import warehouse_url
 
         webhook = self.webhook or settings.alert_webhook()
         recipients = self.recipients if self.recipients is not None else settings.alert_email()

@@ -6,7 +6,6 @@
 * :mod:`covidsync.sample.defects` — the defect catalogue (one contract code per injected row).
 * :mod:`covidsync.sample.render` — every accepted file form (CSV encodings, XLSX, JSON, JSONL).
 * :mod:`covidsync.sample.simulator` — the contract §8 API over HTTP, failing on demand; ``running(...)``.
-* :mod:`covidsync.sample.testing` — pytest plugin with the ``api_simulator`` fixture.
 
 The generator carries its own small domain knowledge (:mod:`covidsync.sample.knowledge`) so that tests can
 check its output with :mod:`covidsync.domain` independently. See ``docs/sample-data.md``.
