@@ -40,6 +40,34 @@ class PublishError(CovidsyncError):
     pass
 
 
+# Seconds per step of the last release built in this process (the benchmark reports where the time goes).
+STEP_SECONDS: dict[str, float] = {}
+
+
+class _Steps:
+    """Times the steps of one release into :data:`STEP_SECONDS`."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        STEP_SECONDS.clear()
+        self._last = self._clock()
+
+    def done(self, name: str) -> None:
+        now = self._clock()
+        STEP_SECONDS[name] = round(STEP_SECONDS.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+
+_steps: _Steps | None = None
+
+
+def _step(name: str) -> None:
+    if _steps is not None:
+        _steps.done(name)
+
+
 @cache
 def _sql_text(name: str, root: str) -> str:
     from pathlib import Path
@@ -107,9 +135,11 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
     ``status`` is ``unchanged`` (no new release), ``current`` (the new release is what every view shows) or
     ``held`` (kept for an operator; ``failed`` says why). Counts and ids only.
     """
+    global _steps
     rule_set = rule_set or settings.rule_set()
     apps = tuple(apps or CONSUMERS)
     with_sskdt = "sskdt" in apps
+    _steps = _Steps()
     with conn, conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
         # the status builds' triggers wait while a release takes what they noted (none is lost in between)
@@ -155,11 +185,13 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         )
         if not full:
             _scope(cur, as_of=as_of, held=held)
+        _step("scope")
         cur.execute(
             "create temporary table publish_candidate on commit drop as " + sql("release_candidate"),
             {"rule_set": rule_set, "as_of": as_of, "full": full, "with_sskdt": with_sskdt},
         )
         cur.execute("analyze publish_candidate")
+        _step("candidate rows")
         previous = current[0] if current else None
         cur.execute(
             "create temporary table publish_diff on commit drop as " + sql("release_diff"),
@@ -173,6 +205,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             """
         )
         added, changed, removed, status_changed = cur.fetchone()
+        _step("changes")
         same_as_current = added + changed + removed == 0
         same_as_held = False
         if held is not None and not same_as_current:
@@ -239,7 +272,9 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             {"release_id": release_id},
         )
         _built(cur, rule_set=rule_set, with_sskdt=with_sskdt, as_of=as_of)
+        _step("store versions")
         hashes = release_hashes(cur, release_id, apps=apps)
+        _step("hashes")
         cur.execute(
             "insert into publish.release (release_id, as_of, row_count, content_sha256) values (%s, %s, %s, %s)",
             (release_id, as_of, hashes["row_count"], hashes["content_sha256"]),
@@ -343,6 +378,7 @@ def _gate_and_promote(
         "update publish.release_meta set gate = %s::jsonb where release_id = %s",
         (json.dumps(result.results), release_id),
     )
+    _step("gate")
     summary = {
         "release_id": release_id,
         "previous_release_id": profile["previous_release_id"],
@@ -359,6 +395,7 @@ def _gate_and_promote(
         }
     cur.execute("savepoint make_current")
     agreement = make_current(cur, release_id, apps=apps, hashes=hashes)
+    _step("switch and agreement")
     if not agreement["ok"]:
         cur.execute("rollback to savepoint make_current")
         cur.execute(
@@ -402,6 +439,7 @@ def _gate_and_promote(
         {**{app: agreement[f"{app}_sha256"] for app in apps}, "release_id": release_id},
     )
     alerts.resolve_alerts(cur, "publish_held")
+    _step("finish")
     log.info("publish: release %s is current (%s rows)", release_id, profile["row_count"])
     return {**summary, "status": "current", "failed": [], "current_release_id": release_id}
 
