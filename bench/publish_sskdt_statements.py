@@ -74,7 +74,7 @@ def main() -> None:
                 f"candidate rows with_sskdt={with_sskdt}",
                 "create temporary table publish_scope (person_id bigint);"
                 "create temporary table publish_candidate as " + release.sql("release_candidate"),
-                {"rule_set": "hb-2021-11", "as_of": as_of, "full": True, "with_sskdt": with_sskdt},
+                {"rule_set": "hb-2021-11", "as_of": as_of, "all_persons": True, "with_sskdt": with_sskdt},
             )
         for apps in (("pccovid", "vneid", "sskdt"), ("pccovid", "vneid")):
             timed(

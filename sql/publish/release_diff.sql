@@ -1,8 +1,8 @@
 -- The release's changes: one row per person whose row differs from the current release's (the hash of the row
 -- differs: changed), who is new (added), or who is no longer published (removed: a tombstone), among every
--- published person when full is true, else among the CCCDs of the candidate rows (publish_candidate) and of
+-- published person when all_persons is true, else among the CCCDs of the candidate rows (publish_candidate) and of
 -- the temporary table publish_citizen_scope (the CCCDs the persons in scope held or hold).
--- Parameters: current_release_id (0 before the first release), full.
+-- Parameters: current_release_id (0 before the first release), all_persons.
 with affected as (
     select n.citizen_id from publish_candidate as n
     union
@@ -18,7 +18,7 @@ previous as (
         v.f0
     from publish.release_version as v
     where
-        %(full)s
+        %(all_persons)s
         and v.valid_from <= %(current_release_id)s
         and (v.valid_to is null or v.valid_to > %(current_release_id)s)
     union all
@@ -31,7 +31,7 @@ previous as (
     from affected as a
     inner join publish.release_version as v on a.citizen_id = v.citizen_id
     where
-        not %(full)s
+        not %(all_persons)s
         and v.valid_from <= %(current_release_id)s
         and (v.valid_to is null or v.valid_to > %(current_release_id)s)
 )

@@ -35,26 +35,27 @@ from (
             coalesce(to_char(v.arrival_measure_ends_on, 'YYYY-MM-DD'), '\N')
         ) || E'\n' as sskdt_line
     from publish.release_version as v
-    cross join lateral (
-        select
-            concat_ws(
-                E'\t',
-                v.doses::text,
-                coalesce(to_char(v.last_dose_on, 'YYYY-MM-DD'), '\N'),
-                coalesce(v.last_dose_product, '\N'),
-                v.fully_vaccinated::text,
-                v.card_colour,
-                coalesce(v.latest_test_type, '\N'),
-                coalesce(v.latest_test_result, '\N'),
-                coalesce(
-                    to_char(v.latest_test_sampled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\N'
-                ),
-                v.f0::text
-            ) as common,
-            concat_ws(
-                E'\t', coalesce(v.full_name, '\N'), coalesce(to_char(v.date_of_birth, 'YYYY-MM-DD'), '\N')
-            ) as person
-    ) as c
+    cross join
+        lateral (
+            select
+                concat_ws(
+                    E'\t',
+                    v.doses::text,
+                    coalesce(to_char(v.last_dose_on, 'YYYY-MM-DD'), '\N'),
+                    coalesce(v.last_dose_product, '\N'),
+                    v.fully_vaccinated::text,
+                    v.card_colour,
+                    coalesce(v.latest_test_type, '\N'),
+                    coalesce(v.latest_test_result, '\N'),
+                    coalesce(
+                        to_char(v.latest_test_sampled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\N'
+                    ),
+                    v.f0::text
+                ) as common,
+                concat_ws(
+                    E'\t', coalesce(v.full_name, '\N'), coalesce(to_char(v.date_of_birth, 'YYYY-MM-DD'), '\N')
+                ) as person
+        ) as c
     where
         v.valid_from <= %(release_id)s
         and (v.valid_to is null or v.valid_to > %(release_id)s)

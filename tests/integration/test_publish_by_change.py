@@ -29,9 +29,7 @@ def conn(warehouse_url):
 def _snapshot_content_sha256(conn) -> tuple[int, str]:
     """Row count and content hash of the release the snapshot design builds from derived now."""
     with conn.cursor() as cur:
-        cur.execute(
-            "create temporary table snapshot_row as select * from publish.release_row limit 0"
-        )
+        cur.execute("create temporary table snapshot_row as select * from publish.release_row limit 0")
         cur.execute(SNAPSHOT_SQL, {"release_id": 0, "rule_set": "hb-2021-11", "with_sskdt": True})
         cur.execute(
             """
@@ -63,7 +61,7 @@ def test_a_week_of_daily_releases_hashes_as_the_snapshot_design(conn, monkeypatc
     data = Synthetic(seed=19, persons=250, days=7, venues=5, checkins_per_day=200)
     data.setup(conn)
     copies: dict[str, dict] = {app: {} for app in APPS}
-    held = 0
+    smaller = 0
     for i in range(data.days + 1):
         if i < data.days:
             data.load_day(conn, data.dates[i])
@@ -98,6 +96,8 @@ def test_a_week_of_daily_releases_hashes_as_the_snapshot_design(conn, monkeypatc
                 page = _apply(conn, app, copies[app], since)
                 assert sync.view_sha256(app, copies[app].values()) == view_sha == page["view_sha256"], app
             if 0 < i < data.days:
-                held += changes < row_count
-    assert held >= data.days - 2, "ordinary days store fewer rows than a whole snapshot"
-    assert release.current_release_id(conn) >= data.days + 1, "the sample changes every day, and time alone too"
+                smaller += changes < row_count
+    assert smaller >= data.days - 2, "ordinary days store fewer rows than a whole snapshot"
+    assert release.current_release_id(conn) >= data.days + 1, (
+        "the sample changes every day, and time alone too"
+    )

@@ -1,20 +1,28 @@
 """Build, gate and publish releases of the health status; deltas, overrides and retention.
 
-A **release** is a numbered, immutable snapshot of the published rows (``publish.release_row``: one row per
-person with a CCCD under the rule set ``COVIDSYNC_RULE_SET``), with its row count, the SHA-256 over its
-canonical rows (``content_sha256``), the source watermark (the latest ``computed_at`` of the statuses) and
-its ``as_of``. :func:`publish_release` (the function a benchmark calls) does, in one transaction under an
-advisory lock:
+A **release** is a numbered, immutable snapshot of the published rows (one row per person with a CCCD under the
+rule set ``COVIDSYNC_RULE_SET``), with its row count, the SHA-256 over its canonical rows (``content_sha256``),
+the source watermark (the latest ``computed_at`` of the statuses) and its ``as_of``. It is **stored by change**
+(issue 19, migration 0023): ``publish.release_version`` holds each version of a person's row, valid from the
+release that introduced it up to the one that replaced or removed it (a tombstone); release R is the versions
+valid at R, and the views show those of the current release. :func:`publish_release` (the function a benchmark
+calls) does, in one transaction under an advisory lock:
 
-1. build the candidate's rows from ``derived``; if its content hash equals the current release's (or the held
-   candidate's), nothing changed: roll back, no new release;
-2. record its delta against the current release (added / changed / removed) and its profile;
+1. recompute the rows (``sql/publish/release_candidate.sql``) of the persons whose inputs changed since the last
+   release (``publish.pending_person``, noted by triggers), of those whose row time alone changes at this as_of
+   (``expires_at``) and of a held candidate's; of everyone on the first release (``publish.build_state``);
+2. compare them with the current release (``sql/publish/release_diff.sql``: added / changed / removed); none,
+   or the same as the held candidate's: no new release. Else store them as the release's versions, and hash
+   the release in one pass (``sql/publish/release_hashes.sql``: content hash and each app's view hash);
 3. run the GX suite ``publish_release`` (completeness, no mass change without an override, exact view
    columns); a failure holds the release (kept, never current) and raises an ``ops.alert``;
 4. make it current (:func:`make_current`): the views of all consumers (PC-Covid, VNeID, Sổ SKĐT) read the
    one ``is_current`` flag, switched in this transaction, and the agreement check of the three views on
    their common columns runs on the new release inside it; if any two views
    disagree the switch is rolled back to a savepoint and the release is held.
+
+A release superseding a held candidate takes the candidate's versions out first (:func:`_undo`): the versions
+always form one chain of published releases (and at most one candidate after them).
 
 Content hashes exclude ``as_of`` (a release-level value): statuses identical under a later ``as_of`` make no
 new release, so apps are not asked to re-sync rows that did not change.
@@ -191,14 +199,14 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         _step("scope")
         cur.execute(
             "create temporary table publish_candidate on commit drop as " + sql("release_candidate"),
-            {"rule_set": rule_set, "as_of": as_of, "full": full, "with_sskdt": with_sskdt},
+            {"rule_set": rule_set, "as_of": as_of, "all_persons": full, "with_sskdt": with_sskdt},
         )
         cur.execute("analyze publish_candidate")
         _step("candidate rows")
         previous = current[0] if current else None
         cur.execute(
             "create temporary table publish_diff on commit drop as " + sql("release_diff"),
-            {"current_release_id": previous or 0, "full": full},
+            {"current_release_id": previous or 0, "all_persons": full},
         )
         cur.execute(
             """
