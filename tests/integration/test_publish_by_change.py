@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from covidsync.publish import APPS, release, sync
+from covidsync.publish import APPS, release, sync, testing
 from covidsync.status import build
 from covidsync.status.synthetic import Synthetic
 
@@ -101,3 +101,65 @@ def test_a_week_of_daily_releases_hashes_as_the_snapshot_design(conn, monkeypatc
     assert release.current_release_id(conn) >= data.days + 1, (
         "the sample changes every day, and time alone too"
     )
+
+
+def test_a_held_candidate_superseded_then_overridden_and_pruned_keeps_every_hash(conn, monkeypatch):
+    """The paths the week does not take: a held candidate's versions taken out when a newer release supersedes
+    it, the newer one overridden, and retention: every kept release still hashes as it did when published."""
+    monkeypatch.setenv("COVIDSYNC_RELEASE_RETENTION", "2")
+    testing.seed(conn, 120, records=True)
+    assert release.publish_release(conn)["status"] == "current"
+    testing.flip_cards(conn, every=3, offset=1)  # a mass change: held
+    assert release.publish_release(conn)["status"] == "held"
+    testing.flip_cards(conn, every=7, offset=2)
+    third = release.publish_release(conn)
+    assert third["status"] == "held" and third["release_id"] == 3
+    assert _snapshot_content_sha256(conn) == _stored(conn, 3)[:2], (
+        "the held release 3 holds the data as it is now, built against release 1"
+    )
+    assert release.record_override(conn, 3, actor="ops", reason="a campaign of retests, checked")[
+        "status"
+    ] == ("current")
+    with conn.cursor() as cur:
+        cur.execute("select status from publish.release_meta order by release_id")
+        assert [r[0] for r in cur.fetchall()] == ["superseded", "discarded", "current"]
+        cur.execute("select count(*) from publish.release_version where valid_from = 2")
+        assert cur.fetchone()[0] == 0, "the discarded candidate's versions are gone"
+    conn.rollback()
+    copy: dict = {}
+    _apply(conn, "sskdt", copy, 0)  # a new copy of release 3
+    copy1: dict = {}
+    with conn, conn.cursor() as cur:
+        release.switch_views(cur, 1)
+    _apply(conn, "sskdt", copy1, 0)  # a copy of release 1, then its delta to 3
+    with conn, conn.cursor() as cur:
+        release.switch_views(cur, 3)
+    page = _apply(conn, "sskdt", copy1, 1)
+    assert copy1 == copy and sync.view_sha256("sskdt", copy.values()) == page["view_sha256"]
+    testing.flip_cards(conn, every=11, offset=3)
+    assert release.publish_release(conn)["status"] == "current"
+    testing.flip_cards(conn, every=13, offset=4)
+    assert release.publish_release(conn)["status"] == "current"
+    before = {r: _stored(conn, r) for r in (4, 5)}
+    assert release.prune(conn)["oldest_kept"] == 4
+    for release_id, (count, content, *views) in before.items():
+        with conn.cursor() as cur:
+            hashes = release.release_hashes(cur, release_id)
+        conn.rollback()
+        assert (hashes["row_count"], hashes["content_sha256"]) == (count, content), release_id
+        assert [hashes[f"{app}_sha256"] for app in APPS] == views, release_id
+    assert _snapshot_content_sha256(conn) == before[5][:2]
+
+
+def _stored(conn, release_id: int) -> tuple:
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            select r.row_count, r.content_sha256, m.pccovid_sha256, m.vneid_sha256, m.sskdt_sha256
+            from publish.release as r join publish.release_meta as m using (release_id) where release_id = %s
+            """,
+            (release_id,),
+        )
+        row = cur.fetchone()
+    conn.rollback()
+    return row
