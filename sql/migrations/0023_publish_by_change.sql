@@ -78,16 +78,33 @@ create table publish.pending_citizen (
 comment on table publish.pending_citizen is 'One row per CCCD a person held before a change since the last built release (a correction, a merge): its row may have to be removed.';
 
 -- The triggers: statement-level, set-based (transition tables), noting only rows whose published inputs changed.
+-- A statement that changes more than publish.note_limit() persons (a full status build) marks a full rebuild
+-- instead: noting a million ids one by one would cost the build more than the release recomputing everyone.
+create function publish.note_limit() returns integer
+language sql immutable as 'select 100000';
+
+create function publish.note_persons(ids bigint []) returns void
+language plpgsql as $$
+begin
+    if cardinality(ids) > publish.note_limit() then
+        update publish.build_state set full_rebuild = true where not full_rebuild;
+    elsif cardinality(ids) > 0 then
+        insert into publish.pending_person (person_id) select distinct unnest(ids) on conflict do nothing;
+    end if;
+end
+$$;
+
 create function publish.note_changed_persons() returns trigger
 language plpgsql as $$
+declare
+    ids bigint [];
 begin
     if (select full_rebuild from publish.build_state) then
         return null;  -- every person is recomputed anyway
     end if;
     if tg_table_name = 'health_status' then
-        if tg_op in ('UPDATE', 'DELETE') then
-            insert into publish.pending_person (person_id)
-            select person_id from (
+        select array_agg(person_id) into ids from (
+            (
                 select person_id, rule_set, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
                     latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate,
                     recovered_on
@@ -97,12 +114,9 @@ begin
                     latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate,
                     recovered_on
                 from new_rows
-            ) as gone
-            on conflict do nothing;
-        end if;
-        if tg_op in ('UPDATE', 'INSERT') then
-            insert into publish.pending_person (person_id)
-            select person_id from (
+            )
+            union
+            (
                 select person_id, rule_set, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
                     latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate,
                     recovered_on
@@ -112,17 +126,14 @@ begin
                     latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate,
                     recovered_on
                 from old_rows
-            ) as came
-            on conflict do nothing;
-        end if;
+            )
+        ) as changed;
     elsif tg_table_name = 'person' then
-        insert into publish.pending_person (person_id)
-        select person_id from (
+        select array_agg(person_id) into ids from (
             select person_id, citizen_id, phone, full_name, date_of_birth from old_rows
             except
             select person_id, citizen_id, phone, full_name, date_of_birth from new_rows
-        ) as changed
-        on conflict do nothing;
+        ) as changed;
         insert into publish.pending_citizen (citizen_id)
         select citizen_id from (
             select person_id, citizen_id from old_rows where citizen_id is not null
@@ -131,8 +142,7 @@ begin
         ) as former
         on conflict do nothing;
     elsif tg_table_name = 'vaccination_dose' then
-        insert into publish.pending_person (person_id)
-        select person_id from (
+        select array_agg(person_id) into ids from (
             (
                 select person_id, dose_number, vaccinated_on, product_code, facility_code, vaccination_id
                 from old_rows
@@ -148,29 +158,23 @@ begin
                 select person_id, dose_number, vaccinated_on, product_code, facility_code, vaccination_id
                 from old_rows
             )
-        ) as changed
-        on conflict do nothing;
+        ) as changed;
     elsif tg_table_name = 'person_record' then
-        insert into publish.pending_person (person_id)
-        select person_id from (
+        select array_agg(person_id) into ids from (
             (select source, record_id, person_id from old_rows except select source, record_id, person_id from new_rows)
             union
             (select source, record_id, person_id from new_rows except select source, record_id, person_id from old_rows)
-        ) as changed
-        on conflict do nothing;
+        ) as changed;
     elsif tg_table_name = 'vaccination' then  -- core: a lot number (or the record behind a dose) corrected
-        insert into publish.pending_person (person_id)
-        select d.person_id
+        select array_agg(d.person_id) into ids
         from (
             select vaccination_id, lot_number from old_rows
             except
             select vaccination_id, lot_number from new_rows
         ) as changed
-        inner join derived.vaccination_dose as d on changed.vaccination_id = d.vaccination_id
-        on conflict do nothing;
-    elsif tg_table_name = 'test_result' then  -- core: a test corrected or removed
-        insert into publish.pending_person (person_id)
-        select r.person_id
+        inner join derived.vaccination_dose as d on changed.vaccination_id = d.vaccination_id;
+    elsif tg_table_name = 'test_result' then  -- core: a test corrected
+        select array_agg(r.person_id) into ids
         from (
             select test_result_id, sample_id, test_type, sampled_at, resulted_at, result, pooled, facility_code
             from old_rows
@@ -178,25 +182,21 @@ begin
             select test_result_id, sample_id, test_type, sampled_at, resulted_at, result, pooled, facility_code
             from new_rows
         ) as changed
-        inner join derived.person_record as r on r.source = 'test_result' and changed.test_result_id = r.record_id
-        on conflict do nothing;
+        inner join derived.person_record as r on r.source = 'test_result' and changed.test_result_id = r.record_id;
     end if;
+    perform publish.note_persons(coalesce(ids, '{}'));
     return null;
 end
 $$;
 comment on function publish.note_changed_persons() is 'Notes in publish.pending_person the persons whose published inputs a statement changed (publish by change, issue 19).';
 
--- INSERT has no old rows and DELETE no new ones: an empty relation of the same row type stands in for them.
 create function publish.note_inserted_persons() returns trigger
 language plpgsql as $$
 begin
     if (select full_rebuild from publish.build_state) then
         return null;
     end if;
-    if tg_table_name in ('health_status', 'vaccination_dose', 'person_record') then
-        insert into publish.pending_person (person_id) select distinct person_id from new_rows
-        on conflict do nothing;
-    end if;
+    perform publish.note_persons((select array_agg(person_id) from new_rows));
     return null;
 end
 $$;
@@ -208,22 +208,22 @@ begin
         return null;
     end if;
     if tg_table_name in ('health_status', 'vaccination_dose', 'person_record', 'person') then
-        insert into publish.pending_person (person_id) select distinct person_id from old_rows
-        on conflict do nothing;
+        perform publish.note_persons((select array_agg(person_id) from old_rows));
     end if;
     if tg_table_name = 'person' then
         insert into publish.pending_citizen (citizen_id)
         select distinct citizen_id from old_rows where citizen_id is not null
         on conflict do nothing;
     elsif tg_table_name = 'vaccination' then
-        insert into publish.pending_person (person_id)
-        select d.person_id from old_rows as o inner join derived.vaccination_dose as d using (vaccination_id)
-        on conflict do nothing;
+        perform publish.note_persons((
+            select array_agg(d.person_id)
+            from old_rows as o inner join derived.vaccination_dose as d on o.vaccination_id = d.vaccination_id
+        ));
     elsif tg_table_name = 'test_result' then
-        insert into publish.pending_person (person_id)
-        select r.person_id from old_rows as o
-        inner join derived.person_record as r on r.source = 'test_result' and o.test_result_id = r.record_id
-        on conflict do nothing;
+        perform publish.note_persons((
+            select array_agg(r.person_id) from old_rows as o
+            inner join derived.person_record as r on r.source = 'test_result' and o.test_result_id = r.record_id
+        ));
     end if;
     return null;
 end
