@@ -196,6 +196,20 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         )
         if not full:
             _scope(cur, as_of=as_of, held=held)
+            cur.execute(
+                "select exists (select from publish_scope) or exists (select from publish_citizen_scope)"
+            )
+            if not cur.fetchone()[0]:  # nothing noted, nothing expired: the rows are the current release's
+                _built(cur, rule_set=rule_set, with_sskdt=with_sskdt, as_of=as_of)
+                conn.commit()
+                _step("scope")
+                log.info("publish: nothing changed since release %s; no new release", current and current[0])
+                return {
+                    "status": "unchanged",
+                    "release_id": None,
+                    "current_release_id": current and current[0],
+                    "held_release_id": None,
+                }
         _step("scope")
         cur.execute(
             "create temporary table publish_candidate on commit drop as " + sql("release_candidate"),
