@@ -153,6 +153,9 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         # the candidate's joins are estimated far above what a day's changes hold: JIT compiling them cost
         # seconds (5 s of a 20,000-person release on the loaded bench machine) for statements of milliseconds
         cur.execute("set local jit = off")
+        # sorts and hashes of a first release's rows (the certificates' aggregates, the changes, the hashes'
+        # pass in CCCD order) spilled to disk at the server's 4 MB: 64 MB, as the status build
+        cur.execute("set local work_mem = '64MB'")
         # the status builds' triggers wait while a release takes what they noted (none is lost in between)
         cur.execute(
             "lock table publish.build_state, publish.pending_person, publish.pending_citizen in exclusive mode"
@@ -610,6 +613,7 @@ def record_override(conn, release_id: int, *, actor: str, reason: str) -> dict:
     with conn, conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
         cur.execute("set local jit = off")
+        cur.execute("set local work_mem = '64MB'")
         cur.execute("select max(release_id) from publish.release")
         latest = cur.fetchone()[0]
         cur.execute("select status from publish.release_meta where release_id = %s", (release_id,))
