@@ -72,9 +72,9 @@ def main() -> None:
         for with_sskdt in (True, False):
             timed(
                 f"candidate rows with_sskdt={with_sskdt}",
-                "create temporary table publish_scope (person_id bigint);"
+                "create temporary table publish_scope as select person_id from derived.health_status;"
                 "create temporary table publish_candidate as " + release.sql("release_candidate"),
-                {"rule_set": "hb-2021-11", "as_of": as_of, "all_persons": True, "with_sskdt": with_sskdt},
+                {"rule_set": "hb-2021-11", "as_of": as_of, "with_sskdt": with_sskdt},
             )
         for apps in (("pccovid", "vneid", "sskdt"), ("pccovid", "vneid")):
             timed(

@@ -1,12 +1,12 @@
--- The published rows of the persons in scope (every person with a CCCD under the rule set when all_persons is true,
--- else the persons of the temporary table publish_scope), as of the release's as_of: the values, the VNeID
+-- The published rows of the persons in scope (those of the temporary table publish_scope with a CCCD and a status
+-- under the rule set; every person on a first release), as of the release's as_of: the values, the VNeID
 -- certificate from the deduplicated doses given on or before the as_of day, the SHA-256 of the row's canonical
 -- line (every published field but release_id and as_of; docs/sync-api.md, "hashes"), the canonical texts of the
 -- list fields (for the view hashes), and the earliest as_of at which time alone may change the row.
 -- For the Sổ SKĐT view (contract §7) the row also holds each dose's lot number (from the core record behind the
 -- dose), the tests sampled in the 90 days before as_of (newest first, at most 20; a positive pooled tube is the
 -- member's `pooled_positive`), and the end of the latest F0 episode when it ended within 180 days before as_of.
--- Parameters: rule_set, as_of, all_persons, with_sskdt (false: leave the Sổ SKĐT columns empty; the benchmark measures
+-- Parameters: rule_set, as_of, with_sskdt (false: leave the Sổ SKĐT columns empty; the benchmark measures
 -- the view's cost that way).
 with param as (
     select
@@ -39,7 +39,7 @@ status as (
     where
         hs.rule_set = %(rule_set)s
         and p.citizen_id is not null
-        and (%(all_persons)s or hs.person_id in (select sc.person_id from publish_scope as sc))
+        and hs.person_id in (select sc.person_id from publish_scope as sc)
 ),
 
 certificate as (

@@ -197,7 +197,14 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             create temporary table publish_citizen_scope (citizen_id text primary key) on commit drop;
             """
         )
-        if not full:
+        if full:  # everyone: a table of every person, so that the candidate's plan is estimated as it runs
+            cur.execute(
+                "insert into publish_scope (person_id) select person_id from derived.health_status"
+                " where rule_set = %s",
+                (rule_set,),
+            )
+            cur.execute("analyze publish_scope")
+        else:
             _scope(cur, as_of=as_of, held=held)
             cur.execute(
                 "select exists (select from publish_scope) or exists (select from publish_citizen_scope)"
@@ -216,7 +223,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         _step("scope")
         cur.execute(
             "create temporary table publish_candidate on commit drop as " + sql("release_candidate"),
-            {"rule_set": rule_set, "as_of": as_of, "all_persons": full, "with_sskdt": with_sskdt},
+            {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt},
         )
         cur.execute("analyze publish_candidate")
         _step("candidate rows")
