@@ -66,5 +66,4 @@ select
     n.expires_at
 from publish_candidate as n
 full outer join previous as o on n.citizen_id = o.citizen_id
-where n.row_sha256 is distinct from o.row_sha256
-order by 1;
+where n.row_sha256 is distinct from o.row_sha256;
