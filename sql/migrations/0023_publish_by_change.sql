@@ -297,7 +297,7 @@ referencing old table as old_rows
 for each statement execute function publish.note_deleted_persons();
 
 -- Existing releases: the current release's rows become versions (the persons of its delta valid from it, the
--- others from the release before it, whose deltas are then gone: an app on an older release syncs from 0);
+-- others from the release before it: an app on that one still syncs by delta, on an older one from 0);
 -- the older releases are pruned and an unpublished candidate discarded. The next release recomputes everyone
 -- (full_rebuild) and stores only what differs.
 insert into publish.release_version (
