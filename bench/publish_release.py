@@ -60,11 +60,7 @@ def main() -> None:
             ("five_percent_changed_s", 20),
         ):
             if label == "first_release_s":
-                with conn, conn.cursor() as cur:  # start again, GX now loaded
-                    cur.execute(
-                        "truncate publish.release_delta, publish.release_row, publish.release_meta, "
-                        "publish.release cascade"
-                    )
+                testing.reset_releases(conn)  # start again, GX now loaded
             if change:
                 testing.flip_cards(conn, every=change, offset=1)
             started = time.perf_counter()

@@ -5,8 +5,10 @@
 Creates a database on the server at ``--admin-url`` (default: the tests' server), migrates it, seeds N persons
 with :func:`covidsync.publish.testing.seed` (``records=True``: the lot numbers and tests behind the Sổ SKĐT
 columns), publishes once (warm), then times each statement of a release that the third view changes, best of
-two, rolled back: building ``publish.release_row`` with and without the Sổ SKĐT columns, each view's hash,
-and the agreement check over three and over two views. Prints seconds per statement; drops the database.
+two, rolled back: computing every person's row (``sql/publish/release_candidate.sql``, a first release's work)
+with and without the Sổ SKĐT columns, the release's hashes with and without the Sổ SKĐT view hash, each view's
+fingerprint (the agreement check) and the person-by-person agreement join over three and over two views.
+Prints seconds per statement; drops the database.
 """
 
 from __future__ import annotations
@@ -64,16 +66,26 @@ def main() -> None:
                 conn.rollback()
             print(f"{label:<40} {best:8.3f} s", flush=True)
 
+        cur.execute("select max(as_of) from derived.health_status")
+        as_of = cur.fetchone()[0]
+        conn.rollback()
         for with_sskdt in (True, False):
             timed(
-                f"release_row with_sskdt={with_sskdt}",
-                release.sql("release_row"),
-                {"release_id": 99, "rule_set": "hb-2021-11", "with_sskdt": with_sskdt},
+                f"candidate rows with_sskdt={with_sskdt}",
+                "create temporary table publish_scope as select person_id from derived.health_status;"
+                "create temporary table publish_candidate as " + release.sql("release_candidate"),
+                {"rule_set": "hb-2021-11", "as_of": as_of, "with_sskdt": with_sskdt},
+            )
+        for apps in (("pccovid", "vneid", "sskdt"), ("pccovid", "vneid")):
+            timed(
+                f"hashes, {len(apps)} views",
+                release.sql("release_hashes"),
+                {"release_id": 1, "with_sskdt": "sskdt" in apps},
             )
         for app in ("pccovid", "vneid", "sskdt"):
-            timed(f"{app}_view_sha256", release.sql(f"{app}_view_sha256"))
-        timed("agreement, three views", release.agreement_sql(("pccovid", "vneid", "sskdt")))
-        timed("agreement, two views", release.agreement_sql(("pccovid", "vneid")))
+            timed(f"{app} fingerprint (agreement)", release.fingerprint_sql(app))
+        timed("agreement join, three views", release.agreement_sql(("pccovid", "vneid", "sskdt")))
+        timed("agreement join, two views", release.agreement_sql(("pccovid", "vneid")))
         conn.close()
     finally:
         _admin(args.admin_url, f'drop database if exists "{name}" with (force)')

@@ -808,7 +808,7 @@ group(
 # Publish: a release of ctx.rows persons' statuses (covidsync.publish.testing.seed writes them into derived,
 # with the core records behind them: the lot number of every dose, and two tests for every fifth person; every
 # tenth person has no CCCD and is not published), then publish.release.publish_release. Baseline: COPY of the
-# release's rows (every column of publish.release_row), exported after the release.
+# release's rows (every column of publish.release_row: the release's snapshot), exported after the release.
 #
 # The cost of the third view (Sổ SKĐT, issue 20), same run: the first release and an ordinary day's release
 # (5 % of persons change card colour) with the three views, then the same two releases again with PC-Covid and
@@ -881,10 +881,9 @@ def publish_day(ctx: Ctx) -> dict:
 
 @stage("publish_reset", "drop the releases and undo the day's change (not in the headline)")
 def publish_reset(ctx: Ctx) -> dict:
-    with ctx.conn, ctx.conn.cursor() as cur:
-        cur.execute(
-            "truncate publish.release_delta, publish.release_row, publish.release_meta, publish.release cascade"
-        )
+    from covidsync.publish import testing
+
+    testing.reset_releases(ctx.conn)
     return _flip(ctx)  # flip_cards toggles: the statuses are those of the first release again
 
 

@@ -12,8 +12,8 @@
 
 :data:`CONSUMERS` is the one table of the apps that read releases: everything per app (sync API channel,
 tokens, client, view hash, acknowledgements, reconciliation, the gate's column check) is driven by it. Adding
-a consumer is a row here plus its view and role (a migration), its ``sql/publish/<app>_delta.sql`` and
-``<app>_view_sha256.sql``, its columns in :data:`covidsync.publish.sync.FIELDS` and in the gate's suite, and
+a consumer is a row here plus its view and role (a migration), its columns in ``sql/publish/delta.sql`` and
+its line in ``sql/publish/release_hashes.sql``, its columns in :data:`covidsync.publish.sync.FIELDS` and in the gate's suite, and
 nothing more for the agreement check (:func:`covidsync.publish.release.agreement_sql` covers every consumer) (docs/runbook.md, "Add a consumer").
 """
 

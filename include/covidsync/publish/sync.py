@@ -3,7 +3,7 @@
 Each app reads its own columns (those of its view, contract §6) of the current release, incrementally: the
 delta from the release it holds to the current one, in pages, with tombstones. Rows travel in their
 canonical text (dates ``YYYY-MM-DD``, times ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC) so that the app's copy
-hashes to the release's ``view_sha256`` (:func:`view_sha256`, the same as ``sql/publish/<app>_view_sha256.sql``).
+hashes to the release's ``view_sha256`` (:func:`view_sha256`, the same as ``sql/publish/release_hashes.sql``).
 """
 
 from __future__ import annotations
@@ -184,8 +184,8 @@ def delta_page(
             if cur.fetchone()[0]:
                 raise Gone(f"the deltas after release {since} have been pruned: sync from 0")
         cur.execute(
-            sql(f"{app}_delta"),
-            {"release_id": to, "since_release_id": since, "after": after, "page_size": limit + 1},
+            sql("delta"),
+            {"app": app, "release_id": to, "since_release_id": since, "after": after, "page_size": limit + 1},
         )
         names = [d.name for d in cur.description]
         rows = cur.fetchall()

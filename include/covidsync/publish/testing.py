@@ -154,3 +154,13 @@ def flip_cards(conn, *, every: int, offset: int = 0, rule_set: str = "hb-2021-11
             (rule_set, every, offset),
         )
         return cur.rowcount
+
+
+def reset_releases(conn) -> None:
+    """Drop every release and stored row (benchmarks: publish a first release again on the same data). Commits."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "truncate publish.release_version, publish.release_override, publish.release_meta, publish.release,"
+            " publish.pending_person, publish.pending_citizen"
+        )
+        cur.execute("update publish.build_state set full_rebuild = true")

@@ -1,18 +1,18 @@
--- publish.release_row for the release being built: one row per person with a CCCD under the rule set, the
--- VNeID certificate from the deduplicated doses given on or before the as_of day, and the SHA-256 of the
--- row's canonical line (every published field but release_id and as_of; docs/sync-api.md, "hashes").
--- For the Sổ SKĐT view (contract §7) the same row also holds each dose's lot number (from the core record
--- behind the dose), the tests sampled in the 90 days before as_of (newest first, at most 20; a positive
--- pooled tube is the member's `pooled_positive`), and the end of the latest F0 episode when it ended within
--- 180 days before as_of. Parameters: release_id, rule_set, with_sskdt (false: leave the Sổ SKĐT columns
--- empty; the benchmark measures the view's cost that way).
-insert into publish.release_row (
-    release_id, citizen_id, phone, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
-    latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate, full_name,
-    date_of_birth, vaccination_certificate, sskdt_certificate, test_history, recovered_on, row_sha256
-)
+-- The published rows of the persons in scope (those of the temporary table publish_scope with a CCCD and a status
+-- under the rule set; every person on a first release), as of the release's as_of: the values, the VNeID
+-- certificate from the deduplicated doses given on or before the as_of day, the SHA-256 of the row's canonical
+-- line (every published field but release_id and as_of; docs/sync-api.md, "hashes"), the canonical texts of the
+-- list fields (for the view hashes), and the earliest as_of at which time alone may change the row.
+-- For the Sổ SKĐT view (contract §7) the row also holds each dose's lot number (from the core record behind the
+-- dose), the tests sampled in the 90 days before as_of (newest first, at most 20; a positive pooled tube is the
+-- member's `pooled_positive`), and the end of the latest F0 episode when it ended within 180 days before as_of.
+-- Parameters: rule_set, as_of, with_sskdt (false: leave the Sổ SKĐT columns empty; the benchmark measures
+-- the view's cost that way).
 with param as (
-    select %(with_sskdt)s::boolean as with_sskdt
+    select
+        %(as_of)s::timestamptz as as_of,
+        (%(as_of)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date as as_of_day,
+        %(with_sskdt)s::boolean as with_sskdt
 ),
 
 status as (
@@ -32,14 +32,14 @@ status as (
         hs.latest_test_sampled_at,
         hs.f0,
         hs.contact_candidate,
-        hs.as_of,
-        (hs.as_of at time zone 'Asia/Ho_Chi_Minh')::date as as_of_day,
-        case
-            when hs.recovered_on >= (hs.as_of at time zone 'Asia/Ho_Chi_Minh')::date - 180 then hs.recovered_on
-        end as recovered_on
+        case when hs.recovered_on >= pa.as_of_day - 180 then hs.recovered_on end as recovered_on
     from derived.health_status as hs
     inner join derived.person as p on hs.person_id = p.person_id
-    where hs.rule_set = %(rule_set)s and p.citizen_id is not null
+    cross join param as pa
+    where
+        hs.rule_set = %(rule_set)s
+        and p.citizen_id is not null
+        and hs.person_id in (select sc.person_id from publish_scope as sc)
 ),
 
 certificate as (
@@ -53,11 +53,11 @@ certificate as (
                 'facility_code', d.facility_code
             )
             order by d.dose_number
-        ) as doses,
+        ) filter (where d.vaccinated_on < pa.as_of_day + 1) as doses,
         string_agg(
             concat_ws(':', d.dose_number, to_char(d.vaccinated_on, 'YYYY-MM-DD'), vp.name, d.facility_code),
             ';' order by d.dose_number
-        ) as line,
+        ) filter (where d.vaccinated_on < pa.as_of_day + 1) as line,
         jsonb_agg(
             jsonb_build_object(
                 'dose', d.dose_number,
@@ -67,14 +67,26 @@ certificate as (
                 'lot_number', v.lot_number
             )
             order by d.dose_number
-        ) filter (where pa.with_sskdt) as sskdt_doses,
-        string_agg(coalesce(v.lot_number, '\N'), ';' order by d.dose_number) as lot_line
+        ) filter (where pa.with_sskdt and d.vaccinated_on < pa.as_of_day + 1) as sskdt_doses,
+        string_agg(
+            concat_ws(
+                ':',
+                d.dose_number,
+                to_char(d.vaccinated_on, 'YYYY-MM-DD'),
+                vp.name,
+                d.facility_code,
+                coalesce(v.lot_number, '\N')
+            ),
+            ';' order by d.dose_number
+        ) filter (where pa.with_sskdt and d.vaccinated_on < pa.as_of_day + 1) as sskdt_line,
+        string_agg(coalesce(v.lot_number, '\N'), ';' order by d.dose_number)
+        filter (where d.vaccinated_on < pa.as_of_day + 1) as lot_line,
+        min(d.vaccinated_on) filter (where d.vaccinated_on >= pa.as_of_day + 1) as next_dose_on
     from derived.vaccination_dose as d
     inner join core.vaccine_product as vp on d.product_code = vp.product_code
     inner join status as s on d.person_id = s.person_id
     cross join param as pa
     left join core.vaccination as v on d.vaccination_id = v.vaccination_id and pa.with_sskdt
-    where d.vaccinated_on < s.as_of_day + 1
     group by d.person_id
 ),
 
@@ -94,9 +106,26 @@ test as (
     where
         pa.with_sskdt
         and pr.source = 'test_result'
-        and t.sampled_at < s.as_of
-        and t.sampled_at >= s.as_of - interval '90 days'
+        and t.sampled_at < pa.as_of
+        and t.sampled_at >= pa.as_of - interval '90 days'
     order by pr.person_id asc, t.sample_id asc, t.test_type asc, t.resulted_at desc, t.test_result_id desc
+),
+
+-- when time alone changes the history: its oldest test leaves the 90 days, or a test sampled after as_of enters
+test_time as (
+    select
+        pr.person_id,
+        min(t.sampled_at) filter (where t.sampled_at < pa.as_of) + interval '90 days' as oldest_leaves_at,
+        min(t.sampled_at) filter (where t.sampled_at >= pa.as_of) as next_enters_at
+    from derived.person_record as pr
+    inner join status as s on pr.person_id = s.person_id
+    inner join core.test_result as t on pr.record_id = t.test_result_id
+    cross join param as pa
+    where
+        pa.with_sskdt
+        and pr.source = 'test_result'
+        and t.sampled_at >= pa.as_of - interval '90 days'
+    group by pr.person_id
 ),
 
 test_ranked as (
@@ -132,7 +161,7 @@ history as (
 )
 
 select
-    %(release_id)s,
+    s.person_id,
     s.citizen_id,
     s.phone,
     s.doses,
@@ -147,10 +176,13 @@ select
     s.contact_candidate,
     s.full_name,
     s.date_of_birth,
-    coalesce(c.doses, '[]'::jsonb),
-    coalesce(c.sskdt_doses, '[]'::jsonb),
-    coalesce(h.tests, '[]'::jsonb),
+    coalesce(c.doses, '[]'::jsonb) as vaccination_certificate,
+    coalesce(c.sskdt_doses, '[]'::jsonb) as sskdt_certificate,
+    coalesce(h.tests, '[]'::jsonb) as test_history,
     s.recovered_on,
+    coalesce(c.line, '') as certificate_text,
+    coalesce(c.sskdt_line, '') as sskdt_certificate_text,
+    coalesce(h.line, '') as test_history_text,
     encode(
         sha256(
             convert_to(
@@ -181,7 +213,14 @@ select
             )
         ),
         'hex'
-    )
+    ) as row_sha256,
+    least(
+        tt.oldest_leaves_at,
+        tt.next_enters_at,
+        c.next_dose_on::timestamp at time zone 'Asia/Ho_Chi_Minh',
+        (s.recovered_on + 181)::timestamp at time zone 'Asia/Ho_Chi_Minh'
+    ) as expires_at
 from status as s
 left join certificate as c on s.person_id = c.person_id
-left join history as h on s.person_id = h.person_id;
+left join history as h on s.person_id = h.person_id
+left join test_time as tt on s.person_id = tt.person_id;

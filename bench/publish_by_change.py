@@ -1,0 +1,236 @@
+"""Benchmark of publish by change (issue 19): every publish target of the issue in one run, on one database.
+
+    .venv/bin/python bench/publish_by_change.py --persons 1000000 [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+Creates a scratch database on the server of ``--admin-url`` (default: ``COVIDSYNC_TEST_WAREHOUSE_URL``, else
+127.0.0.1:5432), migrates it, seeds ``derived`` with N persons and the core records behind the Sổ SKĐT columns
+(:func:`covidsync.publish.testing.seed`, ``records=True``; every tenth person has no CCCD), vacuums, then times
+:func:`covidsync.publish.release.publish_release` (GX loaded before):
+
+1. ``first``: the first release, three views; baseline ``copy_in``: ``COPY`` of the same rows (every column of
+   the release's snapshot, exported after it) into an unindexed table. Target first ≤ 2 × copy_in.
+2. ``unchanged``: publishing again with nothing changed (target ≤ 2 s).
+3. ``day``: an ordinary day, 5 % of the persons change card colour (``testing.flip_cards``); target ≤ 0.1 ×
+   first.
+4. reads: for each view, ``COPY (select * from the view) TO`` (a full snapshot read) against ``COPY … TO`` of
+   a plain table holding the same rows (target ≤ 2×), and ``EXPLAIN (ANALYZE, BUFFERS)`` of a point lookup of
+   one person as the view's reader role (target ≤ 20 buffers, no sequential scan).
+5. the third view's cost: the releases dropped, the same first and day releases with PC-Covid and VNeID only
+   (``publish_release(apps=...)``); target three views ≤ 1.15 × two views.
+
+Prints one JSON document (seconds, ratios, the steps of each release from ``release.STEP_SECONDS``, MET or
+MISSED per target) and drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import uuid
+
+import psycopg2
+from sqlalchemy.engine import make_url
+
+from covidsync import db, settings
+from covidsync.publish import CONSUMERS, release, testing
+from covidsync.publish import gate as publish_gate
+
+RULE_SET = "hb-2021-11"
+TWO_VIEWS = ("pccovid", "vneid")
+
+
+class _Sink:
+    def write(self, data) -> int:
+        return len(data)
+
+
+def _admin(url: str, statement: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(statement)
+    conn.close()
+
+
+def _publish(conn, apps=None) -> tuple[float, dict]:
+    started = time.perf_counter()
+    result = release.publish_release(conn, rule_set=RULE_SET, apps=apps)
+    seconds = round(time.perf_counter() - started, 3)
+    return seconds, {**result, "steps": dict(release.STEP_SECONDS)}
+
+
+def _copy_out(conn, statement: str) -> float:
+    with conn.cursor() as cur:
+        started = time.perf_counter()
+        cur.copy_expert(f"copy {statement} to stdout", _Sink())
+        seconds = time.perf_counter() - started
+    conn.rollback()
+    return round(seconds, 3)
+
+
+def _buffers(plan: dict) -> tuple[int, list[str]]:
+    nodes = []
+
+    def walk(node):
+        nodes.append(" on ".join(filter(None, (node["Node Type"], node.get("Relation Name")))))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    return plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0), nodes
+
+
+def _point_lookups(conn, citizen_ids: list[str]) -> dict:
+    out = {}
+    for app, consumer in CONSUMERS.items():
+        worst = 0
+        kinds: set[str] = set()
+        for citizen_id in citizen_ids:
+            with conn.cursor() as cur:
+                cur.execute(f'set role "{consumer.role}"')
+                cur.execute(
+                    f"explain (analyze, buffers, format json) select * from publish.{consumer.view} "  # noqa: S608
+                    "where citizen_id = %s",
+                    (citizen_id,),
+                )
+                plan = cur.fetchone()[0][0]["Plan"]
+            conn.rollback()
+            buffers, nodes = _buffers(plan)
+            worst = max(worst, buffers)
+            kinds |= set(nodes)
+        # a sequential scan of the data (publish.release_version); publish.release (one row per release, one
+        # page) is read whole by any plan
+        out[app] = {
+            "max_buffers": worst,
+            "seq_scan": any(k.startswith("Seq Scan") and not k.endswith(" on release") for k in kinds),
+            "nodes": sorted(kinds),
+        }
+    return out
+
+
+def _verdict(value: float, target: float) -> str:
+    return f"{'MET' if value <= target else 'MISSED'} ({value:.3f}, target <= {target})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "COVIDSYNC_TEST_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    name = f"covidsync_bench_bychange_{uuid.uuid4().hex[:8]}"
+    _admin(args.admin_url, f'create database "{name}"')
+    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+    figures: dict = {"persons": args.persons, "load_at_start": os.getloadavg()}
+    try:
+        db.upgrade(url, settings.sql_dir() / "migrations")
+        conn = psycopg2.connect(url)
+        started = time.perf_counter()
+        figures["published_persons"] = testing.seed(conn, args.persons, rule_set=RULE_SET, records=True)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("vacuum (analyze)")
+        conn.autocommit = False
+        figures["seed_s"] = round(time.perf_counter() - started, 1)
+        publish_gate._project()  # GX loaded once, as a publish task does
+
+        figures["first_s"], figures["first"] = _publish(conn)
+        path = f"/tmp/{name}.csv"  # noqa: S108 - a scratch file of this run, removed below
+        try:
+            with conn.cursor() as cur, open(path, "w", encoding="utf-8") as fh:
+                cur.copy_expert(
+                    "copy (select * from publish.release_row where release_id = 1) to stdout with (format csv)",
+                    fh,
+                )
+                cur.execute("create table public.copy_baseline (like publish.release_version)")
+                cur.execute(
+                    "alter table public.copy_baseline drop column valid_from, drop column valid_to,"
+                    " drop column change, drop column person_id, drop column certificate_text,"
+                    " drop column sskdt_certificate_text, drop column test_history_text, drop column expires_at,"
+                    " add column release_id bigint"
+                )
+            conn.commit()
+            with conn.cursor() as cur:
+                cur.execute("select * from publish.release_row limit 0")
+                columns = ", ".join(d.name for d in cur.description)
+            conn.rollback()
+            with conn.cursor() as cur, open(path, encoding="utf-8") as fh:
+                started = time.perf_counter()
+                cur.copy_expert(f"copy public.copy_baseline ({columns}) from stdin with (format csv)", fh)
+                conn.commit()
+                figures["copy_in_s"] = round(time.perf_counter() - started, 3)
+        finally:
+            os.remove(path)
+
+        figures["unchanged_s"], figures["unchanged"] = _publish(conn)
+        figures["flipped"] = testing.flip_cards(conn, every=20, offset=1, rule_set=RULE_SET)
+        figures["day_s"], figures["day"] = _publish(conn)
+
+        reads = {}
+        for app, consumer in CONSUMERS.items():
+            with conn.cursor() as cur:
+                cur.execute(f"create table public.read_{app} as select * from publish.{consumer.view}")  # noqa: S608
+            conn.commit()
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f"vacuum (analyze) public.read_{app}")
+            conn.autocommit = False
+            _copy_out(conn, f"(select * from publish.{consumer.view})")  # warm
+            view_s = _copy_out(conn, f"(select * from publish.{consumer.view})")
+            table_s = _copy_out(conn, f"public.read_{app}")
+            reads[app] = {"view_s": view_s, "copy_to_s": table_s, "ratio": round(view_s / table_s, 2)}
+        figures["reads"] = reads
+        with conn.cursor() as cur:
+            cur.execute(
+                """
+                (select citizen_id from publish.release_version where valid_from = 1 and valid_to is null limit 1)
+                union all
+                (select citizen_id from publish.release_version where valid_from = 3 limit 1)
+                """
+            )
+            ids = [r[0] for r in cur.fetchall()]
+        conn.rollback()
+        figures["point_lookups"] = _point_lookups(conn, ids)
+
+        testing.reset_releases(conn)
+        testing.flip_cards(
+            conn, every=20, offset=1, rule_set=RULE_SET
+        )  # back to the first release's statuses
+        figures["first_2v_s"], figures["first_2v"] = _publish(conn, TWO_VIEWS)
+        testing.flip_cards(conn, every=20, offset=1, rule_set=RULE_SET)
+        figures["day_2v_s"], figures["day_2v"] = _publish(conn, TWO_VIEWS)
+        conn.close()
+
+        figures["targets"] = {
+            "first release <= 2x COPY of its rows": _verdict(figures["first_s"] / figures["copy_in_s"], 2.0),
+            "ordinary day <= 0.1 of the first": _verdict(figures["day_s"] / figures["first_s"], 0.1),
+            "nothing changed <= 2 s": _verdict(figures["unchanged_s"], 2.0),
+            "third view adds <= 15 % (first release)": _verdict(
+                figures["first_s"] / figures["first_2v_s"], 1.15
+            ),
+            "third view adds <= 15 % (day's release)": _verdict(figures["day_s"] / figures["day_2v_s"], 1.15),
+            **{
+                f"{app}: full read <= 2x COPY TO": _verdict(r["ratio"], 2.0)
+                for app, r in figures["reads"].items()
+            },
+            **{
+                f"{app}: point lookup <= 20 buffers, no seq scan": (
+                    _verdict(p["max_buffers"], 20) if not p["seq_scan"] else "MISSED (seq scan)"
+                )
+                for app, p in figures["point_lookups"].items()
+            },
+        }
+        figures["load_at_end"] = os.getloadavg()
+    finally:
+        _admin(args.admin_url, f'drop database if exists "{name}" with (force)')
+    print(json.dumps(figures, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+-- The release's changes: one row per person whose row differs from the current release's (the hash of the row
+-- differs: changed), who is new (added), or who is no longer published (removed: a tombstone), among every
+-- published person when all_persons is true, else among the CCCDs of the candidate rows (publish_candidate) and of
+-- the temporary table publish_citizen_scope (the CCCDs the persons in scope held or hold).
+-- Parameters: current_release_id (0 before the first release), all_persons.
+with affected as (
+    select n.citizen_id from publish_candidate as n
+    union
+    select sc.citizen_id from publish_citizen_scope as sc
+),
+
+previous as (
+    select
+        v.citizen_id,
+        v.person_id,
+        v.row_sha256,
+        v.card_colour,
+        v.f0
+    from publish.release_version as v
+    where
+        %(all_persons)s
+        and v.valid_from <= %(current_release_id)s
+        and (v.valid_to is null or v.valid_to > %(current_release_id)s)
+    union all
+    select
+        v.citizen_id,
+        v.person_id,
+        v.row_sha256,
+        v.card_colour,
+        v.f0
+    from affected as a
+    inner join publish.release_version as v on a.citizen_id = v.citizen_id
+    where
+        not %(all_persons)s
+        and v.valid_from <= %(current_release_id)s
+        and (v.valid_to is null or v.valid_to > %(current_release_id)s)
+)
+
+select
+    coalesce(n.citizen_id, o.citizen_id) as citizen_id,
+    case when o.citizen_id is null then 'added' when n.citizen_id is null then 'removed' else 'changed' end
+        as change,
+    coalesce(n.card_colour <> o.card_colour or n.f0 <> o.f0, false) as status_changed,
+    coalesce(n.person_id, o.person_id) as person_id,
+    n.phone,
+    n.doses,
+    n.last_dose_on,
+    n.last_dose_product,
+    n.fully_vaccinated,
+    n.card_colour,
+    n.latest_test_type,
+    n.latest_test_result,
+    n.latest_test_sampled_at,
+    n.f0,
+    n.contact_candidate,
+    n.full_name,
+    n.date_of_birth,
+    n.vaccination_certificate,
+    n.sskdt_certificate,
+    n.test_history,
+    n.recovered_on,
+    n.certificate_text,
+    n.sskdt_certificate_text,
+    n.test_history_text,
+    n.row_sha256,
+    n.expires_at
+from publish_candidate as n
+full outer join previous as o on n.citizen_id = o.citizen_id
+where n.row_sha256 is distinct from o.row_sha256;
