@@ -59,9 +59,7 @@ def write_file(path: Path, rows: int, seed: int) -> int:
         ),
         citizen_id=pl.when(defect == 11)
         .then(pl.lit(None))
-        .otherwise(
-            pl.format("0{}090{}", province, (person % 1_000_000).cast(pl.String).str.zfill(6))
-        ),
+        .otherwise(pl.format("0{}090{}", province, (person % 1_000_000).cast(pl.String).str.zfill(6))),
         phone=pl.when(defect == 11)
         .then(pl.lit(None))
         .otherwise(pl.format("09{}", (person % 100_000_000).cast(pl.String).str.zfill(8))),
