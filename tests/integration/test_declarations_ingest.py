@@ -147,3 +147,16 @@ def test_declarations_load_with_history_pseudonyms_and_masked_reports(warehouse_
     ingest(warehouse_url)
     errors = next((areas["outbox"] / "pccovid").glob("c.csv.errors.csv")).read_text("utf-8-sig")
     assert "invalid_phone" in errors and "12345678" not in errors
+    # XLSX, with the Vietnamese headers
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Mã tờ khai", "Loại khai báo", "Thời gian khai báo", "Số điện thoại", "Sốt"])
+    sheet.append(["X1", "health", "20/11/2021 09:00", "0987654321", "Có"])
+    book.save(folder / "d.xlsx")
+    [xlsx] = ingest(warehouse_url)
+    assert xlsx["status"] == "loaded"
+    assert query(
+        warehouse_url, "select symptoms_reported from core.declaration where declaration_id = 'X1'"
+    ) == [(True,)]
