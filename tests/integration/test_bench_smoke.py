@@ -116,6 +116,13 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
             here["checkin_register"]["seconds"] + here["checkin_ingest"]["seconds"], abs=1e-3
         )
 
+    # declarations (issue 24): register + ingest through the engine, against the check-ins' baselines
+    for size in SIZES:
+        here = {r["step"]: r for r in results if r["group"] == "declarations" and r["size"] == size}
+        assert list(here) == ["declaration_register", "declaration_ingest", *BASELINES, "total"]
+        assert here["declaration_ingest"]["detail"]["rows_loaded"] > 0.9 * size
+        assert here["total"]["vs_copy"] > 0 and here["total"]["vs_naive"] > 0
+
     # the memory measurement is per step and sees what a step holds
     check = report["memory_selfcheck"]
     assert 0.9 * check["probe_mb"] <= check["measured_growth_mb"] <= 1.2 * check["probe_mb"]

@@ -44,6 +44,11 @@ def register(sub) -> None:
         action="store_true",
         help="also write the PC-Covid adoption feeds (pccovid/app_users/, registry/population.csv; adoption.md)",
     )
+    gen.add_argument(
+        "--arrivals",
+        action="store_true",
+        help="also arrivals into the province: checkpoints, declarations, risk levels (truth/arrivals.csv)",
+    )
     gen.add_argument("--quiet", action="store_true")
     gen.set_defaults(func=run_generate)
 
@@ -100,6 +105,7 @@ def run_generate(args: argparse.Namespace) -> int:
         rows=args.rows,
         format=args.format,
         adoption=args.adoption,
+        arrivals=args.arrivals,
     )
     began = time.perf_counter()
     summary = generate(options)

@@ -60,7 +60,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("vaccinations", "test_results", "checkins", "venues", "app_users", "population")
+DATASETS = ("vaccinations", "test_results", "checkins", "venues", "app_users", "population", "declarations")
 # The canonical columns whose values the gate checks, per dataset (the keys of ``value_counts``).
 CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "vaccinations": ("vaccine_code", "dose_number", "gender"),
@@ -69,6 +69,7 @@ CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "venues": (),
     "app_users": (),  # adoption.md (issue 20)
     "population": (),
+    "declarations": ("kind", "app", "person_kind"),  # issue 24
 }
 METRICS = ("rows_total", "rows_rejected", "rejected_share", "duplicate_keys", "null_keys")
 

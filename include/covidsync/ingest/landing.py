@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 FACILITY_DATASETS = ("vaccinations", "test_results")
 PCCOVID = "pccovid"
-PCCOVID_DATASETS = ("checkins", "venues", "app_users")
+PCCOVID_DATASETS = ("checkins", "venues", "app_users", "declarations")  # declarations: issue 24
 # Registry files that are datasets of the ingest engine (adoption.md §1): their place, as (owner, dataset);
 # their reports go to <outbox>/registry/. registry/facilities.csv is read by load_registry instead.
 REGISTRY_OWNER = "registry"
@@ -482,6 +482,7 @@ def verify_unchanged(conn, f) -> dict | None:
             "venues": "venue",
             "app_users": "app_user_count",
             "population": "area_population",
+            "declarations": "declaration",
         }
         if f.dataset in table:
             cur.execute(f"delete from staging.{table[f.dataset]} where file_id = %s", (f.file_id,))  # noqa: S608
