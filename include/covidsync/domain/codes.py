@@ -21,10 +21,11 @@ class Code:
     severity: str  # "error" | "warning"
     message_vi: str
     message_en: str
+    since: str = "0002"  # the migration that put the code in ops.row_code (0002: the contract's first list)
 
 
-def _codes(*items: tuple[str, str, str, str]) -> dict[str, Code]:
-    return {code: Code(code, severity, vi, en) for code, severity, vi, en in items}
+def _codes(*items: tuple[str, str, str, str], since: str = "0002") -> dict[str, Code]:
+    return {code: Code(code, severity, vi, en, since) for code, severity, vi, en in items}
 
 
 ROW_CODES: dict[str, Code] = _codes(
@@ -277,6 +278,75 @@ FILE_CODES: dict[str, Code] = _codes(
         "Too many rows have errors, so the whole file was held and nothing was loaded. Fix the errors in "
         "the report and send the whole file again.",
     ),
+)
+
+
+# -- issue 24: arrivals into the province (contract arrivals.md §4; migration 0025) -------------------------
+ARRIVALS_ROW_CODES: dict[str, Code] = _codes(
+    (
+        "invalid_declaration_kind",
+        ERROR,
+        "Loại khai báo không hợp lệ: chỉ nhận “movement” (khai báo di chuyển nội địa) hoặc “health” "
+        "(khai báo y tế). Hãy sửa cột loại khai báo rồi gửi lại dòng.",
+        "Invalid declaration kind: only “movement” (domestic movement declaration) or “health” (health "
+        "declaration). Correct the kind column and send the row again.",
+    ),
+    (
+        "unknown_origin_area",
+        WARNING,
+        "Mã tỉnh/huyện/xã nơi đi không có trong danh mục hành chính 2021 hoặc không thuộc nhau; dòng vẫn được "
+        "nhận, nơi đi được coi là chưa xác định (mức nguy cơ mặc định). Hãy kiểm tra lại mã nơi đi.",
+        "The origin province, district or commune code is not in the 2021 list of units, or not within its "
+        "parent; the row was loaded with the origin treated as unknown (default risk level). Check the "
+        "origin codes.",
+    ),
+    (
+        "destination_outside_province",
+        WARNING,
+        "Nơi đến không thuộc tỉnh Hòa Bình; tờ khai vẫn được nhận nhưng không được tính là người đến tỉnh. "
+        "Hãy kiểm tra lại mã xã nơi đến nếu người này đến Hòa Bình.",
+        "The destination is not in Hòa Bình; the declaration was loaded but is not counted as an arrival. "
+        "Check the destination commune code if the person is coming to Hòa Bình.",
+    ),
+    (
+        "invalid_risk_level",
+        ERROR,
+        "Dòng cấp độ dịch không hợp lệ: cấp độ phải từ 1 đến 4, mã địa bàn phải có trong danh mục hành chính "
+        "2021, ngày kết thúc không được trước ngày bắt đầu. Hãy sửa dòng rồi gửi lại cả tệp.",
+        "Invalid risk-level row: the level must be 1 to 4, the area code in the 2021 list of units, and the "
+        "end date not before the start date. Correct the row and send the whole file again.",
+    ),
+    (
+        "overlapping_risk_level",
+        ERROR,
+        "Hai dòng của cùng một địa bàn có thời gian hiệu lực chồng lên nhau với cấp độ khác nhau. Hãy sửa "
+        "ngày hiệu lực để mỗi ngày chỉ có một cấp độ rồi gửi lại cả tệp.",
+        "Two rows for the same area have overlapping periods with different levels. Correct the dates so "
+        "that each day has one level and send the whole file again.",
+    ),
+    (
+        "invalid_measure",
+        ERROR,
+        "Dòng biện pháp không hợp lệ: biện pháp hoặc nhóm đối tượng không nằm trong danh mục, hoặc ngày xét "
+        "nghiệm nằm ngoài 1..số ngày. Hãy sửa dòng rồi gửi lại cả tệp.",
+        "Invalid measures row: an unknown measure or category, or a test day outside 1..days. Correct the "
+        "row and send the whole file again.",
+    ),
+    since="0025",
+)
+ROW_CODES.update(ARRIVALS_ROW_CODES)
+FILE_CODES.update(
+    _codes(
+        (
+            "registry_rejected",
+            ERROR,
+            "Tệp danh mục có dòng lỗi nên bị từ chối toàn bộ; phiên bản trước vẫn được áp dụng. Hãy sửa mọi "
+            "dòng lỗi trong báo cáo và gửi lại cả tệp.",
+            "The registry file has rows with errors, so it was rejected whole; the previous version stays in "
+            "force. Correct every row in the report and send the whole file again.",
+        ),
+        since="0025",
+    )
 )
 
 

@@ -45,17 +45,29 @@ CONTRACT_FILE_CODES = {
     "batch_rejected",
     "file_replaced",  # issue 17: the contract is silent on a file replaced before it was read
 }
+# issue 24: contract arrivals.md §4 (migration 0025)
+CONTRACT_ROW_CODES.update(
+    {
+        "invalid_declaration_kind": "error",
+        "unknown_origin_area": "warning",
+        "destination_outside_province": "warning",
+        "invalid_risk_level": "error",
+        "overlapping_risk_level": "error",
+        "invalid_measure": "error",
+    }
+)
+CONTRACT_FILE_CODES.add("registry_rejected")
 
 ALL = [*ROW_CODES.values(), *FILE_CODES.values()]
 
 
 def test_exactly_the_contract_row_codes_with_their_severities():
-    assert len(ROW_CODES) == 25
+    assert len(ROW_CODES) == len(CONTRACT_ROW_CODES)
     assert {code: c.severity for code, c in ROW_CODES.items()} == CONTRACT_ROW_CODES
 
 
 def test_exactly_the_contract_file_codes_all_errors():
-    assert len(FILE_CODES) == 9
+    assert len(FILE_CODES) == len(CONTRACT_FILE_CODES)
     assert set(FILE_CODES) == CONTRACT_FILE_CODES
     assert {c.severity for c in FILE_CODES.values()} == {ERROR}
 
