@@ -109,8 +109,10 @@ class ArrivalWorld(World):
     def arrivals(self, cid: str | None = None) -> list[dict]:
         where, params = "", ()
         if cid:
-            where = " and a.person_key in (select p.person_key from derived.person p where p.citizen_id = %s" \
+            where = (
+                " and a.person_key in (select p.person_key from derived.person p where p.citizen_id = %s"
                 " union select %s)"
+            )
             params = (cid, privacy.pseudonym("cccd", cid))
         with self.conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             cur.execute(

@@ -126,7 +126,9 @@ def test_level_change_between_two_travel_dates_gives_two_measures(built):
 def test_recovered_100_days_before_is_recovered_200_is_not(built):
     (r100,) = built.arrivals(cid(11))
     (r200,) = built.arrivals(cid(12))
-    assert r100["category"] == "recovered" and r100["measure"] == "home_quarantine" and r100["test_days"] == [7]
+    assert (
+        r100["category"] == "recovered" and r100["measure"] == "home_quarantine" and r100["test_days"] == [7]
+    )
     assert r200["category"] == "not_fully_vaccinated" and r200["measure"] == "concentrated_quarantine"
     (fv,) = built.arrivals(cid(13))
     assert fv["category"] == "fully_vaccinated" and fv["test_days"] == [1, 7]
@@ -187,4 +189,3 @@ def test_incremental_equals_full_after_each_kind_of_change(warehouse_url):
         assert {r["origin_level"] for r in w.arrivals(cid(20)) + w.arrivals(cid(21))} == {2}
     finally:
         w.close()
-
