@@ -17,7 +17,10 @@ logical date: it builds as of the end of the current local day. On demand:
    `derived.identity_review`); then, for the persons touched since the last build (records or identifiers
    changed, a status that changes with time as as_of moves, candidacy changed), F0 episodes, contact
    candidates (`derived.contact_candidate`), doses (`derived.vaccination_dose`) and the status
-   (`derived.health_status`). The first build of a rule set, or a new rule-set version, is full.
+   (`derived.health_status`). The first build of a rule set, or a new rule-set version, is full. Then the
+   arrivals into the province (outlets `derived.arrival`, `derived.arrival_followup`; contract
+   `docs/contract/arrivals.md`): the arrivals the new scans, declarations, tests, level files or as_of reach,
+   their due tests and the commune work list rows (`publish.commune_arrival_followup`).
 2. `report_reviews`: logs how many identity conflicts wait for a person (`covidsync review list`).
 
 **Rerun a day**: `covidsync run build_health_status --date 2021-11-20`; the build is idempotent for its
@@ -26,7 +29,8 @@ as_of (a second run touches nothing new and changes nothing). Force a full rebui
 `covidsync explain <CCCD or person key> --date 2021-11-20`.
 
 **Upstream**: assets `core.vaccination`, `core.test_result`, `core.checkin`; `core.identity_link`,
-`core.checkin_person`. **Downstream**: asset `derived.health_status` (publish, marts).
+`core.checkin_person`. **Downstream**: asset `derived.health_status` (publish, marts); assets
+`derived.arrival`, `derived.arrival_followup` (`refresh_marts`; the commune work lists).
 """
 
 from __future__ import annotations
@@ -34,7 +38,14 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from covidsync.assets import CORE_CHECKIN, CORE_TEST_RESULT, CORE_VACCINATION, DERIVED_HEALTH_STATUS
+from covidsync.assets import (
+    CORE_CHECKIN,
+    CORE_TEST_RESULT,
+    CORE_VACCINATION,
+    DERIVED_ARRIVAL,
+    DERIVED_ARRIVAL_FOLLOWUP,
+    DERIVED_HEALTH_STATUS,
+)
 from covidsync.dag_defaults import DEFAULT_ARGS
 
 
@@ -53,7 +64,7 @@ from covidsync.dag_defaults import DEFAULT_ARGS
     tags=["derived", "health-status", "identity"],
 )
 def build_health_status():
-    @task(outlets=[DERIVED_HEALTH_STATUS])
+    @task(outlets=[DERIVED_HEALTH_STATUS, DERIVED_ARRIVAL, DERIVED_ARRIVAL_FOLLOWUP])
     def build_status(**context) -> dict:
         from covidsync.tasks import build_health_status as build
 

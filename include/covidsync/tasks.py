@@ -174,6 +174,19 @@ def check_venue_compliance(day: str) -> dict:
         conn.close()
 
 
+def write_commune_worklists(day: str) -> dict:
+    """Write each commune's open arrivals to its outbox (arrivals.md §3; counts only come back)."""
+    import datetime as dt
+
+    from covidsync import communes
+
+    conn = db.connect(warehouse_url())
+    try:
+        return communes.write_worklists(conn, dt.date.fromisoformat(day), settings.outbox_dir())
+    finally:
+        conn.close()
+
+
 def export_scorecards(day: str) -> dict:
     """Write each facility's scorecard for the month of ``day`` to its outbox."""
     import datetime as dt

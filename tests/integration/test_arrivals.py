@@ -189,3 +189,56 @@ def test_incremental_equals_full_after_each_kind_of_change(warehouse_url):
         assert {r["origin_level"] for r in w.arrivals(cid(20)) + w.arrivals(cid(21))} == {2}
     finally:
         w.close()
+
+
+def test_marts_count_arrivals_without_personal_data(built):
+    import datetime as dt
+
+    from covidsync.marts import refresh
+
+    counts = refresh.refresh(built.conn, dt.date(2021, 11, 20), names=refresh.ARRIVALS)
+    assert counts["arrival_day"] > 0
+    (total,) = built.sql("select sum(arrivals) from mart.arrival_day")[0]
+    assert total == built.sql("select count(*) from derived.arrival")[0][0]
+    # by origin level, province and how seen: the scan-only arrival has an unknown province
+    assert (
+        built.sql(
+            "select sum(arrivals) from mart.arrival_day where origin_province_code = 'unknown' and seen_by = 'scan'"
+        )[0][0]
+        == 3
+    )  # person 3 and person 6's two journeys
+    # coverage at CP01 on 2021-11-10: persons 1, 6 (scan only), 14, 15, 16 scanned; 1, 14, 15, 16 declared
+    assert built.sql(
+        "select arrival_scans, with_declaration, coverage from mart.arrival_declaration_coverage"
+        " where venue_code = 'CP01' and day = '2021-11-10'"
+    ) == [(5, 4, __import__("decimal").Decimal("0.8000"))]
+    # the week of 2021-11-08 in HB_COMMUNE: due tests whose window closed, sampled, overdue
+    week = built.sql(
+        "select due_tests, sampled, overdue from mart.arrival_followup_week"
+        " where commune_code = %s and week = '2021-11-08'",
+        (HB_COMMUNE,),
+    )
+    assert week and week[0][1] >= 2 and week[0][2] >= 1
+    assert built.sql("select * from mart.arrival_flag_day where day = '2021-11-16'") == [
+        (__import__("datetime").date(2021, 11, 16), 1, 1, 1)
+    ]
+
+
+def test_report_section_charts_arrivals_and_lists_overdue_communes(built, tmp_path):
+    import datetime as dt
+    import re
+
+    from test_daily_report import headless
+
+    from covidsync.marts import refresh, report
+
+    refresh.refresh(built.conn, dt.date(2021, 11, 20), names=refresh.ARRIVALS)
+    target = report.render(built.conn, dt.date(2021, 11, 10), tmp_path / "reports")
+    page = target.read_text(encoding="utf-8")
+    assert 'id="arrivals"' in page and "Nguyễn" not in page
+    proc = headless("--dump-dom", target.as_uri(), tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    drawn = dict(re.findall(r'data-chart="(\w+)"[^>]*data-marks-drawn="(\d+)"', proc.stdout))
+    assert int(drawn["arrivals"]) >= 2  # level 4 and the unknown-origin level 2, today and over 7 days
+    table = re.search(r'<table id="arrivals-overdue">.*?</table>', proc.stdout, re.S).group(0)
+    assert HB_COMMUNE in table and "Thái Bình" in table

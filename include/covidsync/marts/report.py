@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from covidsync.marts import adoption_report
+from covidsync.marts import adoption_report, arrivals_report
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +386,11 @@ add_section(
     "adoption",
     "PC-Covid adoption and QR compliance",
     lambda cur, day: adoption_report.section(cur.connection, day),
+)
+add_section(
+    "arrivals",
+    "Arrivals into the province",
+    lambda cur, day: arrivals_report.section(cur.connection, day),
 )
 add_section("alerts", "Open alerts", alerts_section)
 add_section("review", "Open review items", review_section)
