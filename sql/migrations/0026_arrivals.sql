@@ -76,6 +76,9 @@ create table derived.arrival_build_state (
 );
 comment on table derived.arrival_build_state is 'One row per rule set: as_of, load watermark and registry versions of the last arrivals build.';
 
+-- An incremental build finds the declarations that as_of moving makes visible by their submission time.
+create index declaration_submitted on core.declaration (submitted_at);
+
 -- Which communes a login of a commune health station reads (covidsync communes grant/revoke).
 create table ops.commune_access (
     login text not null,

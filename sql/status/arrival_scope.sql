@@ -2,17 +2,33 @@
 -- reach. Seeds: arrival scans and declarations loaded since the last build (watermark); the persons the
 -- status build touched (their doses, tests, episodes or identifiers changed: the category can change); and
 -- when as_of moved from lo to hi, the scans and declarations that became visible (or hidden), the tests
--- sampled in the span (a due day sampled, a positive during the measure) and the arrivals with a due day
--- whose overdue flag flips in the span (due on lo date - 2 .. hi date + 1).
+-- sampled in the span (a due day sampled, a positive during the measure) and the arrivals with an unsampled
+-- due day D whose overdue flag flips in the span (the end of D + 1, local midnight D + 2, in (lo, hi]: D in
+-- lo date - 1 .. hi date - 2).
 insert into arr_key (raw_key)
 select c.person_key
 from core.checkin as c
 inner join core.venue as v on c.venue_code = v.venue_code and v.venue_type = 'checkpoint'
-where c.loaded_at >= %(watermark)s or (c.scanned_at >= %(lo)s and c.scanned_at < %(hi)s)
+where c.loaded_at >= %(watermark)s
+union
+-- through the index on (venue_code, scanned_at), the partitions of the span's days only
+select c.person_key
+from core.venue as v
+inner join core.checkin as c
+    on
+        v.venue_code = c.venue_code
+        and c.scanned_at >= %(lo)s and c.scanned_at < %(hi)s
+        and c.local_day between (%(lo)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date
+        and (%(hi)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date
+where v.venue_type = 'checkpoint'
 union
 select d.person_key
 from core.declaration as d
-where d.loaded_at >= %(watermark)s or (d.submitted_at >= %(lo)s and d.submitted_at < %(hi)s)
+where d.loaded_at >= %(watermark)s
+union
+select d.person_key
+from core.declaration as d
+where d.submitted_at >= %(lo)s and d.submitted_at < %(hi)s
 union
 select i.identity_key
 from derived.person_identifier as i
@@ -29,8 +45,10 @@ from derived.arrival as a
 inner join derived.arrival_followup as f on a.rule_set = f.rule_set and a.arrival_key = f.arrival_key
 where
     a.rule_set = %(rule_set)s
-    and f.due_on between (%(lo)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date - 2
-    and (%(hi)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date + 1
+    and not f.sampled
+    and f.due_on between (%(lo)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date - 1
+    and (%(hi)s::timestamptz at time zone 'Asia/Ho_Chi_Minh')::date - 2
+    and %(lo)s::timestamptz < %(hi)s::timestamptz
 union
 select a.person_key
 from derived.arrival as a

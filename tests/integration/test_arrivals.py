@@ -160,11 +160,15 @@ def test_incremental_equals_full_after_each_kind_of_change(warehouse_url):
         w.vacc(cid(20), 1, "AZ", "2021-11-01")
         w.scan(cid(20), at("2021-11-10", "06:00"))
         w.declare(cid(21), travel="2021-11-11")
+        for n in range(30, 40):  # bystanders no change below reaches
+            w.declare(cid(n), travel="2021-11-05")
         w.build("2021-11-12", full=True)
 
         def check(day: str) -> dict:
             result = w.build(day)
             assert result.mode == "incremental"
+            ((mode, touched),) = w.sql("select mode, touched from derived.arrival_build_state")
+            assert mode == "incremental" and touched <= 3  # the keys a change reaches, not everyone's
             incremental = w.snapshot()
             w.build(day, full=True)
             assert w.snapshot() == incremental
@@ -178,7 +182,7 @@ def test_incremental_equals_full_after_each_kind_of_change(warehouse_url):
         w.scan(cid(21), at("2021-11-12", "09:00"))
         w.scan(cid(22), at("2021-11-13", "09:00"))
         snap = check("2021-11-13")
-        assert len(snap["arrival"]) == 3
+        assert len(snap["arrival"]) == 13  # 3 and the 10 bystanders
         # a new test: person 20's day-1 test (due 2021-11-10) sampled the day after
         w.test(cid(20), "antigen", "negative", at("2021-11-11", "15:00"))
         check("2021-11-14")
