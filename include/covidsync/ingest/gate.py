@@ -60,13 +60,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("vaccinations", "test_results", "checkins", "venues")
+DATASETS = ("vaccinations", "test_results", "checkins", "venues", "declarations")
 # The canonical columns whose values the gate checks, per dataset (the keys of ``value_counts``).
 CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "vaccinations": ("vaccine_code", "dose_number", "gender"),
     "test_results": ("test_type", "result", "pooled", "gender"),
     "checkins": ("direction", "mode", "person_kind"),
     "venues": (),
+    "declarations": ("kind", "app", "person_kind"),  # issue 24
 }
 METRICS = ("rows_total", "rows_rejected", "rejected_share", "duplicate_keys", "null_keys")
 

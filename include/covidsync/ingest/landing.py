@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 FACILITY_DATASETS = ("vaccinations", "test_results")
 PCCOVID = "pccovid"
-PCCOVID_DATASETS = ("checkins", "venues")
+PCCOVID_DATASETS = ("checkins", "venues", "declarations")  # declarations: issue 24
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
 REGISTRY = Path("registry") / "facilities.csv"
 REGISTRY_COLUMNS = (
@@ -468,6 +468,7 @@ def verify_unchanged(conn, f) -> dict | None:
             "test_results": "test_result",
             "checkins": "checkin",
             "venues": "venue",
+            "declarations": "declaration",
         }
         if f.dataset in table:
             cur.execute(f"delete from staging.{table[f.dataset]} where file_id = %s", (f.file_id,))  # noqa: S608

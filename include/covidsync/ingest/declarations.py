@@ -1,0 +1,133 @@
+"""Declarations (contract arrivals.md §1.1, issue 24): what the engine's spec
+(:mod:`covidsync.ingest.datasets.declarations`) calls for the steps SQL and column readers cannot say.
+
+* staging: the person key of each row is read exactly as a check-in's (:func:`covidsync.ingest.checkins.
+  checkin_frames`: QR payloads split once per distinct payload, citizen ids repaired, the best key chosen,
+  ``submitted_at`` read as ``scanned_at``), the other columns by the spec's :class:`~covidsync.ingest.spec.
+  Typed` readers; one ``COPY`` per batch, and one of the identity facts (the QR's and the row's own name,
+  birth date, gender, phone) for ``core.checkin_person``.
+* merge: the person keys pseudonymised once per person (:data:`covidsync.privacy.SQL_PSEUDONYM`), then the
+  spec's merge SQL in the engine's transaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from covidsync.ingest.engine import FileRow, sql_text
+
+# the check-in reader's columns, filled from the declaration's
+_AS_CHECKIN = {"checkin_id": "declaration_id", "scanned_at": "submitted_at"}
+_CHECKIN_ONLY = ("venue_code", "direction", "mode")
+
+
+def declaration_frames(frame, file_id: int):
+    """One batch of declaration rows (text columns, ``row_number``) → (staging rows, identity facts)."""
+    import polars as pl
+
+    from covidsync.ingest import columnar
+    from covidsync.ingest.checkins import checkin_frames
+    from covidsync.ingest.datasets import spec
+
+    as_checkin = frame.select(
+        "row_number",
+        "qr_payload",
+        "citizen_id",
+        "phone",
+        *(pl.col(source).alias(name) for name, source in _AS_CHECKIN.items()),
+        *(pl.lit(None, dtype=pl.String).alias(name) for name in _CHECKIN_ONLY),
+    )
+    keyed, qr_facts = checkin_frames(as_checkin, file_id)
+    typed = columnar.typed(spec("declarations"), frame, file_id)
+    staged = pl.concat(
+        [
+            typed,
+            keyed.select(
+                pl.col("scanned_at").alias("submitted_at"),
+                "qr_kind",
+                "citizen_id",
+                "phone",
+                "person_kind",
+                "identifier",
+            ),
+        ],
+        how="horizontal",
+    )
+    year_only = pl.col("birth_year_only").cast(pl.String).str.to_lowercase().is_in(["t", "true"])
+    # what the row itself says about its person (a QR's facts come first when merged: see the person merge)
+    declared = staged.filter(
+        pl.col("person_kind").is_not_null()
+        & (
+            pl.col("full_name").is_not_null()
+            | pl.col("date_of_birth").is_not_null()
+            | pl.col("gender").is_not_null()
+            | pl.col("phone").is_not_null()
+        )
+    ).select(
+        "file_id",
+        "person_kind",
+        "identifier",
+        pl.lit("declaration").alias("source"),
+        pl.when(pl.col("person_kind") == "cccd").then(pl.col("identifier")).alias("citizen_id"),
+        pl.when(pl.col("person_kind") == "cmnd").then(pl.col("identifier")).alias("cmnd"),
+        pl.lit(None, dtype=pl.String).alias("qid"),
+        "phone",
+        "full_name",
+        pl.when(~year_only).then(pl.col("date_of_birth").cast(pl.String)).alias("date_of_birth"),
+        pl.col("date_of_birth")
+        .cast(pl.String)
+        .str.slice(0, 4)
+        .cast(pl.Int64, strict=False)
+        .alias("birth_year"),
+        "gender",
+    )
+    facts = pl.concat([qr_facts, declared], how="vertical_relaxed")
+    return staged, facts
+
+
+def stage_declarations(conn, file_id: int, stream, path: Path | None = None) -> int:
+    """Replace the file's staged declarations and identity facts (in the caller's transaction), batch by
+    batch; return the rows staged."""
+    from covidsync.ingest import columnar
+    from covidsync.ingest.checkins import citizen_id_key, payload_facts
+    from covidsync.ingest.datasets import spec
+
+    total = 0
+    with conn.cursor() as cur:
+        cur.execute("delete from staging.declaration where file_id = %s", (file_id,))
+        cur.execute("delete from staging.declaration_identity where file_id = %s", (file_id,))
+        for frame in columnar.read_batches(spec("declarations"), stream, path):
+            staged, facts = declaration_frames(frame, file_id)
+            columnar.copy_frame(cur, "staging.declaration", staged)
+            if facts.height:
+                columnar.copy_frame(cur, "staging.declaration_identity", facts.unique(maintain_order=True))
+            total += frame.height
+    # the caches hold personal data: not kept beyond the file
+    payload_facts.cache_clear()
+    citizen_id_key.cache_clear()
+    return total
+
+
+def person_key_sql() -> str:
+    """``sql/ingest/declaration_person_key.sql``, checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
+    import re
+
+    from covidsync import privacy
+
+    text = sql_text("declaration_person_key")
+    expected = privacy.sql_pseudonym("k.person_kind", "k.identifier")
+    if re.sub(r"\s+", "", expected) not in re.sub(r"\s+", "", text):
+        raise AssertionError("declaration_person_key.sql no longer computes covidsync.privacy.SQL_PSEUDONYM")
+    return text
+
+
+def merge_declarations(cur, f: FileRow, params: dict) -> None:
+    """The declarations merge, inside the engine's merge transaction: person keys once per distinct person,
+    then the declarations (a resent id replaces the earlier version, kept in the history), the persons and
+    the identity links."""
+    from covidsync import privacy
+
+    cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
+    cur.execute("analyze declaration_person_key")
+    for name in f.spec.merge:
+        cur.execute(sql_text(name), params)
