@@ -99,9 +99,9 @@ def _registry_state(cur) -> tuple[int, int]:
     return int(risk), int(measures)
 
 
-def _parse_state(text: str) -> tuple[int, int]:
+def _parse_state(text: str) -> tuple[int, int, int]:
     parts = dict(p.split(":", 1) for p in text.split(";") if ":" in p)
-    return int(parts.get("risk", 0)), int(parts.get("measures", 0))
+    return int(parts.get("risk", 0)), int(parts.get("measures", 0)), int(parts.get("unknown", 0))
 
 
 def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
@@ -121,9 +121,9 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     if state is None:
         full = True
     else:
-        previous_risk, previous_measures = _parse_state(state[2])
-        if previous_measures != measures_version:
-            full = True  # a new matrix reaches every arrival
+        previous_risk, previous_measures, previous_unknown = _parse_state(state[2])
+        if previous_measures != measures_version or previous_unknown != unknown_origin_level():
+            full = True  # a new matrix, or a new level for unknown origins, reaches every arrival
     p = params | {
         "province_code": PROVINCE_CODE,
         "unknown_origin_level": unknown_origin_level(),
@@ -174,7 +174,7 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
             rule_set,
             as_of,
             watermark,
-            f"risk:{risk_version};measures:{measures_version}",
+            f"risk:{risk_version};measures:{measures_version};unknown:{p['unknown_origin_level']}",
             mode,
             arrivals,
             touched,
