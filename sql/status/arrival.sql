@@ -9,7 +9,8 @@ with gone as (
             a.person_key in (select m.group_key from arr_map as m)
             or a.person_key in (select k.raw_key from arr_key as k)
             or (a.person_id is not null and not exists (
-                select 1 from derived.person as p where p.person_id = a.person_id
+                select 1 from derived.person as p
+                where p.person_id = a.person_id
             ))
         )
     returning a.arrival_key
@@ -131,7 +132,7 @@ journey_decl as (
     select distinct on (d.group_key, d.journey) d.*
     from decl_journey as d
     where d.journey is not null
-    order by d.group_key, d.journey, d.submitted_at desc, d.app, d.declaration_id
+    order by d.group_key asc, d.journey asc, d.submitted_at desc, d.app asc, d.declaration_id asc
 ),
 
 -- the other declarations are arrivals of their own, one per person and travel date (the latest submitted)
@@ -139,7 +140,7 @@ decl_only as (
     select distinct on (d.group_key, d.travel_date) d.*
     from decl_journey as d
     where d.journey is null
-    order by d.group_key, d.travel_date, d.submitted_at desc, d.app, d.declaration_id
+    order by d.group_key asc, d.travel_date asc, d.submitted_at desc, d.app asc, d.declaration_id asc
 ),
 
 base as (
@@ -242,7 +243,10 @@ measured as (
     -- the measures version in force: its row with the latest effective_from on or before the arrival day
     -- (an arrival before the matrix's first day takes its first rows)
     inner join lateral (
-        select m.measure, m.days, m.test_days
+        select
+            m.measure,
+            m.days,
+            m.test_days
         from ref.arrival_measure as m
         where m.version_id = pa.measures_version and m.origin_level = c.origin_level and m.category = c.category
         order by (m.effective_from <= c.arrival_day) desc, m.effective_from desc

@@ -22,5 +22,9 @@ select distinct on (k.raw_key)
 from arr_key as k
 left join derived.person_identifier as i on k.raw_key = i.identity_key
 left join derived.person as p on i.person_id = p.person_id
-where not exists (select 1 from derived.person as q where q.person_key = k.raw_key)
+where
+    not exists (
+        select 1 from derived.person as q
+        where q.person_key = k.raw_key
+    )
 order by k.raw_key, p.person_id;

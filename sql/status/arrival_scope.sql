@@ -56,6 +56,9 @@ where
     a.rule_set = %(rule_set)s
     and (a.person_id in (select t.person_id from touched as t) or (
         a.person_id is not null
-        and not exists (select 1 from derived.person as p where p.person_id = a.person_id)
+        and not exists (
+            select 1 from derived.person as p
+            where p.person_id = a.person_id
+        )
     ))
 on conflict do nothing;

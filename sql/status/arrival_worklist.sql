@@ -21,8 +21,10 @@ select
     a.checkpoint_venue_code,
     case
         when a.origin_province_code is null then 'không rõ (chưa khai báo di chuyển)'
-        when not a.origin_known then concat_ws('/', a.origin_province_code, a.origin_district_code, a.origin_commune_code)
-        || ' (mã không rõ)'
+        when not a.origin_known
+            then
+                concat_ws('/', a.origin_province_code, a.origin_district_code, a.origin_commune_code)
+                || ' (mã không rõ)'
         else concat_ws(', ', rc.name, rd.name, rp.name)
     end,
     a.origin_level,
