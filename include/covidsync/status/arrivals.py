@@ -19,17 +19,14 @@ arrival-measures matrix reaches every arrival: that build is full.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass
 
-from covidsync.errors import CovidsyncError
 from covidsync.status.sqlfiles import sql
 
 log = logging.getLogger(__name__)
 
 ARRIVAL_RULE_SET = "hb-arrivals-2021-11"
 PROVINCE_CODE = "17"  # Hòa Bình
-DEFAULT_UNKNOWN_ORIGIN_LEVEL = 2
 
 _TEMP = """
 create temp table if not exists arr_key (raw_key text primary key) on commit drop;
@@ -66,20 +63,11 @@ select least(now(), coalesce((
 """
 
 
-class BadUnknownOriginLevel(CovidsyncError):
-    pass
-
-
 def unknown_origin_level() -> int:
-    """``COVIDSYNC_UNKNOWN_ORIGIN_LEVEL`` (1-4, default 2): the level of an origin that cannot be placed."""
-    raw = os.environ.get("COVIDSYNC_UNKNOWN_ORIGIN_LEVEL", "").strip()
-    if not raw:
-        return DEFAULT_UNKNOWN_ORIGIN_LEVEL
-    if raw not in ("1", "2", "3", "4"):
-        raise BadUnknownOriginLevel(
-            f"COVIDSYNC_UNKNOWN_ORIGIN_LEVEL is {raw!r}: set it to a risk level 1, 2, 3 or 4 (default 2)"
-        )
-    return int(raw)
+    """``COVIDSYNC_UNKNOWN_ORIGIN_LEVEL`` (1-4, default 2), read where the registries read it."""
+    from covidsync.ingest.registry_arrivals import unknown_origin_level as read
+
+    return read()
 
 
 @dataclass
