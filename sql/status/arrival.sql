@@ -114,17 +114,15 @@ decl as (
 
 -- a declaration joins the earliest journey whose first scan falls on its travel date or the day after
 decl_journey as (
-    select
+    select distinct on (d.group_key, d.app, d.declaration_id)
         d.*,
-        (
-            select j.journey from journey as j
-            where
-                j.group_key = d.group_key
-                and (j.first_at at time zone 'Asia/Ho_Chi_Minh')::date between d.travel_date and d.travel_date + 1
-            order by j.first_at
-            limit 1
-        ) as journey
+        j.journey
     from decl as d
+    left join journey as j
+        on
+            d.group_key = j.group_key
+            and (j.first_at at time zone 'Asia/Ho_Chi_Minh')::date between d.travel_date and d.travel_date + 1
+    order by d.group_key asc, d.app asc, d.declaration_id asc, j.first_at asc
 ),
 
 -- a journey's declaration: the latest submitted of those joining it

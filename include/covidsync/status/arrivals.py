@@ -32,6 +32,7 @@ _TEMP = """
 create temp table if not exists arr_key (raw_key text primary key) on commit drop;
 create temp table if not exists arr_map (raw_key text primary key, group_key text not null, person_id bigint)
     on commit drop;
+create index if not exists arr_map_group on arr_map (group_key);
 create temp table if not exists arr_gone (arrival_key text primary key) on commit drop;
 truncate arr_key, arr_map, arr_gone;
 """
