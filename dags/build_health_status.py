@@ -6,8 +6,9 @@ deduplicates doses across facilities, derives each person's health status as of 
 local day, and finds the contact candidates of every F0 (contract: `docs/contract/health-status.md`).
 Rules come from a named, versioned rule set (`COVIDSYNC_RULE_SET`, default `hb-2021-11`).
 
-**Schedule**: on data, not on a clock: whenever any of the assets `core.vaccination`, `core.test_result` or
-`core.checkin` is updated (`ingest_facility_files`, check-in ingest). A run triggered by an asset has no
+**Schedule**: on data, not on a clock: whenever any of the assets `core.vaccination`, `core.test_result`,
+`core.checkin`, `core.declaration` or `ref.arrivals_registry` is updated (`ingest_facility_files`, check-in,
+declaration and registry ingest). A run triggered by an asset has no
 logical date: it builds as of the end of the current local day. On demand:
 `covidsync run build_health_status --date YYYY-MM-DD` (as of the end of that day).
 
@@ -40,18 +41,20 @@ from airflow.sdk import Param, dag, task
 
 from covidsync.assets import (
     CORE_CHECKIN,
+    CORE_DECLARATION,
     CORE_TEST_RESULT,
     CORE_VACCINATION,
     DERIVED_ARRIVAL,
     DERIVED_ARRIVAL_FOLLOWUP,
     DERIVED_HEALTH_STATUS,
+    REF_ARRIVALS_REGISTRY,
 )
 from covidsync.dag_defaults import DEFAULT_ARGS
 
 
 @dag(
     dag_id="build_health_status",
-    schedule=(CORE_VACCINATION | CORE_TEST_RESULT | CORE_CHECKIN),
+    schedule=(CORE_VACCINATION | CORE_TEST_RESULT | CORE_CHECKIN | CORE_DECLARATION | REF_ARRIVALS_REGISTRY),
     start_date=pendulum.datetime(2021, 11, 1, tz="Asia/Ho_Chi_Minh"),
     catchup=False,
     max_active_runs=1,

@@ -1,7 +1,7 @@
 """
 ### ingest_checkins
 
-Loads PC-Covid venues and check-ins from `<landing>/pccovid/{venues,checkins}/` (contract §5, with §1 landing
+Loads PC-Covid venues, check-ins and declarations from `<landing>/pccovid/{venues,checkins,declarations}/` (contract §5, with §1 landing
 layout, §6 codes, §7 reports: `docs/contract/facility-files.md`) into `core.venue` and `core.checkin`
 (partitioned by local day, Asia/Ho_Chi_Minh), with the identities the QR payloads carried in
 `core.checkin_person` and `core.identity_link`. Check-ins are the largest data set (tens of millions of scans a
@@ -23,14 +23,21 @@ is set-based SQL. Core keeps a pseudonymous person key, never the payload.
    (`unknown_venue`, `invalid_qr_payload`, `missing_person_key`, …) into `quarantine` with payloads masked,
    the Great Expectations gate over the batch profile (`batch_rejected` holds the file), merge into the day
    partitions in one transaction, reports to `<outbox>/pccovid/`, the file to the archive.
-5. `summarise`, then `watcher` (fails the run when any task failed).
+5. `process_declarations`, one mapped task per file (issue 24, `docs/contract/arrivals.md`): health and domestic
+   movement declarations of PC-Covid and Sổ SKĐT through the same engine into `core.declaration` (history in
+   `core.declaration_history`), codes `invalid_declaration_kind`, `unknown_origin_area`,
+   `destination_outside_province` and the check-in ones; reports to `<outbox>/pccovid/`.
+6. `load_registries` (issue 24): new files under `registry/risk_levels/` and `registry/arrival_measures.csv`,
+   each validated whole, loaded as a version or rejected whole (`registry_rejected`, report in
+   `<outbox>/registry/`); skipped when no file changed, so the arrivals build is not triggered for nothing.
+7. `summarise`, then `watcher` (fails the run when any task failed).
 
 **Rerun a day**: `covidsync run ingest_checkins --date 2021-11-20`. Files are keyed by their SHA-256 and each
 step records the file's status: a rerun loads nothing twice. To load a file again:
 `covidsync files reprocess <file_id> --reason "..."` (its rows are replaced).
 
 **Upstream**: PC-Covid exports (files). **Downstream**: asset `core.checkin` (identity resolution, contact
-tracing); `ops.landing_file`; the archive and rejected areas; `<outbox>/pccovid/`.
+tracing); assets `core.declaration` and `ref.arrivals_registry` (the arrivals build); `ops.landing_file`; the archive and rejected areas; `<outbox>/pccovid/`.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from covidsync.assets import CORE_CHECKIN
+from covidsync.assets import CORE_CHECKIN, CORE_DECLARATION, REF_ARRIVALS_REGISTRY
 from covidsync.dag_defaults import DEFAULT_ARGS
 
 
@@ -80,12 +87,35 @@ def ingest_checkins():
 
         return process_checkin_file(file_id)
 
+    @task(outlets=[CORE_DECLARATION], max_active_tis_per_dagrun=2)
+    def process_declarations(file_id: int) -> dict:
+        from covidsync.tasks import process_declaration_file
+
+        return process_declaration_file(file_id)
+
+    @task
+    def declaration_ids(registered: dict) -> list[int]:
+        return registered.get("declarations", [])
+
+    @task(outlets=[REF_ARRIVALS_REGISTRY])
+    def load_registries() -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from covidsync.tasks import load_arrival_registries
+
+        summary = load_arrival_registries()
+        if set(summary["by_status"]) <= {"unchanged"}:
+            raise AirflowSkipException("no new risk-level or measures file")  # no asset event
+        return summary
+
     @task(trigger_rule="all_done")
-    def summarise(results) -> dict:
+    def summarise(results, declared) -> dict:
         from covidsync.tasks import summarise_checkins
 
         # by index, not iter(): iterating reads one XCom past the end and logs '[error] XCom not found'
-        return summarise_checkins([results[i] for i in range(len(results))])
+        return summarise_checkins(
+            [results[i] for i in range(len(results))] + [declared[i] for i in range(len(declared))]
+        )
 
     @task(trigger_rule="one_failed", retries=0)
     def watcher() -> None:
@@ -96,8 +126,11 @@ def ingest_checkins():
     registered = register_files()
     checkin_ids = process_venues(registered)
     processed = process_checkins.expand(file_id=checkin_ids)
+    declarations = process_declarations.expand(file_id=declaration_ids(registered))
+    registries = load_registries()
     partitions >> registered
-    [partitions, registered, checkin_ids, processed, summarise(processed)] >> watcher()
+    summary = summarise(processed, declarations)
+    [partitions, registered, checkin_ids, processed, declarations, registries, summary] >> watcher()
 
 
 ingest_checkins()

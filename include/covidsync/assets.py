@@ -20,3 +20,6 @@ DERIVED_ARRIVAL_FOLLOWUP = Asset(
     name="derived.arrival_followup", uri=f"{_WAREHOUSE}/derived/arrival_followup"
 )
 PUBLISH_RELEASE = Asset(name="publish.release", uri=f"{_WAREHOUSE}/publish/release")
+# issue 24: declarations and the arrivals registries (risk levels, measures), for the arrivals build
+CORE_DECLARATION = Asset(name="core.declaration", uri=f"{_WAREHOUSE}/core/declaration")
+REF_ARRIVALS_REGISTRY = Asset(name="ref.arrivals_registry", uri=f"{_WAREHOUSE}/ref/risk_level")

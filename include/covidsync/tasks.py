@@ -281,6 +281,26 @@ def maintain_checkin_partitions(day: str) -> dict:
     return result
 
 
+def process_declaration_file(file_id: int) -> dict:
+    """Parse, validate, gate, merge and report one declarations file (issue 24; counts only come back)."""
+    return process_pccovid_files([file_id])[0]
+
+
+def load_arrival_registries() -> dict:
+    """Read the new risk-level files and arrival-measures matrix (issue 24); counts by status come back."""
+    from covidsync.ingest import registry_arrivals
+
+    conn = db.connect(warehouse_url())
+    try:
+        outcomes = registry_arrivals.load_registries(conn)
+    finally:
+        conn.close()
+    by_status: dict[str, int] = {}
+    for outcome in outcomes:
+        by_status[outcome["status"]] = by_status.get(outcome["status"], 0) + 1
+    return {"files": len(outcomes), "by_status": by_status}
+
+
 def summarise_checkins(results: list) -> dict:
     """Totals of a run's PC-Covid files (venues and check-ins)."""
     done: list[dict] = []
@@ -293,8 +313,20 @@ def summarise_checkins(results: list) -> dict:
     for result in done:
         totals[result["status"]] = totals.get(result["status"], 0) + 1
     loaded = sum(r.get("rows_loaded", 0) for r in done if r.get("dataset") == "checkins")
-    log.info("ingest_checkins run: %d files %s, %d check-ins loaded", len(done), totals, loaded)
-    return {"files": len(done), "by_status": totals, "checkins_loaded": loaded}
+    declarations = sum(r.get("rows_loaded", 0) for r in done if r.get("dataset") == "declarations")
+    log.info(
+        "ingest_checkins run: %d files %s, %d check-ins and %d declarations loaded",
+        len(done),
+        totals,
+        loaded,
+        declarations,
+    )
+    return {
+        "files": len(done),
+        "by_status": totals,
+        "checkins_loaded": loaded,
+        "declarations_loaded": declarations,
+    }
 
 
 # --- publish_shared_datasets ------------------------------------------------------------------------------

@@ -39,6 +39,11 @@ def register(sub) -> None:
     gen.add_argument(
         "--format", choices=("csv", "jsonl", "json", "xlsx"), default="csv", help="format of the --only file"
     )
+    gen.add_argument(
+        "--arrivals",
+        action="store_true",
+        help="also arrivals into the province: checkpoints, declarations, risk levels (truth/arrivals.csv)",
+    )
     gen.add_argument("--quiet", action="store_true")
     gen.set_defaults(func=run_generate)
 
@@ -94,6 +99,7 @@ def run_generate(args: argparse.Namespace) -> int:
         only=args.only,
         rows=args.rows,
         format=args.format,
+        arrivals=args.arrivals,
     )
     began = time.perf_counter()
     summary = generate(options)

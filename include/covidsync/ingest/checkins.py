@@ -75,8 +75,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("venues", "checkins")
-TABLES = {"venues": "venue", "checkins": "checkin"}
+DATASETS = ("venues", "checkins", "declarations")  # declarations: issue 24, the same pccovid/ folder
+TABLES = {"venues": "venue", "checkins": "checkin", "declarations": "declaration"}
 IDENTITY_COLUMNS = {"citizen_id", "phone", "qr_payload"}
 COPY_READ = 1 << 16  # characters handed to COPY per read
 FACTS_SPOOL_BYTES = 32 << 20  # identity facts of a file kept in memory up to this, then on disk

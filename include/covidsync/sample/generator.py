@@ -77,6 +77,10 @@ class Options:
     # PC-Covid adoption feeds (landing/pccovid/app_users/, landing/registry/population.csv) and truth/adoption.json
     # (covidsync.sample.adoption); off until the ingest engine reads the two feeds
     adoption: bool = False
+    # arrivals into the province (issue 24, covidsync.sample.arrivals): checkpoints and their scans, declarations,
+    # the travellers' doses and tests, risk-level files and the measures matrix, truth/arrivals*.csv; off by
+    # default so the samples (and the engine fixtures recorded on them) of earlier issues keep their bytes
+    arrivals: bool = False
 
     @property
     def rate(self) -> float:
@@ -277,6 +281,20 @@ def generate(opts: Options) -> dict:
 
         sample = AdoptionSample(seed=opts.seed, start=opts.start, days=max(opts.days, 8))
         adoption_summary = sample.write(landing, truth)
+    arrivals_summary = None
+    if opts.arrivals:
+        from covidsync.sample.arrivals import ArrivalsSample
+
+        sender = next(f.code for f in facilities if not f.api)
+        arrivals_sample = ArrivalsSample(
+            seed=opts.seed,
+            start=opts.start,
+            days=opts.days,
+            facility_code=sender,
+            travellers=max(24, opts.persons // 25),
+            clean=opts.clean,
+        )
+        arrivals_summary = arrivals_sample.write(landing, truth)
     summary = {
         "generator_version": VERSION,
         "options": {
@@ -296,6 +314,7 @@ def generate(opts: Options) -> dict:
         },
         "api": api_summary,
         **({"adoption": adoption_summary} if adoption_summary else {}),
+        **({"arrivals": arrivals_summary} if arrivals_summary else {}),
     }
     (truth / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "utf-8"
