@@ -71,6 +71,23 @@ def test_two_logins_each_read_only_their_commune(world, logins, warehouse_url):
     assert {
         r[0] for r in _read(warehouse_url, a, "select commune_code from publish.commune_arrival_row")
     } == {HB_COMMUNE}
+    # a function of the reader's in WHERE (cheap, so the planner would run it first) sees only its rows
+    conn = psycopg2.connect(_with_user(warehouse_url, a))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("create temp table seen (val text)")
+            cur.execute(
+                "create function pg_temp.leak(val text) returns boolean language plpgsql cost 0.0000001 as"
+                " $$ begin insert into seen values (val); return true; end $$"
+            )
+            cur.execute(
+                "select count(*) from publish.commune_arrival_followup where pg_temp.leak(commune_code)"
+            )
+            cur.execute("select count(*) from publish.commune_arrival_row where pg_temp.leak(commune_code)")
+            cur.execute("select distinct val from seen")
+            assert cur.fetchall() == [(HB_COMMUNE,)]
+    finally:
+        conn.close()
     for table in ("derived.arrival", "derived.person", "ops.commune_access"):
         with pytest.raises(psycopg2.errors.InsufficientPrivilege):
             _read(warehouse_url, a, f"select * from {table}")
