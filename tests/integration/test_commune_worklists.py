@@ -21,9 +21,10 @@ def _with_user(url: str, user: str) -> str:
     return make_url(url).set(username=user, password=None).render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def world(warehouse_url):
-    w = ArrivalWorld(warehouse_url)
+@pytest.fixture(scope="module")
+def world(module_warehouse_url):
+    """One warehouse and one build for the module (each database costs a checkpoint on the shared server)."""
+    w = ArrivalWorld(module_warehouse_url)
     w.checkpoint("CP01", HB_COMMUNE)
     w.checkpoint("CP02", HB_COMMUNE_2)
     w.scan("001090011111", at("2021-11-18", "09:00"), "CP01", name="Lê Thị Một", phone="0912345671")
@@ -35,7 +36,7 @@ def world(warehouse_url):
     w.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def logins(world):
     """Two login roles, unique to this run (roles are cluster-wide; others run tests at the same time)."""
     tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
@@ -48,6 +49,10 @@ def logins(world):
         world.sql(f'drop role if exists "{name}"')
 
 
+def _env(world) -> dict:
+    return {"COVIDSYNC_WAREHOUSE_URL": world.url}
+
+
 def _read(url: str, login: str, query: str) -> list[tuple]:
     conn = psycopg2.connect(_with_user(url, login))
     try:
@@ -58,10 +63,11 @@ def _read(url: str, login: str, query: str) -> list[tuple]:
         conn.close()
 
 
-def test_two_logins_each_read_only_their_commune(world, logins, warehouse_url):
+def test_two_logins_each_read_only_their_commune(world, logins):
     a, b = logins
+    warehouse_url = world.url
     view = "select commune_code, full_name from publish.commune_arrival_followup order by full_name"
-    done = covidsync("communes", "grant", a, HB_COMMUNE, "--actor", "test")
+    done = covidsync("communes", "grant", a, HB_COMMUNE, "--actor", "test", env=_env(world))
     assert done.returncode == 0, done.stderr
     communes.grant(world.conn, b, [HB_COMMUNE_2], "test")
     assert _read(warehouse_url, a, view) == [(HB_COMMUNE, "Lê Thị Một")]
@@ -92,20 +98,20 @@ def test_two_logins_each_read_only_their_commune(world, logins, warehouse_url):
         with pytest.raises(psycopg2.errors.InsufficientPrivilege):
             _read(warehouse_url, a, f"select * from {table}")
     # revoked: nothing more, and out of commune_health
-    done = covidsync("communes", "revoke", a)
-    assert done.returncode == 0, done.stderr
+    assert communes.revoke(world.conn, a, None) == [HB_COMMUNE]
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         _read(warehouse_url, a, view)
     assert {r[0] for r in _read(warehouse_url, b, view)} == {HB_COMMUNE_2}
 
 
 def test_grant_refuses_an_unknown_commune_or_login_in_one_line(world, logins):
-    done = covidsync("communes", "grant", logins[0], "00001")
+    before = world.sql("select count(*) from ops.commune_access")
+    done = covidsync("communes", "grant", logins[0], "00001", env=_env(world))
     assert done.returncode != 0 and "not a commune of Hòa Bình: 00001" in done.stderr
     assert "Traceback" not in done.stderr
-    done = covidsync("communes", "grant", "no_such_login_xyz", HB_COMMUNE)
-    assert done.returncode != 0 and "create it first" in done.stderr
-    assert world.sql("select count(*) from ops.commune_access")[0][0] == 0
+    with pytest.raises(communes.CommuneAccessError, match="create it first"):
+        communes.grant(world.conn, "no_such_login_xyz", [HB_COMMUNE], "test")
+    assert world.sql("select count(*) from ops.commune_access") == before
 
 
 def test_bi_reader_reads_no_personal_data(world):
