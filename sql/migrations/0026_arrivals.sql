@@ -79,6 +79,22 @@ comment on table derived.arrival_build_state is 'One row per rule set: as_of, lo
 -- An incremental build finds the declarations that as_of moving makes visible by their submission time.
 create index declaration_submitted on core.declaration (submitted_at);
 
+-- The arrival measure in force per person (the latest arrival whose measure has not ended by the local date of
+-- the last arrivals build's as_of): what the Sổ SKĐT view's arrival_measure / arrival_measure_ends_on show
+-- (health-status contract §7); publish joins it by person_id.
+create view derived.person_arrival_measure as
+select distinct on (a.rule_set, a.person_id)
+    a.rule_set,
+    a.person_id,
+    a.measure,
+    a.ends_on,
+    a.arrival_key
+from derived.arrival as a
+inner join derived.arrival_build_state as s on a.rule_set = s.rule_set
+where a.person_id is not null and a.ends_on >= (s.as_of at time zone 'Asia/Ho_Chi_Minh')::date
+order by a.rule_set asc, a.person_id asc, a.arrived_at desc;
+comment on view derived.person_arrival_measure is 'Per rule set and person: the measure of the latest arrival still in force as of the last build (for publish.sskdt_health_status.arrival_measure).';
+
 -- Which communes a login of a commune health station reads (covidsync communes grant/revoke).
 create table ops.commune_access (
     login text not null,

@@ -145,6 +145,19 @@ def test_sample_on_due_day_or_day_after_counts_two_days_after_is_overdue(built):
     assert [f["overdue"] for f in two_after["followup"]] == [True, True, False]
 
 
+def test_the_measure_in_force_per_person_for_the_sskdt_view(built):
+    # person 13 (fully vaccinated, level 4 on 2021-11-10): home quarantine 7 days, ended 2021-11-16: none in
+    # force on 2021-11-20; person 14 (level 4, one dose, arrived 2021-11-10): 14 days, until 2021-11-23
+    rows = dict(
+        built.sql(
+            "select i.value, m.measure || ' ' || m.ends_on from derived.person_arrival_measure m"
+            " join derived.person_identifier i using (person_id) where i.kind = 'cccd'"
+        )
+    )
+    assert cid(13) not in rows
+    assert rows[cid(14)] == "concentrated_quarantine 2021-11-23"
+
+
 def test_health_declaration_flags_the_arrival(built):
     (a,) = built.arrivals(cid(17))
     assert a["symptoms_reported"] and a["reported_contact_with_f0"]
