@@ -39,6 +39,10 @@ def ensure(cache: Path, dataset: str, rows: int, seed: int = 1) -> Input:
     """The cached input of ``rows`` rows of ``dataset`` (generated first if missing)."""
     from covidsync.sample.generator import Options, generate_only
 
+    if dataset == "declarations":  # issue 24: bench/declarations.py writes its own input
+        from bench.declarations import ensure_input
+
+        return ensure_input(cache, rows, seed)
     persons = checkin_persons(rows) if dataset == "checkins" else Options.persons
     suffix = f"-persons{persons}-ids{seed}" if dataset == "checkins" else ""  # ids: the seed is in them
     folder = cache / f"{dataset}-{rows}-seed{seed}{suffix}"

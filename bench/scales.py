@@ -36,6 +36,7 @@ SCALES: dict[str, tuple[Plan, ...]] = {
     "smoke": (
         Plan("vaccinations", (1_000, 2_000, 4_000)),
         Plan("checkins", (2_000, 4_000, 8_000)),
+        Plan("declarations", (2_000, 4_000, 8_000)),  # issue 24
         Plan("status", (1_000, 2_000, 4_000)),
         Plan("tracing", (2_000, 4_000, 8_000)),
         Plan("publish", (1_000, 2_000, 4_000)),
@@ -43,6 +44,7 @@ SCALES: dict[str, tuple[Plan, ...]] = {
     "province": (
         Plan("vaccinations", (50_000, 200_000, 850_000)),
         Plan("checkins", (50_000, 100_000, 200_000)),
+        Plan("declarations", (20_000, 50_000, 100_000)),  # issue 24: a province's day of arrivals and more
         Plan("status", (100_000, 300_000, 850_000)),
         Plan("tracing", (50_000, 100_000, 200_000)),
         Plan("publish", (100_000, 300_000, 850_000)),
@@ -53,6 +55,8 @@ SCALES: dict[str, tuple[Plan, ...]] = {
     "national-day": (
         Plan("vaccinations", (150_000, 500_000, 1_500_000)),
         Plan("checkins", (2_000_000, 5_000_000, 20_000_000), piece_rows=2_000_000),
+        # issue 24: a national day of 2M declarations, in pieces of 500k (the 500k checkpoint scans are check-ins)
+        Plan("declarations", (500_000, 1_000_000, 2_000_000), piece_rows=500_000),
         # the generated population lives in Python (covidsync.status.synthetic): 1M persons is the size the
         # target names; 3M and 10M would not fit the time of one run here (about 2.5k persons/s built)
         Plan("status", (250_000, 500_000, 1_000_000)),

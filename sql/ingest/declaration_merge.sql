@@ -7,6 +7,15 @@ delete from core.declaration
 where source_file_id = %(file_id)s;
 
 create temporary table declaration_rows on commit drop as
+with warned as (
+    select
+        q.row_number,
+        array_agg(q.code order by q.code) as codes
+    from quarantine.row_problem as q
+    where q.file_id = %(file_id)s
+    group by q.row_number
+)
+
 select
     case
         when
@@ -31,19 +40,12 @@ select
     l.origin_commune_code,
     case
         when l.origin_province_code is null and lower(l.kind) = 'health' then null
-        else not exists (
-            select 1 from quarantine.row_problem as q
-            where q.file_id = l.file_id and q.row_number = l.row_number and q.code = 'unknown_origin_area'
-        )
+        else not coalesce('unknown_origin_area' = any(w.codes), false)
     end as origin_known,
     l.destination_commune_code,
     case
         when l.destination_commune_code is null then null
-        else exists (
-            select 1 from ref.commune as c
-            inner join ref.district as d on c.district_code = d.district_code
-            where c.commune_code = l.destination_commune_code and d.province_code = '17'
-        )
+        else coalesce(dd.province_code = '17', false)
     end as destination_in_province,
     l.travel_date,
     case
@@ -63,14 +65,14 @@ select
     l.visited_outbreak_area,
     coalesce(l.fever or l.cough or l.shortness_of_breath or l.sore_throat or l.loss_of_taste_or_smell, false)
         as symptoms_reported,
-    coalesce((
-        select array_agg(q.code order by q.code) from quarantine.row_problem as q
-        where q.file_id = l.file_id and q.row_number = l.row_number
-    ), '{}') as warnings,
+    coalesce(w.codes, '{}') as warnings,
     l.file_id as source_file_id,
     l.row_number as source_row
 from staging.declaration_loadable as l
 inner join declaration_person_key as k on l.person_kind = k.person_kind and l.identifier = k.identifier
+left join warned as w on l.row_number = w.row_number
+left join ref.commune as dc on l.destination_commune_code = dc.commune_code
+left join ref.district as dd on dc.district_code = dd.district_code
 where l.file_id = %(file_id)s;
 
 with replaced as (

@@ -21,11 +21,10 @@ class Code:
     severity: str  # "error" | "warning"
     message_vi: str
     message_en: str
-    since: str = "0002"  # the migration that put the code in ops.row_code (0002: the contract's first list)
 
 
-def _codes(*items: tuple[str, str, str, str], since: str = "0002") -> dict[str, Code]:
-    return {code: Code(code, severity, vi, en, since) for code, severity, vi, en in items}
+def _codes(*items: tuple[str, str, str, str]) -> dict[str, Code]:
+    return {code: Code(code, severity, vi, en) for code, severity, vi, en in items}
 
 
 ROW_CODES: dict[str, Code] = _codes(
@@ -282,6 +281,9 @@ FILE_CODES: dict[str, Code] = _codes(
 
 
 # -- issue 24: arrivals into the province (contract arrivals.md §4; migration 0025) -------------------------
+# Row codes inserted into ops.row_code by a later migration, by code (issue 17 defines the same mapping; this
+# takes it over when it is already there, whichever block comes first after a merge).
+ROW_CODES_ADDED: dict[str, str] = globals().get("ROW_CODES_ADDED", {})
 ARRIVALS_ROW_CODES: dict[str, Code] = _codes(
     (
         "invalid_declaration_kind",
@@ -332,8 +334,8 @@ ARRIVALS_ROW_CODES: dict[str, Code] = _codes(
         "Invalid measures row: an unknown measure or category, or a test day outside 1..days. Correct the "
         "row and send the whole file again.",
     ),
-    since="0025",
 )
+ROW_CODES_ADDED.update(dict.fromkeys(ARRIVALS_ROW_CODES, "0025"))
 ROW_CODES.update(ARRIVALS_ROW_CODES)
 FILE_CODES.update(
     _codes(
@@ -345,7 +347,6 @@ FILE_CODES.update(
             "The registry file has rows with errors, so it was rejected whole; the previous version stays in "
             "force. Correct every row in the report and send the whole file again.",
         ),
-        since="0025",
     )
 )
 
