@@ -21,7 +21,7 @@ logical date: it builds as of the end of the current local day. On demand:
    (`derived.health_status`). The first build of a rule set, or a new rule-set version, is full. Then the
    arrivals into the province (outlets `derived.arrival`, `derived.arrival_followup`; contract
    `docs/contract/arrivals.md`): the arrivals the new scans, declarations, tests, level files or as_of reach,
-   their due tests and the commune work list rows (`publish.commune_arrival_followup`).
+   and their due tests matched with the tests.
 2. `report_reviews`: logs how many identity conflicts wait for a person (`covidsync review list`).
 
 **Rerun a day**: `covidsync run build_health_status --date 2021-11-20`; the build is idempotent for its
@@ -31,7 +31,7 @@ as_of (a second run touches nothing new and changes nothing). Force a full rebui
 
 **Upstream**: assets `core.vaccination`, `core.test_result`, `core.checkin`; `core.identity_link`,
 `core.checkin_person`. **Downstream**: asset `derived.health_status` (publish, marts); assets
-`derived.arrival`, `derived.arrival_followup` (`refresh_marts`; the commune work lists).
+`derived.arrival`, `derived.arrival_followup` (`refresh_marts`, `publish_commune_worklists`).
 """
 
 from __future__ import annotations

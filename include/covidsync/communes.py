@@ -5,6 +5,8 @@
   ``commune_health``, mapped to its commune codes in ``ops.commune_access``. The view
   ``publish.commune_arrival_followup`` shows it the rows of those communes and nothing else (row-level
   security on ``publish.commune_arrival_row``). ``covidsync communes grant LOGIN COMMUNE…`` / ``revoke``.
+- :func:`refresh_worklists`: the rows of the open arrivals, rebuilt from ``derived.arrival`` and its follow-up
+  whenever those assets change (DAG ``publish_commune_worklists``) and before the evening files.
 - :func:`write_worklists`: each evening, ``<outbox>/communes/<commune_code>/arrivals-YYYY-MM-DD.csv`` with the
   same rows as the view (the open arrivals as of the last status build), UTF-8 with BOM (Excel opens it in
   Vietnamese), Vietnamese headers, every cell neutralised against spreadsheet formulas. Every commune with
@@ -25,6 +27,7 @@ from covidsync.errors import CovidsyncError
 log = logging.getLogger(__name__)
 
 ROLE = "commune_health"
+_LOCK_KEY = 0x636F6D6D  # "comm": one refresh at a time
 
 try:  # helper B's shared function (issue 17): every CSV for people neutralises formula-like cells
     from covidsync.textsafe import neutralise
@@ -148,6 +151,23 @@ def access(conn) -> list[tuple[str, str, str, dt.datetime]]:
         )
         rows = cur.fetchall()
     conn.rollback()
+    return rows
+
+
+def refresh_worklists(conn, rule_set: str | None = None) -> int:
+    """Rebuild the work list rows (``publish.commune_arrival_row``: the open arrivals as of the last arrivals
+    build) from ``derived.arrival`` and its follow-up, in one transaction; returns the rows."""
+    from covidsync import settings
+    from covidsync.status import rules
+
+    query = (settings.sql_dir() / "communes" / "worklist.sql").read_text(encoding="utf-8")
+    rs = rules.get(rule_set).name
+    with conn, conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute(query, {"rule_set": rs})
+        cur.execute("select count(*) from publish.commune_arrival_row where rule_set = %s", (rs,))
+        rows = cur.fetchone()[0]
+    log.info("commune work lists refreshed: %d open arrivals", rows)
     return rows
 
 

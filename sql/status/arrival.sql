@@ -1,24 +1,17 @@
 -- derived.arrival for the persons in scope (arr_map: raw key -> group key, person), as of as_of (contract
--- arrivals.md §2, rule set hb-arrivals-2021-11). Their earlier arrivals are deleted first (arr_gone keeps
--- the keys, for the work list); the follow-up rows go with them (on delete cascade).
-with gone as (
-    delete from derived.arrival as a
-    where
-        a.rule_set = %(rule_set)s
-        and (
-            a.person_key in (select m.group_key from arr_map as m)
-            or a.person_key in (select k.raw_key from arr_key as k)
-            or (a.person_id is not null and not exists (
-                select 1 from derived.person as p
-                where p.person_id = a.person_id
-            ))
-        )
-    returning a.arrival_key
-)
-
-insert into arr_gone (arrival_key)
-select gone.arrival_key from gone
-on conflict do nothing;
+-- arrivals.md §2, rule set hb-arrivals-2021-11). Their earlier arrivals are deleted first; the follow-up rows
+-- go with them (on delete cascade).
+delete from derived.arrival as a
+where
+    a.rule_set = %(rule_set)s
+    and (
+        a.person_key in (select m.group_key from arr_map as m)
+        or a.person_key in (select k.raw_key from arr_key as k)
+        or (a.person_id is not null and not exists (
+            select 1 from derived.person as p
+            where p.person_id = a.person_id
+        ))
+    );
 
 insert into derived.arrival (
     rule_set, arrival_key, person_key, person_id, arrived_at, arrival_day, seen_by, checkpoint_venue_code, scans,

@@ -106,6 +106,14 @@ class ArrivalWorld(World):
             )
         return version
 
+    def build(self, day: str, *, full: bool = False, rule_set: str | None = None):
+        """The status build (arrivals in it), then the commune work lists as their DAG rebuilds them."""
+        from covidsync import communes
+
+        result = super().build(day, full=full, rule_set=rule_set)
+        communes.refresh_worklists(self.conn, rule_set)
+        return result
+
     def arrivals(self, cid: str | None = None) -> list[dict]:
         where, params = "", ()
         if cid:

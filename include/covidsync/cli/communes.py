@@ -91,6 +91,7 @@ def worklists(args) -> int:
 
     conn = _connect()
     try:
+        communes.refresh_worklists(conn)
         result = communes.write_worklists(conn, args.date or current_day(), settings.outbox_dir())
     finally:
         conn.close()

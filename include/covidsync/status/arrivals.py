@@ -3,15 +3,15 @@ rule set ``hb-arrivals-2021-11``).
 
 :func:`build_arrivals` runs inside the health-status build's transaction, after the status (it reads the
 ``touched`` persons, ``derived.f0_episode`` and ``derived.vaccination_dose``), and writes
-``derived.arrival``, ``derived.arrival_followup`` and the commune work list rows
-(``publish.commune_arrival_row``, read through ``publish.commune_arrival_followup`` under row-level security).
+``derived.arrival`` and ``derived.arrival_followup`` (assets: the marts and the commune work lists,
+:func:`covidsync.communes.refresh_worklists`, schedule on them).
 
 Incremental like the rest: the scope is a set of pseudonymous person keys (``sql/status/arrival_scope.sql``):
 arrival scans and declarations loaded since the last arrivals build, the persons the status build touched,
 what ``as_of`` moving made visible or overdue, and the arrivals a newly loaded risk-level file reaches
 (``arrival_scope_registry.sql``). The scope is widened to every key of the persons it names
 (``arrival_map.sql``), their arrivals deleted and derived again from all their scans and declarations
-(``arrival.sql``, ``arrival_followup.sql``, ``arrival_worklist.sql``). A full build's scope is every key: both
+(``arrival.sql``, ``arrival_followup.sql``). A full build's scope is every key: both
 run the same SQL, so an incremental build equals a full one (``tests/integration/test_arrivals.py``). A new
 arrival-measures matrix reaches every arrival: that build is full.
 """
@@ -33,8 +33,7 @@ create temp table if not exists arr_key (raw_key text primary key) on commit dro
 create temp table if not exists arr_map (raw_key text primary key, group_key text not null, person_id bigint)
     on commit drop;
 create index if not exists arr_map_group on arr_map (group_key);
-create temp table if not exists arr_gone (arrival_key text primary key) on commit drop;
-truncate arr_key, arr_map, arr_gone;
+truncate arr_key, arr_map;
 """
 
 _ALL_KEYS = """
@@ -120,7 +119,6 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     }
     cur.execute(_TEMP)
     if full:
-        cur.execute("delete from publish.commune_arrival_row where rule_set = %s", (rule_set,))
         cur.execute("delete from derived.arrival where rule_set = %s", (rule_set,))
         cur.execute(_ALL_KEYS, p)
     else:
@@ -137,7 +135,6 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     touched = cur.fetchone()[0]
     cur.execute(sql("arrival"), p)
     cur.execute(sql("arrival_followup"), p)
-    cur.execute(sql("arrival_worklist"), p)
     cur.execute(
         "select count(*) from derived.arrival where rule_set = %s",
         (rule_set,),

@@ -1,8 +1,11 @@
--- publish.commune_arrival_row: the commune work list rows (personal data) of the arrivals in scope, one per
--- arrival, read through publish.commune_arrival_followup under row-level security (contract §3). Name and
--- phone: the resolved person's, else what the person's scans or declarations said (core.checkin_person).
+-- publish.commune_arrival_row: the commune work lists (personal data), one row per open arrival (ends_on on
+-- or after the local date of the last arrivals build's as_of), read through publish.commune_arrival_followup
+-- under row-level security (contract §3). Rebuilt whole (the open arrivals of a few weeks) each time the
+-- assets derived.arrival / arrival_followup change (DAG publish_commune_worklists). Name and phone: the
+-- resolved person's, else what the person's scans or declarations said (core.checkin_person).
+-- Parameters: rule_set.
 delete from publish.commune_arrival_row as w
-where w.rule_set = %(rule_set)s and w.arrival_key in (select g.arrival_key from arr_gone as g);
+where w.rule_set = %(rule_set)s;
 
 insert into publish.commune_arrival_row (
     rule_set, arrival_key, commune_code, district_code, full_name, phone, arrived_at, seen_by,
@@ -40,6 +43,7 @@ select
     a.reported_contact_with_f0,
     a.seen_by = 'scan'
 from derived.arrival as a
+inner join derived.arrival_build_state as s on a.rule_set = s.rule_set
 left join derived.person as p on a.person_id = p.person_id
 left join ref.province as rp on a.origin_province_code = rp.province_code
 left join ref.district as rd on a.origin_district_code = rd.district_code
@@ -52,18 +56,26 @@ left join lateral (
     from derived.arrival_followup as x
     where x.rule_set = a.rule_set and x.arrival_key = a.arrival_key
 ) as f on true
+-- an unresolved person: the key is the scan's or declaration's own (core.checkin_person, by its primary key)
 left join lateral (
     select
         max(c.full_name) as full_name,
         max(c.phone) as phone
-    from arr_map as m
-    inner join core.checkin_person as c on m.raw_key = c.person_key
-    where m.group_key = a.person_key
+    from core.checkin_person as c
+    where
+        a.person_id is null
+        and c.person_kind = any(array['cccd', 'cmnd', 'qid', 'phone'])
+        and c.person_key = a.person_key
 ) as cp on true
 where
     a.rule_set = %(rule_set)s
     and a.destination_commune_code is not null
-    and a.person_key in (select m.group_key from arr_map as m);
+    and a.ends_on >= (s.as_of at time zone 'Asia/Ho_Chi_Minh')::date;
 
-insert into publish.commune_arrival_state (rule_set, as_of) values (%(rule_set)s, %(as_of)s)
+insert into publish.commune_arrival_state (rule_set, as_of)
+select
+    s.rule_set,
+    s.as_of
+from derived.arrival_build_state as s
+where s.rule_set = %(rule_set)s
 on conflict (rule_set) do update set as_of = excluded.as_of;
