@@ -1,5 +1,6 @@
 """Benchmark of the arrivals step of build_health_status (issue 24): a full arrivals build, then an
-incremental one after 1% more declarations, then a full one again (which must give the same rows).
+incremental one after 1% more declarations, then a full one again (which must give the same rows), then the
+commune work lists rebuilt from them (DAG publish_commune_worklists).
 
     .venv/bin/python bench/arrivals_status.py --arrivals 20000
 
@@ -19,7 +20,7 @@ import time
 
 import psycopg2
 
-from covidsync import db
+from covidsync import communes, db
 from covidsync.status import arrivals, build, rules
 
 _LOAD = """
@@ -107,6 +108,9 @@ def main() -> None:
         incremental = _snapshot(url)
         out["full_again_s"], out["full_again"] = _step(url, as_of, True)
         out["incremental_equals_full"] = incremental == _snapshot(url)
+        started = time.perf_counter()
+        out["worklist_rows"] = communes.refresh_worklists(load)
+        out["worklist_refresh_s"] = time.perf_counter() - started
         load.close()
     finally:
         conn.cursor().execute(f'drop database if exists "{name}" with (force)')
