@@ -6,8 +6,9 @@ deduplicates doses across facilities, derives each person's health status as of 
 local day, and finds the contact candidates of every F0 (contract: `docs/contract/health-status.md`).
 Rules come from a named, versioned rule set (`COVIDSYNC_RULE_SET`, default `hb-2021-11`).
 
-**Schedule**: on data, not on a clock: whenever any of the assets `core.vaccination`, `core.test_result` or
-`core.checkin` is updated (`ingest_facility_files`, check-in ingest). A run triggered by an asset has no
+**Schedule**: on data, not on a clock: whenever any of the assets `core.vaccination`, `core.test_result`,
+`core.checkin`, `core.declaration` or `ref.arrivals_registry` is updated (`ingest_facility_files`, check-in,
+declaration and registry ingest). A run triggered by an asset has no
 logical date: it builds as of the end of the current local day. On demand:
 `covidsync run build_health_status --date YYYY-MM-DD` (as of the end of that day).
 
@@ -17,7 +18,10 @@ logical date: it builds as of the end of the current local day. On demand:
    `derived.identity_review`); then, for the persons touched since the last build (records or identifiers
    changed, a status that changes with time as as_of moves, candidacy changed), F0 episodes, contact
    candidates (`derived.contact_candidate`), doses (`derived.vaccination_dose`) and the status
-   (`derived.health_status`). The first build of a rule set, or a new rule-set version, is full.
+   (`derived.health_status`). The first build of a rule set, or a new rule-set version, is full. Then the
+   arrivals into the province (outlets `derived.arrival`, `derived.arrival_followup`; contract
+   `docs/contract/arrivals.md`): the arrivals the new scans, declarations, tests, level files or as_of reach,
+   and their due tests matched with the tests.
 2. `report_reviews`: logs how many identity conflicts wait for a person (`covidsync review list`).
 
 **Rerun a day**: `covidsync run build_health_status --date 2021-11-20`; the build is idempotent for its
@@ -26,7 +30,8 @@ as_of (a second run touches nothing new and changes nothing). Force a full rebui
 `covidsync explain <CCCD or person key> --date 2021-11-20`.
 
 **Upstream**: assets `core.vaccination`, `core.test_result`, `core.checkin`; `core.identity_link`,
-`core.checkin_person`. **Downstream**: asset `derived.health_status` (publish, marts).
+`core.checkin_person`. **Downstream**: asset `derived.health_status` (publish, marts); assets
+`derived.arrival`, `derived.arrival_followup` (`refresh_marts`, `publish_commune_worklists`).
 """
 
 from __future__ import annotations
@@ -34,13 +39,22 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from covidsync.assets import CORE_CHECKIN, CORE_TEST_RESULT, CORE_VACCINATION, DERIVED_HEALTH_STATUS
+from covidsync.assets import (
+    CORE_CHECKIN,
+    CORE_DECLARATION,
+    CORE_TEST_RESULT,
+    CORE_VACCINATION,
+    DERIVED_ARRIVAL,
+    DERIVED_ARRIVAL_FOLLOWUP,
+    DERIVED_HEALTH_STATUS,
+    REF_ARRIVALS_REGISTRY,
+)
 from covidsync.dag_defaults import DEFAULT_ARGS
 
 
 @dag(
     dag_id="build_health_status",
-    schedule=(CORE_VACCINATION | CORE_TEST_RESULT | CORE_CHECKIN),
+    schedule=(CORE_VACCINATION | CORE_TEST_RESULT | CORE_CHECKIN | CORE_DECLARATION | REF_ARRIVALS_REGISTRY),
     start_date=pendulum.datetime(2021, 11, 1, tz="Asia/Ho_Chi_Minh"),
     catchup=False,
     max_active_runs=1,
@@ -53,7 +67,7 @@ from covidsync.dag_defaults import DEFAULT_ARGS
     tags=["derived", "health-status", "identity"],
 )
 def build_health_status():
-    @task(outlets=[DERIVED_HEALTH_STATUS])
+    @task(outlets=[DERIVED_HEALTH_STATUS, DERIVED_ARRIVAL, DERIVED_ARRIVAL_FOLLOWUP])
     def build_status(**context) -> dict:
         from covidsync.tasks import build_health_status as build
 

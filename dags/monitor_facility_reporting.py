@@ -20,6 +20,9 @@ the daily report.
    (`mart.app_adoption`, `mart.venue_compliance_day`, `mart.silent_venue`, `mart.population_scanning`),
    writes each district's silent venues to `outbox/districts/<district>/silent-venues-<day>.csv`, and raises
    `district_venue_compliance_low` (once per district and day) where under `COVIDSYNC_MIN_VENUE_COMPLIANCE`.
+2c. `write_commune_worklists`: each commune's open arrivals (as of the last status build) to
+   `outbox/communes/<commune>/arrivals-<day>.csv` (UTF-8 with BOM, Vietnamese headers; the same rows as
+   `publish.commune_arrival_followup`; docs/commune-stations.md).
 3. `notify`: the `AlertNotifier` (an `airflow.sdk.BaseNotifier`) POSTs pending alerts as JSON to
    `COVIDSYNC_ALERT_WEBHOOK` and/or e-mails them to `COVIDSYNC_ALERT_EMAIL`, once each.
 4. `export_scorecards`: `scorecard-YYYY-MM.csv` (days) and `.json` (month, grade A-D) in each outbox.
@@ -78,6 +81,12 @@ def monitor_facility_reporting():
         return check_venue_compliance(day)
 
     @task
+    def write_commune_worklists(day: str) -> dict:
+        from covidsync.tasks import write_commune_worklists
+
+        return write_commune_worklists(day)
+
+    @task
     def notify(checked: dict) -> dict:
         from airflow.sdk import get_current_context
 
@@ -104,7 +113,8 @@ def monitor_facility_reporting():
     compliance >> notified
     exported = export_scorecards(day)
     checked >> exported
-    [notified, exported] >> render_report(day)
+    worklists = write_commune_worklists(day)
+    [notified, exported, worklists] >> render_report(day)
 
 
 monitor_facility_reporting()

@@ -159,6 +159,32 @@ def check_venue_compliance(day: str) -> dict:
         return adoption.monitor(conn, dt.date.fromisoformat(day), settings.outbox_dir())
 
 
+def refresh_commune_worklists() -> dict:
+    """Rebuild the commune work lists (publish.commune_arrival_row) from derived.arrival (count comes back)."""
+    from covidsync import communes
+
+    conn = db.connect(warehouse_url())
+    try:
+        return {"open_arrivals": communes.refresh_worklists(conn)}
+    finally:
+        conn.close()
+
+
+def write_commune_worklists(day: str) -> dict:
+    """Refresh the commune work lists, then write each commune's open arrivals to its outbox (arrivals.md §3;
+    counts only come back)."""
+    import datetime as dt
+
+    from covidsync import communes
+
+    conn = db.connect(warehouse_url())
+    try:
+        communes.refresh_worklists(conn)
+        return communes.write_worklists(conn, dt.date.fromisoformat(day), settings.outbox_dir())
+    finally:
+        conn.close()
+
+
 def export_scorecards(day: str) -> dict:
     """Write each facility's scorecard for the month of ``day`` to its outbox."""
     import datetime as dt

@@ -77,14 +77,15 @@ def test_report_renders_its_charts_in_a_real_browser(rendered, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     # the inline check ran after layout: every chart drew marks with a real size
-    assert 'data-charts-rendered="4"' in dom, dom[:500]
+    assert 'data-charts-rendered="5"' in dom, dom[:500]
     drawn = dict(re.findall(r'data-chart="(\w+)"[^>]*data-marks-drawn="(\d+)"', dom))
     assert set(drawn) == {
         "coverage",
         "positivity",
         "timeliness",
         "compliance",
-    }  # compliance: tests/integration/test_adoption.py
+        "arrivals",
+    }  # compliance: tests/integration/test_adoption.py; arrivals: test_arrivals.py
     # districts 148 (doses 1 and 2) and 150 (dose 1; its dose-2 bar has no width, nobody has dose 2)
     assert int(drawn["coverage"]) == 3
     assert int(drawn["positivity"]) >= 2
@@ -106,7 +107,7 @@ def test_report_with_no_data_still_renders(warehouse_url, tmp_path):
     finally:
         conn.close()
     proc = headless("--dump-dom", target.as_uri(), tmp_path=tmp_path)
-    assert proc.returncode == 0 and 'data-charts-rendered="4"' in proc.stdout
+    assert proc.returncode == 0 and 'data-charts-rendered="5"' in proc.stdout
     assert "No data yet." in proc.stdout
 
 

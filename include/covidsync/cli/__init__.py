@@ -30,6 +30,7 @@ COMMANDS = [
     "covidsync.cli.sources",  # covidsync sources add|list|pull (facility/lab APIs)
     "covidsync.cli.publish",  # covidsync publish run|status|override|prune|reconcile|check, covidsync consumer
     "covidsync.cli.status",  # covidsync review list|decide, covidsync explain, covidsync status build
+    "covidsync.cli.communes",  # covidsync communes grant|revoke|list|worklists (issue 24)
 ]
 
 

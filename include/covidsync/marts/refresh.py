@@ -27,11 +27,19 @@ MARTS = (
 # PC-Covid adoption and QR compliance (adoption.md §2; covidsync.marts.adoption)
 ADOPTION = ("app_adoption", "venue_compliance_day", "silent_venue", "population_scanning")
 SCORECARDS = ("facility_reporting_day", "facility_rejection_day", "facility_reporting_month")
-ALL = MARTS + ADOPTION + SCORECARDS
+# arrivals into the province (arrivals.md §3; issue 24): read derived.arrival / arrival_followup
+ARRIVALS = ("arrival_day", "arrival_declaration_coverage", "arrival_followup_week", "arrival_flag_day")
+ALL = MARTS + ADOPTION + SCORECARDS + ARRIVALS
 
 
 def sql(name: str) -> str:
     return (settings.sql_dir() / "marts" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def _rule_set() -> str:
+    from covidsync.status import rules
+
+    return rules.get().name
 
 
 def refresh(conn, as_of_day: dt.date, *, cutoff: str | None = None, names=ALL) -> dict[str, int]:
@@ -40,6 +48,7 @@ def refresh(conn, as_of_day: dt.date, *, cutoff: str | None = None, names=ALL) -
         "as_of_day": as_of_day,
         "cutoff": cutoff or settings.reporting_cutoff(),
         "silent_days": settings.silent_venue_days(),
+        "rule_set": _rule_set(),
     }
     counts: dict[str, int] = {}
     with conn, conn.cursor() as cur:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from covidsync.marts import adoption_report
+from covidsync.marts import adoption_report, arrivals_report
 from covidsync.marts.charts import _e, bar_chart, heat_map, line_chart
 
 log = logging.getLogger(__name__)
@@ -260,6 +260,11 @@ add_section(
     "adoption",
     "PC-Covid adoption and QR compliance",
     lambda cur, day: adoption_report.section(cur.connection, day),
+)
+add_section(
+    "arrivals",
+    "Arrivals into the province",
+    lambda cur, day: arrivals_report.section(cur.connection, day),
 )
 add_section("alerts", "Open alerts", alerts_section)
 add_section("review", "Open review items", review_section)

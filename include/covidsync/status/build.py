@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from covidsync import privacy, settings
 from covidsync.errors import CovidsyncError
-from covidsync.status import identity, rules
+from covidsync.status import arrivals, identity, rules
 from covidsync.status.sqlfiles import sql
 
 log = logging.getLogger(__name__)
@@ -240,6 +240,7 @@ def build_uncommitted(
             "update derived.health_status set as_of = %(as_of)s where rule_set = %(rule_set)s and as_of <> %(as_of)s",
             params,
         )
+        arrivals.build_arrivals(cur, params, full)  # issue 24: derived.arrival, its follow-up, work lists
         cur.execute("select count(*) from touched")
         touched = cur.fetchone()[0]
         cur.execute(
