@@ -32,7 +32,9 @@ def reference_sql() -> str:
         (p.code, p.name, p.eu_code, p.icd11, p.primary_doses, p.min_interval_days)
         for p in vaccines.PRODUCTS.values()
     )
-    row_codes = sorted((c.code, c.severity) for c in codes.ROW_CODES.values())
+    row_codes = sorted(  # 0002's codes: later ones are inserted by their own migrations
+        (c.code, c.severity) for c in codes.ROW_CODES.values() if c.code not in codes.ROW_CODES_ADDED
+    )
     return f"""-- Reference data the set-based row rules join to: one row per province (63, GSO 2021), per district and
 -- commune of Hòa Bình (2021-08-01 list), per vaccine product. Rendered from covidsync.domain by
 -- `python -m covidsync.reference`; never edit by hand.

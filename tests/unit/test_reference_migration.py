@@ -21,7 +21,12 @@ def test_rendering_holds_every_commune_and_row_code():
     for code in admin.communes():
         assert f"('{code}', " in sql
     for code in codes.ROW_CODES:
-        assert f"('{code}', " in sql
+        if code in codes.ROW_CODES_ADDED:  # inserted by its own later migration
+            migration = next(MIGRATION.parent.glob(f"{codes.ROW_CODES_ADDED[code]}_*.sql"))
+            assert f"('{code}', " in migration.read_text(encoding="utf-8")
+            assert f"('{code}', " not in sql
+        else:
+            assert f"('{code}', " in sql
 
 
 def test_quotes_are_escaped():

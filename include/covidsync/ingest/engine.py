@@ -128,7 +128,15 @@ def set_status(
 
 
 def _params(f: FileRow, **more) -> dict:
-    return {"file_id": f.file_id, "facility_code": f.facility_code, "received_at": f.received_at, **more}
+    from covidsync.ingest.plausible import rule_params  # issue 17: time window and text rules
+
+    return {
+        "file_id": f.file_id,
+        "facility_code": f.facility_code,
+        "received_at": f.received_at,
+        **rule_params(),
+        **more,
+    }
 
 
 def _set_based(cur) -> None:

@@ -33,6 +33,8 @@ CONTRACT_ROW_CODES = {
     "legacy_cmnd": "warning",
     "short_dose_interval": "warning",
     "name_without_diacritics": "warning",
+    "invalid_text": "error",  # issue 17 (contract §6, added in turn 2)
+    "time_out_of_window": "error",  # issue 17 (contract §6, added in turn 2)
 }
 CONTRACT_FILE_CODES = {
     "unsupported_format",
@@ -44,18 +46,19 @@ CONTRACT_FILE_CODES = {
     "duplicate_file",
     "batch_rejected",
     "file_replaced",  # issue 17: the contract is silent on a file replaced before it was read
+    "merge_failed",  # issue 17, item 4: a file that fails in merge ends with a report
 }
 
 ALL = [*ROW_CODES.values(), *FILE_CODES.values()]
 
 
 def test_exactly_the_contract_row_codes_with_their_severities():
-    assert len(ROW_CODES) == 25
+    assert len(ROW_CODES) == 27
     assert {code: c.severity for code, c in ROW_CODES.items()} == CONTRACT_ROW_CODES
 
 
 def test_exactly_the_contract_file_codes_all_errors():
-    assert len(FILE_CODES) == 9
+    assert len(FILE_CODES) == 10
     assert set(FILE_CODES) == CONTRACT_FILE_CODES
     assert {c.severity for c in FILE_CODES.values()} == {ERROR}
 
