@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 
 from covidsync import db
-from covidsync.ingest import checkins, engine, landing, pipeline
+from covidsync.ingest import checkins, engine, landing
 
 REGISTRY = (
     "facility_code,name,facility_type,province_code,district_code,commune_code\n"
@@ -73,7 +73,7 @@ def ingest(url, areas, **kwargs) -> list[dict]:
         pending = landing.register(conn, areas["landing"]).pending
         out = []
         for file_id in engine.pending_in_order(conn, pending):
-            out.append(pipeline.process_file(conn, file_id, **kwargs))
+            out.append(engine.process_file(conn, file_id, **kwargs))
         return out
     finally:
         conn.close()
@@ -209,3 +209,64 @@ def test_an_unreadable_window_setting_is_one_line(monkeypatch):
     monkeypatch.setenv("COVIDSYNC_TIME_WINDOW_START", "01/09/2021")
     with pytest.raises(plausible.WindowSettingError, match="COVIDSYNC_TIME_WINDOW_START"):
         plausible.rule_params()
+
+
+def test_a_file_that_fails_in_merge_ends_rejected_with_a_report_and_the_others_go_on(warehouse_url, registry):
+    def failing_merge(conn, f):
+        if f.original_name == "a.csv":  # a real database error inside the merge's transaction
+            with conn, conn.cursor() as cur:
+                cur.execute("insert into core.vaccination_history select * from core.no_such_table")
+        return engine.merge(conn, f)
+
+    header = list(VACCINATION)
+    folder = registry["landing"] / "17001" / "vaccinations"
+    write_csv(folder / "a.csv", header, [list(VACCINATION.values())])
+    other = dict(VACCINATION, **{"Mã bản ghi": "R2", "Số CCCD/CMND": "017090002222"})
+    write_csv(folder / "b.csv", header, [list(other.values())])
+    os.utime(folder / "b.csv", (os.path.getmtime(folder / "a.csv") + 5,) * 2)  # b after a
+    summaries = ingest(warehouse_url, registry, merge_step=failing_merge)
+    assert [(s["status"], s["rows_loaded"]) for s in summaries] == [("rejected", 0), ("loaded", 1)]
+    report = json.loads((registry["outbox"] / "17001" / "a.csv.result.json").read_text(encoding="utf-8"))
+    assert report["status"] == "rejected" and report["file_errors"] == ["merge_failed"]
+    errors = (registry["outbox"] / "17001" / "a.csv.errors.csv").read_text(encoding="utf-8")
+    assert ",merge_failed,error," in errors
+    assert list(registry["rejected"].rglob("a.csv")), "the file waits in the rejected area"
+    assert query(warehouse_url, "select kind, subject from ops.alert") == [("merge_failed", "landing_file:1")]
+    (reason,) = query(
+        warehouse_url, "select reason from ops.file_event where file_id = 1 and to_status = 'rejected'"
+    )
+    assert "UndefinedTable" in reason[0] and "42P01" in reason[0]
+    assert query(warehouse_url, "select record_id from core.vaccination") == [("R2",)]
+
+    # the next run: a's failure blocks nothing, and a reprocessed a loads once its cause is gone
+    third = dict(VACCINATION, **{"Mã bản ghi": "R3", "Số CCCD/CMND": "017090003333"})
+    write_csv(folder / "c.csv", header, [list(third.values())])
+    conn = db.connect(warehouse_url)
+    try:
+        pending = landing.register(conn, registry["landing"]).pending
+        assert [s["status"] for s in engine.process_group(conn, pending)] == ["loaded"]
+        engine.reprocess(conn, 1, "merge failure fixed", "test")
+        assert engine.process_file(conn, 1)["status"] == "loaded"
+    finally:
+        conn.close()
+    assert query(warehouse_url, "select record_id from core.vaccination order by 1") == [
+        ("R1",),
+        ("R2",),
+        ("R3",),
+    ]
+
+
+def test_partitions_are_made_in_bounded_transactions(warehouse_url, monkeypatch):
+    monkeypatch.setenv("COVIDSYNC_CHECKIN_PARTITION_BATCH", "10")
+    days = [dt.date(2022, 1, 1) + dt.timedelta(days=i) for i in range(25)]
+    conn = db.connect(warehouse_url)
+    try:
+        made = checkins.ensure_partitions(conn, days)
+    finally:
+        conn.close()
+    assert len(made) == 25
+    transactions = query(
+        warehouse_url,
+        "select count(distinct xmin::text) from pg_class where relname like 'checkin\\_2022%%' and relkind = 'r'",
+    )
+    assert transactions == [(3,)], "25 days in transactions of at most 10"
