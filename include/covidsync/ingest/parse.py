@@ -15,8 +15,10 @@ Decisions where the contract is silent:
 
 * Encoding (CSV): a UTF-8 BOM means UTF-8 (``utf-8-sig``) and a UTF-16 BOM means UTF-16; if the rest of
   the file does not decode in that encoding the file is ``undecodable_file`` (no fallback: the BOM lied).
-  Without a BOM: UTF-8, else Windows-1258. The whole file is decoded strictly once before reading, so a
-  bad byte at the very end is seen. Binary content is ``undecodable_file``: a NUL anywhere, or (for
+  Without a BOM: UTF-8, else Windows-1258 — but only if no part of the file is UTF-8 read as Windows-1258
+  (mojibake pairs such as ``á»``, ``Ä‘``, ``Ă²``: :mod:`covidsync.textsafe`); a UTF-8 file with a stray byte
+  is ``undecodable_file``, never re-read in another encoding (issue 17). The whole file is decoded strictly
+  once before reading, so a bad byte at the very end is seen. Binary content is ``undecodable_file``: a NUL anywhere, or (for
   Windows-1258, which decodes almost any byte) any C0 control character other than tab, CR and LF.
 * A CSV that is really a ZIP/XLSX, or an ``.xlsx`` that is not a ZIP (e.g. an old ``.xls`` or a renamed
   CSV), is ``unsupported_format``; a ZIP that is truncated or corrupt is ``undecodable_file``.
@@ -436,10 +438,17 @@ def _csv_text(value: str) -> str | None:
     return nfc(value)
 
 
-def _strict_pass(path: Path, encoding: str, controls: re.Pattern[str] | None) -> str | None:
-    """Decode the whole file strictly in chunks; ``None`` if it decodes, else why not (no content quoted)."""
+def _strict_pass(
+    path: Path, encoding: str, controls: re.Pattern[str] | None, mojibake: bool = False
+) -> str | None:
+    """Decode the whole file strictly in chunks; ``None`` if it decodes, else why not (no content quoted).
+    With ``mojibake``, text that is UTF-8 read in this encoding (:mod:`covidsync.textsafe`) is a problem too
+    (its message starts with ``utf-8 text``)."""
+    from covidsync.textsafe import mojibake_at
+
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
+    carry = ""  # the last character of the previous chunk: a mojibake pair may straddle two chunks
     with open(path, "rb") as handle:
         while True:
             chunk = handle.read(_CHUNK)
@@ -450,8 +459,11 @@ def _strict_pass(path: Path, encoding: str, controls: re.Pattern[str] | None) ->
                 return f"not valid {encoding} near byte offset {max(offset + exc.start, 0)}"
             if "\x00" in text or (controls is not None and controls.search(text)):
                 return f"binary content (control characters) near byte offset {offset}"
+            if mojibake and (at := mojibake_at(carry + text)) is not None:
+                return f"utf-8 text (UTF-8 byte sequences read as {encoding}) near byte offset {offset + at - len(carry)}"
             if final:
                 return None
+            carry = text[-1:] or carry
             offset += len(chunk)
 
 
@@ -473,9 +485,17 @@ def _detect_encoding(path: Path) -> str:
         return "utf-8"
     if "binary" in problem:
         raise FileRejected("undecodable_file", f"the file is not text: {problem}")
-    problem_1258 = _strict_pass(path, "cp1258", _C0_CONTROLS)
+    # Windows-1258 decodes almost any bytes: the guess must also not look like UTF-8 read as Windows-1258
+    # (issue 17, item 5: a UTF-8 file with one stray byte was loaded as mojibake names). All or nothing.
+    problem_1258 = _strict_pass(path, "cp1258", _C0_CONTROLS, mojibake=True)
     if problem_1258 is None:
         return "cp1258"
+    if problem_1258.startswith("utf-8 text"):
+        raise FileRejected(
+            "undecodable_file",
+            f"the file is UTF-8 with invalid bytes ({problem}): it holds UTF-8 text, so it is not read as "
+            "Windows-1258; save it again as CSV UTF-8 and resend it",
+        )
     raise FileRejected(
         "undecodable_file",
         f"the file decodes neither as UTF-8 ({problem}) nor as Windows-1258 ({problem_1258})",

@@ -740,3 +740,43 @@ def test_memory_stays_flat_for_a_200k_row_csv(tmp_path):
         tracemalloc.stop()
     assert count == 200_000 and last[0] == 200_000
     assert peak < 4 * 1024 * 1024, f"peak traced memory {peak} bytes"
+
+
+# -- issue 17, item 5: decoding is all or nothing ------------------------------------------------------------
+ENGLISH_HEADER = (
+    "full_name,date_of_birth,gender,citizen_id,phone,province_code,district_code,commune_code,"
+    "vaccine,lot_number,dose_number,vaccinated_on"
+)
+
+
+def test_a_utf8_file_with_one_stray_byte_is_undecodable_not_windows_1258(tmp_path):
+    # English headers, Vietnamese names in UTF-8, one stray byte: it decodes as Windows-1258, as mojibake
+    body = "\n".join(
+        f"{name},1990,Nam,0170900{i:05d},,17,148,04789,Vero Cell,B1,1,2021-10-01"
+        for i, name in enumerate(["Nguyễn Văn An", "Trần Thị Hòa", "Phạm Văn Hùng"])
+    )
+    data = (ENGLISH_HEADER + "\n" + body + "\n").encode("utf-8")
+    stray = data.replace(b"Nam,0170900", b"Nam\xff,0170900", 1)
+    error = rejected(write(tmp_path, "v.csv", stray))
+    assert error.code == "undecodable_file"
+    assert "UTF-8" in error.detail and "Windows-1258" in error.detail
+    assert "Nguy" not in error.detail, "no content quoted"
+    # the very same file without the stray byte is read as UTF-8
+    assert [v["full_name"] for _, v in rows(write(tmp_path, "ok.csv", data))][0] == "Nguyễn Văn An"
+
+
+def test_mojibake_straddling_the_strict_pass_chunks_is_seen(tmp_path):
+    pad = "x" * (parse._CHUNK - len(ENGLISH_HEADER) - 2)
+    text = ENGLISH_HEADER + "\n" + pad + "ệ,1990,Nam,017090000001,,17,148,04789,Vero Cell,B1,1,2021-10-01\n"
+    data = text.encode("utf-8")
+    at = data.index("ệ".encode())
+    assert at < parse._CHUNK < at + 3, "the UTF-8 bytes of ệ cross the first chunk's end"
+    error = rejected(write(tmp_path, "v.csv", data + b"\xff\n"))
+    assert error.code == "undecodable_file"
+
+
+def test_a_true_windows_1258_file_with_english_headers_still_reads(tmp_path):
+    body = windows_1258("Lò Văn Hoà,1985,Nam,017085004321,,17,148,04792,Vero Cell,B2,2,2021-08-01\n")
+    stream = open_rows(write(tmp_path, "v.csv", ENGLISH_HEADER.encode() + b"\n" + body), "vaccinations")
+    assert stream.encoding == "cp1258"
+    assert [v["full_name"] for _, v in stream] == ["Lò Văn Hoà"]
