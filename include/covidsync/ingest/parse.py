@@ -9,7 +9,8 @@ This module only *reads*. It never judges a value (a bad date or CCCD is the nor
 rules' business); it rejects a file only for the file codes of contract §6, raised as :class:`FileRejected`
 by :func:`open_rows` before a single row is yielded. Memory stays flat whatever the file size: CSV and
 JSONL are read line by line, a JSON array is decoded object by object from chunks, XLSX through openpyxl's
-read-only mode (its shared-strings table is the one part held in memory, bounded by the expanded-size cap).
+read-only mode with a compact shared-strings table of our own (UTF-8 bytes and offsets, in memory up to
+``COVIDSYNC_XLSX_STRINGS_MEMORY``, beyond it in a temporary file: issue 17, item 7).
 
 Decisions where the contract is silent:
 
@@ -678,12 +679,119 @@ def _check_zip(path: Path, limit: int) -> None:
         ) from exc
 
 
-def _xlsx_records(path: Path) -> Iterator[tuple]:
-    import openpyxl
+DEFAULT_XLSX_STRINGS_MEMORY = 64 * 1024 * 1024
 
+
+def _strings_memory() -> int:
+    raw = os.environ.get("COVIDSYNC_XLSX_STRINGS_MEMORY", "").strip()
+    try:
+        return max(int(raw), 0) if raw else DEFAULT_XLSX_STRINGS_MEMORY
+    except ValueError:
+        return DEFAULT_XLSX_STRINGS_MEMORY
+
+
+class _SharedStrings:
+    """A workbook's shared-strings table, compact (issue 17, item 7): every string's UTF-8 bytes one after
+    the other and an array of offsets, in memory up to ``COVIDSYNC_XLSX_STRINGS_MEMORY`` bytes (64 MiB),
+    then in an anonymous temporary file read with ``pread``. openpyxl keeps a Python list of ``str`` (about
+    7× the text) and the parsed ``<si>`` elements: a 45 MB workbook took 2.9 GB. Indexed as openpyxl's
+    worksheet parser indexes its list; each text is exactly what openpyxl's ``read_string_table`` gives."""
+
+    def __init__(self, budget: int):
+        import array
+
+        self._budget = budget
+        self._offsets = array.array("Q", [0])
+        self._memory = bytearray()
+        self._file = None
+        self._cache: dict[int, str] = {}
+
+    @classmethod
+    def read(cls, source, budget: int) -> _SharedStrings:
+        from openpyxl.cell.text import Text
+        from openpyxl.xml.constants import SHEET_MAIN_NS
+        from openpyxl.xml.functions import iterparse
+
+        table = cls(budget)
+        tag = f"{{{SHEET_MAIN_NS}}}si"
+        root = None
+        try:
+            for event, node in iterparse(source, events=("start", "end")):
+                if root is None:
+                    root = node
+                elif event == "end" and node.tag == tag:
+                    table._append(Text.from_tree(node).content.replace("x005F_", ""))
+                    root.clear()  # the <si> read: no element of the table is kept
+        except BaseException:
+            table.close()
+            raise
+        return table
+
+    def _append(self, text: str) -> None:
+        data = text.encode("utf-8", "surrogatepass")
+        if self._file is None and len(self._memory) + len(data) > self._budget:
+            import tempfile
+
+            self._file = tempfile.TemporaryFile(prefix="covidsync-xlsx-strings-")
+            self._file.write(self._memory)
+            self._memory = bytearray()
+        if self._file is None:
+            self._memory += data
+        else:
+            self._file.write(data)
+        self._offsets.append(self._offsets[-1] + len(data))
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, index: int) -> str:
+        if index < 0:
+            index += len(self)
+        start, end = self._offsets[index], self._offsets[index + 1]  # IndexError as a list's
+        if self._file is None:
+            return self._memory[start:end].decode("utf-8", "surrogatepass")
+        found = self._cache.get(index)
+        if found is None:
+            if not self._cache:
+                self._file.flush()
+            found = os.pread(self._file.fileno(), end - start, start).decode("utf-8", "surrogatepass")
+            if len(self._cache) >= 4096:  # the repeated values (a gender, a vaccine) stay cheap
+                self._cache.clear()
+            self._cache[index] = found
+        return found
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _load_workbook(path: Path):
+    """openpyxl's read-only workbook with a compact shared-strings table (:class:`_SharedStrings`)."""
+    from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
+
+    class _Reader(ExcelReader):
+        def read_strings(self) -> None:
+            found = self.package.find(SHARED_STRINGS)
+            if found is not None:
+                with self.archive.open(found.PartName[1:]) as source:
+                    self.shared_strings = _SharedStrings.read(source, _strings_memory())
+
+    reader = _Reader(path, read_only=True, data_only=True)
+    try:
+        reader.read()
+    except BaseException:
+        if isinstance(reader.shared_strings, _SharedStrings):
+            reader.shared_strings.close()
+        reader.archive.close()
+        raise
+    return reader.wb, reader.shared_strings
+
+
+def _xlsx_records(path: Path) -> Iterator[tuple]:
     errors = _xlsx_errors()
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        workbook, strings = _load_workbook(path)
     except errors as exc:
         raise _XlsxBroken(type(exc).__name__) from exc
     try:
@@ -703,6 +811,8 @@ def _xlsx_records(path: Path) -> Iterator[tuple]:
             yield row
     finally:
         workbook.close()
+        if isinstance(strings, _SharedStrings):
+            strings.close()
 
 
 def _xlsx_guard(records: Iterator[tuple]) -> Iterator[tuple]:
