@@ -47,7 +47,22 @@ HEADERS = [
 ]
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"]
 MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Thanh", "Minh", "Ngọc", "Quốc"]
-GIVEN = ["An", "Bình", "Cường", "Dũng", "Hà", "Hòa", "Hùng", "Lan", "Mai", "Nam", "Phúc", "Quân", "Thảo", "Yến"]
+GIVEN = [
+    "An",
+    "Bình",
+    "Cường",
+    "Dũng",
+    "Hà",
+    "Hòa",
+    "Hùng",
+    "Lan",
+    "Mai",
+    "Nam",
+    "Phúc",
+    "Quân",
+    "Thảo",
+    "Yến",
+]
 VACCINES = ["AstraZeneca", "Pfizer", "Moderna", "Vero Cell", "Sputnik V"]
 
 CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -157,11 +172,18 @@ def write_workbook(path: Path, rows: int, seed: int = 17) -> dict:
                 ).encode()
             )
             for start in range(0, len(order), 10000):
-                table.write("".join(f"<si><t>{escape(s)}</t></si>" for s in order[start : start + 10000]).encode())
+                table.write(
+                    "".join(f"<si><t>{escape(s)}</t></si>" for s in order[start : start + 10000]).encode()
+                )
             table.write(b"</sst>")
     with zipfile.ZipFile(path) as archive:
         expanded = sum(i.file_size for i in archive.infolist())
-    return {"rows": rows, "bytes": path.stat().st_size, "expanded_bytes": expanded, "shared_strings": len(order)}
+    return {
+        "rows": rows,
+        "bytes": path.stat().st_size,
+        "expanded_bytes": expanded,
+        "shared_strings": len(order),
+    }
 
 
 CHILD = """
@@ -206,7 +228,10 @@ def main(argv: list[str]) -> None:
             info["written_in_s"] = round(time.perf_counter() - started, 1)
         else:
             with zipfile.ZipFile(path) as archive:
-                info = {"bytes": path.stat().st_size, "expanded_bytes": sum(i.file_size for i in archive.infolist())}
+                info = {
+                    "bytes": path.stat().st_size,
+                    "expanded_bytes": sum(i.file_size for i in archive.infolist()),
+                }
         info["load"] = os.getloadavg()
         results = [measure(path, way) for way in ("contract", "openpyxl")]
     print(json.dumps({"file": info, "results": results}, indent=2))
