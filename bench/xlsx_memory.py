@@ -1,6 +1,6 @@
 """Peak memory and time of reading a large XLSX with the contract reader (issue 17, item 7).
 
-Run: ``.venv/bin/python -m bench.xlsx_memory [rows] [--keep PATH]``. Writes a vaccinations workbook the way
+Run: ``.venv/bin/python -m bench.xlsx_memory [rows] [--address-chars N [--words K]] [--keep PATH]``. Writes a vaccinations workbook the way
 Excel does (every text cell a shared string; ids, names and phones unique; 45 MB compressed at the default
 500,000 rows) straight with zipfile (openpyxl would take minutes), then reads it in a child process each
 way, one after the other, and prints peak RSS (``ru_maxrss`` of the child) and seconds:
@@ -104,8 +104,18 @@ def _col(i: int) -> str:
     return chr(ord("A") + i)
 
 
-def write_workbook(path: Path, rows: int, seed: int = 17) -> dict:
-    """A vaccinations workbook of ``rows`` data rows; returns its sizes."""
+WORDS = (
+    "xóm thôn bản tổ khu phố đường ngõ ngách hẻm số nhà cạnh gần sau trước chợ trường trạm y tế xã phường "
+    "thị trấn huyện thành phố tỉnh Hòa Bình Lạc Sơn Mai Châu Tân Lạc Kim Bôi Lương Sơn Cao Phong Đà Bắc Yên "
+    "Thủy Lạc Thủy suối đồi núi cầu ruộng nương bản Mường Thái Dao Tày Kinh nhà văn hóa ủy ban nhân dân "
+    "công an bưu điện ngân hàng bệnh viện đa khoa khu công nghiệp nhà máy xí nghiệp hợp tác xã"
+).split()
+
+
+def write_workbook(path: Path, rows: int, seed: int = 17, address_chars: int = 0, words: int = 0) -> dict:
+    """A vaccinations workbook of ``rows`` data rows; returns its sizes. With ``address_chars``, every
+    address is a unique text of about that many characters (words of an address drawn at random): the
+    shared-strings table then outweighs the sheet, the case that took 2.9 GB before issue 17."""
     rng = random.Random(seed)
     strings: dict[str, int] = {}
     order: list[str] = []
@@ -116,6 +126,13 @@ def write_workbook(path: Path, rows: int, seed: int = 17) -> dict:
             index = strings[text] = len(order)
             order.append(text)
         return index
+
+    vocabulary = WORDS[:words] if words else WORDS  # fewer words compress better: a larger expanded size
+
+    def address(n: int) -> str:
+        if not address_chars:
+            return f"Xóm {rng.randrange(5000)}, Hòa Bình"
+        return f"{n} " + " ".join(rng.choices(vocabulary, k=address_chars // 5))[:address_chars]
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         archive.writestr("[Content_Types].xml", CONTENT_TYPES)
@@ -142,7 +159,7 @@ def write_workbook(path: Path, rows: int, seed: int = 17) -> dict:
                     ("n", 17),
                     ("n", 148),
                     ("s", sst("04789")),
-                    ("s", sst(f"Xóm {rng.randrange(5000)}, Hòa Bình")),
+                    ("s", sst(address(n))),
                     ("s", sst(rng.choice(VACCINES))),
                     ("s", sst(f"L{rng.randrange(300):04d}")),
                     ("n", rng.randrange(1, 4)),
@@ -220,11 +237,13 @@ def measure(path: Path, way: str) -> dict:
 def main(argv: list[str]) -> None:
     rows = int(argv[0]) if argv and not argv[0].startswith("--") else 500_000
     keep = Path(argv[argv.index("--keep") + 1]) if "--keep" in argv else None
+    address_chars = int(argv[argv.index("--address-chars") + 1]) if "--address-chars" in argv else 0
+    words = int(argv[argv.index("--words") + 1]) if "--words" in argv else 0
     with tempfile.TemporaryDirectory() as tmp:
         path = keep or Path(tmp) / "vaccinations.xlsx"
         if not path.exists():
             started = time.perf_counter()
-            info = write_workbook(path, rows)
+            info = write_workbook(path, rows, address_chars=address_chars, words=words)
             info["written_in_s"] = round(time.perf_counter() - started, 1)
         else:
             with zipfile.ZipFile(path) as archive:
