@@ -154,8 +154,9 @@ def test_file_codes_and_statuses_are_right(defective, checked):
             result.status,
         ), rel
     file_codes = {r["expected_file_code"] for r in files.values()} - {""}
-    # file_replaced needs a sender racing the pipeline: tests/integration/test_landing_hardening.py makes it
-    assert file_codes == set(codes.FILE_CODES) - {"file_replaced"}
+    # file_replaced needs a sender racing the pipeline: tests/integration/test_landing_hardening.py makes it;
+    # merge_failed a database failing in a merge: tests/integration/test_ingest_rules_hardening.py
+    assert file_codes == set(codes.FILE_CODES) - {"file_replaced", "merge_failed"}
     ignored = [r["file"] for r in files.values() if r["expected_status"] == "ignored"]
     assert any(f.endswith(".part") for f in ignored) and any(f.endswith(".tmp") for f in ignored)
     assert any(Path(f).name.startswith(".") for f in ignored)
@@ -169,7 +170,10 @@ def test_file_codes_and_statuses_are_right(defective, checked):
 
 def test_every_row_code_is_injected(defective):
     found = {code for *_x, code, _s in _manifest(defective)}
-    assert found == set(codes.ROW_CODES), set(codes.ROW_CODES) - found
+    # invalid_text (issue 17) is not injected: the sample's names stay as they were (the engine fixtures);
+    # tests/integration/test_ingest_rules_hardening.py and tests/unit/test_textsafe.py make it
+    expected = set(codes.ROW_CODES) - {"invalid_text"}
+    assert found == expected, expected - found
     summary = json.loads((defective / "truth" / "summary.json").read_text("utf-8"))
     assert summary["uncovered_codes"] == {}
 
