@@ -10,7 +10,9 @@ parent's, which Linux carries across fork and exec) and seconds:
   strings as one Python list), iterating ``values_only`` rows;
 * ``contract``: :func:`covidsync.ingest.parse.open_rows` as the engine calls it (header matching, row
   numbers, text cleaning), its shared strings in a compact table spilled to a temporary file past
-  ``COVIDSYNC_XLSX_STRINGS_MEMORY``.
+  ``COVIDSYNC_XLSX_STRINGS_MEMORY``;
+* ``engine`` (``--ways engine``): the whole ``engine.process_file`` of the workbook in a fresh database on
+  ``COVIDSYNC_TEST_WAREHOUSE_URL`` (read, type, COPY, rules, gate, merge, report): the task's peak.
 
 The numbers go to docs/performance.md (issue 17 section). Note the load (``uptime``) beside them.
 """
@@ -214,6 +216,36 @@ if way == "openpyxl":
     for row in wb.worksheets[0].iter_rows(values_only=True):
         n += 1
     wb.close()
+elif way == "engine":  # the whole per-file pipeline in a fresh database: read, stage, rules, gate, merge
+    import os, shutil, tempfile
+    from pathlib import Path
+    from covidsync import db
+    from covidsync.ingest import engine, landing
+    admin = os.environ.get("COVIDSYNC_TEST_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"covidsync_bench_xlsx_{os.getpid()}"
+    db.execute_autocommit(admin, f'create database "{name}"')
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    try:
+        db.upgrade(url)
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["COVIDSYNC_DATA_DIR"] = tmp
+            folder = Path(tmp) / "landing" / "17001" / "vaccinations"
+            folder.mkdir(parents=True)
+            (Path(tmp) / "landing" / "registry").mkdir()
+            (Path(tmp) / "landing" / "registry" / "facilities.csv").write_text(
+                "facility_code,name,facility_type,province_code,district_code,commune_code\\n"
+                "17001,BV,provincial_hospital,17,148,04789\\n", encoding="utf-8")
+            shutil.copy(path, folder / "v.xlsx")
+            start = time.perf_counter()
+            conn = db.connect(url)
+            with conn:
+                landing.load_registry(conn)
+            (file_id,) = landing.register(conn).pending
+            summary = engine.process_file(conn, file_id)
+            n = summary["rows_total"]
+            conn.close()
+    finally:
+        db.execute_autocommit(admin, f'drop database if exists "{name}" with (force)')
 else:
     from covidsync.ingest.parse import open_rows
     with open_rows(path, "vaccinations") as stream:
@@ -227,7 +259,12 @@ print(n, round(time.perf_counter() - start, 1), peak // 1024)
 
 
 def measure(path: Path, way: str) -> dict:
-    env = dict(os.environ, COVIDSYNC_MAX_XLSX_EXPANDED_BYTES=str(512 * 1024 * 1024))
+    env = dict(
+        os.environ,
+        COVIDSYNC_MAX_XLSX_EXPANDED_BYTES=str(512 * 1024 * 1024),
+        COVIDSYNC_GX_DOCS="0",
+        COVIDSYNC_MAX_REJECTED_SHARE="1",
+    )
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), way], capture_output=True, text=True, env=env, check=False
     )
@@ -255,7 +292,8 @@ def main(argv: list[str]) -> None:
                     "expanded_bytes": sum(i.file_size for i in archive.infolist()),
                 }
         info["load"] = os.getloadavg()
-        results = [measure(path, way) for way in ("contract", "openpyxl")]
+        ways = argv[argv.index("--ways") + 1].split(",") if "--ways" in argv else ["contract", "openpyxl"]
+        results = [measure(path, way) for way in ways]
     print(json.dumps({"file": info, "results": results}, indent=2))
 
 
