@@ -81,6 +81,8 @@ CODES = [
     ("destination_outside_province", {"destination_commune_code": "00004"}),
     ("missing_required", {"travel_date": ""}),
     ("missing_person_key", {"citizen_id": "", "phone": ""}),
+    ("time_out_of_window", {"submitted_at": "15/08/2021 08:00"}),  # before PC-Covid's launch (issue 17)
+    ("invalid_text", {"full_name": '=HYPERLINK("http://example.invalid")'}),  # issue 17
 ]
 
 

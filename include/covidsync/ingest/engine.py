@@ -511,7 +511,7 @@ def process_file(
             except Exception as exc:  # issue 17: a failed merge ends rejected with a report (merge_failure)
                 from covidsync.ingest import merge_failure
 
-                if not merge_failure.record(conn, f, exc):
+                if not merge_failure.record(conn, f, exc, set_status):
                     raise
         summary = finish(conn, file_id)
         log.info(

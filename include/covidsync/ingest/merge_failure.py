@@ -24,11 +24,10 @@ log = logging.getLogger(__name__)
 ALERT_KIND = "merge_failed"
 
 
-def record(conn, f, exc: BaseException) -> bool:
+def record(conn, f, exc: BaseException, set_status) -> bool:
     """Record ``f``'s failed merge as ``rejected``/``merge_failed``; False when it cannot be (not a
-    database error, or the connection is gone): the caller raises ``exc`` again."""
-    from covidsync.ingest.engine import set_status
-
+    database error, or the connection is gone): the caller raises ``exc`` again. ``set_status`` is the
+    engine's (passed in: this module sits below the engine, no import cycle)."""
     if not isinstance(exc, psycopg2.Error) or conn.closed:
         return False
     try:

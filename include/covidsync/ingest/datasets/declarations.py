@@ -184,7 +184,7 @@ SPEC = DatasetSpec(
         Typed("means"),
         *(_yes_no(name) for name in (*SYMPTOMS, "contact_with_f0", "visited_outbreak_area")),
     ),
-    rules=("declaration_row_problem",),
+    rules=("declaration_row_problem", "declaration_time_window", "declaration_text"),
     profile="declaration_profile",
     merge=("declaration_merge", "declaration_person_merge", "declaration_identity_link_merge"),
     identity_columns=IDENTITY,
