@@ -14,6 +14,9 @@ A spec declares:
   vectorised :class:`Typed` reader (:mod:`covidsync.ingest.columnar`: dates and vocabulary words read
   once per distinct value, identifiers repaired as column expressions), plus the raw values as sent
   (``keep_raw``) for the report and the quarantine;
+* ``frame_rules`` (optional): the row codes a single row decides, as column expressions on each typed
+  batch while the file is staged (:mod:`covidsync.ingest.frame_rules`); the SQL ``rules`` then hold only
+  what needs the whole file or the database;
 * ``rules``: the SQL files (``sql/ingest/<name>.sql``) that write the contract's row codes as sets into
   ``quarantine.row_problem``; ``rules_after_hold`` run once the hold decision is known (a rule that
   looks at which rows are free of errors, e.g. ``vaccination_short_interval``). A new row code (issue
@@ -113,6 +116,12 @@ class DatasetSpec:
     stage_hook: Callable | None = field(default=None, compare=False)
     merge_hook: Callable | None = field(default=None, compare=False)
     prepare_merge_hook: Callable | None = field(default=None, compare=False)
+    # issue 16, throughput: fn(raw batch, typed batch, covidsync.ingest.frame_rules.Context) -> the row codes a
+    # single row decides (row_number, column_name, code), computed while the file is staged and written to
+    # staging.row_check; the rules step copies them to quarantine.row_problem before the ``rules`` SQL files
+    # (set rules: duplicates, references to core, later issues' rules). With it, ``staging.<table>.raw`` holds
+    # the values as sent only for rows with a problem: rules SQL must test typed columns, not ``raw``.
+    frame_rules: Callable | None = field(default=None, compare=False)
 
     @property
     def required_columns(self) -> tuple[str, ...]:
