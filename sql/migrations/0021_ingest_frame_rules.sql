@@ -16,8 +16,11 @@ create unlogged table staging.row_check (
 comment on table staging.row_check is
 'Row codes found by a dataset''s frame rules while its file was staged; copied to quarantine.row_problem by the rules step.';
 
--- staging.vaccination.raw: the values as sent, now kept only for rows with a problem (parsing 200k JSON
+-- staging.vaccination.raw and staging.test_result.raw: the values as sent, now kept only for rows with a problem (parsing 200k JSON
 -- objects was a third of staging a file); the rules step fills it for the rows that SQL rules flag.
 alter table staging.vaccination alter column raw drop not null;
 comment on column staging.vaccination.raw is
+'The values as sent (canonical column -> text), for rows with a row problem only (null for a clean row): what quarantine.rejected_row and errors.csv show.';
+alter table staging.test_result alter column raw drop not null;
+comment on column staging.test_result.raw is
 'The values as sent (canonical column -> text), for rows with a row problem only (null for a clean row): what quarantine.rejected_row and errors.csv show.';

@@ -174,7 +174,8 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
         else:
             rows = columnar.stage_rows(conn, spec, f.file_id, stream, path)
         if rows >= spec.analyze_min_rows:
-            cur.execute(f"analyze staging.{spec.table}")  # noqa: S608 (table from the spec)
+            columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
+            cur.execute(f"analyze staging.{spec.table}{columns}")  # noqa: S608 (table, columns from the spec)
         set_status(cur, f.file_id, "staged", rows_total=rows)
     if spec.analyze_min_rows == 0 and spec.extra_staging:
         with conn, conn.cursor() as cur:

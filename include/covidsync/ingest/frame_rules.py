@@ -204,3 +204,73 @@ def vaccinations(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.Dat
         ),
     ]
     return first_per_code(frame, checks)
+
+
+def _instants(column: str) -> pl.Expr:
+    """A typed date-time column (ISO 8601 with its offset, as staging holds it) as an instant in UTC."""
+    return (
+        pl.col(column)
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC", strict=False)
+        .alias(f"{column}_t")
+    )
+
+
+def _instants_exact(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """:func:`_instants`, and any value of another ISO shape read by Python once per distinct value (the
+    SQL cast's answer: every value staging holds is one PostgreSQL reads)."""
+    frame = frame.with_columns(_instants(column))
+    slow = frame.filter(pl.col(f"{column}_t").is_null() & pl.col(column).is_not_null())[column].unique()
+    if slow.is_empty():
+        return frame
+    values = slow.to_list()
+    read = pl.Series(
+        [dt.datetime.fromisoformat(v).astimezone(dt.UTC) for v in values],
+        dtype=pl.Datetime("us", "UTC"),
+    )
+    lookup = pl.DataFrame({column: slow, f"{column}_slow": read})
+    return (
+        frame.join(lookup, on=column, how="left", maintain_order="left")
+        .with_columns(pl.coalesce(f"{column}_t", f"{column}_slow").alias(f"{column}_t"))
+        .drop(f"{column}_slow")
+    )
+
+
+def test_results(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """The per-row codes of a test-results batch (contract §4, §6); ``duplicate_in_file`` is the SQL
+    rules' (it needs the whole file)."""
+    frame = person_frame(raw, typed, ctx).with_columns(
+        pl.col("ct_value").cast(pl.Float64, strict=False).alias("ct")
+    )
+    frame = _instants_exact(_instants_exact(frame, "sampled_at"), "resulted_at")
+    c = pl.col
+    received = pl.lit(ctx.received_at.astimezone(dt.UTC)).cast(pl.Datetime("us", "UTC"))
+    sampled, resulted = c("sampled_at_t"), c("resulted_at_t")
+    checks = [
+        (1, "sample_id", "missing_required", ~c("sent_sample_id")),
+        *person_checks(1),
+        (10, "test_type", "missing_required", ~c("sent_test_type")),
+        (10, "test_type", "invalid_test_type", c("sent_test_type") & c("test_type").is_null()),
+        (12, "sampled_at", "missing_required", ~c("sent_sampled_at")),
+        (12, "sampled_at", "invalid_date", c("sent_sampled_at") & c("sampled_at").is_null()),
+        (12, "sampled_at", "future_date", sampled > received),
+        (
+            12,
+            "sampled_at",
+            "event_before_birth",
+            sampled.dt.convert_time_zone(str(LOCAL)).dt.date() < c("dob"),
+        ),
+        (13, "result", "missing_required", ~c("sent_result")),
+        (13, "result", "invalid_result", c("sent_result") & c("result").is_null()),
+        (
+            14,
+            "ct_value",
+            "invalid_ct_value",
+            c("sent_ct_value")
+            & (c("ct").is_null() | ~c("ct").is_between(0, 45) | (c("test_type") == "antigen")),
+        ),
+        (15, "resulted_at", "missing_required", ~c("sent_resulted_at")),
+        (15, "resulted_at", "invalid_date", c("sent_resulted_at") & c("resulted_at").is_null()),
+        (15, "resulted_at", "future_date", resulted > received),
+        (15, "resulted_at", "result_before_sample", resulted < sampled),
+    ]
+    return first_per_code(frame, checks)

@@ -125,7 +125,14 @@ SPEC = DatasetSpec(
         Typed("facility_code", "digits", args=(5,)),
     ),
     frame_rules=row_codes,  # the per-row codes, on the typed batches (sql/ingest/vaccination_row_problem.sql before)
-    rules=("vaccination_duplicate",),  # the set rules: duplicates in the file
+    rules=("vaccination_duplicate",),
+    analyze_columns=(
+        "file_id",
+        "row_number",
+        "record_key",
+        "citizen_id",
+        "dose_number",
+    ),  # the set rules: duplicates in the file
     rules_after_hold=("vaccination_short_interval",),
     profile="vaccination_profile",
     merge=("vaccination_merge",),
