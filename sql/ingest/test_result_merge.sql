@@ -45,11 +45,17 @@ select
     l.result,
     l.ct_value,
     l.resulted_at,
-    coalesce((
-        select array_agg(q.code order by q.code) from quarantine.row_problem as q
-        where q.file_id = l.file_id and q.row_number = l.row_number
-    ), '{}'),
+    coalesce(w.codes, '{}'),
     l.file_id,
     l.row_number
 from staging.test_result_loadable as l
+-- the warnings of the file's rows, aggregated once (a subquery per row cost an index probe per row)
+left join (
+    select
+        q.row_number,
+        array_agg(q.code order by q.code) as codes
+    from quarantine.row_problem as q
+    where q.file_id = %(file_id)s
+    group by q.row_number
+) as w on l.row_number = w.row_number
 where l.file_id = %(file_id)s;
