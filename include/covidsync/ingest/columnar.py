@@ -139,23 +139,8 @@ def read_date(series: pl.Series) -> pl.Series:
     return _fast_or_distinct(series, _fast_date(), normalize._date)
 
 
-def _fast_datetime() -> pl.Expr:
-    """dd/mm/yyyy HH:MM[:SS] (the contract's shape, nearly every value nearly distinct) by column
-    expressions: a real local time, years 1976–2099 (Asia/Ho_Chi_Minh has been UTC+07:00 without daylight
-    saving since 1975), gives the ISO text :func:`covidsync.domain.dates.parse_datetime` gives; anything
-    else is left to it."""
-    v = pl.col("v")
-    at = (
-        pl.when(v.str.contains(r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}$"))
-        .then(v.str.to_datetime("%d/%m/%Y %H:%M", strict=False, time_unit="us"))
-        .when(v.str.contains(r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}$"))
-        .then(v.str.to_datetime("%d/%m/%Y %H:%M:%S", strict=False, time_unit="us"))
-    )
-    return pl.when(at.dt.year().is_between(1976, 2099)).then(at.dt.strftime("%Y-%m-%dT%H:%M:%S+07:00"))
-
-
 def read_datetime(series: pl.Series) -> pl.Series:
-    return _fast_or_distinct(series, _fast_datetime(), normalize._datetime)
+    return per_distinct(series, normalize._datetime)  # times repeat (minutes): few distinct values
 
 
 def read_int(series: pl.Series) -> pl.Series:
@@ -218,17 +203,22 @@ def batches(
 # characters) and already NFC. Every other cell goes through the reader's own function once per distinct
 # value (covidsync.ingest.parse._csv_text), so the result is exactly the row reader's.
 _EDGE = r"\s\x00-\x1f\x7f\ufeff\u200b\u200c\u200d\u2060"
-_CLEAN = f"(?s)^(?:[^{_EDGE}]|[^{_EDGE}].*[^{_EDGE}])$"
 
 
 def clean_text(series: pl.Series) -> pl.Series:
     """The parser's cell text (NFC, stripped, empty → null) of a column of raw CSV cells."""
     from covidsync.ingest.parse import _csv_text
 
+    frame = pl.DataFrame({"v": series})
     v = pl.col("v")
     ascii_text = v.str.len_bytes() == v.str.len_chars()
-    fast = pl.when(v.str.contains(_CLEAN) & (ascii_text | (v.str.normalize("NFC") == v))).then(v)
-    out = pl.DataFrame({"v": series}).with_columns(fast.alias("fast"))
+    # nothing to strip: not empty, no edge character first or last (two anchored tests)
+    whole = (v.str.len_bytes() > 0) & ~v.str.contains(f"^[{_EDGE}]") & ~v.str.contains(f"[{_EDGE}]$")
+    if frame.select(ascii_text.all()).item():  # codes, dates, numbers: ASCII is NFC, no normalising
+        fast = pl.when(whole).then(v)
+    else:
+        fast = pl.when(whole & (ascii_text | (v.str.normalize("NFC") == v))).then(v)
+    out = frame.with_columns(fast.alias("fast"))
     slow = out.filter(pl.col("fast").is_null() & (pl.col("v").str.len_bytes() > 0))["v"]
     if slow.is_empty():
         return out["fast"].rename(series.name)
