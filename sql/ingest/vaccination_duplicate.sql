@@ -1,8 +1,8 @@
 -- quarantine.row_problem: duplicate_in_file for one staged vaccinations file (contract section 6), the one
--- row rule of vaccination_row_problem that needs the whole file (the others are column expressions on the
--- typed batches: covidsync.ingest.frame_rules.vaccinations). A row repeats an earlier row's record_id when
--- the file has that column, else its citizen id and dose number (doses 1 to 4): every row after the first
--- with its key. Parameters: file_id, has_record_id.
+-- row rule that needs the whole file (the others are column expressions on the typed batches:
+-- covidsync.ingest.frame_rules.vaccinations). A row repeats an earlier row's record_id when the file has that
+-- column, else its citizen id and dose number (doses 1 to 4): every row after the first with its key.
+-- Parameters: file_id, has_record_id.
 insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
 with keyed as (
     select

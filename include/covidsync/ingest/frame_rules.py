@@ -10,7 +10,7 @@ whole file or the database — duplicates across the file, short dose intervals 
 rules files — stays SQL over staging (the spec's ``rules``).
 
 Each function here is the SQL file it replaced, test for test (``sql/ingest/vaccination_row_problem.sql``
-before migration 0021): the same codes, on the same column (the first at fault in the contract's column
+and ``test_result_row_problem.sql``, removed with migration 0021): the same codes, on the same column (the first at fault in the contract's column
 order when one code fires on several), with SQL's three-valued logic (a null test is no code).
 References (provinces, districts, communes) are read once per file (:class:`Context`), not per row.
 """
