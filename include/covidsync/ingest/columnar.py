@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -562,13 +561,13 @@ def stage_rows(
 # -- the values as sent, spilled to a local file while staging (frame_rules specs) ----------------------------
 def spill_path(file_id: int, sha256: str) -> Path:
     """Where a file's values as sent wait between staging and its rules: ``COVIDSYNC_INGEST_SPILL_DIR``
-    (default: the system's temporary directory, ``covidsync-ingest``), one file per landing file and
+    (default: ``spill`` in the data directory, beside the landing area), one file per landing file and
     content. It holds personal data as the landing file does: owner-only, removed when the file is
     finished."""
-    base = os.environ.get("COVIDSYNC_INGEST_SPILL_DIR") or os.path.join(
-        tempfile.gettempdir(), "covidsync-ingest"
-    )
-    return Path(base) / f"{file_id}-{sha256[:16]}.arrows"
+    from covidsync import settings
+
+    base = os.environ.get("COVIDSYNC_INGEST_SPILL_DIR")
+    return (Path(base) if base else settings.data_dir() / "spill") / f"{file_id}-{sha256[:16]}.arrows"
 
 
 class _SpillWriter:
