@@ -373,7 +373,7 @@ def check_targets(records: list[dict]) -> list[dict]:
                     f"{num} {here[num]['seconds']:.2f} s / {den} {here[den]['seconds']:.2f} s; per size: "
                     + ", ".join(f"{s:,}: {v}" for s, v in ratios.items())
                 )
-        elif t.metric in ("vs_copy", "vs_naive", "time_x_copy"):
+        elif t.metric in ("vs_copy", "vs_naive", "time_x_copy", "vs_copy_core_indexed"):
             sizes = [s for s, r in sorted(by_size.items()) if t.metric in r]
             if sizes:
                 at = sizes[-1]

@@ -959,7 +959,33 @@ def targets() -> list[Target]:
         Target("vaccinations", "vs_naive", ">=", 8.0, "vaccination ingest rows/s >= 8x the naive path"),
         Target("vaccinations", "peak_mb", "<=", 500.0, "peak memory of ingest < 500 MB at >= 5M rows"),
         Target("vaccinations", "flatness", "<=", 1.2, "peak memory at 5M rows within 1.2x of 500k rows"),
+        # issue 16's targets (the same for test results; the floor: COPY of the same final rows into the
+        # destination table as it stands, step copy_core_indexed)
+        *(
+            t
+            for g, name in (("vaccinations", "vaccination"), ("test_results", "test-result"))
+            for t in (
+                Target(g, "vs_copy", ">=", 0.12, f"{name} ingest rows/s >= 0.12 of raw COPY (issue 16)"),
+                Target(g, "vs_naive", ">=", 3.0, f"{name} ingest rows/s >= 3x the naive path (issue 16)"),
+                Target(
+                    g,
+                    "vs_copy_core_indexed",
+                    ">=",
+                    0.6,
+                    f"{name} ingest rows/s >= 0.6 of the floor (COPY into the core table as it stands; issue 16)",
+                ),
+            )
+        ),
         Target("checkins", "vs_copy", ">=", 0.33, "check-in ingest rows/s >= 0.33 of raw COPY"),
+        Target("checkins", "vs_copy", ">=", 0.10, "check-in ingest rows/s >= 0.10 of raw COPY (issue 16)"),
+        Target("checkins", "vs_naive", ">=", 2.0, "check-in ingest rows/s >= 2x the naive path (issue 16)"),
+        Target(
+            "checkins",
+            "vs_copy_core_indexed",
+            ">=",
+            0.6,
+            "check-in ingest rows/s >= 0.6 of the floor (COPY into core.checkin as it stands; issue 16)",
+        ),
         Target("checkins", "vs_naive", ">=", 8.0, "check-in ingest rows/s >= 8x the naive path"),
         *_declaration_targets(),  # issue 24: bench/declarations.py
         Target(

@@ -20,6 +20,16 @@ select
 from replaced as r
 where r.source_file_id <> %(file_id)s;
 
+-- the warnings of the file's rows, aggregated once (a subquery per row cost an index probe per row)
+with warned as (
+    select
+        q.row_number,
+        array_agg(q.code order by q.code) as codes
+    from quarantine.row_problem as q
+    where q.file_id = %(file_id)s
+    group by q.row_number
+)
+
 insert into core.test_result (
     facility_code, record_key, record_id, sample_id, full_name, date_of_birth, birth_year_only, gender,
     citizen_id, phone, province_code, district_code, commune_code, test_type, pooled, sampled_at, result,
@@ -45,11 +55,9 @@ select
     l.result,
     l.ct_value,
     l.resulted_at,
-    coalesce((
-        select array_agg(q.code order by q.code) from quarantine.row_problem as q
-        where q.file_id = l.file_id and q.row_number = l.row_number
-    ), '{}'),
+    coalesce(w.codes, '{}'),
     l.file_id,
     l.row_number
 from staging.test_result_loadable as l
+left join warned as w on l.row_number = w.row_number
 where l.file_id = %(file_id)s;

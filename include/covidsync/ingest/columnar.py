@@ -26,6 +26,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 
 # polars allocates through its own jemalloc, which by default keeps freed pages for seconds: with one batch
 # after another the process grew by ~400 MB at 100k-row batches. Pages returned at once (set before polars
@@ -141,7 +142,7 @@ def read_date(series: pl.Series) -> pl.Series:
 
 
 def read_datetime(series: pl.Series) -> pl.Series:
-    return per_distinct(series, normalize._datetime)
+    return per_distinct(series, normalize._datetime)  # times repeat (minutes): few distinct values
 
 
 def read_int(series: pl.Series) -> pl.Series:
@@ -210,17 +211,22 @@ def batches(
 # characters) and already NFC. Every other cell goes through the reader's own function once per distinct
 # value (covidsync.ingest.parse._csv_text), so the result is exactly the row reader's.
 _EDGE = r"\s\x00-\x1f\x7f\ufeff\u200b\u200c\u200d\u2060"
-_CLEAN = f"(?s)^(?:[^{_EDGE}]|[^{_EDGE}].*[^{_EDGE}])$"
 
 
 def clean_text(series: pl.Series) -> pl.Series:
     """The parser's cell text (NFC, stripped, empty → null) of a column of raw CSV cells."""
     from covidsync.ingest.parse import _csv_text
 
+    frame = pl.DataFrame({"v": series})
     v = pl.col("v")
     ascii_text = v.str.len_bytes() == v.str.len_chars()
-    fast = pl.when(v.str.contains(_CLEAN) & (ascii_text | (v.str.normalize("NFC") == v))).then(v)
-    out = pl.DataFrame({"v": series}).with_columns(fast.alias("fast"))
+    # nothing to strip: not empty, no edge character first or last (two anchored tests)
+    whole = (v.str.len_bytes() > 0) & ~v.str.contains(f"^[{_EDGE}]") & ~v.str.contains(f"[{_EDGE}]$")
+    if frame.select(ascii_text.all()).item():  # codes, dates, numbers: ASCII is NFC, no normalising
+        fast = pl.when(whole).then(v)
+    else:
+        fast = pl.when(whole & (ascii_text | (v.str.normalize("NFC") == v))).then(v)
+    out = frame.with_columns(fast.alias("fast"))
     slow = out.filter(pl.col("fast").is_null() & (pl.col("v").str.len_bytes() > 0))["v"]
     if slow.is_empty():
         return out["fast"].rename(series.name)
@@ -468,14 +474,15 @@ def raw_json(columns: Iterable[str]) -> pl.Expr:
     )
 
 
-def typed(spec: DatasetSpec, frame: pl.DataFrame, file_id: int) -> pl.DataFrame:
-    """The staging rows of one batch: file_id, row_number, raw (when the spec keeps it), typed columns."""
+def typed(spec: DatasetSpec, frame: pl.DataFrame, file_id: int, *, raw: bool = True) -> pl.DataFrame:
+    """The staging rows of one batch: file_id, row_number, raw (when the spec keeps it and ``raw``), typed
+    columns."""
     present = [c.name for c in spec.columns]
     out: dict[str, pl.Series] = {
         "file_id": pl.Series("file_id", [file_id] * frame.height, dtype=pl.Int64),
         "row_number": frame["row_number"],
     }
-    if spec.keep_raw:
+    if spec.keep_raw and raw:
         out["raw"] = frame.select(raw_json(present))[:, 0]
     for column in spec.staging:
         result = _read(column, frame[column.column])
@@ -514,13 +521,127 @@ def read_batches(
 
 
 def stage_rows(
-    conn, spec: DatasetSpec, file_id: int, rows: Iterable[tuple[int, dict[str, str]]], path=None
+    conn,
+    spec: DatasetSpec,
+    file_id: int,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    path=None,
+    *,
+    context=None,
+    spill: Path | None = None,
 ) -> int:
-    """Replace the file's staged rows with ``rows`` typed batch by batch (in the caller's transaction)."""
+    """Replace the file's staged rows with ``rows`` typed batch by batch (in the caller's transaction).
+
+    With the spec's ``frame_rules`` (and their ``context``), each batch's row codes go to
+    ``staging.row_check``, ``raw`` is written only for the rows with a code, and every row's values as sent
+    go to the local ``spill`` file (Arrow IPC, one batch at a time), from which the rules step takes the
+    rows that the SQL rules flag (:func:`raw_of_rows`)."""
     total = 0
+    names = [c.name for c in spec.columns]
     with conn.cursor() as cur:
         cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
-        for frame in read_batches(spec, rows, path):
-            copy_frame(cur, f"staging.{spec.table}", typed(spec, frame, file_id))
-            total += frame.height
+        if spec.frame_rules is None:
+            for frame in read_batches(spec, rows, path):
+                copy_frame(cur, f"staging.{spec.table}", typed(spec, frame, file_id))
+                total += frame.height
+            return total
+        cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
+        with _SpillWriter(spill) as writer:
+            for frame in read_batches(spec, rows, path):
+                sent = frame.select("row_number", *names)
+                out = typed(spec, frame, file_id, raw=False)
+                codes = spec.frame_rules(sent, out, context)
+                if spec.keep_raw:
+                    flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
+                    raws = flagged.select("row_number", raw_json(names).alias("raw"))
+                    out = out.join(raws, on="row_number", how="left", maintain_order="left")
+                copy_frame(cur, f"staging.{spec.table}", out)
+                if codes.height:
+                    copy_frame(
+                        cur,
+                        "staging.row_check",
+                        codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
+                    )
+                writer.write(sent)
+                total += frame.height
     return total
+
+
+# -- the values as sent, spilled to a local file while staging (frame_rules specs) ----------------------------
+def spill_path(file_id: int, sha256: str) -> Path:
+    """Where a file's values as sent wait between staging and its rules: ``COVIDSYNC_INGEST_SPILL_DIR``
+    (default: ``spill`` in the data directory, beside the landing area), one file per landing file and
+    content. It holds personal data as the landing file does: owner-only, removed when the file is
+    finished."""
+    from covidsync import settings
+
+    base = os.environ.get("COVIDSYNC_INGEST_SPILL_DIR")
+    return (Path(base) if base else settings.data_dir() / "spill") / f"{file_id}-{sha256[:16]}.arrows"
+
+
+class _SpillWriter:
+    """Batches appended to an Arrow IPC stream, renamed into place when complete (never a partial spill)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.writer = None
+        self.sink = None
+
+    def __enter__(self):
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        return self
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if self.path is None:
+            return
+        import pyarrow as pa
+
+        table = frame.to_arrow()
+        if self.writer is None:
+            self.sink = open(self.tmp, "wb")  # noqa: SIM115 (closed in __exit__)
+            os.chmod(self.tmp, 0o600)
+            self.schema = table.schema
+            self.writer = pa.ipc.new_stream(self.sink, self.schema)
+        self.writer.write_table(table if table.schema == self.schema else table.cast(self.schema))
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.writer is not None:
+            self.writer.close()
+            self.sink.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+            else:
+                os.unlink(self.tmp)
+        elif self.path is not None and exc_type is None:
+            self.path.unlink(missing_ok=True)  # no rows: nothing to spill
+
+
+def raw_of_rows(spec: DatasetSpec, wanted: Iterable[int], spill: Path | None, reread=None) -> pl.DataFrame:
+    """``row_number`` and ``raw`` (the JSON of the values as sent) of the ``wanted`` rows: from the spill
+    written while staging, else (a spill lost, e.g. another machine) from the file read again
+    (``reread()``: its batches of values as sent)."""
+    names = [c.name for c in spec.columns]
+    wanted = pl.Series("row_number", sorted(set(wanted)), dtype=pl.Int64)
+    if spill is not None and spill.exists():
+        import pyarrow as pa
+
+        def frames():
+            with pa.ipc.open_stream(spill) as reader:
+                for batch in reader:
+                    yield pl.from_arrow(pa.Table.from_batches([batch]))
+
+        source = frames()
+    elif reread is not None:
+        source = reread()
+    else:
+        source = iter(())
+    parts = [
+        frame.filter(pl.col("row_number").is_in(wanted.implode())).select(
+            "row_number", raw_json(names).alias("raw")
+        )
+        for frame in source
+    ]
+    parts = [p for p in parts if p.height]
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"row_number": pl.Int64, "raw": pl.String})

@@ -172,10 +172,18 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
     with conn, conn.cursor() as cur:
         if spec.stage_hook is not None:
             rows = spec.stage_hook(conn, f, stream, path)
+        elif spec.frame_rules is not None:
+            from covidsync.ingest import frame_rules
+
+            context = frame_rules.context(conn, f.facility_code, f.received_at)
+            rows = columnar.stage_rows(
+                conn, spec, f.file_id, stream, path, context=context, spill=spill_path(f)
+            )
         else:
             rows = columnar.stage_rows(conn, spec, f.file_id, stream, path)
         if rows >= spec.analyze_min_rows:
-            cur.execute(f"analyze staging.{spec.table}")  # noqa: S608 (table from the spec)
+            columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
+            cur.execute(f"analyze staging.{spec.table}{columns}")  # noqa: S608 (table, columns from the spec)
         set_status(cur, f.file_id, "staged", rows_total=rows)
     if spec.analyze_min_rows == 0 and spec.extra_staging:
         with conn, conn.cursor() as cur:
@@ -192,6 +200,17 @@ def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
         _set_based(cur)
         cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
         cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
+        if spec.frame_rules is not None:  # the codes found while staging (covidsync.ingest.frame_rules)
+            cur.execute(
+                """
+                insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
+                select c.file_id, c.row_number, c.column_name, c.code, rc.severity
+                from staging.row_check as c
+                join ops.row_code as rc on rc.code = c.code
+                where c.file_id = %s
+                """,
+                (f.file_id,),
+            )
         for name in spec.rules:
             cur.execute(sql_text(name), params)
         analyze_row_problems(cur, f.file_id)
@@ -206,6 +225,8 @@ def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
         hold = total > 0 and rejected / total > max_rejected_share()
         for name in spec.rules_after_hold:
             cur.execute(sql_text(name), {**params, "hold_batch": hold})
+        if spec.frame_rules is not None and spec.keep_raw:
+            fill_raw(cur, f)
         cur.execute(
             f"""
             insert into quarantine.rejected_row (file_id, row_number, raw)
@@ -227,6 +248,54 @@ def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
         warned = cur.fetchone()[0]
         set_status(cur, f.file_id, "validated", rows_rejected=rejected, rows_with_warnings=warned)
     return {"rows_total": total, "rows_rejected": rejected, "rows_with_warnings": warned, "hold": hold}
+
+
+def spill_path(f: FileRow) -> Path:
+    from covidsync.ingest.columnar import spill_path as path_of
+
+    return path_of(f.file_id, f.sha256)
+
+
+def fill_raw(cur, f: FileRow) -> None:
+    """``staging.<table>.raw`` for the rows that a SQL rule flagged and the frame rules did not (only rows
+    with a problem keep their values as sent): from the spill written while staging, else from the file
+    read again."""
+    from covidsync.ingest import columnar
+
+    spec = f.spec
+    cur.execute(
+        f"""
+        select distinct q.row_number
+        from quarantine.row_problem as q
+        join staging.{spec.table} as s on s.file_id = q.file_id and s.row_number = q.row_number
+        where q.file_id = %s and s.raw is null
+        """,  # noqa: S608 (table from the spec)
+        (f.file_id,),
+    )
+    wanted = [r[0] for r in cur.fetchall()]
+    if not wanted:
+        return
+
+    def reread():
+        from covidsync.ingest.parse import open_rows
+
+        path = f.landing_path if f.landing_path.exists() else Path(f.final_path or "")
+        names = [c.name for c in spec.columns]
+        for frame in columnar.read_batches(spec, open_rows(path, f.dataset), path):
+            yield frame.select("row_number", *names)
+
+    raws = columnar.raw_of_rows(spec, wanted, spill_path(f), reread)
+    cur.execute("create temp table if not exists raw_fill (row_number integer, raw jsonb) on commit drop")
+    cur.execute("truncate raw_fill")
+    columnar.copy_frame(cur, "raw_fill", raws)
+    cur.execute(
+        f"""
+        update staging.{spec.table} as s set raw = r.raw
+        from raw_fill as r
+        where s.file_id = %s and s.row_number = r.row_number
+        """,  # noqa: S608 (table from the spec)
+        (f.file_id,),
+    )
 
 
 def profile(conn, f: FileRow, counts: dict | None = None) -> dict:
@@ -325,6 +394,10 @@ def clear_staging(conn, f: FileRow) -> None:
     with conn, conn.cursor() as cur:
         for table in (f.spec.table, *f.spec.extra_staging):
             cur.execute(f"delete from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
+        if f.spec.frame_rules is not None:
+            cur.execute("delete from staging.row_check where file_id = %s", (f.file_id,))
+    if f.spec.frame_rules is not None:
+        spill_path(f).unlink(missing_ok=True)
 
 
 def problem_rows(conn, f: FileRow, file_codes: list[str]):
@@ -452,6 +525,8 @@ def finish(conn, file_id: int) -> dict:
     summary = report_and_move(conn, f)
     if f.status != "held":
         clear_staging(conn, f)
+    elif f.spec.frame_rules is not None:
+        spill_path(f).unlink(missing_ok=True)  # a held file's problem rows have their raw values in staging
     return summary
 
 

@@ -17,6 +17,14 @@ from covidsync.ingest.datasets._common import (
 from covidsync.ingest.datasets.vaccinations import ADMIN, IDENTITY, PERSON
 from covidsync.ingest.spec import DatasetSpec, Typed, col, required
 
+
+def row_codes(raw, typed, context):
+    """The per-row §6 codes of a batch (:func:`covidsync.ingest.frame_rules.test_results`)."""
+    from covidsync.ingest import frame_rules
+
+    return frame_rules.test_results(raw, typed, context)
+
+
 SPEC = DatasetSpec(
     name="test_results",
     table="test_result",
@@ -97,7 +105,9 @@ SPEC = DatasetSpec(
         Typed("resulted_at", "datetime"),
         Typed("facility_code", "digits", args=(5,)),
     ),
-    rules=("test_result_row_problem", "test_result_text"),
+    frame_rules=row_codes,  # the per-row codes, on the typed batches (sql/ingest/test_result_row_problem.sql before)
+    rules=("test_result_duplicate", "test_result_text"),  # the set rules: duplicates in the file
+    analyze_columns=("file_id", "row_number", "record_key", "citizen_id", "sample_id"),
     profile="test_result_profile",
     merge=("test_result_merge",),
     identity_columns=IDENTITY,

@@ -30,6 +30,16 @@ ADMIN = (
     Typed("district_code", "digits", args=(3,)),
     Typed("commune_code", "digits", args=(5,)),
 )
+
+
+def row_codes(raw, typed, context):
+    """The per-row §6 codes of a batch (:func:`covidsync.ingest.frame_rules.vaccinations`; imported when a
+    file is staged, not when the specs are listed: polars is not a DAG-parse-time import)."""
+    from covidsync.ingest import frame_rules
+
+    return frame_rules.vaccinations(raw, typed, context)
+
+
 IDENTITY = frozenset({"citizen_id", "phone", "health_insurance_no", "full_name"})
 
 SPEC = DatasetSpec(
@@ -114,7 +124,15 @@ SPEC = DatasetSpec(
         Typed("vaccinated_on", "date"),
         Typed("facility_code", "digits", args=(5,)),
     ),
-    rules=("vaccination_row_problem", "vaccination_text"),
+    frame_rules=row_codes,  # the per-row codes, on the typed batches (sql/ingest/vaccination_row_problem.sql before)
+    rules=("vaccination_duplicate", "vaccination_text"),
+    analyze_columns=(
+        "file_id",
+        "row_number",
+        "record_key",
+        "citizen_id",
+        "dose_number",
+    ),  # the set rules: duplicates in the file
     rules_after_hold=("vaccination_short_interval",),
     profile="vaccination_profile",
     merge=("vaccination_merge",),
