@@ -58,7 +58,7 @@ SECTIONS: list[Section] = []
 
 def add_section(anchor: str, title: str, body: Callable[[Any, dt.date], str], *, before: str | None = None):
     """Add a section to the report (``before`` the section with that anchor, else at the end); adding the
-        same anchor again replaces it. ``body(cur, day)`` returns HTML, best from a template
+    same anchor again replaces it. ``body(cur, day)`` returns HTML, best from a template
     (:func:`covidsync.marts.templating.render`, autoescaped); else escape text with :func:`escape`."""
     section = Section(anchor, title, body)
     existing = [i for i, s in enumerate(SECTIONS) if s.anchor == anchor]
