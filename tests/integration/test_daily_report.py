@@ -171,3 +171,45 @@ def test_a_section_is_added_by_one_call(warehouse_url):
         assert added in report.SECTIONS
     finally:
         report.SECTIONS[:] = [s for s in report.SECTIONS if s.anchor != "extra-test"]
+
+
+def test_names_from_the_warehouse_are_escaped_not_run(warehouse_url, tmp_path):
+    """The templates autoescape: a commune name, a facility code and an alert message carrying markup are
+    shown as text, and the browser runs none of it (the injected script would retitle the page)."""
+    attack = "<script>document.title='injected'</script>"
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("select commune_code from core.commune order by 1 limit 1")
+            commune = cur.fetchone()[0]
+            cur.execute(
+                "update core.commune set name = %s where commune_code = %s", (f"Xã {attack}", commune)
+            )
+            cur.execute(
+                "insert into mart.arrival_followup_week (commune_code, week, due_tests, sampled, overdue)"
+                " values (%s, %s, 3, 1, 2)",
+                (commune, DAY - dt.timedelta(days=DAY.weekday())),
+            )
+            cur.execute(
+                "insert into mart.facility_reporting_month (facility_code, month, expected, received, on_time,"
+                " completeness_pct, timeliness_pct, rows_total, rows_rejected, grade)"
+                " values (%s, %s, 10, 1, 1, 10, 10, 0, 0, 'D')",
+                (f"F{attack}", DAY.replace(day=1)),
+            )
+            cur.execute(
+                "insert into ops.alert (kind, subject, message) values ('facility_late', 'x', %s)",
+                (f"facility <b>17001</b> {attack} & co",),
+            )
+        target = report.render(conn, DAY, tmp_path / "reports")
+    finally:
+        conn.close()
+    page = target.read_text(encoding="utf-8")
+    assert attack not in page and page.count("<script>") == 1  # the page's own chart check only
+    escaped = "&lt;script&gt;document.title=&#39;injected&#39;&lt;/script&gt;"
+    assert f"<td>Xã {escaped}</td>" in page  # the commune's name, arrivals section
+    assert f"<td>F{escaped}</td>" in page  # the facility code, this month's scorecards
+    assert f"<td>facility &lt;b&gt;17001&lt;/b&gt; {escaped} &amp; co</td>" in page  # the alert message
+    proc = headless("--dump-dom", target.as_uri(), tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "<title>covidsync daily report 2021-11-10</title>" in proc.stdout
+    assert 'data-charts-rendered="5"' in proc.stdout

@@ -173,3 +173,29 @@ def test_alerts_are_emailed_when_configured(conn, areas, smtp_server, monkeypatc
 
     body = email.message_from_string(messages[0]["data"], policy=email.policy.default).get_content()
     assert "facility 17002 had sent no report by 20:00 on 2021-11-02" in body
+
+
+def test_send_mail_delivers_utf8_text_and_says_what_to_check_when_it_cannot(smtp_server):
+    import email
+    import email.policy
+    import socket
+
+    host, messages = smtp_server
+    notify.send_mail(
+        host, ["so-y-te@example.org"], "[covidsync] Hòa Bình", "- facility_late: Trạm Y tế 17002\n"
+    )
+    assert len(messages) == 1 and [r.lower() for r in messages[0]["rcpt"]] == [
+        "rcpt to:<so-y-te@example.org>"
+    ]
+    mail = email.message_from_bytes(messages[0]["data"].encode(), policy=email.policy.default)
+    assert mail["Subject"] == "[covidsync] Hòa Bình" and mail["To"] == "so-y-te@example.org"
+    assert mail.get_content().replace("\r\n", "\n") == "- facility_late: Trạm Y tế 17002\n"
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(notify.MailError, match=f"through {closed} .*check COVIDSYNC_SMTP_HOST"):
+        notify.send_mail(closed, ["so-y-te@example.org"], "s", "b")
+    with pytest.raises(notify.MailError, match="set it to host or host:port"):
+        notify.send_mail("mail.example.org:smtp", ["so-y-te@example.org"], "s", "b")
+    assert len(messages) == 1

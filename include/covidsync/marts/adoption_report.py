@@ -2,7 +2,7 @@
 Information and Communications: the province's figures in one line, the districts side by side (users over
 population and smartphone owners, 7-day change, venues scanning today, silent venues, people scanned), and
 the trend of each district's compliance share. Reads the adoption marts only (aggregates and district codes:
-no person). :func:`section` returns the section's HTML below its heading; :mod:`covidsync.marts.report` adds it with
+no person). :func:`section` returns the section's HTML below its heading (``templates/adoption.html``); :mod:`covidsync.marts.report` adds it with
 ``add_section``.
 """
 
@@ -24,7 +24,8 @@ def _int(value) -> str:
 
 
 def section(conn, day: dt.date) -> str:
-    from covidsync.marts.charts import _e, line_chart
+    from covidsync.marts.charts import line_chart
+    from covidsync.marts.templating import render
 
     threshold = settings.min_venue_compliance()
     with conn.cursor() as cur:
@@ -85,38 +86,50 @@ def section(conn, day: dt.date) -> str:
         )
         trend = cur.fetchall()
     conn.rollback()
+    headline = None
     if province:
         name, users, share_pop, share_phones, change, rank, ranked, as_of = province
-        rank_text = f", {rank}th of {ranked} provinces by registered users" if rank else ""
-        headline = (
-            f"{_e(name or 'Province')}: {_int(users)} PC-Covid users on {as_of.isoformat()} "
-            f"({_pct(share_pop)} of the population, {_pct(share_phones)} of smartphone owners; "
-            f"{'+' if (change or 0) >= 0 else ''}{_int(change)} in 7 days{rank_text})."
-        )
-    else:
-        headline = "No app-user counts loaded yet (landing/pccovid/app_users/)."
-    rows = []
-    for (
-        code,
-        dname,
-        users,
-        sp,
-        sph,
-        chg,
-        registered,
-        active,
-        c_share,
-        silent,
-        persons,
-        persons_share,
-    ) in districts:
-        flag = ' class="low"' if c_share is not None and float(c_share) < threshold else ""
-        rows.append(
-            f"<tr{flag}><td>{_e(code)}</td><td>{_e(dname or '')}</td><td>{_int(users)}</td><td>{_pct(sp)}</td>"
-            f"<td>{_pct(sph)}</td><td>{_int(chg)}</td><td>{_int(active)} / {_int(registered)}</td>"
-            f"<td><b>{_pct(c_share)}</b></td><td>{silent}</td><td>{_int(persons)} ({_pct(persons_share)})</td></tr>"
-        )
-    rows = "".join(rows)
+        headline = {
+            "name": name or "Province",
+            "users": _int(users),
+            "as_of": as_of.isoformat(),
+            "share_population": _pct(share_pop),
+            "share_phones": _pct(share_phones),
+            "change": f"{'+' if (change or 0) >= 0 else ''}{_int(change)}",
+            "rank": rank,
+            "ranked": ranked,
+        }
+    rows = [
+        {
+            "code": code,
+            "name": dname or "",
+            "users": _int(users),
+            "share_population": _pct(sp),
+            "share_phones": _pct(sph),
+            "change": _int(chg),
+            "active": _int(active),
+            "registered": _int(registered),
+            "compliance": _pct(c_share),
+            "low": c_share is not None and float(c_share) < threshold,
+            "silent": silent,
+            "persons": _int(persons),
+            "persons_share": _pct(persons_share),
+        }
+        for (
+            code,
+            dname,
+            users,
+            sp,
+            sph,
+            chg,
+            registered,
+            active,
+            c_share,
+            silent,
+            persons,
+            persons_share,
+        ) in districts
+    ]
     days = sorted({d for d, _, _ in trend})
     series: dict[str, list[float | None]] = {}
     for d, code, share in trend:
@@ -124,15 +137,13 @@ def section(conn, day: dt.date) -> str:
             None if share is None else float(share) * 100
         )
     chart = line_chart("compliance", "Share of venues scanning visitors, by district", days, series, "%")
-    low = sum(1 for r in districts if r[8] is not None and float(r[8]) < threshold)
-    return f"""<p class="note" id="adoption-province">{headline}</p>
-<p class="note">Venues scanning: registered venues with at least one check-in on {day.isoformat()}. Silent: venues of
-type agency, business, school, market or transport with no scan for {settings.silent_venue_days()}+ days (each
-district's list is in <code>outbox/districts/&lt;district&gt;/</code>). {low} district(s) under the
-{threshold:.0%} threshold (highlighted; an alert is raised).</p>
-<style>tr.low td{{background:#fde2e1}}</style>
-<table id="adoption-districts"><tr><th>district</th><th>name</th><th>users</th><th>% population</th>
-<th>% smartphone owners</th><th>7-day change</th><th>venues scanning</th><th>compliance</th><th>silent venues</th>
-<th>people scanned (% population)</th></tr>{rows}</table>
-{chart}
-"""
+    return render(
+        "adoption.html",
+        province=headline,
+        day=day,
+        silent_days=settings.silent_venue_days(),
+        low=sum(1 for r in rows if r["low"]),
+        threshold=f"{threshold:.0%}",
+        districts=rows,
+        chart=chart,
+    )

@@ -3,7 +3,7 @@ health department: arrivals of the day and the last 7 days by the origin's risk 
 of checkpoint arrivals with a movement declaration, and the communes with overdue tests (a table). Reads
 the arrivals marts only (``mart.arrival_day``, ``mart.arrival_declaration_coverage``,
 ``mart.arrival_followup_week``) and the commune names: counts and area codes, never a person.
-:func:`section` returns the section's HTML below its heading; :mod:`covidsync.marts.report` adds it with
+:func:`section` returns the section's HTML below its heading (``templates/arrivals.html``); :mod:`covidsync.marts.report` adds it with
 ``add_section``.
 """
 
@@ -16,7 +16,8 @@ LEVELS = {4: "level 4 (red)", 3: "level 3 (orange)", 2: "level 2 (yellow)", 1: "
 
 
 def section(conn, day: dt.date) -> str:
-    from covidsync.marts.charts import _e, bar_chart
+    from covidsync.marts.charts import bar_chart
+    from covidsync.marts.templating import render
 
     with conn.cursor() as cur:
         cur.execute(
@@ -66,23 +67,23 @@ def section(conn, day: dt.date) -> str:
         "last 7 days": [float(by_level[lv][1]) for lv in (4, 3, 2, 1) if lv in by_level],
     }
     chart = bar_chart("arrivals", "Arrivals by the risk level of their origin", categories, series, "")
-    coverage = f"{declared / scanned:.0%}" if scanned else "–"
-    rows = "".join(
-        f"<tr><td>{_e(code)}</td><td>{_e(name or '')}</td><td>{_e(district or '')}</td><td><b>{int(late)}</b></td>"
-        f"<td>{int(sampled)} / {int(due)}</td></tr>"
-        for code, name, district, late, due, sampled in overdue
+    return render(
+        "arrivals.html",
+        day=day,
+        total=int(total),
+        unknown=int(unknown),
+        coverage=f"{declared / scanned:.0%}" if scanned else "–",
+        chart=chart,
+        weeks=WEEKS,
+        overdue=[
+            {
+                "code": code,
+                "name": name or "",
+                "district": district or "",
+                "overdue": int(late),
+                "sampled": int(sampled),
+                "due": int(due),
+            }
+            for code, name, district, late, due, sampled in overdue
+        ],
     )
-    table = (
-        '<table id="arrivals-overdue"><tr><th>commune</th><th>name</th><th>district</th><th>overdue tests</th>'
-        f"<th>sampled / due</th></tr>{rows}</table>"
-        if overdue
-        else '<p class="note" id="arrivals-overdue-none">No commune has an overdue test.</p>'
-    )
-    return f"""<p class="note" id="arrivals-headline">{int(total)} arrivals on {day.isoformat()} ({int(unknown)} seen
-only at a checkpoint, origin not yet declared); {coverage} of the day's checkpoint arrivals had a movement
-declaration. Each commune's open arrivals are in its work list (<code>outbox/communes/&lt;commune&gt;/</code>).</p>
-{chart}
-<p class="note">Communes with overdue tests (a due test not sampled on its day or the day after), the last {WEEKS}
-weeks:</p>
-{table}
-"""

@@ -1,21 +1,23 @@
 """The daily report's charts: inline SVG built from aggregates, no JavaScript library, nothing fetched.
 Used by :mod:`covidsync.marts.report` and the sections other modules add to it (a module of its own so
-that a section's module and the report do not import each other)."""
+that a section's module and the report do not import each other). Each chart is returned as
+:class:`markupsafe.Markup` (every label in it escaped here), so the autoescaping templates print it as is."""
 
 from __future__ import annotations
 
 import datetime as dt
-import html
+
+from markupsafe import Markup, escape
 
 _SERIES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 
 
 def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+    return str(escape(value))
 
 
-def _empty(chart: str, width: int, message: str) -> str:
-    return (
+def _empty(chart: str, width: int, message: str) -> Markup:
+    return Markup(
         f'<svg class="chart" data-chart="{chart}" width="{width}" height="40" role="img">'
         f'<text x="8" y="24">{_e(message)}</text></svg>'
     )
@@ -23,7 +25,7 @@ def _empty(chart: str, width: int, message: str) -> str:
 
 def bar_chart(
     chart: str, title: str, categories: list[str], series: dict[str, list[float]], unit: str
-) -> str:
+) -> Markup:
     """Grouped horizontal bars: one row per category, one bar per series."""
     if not categories:
         return _empty(chart, 600, "No data yet.")
@@ -51,12 +53,12 @@ def bar_chart(
         f'<span style="background:{_SERIES[j % len(_SERIES)]}"></span>{_e(name)}'
         for j, name in enumerate(series)
     )
-    return "".join(out) + f'<div class="legend">{legend}</div>'
+    return Markup("".join(out) + f'<div class="legend">{legend}</div>')  # labels escaped above
 
 
 def line_chart(
     chart: str, title: str, days: list[dt.date], series: dict[str, list[float | None]], unit: str
-) -> str:
+) -> Markup:
     if not days:
         return _empty(chart, 700, "No data yet.")
     width, height, left, bottom, top_pad = 720, 240, 50, 30, 10
@@ -99,13 +101,13 @@ def line_chart(
         f'<span style="background:{_SERIES[j % len(_SERIES)]}"></span>{_e(name)}'
         for j, name in enumerate(series)
     )
-    return "".join(out) + f'<div class="legend">{legend}</div>'
+    return Markup("".join(out) + f'<div class="legend">{legend}</div>')  # labels escaped above
 
 
 _HEAT = {"on_time": ("#2ca02c", "on time"), "late": ("#f2b134", "late"), "missing": ("#d62728", "missing")}
 
 
-def heat_map(chart: str, title: str, facilities: list[str], days: list[dt.date], cells: dict) -> str:
+def heat_map(chart: str, title: str, facilities: list[str], days: list[dt.date], cells: dict) -> Markup:
     if not facilities:
         return _empty(chart, 600, "No facility is registered yet.")
     cell, left, top = 22, 80, 40
@@ -131,4 +133,4 @@ def heat_map(chart: str, title: str, facilities: list[str], days: list[dt.date],
             )
     out.append("</svg>")
     legend = "".join(f'<span style="background:{c}"></span>{label}' for c, label in _HEAT.values())
-    return "".join(out) + f'<div class="legend">{legend}</div>'
+    return Markup("".join(out) + f'<div class="legend">{legend}</div>')  # labels escaped above

@@ -1,6 +1,7 @@
 """Deliver open alerts to people: an Airflow notifier (``airflow.sdk.BaseNotifier``) that POSTs them as JSON to
 ``COVIDSYNC_ALERT_WEBHOOK`` and/or e-mails them to ``COVIDSYNC_ALERT_EMAIL`` (through ``COVIDSYNC_SMTP_HOST``,
-``host[:port]``), then stamps ``ops.alert.notified_at`` so that each alert is sent once.
+``host[:port]``, by :func:`send_mail`, one small function over :mod:`smtplib`), then stamps
+``ops.alert.notified_at`` so that each alert is sent once.
 
 Use it as a callback (``on_failure_callback=AlertNotifier()``) or call it from a task: ``AlertNotifier()(context)``.
 Alerts carry facility codes, days and counts only: no personal data leaves in a message.
@@ -18,9 +19,11 @@ from email.message import EmailMessage
 from airflow.sdk import BaseNotifier
 
 from covidsync import db, settings
+from covidsync.errors import CovidsyncError
 
 log = logging.getLogger(__name__)
 
+SENDER = "covidsync@localhost"
 KINDS_LIKE = ("facility_%", "district_%")  # facility reporting; district venue compliance (adoption.md)
 
 
@@ -58,15 +61,35 @@ def _post(url: str, alerts: list[dict]) -> None:
     response.raise_for_status()
 
 
-def _mail(recipients: list[str], alerts: list[dict]) -> None:
-    host, _, port = (settings.smtp_host() or "localhost").partition(":")
+class MailError(CovidsyncError):
+    """The alert mail could not be sent; the alerts stay pending for the next run."""
+
+
+def send_mail(smtp_host: str, recipients: list[str], subject: str, body: str) -> None:
+    """Send one plain-text UTF-8 mail through ``smtp_host`` (``host[:port]``, port 25 by default), without
+    login or TLS (a relay inside the department's network). Raises :class:`MailError` saying what to check."""
+    host, _, port = smtp_host.partition(":")
+    if not host or not (port or "25").isdigit():
+        raise MailError(f"COVIDSYNC_SMTP_HOST is {smtp_host!r}: set it to host or host:port")
     msg = EmailMessage()
-    msg["Subject"] = f"[covidsync] {len(alerts)} reporting and compliance alert(s)"
-    msg["From"] = "covidsync@localhost"
+    msg["Subject"] = subject
+    msg["From"] = SENDER
     msg["To"] = ", ".join(recipients)
-    msg.set_content("\n".join(f"- {a['kind']}: {a['message']}" for a in alerts) + "\n")
-    with smtplib.SMTP(host, int(port or 25), timeout=10) as smtp:
-        smtp.send_message(msg)
+    msg.set_content(body)
+    try:
+        with smtplib.SMTP(host, int(port or 25), timeout=10) as smtp:
+            smtp.send_message(msg)
+    except OSError as exc:  # smtplib.SMTPException is an OSError too
+        raise MailError(
+            f"the alert mail could not be sent through {smtp_host} ({exc}); the alerts stay pending: "
+            "check COVIDSYNC_SMTP_HOST and COVIDSYNC_ALERT_EMAIL"
+        ) from exc
+
+
+def alert_mail(alerts: list[dict]) -> tuple[str, str]:
+    """The subject and body of the mail for some alerts: one line per alert (codes, days, counts only)."""
+    subject = f"[covidsync] {len(alerts)} reporting and compliance alert(s)"
+    return subject, "\n".join(f"- {a['kind']}: {a['message']}" for a in alerts) + "\n"
 
 
 def deliver(conn, webhook: str | None, recipients: list[str]) -> int:
@@ -83,7 +106,7 @@ def deliver(conn, webhook: str | None, recipients: list[str]) -> int:
     if webhook:
         _post(webhook, alerts)
     if recipients:
-        _mail(recipients, alerts)
+        send_mail(settings.smtp_host() or "localhost", recipients, *alert_mail(alerts))
     with conn, conn.cursor() as cur:
         cur.execute(
             "update ops.alert set notified_at = now() where alert_id = any(%s)",
@@ -122,4 +145,4 @@ class AlertNotifier(BaseNotifier):
             conn.close()
 
 
-__all__ = ["AlertNotifier", "deliver", "pending"]
+__all__ = ["AlertNotifier", "MailError", "alert_mail", "deliver", "pending", "send_mail"]

@@ -9,6 +9,8 @@ and the page says so; officials read words, not table names. It reads the marts 
 only: aggregates and facility codes, never a person. Written to ``<report_dir>/daily-YYYY-MM-DD.html`` and
 copied to ``<report_dir>/latest.html`` (``COVIDSYNC_REPORT_DIR``, default ``data/reports``).
 
+The page and each section's HTML are Jinja2 templates in ``covidsync/marts/templates/`` with autoescape on
+(:mod:`covidsync.marts.templating`): a section's function reads the warehouse, its template prints the values.
 A few lines of inline script check, once the page is laid out, that every chart drew its marks, and record
 the count in ``<html data-charts-rendered>``: the browser test reads it.
 """
@@ -23,34 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+from markupsafe import escape as escape
+
 from covidsync.marts import adoption_report, arrivals_report
-from covidsync.marts.charts import _e, bar_chart, heat_map, line_chart
+from covidsync.marts.charts import bar_chart, heat_map, line_chart
+from covidsync.marts.templating import render as render_template
 
 log = logging.getLogger(__name__)
 
 HEAT_DAYS = 14
 TREND_DAYS = 28
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1f2933;max-width:1100px}
-h1{font-size:1.5em;margin-bottom:0}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccd;padding-bottom:4px}
-p.note{color:#52606d;font-size:.9em}table{border-collapse:collapse;font-size:.9em}
-td,th{border:1px solid #ccd;padding:3px 8px;text-align:left}svg.chart{display:block;margin:8px 0}
-svg text{font-size:11px;fill:#1f2933}.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}
-"""
-
-_CHECK = """
-document.addEventListener('DOMContentLoaded', function () {
-  var n = 0;
-  document.querySelectorAll('svg.chart').forEach(function (svg) {
-    var marks = svg.querySelectorAll('[data-mark]'), drawn = 0;
-    marks.forEach(function (m) { var b = m.getBBox(); if (b.width > 0 && b.height > 0) { drawn++; } });
-    svg.setAttribute('data-marks-drawn', drawn);
-    if (marks.length === 0 || drawn > 0) { n++; }
-  });
-  document.documentElement.setAttribute('data-charts-rendered', n);
-});
-"""
 
 
 def _rows(cur, query: str, params=None) -> list[tuple]:
@@ -73,7 +58,8 @@ SECTIONS: list[Section] = []
 
 def add_section(anchor: str, title: str, body: Callable[[Any, dt.date], str], *, before: str | None = None):
     """Add a section to the report (``before`` the section with that anchor, else at the end); adding the
-    same anchor again replaces it. ``body(cur, day)`` returns HTML: escape text with :func:`escape`."""
+    same anchor again replaces it. ``body(cur, day)`` returns HTML, best from a template
+    (:func:`covidsync.marts.templating.render`, autoescaped); else escape text with :func:`escape`."""
     section = Section(anchor, title, body)
     existing = [i for i, s in enumerate(SECTIONS) if s.anchor == anchor]
     if existing:
@@ -82,9 +68,6 @@ def add_section(anchor: str, title: str, body: Callable[[Any, dt.date], str], *,
     index = next((i for i, s in enumerate(SECTIONS) if s.anchor == before), len(SECTIONS))
     SECTIONS.insert(index, section)
     return section
-
-
-escape = _e
 
 
 def coverage_section(cur, day: dt.date) -> str:
@@ -123,24 +106,16 @@ def coverage_section(cur, day: dt.date) -> str:
         series = {f"people with dose {d}": [people.get((c, d), 0) for c, _ in districts] for d in (1, 2)}
         unit = ""
     svg = bar_chart("coverage", "Vaccination coverage by district", [n for _, n in districts], series, unit)
-    province_has_pop = any(pop for *_, pop in province)
-    if have_pct:
-        note = "Per district, coverage in per cent of the district's population."
-    elif province_has_pop:
-        note = (
-            "Population figures per district are not loaded yet, so districts show the number of people "
-            "vaccinated, not a percentage; the province's percentage below uses the province's population."
-        )
-    else:
-        note = "Population figures are not loaded yet, so the number of people vaccinated is shown, not a percentage."
-    province_note = " ".join(
-        f"{_e(name)}: {people:,} people with dose {dose}"
-        + (f" ({pct}% of the province's population of {pop:,})." if pop else ".")
-        for dose, name, people, pct, pop in province
-    )
-    return (
-        f'<p class="note">{note} District of residence; doses given up to {day.isoformat()}.</p>'
-        f'<p class="note" id="province-coverage">{province_note}</p>{svg}'
+    return render_template(
+        "coverage.html",
+        day=day,
+        have_pct=have_pct,
+        province_has_pop=any(pop for *_, pop in province),
+        province=[
+            {"dose": dose, "name": name, "people": n, "pct": p, "population": pop}
+            for dose, name, n, p, pop in province
+        ],
+        chart=svg,
     )
 
 
@@ -165,9 +140,7 @@ def positivity_section(cur, day: dt.date) -> str:
         for t in types
     }
     svg = line_chart("positivity", "Test positivity by day", trend_days if types else [], trend, "%")
-    return (
-        '<p class="note">Positive / (positive + negative) per local day of sampling, by test type.</p>' + svg
-    )
+    return render_template("positivity.html", chart=svg)
 
 
 def timeliness_section(cur, day: dt.date) -> str:
@@ -191,17 +164,17 @@ def timeliness_section(cur, day: dt.date) -> str:
     }
     facilities = sorted({code for code, *_ in reporting})
     svg = heat_map("timeliness", "Reporting timeliness by facility and day", facilities, heat_days, cells)
-    grade_rows = "".join(
-        f"<tr><td>{_e(c)}</td><td>{comp}</td><td>{tim}</td><td>{'' if rr is None else f'{float(rr) * 100:.1f}'}</td>"
-        f"<td><b>{_e(g)}</b></td></tr>"
-        for c, comp, tim, rr, g in grades
-    )
-    return (
-        '<p class="note">One expected report per facility and day; on time means a file arrived by the cut-off.</p>'
-        f"{svg}<h3>This month's scorecards</h3>"
-        "<table><tr><th>facility</th><th>completeness %</th><th>timeliness %</th><th>rows rejected %</th>"
-        f"<th>grade</th></tr>{grade_rows}</table>"
-    )
+    rows = [
+        {
+            "facility": code,
+            "completeness": completeness,
+            "timeliness": timeliness,
+            "rejected": "" if rejected is None else f"{float(rejected) * 100:.1f}",
+            "grade": grade,
+        }
+        for code, completeness, timeliness, rejected, grade in grades
+    ]
+    return render_template("timeliness.html", chart=svg, grades=rows)
 
 
 def alerts_section(cur, day: dt.date) -> str:
@@ -210,8 +183,7 @@ def alerts_section(cur, day: dt.date) -> str:
         "select kind, subject, message from ops.alert where resolved_at is null and kind like 'facility_%%'"
         " order by raised_at desc, alert_id desc limit 50",
     )
-    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(m)}</td></tr>" for k, _s, m in alerts)
-    return f"<table><tr><th>kind</th><th>message</th></tr>{rows}</table>"
+    return render_template("alerts.html", alerts=[{"kind": k, "message": m} for k, _s, m in alerts])
 
 
 # what an official reads for each kind of open review item
@@ -239,17 +211,13 @@ def open_reviews(cur) -> list[tuple[str, int]]:
 
 def review_section(cur, day: dt.date) -> str:
     review = open_reviews(cur)
-    total = sum(n for _, n in review)
-    if not review:
-        return "<p class='note' id='review-empty'>No open review item.</p>"
-    rows = "".join(
-        f"<tr><td>{_e(REVIEW_KINDS.get(kind, kind.replace('_', ' ')))}</td><td data-kind='{_e(kind)}'>{n:,}</td></tr>"
-        for kind, n in review
-    )
-    return (
-        f"<p class='note'><b id='review-total'>{total:,}</b> open item(s) waiting for a person's decision "
-        "(identity conflicts: <code>covidsync review list</code>; held files: the runbook).</p>"
-        f"<table><tr><th>kind</th><th>open items</th></tr>{rows}</table>"
+    return render_template(
+        "review.html",
+        total=sum(n for _, n in review),
+        review=[
+            {"kind": kind, "label": REVIEW_KINDS.get(kind, kind.replace("_", " ")), "count": n}
+            for kind, n in review
+        ],
     )
 
 
@@ -280,22 +248,14 @@ def local_now() -> dt.datetime:
 
 def build(conn, day: dt.date) -> str:
     """The report's HTML for a local day (reads the marts as they are: refresh them first)."""
-    parts = []
+    sections = []
     with conn.cursor() as cur:
         for section in SECTIONS:
-            parts.append(f'<h2 id="{_e(section.anchor)}">{_e(section.title)}</h2>\n{section.body(cur, day)}')
+            # a section's body is HTML already (escaped by its own template or function)
+            html = Markup(section.body(cur, day))
+            sections.append({"anchor": section.anchor, "title": section.title, "html": html})
     built = local_now().strftime("%Y-%m-%d %H:%M")
-    body = "\n".join(parts)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>covidsync daily report {day.isoformat()}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style>
-<script>{_CHECK}</script></head>
-<body>
-<h1>covidsync daily report: {day.isoformat()}</h1>
-<p class="note">Hòa Bình. Days and times are local (Asia/Ho_Chi_Minh, UTC+7). Built <span id="built">{built}</span> local time. No personal data.</p>
-{body}
-</body></html>
-"""
+    return str(render_template("daily_report.html", day=day, built=built, sections=sections))
 
 
 def render(conn, day: dt.date, out_dir: Path) -> Path:
