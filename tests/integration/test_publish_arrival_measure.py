@@ -30,7 +30,9 @@ def world(warehouse_url):
 
 def _sskdt(conn) -> dict[str, tuple]:
     with conn.cursor() as cur:
-        cur.execute("select citizen_id, arrival_measure, arrival_measure_ends_on from publish.sskdt_health_status")
+        cur.execute(
+            "select citizen_id, arrival_measure, arrival_measure_ends_on from publish.sskdt_health_status"
+        )
         rows = {r[0]: r[1:] for r in cur.fetchall()}
     conn.rollback()
     return rows
