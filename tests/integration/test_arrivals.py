@@ -16,13 +16,7 @@ def cid(n: int) -> str:
 
 @pytest.fixture(scope="module")
 def built(pg_admin_url, template_db):
-    # the root conftest's helpers: tests/integration/conftest.py is the module `conftest` here (prepend mode)
-    from sqlalchemy.engine import make_url
-
-    from covidsync.db import execute_autocommit as _execute
-
-    def _with_database(url: str, database: str) -> str:
-        return make_url(url).set(database=database).render_as_string(hide_password=False)
+    from conftest import _execute, _with_database
 
     name = f"{template_db}_arrivals"
     _execute(pg_admin_url, f'create database "{name}" template "{template_db}"')
