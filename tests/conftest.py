@@ -13,6 +13,7 @@ import itertools
 import os
 from pathlib import Path
 
+import pgdb
 import pytest
 
 from covidsync import db, warehouse
@@ -41,14 +42,8 @@ def _admin_url() -> str:
     return embedded.url("postgres")
 
 
-def _with_database(url: str, database: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(database=database).render_as_string(hide_password=False)
-
-
-def _execute(url: str, statement: str) -> None:
-    db.execute_autocommit(url, statement)
+_with_database = pgdb.with_database
+_execute = pgdb.execute
 
 
 @pytest.fixture(scope="session", autouse=True)

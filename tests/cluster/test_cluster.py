@@ -150,7 +150,8 @@ def _wait_for_running(api: cluster.Api, dag_id: str, run_id: str, timeout: float
 def test_cluster_runs_the_demo_day_and_survives_a_worker_killed_mid_merge(
     pg_admin_url, template_db, empty_db, tmp_path, monkeypatch, gx_project, airflow_home
 ):
-    from conftest import _execute, _with_database
+    from pgdb import execute as _execute
+    from pgdb import with_database as _with_database
 
     t0 = time.monotonic()
     phases: dict[str, float] = {}  # seconds since the test began, printed at the end (where the time goes)

@@ -16,7 +16,8 @@ def cid(n: int) -> str:
 
 @pytest.fixture(scope="module")
 def built(pg_admin_url, template_db):
-    from conftest import _execute, _with_database
+    from pgdb import execute as _execute
+    from pgdb import with_database as _with_database
 
     name = f"{template_db}_arrivals"
     _execute(pg_admin_url, f'create database "{name}" template "{template_db}"')

@@ -160,9 +160,9 @@ def validate_file(args) -> int:
     print(json.dumps(result, ensure_ascii=False, indent=2))
     if problems:
         print()
-        import csv
+        from covidsync import textsafe
 
-        writer = csv.writer(sys.stdout)
+        writer = textsafe.writer(sys.stdout)  # issue 17: formula-like cells neutralised
         writer.writerow(("row_number", "column", "code", "severity", "message_vi", "message_en"))
         writer.writerows(problems)
     if docs:

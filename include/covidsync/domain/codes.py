@@ -215,7 +215,7 @@ ROW_CODES: dict[str, Code] = _codes(
 
 # Row codes added after migration 0002 (whose ops.row_code rows are rendered from the codes above by
 # covidsync.reference): code -> the number of the migration that inserts its ops.row_code row.
-ROW_CODES_ADDED: dict[str, str] = globals().get("ROW_CODES_ADDED", {})
+ROW_CODES_ADDED: dict[str, str] = {}
 
 # Issue 20: the adoption feeds (adoption.md §3: app-user counts and population; future_date is the contract's).
 ROW_CODES.update(
@@ -310,9 +310,6 @@ FILE_CODES: dict[str, Code] = _codes(
 
 
 # -- issue 24: arrivals into the province (contract arrivals.md §4; migration 0025) -------------------------
-# Row codes inserted into ops.row_code by a later migration, by code (issue 17 defines the same mapping; this
-# takes it over when it is already there, whichever block comes first after a merge).
-ROW_CODES_ADDED: dict[str, str] = globals().get("ROW_CODES_ADDED", {})
 ARRIVALS_ROW_CODES: dict[str, Code] = _codes(
     (
         "invalid_declaration_kind",
@@ -386,3 +383,44 @@ def lookup(code: str) -> Code:
     if found is None:
         raise KeyError(code)
     return found
+
+
+# -- issue 17 (hardening): row codes of migration 0022 (ROW_CODES_ADDED: see above) --------------------------
+ROW_CODES_ADDED.update({"invalid_text": "0022", "time_out_of_window": "0022"})
+ROW_CODES.update(
+    _codes(
+        (
+            "invalid_text",
+            ERROR,
+            "Ô chữ này bắt đầu bằng =, +, -, @, dấu tab hoặc xuống dòng (giống một công thức bảng tính), "
+            "hoặc chứa chữ bị lỗi mã hóa (ví dụ Nguyá»…n, Ä‘, Ă²). Hãy nhập lại họ tên, địa chỉ hoặc ghi chú "
+            "đúng như trên giấy tờ, lưu tệp dạng CSV UTF-8 rồi gửi lại dòng.",
+            "This text cell starts with =, +, -, @, a tab or a line break (like a spreadsheet formula), or "
+            "holds text garbled by a wrong encoding (e.g. Nguyá»…n, Ä‘, Ă²). Type the name, address or note "
+            "again as on the papers, save the file as CSV UTF-8 and send the row again.",
+        ),
+        (
+            "time_out_of_window",
+            ERROR,
+            "Thời gian này nằm ngoài khoảng hợp lệ: trước ngày ra mắt ứng dụng (01/09/2021) hoặc sau thời "
+            "điểm tệp được nhận quá mức lệch đồng hồ cho phép. Hãy kiểm tra lại ngày giờ (có thể nhầm năm, "
+            "nhầm ngày với tháng, hoặc đồng hồ thiết bị sai).",
+            "This time is outside the accepted window: before the app's launch (1 September 2021) or later "
+            "than the allowed clock skew after the file was received. Check the date and time (a wrong year, "
+            "day and month swapped, or a device clock that is wrong).",
+        ),
+    )
+)
+FILE_CODES.update(
+    _codes(
+        (
+            "merge_failed",
+            ERROR,
+            "Tệp đã qua kiểm tra nhưng không nạp được vì một lỗi của hệ thống khi ghi dữ liệu; không dòng nào "
+            "được nạp. Bộ phận vận hành đã được báo và sẽ xử lý lại tệp; không cần gửi lại trừ khi được yêu cầu.",
+            "The file passed its checks but could not be loaded because of a system error while writing it; "
+            "nothing was loaded. The operators have been told and will process it again; no need to resend "
+            "it unless you are asked to.",
+        ),
+    )
+)

@@ -608,15 +608,28 @@ def retention_days() -> int:
     return int(os.environ.get("COVIDSYNC_CHECKIN_RETENTION_DAYS", "30"))
 
 
+def partition_batch_days() -> int:
+    """``COVIDSYNC_CHECKIN_PARTITION_BATCH`` (default 50): partitions made per transaction. Each new
+    partition takes locks on itself and its indexes until commit; a file of 1,500 days in one transaction
+    passed ``max_locks_per_transaction`` (issue 17, item 4)."""
+    return max(1, int(os.environ.get("COVIDSYNC_CHECKIN_PARTITION_BATCH", "50")))
+
+
 def ensure_partitions(conn, days: Iterable[dt.date]) -> list[str]:
-    """Create the check-in partitions of ``days`` that are missing (own transaction); return their names."""
+    """Create the check-in partitions of ``days`` that are missing, in transactions of at most
+    :func:`partition_batch_days` days each; return their names."""
     days = sorted(set(days))
-    if not days:
-        return []
-    with conn, conn.cursor() as cur:
-        cur.execute("select pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
-        cur.execute("select core.ensure_checkin_partition(d) from unnest(%s::date[]) as d", (days,))
-        return [r[0] for r in cur.fetchall()]
+    batch = partition_batch_days()
+    names: list[str] = []
+    for start in range(0, len(days), batch):
+        with conn, conn.cursor() as cur:
+            cur.execute("select pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+            cur.execute(
+                "select core.ensure_checkin_partition(d) from unnest(%s::date[]) as d",
+                (days[start : start + batch],),
+            )
+            names.extend(r[0] for r in cur.fetchall())
+    return names
 
 
 def maintain_partitions(conn, today: dt.date) -> dict:

@@ -39,6 +39,9 @@ from covidsync.ingest import normalize
 from covidsync.ingest.spec import DatasetSpec, Typed
 
 BATCH_ROWS = int(os.environ.get("COVIDSYNC_INGEST_BATCH_ROWS", "25000"))  # rows typed and COPYed at once
+BATCH_CHARS = int(
+    os.environ.get("COVIDSYNC_INGEST_BATCH_CHARS", str(8 << 20))
+)  # and at most these characters
 # CSV files with no quote read by polars' string kernels instead of the csv module (0 turns it off)
 NATIVE_CSV = os.environ.get("COVIDSYNC_INGEST_NATIVE_CSV", "1") != "0"
 
@@ -188,12 +191,17 @@ def batches(
     schema = {c: pl.String for c in columns}
     numbers: list[int] = []
     values: list[dict[str, str]] = []
+    size, limit = (
+        0,
+        BATCH_CHARS,
+    )  # issue 17: long cells (an XLSX of 4,000-character addresses) cut batches too
     for number, row in rows:
         numbers.append(number)
         values.append(row)
-        if len(numbers) == batch_rows:
+        size += sum(map(len, row.values()))
+        if len(numbers) == batch_rows or size >= limit:
             yield _frame(numbers, values, schema)
-            numbers, values = [], []
+            numbers, values, size = [], [], 0
     if numbers:
         yield _frame(numbers, values, schema)
 

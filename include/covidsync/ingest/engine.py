@@ -128,7 +128,15 @@ def set_status(
 
 
 def _params(f: FileRow, **more) -> dict:
-    return {"file_id": f.file_id, "facility_code": f.facility_code, "received_at": f.received_at, **more}
+    from covidsync.ingest.plausible import rule_params  # issue 17: time window and text rules
+
+    return {
+        "file_id": f.file_id,
+        "facility_code": f.facility_code,
+        "received_at": f.received_at,
+        **rule_params(),
+        **more,
+    }
 
 
 def _set_based(cur) -> None:
@@ -498,7 +506,13 @@ def process_file(
         if counts["hold"] or not result.success:
             hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
         else:
-            (merge_step or merge)(conn, f)
+            try:
+                (merge_step or merge)(conn, f)
+            except Exception as exc:  # issue 17: a failed merge ends rejected with a report (merge_failure)
+                from covidsync.ingest import merge_failure
+
+                if not merge_failure.record(conn, f, exc):
+                    raise
         summary = finish(conn, file_id)
         log.info(
             "file %s (%s, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",

@@ -9,14 +9,17 @@ This module only *reads*. It never judges a value (a bad date or CCCD is the nor
 rules' business); it rejects a file only for the file codes of contract §6, raised as :class:`FileRejected`
 by :func:`open_rows` before a single row is yielded. Memory stays flat whatever the file size: CSV and
 JSONL are read line by line, a JSON array is decoded object by object from chunks, XLSX through openpyxl's
-read-only mode (its shared-strings table is the one part held in memory, bounded by the expanded-size cap).
+read-only mode with a compact shared-strings table of our own (UTF-8 bytes and offsets, in memory up to
+``COVIDSYNC_XLSX_STRINGS_MEMORY``, beyond it in a temporary file: issue 17, item 7).
 
 Decisions where the contract is silent:
 
 * Encoding (CSV): a UTF-8 BOM means UTF-8 (``utf-8-sig``) and a UTF-16 BOM means UTF-16; if the rest of
   the file does not decode in that encoding the file is ``undecodable_file`` (no fallback: the BOM lied).
-  Without a BOM: UTF-8, else Windows-1258. The whole file is decoded strictly once before reading, so a
-  bad byte at the very end is seen. Binary content is ``undecodable_file``: a NUL anywhere, or (for
+  Without a BOM: UTF-8, else Windows-1258 — but only if no part of the file is UTF-8 read as Windows-1258
+  (mojibake pairs such as ``á»``, ``Ä‘``, ``Ă²``: :mod:`covidsync.textsafe`); a UTF-8 file with a stray byte
+  is ``undecodable_file``, never re-read in another encoding (issue 17). The whole file is decoded strictly
+  once before reading, so a bad byte at the very end is seen. Binary content is ``undecodable_file``: a NUL anywhere, or (for
   Windows-1258, which decodes almost any byte) any C0 control character other than tab, CR and LF.
 * A CSV that is really a ZIP/XLSX, or an ``.xlsx`` that is not a ZIP (e.g. an old ``.xls`` or a renamed
   CSV), is ``unsupported_format``; a ZIP that is truncated or corrupt is ``undecodable_file``.
@@ -436,10 +439,17 @@ def _csv_text(value: str) -> str | None:
     return nfc(value)
 
 
-def _strict_pass(path: Path, encoding: str, controls: re.Pattern[str] | None) -> str | None:
-    """Decode the whole file strictly in chunks; ``None`` if it decodes, else why not (no content quoted)."""
+def _strict_pass(
+    path: Path, encoding: str, controls: re.Pattern[str] | None, mojibake: bool = False
+) -> str | None:
+    """Decode the whole file strictly in chunks; ``None`` if it decodes, else why not (no content quoted).
+    With ``mojibake``, text that is UTF-8 read in this encoding (:mod:`covidsync.textsafe`) is a problem too
+    (its message starts with ``utf-8 text``)."""
+    from covidsync.textsafe import mojibake_at
+
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
+    carry = ""  # the last character of the previous chunk: a mojibake pair may straddle two chunks
     with open(path, "rb") as handle:
         while True:
             chunk = handle.read(_CHUNK)
@@ -450,8 +460,11 @@ def _strict_pass(path: Path, encoding: str, controls: re.Pattern[str] | None) ->
                 return f"not valid {encoding} near byte offset {max(offset + exc.start, 0)}"
             if "\x00" in text or (controls is not None and controls.search(text)):
                 return f"binary content (control characters) near byte offset {offset}"
+            if mojibake and (at := mojibake_at(carry + text)) is not None:
+                return f"utf-8 text (UTF-8 byte sequences read as {encoding}) near byte offset {offset + at - len(carry)}"
             if final:
                 return None
+            carry = text[-1:] or carry
             offset += len(chunk)
 
 
@@ -473,9 +486,17 @@ def _detect_encoding(path: Path) -> str:
         return "utf-8"
     if "binary" in problem:
         raise FileRejected("undecodable_file", f"the file is not text: {problem}")
-    problem_1258 = _strict_pass(path, "cp1258", _C0_CONTROLS)
+    # Windows-1258 decodes almost any bytes: the guess must also not look like UTF-8 read as Windows-1258
+    # (issue 17, item 5: a UTF-8 file with one stray byte was loaded as mojibake names). All or nothing.
+    problem_1258 = _strict_pass(path, "cp1258", _C0_CONTROLS, mojibake=True)
     if problem_1258 is None:
         return "cp1258"
+    if problem_1258.startswith("utf-8 text"):
+        raise FileRejected(
+            "undecodable_file",
+            f"the file is UTF-8 with invalid bytes ({problem}): it holds UTF-8 text, so it is not read as "
+            "Windows-1258; save it again as CSV UTF-8 and resend it",
+        )
     raise FileRejected(
         "undecodable_file",
         f"the file decodes neither as UTF-8 ({problem}) nor as Windows-1258 ({problem_1258})",
@@ -658,12 +679,119 @@ def _check_zip(path: Path, limit: int) -> None:
         ) from exc
 
 
-def _xlsx_records(path: Path) -> Iterator[tuple]:
-    import openpyxl
+DEFAULT_XLSX_STRINGS_MEMORY = 64 * 1024 * 1024
 
+
+def _strings_memory() -> int:
+    raw = os.environ.get("COVIDSYNC_XLSX_STRINGS_MEMORY", "").strip()
+    try:
+        return max(int(raw), 0) if raw else DEFAULT_XLSX_STRINGS_MEMORY
+    except ValueError:
+        return DEFAULT_XLSX_STRINGS_MEMORY
+
+
+class _SharedStrings:
+    """A workbook's shared-strings table, compact (issue 17, item 7): every string's UTF-8 bytes one after
+    the other and an array of offsets, in memory up to ``COVIDSYNC_XLSX_STRINGS_MEMORY`` bytes (64 MiB),
+    then in an anonymous temporary file read with ``pread``. openpyxl keeps a Python list of ``str`` (about
+    7× the text) and the parsed ``<si>`` elements: a 45 MB workbook took 2.9 GB. Indexed as openpyxl's
+    worksheet parser indexes its list; each text is exactly what openpyxl's ``read_string_table`` gives."""
+
+    def __init__(self, budget: int):
+        import array
+
+        self._budget = budget
+        self._offsets = array.array("Q", [0])
+        self._memory = bytearray()
+        self._file = None
+        self._cache: dict[int, str] = {}
+
+    @classmethod
+    def read(cls, source, budget: int) -> _SharedStrings:
+        from openpyxl.cell.text import Text
+        from openpyxl.xml.constants import SHEET_MAIN_NS
+        from openpyxl.xml.functions import iterparse
+
+        table = cls(budget)
+        tag = f"{{{SHEET_MAIN_NS}}}si"
+        root = None
+        try:
+            for event, node in iterparse(source, events=("start", "end")):
+                if root is None:
+                    root = node
+                elif event == "end" and node.tag == tag:
+                    table._append(Text.from_tree(node).content.replace("x005F_", ""))
+                    root.clear()  # the <si> read: no element of the table is kept
+        except BaseException:
+            table.close()
+            raise
+        return table
+
+    def _append(self, text: str) -> None:
+        data = text.encode("utf-8", "surrogatepass")
+        if self._file is None and len(self._memory) + len(data) > self._budget:
+            import tempfile
+
+            self._file = tempfile.TemporaryFile(prefix="covidsync-xlsx-strings-")
+            self._file.write(self._memory)
+            self._memory = bytearray()
+        if self._file is None:
+            self._memory += data
+        else:
+            self._file.write(data)
+        self._offsets.append(self._offsets[-1] + len(data))
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, index: int) -> str:
+        if index < 0:
+            index += len(self)
+        start, end = self._offsets[index], self._offsets[index + 1]  # IndexError as a list's
+        if self._file is None:
+            return self._memory[start:end].decode("utf-8", "surrogatepass")
+        found = self._cache.get(index)
+        if found is None:
+            if not self._cache:
+                self._file.flush()
+            found = os.pread(self._file.fileno(), end - start, start).decode("utf-8", "surrogatepass")
+            if len(self._cache) >= 4096:  # the repeated values (a gender, a vaccine) stay cheap
+                self._cache.clear()
+            self._cache[index] = found
+        return found
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _load_workbook(path: Path):
+    """openpyxl's read-only workbook with a compact shared-strings table (:class:`_SharedStrings`)."""
+    from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
+
+    class _Reader(ExcelReader):
+        def read_strings(self) -> None:
+            found = self.package.find(SHARED_STRINGS)
+            if found is not None:
+                with self.archive.open(found.PartName[1:]) as source:
+                    self.shared_strings = _SharedStrings.read(source, _strings_memory())
+
+    reader = _Reader(path, read_only=True, data_only=True)
+    try:
+        reader.read()
+    except BaseException:
+        if isinstance(reader.shared_strings, _SharedStrings):
+            reader.shared_strings.close()
+        reader.archive.close()
+        raise
+    return reader.wb, reader.shared_strings
+
+
+def _xlsx_records(path: Path) -> Iterator[tuple]:
     errors = _xlsx_errors()
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        workbook, strings = _load_workbook(path)
     except errors as exc:
         raise _XlsxBroken(type(exc).__name__) from exc
     try:
@@ -683,6 +811,8 @@ def _xlsx_records(path: Path) -> Iterator[tuple]:
             yield row
     finally:
         workbook.close()
+        if isinstance(strings, _SharedStrings):
+            strings.close()
 
 
 def _xlsx_guard(records: Iterator[tuple]) -> Iterator[tuple]:

@@ -8,13 +8,14 @@ module writes atomically (a temporary name, then a rename) so a sender never rea
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from covidsync import textsafe
 
 ERRORS_COLUMNS = ("row_number", "column", "code", "severity", "message_vi", "message_en")
 STATUSES = ("loaded", "loaded_with_errors", "rejected", "duplicate")
@@ -84,7 +85,7 @@ def write_reports(
         problems = [_as_held(tuple(row)) for row in problems]
 
     def write_errors(fh) -> None:
-        writer = csv.writer(fh)
+        writer = textsafe.writer(fh)  # cells that start like a formula neutralised (issue 17)
         writer.writerow(ERRORS_COLUMNS)
         writer.writerows(problems)
 

@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from covidsync import settings
+from covidsync import settings, textsafe
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def _write_csv(path: Path, rows: list[tuple]) -> None:
     from covidsync.ingest.report import _atomic_write
 
     def write(fh) -> None:
-        writer = csv.writer(fh, lineterminator="\n")
+        writer = textsafe.writer(fh, lineterminator="\n")  # issue 17: formula-like cells neutralised
         writer.writerow(SILENT_COLUMNS)
         writer.writerows(["" if v is None else v for v in row] for row in rows)
 

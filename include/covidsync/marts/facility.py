@@ -13,12 +13,12 @@ alert whose condition no longer holds on a rerun (the file came in late and was 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import logging
 from pathlib import Path
 
+from covidsync import textsafe
 from covidsync.ingest.report import _atomic_write
 from covidsync.marts.refresh import sql
 
@@ -85,7 +85,7 @@ def export_scorecards(conn, outbox: Path, month: dt.date) -> int:
             stem = f"scorecard-{first:%Y-%m}"
 
             def write_csv(fh, days=days) -> None:
-                writer = csv.writer(fh)
+                writer = textsafe.writer(fh)  # issue 17: formula-like cells neutralised
                 writer.writerow(DAY_COLUMNS)
                 writer.writerows([_text(v) for v in row] for row in days)
 

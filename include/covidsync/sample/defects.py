@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from covidsync.ingest import plausible
 from covidsync.sample import knowledge as K
 from covidsync.sample.events import person_values
 from covidsync.sample.population import Person
@@ -300,6 +301,8 @@ class Injector:
             else:
                 column = "scanned_at"
                 v[column] = ctx.delivered_at + dt.timedelta(hours=rng.randint(2, 24 * 60))
+                if v[column] > ctx.delivered_at + dt.timedelta(minutes=plausible.DEFAULT_SKEW_MINUTES):
+                    row.codes.append((column, "time_out_of_window"))  # issue 17: beyond the default skew too
         elif code == "before_campaign":
             column = "vaccinated_on"
             v[column] = dt.date(2020, 12, 1) + dt.timedelta(days=rng.randrange(96))

@@ -36,6 +36,8 @@ CONTRACT_ROW_CODES = {
     # adoption.md §3 (issue 20)
     "invalid_count": "error",
     "unknown_area": "error",
+    "invalid_text": "error",  # issue 17 (contract §6, added in turn 2)
+    "time_out_of_window": "error",  # issue 17 (contract §6, added in turn 2)
 }
 CONTRACT_FILE_CODES = {
     "unsupported_format",
@@ -47,6 +49,7 @@ CONTRACT_FILE_CODES = {
     "duplicate_file",
     "batch_rejected",
     "file_replaced",  # issue 17: the contract is silent on a file replaced before it was read
+    "merge_failed",  # issue 17, item 4: a file that fails in merge ends with a report
 }
 # issue 24: contract arrivals.md §4 (migration 0025)
 CONTRACT_ROW_CODES.update(

@@ -740,3 +740,154 @@ def test_memory_stays_flat_for_a_200k_row_csv(tmp_path):
         tracemalloc.stop()
     assert count == 200_000 and last[0] == 200_000
     assert peak < 4 * 1024 * 1024, f"peak traced memory {peak} bytes"
+
+
+# -- issue 17, item 5: decoding is all or nothing ------------------------------------------------------------
+ENGLISH_HEADER = (
+    "full_name,date_of_birth,gender,citizen_id,phone,province_code,district_code,commune_code,"
+    "vaccine,lot_number,dose_number,vaccinated_on"
+)
+
+
+def test_a_utf8_file_with_one_stray_byte_is_undecodable_not_windows_1258(tmp_path):
+    # English headers, Vietnamese names in UTF-8, one stray byte: it decodes as Windows-1258, as mojibake
+    body = "\n".join(
+        f"{name},1990,Nam,0170900{i:05d},,17,148,04789,Vero Cell,B1,1,2021-10-01"
+        for i, name in enumerate(["Nguyễn Văn An", "Trần Thị Hòa", "Phạm Văn Hùng"])
+    )
+    data = (ENGLISH_HEADER + "\n" + body + "\n").encode("utf-8")
+    stray = data.replace(b"Nam,0170900", b"Nam\xff,0170900", 1)
+    error = rejected(write(tmp_path, "v.csv", stray))
+    assert error.code == "undecodable_file"
+    assert "UTF-8" in error.detail and "Windows-1258" in error.detail
+    assert "Nguy" not in error.detail, "no content quoted"
+    # the very same file without the stray byte is read as UTF-8
+    assert [v["full_name"] for _, v in rows(write(tmp_path, "ok.csv", data))][0] == "Nguyễn Văn An"
+
+
+def test_mojibake_straddling_the_strict_pass_chunks_is_seen(tmp_path):
+    pad = "x" * (parse._CHUNK - len(ENGLISH_HEADER) - 2)
+    text = ENGLISH_HEADER + "\n" + pad + "ệ,1990,Nam,017090000001,,17,148,04789,Vero Cell,B1,1,2021-10-01\n"
+    data = text.encode("utf-8")
+    at = data.index("ệ".encode())
+    assert at < parse._CHUNK < at + 3, "the UTF-8 bytes of ệ cross the first chunk's end"
+    error = rejected(write(tmp_path, "v.csv", data + b"\xff\n"))
+    assert error.code == "undecodable_file"
+
+
+def test_a_true_windows_1258_file_with_english_headers_still_reads(tmp_path):
+    body = windows_1258("Lò Văn Hoà,1985,Nam,017085004321,,17,148,04792,Vero Cell,B2,2,2021-08-01\n")
+    stream = open_rows(write(tmp_path, "v.csv", ENGLISH_HEADER.encode() + b"\n" + body), "vaccinations")
+    assert stream.encoding == "cp1258"
+    assert [v["full_name"] for _, v in stream] == ["Lò Văn Hoà"]
+
+
+# -- issue 17, item 7: XLSX shared strings held compactly, spilled past a budget ---------------------------
+def _with_shared_strings(path: Path) -> Path:
+    """openpyxl writes inline strings; Excel writes a shared-strings table: move every inline string of the
+    first sheet into one (rich text runs kept), as Excel would have written the workbook."""
+    import re
+
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    table: list[str] = []
+
+    def shared(match: re.Match) -> str:
+        table.append(match.group(3))
+        return f'<c {match.group(1)}t="s"{match.group(2)}><v>{len(table) - 1}</v></c>'
+
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    parts["xl/worksheets/sheet1.xml"] = re.sub(
+        r'<c ([^>]*)t="inlineStr"([^>]*)><is>(.*?)</is></c>', shared, sheet
+    ).encode()
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    parts["xl/sharedStrings.xml"] = (
+        f'<sst xmlns="{ns}" count="{len(table)}">' + "".join(f"<si>{t}</si>" for t in table) + "</sst>"
+    ).encode()
+    kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"</Types>", f'<Override PartName="/xl/sharedStrings.xml" ContentType="{kind}" /></Types>'.encode()
+    )
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>",
+        f'<Relationship Id="rIdSst" Type="{rel}" Target="sharedStrings.xml" /></Relationships>'.encode(),
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    return path
+
+
+def _unique_strings_workbook(path: Path, rows: int) -> Path:
+    workbook = openpyxl.Workbook()  # not write_only: that one writes inline strings, no shared table
+    sheet = workbook.active
+    sheet.append(VACCINATION_HEADER.split(","))
+    for n in range(rows):  # every text unique, as ids, names and phones are in a real file
+        sheet.append(
+            [
+                f"Nguyễn Thị Hòa {n:06d}",
+                dt.date(1990, 3, 5),
+                "Nữ",
+                f"0171900{n:05d}",
+                f"09{n:08d}",
+                "17",
+                "148",
+                "04789",
+                "AstraZeneca",
+                f"NJ{n:06d}",
+                1,
+                dt.date(2021, 7, 15),
+            ]
+        )
+    workbook.save(path)
+    return _with_shared_strings(path)
+
+
+def test_xlsx_shared_strings_spilled_read_the_same(tmp_path, monkeypatch):
+    path = _unique_strings_workbook(tmp_path / "v.xlsx", 800)  # 3,200 unique strings
+    monkeypatch.setenv("COVIDSYNC_XLSX_STRINGS_MEMORY", str(64 * 1024 * 1024))
+    in_memory = rows(path)
+    monkeypatch.setenv("COVIDSYNC_XLSX_STRINGS_MEMORY", "4096")
+    workbook, strings = parse._load_workbook(path)
+    try:
+        assert strings._file is not None and len(strings._memory) == 0, "past the budget: in a temporary file"
+        assert len(strings) == 800 * 9 + 12, "the header's 12 texts and 9 a row"
+    finally:
+        workbook.close()
+        strings.close()
+    spilled = rows(path)
+    assert spilled == in_memory and len(spilled) == 800
+    assert (
+        spilled[0][1]["full_name"] == "Nguyễn Thị Hòa 000000"
+        and spilled[0][1]["citizen_id"] == "017190000000"
+    )
+    assert spilled[-1][0] == 800 and spilled[-1][1]["vaccinated_on"] == "2021-07-15"
+
+
+def test_xlsx_rich_text_and_escapes_in_shared_strings_read_as_openpyxl_reads_them(tmp_path):
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(VACCINATION_HEADER.split(","))
+    row = VACCINATION_ROW.split(",")
+    row[0] = CellRichText("Nguyễn ", TextBlock(InlineFont(b=True), "Thị Hòa"))
+    row[9] = "NJ_x005F_0342"
+    sheet.append(row)
+    path = tmp_path / "rich.xlsx"
+    workbook.save(path)
+    _with_shared_strings(path)
+    old = openpyxl.load_workbook(path, read_only=True, data_only=True)  # the reader before issue 17
+    lot = list(old.worksheets[0].iter_rows(values_only=True))[1][9]
+    old.close()
+    got = rows(path)
+    assert got[0][1]["full_name"] == "Nguyễn Thị Hòa" and got[0][1]["lot_number"] == lot
+    strings = parse._SharedStrings(budget=0)
+    for text in ("a", "", "Đức", "x" * 10):
+        strings._append(text)
+    assert [strings[i] for i in range(4)] == ["a", "", "Đức", "x" * 10] and strings[-1] == "x" * 10
+    with pytest.raises(IndexError):
+        strings[4]
+    strings.close()

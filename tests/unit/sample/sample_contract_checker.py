@@ -10,7 +10,8 @@ Contract decisions the checker and the generator share (documented in docs/sampl
 * ``duplicate_in_file`` keys on ``record_id`` when the file has that column, else on person + dose (or
   sample); rows with an empty key part are not compared; the line's column is the key's first column;
 * ``future_date``: a date is in the future when it is after the local day of delivery; a date-time when it
-  is after the delivery time (the file's mtime);
+  is after the delivery time (the file's mtime); a check-in more than a day after it is ``time_out_of_window``
+  too (issue 17);
 * ``short_dose_interval`` compares a dose with the same person's (same ID) previous dose number, as reported
   by any error-free row of a loaded file or of the API data.
 """
@@ -420,8 +421,13 @@ def check_checkin(v: dict, delivered: dt.datetime, ctx: Context, codes: list) ->
         codes.append(("scanned_at", "missing_required"))
     else:
         try:
-            if dates.parse_datetime(v["scanned_at"]) > delivered:
+            scanned = dates.parse_datetime(v["scanned_at"])
+            if scanned > delivered:
                 codes.append(("scanned_at", "future_date"))
+            # issue 17: the time window, from PC-Covid's launch to a day after delivery (the defaults)
+            launch = dt.datetime(2021, 9, 1, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+            if scanned < launch or scanned > delivered + dt.timedelta(days=1):
+                codes.append(("scanned_at", "time_out_of_window"))
         except ValueError:
             codes.append(("scanned_at", "invalid_date"))
     usable = False

@@ -77,7 +77,7 @@ SPEC = DatasetSpec(
         PHONE,
     ),
     keep_raw=False,
-    rules=("checkin_row_problem",),
+    rules=("checkin_row_problem", "checkin_time_window", "checkin_text"),
     profile="checkin_profile",
     merge=("checkin_merge", "checkin_person_merge", "identity_link_merge"),
     identity_columns=frozenset({"citizen_id", "phone", "qr_payload"}),

@@ -97,7 +97,7 @@ SPEC = DatasetSpec(
         Typed("resulted_at", "datetime"),
         Typed("facility_code", "digits", args=(5,)),
     ),
-    rules=("test_result_row_problem",),
+    rules=("test_result_row_problem", "test_result_text"),
     profile="test_result_profile",
     merge=("test_result_merge",),
     identity_columns=IDENTITY,

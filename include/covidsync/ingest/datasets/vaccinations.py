@@ -114,7 +114,7 @@ SPEC = DatasetSpec(
         Typed("vaccinated_on", "date"),
         Typed("facility_code", "digits", args=(5,)),
     ),
-    rules=("vaccination_row_problem",),
+    rules=("vaccination_row_problem", "vaccination_text"),
     rules_after_hold=("vaccination_short_interval",),
     profile="vaccination_profile",
     merge=("vaccination_merge",),

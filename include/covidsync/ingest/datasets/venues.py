@@ -28,7 +28,7 @@ SPEC = DatasetSpec(
         Typed("address"),
         Typed("venue_type", "word", args=("venue_types",)),  # adoption.md: English or Vietnamese words
     ),
-    rules=("venue_row_problem",),
+    rules=("venue_row_problem", "venue_text"),
     profile="venue_profile",
     merge=("venue_merge",),
     identity_columns=frozenset({"citizen_id", "phone", "qr_payload"}),
