@@ -5,7 +5,8 @@
 -- list fields (for the view hashes), and the earliest as_of at which time alone may change the row.
 -- For the Sổ SKĐT view (contract §7) the row also holds each dose's lot number (from the core record behind the
 -- dose), the tests sampled in the 90 days before as_of (newest first, at most 20; a positive pooled tube is the
--- member's `pooled_positive`), and the end of the latest F0 episode when it ended within 180 days before as_of.
+-- member's `pooled_positive`), the end of the latest F0 episode when it ended within 180 days before as_of, and
+-- the arrival measure in force with its last day (derived.person_arrival_measure's rule, at this as_of).
 -- Parameters: rule_set, as_of, with_sskdt (false: leave the Sổ SKĐT columns empty; the benchmark measures
 -- the view's cost that way).
 with param as (
@@ -139,6 +140,24 @@ test_ranked as (
     from test
 ),
 
+-- the arrival measure in force (contract §7, arrivals.md §2): the person's latest arrival whose measure has not
+-- ended by the local as_of day, the rule of the view derived.person_arrival_measure but at the release's as_of
+-- (not the last arrivals build's), so that the row's expiry below holds whatever built the arrivals last
+measure as (
+    select distinct on (a.person_id)
+        a.person_id,
+        a.measure,
+        a.ends_on
+    from derived.arrival as a
+    inner join status as s on a.person_id = s.person_id
+    cross join param as pa
+    where
+        pa.with_sskdt
+        and a.rule_set = %(rule_set)s
+        and a.ends_on >= pa.as_of_day
+    order by a.person_id asc, a.arrived_at desc
+),
+
 history as (
     select
         person_id,
@@ -180,6 +199,8 @@ select
     coalesce(c.sskdt_doses, '[]'::jsonb) as sskdt_certificate,
     coalesce(h.tests, '[]'::jsonb) as test_history,
     s.recovered_on,
+    m.measure as arrival_measure,
+    m.ends_on as arrival_measure_ends_on,
     coalesce(c.line, '') as certificate_text,
     coalesce(c.sskdt_line, '') as sskdt_certificate_text,
     coalesce(h.line, '') as test_history_text,
@@ -207,7 +228,9 @@ select
                     coalesce(c.line, ''),
                     coalesce(c.lot_line, ''),
                     coalesce(h.line, ''),
-                    coalesce(to_char(s.recovered_on, 'YYYY-MM-DD'), '\N')
+                    coalesce(to_char(s.recovered_on, 'YYYY-MM-DD'), '\N'),
+                    -- only with a measure in force (concat_ws skips a null): a row without one hashes as before
+                    m.measure || E'\t' || to_char(m.ends_on, 'YYYY-MM-DD')
                 ),
                 'UTF8'
             )
@@ -218,9 +241,12 @@ select
         tt.oldest_leaves_at,
         tt.next_enters_at,
         c.next_dose_on::timestamp at time zone 'Asia/Ho_Chi_Minh',
-        (s.recovered_on + 181)::timestamp at time zone 'Asia/Ho_Chi_Minh'
+        (s.recovered_on + 181)::timestamp at time zone 'Asia/Ho_Chi_Minh',
+        -- the measure ends: from the day after its last day the row shows the next one in force, or none
+        (m.ends_on + 1)::timestamp at time zone 'Asia/Ho_Chi_Minh'
     ) as expires_at
 from status as s
 left join certificate as c on s.person_id = c.person_id
 left join history as h on s.person_id = h.person_id
+left join measure as m on s.person_id = m.person_id
 left join test_time as tt on s.person_id = tt.person_id;

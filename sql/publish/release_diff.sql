@@ -59,6 +59,8 @@ select
     n.sskdt_certificate,
     n.test_history,
     n.recovered_on,
+    n.arrival_measure,
+    n.arrival_measure_ends_on,
     n.certificate_text,
     n.sskdt_certificate_text,
     n.test_history_text,

@@ -4,7 +4,8 @@
 insert into snapshot_row (
     release_id, citizen_id, phone, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
     latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate, full_name,
-    date_of_birth, vaccination_certificate, sskdt_certificate, test_history, recovered_on, row_sha256
+    date_of_birth, vaccination_certificate, sskdt_certificate, test_history, recovered_on, arrival_measure,
+    arrival_measure_ends_on, row_sha256
 )
 with param as (
     select %(with_sskdt)s::boolean as with_sskdt
@@ -105,6 +106,19 @@ test_ranked as (
     from test
 ),
 
+-- the arrival measure in force (0028): the latest arrival whose measure has not ended by the as_of day
+measure as (
+    select distinct on (a.person_id)
+        a.person_id,
+        a.measure,
+        a.ends_on
+    from derived.arrival as a
+    inner join status as s on a.person_id = s.person_id
+    cross join param as pa
+    where pa.with_sskdt and a.rule_set = %(rule_set)s and a.ends_on >= s.as_of_day
+    order by a.person_id asc, a.arrived_at desc
+),
+
 history as (
     select
         person_id,
@@ -146,6 +160,8 @@ select
     coalesce(c.sskdt_doses, '[]'::jsonb),
     coalesce(h.tests, '[]'::jsonb),
     s.recovered_on,
+    m.measure,
+    m.ends_on,
     encode(
         sha256(
             convert_to(
@@ -170,7 +186,8 @@ select
                     coalesce(c.line, ''),
                     coalesce(c.lot_line, ''),
                     coalesce(h.line, ''),
-                    coalesce(to_char(s.recovered_on, 'YYYY-MM-DD'), '\N')
+                    coalesce(to_char(s.recovered_on, 'YYYY-MM-DD'), '\N'),
+                    m.measure || E'\t' || to_char(m.ends_on, 'YYYY-MM-DD')
                 ),
                 'UTF8'
             )
@@ -179,4 +196,5 @@ select
     )
 from status as s
 left join certificate as c on s.person_id = c.person_id
-left join history as h on s.person_id = h.person_id;
+left join history as h on s.person_id = h.person_id
+left join measure as m on s.person_id = m.person_id;

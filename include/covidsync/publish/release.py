@@ -293,15 +293,16 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
                 citizen_id, valid_from, valid_to, change, person_id, phone, doses, last_dose_on,
                 last_dose_product, fully_vaccinated, card_colour, latest_test_type, latest_test_result,
                 latest_test_sampled_at, f0, contact_candidate, full_name, date_of_birth, vaccination_certificate,
-                sskdt_certificate, test_history, recovered_on, certificate_text, sskdt_certificate_text,
-                test_history_text, row_sha256, expires_at
+                sskdt_certificate, test_history, recovered_on, arrival_measure, arrival_measure_ends_on,
+                certificate_text, sskdt_certificate_text, test_history_text, row_sha256, expires_at
             )
             select
                 citizen_id, %(release_id)s, case when change = 'removed' then %(release_id)s end, change,
                 person_id, phone, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
                 latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate, full_name,
                 date_of_birth, vaccination_certificate, sskdt_certificate, test_history, recovered_on,
-                certificate_text, sskdt_certificate_text, test_history_text, row_sha256, expires_at
+                arrival_measure, arrival_measure_ends_on, certificate_text, sskdt_certificate_text,
+                test_history_text, row_sha256, expires_at
             from publish_diff
             """,
             {"release_id": release_id},
