@@ -138,7 +138,16 @@ def ingest_checkins():
     registries = load_registries()
     partitions >> registered
     summary = summarise(processed, declarations)
-    [partitions, registered, checkin_ids, processed, app_users, declarations, registries, summary] >> watcher()
+    [
+        partitions,
+        registered,
+        checkin_ids,
+        processed,
+        app_users,
+        declarations,
+        registries,
+        summary,
+    ] >> watcher()
 
 
 ingest_checkins()

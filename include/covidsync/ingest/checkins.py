@@ -78,7 +78,12 @@ log = logging.getLogger(__name__)
 # app_users: the app operator's daily counts (adoption.md), from pccovid/app_users/ after the check-ins;
 # declarations: issue 24, the same pccovid/ folder
 DATASETS = ("venues", "checkins", "app_users", "declarations")
-TABLES = {"venues": "venue", "checkins": "checkin", "app_users": "app_user_count", "declarations": "declaration"}
+TABLES = {
+    "venues": "venue",
+    "checkins": "checkin",
+    "app_users": "app_user_count",
+    "declarations": "declaration",
+}
 IDENTITY_COLUMNS = {"citizen_id", "phone", "qr_payload"}
 COPY_READ = 1 << 16  # characters handed to COPY per read
 FACTS_SPOOL_BYTES = 32 << 20  # identity facts of a file kept in memory up to this, then on disk

@@ -18,7 +18,6 @@ Venue data (name, address) is not personal; no person appears in any of it.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import logging
 from pathlib import Path

@@ -176,7 +176,9 @@ def test_every_row_code_is_injected(defective):
     # tests/integration/test_adoption_feeds.py); invalid_text (issue 17) is not injected: the sample's names stay
     # as they were (the engine fixtures); tests/integration/test_ingest_rules_hardening.py and
     # tests/unit/test_textsafe.py make it
-    expected = {c for c in codes.ROW_CODES if codes.ROW_CODES_ADDED.get(c) not in ("0025", "0027")} - {"invalid_text"}
+    expected = {c for c in codes.ROW_CODES if codes.ROW_CODES_ADDED.get(c) not in ("0025", "0027")} - {
+        "invalid_text"
+    }
     assert found == expected, expected - found
     summary = json.loads((defective / "truth" / "summary.json").read_text("utf-8"))
     assert summary["uncovered_codes"] == {}
