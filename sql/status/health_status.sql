@@ -1,6 +1,18 @@
 -- derived.health_status for the persons in touched: one row per person under the rule set, as of as_of
 -- (the end of a local day; contract §1-§4, §6), with the ids of the records behind the fields (explain).
 -- Dates compare with the as_of date: a dose on day D counts for "14 days before as_of" from as_of = D + 14.
+-- due_at: the earliest instant c >= as_of of the person's clocks, where a time rule can change the row (as_of
+-- at or past c: the row is recomputed; before it the row holds, whatever the as_of). The clocks, each the
+-- instant the rule's comparison with as_of turns (at or just after it):
+-- - each vaccination record on day D: visible from the local midnight starting D + 1, and D + yellow_dose_days,
+--   D + fully_vaccinated_days (a superset of the first dose's and the last primary dose's clocks);
+-- - each test: visible after sampled_at; a negative RT-PCR's 72 hours end after sampled_at + 72 hours;
+-- - each F0 episode: f0_since, recovered_at (no longer active), and the local midnight ending the green
+--   recovery window (recovered_on + green_recovery_days + 1);
+-- - each candidate scan: visible after candidate_scanned_at, expired after it + candidate_flag_days.
+-- They depend on the person's records and the rows of f0_episode and contact_candidate alone (any change to
+-- those touches the person), so a row untouched since an earlier as_of A, with no clock in [A, as_of], has
+-- the due_at a full rebuild gives.
 delete from derived.health_status
 where rule_set = %(rule_set)s and person_id in (select t.person_id from touched as t);
 
@@ -8,7 +20,7 @@ insert into derived.health_status (
     rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, primary_doses, primary_complete,
     last_primary_dose_on, booster_doses, fully_vaccinated, latest_test_type, latest_test_result,
     latest_test_sampled_at, f0, f0_since, recovered_on, contact_candidate, card_colour,
-    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id
+    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id, due_at
 )
 with param as (
     select
@@ -109,6 +121,58 @@ candidate as (
         and c.candidate_scanned_at < pa.as_of
 ),
 
+clock as (
+    select
+        r.person_id,
+        ((v.vaccinated_on + s.days)::timestamp at time zone 'Asia/Ho_Chi_Minh') as at
+    from touched as t
+    inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'vaccination'
+    inner join core.vaccination as v on r.record_id = v.vaccination_id
+    cross join (values (1), (%(yellow_dose_days)s), (%(fully_vaccinated_days)s)) as s (days)
+    union all
+    select
+        r.person_id,
+        tr.sampled_at + s.shift as at
+    from touched as t
+    inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'test_result'
+    inner join core.test_result as tr on r.record_id = tr.test_result_id
+    cross join (values (interval '0 hours', false), (make_interval(hours => %(yellow_rt_pcr_hours)s), true))
+        as s (shift, negative_pcr)
+    where not s.negative_pcr or (tr.test_type = 'RT-PCR' and tr.result = 'negative')
+    union all
+    select
+        e.person_id,
+        unnest(array[
+            e.f0_since,
+            e.recovered_at,
+            (
+                ((e.recovered_at at time zone 'Asia/Ho_Chi_Minh')::date + %(green_recovery_days)s + 1)::timestamp
+                at time zone 'Asia/Ho_Chi_Minh'
+            )
+        ]) as at
+    from derived.f0_episode as e
+    inner join touched as t on e.person_id = t.person_id
+    where e.rule_set = %(rule_set)s
+    union all
+    select
+        c.candidate_person_id,
+        unnest(array[c.candidate_scanned_at, c.candidate_scanned_at + make_interval(days => %(candidate_flag_days)s)])
+            as at
+    from derived.contact_candidate as c
+    inner join touched as t on c.candidate_person_id = t.person_id
+    where c.rule_set = %(rule_set)s
+),
+
+due as (
+    select
+        c.person_id,
+        min(c.at) as due_at
+    from clock as c
+    cross join param as pa
+    where c.at >= pa.as_of
+    group by c.person_id
+),
+
 status as (
     select
         t.person_id,
@@ -133,7 +197,8 @@ status as (
         case when not e.active then (e.recovered_at at time zone 'Asia/Ho_Chi_Minh')::date end as recovered_on,
         case when not e.active then e.recovery_test_id end as recovery_test_id,
         c.person_id is not null as contact_candidate,
-        n.person_id is not null as recent_negative_pcr
+        n.person_id is not null as recent_negative_pcr,
+        du.due_at
     from touched as t
     inner join derived.person as p on t.person_id = p.person_id
     cross join param as pa
@@ -142,6 +207,7 @@ status as (
     left join episode as e on t.person_id = e.person_id
     left join candidate as c on t.person_id = c.person_id
     left join recent_negative_pcr as n on t.person_id = n.person_id
+    left join due as du on t.person_id = du.person_id
 ),
 
 judged as (
@@ -182,5 +248,6 @@ select
     j.last_dose_vaccination_id,
     j.latest_test_id,
     j.f0_test_id,
-    j.recovery_test_id
+    j.recovery_test_id,
+    j.due_at
 from judged as j;
