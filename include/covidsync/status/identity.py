@@ -75,6 +75,7 @@ create temp table stale_person on commit drop as
         union all select x.person_id from derived.person x where %(everyone)s
     )
     and not exists (select 1 from person_new n where n.person_key = p.person_key);
+analyze stale_person;  -- a few persons or none: the deletes below then look them up by index
 update derived.contact_candidate set candidate_person_id = null
     where candidate_person_id in (select person_id from stale_person);
 -- the candidate rows of every rule set kept in its build state, less those that go (no count of the table)
