@@ -13,15 +13,11 @@
 -- They depend on the person's records and the rows of f0_episode and contact_candidate alone (any change to
 -- those touches the person), so a row untouched since an earlier as_of A, with no clock in [A, as_of], has
 -- the due_at a full rebuild gives.
-delete from derived.health_status
-where rule_set = %(rule_set)s and person_id in (select t.person_id from touched as t);
+-- Only the rows that differ are written (status_new, then the differences): a row whose values and due_at
+-- are those it had keeps its as_of and computed_at, so a reader of computed_at sees the statuses that changed.
+drop table if exists status_new;
 
-insert into derived.health_status (
-    rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, primary_doses, primary_complete,
-    last_primary_dose_on, booster_doses, fully_vaccinated, latest_test_type, latest_test_result,
-    latest_test_sampled_at, f0, f0_since, recovered_on, contact_candidate, card_colour,
-    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id, due_at
-)
+create temp table status_new on commit drop as
 with param as (
     select
         %(as_of)s::timestamptz as as_of,
@@ -219,7 +215,7 @@ judged as (
 )
 
 select
-    %(rule_set)s,
+    %(rule_set)s::text as rule_set,
     j.person_id,
     j.as_of,
     j.doses,
@@ -229,7 +225,7 @@ select
     j.primary_complete,
     j.last_primary_dose_on,
     j.booster_doses,
-    coalesce(j.fully_vaccinated, false),
+    coalesce(j.fully_vaccinated, false) as fully_vaccinated,
     j.latest_test_type,
     j.latest_test_result,
     j.latest_test_sampled_at,
@@ -244,10 +240,85 @@ select
         when j.first_dose_on <= j.as_of_date - %(yellow_dose_days)s then 'yellow'
         when j.recent_negative_pcr then 'yellow'
         else 'red'
-    end,
+    end as card_colour,
     j.last_dose_vaccination_id,
     j.latest_test_id,
     j.f0_test_id,
     j.recovery_test_id,
     j.due_at
 from judged as j;
+
+create unique index on status_new (person_id);
+
+analyze status_new;
+
+drop table if exists status_same;
+
+create temp table status_same on commit drop as
+select n.person_id
+from status_new as n
+inner join derived.health_status as h on n.rule_set = h.rule_set and n.person_id = h.person_id
+where
+    (
+        n.doses, n.last_dose_on, n.last_dose_product, n.primary_doses, n.primary_complete,
+        n.last_primary_dose_on, n.booster_doses, n.fully_vaccinated, n.latest_test_type,
+        n.latest_test_result, n.latest_test_sampled_at, n.f0, n.f0_since, n.recovered_on,
+        n.contact_candidate, n.card_colour, n.last_dose_vaccination_id, n.latest_test_id, n.f0_test_id,
+        n.recovery_test_id, n.due_at
+    )
+    is not distinct from
+    (
+        h.doses, h.last_dose_on, h.last_dose_product, h.primary_doses, h.primary_complete,
+        h.last_primary_dose_on, h.booster_doses, h.fully_vaccinated, h.latest_test_type,
+        h.latest_test_result, h.latest_test_sampled_at, h.f0, h.f0_since, h.recovered_on,
+        h.contact_candidate, h.card_colour, h.last_dose_vaccination_id, h.latest_test_id, h.f0_test_id,
+        h.recovery_test_id, h.due_at
+    );
+
+create unique index on status_same (person_id);
+
+delete from derived.health_status as h
+where
+    h.rule_set = %(rule_set)s
+    and h.person_id in (select t.person_id from touched as t)
+    and not exists (
+        select 1 from status_same as s
+        where s.person_id = h.person_id
+    );
+
+insert into derived.health_status (
+    rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, primary_doses, primary_complete,
+    last_primary_dose_on, booster_doses, fully_vaccinated, latest_test_type, latest_test_result,
+    latest_test_sampled_at, f0, f0_since, recovered_on, contact_candidate, card_colour,
+    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id, due_at
+)
+select
+    n.rule_set,
+    n.person_id,
+    n.as_of,
+    n.doses,
+    n.last_dose_on,
+    n.last_dose_product,
+    n.primary_doses,
+    n.primary_complete,
+    n.last_primary_dose_on,
+    n.booster_doses,
+    n.fully_vaccinated,
+    n.latest_test_type,
+    n.latest_test_result,
+    n.latest_test_sampled_at,
+    n.f0,
+    n.f0_since,
+    n.recovered_on,
+    n.contact_candidate,
+    n.card_colour,
+    n.last_dose_vaccination_id,
+    n.latest_test_id,
+    n.f0_test_id,
+    n.recovery_test_id,
+    n.due_at
+from status_new as n
+where not exists (
+    select 1 from status_same as s
+    where s.person_id = n.person_id
+);
