@@ -15,9 +15,23 @@
 -- the due_at a full rebuild gives.
 -- Only the rows that differ are written (status_new, then the differences): a row whose values and due_at
 -- are those it had keeps its as_of and computed_at, so a reader of computed_at sees the statuses that changed.
-drop table if exists status_new;
+-- (created once per transaction and emptied: a build in a long transaction takes no new locks per call)
+create temp table if not exists status_new (
+    like derived.health_status including defaults
+) on commit drop;
 
-create temp table status_new on commit drop as
+truncate status_new;
+
+create temp table if not exists status_same (person_id bigint primary key) on commit drop;
+
+truncate status_same;
+
+insert into status_new (
+    rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, primary_doses, primary_complete,
+    last_primary_dose_on, booster_doses, fully_vaccinated, latest_test_type, latest_test_result,
+    latest_test_sampled_at, f0, f0_since, recovered_on, contact_candidate, card_colour,
+    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id, due_at
+)
 with param as (
     select
         %(as_of)s::timestamptz as as_of,
@@ -248,13 +262,9 @@ select
     j.due_at
 from judged as j;
 
-create unique index on status_new (person_id);
-
 analyze status_new;
 
-drop table if exists status_same;
-
-create temp table status_same on commit drop as
+insert into status_same (person_id)
 select n.person_id
 from status_new as n
 inner join derived.health_status as h on n.rule_set = h.rule_set and n.person_id = h.person_id
@@ -274,8 +284,6 @@ where
         h.contact_candidate, h.card_colour, h.last_dose_vaccination_id, h.latest_test_id, h.f0_test_id,
         h.recovery_test_id, h.due_at
     );
-
-create unique index on status_same (person_id);
 
 delete from derived.health_status as h
 where
