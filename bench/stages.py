@@ -724,6 +724,21 @@ def status_incremental(ctx: Ctx) -> dict:
     return {"rows": result.persons, "detail": _build_detail(result)}
 
 
+@stage(
+    "status_nothing_new",
+    "identity + status build again as of that day, nothing new (build.incremental_build)",
+)
+def status_nothing_new(ctx: Ctx) -> dict:
+    import datetime as dt
+
+    from covidsync.status import build
+
+    result = build.incremental_build(ctx.params["db_url"], dt.date.fromisoformat(ctx.state["next_day"]))
+    if result.mode != "incremental" or result.touched:
+        raise RuntimeError(f"expected an incremental build touching nobody, got {result.as_dict()}")
+    return {"rows": result.persons, "detail": _build_detail(result)}
+
+
 def _build_detail(result) -> dict:
     return {
         k: getattr(result, k) for k in ("mode", "persons", "touched", "f0_active", "candidates", "rounds")
@@ -735,7 +750,7 @@ group(
         "status",
         "identity and status build (target: incremental <= 0.2 of full)",
         None,
-        ("identity_full", "status_full", "status_load_day", "status_incremental"),
+        ("identity_full", "status_full", "status_load_day", "status_incremental", "status_nothing_new"),
         ("status_full",),
         baselines=(),
         prepare="status_prepare",
@@ -995,6 +1010,14 @@ def targets() -> list[Target]:
             0.2,
             "incremental status build after one day <= 0.2 of a full rebuild (seconds)",
             steps=("status_incremental", "status_full"),
+        ),
+        Target(
+            "status",
+            "step_ratio",
+            "<=",
+            0.02,
+            "incremental status build with nothing new <= 0.02 of a full rebuild (seconds)",
+            steps=("status_nothing_new", "status_full"),
         ),
         Target("tracing", "time_x_copy", "<=", 1.0, "tracing a day's check-ins <= the time of COPYing them"),
         Target(

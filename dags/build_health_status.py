@@ -16,7 +16,7 @@ logical date: it builds as of the end of the current local day. On demand:
 1. `build_status` (outlet `derived.health_status`), one transaction under an advisory lock: identity
    resolution (`derived.person`, `person_identifier`, `person_record`, the review queue
    `derived.identity_review`); then, for the persons touched since the last build (records or identifiers
-   changed, a status that changes with time as as_of moves, candidacy changed), F0 episodes, contact
+   changed, a status whose stored due date as_of reached, candidacy changed), F0 episodes, contact
    candidates (`derived.contact_candidate`), doses (`derived.vaccination_dose`) and the status
    (`derived.health_status`). The first build of a rule set, or a new rule-set version, is full. Then the
    arrivals into the province (outlets `derived.arrival`, `derived.arrival_followup`; contract

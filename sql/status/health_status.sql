@@ -1,14 +1,36 @@
 -- derived.health_status for the persons in touched: one row per person under the rule set, as of as_of
 -- (the end of a local day; contract §1-§4, §6), with the ids of the records behind the fields (explain).
 -- Dates compare with the as_of date: a dose on day D counts for "14 days before as_of" from as_of = D + 14.
-delete from derived.health_status
-where rule_set = %(rule_set)s and person_id in (select t.person_id from touched as t);
+-- due_at: the earliest instant c >= as_of of the person's clocks, where a time rule can change the row (as_of
+-- at or past c: the row is recomputed; before it the row holds, whatever the as_of). The clocks, each the
+-- instant the rule's comparison with as_of turns (at or just after it):
+-- - each vaccination record on day D: visible from the local midnight starting D + 1, and D + yellow_dose_days,
+--   D + fully_vaccinated_days (a superset of the first dose's and the last primary dose's clocks);
+-- - each test: visible after sampled_at; a negative RT-PCR's 72 hours end after sampled_at + 72 hours;
+-- - each F0 episode: f0_since, recovered_at (no longer active), and the local midnight ending the green
+--   recovery window (recovered_on + green_recovery_days + 1);
+-- - each candidate scan: visible after candidate_scanned_at, expired after it + candidate_flag_days.
+-- They depend on the person's records and the rows of f0_episode and contact_candidate alone (any change to
+-- those touches the person), so a row untouched since an earlier as_of A, with no clock in [A, as_of], has
+-- the due_at a full rebuild gives.
+-- Only the rows that differ are written (status_new, then the differences): a row whose values and due_at
+-- are those it had keeps its as_of and computed_at, so a reader of computed_at sees the statuses that changed.
+-- (created once per transaction and emptied: a build in a long transaction takes no new locks per call)
+create temp table if not exists status_new (
+    like derived.health_status including defaults
+) on commit drop;
 
-insert into derived.health_status (
+truncate status_new;
+
+create temp table if not exists status_same (person_id bigint primary key) on commit drop;
+
+truncate status_same;
+
+insert into status_new (
     rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, primary_doses, primary_complete,
     last_primary_dose_on, booster_doses, fully_vaccinated, latest_test_type, latest_test_result,
     latest_test_sampled_at, f0, f0_since, recovered_on, contact_candidate, card_colour,
-    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id
+    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id, due_at
 )
 with param as (
     select
@@ -109,6 +131,58 @@ candidate as (
         and c.candidate_scanned_at < pa.as_of
 ),
 
+clock as (
+    select
+        r.person_id,
+        ((v.vaccinated_on + s.days)::timestamp at time zone 'Asia/Ho_Chi_Minh') as at
+    from touched as t
+    inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'vaccination'
+    inner join core.vaccination as v on r.record_id = v.vaccination_id
+    cross join (values (1), (%(yellow_dose_days)s), (%(fully_vaccinated_days)s)) as s (days)
+    union all
+    select
+        r.person_id,
+        tr.sampled_at + s.shift as at
+    from touched as t
+    inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'test_result'
+    inner join core.test_result as tr on r.record_id = tr.test_result_id
+    cross join (values (interval '0 hours', false), (make_interval(hours => %(yellow_rt_pcr_hours)s), true))
+        as s (shift, negative_pcr)
+    where not s.negative_pcr or (tr.test_type = 'RT-PCR' and tr.result = 'negative')
+    union all
+    select
+        e.person_id,
+        unnest(array[
+            e.f0_since,
+            e.recovered_at,
+            (
+                ((e.recovered_at at time zone 'Asia/Ho_Chi_Minh')::date + %(green_recovery_days)s + 1)::timestamp
+                at time zone 'Asia/Ho_Chi_Minh'
+            )
+        ]) as at
+    from derived.f0_episode as e
+    inner join touched as t on e.person_id = t.person_id
+    where e.rule_set = %(rule_set)s
+    union all
+    select
+        c.candidate_person_id,
+        unnest(array[c.candidate_scanned_at, c.candidate_scanned_at + make_interval(days => %(candidate_flag_days)s)])
+            as at
+    from derived.contact_candidate as c
+    inner join touched as t on c.candidate_person_id = t.person_id
+    where c.rule_set = %(rule_set)s
+),
+
+due as (
+    select
+        c.person_id,
+        min(c.at) as due_at
+    from clock as c
+    cross join param as pa
+    where c.at >= pa.as_of
+    group by c.person_id
+),
+
 status as (
     select
         t.person_id,
@@ -133,7 +207,8 @@ status as (
         case when not e.active then (e.recovered_at at time zone 'Asia/Ho_Chi_Minh')::date end as recovered_on,
         case when not e.active then e.recovery_test_id end as recovery_test_id,
         c.person_id is not null as contact_candidate,
-        n.person_id is not null as recent_negative_pcr
+        n.person_id is not null as recent_negative_pcr,
+        du.due_at
     from touched as t
     inner join derived.person as p on t.person_id = p.person_id
     cross join param as pa
@@ -142,6 +217,7 @@ status as (
     left join episode as e on t.person_id = e.person_id
     left join candidate as c on t.person_id = c.person_id
     left join recent_negative_pcr as n on t.person_id = n.person_id
+    left join due as du on t.person_id = du.person_id
 ),
 
 judged as (
@@ -153,7 +229,7 @@ judged as (
 )
 
 select
-    %(rule_set)s,
+    %(rule_set)s::text as rule_set,
     j.person_id,
     j.as_of,
     j.doses,
@@ -163,7 +239,7 @@ select
     j.primary_complete,
     j.last_primary_dose_on,
     j.booster_doses,
-    coalesce(j.fully_vaccinated, false),
+    coalesce(j.fully_vaccinated, false) as fully_vaccinated,
     j.latest_test_type,
     j.latest_test_result,
     j.latest_test_sampled_at,
@@ -178,9 +254,79 @@ select
         when j.first_dose_on <= j.as_of_date - %(yellow_dose_days)s then 'yellow'
         when j.recent_negative_pcr then 'yellow'
         else 'red'
-    end,
+    end as card_colour,
     j.last_dose_vaccination_id,
     j.latest_test_id,
     j.f0_test_id,
-    j.recovery_test_id
+    j.recovery_test_id,
+    j.due_at
 from judged as j;
+
+analyze status_new;
+
+insert into status_same (person_id)
+select n.person_id
+from status_new as n
+inner join derived.health_status as h on n.rule_set = h.rule_set and n.person_id = h.person_id
+where
+    (
+        n.doses, n.last_dose_on, n.last_dose_product, n.primary_doses, n.primary_complete,
+        n.last_primary_dose_on, n.booster_doses, n.fully_vaccinated, n.latest_test_type,
+        n.latest_test_result, n.latest_test_sampled_at, n.f0, n.f0_since, n.recovered_on,
+        n.contact_candidate, n.card_colour, n.last_dose_vaccination_id, n.latest_test_id, n.f0_test_id,
+        n.recovery_test_id, n.due_at
+    )
+    is not distinct from
+    (
+        h.doses, h.last_dose_on, h.last_dose_product, h.primary_doses, h.primary_complete,
+        h.last_primary_dose_on, h.booster_doses, h.fully_vaccinated, h.latest_test_type,
+        h.latest_test_result, h.latest_test_sampled_at, h.f0, h.f0_since, h.recovered_on,
+        h.contact_candidate, h.card_colour, h.last_dose_vaccination_id, h.latest_test_id, h.f0_test_id,
+        h.recovery_test_id, h.due_at
+    );
+
+delete from derived.health_status as h
+where
+    h.rule_set = %(rule_set)s
+    and h.person_id in (select t.person_id from touched as t)
+    and not exists (
+        select 1 from status_same as s
+        where s.person_id = h.person_id
+    );
+
+insert into derived.health_status (
+    rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, primary_doses, primary_complete,
+    last_primary_dose_on, booster_doses, fully_vaccinated, latest_test_type, latest_test_result,
+    latest_test_sampled_at, f0, f0_since, recovered_on, contact_candidate, card_colour,
+    last_dose_vaccination_id, latest_test_id, f0_test_id, recovery_test_id, due_at
+)
+select
+    n.rule_set,
+    n.person_id,
+    n.as_of,
+    n.doses,
+    n.last_dose_on,
+    n.last_dose_product,
+    n.primary_doses,
+    n.primary_complete,
+    n.last_primary_dose_on,
+    n.booster_doses,
+    n.fully_vaccinated,
+    n.latest_test_type,
+    n.latest_test_result,
+    n.latest_test_sampled_at,
+    n.f0,
+    n.f0_since,
+    n.recovered_on,
+    n.contact_candidate,
+    n.card_colour,
+    n.last_dose_vaccination_id,
+    n.latest_test_id,
+    n.f0_test_id,
+    n.recovery_test_id,
+    n.due_at
+from status_new as n
+where not exists (
+    select 1 from status_same as s
+    where s.person_id = n.person_id
+);

@@ -17,7 +17,8 @@ analyze identity_resolved;
 
 -- identifier_new (temporary): what derived.person_identifier must hold (for the identifiers of identity_scope
 -- in an incremental build); then only the differences are written, the persons they concern are touched and
--- the pseudonyms whose person changed noted (changed_key).
+-- noted (rekeyed: an F0 among them has its scans found again) and the pseudonyms whose person changed noted
+-- (changed_key).
 create temp table identifier_new on commit drop as
 with phone_holder as (
     select
@@ -93,6 +94,14 @@ added as (
         n.person_id
     from identifier_add as n
     returning person_id, identity_key
+),
+
+rekey as (
+    insert into rekeyed (person_id)
+    select g.person_id from gone as g
+    union
+    select a.person_id from added as a
+    on conflict do nothing
 ),
 
 moved as (

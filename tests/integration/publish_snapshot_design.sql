@@ -28,13 +28,16 @@ status as (
         hs.latest_test_sampled_at,
         hs.f0,
         hs.contact_candidate,
-        hs.as_of,
-        (hs.as_of at time zone 'Asia/Ho_Chi_Minh')::date as as_of_day,
+        coalesce(b.as_of, hs.as_of) as as_of,
+        (coalesce(b.as_of, hs.as_of) at time zone 'Asia/Ho_Chi_Minh')::date as as_of_day,
         case
-            when hs.recovered_on >= (hs.as_of at time zone 'Asia/Ho_Chi_Minh')::date - 180 then hs.recovered_on
+            when hs.recovered_on >= (coalesce(b.as_of, hs.as_of) at time zone 'Asia/Ho_Chi_Minh')::date - 180
+                then hs.recovered_on
         end as recovered_on
     from derived.health_status as hs
     inner join derived.person as p on hs.person_id = p.person_id
+    -- the build's as_of (a status row keeps the one it was computed as of until it falls due; issue 19)
+    left join derived.build_state as b on hs.rule_set = b.rule_set
     where hs.rule_set = %(rule_set)s and p.citizen_id is not null
 ),
 

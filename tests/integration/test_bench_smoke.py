@@ -137,12 +137,14 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
             "status_full",
             "status_load_day",
             "status_incremental",
+            "status_nothing_new",
             "total",
         ]
         assert here["status_prepare"]["kind"] == "prepare"
         full, incremental = here["status_full"]["detail"], here["status_incremental"]["detail"]
         assert full["mode"] == "full" and full["touched"] == full["persons"] == here["identity_full"]["rows"]
         assert incremental["mode"] == "incremental" and 0 < incremental["touched"] <= incremental["persons"]
+        assert here["status_nothing_new"]["detail"]["touched"] == 0
         assert here["status_load_day"]["rows"] > 0
         assert here["total"]["seconds"] == here["status_full"]["seconds"]
 

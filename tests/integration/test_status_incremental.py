@@ -29,8 +29,8 @@ SNAPSHOT = {
                d.reported_by
         from derived.vaccination_dose d join derived.person p using (person_id)""",
     "health_status": """
-        select h.rule_set, p.person_key, h.as_of, h.doses, h.last_dose_on, h.last_dose_product, h.primary_doses,
-               h.primary_complete, h.last_primary_dose_on, h.booster_doses, h.fully_vaccinated, h.latest_test_type,
+        select h.rule_set, p.person_key, derived.status_as_of(h.rule_set), h.due_at, h.doses, h.last_dose_on,
+               h.last_dose_product, h.primary_doses, h.primary_complete, h.last_primary_dose_on, h.booster_doses, h.fully_vaccinated, h.latest_test_type,
                h.latest_test_result, h.latest_test_sampled_at, h.f0, h.f0_since, h.recovered_on,
                h.contact_candidate, h.card_colour, h.last_dose_vaccination_id, h.latest_test_id, h.f0_test_id,
                h.recovery_test_id

@@ -69,7 +69,7 @@ select i.value, c.candidate_person_key, c.venue_code, c.f0_scanned_at, c.candida
 from derived.contact_candidate c join derived.person_identifier i on i.person_id = c.f0_person_id and i.kind = 'cccd'
 """
 SNAPSHOT = (
-    BUILT_STATUS.replace("select i.value,", "select i.value, h.as_of,"),
+    BUILT_STATUS.replace("select i.value,", "select i.value, derived.status_as_of(h.rule_set), h.due_at,"),
     BUILT_EPISODES,
     BUILT_CANDIDATES + " order by 1, 2, 3, 4, 5",
     "select i.value, d.dose_number, d.vaccinated_on, d.product_code, d.vaccination_id, d.reported_by"

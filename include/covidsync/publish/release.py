@@ -170,8 +170,9 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         )
         latest = cur.fetchone()
         cur.execute(
-            "select max(as_of), max(computed_at), count(*) from derived.health_status where rule_set = %s",
-            (rule_set,),
+            "select derived.status_as_of(%s), max(computed_at), count(*) from derived.health_status"
+            " where rule_set = %s",
+            (rule_set, rule_set),
         )
         as_of, watermark, statuses = cur.fetchone()
         if not statuses:

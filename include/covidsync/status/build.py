@@ -6,17 +6,26 @@
    identifiers a change since the last build can reach by an incremental one; the differences applied; the
    persons whose records or identifiers changed are *touched*;
 2. an incremental build also touches the persons whose status can change only because ``as_of`` moved
-   (``sql/status/touched_by_time.sql``: doses and recoveries ageing past 14 or 180 days, 72-hour RT-PCRs,
-   candidate flags after 14 days), and retraces the F0s whose window meets the scans that arrived since the
-   last build (``core.checkin.loaded_at`` from the watermark on: the start of the oldest transaction open
-   when the last build began, so that a load committing late is not missed) or that ``as_of`` made visible;
-3. F0 episodes of the touched persons; contact candidates of the F0s whose episodes changed; the persons
-   whose candidacy changed are touched in turn (an antigen positive of a candidate is an F0), until nothing
-   changes. A test is supported only by an episode that began before it (contract §3: support runs forward
+   forward: each status row stores ``due_at``, the first instant its clocks (doses and recoveries ageing
+   past 14 or 180 days, 72-hour RT-PCRs, candidate flags after 14 days, records becoming visible) can change
+   it, and the rows due by the new ``as_of`` are read through an index (``sql/status/touched_by_due.sql``;
+   a move back to an earlier ``as_of`` reads the records' clocks, ``touched_by_time.sql``). It retraces the
+   F0s whose window meets the scans that arrived since the last build (``core.checkin.loaded_at`` from the
+   watermark on: the start of the oldest transaction open when the last build began, so that a load
+   committing late is not missed) or that ``as_of`` made visible, and the F0s whose identifiers changed
+   (their scans are others);
+3. F0 episodes of the touched persons; contact candidates of the F0s whose episodes changed (and of those
+   retraced above: nothing else is an input of an F0's candidates); the persons whose candidacy changed are
+   touched in turn (an antigen positive of a candidate is an F0), until nothing changes. A test is supported only by an episode that began before it (contract §3: support runs forward
    in time), so the rounds reach the contract's unique result from any start, the same from a full build's
    empty tables as from an incremental build's last result; no two people can keep each other F0. The
    rounds are bounded (:func:`round_limit`); past the bound the build stops on :class:`NotSettledBug`;
-4. doses and the status of every touched person.
+4. doses and the status of every touched person, then the :data:`EXTRA_STEPS`.
+
+The build's ``as_of`` is stored once, in ``derived.build_state`` (``derived.status_as_of(rule_set)``): a
+status row keeps the ``as_of`` it was computed as of until its ``due_at``, so a new day rewrites only the
+rows that change. Nothing in an incremental build reads a whole derived table: the counts it reports are
+kept from its changes (persons, candidate rows) or read through partial indexes (active F0s, open reviews).
 
 A full build touches everyone; both run the same SQL, so an incremental build equals a full one (proved by
 ``tests/integration/test_status_incremental.py``). The functions a benchmark calls: :func:`full_build`,
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from zoneinfo import ZoneInfo
 
@@ -51,6 +61,11 @@ select least(now(), coalesce((
 # rounds of F0 decisions after which a build reads its limit (round_limit); generated 100k-person days
 # settle in a handful
 SETTLE_ROUNDS = 20
+# Steps run after the statuses, in the build's transaction, each called as step(cur, params, full): cur a
+# cursor, params the build's SQL parameters (rule set, as_of, the rule set's values, pseudonym keys), full
+# whether everyone is rebuilt; the temporary table ``touched`` holds the persons whose status was rebuilt.
+# Later stages of the status build append theirs here (issue 24: the arrivals).
+EXTRA_STEPS: list[Callable] = [arrivals.build_arrivals]  # derived.arrival, its follow-up, work lists
 BUG_KEYS = 20  # pseudonymous person keys a bug report names (the count says how many were involved)
 ALERT_KIND = "health_status_build_bug"
 
@@ -193,6 +208,10 @@ def build_uncommitted(
         state = cur.fetchone()
         if state is None or state[2] != rs.version:
             full = True
+        # derived.person's rows as the last build (of any rule set) left them: no count of the table
+        cur.execute("select persons from derived.build_state order by built_at desc limit 1")
+        last = cur.fetchone()
+        persons_before = None if full or last is None else last[0]
         cur.execute(_HORIZON)
         checkin_watermark = record_watermark = cur.fetchone()[0]
         cur.execute(_TEMP)
@@ -201,7 +220,7 @@ def build_uncommitted(
             cur.execute("delete from derived.health_status where rule_set = %s", (rs.name,))
             cur.execute("delete from derived.f0_episode where rule_set = %s", (rs.name,))
         since = None if full or state is None else state[3]
-        ident = identity.resolve(conn, since)
+        ident = identity.resolve(conn, since, persons_before)
         if full:
             cur.execute("truncate touched; insert into touched select person_id from derived.person")
             cur.execute("insert into retrace select person_id from touched")
@@ -211,8 +230,11 @@ def build_uncommitted(
                 # records changed in place (a merge replaces a record with a new id: identity sees that)
                 cur.execute(_CHANGED_RECORDS, {"since": previous_records})
             span = {"lo": min(previous_as_of, as_of), "hi": max(previous_as_of, as_of)}
-            if previous_as_of != as_of:
+            if as_of > previous_as_of:
+                cur.execute(sql("touched_by_due"), params | span)
+            elif as_of < previous_as_of:
                 cur.execute(sql("touched_by_time"), params | span)
+            if previous_as_of != as_of:
                 cur.execute(sql("retrace_by_window"), params | span)
             if previous_watermark is not None:
                 cur.execute(
@@ -225,35 +247,44 @@ def build_uncommitted(
             elif checkin_watermark is not None:
                 cur.execute("insert into retrace select person_id from derived.person on conflict do nothing")
         cur.execute("insert into pending select person_id from touched")
-        # a touched F0's identifiers may have changed: its scans are found again
+        # an F0 whose identifiers changed has other scans: they are found again (its episode, if it changes,
+        # is retraced by _settle)
         cur.execute(
-            "insert into retrace select distinct e.person_id from derived.f0_episode e join touched t"
+            "insert into retrace select distinct e.person_id from derived.f0_episode e join rekeyed k"
             " using (person_id) where e.rule_set = %(rule_set)s on conflict do nothing",
             params,
         )
-        rounds = _settle(cur, params)
+        rounds, candidate_change = _settle(cur, params)
         cur.execute("analyze touched")  # a few persons or everyone: the plans differ (index lookups or scans)
         cur.execute(sql("vaccination_dose"), params)
         cur.execute(sql("health_status"), params)
-        # every untouched status holds as of the new as_of too (nothing in it depends on the difference)
-        cur.execute(
-            "update derived.health_status set as_of = %(as_of)s where rule_set = %(rule_set)s and as_of <> %(as_of)s",
-            params,
-        )
-        arrivals.build_arrivals(cur, params, full)  # issue 24: derived.arrival, its follow-up, work lists
+        # an untouched status holds as of the new as_of too (none of its clocks falls due by it): its row keeps
+        # the as_of it was computed as of; the build's as_of is in build_state (derived.status_as_of)
+        for step in EXTRA_STEPS:
+            step(cur, params, full)
         cur.execute("select count(*) from touched")
         touched = cur.fetchone()[0]
+        candidates = None
+        if not full:
+            cur.execute("select candidates from derived.build_state where rule_set = %s", (rs.name,))
+            kept = cur.fetchone()
+            if kept is not None and kept[0] is not None:
+                candidates = kept[0] + candidate_change
+        if candidates is None:
+            cur.execute("select count(*) from derived.contact_candidate where rule_set = %s", (rs.name,))
+            candidates = cur.fetchone()[0]
         cur.execute(
             """
             insert into derived.build_state (
                 rule_set, rule_set_version, as_of, checkin_watermark, record_watermark, mode, persons, touched,
-                built_at
-            ) values (%s, %s, %s, %s, %s, %s, %s, %s, now())
+                candidates, built_at
+            ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
             on conflict (rule_set) do update set
                 rule_set_version = excluded.rule_set_version, as_of = excluded.as_of,
                 checkin_watermark = excluded.checkin_watermark, record_watermark = excluded.record_watermark,
                 mode = excluded.mode,
-                persons = excluded.persons, touched = excluded.touched, built_at = excluded.built_at
+                persons = excluded.persons, touched = excluded.touched, candidates = excluded.candidates,
+                built_at = excluded.built_at
             """,
             (
                 rs.name,
@@ -264,6 +295,7 @@ def build_uncommitted(
                 "full" if full else "incremental",
                 ident.persons,
                 touched,
+                candidates,
             ),
         )
         # the change log rows every rule set's next build starts after are never read again
@@ -271,10 +303,9 @@ def build_uncommitted(
             "delete from core.identity_change"
             " where changed_at < (select min(record_watermark) from derived.build_state)"
         )
+        # the active F0s only, through the partial index health_status_f0
         cur.execute("select count(*) from derived.health_status where rule_set = %s and f0", (rs.name,))
         f0 = cur.fetchone()[0]
-        cur.execute("select count(*) from derived.contact_candidate where rule_set = %s", (rs.name,))
-        candidates = cur.fetchone()[0]
     result = BuildResult(
         rule_set=rs.name,
         as_of=as_of.isoformat(),
@@ -309,8 +340,9 @@ def round_limit(cur, params: dict) -> int:
     return 2 * cur.fetchone()[0] + 3
 
 
-def _settle(cur, params: dict) -> int:
-    """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes.
+def _settle(cur, params: dict) -> tuple[int, int]:
+    """F0 episodes of the pending persons and candidates of the retraced F0s, until nothing changes; returns
+    the rounds and the change in the rule set's candidate rows (inserted less deleted).
 
     Each round decides the pending persons' episodes from the candidates the round before left, traces the
     F0s whose episodes changed, and makes pending the persons whose candidacy changed. Support counts only
@@ -320,6 +352,7 @@ def _settle(cur, params: dict) -> int:
     The limit (:func:`round_limit`) is read only when a build needs more than ``SETTLE_ROUNDS`` rounds."""
     limit = None
     round_ = 0
+    change = 0
     while True:
         round_ += 1
         if round_ > SETTLE_ROUNDS:
@@ -341,15 +374,16 @@ def _settle(cur, params: dict) -> int:
             )
         cur.execute("select count(*) from retrace")
         if not cur.fetchone()[0]:
-            return round_
+            return round_, change
         cur.execute("analyze retrace")
         before_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
         cur.execute(sql("contact_candidate"), params)
         after_c = _fetch(cur, _CANDIDATE_SNAPSHOT, params)
+        change += len(after_c) - len(before_c)
         moved = {row[0] for row in before_c ^ after_c if row[0] is not None}
         cur.execute("truncate retrace")
         if not moved:
-            return round_
+            return round_, change
         _fill(cur, "pending", moved)
         cur.execute("insert into touched select person_id from pending on conflict do nothing")
 

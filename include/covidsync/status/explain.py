@@ -101,8 +101,11 @@ def explain(conn, who: str, day: dt.date | None = None, rule_set: str | None = N
 
 
 def _report(cur, person_id: int, rule_set: str) -> dict:
+    # the row holds as of the build's as_of (a row keeps the as_of it was computed as of until it falls due)
     cur.execute(
-        "select * from derived.health_status where rule_set = %s and person_id = %s", (rule_set, person_id)
+        "select h.*, derived.status_as_of(h.rule_set) as as_of from derived.health_status h"
+        " where h.rule_set = %s and h.person_id = %s",
+        (rule_set, person_id),
     )
     names = [d.name for d in cur.description]
     status = dict(zip(names, cur.fetchone(), strict=True))

@@ -54,6 +54,7 @@ create temp table identity_scope (
 create index on identity_scope (round);
 create temp table old_person (person_id bigint primary key) on commit drop;
 create temp table changed_key (identity_key text primary key) on commit drop;
+create temp table rekeyed (person_id bigint primary key) on commit drop;
 """
 
 # the persons the scope's identifiers resolved to at the last build (all their identifiers are in the scope)
@@ -74,9 +75,17 @@ create temp table stale_person on commit drop as
         union all select x.person_id from derived.person x where %(everyone)s
     )
     and not exists (select 1 from person_new n where n.person_key = p.person_key);
+analyze stale_person;  -- a few persons or none: the deletes below then look them up by index
 update derived.contact_candidate set candidate_person_id = null
     where candidate_person_id in (select person_id from stale_person);
-delete from derived.contact_candidate where f0_person_id in (select person_id from stale_person);
+-- the candidate rows of every rule set kept in its build state, less those that go (no count of the table)
+with gone as (
+    delete from derived.contact_candidate where f0_person_id in (select person_id from stale_person)
+    returning rule_set
+)
+update derived.build_state as b set candidates = b.candidates - g.n
+from (select rule_set, count(*) as n from gone group by rule_set) as g
+where b.rule_set = g.rule_set;
 delete from derived.health_status where person_id in (select person_id from stale_person);
 delete from derived.f0_episode where person_id in (select person_id from stale_person);
 delete from derived.vaccination_dose where person_id in (select person_id from stale_person);
@@ -112,15 +121,25 @@ on conflict do nothing
 """
 
 
-def resolve(conn, since=None) -> IdentityResult:
+# persons this run created (created_at is the transaction's start: rows inserted by this transaction)
+_CREATED = """
+select count(*) from person_new n join derived.person p using (person_key) where p.created_at = now()
+"""
+
+
+def resolve(conn, since=None, persons: int | None = None) -> IdentityResult:
     """Resolve everyone again (``since`` None), or the identifiers a change since ``since`` can reach, in the
     caller's transaction; the persons whose records or identifiers changed are added to the temporary table
-    ``touched`` (which the caller created)."""
+    ``touched`` (which the caller created), those whose identifiers changed also to ``rekeyed`` (created
+    here, dropped at commit). ``persons``: the rows of ``derived.person`` before this run when the caller
+    knows them (the last build's count), so that an incremental run counts no whole table."""
     everyone = since is None
     params = privacy.sql_params() | {"everyone": everyone}
     with conn.cursor() as cur:
-        cur.execute("select count(*) from derived.person")
-        before = cur.fetchone()[0]
+        if persons is None:
+            cur.execute("select count(*) from derived.person")
+            persons = cur.fetchone()[0]
+        before = persons
         cur.execute(_WORK_TABLES)
         scope = _scope(cur, since) if not everyone else None
         if scope is not None and scope > WHOLE_SHARE * _identifiers(cur):
@@ -141,6 +160,8 @@ def resolve(conn, since=None) -> IdentityResult:
         )
         if everyone:  # an incremental run changes too few rows to move the statistics
             cur.execute("analyze derived.person")
+        cur.execute(_CREATED)
+        created = cur.fetchone()[0]
         cur.execute(_STALE, params)
         cur.execute("select count(*) from stale_person")
         removed = cur.fetchone()[0]
@@ -156,13 +177,12 @@ def resolve(conn, since=None) -> IdentityResult:
         cur.execute(_CANDIDATES)
         cur.execute("select count(*) from touched")
         touched = cur.fetchone()[0]
-        cur.execute("select count(*) from derived.person")
-        persons = cur.fetchone()[0]
+        # the open items only (a partial index): no pass over the decided ones
         cur.execute("select count(*) from derived.identity_review where status = 'open'")
         reviews = cur.fetchone()[0]
     return IdentityResult(
-        persons=persons,
-        created=persons - before + removed,
+        persons=before + created - removed,
+        created=created,
         removed=removed,
         touched=touched,
         open_reviews=reviews,
