@@ -1,12 +1,10 @@
 """
 ### ingest_checkins
 
-Loads PC-Covid venues, check-ins and declarations from `<landing>/pccovid/{venues,checkins,declarations}/` (contract §5, with §1 landing
-layout, §6 codes, §7 reports: `docs/contract/facility-files.md`) into `core.venue` and `core.checkin`
-(partitioned by local day, Asia/Ho_Chi_Minh), with the identities the QR payloads carried in
-`core.checkin_person` and `core.identity_link`. Check-ins are the largest data set (tens of millions of scans a
-day): the file is streamed once through Python (QR payloads, identifier repairs) into `COPY`, everything else
-is set-based SQL. Core keeps a pseudonymous person key, never the payload.
+Loads PC-Covid venues, check-ins, app-user counts and declarations from `<landing>/pccovid/` (contracts
+`docs/contract/facility-files.md` §5, `adoption.md`, `arrivals.md`) through the ingest engine into `core.venue`,
+`core.checkin` (partitioned by local day), `core.app_user_count` and `core.declaration`; core keeps a
+pseudonymous person key, never a QR payload.
 
 **Schedule**: hourly (PC-Covid exports every hour; contact tracing wants scans within the hour), and on demand:
 `covidsync run ingest_checkins --date YYYY-MM-DD`.
@@ -23,11 +21,8 @@ is set-based SQL. Core keeps a pseudonymous person key, never the payload.
    (`unknown_venue`, `invalid_qr_payload`, `missing_person_key`, …) into `quarantine` with payloads masked,
    the Great Expectations gate over the batch profile (`batch_rejected` holds the file), merge into the day
    partitions in one transaction, reports to `<outbox>/pccovid/`, the file to the archive.
-5. `process_app_users`: the app operator's daily counts (`pccovid/app_users/`, contract
-   `docs/contract/adoption.md`) one file after the other, in the order received, through the same engine:
-   row codes `invalid_count`, `unknown_area`, `future_date`, … into `quarantine`, the gate, the merge into
-   `core.app_user_count` (a day and area sent again with other counts replaces them; the earlier counts kept in
-   `core.app_user_count_history`), reports to `<outbox>/pccovid/`.
+5. `process_app_users`: the app operator's daily counts, one file after the other in the order received (a day
+   and area sent again replaces the counts; the earlier ones kept in `core.app_user_count_history`).
 6. `process_declarations`, one mapped task per file (issue 24, `docs/contract/arrivals.md`): health and domestic
    movement declarations of PC-Covid and Sổ SKĐT through the same engine into `core.declaration` (history in
    `core.declaration_history`), codes `invalid_declaration_kind`, `unknown_origin_area`,
@@ -42,7 +37,8 @@ step records the file's status: a rerun loads nothing twice. To load a file agai
 `covidsync files reprocess <file_id> --reason "..."` (its rows are replaced).
 
 **Upstream**: PC-Covid exports (files). **Downstream**: asset `core.checkin` (identity resolution, contact
-tracing); `core.app_user_count` (the adoption marts of `monitor_facility_reporting`); assets `core.declaration` and `ref.arrivals_registry` (the arrivals build); `ops.landing_file`; the archive and rejected areas; `<outbox>/pccovid/`.
+tracing); `core.app_user_count` (the adoption marts); assets `core.declaration` and `ref.arrivals_registry` (the
+arrivals build); `ops.landing_file`; the archive and rejected areas; `<outbox>/pccovid/`.
 """
 
 from __future__ import annotations
