@@ -394,12 +394,12 @@ def copy_unlogged(ctx: Ctx) -> dict:
 
 def naive_suite(gx, dataset: str, columns: list[str]):
     """A suite a user would write for the raw rows: required columns present, a few formats and sets."""
-    from covidsync.ingest.parse import DATASETS
+    from covidsync.ingest.parse import DATASET_COLUMNS
 
     E = gx.expectations
     expectations = [
         E.ExpectColumnValuesToNotBeNull(column=c.name)
-        for c in DATASETS[dataset]
+        for c in DATASET_COLUMNS[dataset]
         if c.required and c.name in columns
     ]
     if "citizen_id" in columns:

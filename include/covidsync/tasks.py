@@ -62,7 +62,7 @@ def process_landing_group(file_ids: list[int]) -> list[dict]:
     from covidsync.ingest import engine, pipeline
 
     with db.session() as conn:
-        return engine.process_group(conn, file_ids, datasets=pipeline.DATASETS)
+        return engine.process_group(conn, file_ids, datasets=pipeline.FACILITY_DATASETS)
 
 
 def landing_files_label(file_ids: list[int]) -> str:

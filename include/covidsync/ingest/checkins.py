@@ -77,8 +77,8 @@ log = logging.getLogger(__name__)
 
 # app_users: the app operator's daily counts (adoption.md), from pccovid/app_users/ after the check-ins;
 # declarations: issue 24, the same pccovid/ folder
-DATASETS = ("venues", "checkins", "app_users", "declarations")
-TABLES = {
+PCCOVID_DATASETS = ("venues", "checkins", "app_users", "declarations")
+PCCOVID_TABLES = {
     "venues": "venue",
     "checkins": "checkin",
     "app_users": "app_user_count",
@@ -729,13 +729,13 @@ def ingest_file(conn, file_id: int) -> dict:
 
     The bench hook: one file from ``received`` to ``merged`` (or held/rejected) with its reports.
     """
-    return engine.process_file(conn, file_id, datasets=DATASETS)
+    return engine.process_file(conn, file_id, datasets=PCCOVID_DATASETS)
 
 
 def pending_by_dataset(conn, file_ids: Iterable[int]) -> dict[str, list[int]]:
     """Registered PC-Covid files split by dataset, each in the order received (venues go first)."""
     ids = list(file_ids)
-    out: dict[str, list[int]] = {d: [] for d in DATASETS}
+    out: dict[str, list[int]] = {d: [] for d in PCCOVID_DATASETS}
     if not ids:
         return out
     with conn.cursor() as cur:
@@ -754,4 +754,4 @@ def ingest_landing(conn) -> list[dict]:
     """Register ``pccovid/`` and ingest every pending file: venues first, then check-ins, each in order."""
     registration = landing.register(conn, scope=landing.PCCOVID)
     pending = pending_by_dataset(conn, registration.pending)
-    return [ingest_file(conn, file_id) for dataset in DATASETS for file_id in pending[dataset]]
+    return [ingest_file(conn, file_id) for dataset in PCCOVID_DATASETS for file_id in pending[dataset]]

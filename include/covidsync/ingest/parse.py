@@ -86,7 +86,7 @@ from covidsync.ingest.spec import Column  # re-exported: the columns are declare
 
 __all__ = [
     "ACCEPTED_EXTENSIONS",
-    "DATASETS",
+    "DATASET_COLUMNS",
     "Column",
     "FileRejected",
     "RowStream",
@@ -123,7 +123,7 @@ def _datasets() -> dict[str, tuple[Column, ...]]:
 
 # The canonical columns of each dataset and their accepted headers: declared by the dataset's spec
 # (covidsync/ingest/datasets/<dataset>.py); contract §3 (vaccinations), §4 (test results), §5 (PC-Covid).
-DATASETS: dict[str, tuple[Column, ...]] = _datasets()
+DATASET_COLUMNS: dict[str, tuple[Column, ...]] = _datasets()
 
 _NON_ALNUM = re.compile(r"[\W_]+")
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -140,7 +140,7 @@ def header_key(text: str) -> str:
 
 def _build_lookup() -> dict[str, dict[str, str]]:
     lookup: dict[str, dict[str, str]] = {}
-    for dataset, columns in DATASETS.items():
+    for dataset, columns in DATASET_COLUMNS.items():
         keys: dict[str, str] = {}
         for column in columns:
             for header in column.headers:
@@ -220,8 +220,8 @@ def open_rows(path: Path, dataset: str, *, max_expanded_bytes: int | None = None
     Everything that makes the file unreadable is found here, before any row is yielded (see the module
     docstring for the one exception).
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
+    if dataset not in DATASET_COLUMNS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASET_COLUMNS)}")
     path = Path(path)
     fmt = ACCEPTED_EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
@@ -293,7 +293,7 @@ def missing_columns(dataset: str, present: set[str], found: Iterable[str] = ()) 
     found = list(found)
     return [
         MissingColumn(c.name, c.headers[1], c.english, closest_header(c, found))
-        for c in DATASETS[dataset]
+        for c in DATASET_COLUMNS[dataset]
         if c.required and c.name not in present
     ]
 
