@@ -34,8 +34,7 @@ import psycopg2
 from sqlalchemy.engine import make_url
 
 from covidsync import db, settings
-from covidsync.publish import CONSUMERS, release, testing
-from covidsync.publish import gate as publish_gate
+from covidsync.publish import CONSUMERS, release, release_gate, testing
 
 RULE_SET = "hb-2021-11"
 TWO_VIEWS = ("pccovid", "vneid")
@@ -138,7 +137,7 @@ def main() -> None:
             cur.execute("vacuum (analyze)")
         conn.autocommit = False
         figures["seed_s"] = round(time.perf_counter() - started, 1)
-        publish_gate._project()  # GX loaded once, as a publish task does
+        release_gate._project()  # GX loaded once, as a publish task does
 
         figures["first_s"], figures["first"] = _publish(conn)
         path = f"/tmp/{name}.csv"  # noqa: S108 - a scratch file of this run, removed below

@@ -103,10 +103,10 @@ def preload() -> None:
     # first use, in the child). Without them every child compiled polars' modules again
     # (PYTHONDONTWRITEBYTECODE): 1.6 s of a 20k-row file's 5 s stage.
     from covidsync.ingest import (  # noqa: F401
+        batch_gate,
         checkins,
         columnar,
         engine,
-        gate,
         landing,
         normalize,
         parse,
@@ -114,10 +114,10 @@ def preload() -> None:
         report,
     )
 
-    gate._project()  # the cached context, batch definition and suites: every forked child reuses it
-    from covidsync.publish import gate as publish_gate
+    batch_gate._project()  # the cached context, batch definition and suites: every forked child reuses it
+    from covidsync.publish import release_gate
 
-    publish_gate._project()  # the publish suite on the same context (a publish task loads it once too)
+    release_gate._project()  # the publish suite on the same context (a publish task loads it once too)
 
 
 def _rss_mb() -> float:
@@ -209,7 +209,7 @@ def rules(ctx: Ctx) -> dict:
 
 
 @stage("gate", "GX gate (SQL profile, GX suite, Data Docs)")
-def gate(ctx: Ctx) -> dict:
+def batch_gate(ctx: Ctx) -> dict:
     from covidsync.ingest import pipeline
 
     f = _file(ctx)

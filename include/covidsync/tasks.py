@@ -89,7 +89,7 @@ def api_source_label(source_id: int) -> str:
 def summarise_ingest(results: list) -> dict:
     """Totals of a run's files (each result a file's summary, or a group's list of them), and the Data
     Docs index rebuilt once for the run (the files' own pages were rendered by their groups)."""
-    from covidsync.ingest import gate
+    from covidsync.ingest import batch_gate
 
     flat: list = []
     for result in results:
@@ -98,7 +98,7 @@ def summarise_ingest(results: list) -> dict:
     totals: dict[str, int] = {}
     for result in done:
         totals[result["status"]] = totals.get(result["status"], 0) + 1
-    docs = gate.build_data_docs(validation_pages=False)
+    docs = batch_gate.build_data_docs(validation_pages=False)
     log.info("ingest run: %d files %s; data docs at %s", len(done), totals, docs)
     return {"files": len(done), "by_status": totals, "data_docs": str(docs)}
 

@@ -329,12 +329,12 @@ def gate(conn, f: FileRow, batch_profile: dict, *, docs: str | None = None):
     run id, so parallel workers do not collide); ``"store"`` stores the result for its group's one update
     (:func:`process_group`); ``"off"`` neither. Default: ``"file"`` unless ``COVIDSYNC_GX_DOCS=0``.
     """
-    from covidsync.ingest import gate as gx_gate
+    from covidsync.ingest import batch_gate
 
     docs = docs or ("file" if docs_enabled() else "off")
-    result = gx_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
+    result = batch_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
     with conn:
-        gx_gate.store_result(conn, f.file_id, f.spec.suite, result)
+        batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
     return result
 
 
@@ -756,9 +756,9 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
             summaries.append({"file_id": file_id, "status": "failed", "error": type(exc).__name__})
             errors.append(exc)
     if keys:
-        from covidsync.ingest import gate as gx_gate
+        from covidsync.ingest import batch_gate
 
-        gx_gate.build_group_docs(keys)
+        batch_gate.build_group_docs(keys)
     if errors:
         raise errors[0]
     return summaries

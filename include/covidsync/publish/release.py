@@ -35,8 +35,7 @@ from functools import cache
 
 from covidsync import settings
 from covidsync.errors import CovidsyncError
-from covidsync.publish import CONSUMERS, alerts
-from covidsync.publish import gate as publish_gate
+from covidsync.publish import CONSUMERS, alerts, release_gate
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +406,7 @@ def _gate_and_promote(
 
     profile = _profile(cur, release_id)
     max_change = 1.0 if override else settings.publish_max_status_change()
-    result = publish_gate.run(
+    result = release_gate.run(
         profile, min_kept_share=settings.publish_min_kept_share(), max_status_changed_share=max_change
     )
     cur.execute(
