@@ -111,7 +111,7 @@ def preload() -> None:
         normalize,
         parse,
         pipeline,
-        report,
+        sender_report,
     )
 
     batch_gate._project()  # the cached context, batch definition and suites: every forked child reuses it

@@ -191,7 +191,7 @@ def write_worklists(conn, day: dt.date, outbox: Path, rule_set: str | None = Non
     from zoneinfo import ZoneInfo
 
     from covidsync import settings
-    from covidsync.ingest.report import _atomic_write
+    from covidsync.ingest.sender_report import _atomic_write
     from covidsync.status import rules
 
     tz = ZoneInfo(settings.LOCAL_TZ)

@@ -209,10 +209,10 @@ def render_daily_report(day: str) -> dict:
     """Render the static daily HTML report for a local day; its path comes back."""
     import datetime as dt
 
-    from covidsync.marts import report
+    from covidsync.marts import daily_report
 
     with db.session() as conn:
-        path = report.render(conn, dt.date.fromisoformat(day), settings.report_dir())
+        path = daily_report.render(conn, dt.date.fromisoformat(day), settings.report_dir())
     return {"report": str(path)}
 
 

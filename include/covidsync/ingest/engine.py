@@ -473,7 +473,7 @@ def missing_column_messages(column) -> tuple[str, str]:
 def report_and_move(conn, f: FileRow, rows_for_report: Callable = problem_rows) -> dict:
     """The sender's reports for a finished file, then the file to its area; the counts come back. Safe to
     repeat."""
-    from covidsync.ingest.report import FileResult, write_reports
+    from covidsync.ingest.sender_report import FileResult, write_reports
 
     with conn.cursor() as cur:
         cur.execute(

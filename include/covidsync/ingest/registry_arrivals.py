@@ -311,7 +311,7 @@ def _version(cur, registry, relative_path, sha, status, total, rejected, codes, 
 
 
 def _report(name: str, sha: str, registry: str, outcome: Outcome, problems: list, file_codes: list) -> None:
-    from covidsync.ingest.report import FileResult, file_problem_rows, write_reports
+    from covidsync.ingest.sender_report import FileResult, file_problem_rows, write_reports
 
     result = FileResult(
         file=name,
