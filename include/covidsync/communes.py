@@ -157,10 +157,10 @@ def access(conn) -> list[tuple[str, str, str, dt.datetime]]:
 def refresh_worklists(conn, rule_set: str | None = None) -> int:
     """Rebuild the work list rows (``publish.commune_arrival_row``: the open arrivals as of the last arrivals
     build) from ``derived.arrival`` and its follow-up, in one transaction; returns the rows."""
-    from covidsync import settings
+    from covidsync import sqlfiles
     from covidsync.status import rules
 
-    query = (settings.sql_dir() / "communes" / "worklist.sql").read_text(encoding="utf-8")
+    query = sqlfiles.load("communes", "worklist")
     rs = rules.get(rule_set).name
     with conn, conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))

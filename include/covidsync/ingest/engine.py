@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from covidsync import settings
+from covidsync import settings, sqlfiles
 from covidsync.errors import CovidsyncError
 from covidsync.ingest import landing
 from covidsync.ingest.datasets import spec as dataset_spec
@@ -51,7 +51,8 @@ def max_rejected_share() -> float:
 
 
 def sql_text(name: str) -> str:
-    return (settings.sql_dir() / "ingest" / f"{name}.sql").read_text(encoding="utf-8")
+    """``sql/ingest/<name>.sql`` (:func:`covidsync.sqlfiles.load`)."""
+    return sqlfiles.load("ingest", name)
 
 
 @dataclass

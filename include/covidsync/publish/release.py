@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from functools import cache
 
-from covidsync import settings
+from covidsync import settings, sqlfiles
 from covidsync.errors import CovidsyncError
 from covidsync.publish import CONSUMERS, alerts, release_gate
 
@@ -75,15 +75,9 @@ def _step(name: str) -> None:
         _steps.done(name)
 
 
-@cache
-def _sql_text(name: str, root: str) -> str:
-    from pathlib import Path
-
-    return (Path(root) / "publish" / f"{name}.sql").read_text(encoding="utf-8")
-
-
 def sql(name: str) -> str:
-    return _sql_text(name, str(settings.sql_dir()))
+    """``sql/publish/<name>.sql`` (:func:`covidsync.sqlfiles.load`)."""
+    return sqlfiles.load("publish", name)
 
 
 def _current(cur) -> tuple[int, str, int] | None:
