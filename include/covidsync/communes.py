@@ -23,24 +23,12 @@ import logging
 from pathlib import Path
 
 from covidsync.errors import CovidsyncError
+from covidsync.textsafe import neutralise  # every CSV for people neutralises formula-like cells (issue 17)
 
 log = logging.getLogger(__name__)
 
 ROLE = "commune_health"
 _LOCK_KEY = 0x636F6D6D  # "comm": one refresh at a time
-
-try:  # helper B's shared function (issue 17): every CSV for people neutralises formula-like cells
-    from covidsync.textsafe import neutralise
-except ImportError:  # not merged yet: the same rule, minimal
-
-    def neutralise(value):
-        import re
-
-        if isinstance(value, str) and value and value[0] in "=+-@\t\r":
-            if not re.fullmatch(r"[+-]?[0-9]+(?:[.,][0-9]+)?", value):
-                return "'" + value
-        return value
-
 
 # (column of publish.commune_arrival_followup, Vietnamese header)
 COLUMNS = (
