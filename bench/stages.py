@@ -805,7 +805,7 @@ group(
 )
 
 
-# Publish: a release of ctx.rows persons' statuses (covidsync.publish.testing.seed writes them into derived,
+# Publish: a release of ctx.rows persons' statuses (tests/publish_seed.py, seed, writes them into derived,
 # with the core records behind them: the lot number of every dose, and two tests for every fifth person; every
 # tenth person has no CCCD and is not published), then publish.release.publish_release. Baseline: COPY of the
 # release's rows (every column of publish.release_row: the release's snapshot), exported after the release.
@@ -820,9 +820,9 @@ TWO_VIEWS = ("pccovid", "vneid")
 
 @stage("publish_prepare", "seed derived with the persons' statuses and core records (untimed)")
 def publish_prepare(ctx: Ctx) -> dict:
-    from covidsync.publish import testing
+    import publish_seed
 
-    published = testing.seed(ctx.conn, ctx.rows, rule_set=PUBLISH_RULE_SET, records=True)
+    published = publish_seed.seed(ctx.conn, ctx.rows, rule_set=PUBLISH_RULE_SET, records=True)
     # vacuum too: the first reader of freshly inserted rows pays for setting their hint bits, which would
     # charge the first release measured (with the three views) for what the seed left undone
     ctx.conn.commit()
@@ -857,9 +857,9 @@ def _publish(ctx: Ctx, apps=None) -> dict:
 
 
 def _flip(ctx: Ctx) -> dict:
-    from covidsync.publish import testing
+    import publish_seed
 
-    flipped = testing.flip_cards(ctx.conn, every=20, offset=1, rule_set=PUBLISH_RULE_SET)
+    flipped = publish_seed.flip_cards(ctx.conn, every=20, offset=1, rule_set=PUBLISH_RULE_SET)
     _analyze(ctx.conn)
     return {"rows": flipped}
 
@@ -881,9 +881,9 @@ def publish_day(ctx: Ctx) -> dict:
 
 @stage("publish_reset", "drop the releases and undo the day's change (not in the headline)")
 def publish_reset(ctx: Ctx) -> dict:
-    from covidsync.publish import testing
+    import publish_seed
 
-    testing.reset_releases(ctx.conn)
+    publish_seed.reset_releases(ctx.conn)
     return _flip(ctx)  # flip_cards toggles: the statuses are those of the first release again
 
 
