@@ -15,3 +15,12 @@ invocation on the same files, and every target is a ratio against them: absolute
 
 Not a test package: pytest's ``testpaths`` is ``tests/`` (one smoke test there runs this end to end).
 """
+
+import sys
+from pathlib import Path
+
+# Synthetic data the test suite and the benches share lives with the tests (``tests/publish_seed.py``), not in
+# the runtime package: the benches import it from there.
+TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
+if str(TESTS_DIR) not in sys.path:
+    sys.path.append(str(TESTS_DIR))

@@ -4,7 +4,7 @@
 
 Creates a scratch database on the server of ``--admin-url`` (default: ``COVIDSYNC_TEST_WAREHOUSE_URL``, else
 127.0.0.1:5432), migrates it, seeds ``derived`` with N persons and the core records behind the Sổ SKĐT columns
-(:func:`covidsync.publish.testing.seed`, ``records=True``; every tenth person has no CCCD), vacuums, then times
+(``seed`` of ``tests/publish_seed.py``, ``records=True``; every tenth person has no CCCD), vacuums, then times
 :func:`covidsync.publish.release.publish_release` (GX loaded before):
 
 1. ``first``: the first release, three views; baseline ``copy_in``: ``COPY`` of the same rows (every column of
@@ -31,11 +31,11 @@ import time
 import uuid
 
 import psycopg2
+import publish_seed
 from sqlalchemy.engine import make_url
 
 from covidsync import db, settings
-from covidsync.publish import CONSUMERS, release, testing
-from covidsync.publish import gate as publish_gate
+from covidsync.publish import CONSUMERS, release, release_gate
 
 RULE_SET = "hb-2021-11"
 TWO_VIEWS = ("pccovid", "vneid")
@@ -132,13 +132,13 @@ def main() -> None:
         db.upgrade(url, settings.sql_dir() / "migrations")
         conn = psycopg2.connect(url)
         started = time.perf_counter()
-        figures["published_persons"] = testing.seed(conn, args.persons, rule_set=RULE_SET, records=True)
+        figures["published_persons"] = publish_seed.seed(conn, args.persons, rule_set=RULE_SET, records=True)
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("vacuum (analyze)")
         conn.autocommit = False
         figures["seed_s"] = round(time.perf_counter() - started, 1)
-        publish_gate._project()  # GX loaded once, as a publish task does
+        release_gate._project()  # GX loaded once, as a publish task does
 
         figures["first_s"], figures["first"] = _publish(conn)
         path = f"/tmp/{name}.csv"  # noqa: S108 - a scratch file of this run, removed below
@@ -169,7 +169,7 @@ def main() -> None:
             os.remove(path)
 
         figures["unchanged_s"], figures["unchanged"] = _publish(conn)
-        figures["flipped"] = testing.flip_cards(conn, every=20, offset=1, rule_set=RULE_SET)
+        figures["flipped"] = publish_seed.flip_cards(conn, every=20, offset=1, rule_set=RULE_SET)
         figures["day_s"], figures["day"] = _publish(conn)
 
         reads = {}
@@ -198,12 +198,12 @@ def main() -> None:
         conn.rollback()
         figures["point_lookups"] = _point_lookups(conn, ids)
 
-        testing.reset_releases(conn)
-        testing.flip_cards(
+        publish_seed.reset_releases(conn)
+        publish_seed.flip_cards(
             conn, every=20, offset=1, rule_set=RULE_SET
         )  # back to the first release's statuses
         figures["first_2v_s"], figures["first_2v"] = _publish(conn, TWO_VIEWS)
-        testing.flip_cards(conn, every=20, offset=1, rule_set=RULE_SET)
+        publish_seed.flip_cards(conn, every=20, offset=1, rule_set=RULE_SET)
         figures["day_2v_s"], figures["day_2v"] = _publish(conn, TWO_VIEWS)
         conn.close()
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/publish_release.py --persons 850000 [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Creates a scratch database on the server of ``--admin-url`` (default: ``COVIDSYNC_TEST_WAREHOUSE_URL``, else
-127.0.0.1:5432), migrates it, seeds ``derived`` with :func:`covidsync.publish.testing.seed`, times
+127.0.0.1:5432), migrates it, seeds ``derived`` with ``seed`` of ``tests/publish_seed.py``, times
 :func:`covidsync.publish.release.publish_release` (the function the benchmark measures) and drops the
 database. Prints one JSON line of figures.
 """
@@ -17,10 +17,11 @@ import time
 import uuid
 
 import psycopg2
+import publish_seed
 from sqlalchemy.engine import make_url
 
 from covidsync import db, settings
-from covidsync.publish import release, testing
+from covidsync.publish import release
 
 
 def _admin(url: str, statement: str) -> None:
@@ -49,7 +50,7 @@ def main() -> None:
         db.upgrade(url, settings.sql_dir() / "migrations")
         conn = psycopg2.connect(url)
         started = time.perf_counter()
-        figures["published_persons"] = testing.seed(conn, args.persons)
+        figures["published_persons"] = publish_seed.seed(conn, args.persons)
         figures["seed_s"] = round(time.perf_counter() - started, 2)
         release.publish_release(
             conn, rule_set="hb-2021-11"
@@ -60,9 +61,9 @@ def main() -> None:
             ("five_percent_changed_s", 20),
         ):
             if label == "first_release_s":
-                testing.reset_releases(conn)  # start again, GX now loaded
+                publish_seed.reset_releases(conn)  # start again, GX now loaded
             if change:
-                testing.flip_cards(conn, every=change, offset=1)
+                publish_seed.flip_cards(conn, every=change, offset=1)
             started = time.perf_counter()
             result = release.publish_release(conn, rule_set="hb-2021-11")
             figures[label] = round(time.perf_counter() - started, 2)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/publish_sskdt_statements.py --persons 100000
 
 Creates a database on the server at ``--admin-url`` (default: the tests' server), migrates it, seeds N persons
-with :func:`covidsync.publish.testing.seed` (``records=True``: the lot numbers and tests behind the Sổ SKĐT
+with ``seed`` of ``tests/publish_seed.py`` (``records=True``: the lot numbers and tests behind the Sổ SKĐT
 columns), publishes once (warm), then times each statement of a release that the third view changes, best of
 two, rolled back: computing every person's row (``sql/publish/release_candidate.sql``, a first release's work)
 with and without the Sổ SKĐT columns, the release's hashes with and without the Sổ SKĐT view hash, each view's
@@ -19,10 +19,11 @@ import time
 import uuid
 
 import psycopg2
+import publish_seed
 from sqlalchemy.engine import make_url
 
 from covidsync import db, settings
-from covidsync.publish import release, testing
+from covidsync.publish import release
 
 
 def _admin(url: str, statement: str) -> None:
@@ -49,7 +50,7 @@ def main() -> None:
     try:
         db.upgrade(url, settings.sql_dir() / "migrations")
         conn = psycopg2.connect(url)
-        testing.seed(conn, args.persons, records=True)
+        publish_seed.seed(conn, args.persons, records=True)
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("vacuum (analyze)")

@@ -510,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("a group outside the scale's plan needs --sizes")
 
     from covidsync import settings, warehouse
-    from covidsync.ingest.gate import project_dir
+    from covidsync.ingest.batch_gate import project_dir
 
     server_url = args.server_url or warehouse.resolve_url(start=False)
     cache_root = args.data_dir or settings.data_dir() / "bench"

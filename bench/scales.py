@@ -14,7 +14,7 @@ would replace each other's records): a 1.5M-row file is the hard case for memory
 that thousands of small facility files pay is read off the smallest sizes.
 
 The status, tracing and publish groups read no file: their prepare stage writes generated rows straight into
-the database (``covidsync.status.synthetic``, ``bench/coredata.py``, ``covidsync.publish.testing``), and a
+the database (``covidsync.status.synthetic``, ``bench/coredata.py``, ``tests/publish_seed.py``), and a
 size is persons (status, publish) or check-ins (tracing).
 The ``test_results`` group (the same steps on a test-results file) is in no scale yet: the generator's
 ``--only test_results`` writes no row and never returns; run it with ``--groups test_results`` once it does.

@@ -103,21 +103,21 @@ def preload() -> None:
     # first use, in the child). Without them every child compiled polars' modules again
     # (PYTHONDONTWRITEBYTECODE): 1.6 s of a 20k-row file's 5 s stage.
     from covidsync.ingest import (  # noqa: F401
+        batch_gate,
         checkins,
         columnar,
         engine,
-        gate,
         landing,
         normalize,
         parse,
         pipeline,
-        report,
+        sender_report,
     )
 
-    gate._project()  # the cached context, batch definition and suites: every forked child reuses it
-    from covidsync.publish import gate as publish_gate
+    batch_gate._project()  # the cached context, batch definition and suites: every forked child reuses it
+    from covidsync.publish import release_gate
 
-    publish_gate._project()  # the publish suite on the same context (a publish task loads it once too)
+    release_gate._project()  # the publish suite on the same context (a publish task loads it once too)
 
 
 def _rss_mb() -> float:
@@ -209,7 +209,7 @@ def rules(ctx: Ctx) -> dict:
 
 
 @stage("gate", "GX gate (SQL profile, GX suite, Data Docs)")
-def gate(ctx: Ctx) -> dict:
+def batch_gate(ctx: Ctx) -> dict:
     from covidsync.ingest import pipeline
 
     f = _file(ctx)
@@ -394,12 +394,12 @@ def copy_unlogged(ctx: Ctx) -> dict:
 
 def naive_suite(gx, dataset: str, columns: list[str]):
     """A suite a user would write for the raw rows: required columns present, a few formats and sets."""
-    from covidsync.ingest.parse import DATASETS
+    from covidsync.ingest.parse import DATASET_COLUMNS
 
     E = gx.expectations
     expectations = [
         E.ExpectColumnValuesToNotBeNull(column=c.name)
-        for c in DATASETS[dataset]
+        for c in DATASET_COLUMNS[dataset]
         if c.required and c.name in columns
     ]
     if "citizen_id" in columns:
@@ -820,7 +820,7 @@ group(
 )
 
 
-# Publish: a release of ctx.rows persons' statuses (covidsync.publish.testing.seed writes them into derived,
+# Publish: a release of ctx.rows persons' statuses (tests/publish_seed.py, seed, writes them into derived,
 # with the core records behind them: the lot number of every dose, and two tests for every fifth person; every
 # tenth person has no CCCD and is not published), then publish.release.publish_release. Baseline: COPY of the
 # release's rows (every column of publish.release_row: the release's snapshot), exported after the release.
@@ -835,9 +835,9 @@ TWO_VIEWS = ("pccovid", "vneid")
 
 @stage("publish_prepare", "seed derived with the persons' statuses and core records (untimed)")
 def publish_prepare(ctx: Ctx) -> dict:
-    from covidsync.publish import testing
+    import publish_seed
 
-    published = testing.seed(ctx.conn, ctx.rows, rule_set=PUBLISH_RULE_SET, records=True)
+    published = publish_seed.seed(ctx.conn, ctx.rows, rule_set=PUBLISH_RULE_SET, records=True)
     # vacuum too: the first reader of freshly inserted rows pays for setting their hint bits, which would
     # charge the first release measured (with the three views) for what the seed left undone
     ctx.conn.commit()
@@ -872,9 +872,9 @@ def _publish(ctx: Ctx, apps=None) -> dict:
 
 
 def _flip(ctx: Ctx) -> dict:
-    from covidsync.publish import testing
+    import publish_seed
 
-    flipped = testing.flip_cards(ctx.conn, every=20, offset=1, rule_set=PUBLISH_RULE_SET)
+    flipped = publish_seed.flip_cards(ctx.conn, every=20, offset=1, rule_set=PUBLISH_RULE_SET)
     _analyze(ctx.conn)
     return {"rows": flipped}
 
@@ -896,9 +896,9 @@ def publish_day(ctx: Ctx) -> dict:
 
 @stage("publish_reset", "drop the releases and undo the day's change (not in the headline)")
 def publish_reset(ctx: Ctx) -> dict:
-    from covidsync.publish import testing
+    import publish_seed
 
-    testing.reset_releases(ctx.conn)
+    publish_seed.reset_releases(ctx.conn)
     return _flip(ctx)  # flip_cards toggles: the statuses are those of the first release again
 
 

@@ -23,24 +23,12 @@ import logging
 from pathlib import Path
 
 from covidsync.errors import CovidsyncError
+from covidsync.textsafe import neutralise  # every CSV for people neutralises formula-like cells (issue 17)
 
 log = logging.getLogger(__name__)
 
 ROLE = "commune_health"
 _LOCK_KEY = 0x636F6D6D  # "comm": one refresh at a time
-
-try:  # helper B's shared function (issue 17): every CSV for people neutralises formula-like cells
-    from covidsync.textsafe import neutralise
-except ImportError:  # not merged yet: the same rule, minimal
-
-    def neutralise(value):
-        import re
-
-        if isinstance(value, str) and value and value[0] in "=+-@\t\r":
-            if not re.fullmatch(r"[+-]?[0-9]+(?:[.,][0-9]+)?", value):
-                return "'" + value
-        return value
-
 
 # (column of publish.commune_arrival_followup, Vietnamese header)
 COLUMNS = (
@@ -157,10 +145,10 @@ def access(conn) -> list[tuple[str, str, str, dt.datetime]]:
 def refresh_worklists(conn, rule_set: str | None = None) -> int:
     """Rebuild the work list rows (``publish.commune_arrival_row``: the open arrivals as of the last arrivals
     build) from ``derived.arrival`` and its follow-up, in one transaction; returns the rows."""
-    from covidsync import settings
+    from covidsync import sqlfiles
     from covidsync.status import rules
 
-    query = (settings.sql_dir() / "communes" / "worklist.sql").read_text(encoding="utf-8")
+    query = sqlfiles.load("communes", "worklist")
     rs = rules.get(rule_set).name
     with conn, conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -191,7 +179,7 @@ def write_worklists(conn, day: dt.date, outbox: Path, rule_set: str | None = Non
     from zoneinfo import ZoneInfo
 
     from covidsync import settings
-    from covidsync.ingest.report import _atomic_write
+    from covidsync.ingest.sender_report import _atomic_write
     from covidsync.status import rules
 
     tz = ZoneInfo(settings.LOCAL_TZ)

@@ -5,7 +5,7 @@ bootstrap-table, Font Awesome, Vega) and its logo at an S3 bucket: offline, the 
 the validation pages are unstyled. The same files, at the versions GX's templates name, are committed under
 ``great_expectations/data_docs_vendor/`` (see its README); :func:`make_offline` copies them into the site's
 ``static/vendor/`` and rewrites each page's CDN URLs to relative paths, so a page opens from a file share or
-a laptop with nothing fetched. It runs after every Data Docs build (:mod:`covidsync.ingest.gate`).
+a laptop with nothing fetched. It runs after every Data Docs build (:mod:`covidsync.ingest.batch_gate`).
 """
 
 from __future__ import annotations

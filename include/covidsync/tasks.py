@@ -62,7 +62,7 @@ def process_landing_group(file_ids: list[int]) -> list[dict]:
     from covidsync.ingest import engine, pipeline
 
     with db.session() as conn:
-        return engine.process_group(conn, file_ids, datasets=pipeline.DATASETS)
+        return engine.process_group(conn, file_ids, datasets=pipeline.FACILITY_DATASETS)
 
 
 def landing_files_label(file_ids: list[int]) -> str:
@@ -89,7 +89,7 @@ def api_source_label(source_id: int) -> str:
 def summarise_ingest(results: list) -> dict:
     """Totals of a run's files (each result a file's summary, or a group's list of them), and the Data
     Docs index rebuilt once for the run (the files' own pages were rendered by their groups)."""
-    from covidsync.ingest import gate
+    from covidsync.ingest import batch_gate
 
     flat: list = []
     for result in results:
@@ -98,7 +98,7 @@ def summarise_ingest(results: list) -> dict:
     totals: dict[str, int] = {}
     for result in done:
         totals[result["status"]] = totals.get(result["status"], 0) + 1
-    docs = gate.build_data_docs(validation_pages=False)
+    docs = batch_gate.build_data_docs(validation_pages=False)
     log.info("ingest run: %d files %s; data docs at %s", len(done), totals, docs)
     return {"files": len(done), "by_status": totals, "data_docs": str(docs)}
 
@@ -209,10 +209,10 @@ def render_daily_report(day: str) -> dict:
     """Render the static daily HTML report for a local day; its path comes back."""
     import datetime as dt
 
-    from covidsync.marts import report
+    from covidsync.marts import daily_report
 
     with db.session() as conn:
-        path = report.render(conn, dt.date.fromisoformat(day), settings.report_dir())
+        path = daily_report.render(conn, dt.date.fromisoformat(day), settings.report_dir())
     return {"report": str(path)}
 
 

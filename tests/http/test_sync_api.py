@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import psycopg2
+import publish_seed
 import pytest
 import requests
 from fastapi import FastAPI
 
 from covidsync.cli import main as covidsync_main
-from covidsync.publish import CONSUMERS, client, release, sync, testing
+from covidsync.publish import CONSUMERS, client, release, sync
 
 TOKENS = {"pccovid": "pcc-token-1", "vneid": "vneid-token-1", "sskdt": "sskdt-token-1"}
 APPS = tuple(TOKENS)
@@ -92,7 +93,7 @@ def _open_alerts(conn):
 
 
 def test_every_client_syncs_through_the_api_and_reconciliation_sees_them_in_step(api, conn, tmp_path):
-    testing.seed(conn, 120)
+    publish_seed.seed(conn, 120)
     release.publish_release(conn)
     clients = [_consumer(app, api, tmp_path, page_size=25) for app in APPS]
     first = [c.sync() for c in clients]
@@ -106,7 +107,7 @@ def test_every_client_syncs_through_the_api_and_reconciliation_sees_them_in_step
     assert all(c.sync()["status"] == "unchanged" for c in clients), "304 on the same ETag"
     summary = sync.reconcile(conn, max_lag_minutes=0)
     assert {summary[app]["state"] for app in APPS} == {"in_step"}
-    testing.flip_cards(conn, every=15, offset=1)
+    publish_seed.flip_cards(conn, every=15, offset=1)
     assert release.publish_release(conn)["status"] == "current"
     second = [c.sync() for c in clients]
     assert [(r["status"], r["from_release_id"], r["release_id"], r["hash_matches"]) for r in second] == [
@@ -119,12 +120,12 @@ def test_every_client_syncs_through_the_api_and_reconciliation_sees_them_in_step
 
 @pytest.mark.parametrize("app", APPS)
 def test_a_client_that_stops_acknowledging_raises_the_alert(api, conn, tmp_path, app):
-    testing.seed(conn, 40)
+    publish_seed.seed(conn, 40)
     release.publish_release(conn)
     clients = {a: _consumer(a, api, tmp_path) for a in APPS}
     for c in clients.values():
         c.sync()
-    testing.flip_cards(conn, every=7, offset=1)
+    publish_seed.flip_cards(conn, every=7, offset=1)
     assert release.publish_release(conn)["status"] == "current"
     for other in APPS:
         if other != app:  # this app stops here
@@ -143,7 +144,7 @@ def test_a_client_that_stops_acknowledging_raises_the_alert(api, conn, tmp_path,
 
 @pytest.mark.parametrize("app", APPS)
 def test_a_wrong_hash_is_refused_recorded_and_alerted(api, conn, tmp_path, app):
-    testing.seed(conn, 20)
+    publish_seed.seed(conn, 20)
     release.publish_release(conn)
     auth = {"Authorization": f"Bearer {TOKENS[app]}"}
     response = requests.post(
@@ -176,7 +177,7 @@ def test_auth_etag_and_errors(api, conn, app):
                 == 403
             )
     assert get(f"{api}/sync/v1/{app}/release", headers=own).status_code == 404, "nothing published yet"
-    testing.seed(conn, 20)
+    publish_seed.seed(conn, 20)
     release.publish_release(conn)
     old = {"Authorization": f"Bearer {app}-token-old"}  # during a rotation both tokens work
     first = get(f"{api}/sync/v1/{app}/release", headers=old)
@@ -226,15 +227,15 @@ def test_the_consumer_refuses_a_token_it_cannot_send_in_one_line(tmp_path, token
 @pytest.mark.parametrize("app", APPS)
 def test_delta_chains_with_tombstones_rebuild_the_release_exactly(api, conn, tmp_path, app, monkeypatch):
     monkeypatch.setenv("COVIDSYNC_PUBLISH_MIN_KEPT_SHARE", "0.9")  # a removal is meant here
-    testing.seed(conn, 60)
+    publish_seed.seed(conn, 60)
     release.publish_release(conn)
     holder = _consumer(app, api, tmp_path, page_size=7)
     holder.sync()
-    testing.flip_cards(conn, every=13, offset=2)
+    publish_seed.flip_cards(conn, every=13, offset=2)
     assert release.publish_release(conn)["status"] == "current"
     with conn, conn.cursor() as cur:  # one person's CCCD is withdrawn: a tombstone in the next delta
         cur.execute("update derived.person set citizen_id = null where person_id = 3")
-    testing.flip_cards(conn, every=17, offset=4)
+    publish_seed.flip_cards(conn, every=17, offset=4)
     assert release.publish_release(conn)["status"] == "current"
     auth = {"Authorization": f"Bearer {TOKENS[app]}"}
     page = requests.get(f"{api}/sync/v1/{app}/delta", params={"since": 1, "limit": 5000}, headers=auth).json()
@@ -248,7 +249,7 @@ def test_delta_chains_with_tombstones_rebuild_the_release_exactly(api, conn, tmp
 
 @pytest.mark.parametrize("app", APPS)
 def test_the_consumer_command_syncs_and_acknowledges(api, conn, tmp_path, monkeypatch, capsys, app):
-    testing.seed(conn, 30)
+    publish_seed.seed(conn, 30)
     release.publish_release(conn)
     monkeypatch.setenv("COVIDSYNC_SYNC_TOKEN", TOKENS[app])
     store = tmp_path / f"{app}-copy.sqlite"

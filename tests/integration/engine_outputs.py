@@ -35,7 +35,7 @@ def options(seed: int, out: Path):
 
 
 # table -> (its columns as selected, the key it is ordered by)
-TABLES: dict[str, tuple[str, str]] = {
+OUTPUT_TABLES: dict[str, tuple[str, str]] = {
     "core.vaccination": (
         "facility_code, record_key, record_id, full_name, date_of_birth, birth_year_only, gender, citizen_id, "
         "phone, health_insurance_no, province_code, district_code, commune_code, address, vaccine_code, "
@@ -99,7 +99,7 @@ def table_digests(url: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     try:
         with conn.cursor() as cur:
-            for table, (columns, key) in TABLES.items():
+            for table, (columns, key) in OUTPUT_TABLES.items():
                 cur.execute(
                     f"select count(*), coalesce(md5(string_agg(t::text, '|' order by {key})), '') "
                     f"from (select {columns} from {table}) t"

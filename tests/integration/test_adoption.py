@@ -233,10 +233,10 @@ def test_the_daily_report_shows_the_districts_side_by_side_in_a_real_browser(wor
     import shutil
     import subprocess
 
-    from covidsync.marts import report
+    from covidsync.marts import daily_report
 
     _, sample, truth = world
-    path = report.render(conn, sample.end, tmp_path / "reports")
+    path = daily_report.render(conn, sample.end, tmp_path / "reports")
     page = path.read_text(encoding="utf-8")
     assert 'id="adoption"' in page
     province = truth["province"]

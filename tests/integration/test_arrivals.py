@@ -248,10 +248,10 @@ def test_report_section_charts_arrivals_and_lists_overdue_communes(built, tmp_pa
 
     from test_daily_report import headless
 
-    from covidsync.marts import refresh, report
+    from covidsync.marts import daily_report, refresh
 
     refresh.refresh(built.conn, dt.date(2021, 11, 20), names=refresh.ARRIVALS)
-    target = report.render(built.conn, dt.date(2021, 11, 10), tmp_path / "reports")
+    target = daily_report.render(built.conn, dt.date(2021, 11, 10), tmp_path / "reports")
     page = target.read_text(encoding="utf-8")
     assert 'id="arrivals"' in page and "Nguyễn" not in page
     proc = headless("--dump-dom", target.as_uri(), tmp_path=tmp_path)

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from covidsync import tasks
-from covidsync.marts import refresh, report
+from covidsync.marts import daily_report, refresh
 
 DAY = dt.date(2021, 11, 10)
 
@@ -103,7 +103,7 @@ def test_report_renders_its_charts_in_a_real_browser(rendered, tmp_path):
 def test_report_with_no_data_still_renders(warehouse_url, tmp_path):
     conn = psycopg2.connect(warehouse_url)
     try:
-        target = report.render(conn, DAY, tmp_path / "reports")
+        target = daily_report.render(conn, DAY, tmp_path / "reports")
     finally:
         conn.close()
     proc = headless("--dump-dom", target.as_uri(), tmp_path=tmp_path)
@@ -129,7 +129,7 @@ def test_report_counts_the_open_identity_reviews_and_held_files(warehouse_url, t
                 "select kind, count(*) from derived.identity_review where status = 'open' group by kind"
             )
             expected = {kind: str(n) for kind, n in cur.fetchall()}
-        page = report.build(conn, DAY)
+        page = daily_report.build(conn, DAY)
     finally:
         conn.close()
     assert open_reviews == 46
@@ -146,7 +146,7 @@ def test_report_speaks_local_time_and_words_not_table_names(rendered):
     assert "local (Asia/Ho_Chi_Minh, UTC+7)" in page
     built = re.search(r'<span id="built">([^<]+)</span> local time', page)
     assert built, page[:1000]
-    now = report.local_now().replace(tzinfo=None)
+    now = daily_report.local_now().replace(tzinfo=None)
     assert abs((dt.datetime.strptime(built.group(1), "%Y-%m-%d %H:%M") - now).total_seconds()) < 300
     for table in re.findall(r"\b(?:mart|derived|ops|core|publish|quarantine)\.[a-z_]+\b", page):
         raise AssertionError(f"the report names a table: {table}")
@@ -157,20 +157,20 @@ def test_report_speaks_local_time_and_words_not_table_names(rendered):
 
 
 def test_a_section_is_added_by_one_call(warehouse_url):
-    added = report.add_section(
+    added = daily_report.add_section(
         "extra-test", "An extra section", lambda cur, day: f"<p>for {day}</p>", before="review"
     )
     try:
         conn = psycopg2.connect(warehouse_url)
         try:
-            page = report.build(conn, DAY)
+            page = daily_report.build(conn, DAY)
         finally:
             conn.close()
         assert '<h2 id="extra-test">An extra section</h2>' in page
         assert page.index('id="extra-test"') < page.index('id="review"')
-        assert added in report.SECTIONS
+        assert added in daily_report.SECTIONS
     finally:
-        report.SECTIONS[:] = [s for s in report.SECTIONS if s.anchor != "extra-test"]
+        daily_report.SECTIONS[:] = [s for s in daily_report.SECTIONS if s.anchor != "extra-test"]
 
 
 def test_names_from_the_warehouse_are_escaped_not_run(warehouse_url, tmp_path):
@@ -200,7 +200,7 @@ def test_names_from_the_warehouse_are_escaped_not_run(warehouse_url, tmp_path):
                 "insert into ops.alert (kind, subject, message) values ('facility_late', 'x', %s)",
                 (f"facility <b>17001</b> {attack} & co",),
             )
-        target = report.render(conn, DAY, tmp_path / "reports")
+        target = daily_report.render(conn, DAY, tmp_path / "reports")
     finally:
         conn.close()
     page = target.read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from covidsync import gx_docs
-from covidsync.ingest import gate
+from covidsync.ingest import batch_gate
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -60,9 +60,9 @@ def site(tmp_path, monkeypatch):
     copy = tmp_path / "great_expectations"
     shutil.copytree(PROJECT / "great_expectations", copy, ignore=shutil.ignore_patterns("uncommitted"))
     monkeypatch.setenv("COVIDSYNC_GX_DIR", str(copy))
-    result = gate.run_gate(PROFILE, build_docs=True)
+    result = batch_gate.run_gate(PROFILE, build_docs=True)
     assert result.failed == ["duplicate_keys 2 > 0"]
-    index = gate.build_data_docs(validation_pages=False)
+    index = batch_gate.build_data_docs(validation_pages=False)
     return index.parent
 
 

@@ -12,7 +12,7 @@ import pytest
 from ingest_rows import REGISTRY, VACCINATION, write_csv
 
 from covidsync import db, gx_docs
-from covidsync.ingest import engine, gate, landing
+from covidsync.ingest import batch_gate, engine, landing
 
 
 @pytest.fixture
@@ -84,13 +84,13 @@ def test_each_file_of_a_group_ends_on_its_own_and_the_docs_are_updated_once(
 
     monkeypatch.setenv("COVIDSYNC_GX_DOCS", "1")
     builds = []
-    real_build = gate.build_group_docs
+    real_build = batch_gate.build_group_docs
 
     def counted(keys):
         builds.append(list(keys))
         return real_build(keys)
 
-    monkeypatch.setattr(gate, "build_group_docs", counted)
+    monkeypatch.setattr(batch_gate, "build_group_docs", counted)
     conn = db.connect(warehouse_url)
     try:
         (group,) = engine.groups(conn, pending)
@@ -117,7 +117,7 @@ def test_each_file_of_a_group_ends_on_its_own_and_the_docs_are_updated_once(
     assert loaded == [("17001", 4), ("17002", 3)]
     assert validations == 3, "one gate result per file that was read"
     assert len(builds) == 1 and len(builds[0]) == 3, "one Data Docs update for the group, with every page"
-    docs = gate.docs_index().parent
+    docs = batch_gate.docs_index().parent
     # the GX project is shared by the session's tests: this group's pages are those of its validation keys
     runs = {key.run_id.run_name for key in builds[0]}
     pages = [p for p in docs.rglob("*.html") if "validations" in p.parts and p.parent.parent.name in runs]

@@ -27,7 +27,7 @@ def problems(url) -> dict[int, set[str]]:
 @pytest.fixture(autouse=True)
 def no_data_docs(monkeypatch):
     """The row codes are what is checked here: the Data Docs site (0.1-0.3 s a file) is proved by
-    tests/unit/ingest/test_gate.py, and the pipeline with it on by test_ingest_faults.py; not rebuilt here."""
+    tests/unit/ingest/test_batch_gate.py, and the pipeline with it on by test_ingest_faults.py; not rebuilt here."""
     monkeypatch.setenv("COVIDSYNC_GX_DOCS", "0")
 
 

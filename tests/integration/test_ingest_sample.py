@@ -38,7 +38,7 @@ def land(sample, data, monkeypatch) -> Path:
     shutil.copytree(sample / "landing", data / "landing", copy_function=shutil.copy2)
     monkeypatch.setenv("COVIDSYNC_DATA_DIR", str(data))
     monkeypatch.setenv("COVIDSYNC_MAX_XLSX_EXPANDED_BYTES", str(50 * 1024 * 1024))
-    # the Data Docs site (0.3 s a file) is proved by tests/unit/ingest/test_gate.py; not rebuilt here
+    # the Data Docs site (0.3 s a file) is proved by tests/unit/ingest/test_batch_gate.py; not rebuilt here
     monkeypatch.setenv("COVIDSYNC_GX_DOCS", "0")
     return data
 

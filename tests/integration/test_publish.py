@@ -6,9 +6,10 @@ import threading
 import time
 
 import psycopg2
+import publish_seed
 import pytest
 
-from covidsync.publish import release, sync, testing
+from covidsync.publish import release, sync
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def _view(conn, view):
 
 
 def test_first_release_publishes_persons_with_a_cccd_in_both_views(conn):
-    published = testing.seed(conn, 60)
+    published = publish_seed.seed(conn, 60)
     result = release.publish_release(conn)
     assert result["status"] == "current" and result["release_id"] == 1
     assert result["row_count"] == published == 54  # every tenth person has no CCCD
@@ -55,7 +56,7 @@ def test_first_release_publishes_persons_with_a_cccd_in_both_views(conn):
 
 
 def test_publishing_twice_with_no_change_makes_no_release(conn):
-    testing.seed(conn, 30)
+    publish_seed.seed(conn, 30)
     assert release.publish_release(conn)["status"] == "current"
     again = release.publish_release(conn)
     assert again == {**again, "status": "unchanged", "release_id": None, "current_release_id": 1}
@@ -78,22 +79,22 @@ def _copy(conn, release_id):
 
 def test_deltas_from_n_to_n_plus_3_rebuild_n_plus_3_exactly(conn, monkeypatch):
     monkeypatch.setenv("COVIDSYNC_PUBLISH_MIN_KEPT_SHARE", "0.95")  # one removal in 72 is meant here
-    testing.seed(conn, 80)
+    publish_seed.seed(conn, 80)
     assert release.publish_release(conn)["status"] == "current" and release.current_release_id(conn) == 1
     copy = {c["citizen_id"]: c["row"] for c in sync.delta_page(conn, "vneid", since=0, limit=5000)["changes"]}
     # release 2: some statuses change; release 3: persons removed and added; release 4: more changes
-    testing.flip_cards(conn, every=13, offset=1)
+    publish_seed.flip_cards(conn, every=13, offset=1)
     assert release.publish_release(conn)["status"] == "current" and release.current_release_id(conn) == 2
     with conn, conn.cursor() as cur:
         cur.execute("delete from derived.health_status where person_id = 7")
         cur.execute(
             "update derived.person set citizen_id = '099999999999' where person_id = 10"
         )  # newly known
-    testing.seed(conn, 5)
+    publish_seed.seed(conn, 5)
     assert release.publish_release(conn)["status"] == "current" and release.current_release_id(conn) == 3
     with conn, conn.cursor() as cur:
         cur.execute("update derived.person set full_name = 'Đặng Thị Ánh' where person_id = 3")
-    testing.flip_cards(conn, every=17, offset=2)
+    publish_seed.flip_cards(conn, every=17, offset=2)
     assert release.publish_release(conn)["status"] == "current" and release.current_release_id(conn) == 4
     with conn.cursor() as cur:
         cur.execute("select change, count(*) from publish.release_delta where release_id = 3 group by 1")
@@ -123,9 +124,9 @@ def test_deltas_from_n_to_n_plus_3_rebuild_n_plus_3_exactly(conn, monkeypatch):
 
 
 def test_a_reader_never_sees_the_views_on_different_releases(conn, warehouse_url):
-    testing.seed(conn, 400)
+    publish_seed.seed(conn, 400)
     release.publish_release(conn)
-    testing.flip_cards(conn, every=9, offset=1)
+    publish_seed.flip_cards(conn, every=9, offset=1)
     assert release.publish_release(conn)["release_id"] == 2
     stop = threading.Event()
     seen: list[tuple] = []
@@ -171,7 +172,7 @@ def test_a_reader_never_sees_the_views_on_different_releases(conn, warehouse_url
 
 
 def test_a_corrupted_view_is_caught_by_the_agreement_check_and_holds_the_release(conn):
-    testing.seed(conn, 50)
+    publish_seed.seed(conn, 50)
     release.publish_release(conn)
     with conn, conn.cursor() as cur:
         assert release.check_agreement(cur)["ok"]
@@ -191,7 +192,7 @@ def test_a_corrupted_view_is_caught_by_the_agreement_check_and_holds_the_release
         check = release.check_agreement(cur)
     conn.rollback()
     assert not check["ok"] and check["mismatches"] > 0
-    testing.flip_cards(conn, every=50, offset=1)
+    publish_seed.flip_cards(conn, every=50, offset=1)
     result = release.publish_release(conn)
     assert result["status"] == "held" and "disagree" in result["failed"][0]
     with conn.cursor() as cur:
@@ -205,9 +206,9 @@ def test_a_corrupted_view_is_caught_by_the_agreement_check_and_holds_the_release
 
 
 def test_a_mass_change_is_held_until_an_override_is_recorded(conn):
-    testing.seed(conn, 100)
+    publish_seed.seed(conn, 100)
     release.publish_release(conn)
-    testing.flip_cards(conn, every=3, offset=1)  # a third of the persons turn red: over the 20 % limit
+    publish_seed.flip_cards(conn, every=3, offset=1)  # a third of the persons turn red: over the 20 % limit
     held = release.publish_release(conn)
     assert held["status"] == "held" and "mass change" in held["failed"][0]
     assert release.current_release_id(conn) == 1
@@ -228,7 +229,7 @@ def test_a_mass_change_is_held_until_an_override_is_recorded(conn):
 
 
 def test_an_incomplete_release_is_held(conn):
-    testing.seed(conn, 100)
+    publish_seed.seed(conn, 100)
     release.publish_release(conn)
     with conn, conn.cursor() as cur:
         cur.execute("delete from derived.health_status where person_id > 90")
@@ -238,7 +239,7 @@ def test_an_incomplete_release_is_held(conn):
 
 
 def test_each_role_reads_only_what_it_may(conn):
-    testing.seed(conn, 20)
+    publish_seed.seed(conn, 20)
     release.publish_release(conn)
     with conn, conn.cursor() as cur:
         cur.execute("create table mart.daily_cards (day date, cards integer)")  # as the marts' builder would
@@ -294,10 +295,10 @@ def test_roles_migration_block_is_idempotent_on_a_server_with_other_databases(wa
 
 def test_retention_keeps_k_releases_and_deltas_for_apps_within_k(conn, monkeypatch):
     monkeypatch.setenv("COVIDSYNC_RELEASE_RETENTION", "3")
-    testing.seed(conn, 60)
+    publish_seed.seed(conn, 60)
     release.publish_release(conn)
     for i in range(4):
-        testing.flip_cards(conn, every=29, offset=1 + i)
+        publish_seed.flip_cards(conn, every=29, offset=1 + i)
         assert release.publish_release(conn)["status"] == "current"
     assert release.prune(conn) == {"pruned": 2, "oldest_kept": 3}
     assert _count(conn, "select count(distinct release_id) from publish.release_row") == 3

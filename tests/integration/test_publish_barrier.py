@@ -5,9 +5,10 @@ view in schema publish granted to a consumer role (PC-Covid, VNeID, and any view
 from __future__ import annotations
 
 import psycopg2
+import publish_seed
 import pytest
 
-from covidsync.publish import release, testing
+from covidsync.publish import release
 
 
 @pytest.fixture
@@ -48,11 +49,11 @@ def _columns(conn, view: str) -> list[str]:
 @pytest.fixture
 def releases(conn):
     """Three releases: 1 superseded, 2 current, 3 held (a mass change nobody has overridden)."""
-    testing.seed(conn, 60)
+    publish_seed.seed(conn, 60)
     assert release.publish_release(conn)["status"] == "current"
-    testing.flip_cards(conn, every=12, offset=1)
+    publish_seed.flip_cards(conn, every=12, offset=1)
     assert release.publish_release(conn)["status"] == "current"
-    testing.flip_cards(conn, every=2, offset=0)
+    publish_seed.flip_cards(conn, every=2, offset=0)
     assert release.publish_release(conn)["status"] == "held"
     assert release.current_release_id(conn) == 2
     return conn

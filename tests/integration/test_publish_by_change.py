@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg2
+import publish_seed
 import pytest
 
-from covidsync.publish import APPS, release, sync, testing
+from covidsync.publish import APPS, release, sync
 from covidsync.status import build
 from covidsync.status.synthetic import Synthetic
 
@@ -109,11 +110,11 @@ def test_a_held_candidate_superseded_then_overridden_and_pruned_keeps_every_hash
     """The paths the week does not take: a held candidate's versions taken out when a newer release supersedes
     it, the newer one overridden, and retention: every kept release still hashes as it did when published."""
     monkeypatch.setenv("COVIDSYNC_RELEASE_RETENTION", "2")
-    testing.seed(conn, 120, records=True)
+    publish_seed.seed(conn, 120, records=True)
     assert release.publish_release(conn)["status"] == "current"
-    testing.flip_cards(conn, every=3, offset=1)  # a mass change: held
+    publish_seed.flip_cards(conn, every=3, offset=1)  # a mass change: held
     assert release.publish_release(conn)["status"] == "held"
-    testing.flip_cards(conn, every=7, offset=2)
+    publish_seed.flip_cards(conn, every=7, offset=2)
     third = release.publish_release(conn)
     assert third["status"] == "held" and third["release_id"] == 3
     assert _snapshot_content_sha256(conn) == _stored(conn, 3)[:2], (
@@ -138,9 +139,9 @@ def test_a_held_candidate_superseded_then_overridden_and_pruned_keeps_every_hash
         release.switch_views(cur, 3)
     page = _apply(conn, "sskdt", copy1, 1)
     assert copy1 == copy and sync.view_sha256("sskdt", copy.values()) == page["view_sha256"]
-    testing.flip_cards(conn, every=11, offset=3)
+    publish_seed.flip_cards(conn, every=11, offset=3)
     assert release.publish_release(conn)["status"] == "current"
-    testing.flip_cards(conn, every=13, offset=4)
+    publish_seed.flip_cards(conn, every=13, offset=4)
     assert release.publish_release(conn)["status"] == "current"
     before = {r: _stored(conn, r) for r in (4, 5)}
     assert release.prune(conn)["oldest_kept"] == 4

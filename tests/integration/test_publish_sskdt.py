@@ -13,9 +13,10 @@ import time
 from zoneinfo import ZoneInfo
 
 import psycopg2
+import publish_seed
 import pytest
 
-from covidsync.publish import CONSUMERS, release, sync, testing
+from covidsync.publish import CONSUMERS, release, sync
 from covidsync.status import build
 from covidsync.status.synthetic import Synthetic
 
@@ -274,10 +275,10 @@ def _view_with(conn, view: str, *, person: str, kind: str) -> None:
 def test_a_release_where_one_view_disagrees_on_one_person_is_refused(warehouse_url, view, kind):
     conn = psycopg2.connect(warehouse_url)
     try:
-        testing.seed(conn, 50)
+        publish_seed.seed(conn, 50)
         assert release.publish_release(conn)["status"] == "current"
         _view_with(conn, view, person="017000000007", kind=kind)
-        testing.flip_cards(conn, every=50, offset=1)
+        publish_seed.flip_cards(conn, every=50, offset=1)
         result = release.publish_release(conn)
         assert result["status"] == "held" and "views disagree on 1 of" in result["failed"][0], result
         assert result["current_release_id"] == 1 and release.current_release_id(conn) == 1
@@ -295,7 +296,7 @@ def test_a_release_where_one_view_disagrees_on_one_person_is_refused(warehouse_u
 
 def test_a_reader_polling_the_three_views_during_repeated_publishes_never_sees_two_releases(warehouse_url):
     conn = psycopg2.connect(warehouse_url)
-    testing.seed(conn, 300)
+    publish_seed.seed(conn, 300)
     assert release.publish_release(conn)["status"] == "current"
     stop = threading.Event()
     seen: list[tuple] = []
@@ -324,7 +325,9 @@ def test_a_reader_polling_the_three_views_during_repeated_publishes_never_sees_t
     published, deadline = [], time.monotonic() + 90
     try:
         while (len(published) < 8 or len(seen) < 40) and not errors and time.monotonic() < deadline:
-            testing.flip_cards(conn, every=9, offset=1)  # on, off, on, ...: each publish is a new release
+            publish_seed.flip_cards(
+                conn, every=9, offset=1
+            )  # on, off, on, ...: each publish is a new release
             result = release.publish_release(conn)
             assert result["status"] == "current", result
             published.append(result["release_id"])

@@ -10,7 +10,7 @@ import unicodedata
 import pytest
 
 from covidsync import textsafe
-from covidsync.ingest.report import FileResult, write_reports
+from covidsync.ingest.sender_report import FileResult, write_reports
 
 GOOD = [
     "Nguyễn Văn Đức",

@@ -178,18 +178,18 @@ def _dry_run_apart(args, dry_run):
     import shutil
     import tempfile
 
-    from covidsync.ingest import gate
+    from covidsync.ingest import batch_gate
 
     scratch = Path(tempfile.mkdtemp(prefix="covidsync-validate-"))
     project = scratch / "great_expectations"
-    shutil.copytree(gate.project_dir(), project, ignore=shutil.ignore_patterns("uncommitted"))
+    shutil.copytree(batch_gate.project_dir(), project, ignore=shutil.ignore_patterns("uncommitted"))
     saved = {k: os.environ.get(k) for k in ("COVIDSYNC_GX_DIR", "COVIDSYNC_GX_DOCS")}
     os.environ["COVIDSYNC_GX_DIR"] = str(project)
     os.environ["COVIDSYNC_GX_DOCS"] = "1" if args.data_docs else "0"
     try:
         result, problems = dry_run(args.file, args.facility, args.dataset, out=args.out)
         if args.data_docs:
-            return result, problems, gate.build_data_docs(validation_pages=False)
+            return result, problems, batch_gate.build_data_docs(validation_pages=False)
         return result, problems, None
     finally:
         for key, value in saved.items():

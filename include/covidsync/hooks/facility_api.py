@@ -55,7 +55,7 @@ from covidsync.errors import CovidsyncError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("vaccinations", "test_results")
+API_DATASETS = ("vaccinations", "test_results")
 
 
 class ApiError(CovidsyncError):
@@ -485,8 +485,8 @@ class FacilityApiHook(BaseHook):
     # -- pages ----------------------------------------------------------------------------------------------
     def pages(self, dataset: str, updated_since: dt.datetime | None = None) -> Iterator[Page]:
         """Every page of ``dataset`` updated after ``updated_since`` (exclusive), in the served order."""
-        if dataset not in DATASETS:
-            raise ValueError(f"dataset is one of {DATASETS}")
+        if dataset not in API_DATASETS:
+            raise ValueError(f"dataset is one of {API_DATASETS}")
         url: str | None = f"{self.base_url}/{dataset}"
         params: dict | None = {"page": 1, "page_size": self.page_size}
         if updated_since is not None:

@@ -157,9 +157,9 @@ def advance_watermark(conn, source_id: int) -> dt.datetime | None:
 
 # -- checking items against §8 --------------------------------------------------------------------------
 def _fields(dataset: str) -> tuple[frozenset[str], frozenset[str]]:
-    from covidsync.ingest.parse import DATASETS
+    from covidsync.ingest.parse import DATASET_COLUMNS
 
-    columns = DATASETS[dataset]
+    columns = DATASET_COLUMNS[dataset]
     allowed = frozenset(c.name for c in columns) | {"updated_at"}
     required = frozenset(c.name for c in columns if c.required) | {"updated_at"}
     return allowed, required

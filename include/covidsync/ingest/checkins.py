@@ -1,43 +1,16 @@
-"""PC-Covid venues and check-ins through write-audit-publish (contract §5, with §1, §6 and §7).
+"""PC-Covid venues and check-ins (contract §5, with §1, §6 and §7): the dataset-specific parts.
 
-The same machinery as facility files (:mod:`covidsync.ingest.pipeline`): a registered file is parsed
-(:func:`covidsync.ingest.parse.open_rows`, every format of §1–§2), staged with ``COPY``, checked by row
-rules in SQL (``sql/ingest/checkin_row_problem.sql``, ``venue_row_problem.sql``) into ``quarantine``, gated
-by Great Expectations over a per-batch profile, merged into ``core`` in one transaction, then reported to
-``<outbox>/pccovid/`` and moved to the archive (or the rejected area). Status in ``ops.landing_file``
-moves received → staged → validated → merged | held | rejected, so a rerun resumes and a reload is a no-op.
+The engine (:mod:`covidsync.ingest.engine`) drives a file through parse, stage, rules, gate, merge and
+report; this module gives it what check-ins need besides: reading the QR payload and the identifiers of a
+scan once per distinct value and choosing its person key (:func:`checkin_frames`, :func:`stage_checkins`),
+the pseudonym SQL (:func:`person_key_sql`), the merge (:func:`merge_checkins`), and the daily partitions of
+``core.checkin`` with their retention (:func:`maintain_partitions`).
 
-Check-ins are the hot path (tens of millions of scans a day). Python touches each row once, in a tight
-streaming loop (:func:`stage_checkins`), and only for what SQL cannot do well: the QR payload
-(:func:`covidsync.domain.qr.parse_qr`, cached per distinct payload: a person's QR is the same every scan),
-the identifier repairs of §2 (CCCD, phone) and reading ``scanned_at`` (ISO 8601 with an offset on a fast
-path, every other form of §2 through :mod:`covidsync.domain.dates`). It picks the best person key a scan
-carried (``cccd > cmnd > qid > phone``) and streams CSV to ``COPY`` as it goes, so that PostgreSQL
-writes while Python parses; memory stays flat (a bounded cache, one piece of the stream). Everything else
-is set-based SQL: the codes, the pseudonym (computed once per distinct person of the file,
-:func:`covidsync.privacy.sql_pseudonym`), the merge.
-
-Privacy: ``core.checkin`` holds a pseudonymous ``person_key``, never the payload; the identifier in clear
-and what the QR said about the person go to ``core.checkin_person`` (core may hold personal data: identity
-resolution reads it); ``quarantine.rejected_row`` keeps identity values and payloads masked (last 4
-characters); reports mask them too. Staging holds the values in clear while a file is processed, and is
-emptied when it is finished. So does, while a file is staged, the spool of its identity facts: in memory,
-and past :data:`FACTS_SPOOL_BYTES` in an anonymous temporary file of the worker (``TMPDIR``; unlinked
-when created, readable by its process only, gone when the stage ends), as PostgreSQL's own sorts spill.
-
-Decisions where the contract is silent (also in docs/dags.md):
-
-* ``direction``: ``out`` (also ``ra``, ``check-out``) or else ``in`` (the default); ``mode``:
-  ``self_scan``/``operator_scan`` (also ``self``/``operator``), anything else is kept as unknown (null).
-* A masked document number (``*``) is never an identity; a masked personal QR is keyed by its QID.
-  A card QR always has its CCCD; its old CMND is recorded as a link, not as the key.
-* The ``citizen_id`` and ``phone`` columns are used when they are better than what the payload gave (a
-  CCCD column beats a masked QR's QID). An invalid ``citizen_id`` is an error even when another key
-  exists (as in facility files); an invalid phone is a warning and is dropped.
-* A check-in id already in core for that local day (sent again in a later file) keeps its first version;
-  the row counts as loaded.
-* Venues: ``venue_code`` required and once per file (``duplicate_in_file`` otherwise); the latest file
-  received wins. Venue files of a run are processed before its check-in files, in the order received.
+Privacy: ``core.checkin`` holds a pseudonymous ``person_key``, never the payload; identifiers in clear go to
+``core.checkin_person`` only; staging and the spool of a file's identity facts (past
+:data:`FACTS_SPOOL_BYTES`, an unlinked temporary file) hold values in clear only while the file is
+processed. How the hot path is laid out, the privacy rules in full and the decisions where the contract is
+silent are in docs/ingest-engine.md, "PC-Covid check-ins"; the decisions also in docs/dags.md.
 """
 
 from __future__ import annotations
@@ -77,8 +50,8 @@ log = logging.getLogger(__name__)
 
 # app_users: the app operator's daily counts (adoption.md), from pccovid/app_users/ after the check-ins;
 # declarations: issue 24, the same pccovid/ folder
-DATASETS = ("venues", "checkins", "app_users", "declarations")
-TABLES = {
+PCCOVID_DATASETS = ("venues", "checkins", "app_users", "declarations")
+PCCOVID_TABLES = {
     "venues": "venue",
     "checkins": "checkin",
     "app_users": "app_user_count",
@@ -729,13 +702,13 @@ def ingest_file(conn, file_id: int) -> dict:
 
     The bench hook: one file from ``received`` to ``merged`` (or held/rejected) with its reports.
     """
-    return engine.process_file(conn, file_id, datasets=DATASETS)
+    return engine.process_file(conn, file_id, datasets=PCCOVID_DATASETS)
 
 
 def pending_by_dataset(conn, file_ids: Iterable[int]) -> dict[str, list[int]]:
     """Registered PC-Covid files split by dataset, each in the order received (venues go first)."""
     ids = list(file_ids)
-    out: dict[str, list[int]] = {d: [] for d in DATASETS}
+    out: dict[str, list[int]] = {d: [] for d in PCCOVID_DATASETS}
     if not ids:
         return out
     with conn.cursor() as cur:
@@ -754,4 +727,4 @@ def ingest_landing(conn) -> list[dict]:
     """Register ``pccovid/`` and ingest every pending file: venues first, then check-ins, each in order."""
     registration = landing.register(conn, scope=landing.PCCOVID)
     pending = pending_by_dataset(conn, registration.pending)
-    return [ingest_file(conn, file_id) for dataset in DATASETS for file_id in pending[dataset]]
+    return [ingest_file(conn, file_id) for dataset in PCCOVID_DATASETS for file_id in pending[dataset]]

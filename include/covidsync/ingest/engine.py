@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from covidsync import settings
+from covidsync import settings, sqlfiles
 from covidsync.errors import CovidsyncError
 from covidsync.ingest import landing
 from covidsync.ingest.datasets import spec as dataset_spec
@@ -51,7 +51,8 @@ def max_rejected_share() -> float:
 
 
 def sql_text(name: str) -> str:
-    return (settings.sql_dir() / "ingest" / f"{name}.sql").read_text(encoding="utf-8")
+    """``sql/ingest/<name>.sql`` (:func:`covidsync.sqlfiles.load`)."""
+    return sqlfiles.load("ingest", name)
 
 
 @dataclass
@@ -329,12 +330,12 @@ def gate(conn, f: FileRow, batch_profile: dict, *, docs: str | None = None):
     run id, so parallel workers do not collide); ``"store"`` stores the result for its group's one update
     (:func:`process_group`); ``"off"`` neither. Default: ``"file"`` unless ``COVIDSYNC_GX_DOCS=0``.
     """
-    from covidsync.ingest import gate as gx_gate
+    from covidsync.ingest import batch_gate
 
     docs = docs or ("file" if docs_enabled() else "off")
-    result = gx_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
+    result = batch_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
     with conn:
-        gx_gate.store_result(conn, f.file_id, f.spec.suite, result)
+        batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
     return result
 
 
@@ -473,7 +474,7 @@ def missing_column_messages(column) -> tuple[str, str]:
 def report_and_move(conn, f: FileRow, rows_for_report: Callable = problem_rows) -> dict:
     """The sender's reports for a finished file, then the file to its area; the counts come back. Safe to
     repeat."""
-    from covidsync.ingest.report import FileResult, write_reports
+    from covidsync.ingest.sender_report import FileResult, write_reports
 
     with conn.cursor() as cur:
         cur.execute(
@@ -756,9 +757,9 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
             summaries.append({"file_id": file_id, "status": "failed", "error": type(exc).__name__})
             errors.append(exc)
     if keys:
-        from covidsync.ingest import gate as gx_gate
+        from covidsync.ingest import batch_gate
 
-        gx_gate.build_group_docs(keys)
+        batch_gate.build_group_docs(keys)
     if errors:
         raise errors[0]
     return summaries

@@ -526,7 +526,7 @@ def _write_refused_report(
     rewrite that report (it already says what became of those bytes: loaded, most often)."""
     import json
 
-    from covidsync.ingest.report import FileResult, file_problem_rows, write_reports
+    from covidsync.ingest.sender_report import FileResult, file_problem_rows, write_reports
 
     existing = folder / f"{name}.result.json"
     if status == "duplicate" and existing.is_file():

@@ -1,69 +1,16 @@
 """Read any accepted landing file as a stream of rows with canonical column names.
 
-Contract: ``docs/contract/facility-files.md`` §1 (accepted formats), §2 (encodings, separators, NFC text,
-headers in Vietnamese or English), §3–§5 (the columns of each dataset), §6 (file codes). Background on the
-Vietnamese text pitfalls handled here: ``docs/domain/vietnam-covid-data.md`` §8 (NFC/NFD, Windows-1258
-with combining tone marks, Excel numbers that lost their leading zeros).
+Contract: ``docs/contract/facility-files.md`` §1 (formats), §2 (encodings, separators, NFC text, headers in
+Vietnamese or English), §3–§5 (columns), §6 (file codes); the Vietnamese text pitfalls handled here are in
+``docs/domain/vietnam-covid-data.md`` §8.
 
-This module only *reads*. It never judges a value (a bad date or CCCD is the normaliser's and the SQL row
-rules' business); it rejects a file only for the file codes of contract §6, raised as :class:`FileRejected`
-by :func:`open_rows` before a single row is yielded. Memory stays flat whatever the file size: CSV and
-JSONL are read line by line, a JSON array is decoded object by object from chunks, XLSX through openpyxl's
-read-only mode with a compact shared-strings table of our own (UTF-8 bytes and offsets, in memory up to
-``COVIDSYNC_XLSX_STRINGS_MEMORY``, beyond it in a temporary file: issue 17, item 7).
-
-Decisions where the contract is silent:
-
-* Encoding (CSV): a UTF-8 BOM means UTF-8 (``utf-8-sig``) and a UTF-16 BOM means UTF-16; if the rest of
-  the file does not decode in that encoding the file is ``undecodable_file`` (no fallback: the BOM lied).
-  Without a BOM: UTF-8, else Windows-1258 — but only if no part of the file is UTF-8 read as Windows-1258
-  (mojibake pairs such as ``á»``, ``Ä‘``, ``Ă²``: :mod:`covidsync.textsafe`); a UTF-8 file with a stray byte
-  is ``undecodable_file``, never re-read in another encoding (issue 17). The whole file is decoded strictly
-  once before reading, so a bad byte at the very end is seen. Binary content is ``undecodable_file``: a NUL anywhere, or (for
-  Windows-1258, which decodes almost any byte) any C0 control character other than tab, CR and LF.
-* A CSV that is really a ZIP/XLSX, or an ``.xlsx`` that is not a ZIP (e.g. an old ``.xls`` or a renamed
-  CSV), is ``unsupported_format``; a ZIP that is truncated or corrupt is ``undecodable_file``.
-* Separator: ``,`` or ``;``, whichever occurs more often outside quotes in the header line (tie: ``,``).
-  Excel's ``sep=;`` / ``sep=,`` first line is honoured and skipped.
-* Header row: the first row with a non-empty cell (CSV and XLSX); rows above it are not counted. Data
-  rows are numbered from 1 after it, as a person counts them: blank rows are skipped but counted, and a
-  quoted cell spanning several lines is one row.
-* Headers are matched by :func:`header_key`; if that fails, again without a parenthesised or bracketed
-  part (``Ngày sinh (dd/mm/yyyy)``). Cells under an empty header are dropped silently; headers that
-  match nothing are dropped and listed in :attr:`RowStream.unknown_headers`.
-* Two headers for the same column are ambiguous: ``missing_columns``, the detail names the column and
-  the positions of the two file columns. For JSON this applies to two keys of one object; different
-  objects may spell a key differently.
-* A row whose only non-empty cells are under unknown headers is yielded with empty values (the row
-  rules then report its missing values); only rows with every cell empty are skipped.
-* XLSX: the first worksheet (chart sheets are not worksheets); formulas give their cached values; date
-  cells are rounded to the second; ``time`` cells give ``HH:MM:SS``. A workbook with no worksheet is
-  ``empty_file``. The expanded-size cap is checked on the ZIP central directory before openpyxl opens
-  it, then every entry's CRC is verified (reading at most the declared, capped size) so a corrupt sheet
-  is refused before any row is yielded.
-* JSON and JSONL must be UTF-8 (a BOM is tolerated): other bytes are ``undecodable_file``. Text that
-  decodes but is not the expected shape — a syntax error, a top level that is not an array, an element
-  or line that is not an object, text after the closing ``]``, one object above 16 MiB — is
-  ``unsupported_format``. The whole file is checked before any row is yielded.
-* JSON row numbers are the element's position from 1; JSONL row numbers are physical line numbers
-  (blank lines are skipped but counted), so an editor's "go to line" finds the row.
-* JSON values: strings NFC and stripped; ``true``/``false``; numbers as for XLSX (whole → no ``.0``);
-  ``null``, ``""``, ``[]`` and ``{}`` are absent; other arrays/objects are their compact JSON text.
-* Errors that can still surface while iterating (after :func:`open_rows` returned), as
-  :class:`FileRejected`: a CSV whose structure breaks later in the file, e.g. a quote never closed so
-  that one cell passes the csv module's field-size limit (``unsupported_format``); an XLSX sheet whose
-  XML is malformed inside an intact ZIP (``undecodable_file``); a file changed or removed meanwhile.
-* Precedence: a file whose header lacks a required column is ``missing_columns`` even with no data rows;
-  ``empty_file`` is a file with a usable header (or no header at all) and no non-empty row.
-* The expanded-size cap: ``max_expanded_bytes`` if given, else ``COVIDSYNC_MAX_XLSX_EXPANDED_BYTES``
-  read at each call (an unreadable value falls back to the default), else 512 MiB.
-* A :class:`RowStream` can be iterated again: later iterations reopen the file.
-* Details of :class:`FileRejected` never quote file content (headers included: a file without a header
-  row has personal data in its first row); they name canonical columns, positions and byte offsets.
-
-Additions to the brief's API: :meth:`RowStream.close` and the context-manager protocol (release the
-file opened by :func:`open_rows` when the rows are not iterated), :data:`ACCEPTED_EXTENSIONS`, and
-:func:`match_header` (the canonical column a header text names in a dataset, or ``None``).
+This module only *reads*: it never judges a value (the normaliser and the row rules do), and rejects a file
+only for the file codes of §6, raised as :class:`FileRejected` by :func:`open_rows` before a row is yielded
+(or, for damage found later in the file, while iterating). Memory stays flat whatever the file size (CSV and
+JSONL line by line, JSON arrays object by object, XLSX read-only with a compact shared-strings table).
+Details of :class:`FileRejected` never quote file content. The decisions taken where the contract is
+silent (encoding detection, separator, header row, row numbers, XLSX and JSON values, precedence of codes)
+are listed in docs/ingest-engine.md, "Reading a file: decisions where the contract is silent".
 """
 
 from __future__ import annotations
@@ -86,7 +33,7 @@ from covidsync.ingest.spec import Column  # re-exported: the columns are declare
 
 __all__ = [
     "ACCEPTED_EXTENSIONS",
-    "DATASETS",
+    "DATASET_COLUMNS",
     "Column",
     "FileRejected",
     "RowStream",
@@ -123,7 +70,7 @@ def _datasets() -> dict[str, tuple[Column, ...]]:
 
 # The canonical columns of each dataset and their accepted headers: declared by the dataset's spec
 # (covidsync/ingest/datasets/<dataset>.py); contract §3 (vaccinations), §4 (test results), §5 (PC-Covid).
-DATASETS: dict[str, tuple[Column, ...]] = _datasets()
+DATASET_COLUMNS: dict[str, tuple[Column, ...]] = _datasets()
 
 _NON_ALNUM = re.compile(r"[\W_]+")
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -140,7 +87,7 @@ def header_key(text: str) -> str:
 
 def _build_lookup() -> dict[str, dict[str, str]]:
     lookup: dict[str, dict[str, str]] = {}
-    for dataset, columns in DATASETS.items():
+    for dataset, columns in DATASET_COLUMNS.items():
         keys: dict[str, str] = {}
         for column in columns:
             for header in column.headers:
@@ -220,8 +167,8 @@ def open_rows(path: Path, dataset: str, *, max_expanded_bytes: int | None = None
     Everything that makes the file unreadable is found here, before any row is yielded (see the module
     docstring for the one exception).
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
+    if dataset not in DATASET_COLUMNS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASET_COLUMNS)}")
     path = Path(path)
     fmt = ACCEPTED_EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
@@ -293,7 +240,7 @@ def missing_columns(dataset: str, present: set[str], found: Iterable[str] = ()) 
     found = list(found)
     return [
         MissingColumn(c.name, c.headers[1], c.english, closest_header(c, found))
-        for c in DATASETS[dataset]
+        for c in DATASET_COLUMNS[dataset]
         if c.required and c.name not in present
     ]
 

@@ -57,8 +57,12 @@ __all__ = [
 ]
 
 # population: landing/registry/population.csv (adoption.md), registered and processed with the facility files
-DATASETS = ("vaccinations", "test_results", "population")
-TABLES = {"vaccinations": "vaccination", "test_results": "test_result", "population": "area_population"}
+FACILITY_DATASETS = ("vaccinations", "test_results", "population")
+FACILITY_TABLES = {
+    "vaccinations": "vaccination",
+    "test_results": "test_result",
+    "population": "area_population",
+}
 _LOCK_NAMESPACE = LOCK_NAMESPACE
 
 
@@ -71,7 +75,7 @@ def process_file(conn, file_id: int) -> dict:
     return engine.process_file(
         conn,
         file_id,
-        datasets=DATASETS,
+        datasets=FACILITY_DATASETS,
         merge_step=lambda c, f, **kw: merge(c, f, **kw),
         rules_step=lambda *a, **kw: apply_rules(*a, **kw),
     )

@@ -86,10 +86,10 @@ def _register_readers() -> None:
     """The contract reader knows the two registries' columns (the engine's datasets are the spec modules)."""
     from covidsync.ingest import parse
 
-    if all(name in parse.DATASETS for name in READERS):
+    if all(name in parse.DATASET_COLUMNS for name in READERS):
         return
     for name, columns in READERS.items():
-        parse.DATASETS.setdefault(name, columns)
+        parse.DATASET_COLUMNS.setdefault(name, columns)
     parse._LOOKUP.update(parse._build_lookup())  # the header lookup of the datasets just added
 
 
@@ -311,7 +311,7 @@ def _version(cur, registry, relative_path, sha, status, total, rejected, codes, 
 
 
 def _report(name: str, sha: str, registry: str, outcome: Outcome, problems: list, file_codes: list) -> None:
-    from covidsync.ingest.report import FileResult, file_problem_rows, write_reports
+    from covidsync.ingest.sender_report import FileResult, file_problem_rows, write_reports
 
     result = FileResult(
         file=name,

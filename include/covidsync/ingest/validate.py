@@ -17,7 +17,7 @@ from pathlib import Path
 
 from covidsync import db, warehouse
 from covidsync.ingest import landing, pipeline
-from covidsync.ingest.report import FileResult, write_reports
+from covidsync.ingest.sender_report import FileResult, write_reports
 
 
 def dry_run(path: Path, facility_code: str, dataset: str, *, out: Path | None = None) -> tuple[dict, list]:

@@ -40,7 +40,7 @@ _SILENT_SELECT = "venue_code, venue_type, name, location, commune_code, last_sca
 
 
 def _write_csv(path: Path, rows: list[tuple]) -> None:
-    from covidsync.ingest.report import _atomic_write
+    from covidsync.ingest.sender_report import _atomic_write
 
     def write(fh) -> None:
         writer = textsafe.writer(fh, lineterminator="\n")  # issue 17: formula-like cells neutralised

@@ -2,7 +2,7 @@
 Information and Communications: the province's figures in one line, the districts side by side (users over
 population and smartphone owners, 7-day change, venues scanning today, silent venues, people scanned), and
 the trend of each district's compliance share. Reads the adoption marts only (aggregates and district codes:
-no person). :func:`section` returns the section's HTML below its heading (``templates/adoption.html``); :mod:`covidsync.marts.report` adds it with
+no person). :func:`section` returns the section's HTML below its heading (``templates/adoption.html``); :mod:`covidsync.marts.daily_report` adds it with
 ``add_section``.
 """
 

@@ -3,7 +3,7 @@ health department: arrivals of the day and the last 7 days by the origin's risk 
 of checkpoint arrivals with a movement declaration, and the communes with overdue tests (a table). Reads
 the arrivals marts only (``mart.arrival_day``, ``mart.arrival_declaration_coverage``,
 ``mart.arrival_followup_week``) and the commune names: counts and area codes, never a person.
-:func:`section` returns the section's HTML below its heading (``templates/arrivals.html``); :mod:`covidsync.marts.report` adds it with
+:func:`section` returns the section's HTML below its heading (``templates/arrivals.html``); :mod:`covidsync.marts.daily_report` adds it with
 ``add_section``.
 """
 

@@ -1,5 +1,5 @@
 """The daily report's charts: inline SVG built from aggregates, no JavaScript library, nothing fetched.
-Used by :mod:`covidsync.marts.report` and the sections other modules add to it (a module of its own so
+Used by :mod:`covidsync.marts.daily_report` and the sections other modules add to it (a module of its own so
 that a section's module and the report do not import each other). Each chart is returned as
 :class:`markupsafe.Markup` (every label in it escaped here), so the autoescaping templates print it as is."""
 

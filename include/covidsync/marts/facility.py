@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from covidsync import textsafe
-from covidsync.ingest.report import _atomic_write
+from covidsync.ingest.sender_report import _atomic_write
 from covidsync.marts.refresh import sql
 
 log = logging.getLogger(__name__)

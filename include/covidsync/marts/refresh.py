@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from covidsync import settings
+from covidsync import settings, sqlfiles
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ ALL = MARTS + ADOPTION + SCORECARDS + ARRIVALS
 
 
 def sql(name: str) -> str:
-    return (settings.sql_dir() / "marts" / f"{name}.sql").read_text(encoding="utf-8")
+    """``sql/marts/<name>.sql`` (:func:`covidsync.sqlfiles.load`)."""
+    return sqlfiles.load("marts", name)
 
 
 def _rule_set() -> str:

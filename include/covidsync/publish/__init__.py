@@ -4,7 +4,7 @@
 - :mod:`covidsync.publish.release`: build a release, gate it, make it current (the views switch in one
   transaction, with the agreement check), deltas, overrides, retention. Benchmarks call
   :func:`covidsync.publish.release.publish_release`.
-- :mod:`covidsync.publish.gate`: the Great Expectations suite ``publish_release`` over a release's profile.
+- :mod:`covidsync.publish.release_gate`: the Great Expectations suite ``publish_release`` over a release's profile.
 - :mod:`covidsync.publish.sync`: what the sync API serves (release metadata, delta pages), the apps'
   acknowledgements, and reconciliation.
 - :mod:`covidsync.publish.api`: the FastAPI app (mounted in Airflow's API server by ``plugins/``).

@@ -33,10 +33,9 @@ from __future__ import annotations
 import logging
 from functools import cache
 
-from covidsync import settings
+from covidsync import settings, sqlfiles
 from covidsync.errors import CovidsyncError
-from covidsync.publish import CONSUMERS, alerts
-from covidsync.publish import gate as publish_gate
+from covidsync.publish import CONSUMERS, alerts, release_gate
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +75,9 @@ def _step(name: str) -> None:
         _steps.done(name)
 
 
-@cache
-def _sql_text(name: str, root: str) -> str:
-    from pathlib import Path
-
-    return (Path(root) / "publish" / f"{name}.sql").read_text(encoding="utf-8")
-
-
 def sql(name: str) -> str:
-    return _sql_text(name, str(settings.sql_dir()))
+    """``sql/publish/<name>.sql`` (:func:`covidsync.sqlfiles.load`)."""
+    return sqlfiles.load("publish", name)
 
 
 def _current(cur) -> tuple[int, str, int] | None:
@@ -103,29 +96,7 @@ def _scope(cur, *, as_of, held: int | None) -> None:
     inputs changed (``publish.pending_person``, noted by triggers), the persons whose row time alone changes by
     ``as_of`` (``expires_at``), and those of an unpublished candidate ``held`` (rebuilt against the current
     release); and the CCCDs those persons held or hold (``publish.pending_citizen``, ``derived.person``)."""
-    cur.execute(
-        """
-        insert into publish_scope (person_id)
-        select person_id from publish.pending_person
-        union
-        select person_id from publish.release_version
-        where valid_to is null and expires_at <= %(as_of)s and person_id is not null
-        union
-        select person_id from publish.release_version where valid_from = %(held)s and person_id is not null;
-        insert into publish_citizen_scope (citizen_id)
-        select citizen_id from publish.pending_citizen
-        union
-        select citizen_id from publish.release_version where valid_to is null and expires_at <= %(as_of)s
-        union
-        select citizen_id from publish.release_version where valid_from = %(held)s
-        union
-        select p.citizen_id from derived.person as p
-        where p.person_id in (select person_id from publish_scope) and p.citizen_id is not null;
-        analyze publish_scope;
-        analyze publish_citizen_scope;
-        """,
-        {"as_of": as_of, "held": held or 0},
-    )
+    cur.execute(sql("release_scope"), {"as_of": as_of, "held": held or 0})
 
 
 def _undo(cur, release_id: int) -> None:
@@ -280,34 +251,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             """,
             (release_id,),
         )
-        cur.execute(
-            """
-            update publish.release_version as v set valid_to = %(release_id)s
-            from publish_diff as d
-            where v.citizen_id = d.citizen_id and v.valid_to is null
-            """,
-            {"release_id": release_id},
-        )
-        cur.execute(
-            """
-            insert into publish.release_version (
-                citizen_id, valid_from, valid_to, change, person_id, phone, doses, last_dose_on,
-                last_dose_product, fully_vaccinated, card_colour, latest_test_type, latest_test_result,
-                latest_test_sampled_at, f0, contact_candidate, full_name, date_of_birth, vaccination_certificate,
-                sskdt_certificate, test_history, recovered_on, arrival_measure, arrival_measure_ends_on,
-                certificate_text, sskdt_certificate_text, test_history_text, row_sha256, expires_at
-            )
-            select
-                citizen_id, %(release_id)s, case when change = 'removed' then %(release_id)s end, change,
-                person_id, phone, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
-                latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate, full_name,
-                date_of_birth, vaccination_certificate, sskdt_certificate, test_history, recovered_on,
-                arrival_measure, arrival_measure_ends_on, certificate_text, sskdt_certificate_text,
-                test_history_text, row_sha256, expires_at
-            from publish_diff
-            """,
-            {"release_id": release_id},
-        )
+        cur.execute(sql("release_store_versions"), {"release_id": release_id})
         _built(cur, rule_set=rule_set, with_sskdt=with_sskdt, as_of=as_of)
         _step("store versions")
         hashes = release_hashes(cur, release_id, apps=apps)
@@ -408,7 +352,7 @@ def _gate_and_promote(
 
     profile = _profile(cur, release_id)
     max_change = 1.0 if override else settings.publish_max_status_change()
-    result = publish_gate.run(
+    result = release_gate.run(
         profile, min_kept_share=settings.publish_min_kept_share(), max_status_changed_share=max_change
     )
     cur.execute(

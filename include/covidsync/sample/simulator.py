@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 VN = dt.timezone(dt.timedelta(hours=7))
-DATASETS = ("vaccinations", "test_results")
+API_DATASETS = ("vaccinations", "test_results")
 MODES = ("unauthorized", "forbidden", "rate_limit", "server_error", "delay", "rename_field", "malformed_json")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -87,7 +87,7 @@ class Simulator:
         self.datasets: dict[tuple[str, str], Dataset] = {}
         api = self.data_dir / "api"
         for path in sorted(api.glob("*/*.jsonl")):
-            if path.stem in DATASETS:
+            if path.stem in API_DATASETS:
                 with open(path, encoding="utf-8") as fh:
                     items = [json.loads(line) for line in fh if line.strip()]
                 self.datasets[(path.parent.name, path.stem)] = Dataset(items)

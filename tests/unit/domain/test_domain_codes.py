@@ -36,8 +36,8 @@ CONTRACT_ROW_CODES = {
     # adoption.md §3 (issue 20)
     "invalid_count": "error",
     "unknown_area": "error",
-    "invalid_text": "error",  # issue 17 (contract §6, added in turn 2)
-    "time_out_of_window": "error",  # issue 17 (contract §6, added in turn 2)
+    "invalid_text": "error",  # issue 17 (contract §6)
+    "time_out_of_window": "error",  # issue 17 (contract §6)
 }
 CONTRACT_FILE_CODES = {
     "unsupported_format",

@@ -22,7 +22,14 @@ import openpyxl
 import pytest
 
 from covidsync.ingest import parse
-from covidsync.ingest.parse import DATASETS, FileRejected, RowStream, header_key, match_header, open_rows
+from covidsync.ingest.parse import (
+    DATASET_COLUMNS,
+    FileRejected,
+    RowStream,
+    header_key,
+    match_header,
+    open_rows,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "files"
 
@@ -167,7 +174,7 @@ def test_match_header_unknown():
 
 def test_datasets_columns_follow_the_contract():
     def names(dataset, required=None):
-        return [c.name for c in DATASETS[dataset] if required is None or c.required == required]
+        return [c.name for c in DATASET_COLUMNS[dataset] if required is None or c.required == required]
 
     assert names("vaccinations") == [
         "record_id", "full_name", "date_of_birth", "gender", "citizen_id", "phone", "health_insurance_no",
@@ -187,7 +194,7 @@ def test_datasets_columns_follow_the_contract():
     assert names("venues") == [
         "venue_code", "name", "province_code", "district_code", "commune_code", "address", "venue_type"
     ]  # fmt: skip
-    for columns in DATASETS.values():
+    for columns in DATASET_COLUMNS.values():
         keys = [(header_key(h), c.name) for c in columns for h in c.headers]
         assert len({k for k, _ in keys}) == len(set(keys))  # no spelling names two columns
         for column in columns:

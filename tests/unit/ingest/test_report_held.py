@@ -6,7 +6,7 @@ import csv
 import json
 
 from covidsync.domain.codes import lookup
-from covidsync.ingest.report import FileResult, file_problem_rows, write_reports
+from covidsync.ingest.sender_report import FileResult, file_problem_rows, write_reports
 
 
 def _warning(code: str, row: int) -> tuple:

@@ -3,7 +3,7 @@
 The profile is a few numbers about the candidate release against the previous published one, and the column
 names of the views; never rows, never personal data. The suite is committed JSON,
 ``great_expectations/gx/expectations/publish_release.json``; it runs on the same pandas data source and
-whole-dataframe batch definition as the file gate (:mod:`covidsync.ingest.gate`). Every expectation is
+whole-dataframe batch definition as the file gate (:mod:`covidsync.ingest.batch_gate`). Every expectation is
 critical: any failure holds the release.
 
 The frame (column ``part`` tells rows apart): one ``metrics`` row (``row_count``, ``previous_kept_share``,
@@ -32,20 +32,20 @@ class PublishGateResult:
 
 
 def _project():
-    from covidsync.ingest import gate
+    from covidsync.ingest import batch_gate
 
-    root = gate.project_dir()
+    root = batch_gate.project_dir()
     with _LOCK:
         cached = _CACHE.get(root)
         if cached is None:
-            context = gate._context(root)
+            context = batch_gate._context(root)
             try:
-                batch_definition = gate._batch_definition(context, write=False)
+                batch_definition = batch_gate._batch_definition(context, write=False)
             except LookupError:
-                gate.ensure_project(root)
-                context = gate._context(root)
-                batch_definition = gate._batch_definition(context, write=False)
-            suite = gate._suite(context, SUITE)
+                batch_gate.ensure_project(root)
+                context = batch_gate._context(root)
+                batch_definition = batch_gate._batch_definition(context, write=False)
+            suite = batch_gate._suite(context, SUITE)
             cached = _CACHE[root] = (context, batch_definition, suite)
         return cached
 
@@ -74,7 +74,7 @@ def profile_frame(profile: dict):
 
 def run(profile: dict, *, min_kept_share: float, max_status_changed_share: float) -> PublishGateResult:
     """Validate a release profile with the ``publish_release`` suite."""
-    from covidsync.ingest.gate import _jsonable
+    from covidsync.ingest.batch_gate import _jsonable
 
     context, batch_definition, suite = _project()
     frame = profile_frame(profile)

@@ -4,7 +4,7 @@ so it opens offline from a file share or as an e-mail attachment.
 Sections: vaccination coverage by district, the test positivity trend (28 days), a reporting-timeliness heat
 map (facility x the last 14 days), open alerts and open review items (the identity review queue and held
 files). Each section is one :class:`Section` in :data:`SECTIONS`; another module adds one with a single
-call, ``report.add_section("adoption", "App adoption", body)``. Days and times are local (Asia/Ho_Chi_Minh),
+call, ``daily_report.add_section("adoption", "App adoption", body)``. Days and times are local (Asia/Ho_Chi_Minh),
 and the page says so; officials read words, not table names. It reads the marts and ``ops.alert``
 only: aggregates and facility codes, never a person. Written to ``<report_dir>/daily-YYYY-MM-DD.html`` and
 copied to ``<report_dir>/latest.html`` (``COVIDSYNC_REPORT_DIR``, default ``data/reports``).

@@ -42,7 +42,7 @@ from covidsync import settings
 
 __all__ = [
     "CANONICAL_COLUMNS",
-    "DATASETS",
+    "SUITE_DATASETS",
     "HISTORY_FALLBACK_SHARE",
     "HISTORY_MIN_DAYS",
     "HISTORY_STDS",
@@ -60,7 +60,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("vaccinations", "test_results", "checkins", "venues", "app_users", "population", "declarations")
+SUITE_DATASETS = (
+    "vaccinations",
+    "test_results",
+    "checkins",
+    "venues",
+    "app_users",
+    "population",
+    "declarations",
+)
 # The canonical columns whose values the gate checks, per dataset (the keys of ``value_counts``).
 CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "vaccinations": ("vaccine_code", "dose_number", "gender"),
@@ -118,8 +126,8 @@ def project_dir() -> Path:
 
 def suite_name(dataset: str) -> str:
     """The suite (and validation definition, and checkpoint) of a dataset: ``<dataset>_batch``."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    if dataset not in SUITE_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(SUITE_DATASETS)}")
     return f"{dataset}_batch"
 
 
@@ -318,7 +326,7 @@ def ensure_project(root: Path | None = None) -> None:
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.variables.save()
     batch_definition = _batch_definition(context, write=True)
-    for dataset in DATASETS:
+    for dataset in SUITE_DATASETS:
         name = suite_name(dataset)
         suite = context.suites.get(name)
         definition = context.validation_definitions.add_or_update(
@@ -350,7 +358,7 @@ def _project(root: Path | None = None) -> _Project:
                 ensure_project(root)
                 context = _context(root)
                 batch_definition = _batch_definition(context, write=False)
-            suites = {suite_name(d): _suite(context, suite_name(d)) for d in DATASETS}
+            suites = {suite_name(d): _suite(context, suite_name(d)) for d in SUITE_DATASETS}
             project = _PROJECTS[root] = _Project(root, context, batch_definition, suites)
         return project
 
@@ -568,7 +576,7 @@ def build_group_docs(keys: list) -> Path:
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     project = _project()
-    suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in DATASETS]
+    suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in SUITE_DATASETS]
     project.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*keys, *suites])
     from covidsync import gx_docs
 
@@ -617,7 +625,7 @@ def build_data_docs(*, validation_pages: bool = True) -> Path:
     else:
         from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-        suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in DATASETS]
+        suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in SUITE_DATASETS]
         project.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=suites)
     from covidsync import gx_docs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from covidsync.publish import gate
+from covidsync.publish import release_gate
 from covidsync.publish.sync import FIELDS
 
 PCCOVID = ["release_id", *FIELDS["pccovid"][:11], "contact_candidate", "as_of"]
@@ -42,7 +42,7 @@ def _profile(**changes):
 
 
 def test_a_sound_release_passes():
-    result = gate.run(_profile(), **LIMITS)
+    result = release_gate.run(_profile(), **LIMITS)
     assert result.success and result.failed == [] and result.results["evaluated"] == 6
 
 
@@ -66,13 +66,13 @@ def test_a_sound_release_passes():
     ],
 )
 def test_each_expectation_holds_a_bad_release(changes, message):
-    result = gate.run(_profile(**changes), **LIMITS)
+    result = release_gate.run(_profile(**changes), **LIMITS)
     assert not result.success
     assert len(result.failed) == 1 and message in result.failed[0]
 
 
 def test_an_override_lifts_only_the_mass_change_limit():
     mass = _profile(status_changed_share=0.6, status_changed=600)
-    assert gate.run(mass, min_kept_share=0.99, max_status_changed_share=1.0).success
+    assert release_gate.run(mass, min_kept_share=0.99, max_status_changed_share=1.0).success
     incomplete = _profile(status_changed_share=0.6, previous_kept_share=0.5, rows_removed=500)
-    assert not gate.run(incomplete, min_kept_share=0.99, max_status_changed_share=1.0).success
+    assert not release_gate.run(incomplete, min_kept_share=0.99, max_status_changed_share=1.0).success

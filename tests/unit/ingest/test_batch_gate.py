@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from covidsync.domain.vaccines import PRODUCTS
-from covidsync.ingest import gate
+from covidsync.ingest import batch_gate
 
 PROJECT = Path(__file__).resolve().parents[3]
 GX_DIR = PROJECT / "great_expectations"
@@ -107,16 +107,18 @@ def _by_column(name: str) -> dict[str, dict]:
 
 def test_importing_the_gate_does_not_import_gx():
     """DAG files import covidsync modules: GX (seconds to import) loads on the first gate only."""
-    code = "import sys, covidsync.ingest.gate; assert 'great_expectations' not in sys.modules, 'imported'"
+    code = (
+        "import sys, covidsync.ingest.batch_gate; assert 'great_expectations' not in sys.modules, 'imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_project_dir_default_and_override(monkeypatch, tmp_path):
     monkeypatch.delenv("COVIDSYNC_GX_DIR")
     monkeypatch.setenv("COVIDSYNC_HOME", str(tmp_path))
-    assert gate.project_dir() == tmp_path / "great_expectations"
+    assert batch_gate.project_dir() == tmp_path / "great_expectations"
     monkeypatch.setenv("COVIDSYNC_GX_DIR", str(tmp_path / "elsewhere"))
-    assert gate.project_dir() == tmp_path / "elsewhere"
+    assert batch_gate.project_dir() == tmp_path / "elsewhere"
 
 
 def test_committed_suites_follow_the_contract():
@@ -128,8 +130,8 @@ def test_committed_suites_follow_the_contract():
     assert sorted(tests["result"]["kwargs"]["value_set"]) == ["invalid", "negative", "positive"]
     assert sorted(tests["pooled"]["kwargs"]["value_set"]) == ["false", "true"]
     for suite, columns in (
-        (vaccinations, gate.CANONICAL_COLUMNS["vaccinations"]),
-        (tests, gate.CANONICAL_COLUMNS["test_results"]),
+        (vaccinations, batch_gate.CANONICAL_COLUMNS["vaccinations"]),
+        (tests, batch_gate.CANONICAL_COLUMNS["test_results"]),
     ):
         assert set(columns) < set(suite)
         warnings = {c for c, e in suite.items() if e["severity"] == "warning"}
@@ -139,7 +141,7 @@ def test_committed_suites_follow_the_contract():
 
 def test_ensure_project_is_idempotent(gx_copy):
     before = _committed_files(gx_copy)
-    gate.ensure_project(gx_copy)
+    batch_gate.ensure_project(gx_copy)
     assert _committed_files(gx_copy) == before
 
 
@@ -148,7 +150,7 @@ def test_ensure_project_is_idempotent(gx_copy):
 
 @pytest.mark.parametrize(("base", "evaluated"), [(VACCINATIONS, 7), (TEST_RESULTS, 9)])
 def test_good_profile_passes(base, evaluated):
-    result = gate.run_gate(base)
+    result = batch_gate.run_gate(base)
     assert result.success, result.failed
     assert (result.failed, result.warnings) == ([], [])
     assert result.evaluated == evaluated == result.results["evaluated"]
@@ -156,19 +158,21 @@ def test_good_profile_passes(base, evaluated):
 
 @pytest.mark.parametrize(("share", "success"), [(0.21, False), (0.2, True), (0.19, True)])
 def test_rejected_share_limit_is_strict(share, success):
-    result = gate.run_gate(profile(VACCINATIONS, rejected_share=share, rows_rejected=int(share * 1000)))
+    result = batch_gate.run_gate(profile(VACCINATIONS, rejected_share=share, rows_rejected=int(share * 1000)))
     assert result.success is success
     if not success:
         assert result.failed == ["rejected_share 0.21 > 0.20 (210 of 1000 rows rejected)"]
 
 
 def test_limit_comes_from_the_profile():
-    assert not gate.run_gate(profile(VACCINATIONS, rejected_share=0.06, max_rejected_share=0.05)).success
+    assert not batch_gate.run_gate(
+        profile(VACCINATIONS, rejected_share=0.06, max_rejected_share=0.05)
+    ).success
 
 
 @pytest.mark.parametrize("key", ["duplicate_keys", "null_keys"])
 def test_keys_must_be_clean(key):
-    result = gate.run_gate(profile(TEST_RESULTS, **{key: 1}))
+    result = batch_gate.run_gate(profile(TEST_RESULTS, **{key: 1}))
     assert not result.success
     assert result.failed == [f"{key} 1 > 0"]
 
@@ -186,7 +190,7 @@ def test_keys_must_be_clean(key):
 )
 def test_unknown_canonical_value_fails(base, column, value):
     counts = {**base["value_counts"][column], value: 7}
-    result = gate.run_gate(profile(base, value_counts={column: counts}))
+    result = batch_gate.run_gate(profile(base, value_counts={column: counts}))
     assert not result.success
     assert result.failed == [f"{column}: value(s) outside the allowed set: '{value}' (7 rows)"]
     entry = next(e for e in result.results["expectations"] if e["column"] == column)
@@ -196,13 +200,15 @@ def test_unknown_canonical_value_fails(base, column, value):
 def test_values_as_jsonb_keys_pass():
     """A profile built by jsonb_object_agg has text keys: "2" and "true" are the same values."""
     counts = {"dose_number": {"1": 10, "2": 3}}
-    assert gate.run_gate(profile(VACCINATIONS, value_counts=counts)).success
-    assert gate.run_gate(profile(TEST_RESULTS, value_counts={"pooled": {"true": 1, "false": 2}})).success
+    assert batch_gate.run_gate(profile(VACCINATIONS, value_counts=counts)).success
+    assert batch_gate.run_gate(
+        profile(TEST_RESULTS, value_counts={"pooled": {"true": 1, "false": 2}})
+    ).success
 
 
 def test_empty_value_counts_and_missing_values_are_not_checked():
-    assert gate.run_gate(profile(VACCINATIONS, value_counts={})).success
-    assert gate.run_gate(profile(TEST_RESULTS, value_counts={"pooled": {None: 40, True: 1}})).success
+    assert batch_gate.run_gate(profile(VACCINATIONS, value_counts={})).success
+    assert batch_gate.run_gate(profile(TEST_RESULTS, value_counts={"pooled": {None: 40, True: 1}})).success
 
 
 @pytest.mark.parametrize(
@@ -217,30 +223,30 @@ def test_empty_value_counts_and_missing_values_are_not_checked():
 )
 def test_malformed_profile_is_an_error(bad):
     with pytest.raises(ValueError):
-        gate.run_gate(profile(VACCINATIONS, **bad))
+        batch_gate.run_gate(profile(VACCINATIONS, **bad))
 
 
 # --- history (warnings) -------------------------------------------------------------------------------------
 
 
 def test_row_count_far_from_history_warns_but_passes():
-    result = gate.run_gate(profile(VACCINATIONS, rows_total=4750))
+    result = batch_gate.run_gate(profile(VACCINATIONS, rows_total=4750))
     assert result.success
     assert result.warnings == ["rows_total 4750 outside 710–1190 (history: 12 days, mean 950, std 80)"]
 
 
 def test_short_history_is_skipped():
-    result = gate.run_gate(profile(VACCINATIONS, rows_total=4750, history={"days": 6}))
+    result = batch_gate.run_gate(profile(VACCINATIONS, rows_total=4750, history={"days": 6}))
     assert (result.success, result.warnings) == (True, [])
     entry = next(e for e in result.results["expectations"] if e["column"] == "rows_total_vs_history")
     assert entry["success"] and "fewer than 7" in entry["skipped"]
-    assert gate.run_gate(profile(VACCINATIONS, history={"days": 0, "rows_mean": None})).warnings == []
-    assert gate.run_gate(profile(VACCINATIONS, history=None)).warnings == []
+    assert batch_gate.run_gate(profile(VACCINATIONS, history={"days": 0, "rows_mean": None})).warnings == []
+    assert batch_gate.run_gate(profile(VACCINATIONS, history=None)).warnings == []
 
 
 @pytest.mark.parametrize(("rows", "warns"), [(1400, False), (1450, False), (1451, True), (460, True)])
 def test_zero_std_falls_back_to_half_the_mean(rows, warns):
-    result = gate.run_gate(
+    result = batch_gate.run_gate(
         profile(VACCINATIONS, rows_total=rows, history={"rows_mean": 967.0, "rows_std": 0})
     )
     assert bool(result.warnings) is warns
@@ -248,23 +254,23 @@ def test_zero_std_falls_back_to_half_the_mean(rows, warns):
 
 
 def test_positivity_jump_warns():
-    result = gate.run_gate(profile(TEST_RESULTS, history={"positivity": 0.2}))
+    result = batch_gate.run_gate(profile(TEST_RESULTS, history={"positivity": 0.2}))
     assert result.success
     assert result.warnings == ["positivity 0.20 outside 0–0.055 (history: 20 days, mean 0.025, std 0.01)"]
 
 
 def test_unknown_positivity_is_skipped():
     history = {"positivity": None, "positivity_std": None}
-    assert gate.run_gate(profile(TEST_RESULTS, history=history)).warnings == []
+    assert batch_gate.run_gate(profile(TEST_RESULTS, history=history)).warnings == []
 
 
 def test_history_bounds():
-    assert gate.history_bounds(100, 10, 7) == (70, 130)
-    assert gate.history_bounds(100, 0, 28) == (50, 150)
-    assert gate.history_bounds(100, None, 28) == (50, 150)
-    assert gate.history_bounds(100, 10, 6) is None
-    assert gate.history_bounds(None, 10, 20) is None
-    assert gate.history_bounds(0.01, 0.02, 10) == (0, pytest.approx(0.07))
+    assert batch_gate.history_bounds(100, 10, 7) == (70, 130)
+    assert batch_gate.history_bounds(100, 0, 28) == (50, 150)
+    assert batch_gate.history_bounds(100, None, 28) == (50, 150)
+    assert batch_gate.history_bounds(100, 10, 6) is None
+    assert batch_gate.history_bounds(None, 10, 20) is None
+    assert batch_gate.history_bounds(0.01, 0.02, 10) == (0, pytest.approx(0.07))
 
 
 # --- results ------------------------------------------------------------------------------------------------
@@ -282,9 +288,11 @@ def test_results_are_json_without_rows():
     bad = profile(
         TEST_RESULTS, null_keys=2, value_counts={"result": {"maybe": 1}}, history={"positivity": 0.5}
     )
-    result = gate.run_gate(bad)
+    result = batch_gate.run_gate(bad)
     assert json.loads(json.dumps(result.results)) == result.results
-    assert not _keys(result.results) & (gate._ROW_KEYS | {"unexpected_index_list", "unexpected_rows", "rows"})
+    assert not _keys(result.results) & (
+        batch_gate._ROW_KEYS | {"unexpected_index_list", "unexpected_rows", "rows"}
+    )
     assert result.results["failed"] == result.failed and result.results["warnings"] == result.warnings
     entries = result.results["expectations"]
     assert len(entries) == result.evaluated
@@ -294,9 +302,9 @@ def test_results_are_json_without_rows():
 
 def test_docs_are_built_in_the_project_copy(gx_dir):
     before = _committed_files(gx_dir)
-    result = gate.run_gate(profile(VACCINATIONS, duplicate_keys=3), build_docs=True)
+    result = batch_gate.run_gate(profile(VACCINATIONS, duplicate_keys=3), build_docs=True)
     assert result.failed == ["duplicate_keys 3 > 0"]
-    index = gate.build_data_docs()
+    index = batch_gate.build_data_docs()
     assert index == gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert index.is_file() and "vaccinations_batch" in index.read_text()
     pages = list((index.parent / "validations" / "vaccinations_batch").rglob("*.html"))
@@ -308,7 +316,7 @@ def test_docs_are_built_in_the_project_copy(gx_dir):
 def test_store_result(warehouse_url):
     import psycopg2
 
-    result = gate.run_gate(profile(VACCINATIONS, null_keys=1, rows_total=4750))
+    result = batch_gate.run_gate(profile(VACCINATIONS, null_keys=1, rows_total=4750))
     conn = psycopg2.connect(warehouse_url)
     try:
         with conn, conn.cursor() as cur:
@@ -318,8 +326,8 @@ def test_store_result(warehouse_url):
                 ("a" * 64,),
             )
             landing_id = cur.fetchone()[0]
-            validation_id = gate.store_result(conn, landing_id, "vaccinations_batch", result)
-            assert gate.store_result(conn, None, "vaccinations_batch", result) > validation_id
+            validation_id = batch_gate.store_result(conn, landing_id, "vaccinations_batch", result)
+            assert batch_gate.store_result(conn, None, "vaccinations_batch", result) > validation_id
         with conn.cursor() as cur:
             cur.execute(
                 "select file_id, suite, success, evaluated, failed, results"
@@ -339,11 +347,11 @@ def test_the_runs_index_lists_every_page_without_rendering_the_stored_results_ag
     site = gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
     pages = site / "validations" / "vaccinations_batch"
     before = set(pages.rglob("*.html"))
-    gate.run_gate(profile(VACCINATIONS, duplicate_keys=1), build_docs=True)
+    batch_gate.run_gate(profile(VACCINATIONS, duplicate_keys=1), build_docs=True)
     (first,) = set(pages.rglob("*.html")) - before
     first.unlink()  # a stored result whose page a full build would render again
     (site / "index.html").unlink()
-    index = gate.build_data_docs(validation_pages=False)
+    index = batch_gate.build_data_docs(validation_pages=False)
     assert index.is_file() and "vaccinations_batch" in index.read_text()
     assert not first.exists()
-    assert gate.build_data_docs() == index and first.exists()
+    assert batch_gate.build_data_docs() == index and first.exists()

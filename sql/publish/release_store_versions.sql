@@ -1,0 +1,45 @@
+-- Store a release's changes (publish_diff) as versions: the open versions of the changed CCCDs close at this
+-- release, and every change opens one (a removal opens and closes at once: a tombstone).
+-- Parameters: release_id.
+update publish.release_version as v set valid_to = %(release_id)s
+from publish_diff as d
+where v.citizen_id = d.citizen_id and v.valid_to is null;
+
+insert into publish.release_version (
+    citizen_id, valid_from, valid_to, change, person_id, phone, doses, last_dose_on,
+    last_dose_product, fully_vaccinated, card_colour, latest_test_type, latest_test_result,
+    latest_test_sampled_at, f0, contact_candidate, full_name, date_of_birth, vaccination_certificate,
+    sskdt_certificate, test_history, recovered_on, arrival_measure, arrival_measure_ends_on,
+    certificate_text, sskdt_certificate_text, test_history_text, row_sha256, expires_at
+)
+select
+    citizen_id,
+    %(release_id)s,
+    case when change = 'removed' then %(release_id)s end,
+    change,
+    person_id,
+    phone,
+    doses,
+    last_dose_on,
+    last_dose_product,
+    fully_vaccinated,
+    card_colour,
+    latest_test_type,
+    latest_test_result,
+    latest_test_sampled_at,
+    f0,
+    contact_candidate,
+    full_name,
+    date_of_birth,
+    vaccination_certificate,
+    sskdt_certificate,
+    test_history,
+    recovered_on,
+    arrival_measure,
+    arrival_measure_ends_on,
+    certificate_text,
+    sskdt_certificate_text,
+    test_history_text,
+    row_sha256,
+    expires_at
+from publish_diff;
