@@ -1,18 +1,9 @@
-"""The SQL of ``sql/status/``, read once per process."""
+"""The SQL of ``sql/status/``: a shorthand over the project's one loader, :mod:`covidsync.sqlfiles`."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from covidsync import settings
-
-
-@lru_cache(maxsize=64)
-def _text(directory: str, name: str) -> str:
-    from pathlib import Path
-
-    return (Path(directory) / f"{name}.sql").read_text(encoding="utf-8")
+from covidsync import sqlfiles
 
 
 def sql(name: str) -> str:
-    return _text(str(settings.sql_dir() / "status"), name)
+    return sqlfiles.load("status", name)
