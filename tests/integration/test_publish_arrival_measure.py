@@ -108,7 +108,9 @@ def test_the_measure_shows_then_a_new_arrival_then_its_end(world, warehouse_url)
         # 2021-11-23, A's last day) A still shows the measure; as of the end of 11-23 A's row expires and changes
         for day, status in ((dt.date(2021, 11, 22), "unchanged"), (dt.date(2021, 11, 23), "current")):
             with conn, conn.cursor() as cur:
-                cur.execute("update derived.build_state set as_of = %s", (build.as_of_for(day),))  # the build's
+                cur.execute(
+                    "update derived.build_state set as_of = %s", (build.as_of_for(day),)
+                )  # the build's
                 cur.execute("update derived.health_status set as_of = %s", (build.as_of_for(day),))
                 cur.execute("select count(*) from publish.pending_person")
                 assert cur.fetchone()[0] == 0
