@@ -246,7 +246,7 @@ def test_report_section_charts_arrivals_and_lists_overdue_communes(built, tmp_pa
     import datetime as dt
     import re
 
-    from test_daily_report import headless
+    from browser import headless
 
     from covidsync.marts import daily_report, refresh
 

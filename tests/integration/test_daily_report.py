@@ -11,44 +11,16 @@ import datetime as dt
 import os
 import re
 import shutil
-import subprocess
 
 import marts_fixture as fx
 import psycopg2
 import pytest
+from browser import headless
 
 from covidsync import tasks
 from covidsync.marts import daily_report, refresh
 
 DAY = dt.date(2021, 11, 10)
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "Chromium is needed for this test: apt-get install chromium (.ci/run does)"
-    return found
-
-
-def headless(*args: str, tmp_path) -> subprocess.CompletedProcess:
-    profile = tmp_path / "chromium-profile"
-    return subprocess.run(
-        [
-            chromium(),
-            "--headless",
-            "--no-sandbox",  # CI runs as root
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-extensions",
-            "--disable-background-networking",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=3000",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from test_ingest_codes import REGISTRY, VACCINATION, write_csv
+from ingest_rows import REGISTRY, VACCINATION, write_csv
 
 from covidsync import db
 from covidsync.ingest import engine, landing

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extras
 import pytest
 from arrivals_world import ArrivalWorld, at
-from test_publish_by_change import _snapshot_content_sha256
+from publish_snapshot import _snapshot_content_sha256
 
 from covidsync.publish import APPS, release, sync
 from covidsync.status import build

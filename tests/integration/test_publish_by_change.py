@@ -7,17 +7,14 @@ from the deltas, and an ordinary day stores only the persons whose rows changed.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import psycopg2
 import publish_seed
 import pytest
+from publish_snapshot import _snapshot_content_sha256
 
 from covidsync.publish import APPS, release, sync
 from covidsync.status import build
 from covidsync.status.synthetic import Synthetic
-
-SNAPSHOT_SQL = (Path(__file__).parent / "publish_snapshot_design.sql").read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -25,23 +22,6 @@ def conn(warehouse_url):
     connection = psycopg2.connect(warehouse_url)
     yield connection
     connection.close()
-
-
-def _snapshot_content_sha256(conn) -> tuple[int, str]:
-    """Row count and content hash of the release the snapshot design builds from derived now."""
-    with conn.cursor() as cur:
-        cur.execute("create temporary table snapshot_row as select * from publish.release_row limit 0")
-        cur.execute(SNAPSHOT_SQL, {"release_id": 0, "rule_set": "hb-2021-11", "with_sskdt": True})
-        cur.execute(
-            """
-            select count(*), encode(sha256(convert_to(coalesce(
-                string_agg(citizen_id || E'\\t' || row_sha256 || E'\\n', '' order by citizen_id), ''), 'UTF8')), 'hex')
-            from snapshot_row
-            """
-        )
-        result = cur.fetchone()
-    conn.rollback()
-    return result
 
 
 def _apply(conn, app: str, copy: dict, since: int) -> dict:

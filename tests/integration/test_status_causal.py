@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from status_equality import assert_equals_full_rebuild
 from status_world import World, at
-from test_status_incremental import assert_equals_full_rebuild
 
 from covidsync.cli import main
 from covidsync.status import build

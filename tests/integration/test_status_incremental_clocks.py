@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 
 import psycopg2
+from status_equality import assert_equals_full_rebuild
 from status_world import World, at
-from test_status_incremental import assert_equals_full_rebuild
 
 from covidsync.status import build
 

@@ -7,7 +7,7 @@ those a full rebuild gives, day after day, and the counts it reports those a ful
 from __future__ import annotations
 
 import psycopg2
-from test_status_incremental import assert_equals_full_rebuild
+from status_equality import assert_equals_full_rebuild
 
 from covidsync.status import build, identity
 from covidsync.status.synthetic import Synthetic

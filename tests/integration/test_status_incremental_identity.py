@@ -10,8 +10,8 @@ import datetime as dt
 
 import psycopg2
 import pytest
+from status_equality import assert_equals_full_rebuild
 from status_world import World, at
-from test_status_incremental import assert_equals_full_rebuild
 
 from covidsync import privacy
 from covidsync.status import build, identity, review
