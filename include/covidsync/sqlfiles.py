@@ -4,6 +4,10 @@
 :func:`covidsync.settings.sql_dir` (``COVIDSYNC_SQL_DIR``); the cache is keyed by the full path, so a test
 that points ``COVIDSYNC_SQL_DIR`` elsewhere reads its own files. Migrations are not loaded here: ``db.py``
 reads ``sql/migrations/`` as an ordered list. What stays inline in Python is in docs/development.md.
+
+A file that serves more than one dataset names its tables with placeholders written as parameters,
+``%(identity_table)s``; :func:`with_tables` puts the quoted table names in before the statement runs (the
+linter reads the sample values in pyproject.toml), and the other ``%(name)s`` stay parameters.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 
 from covidsync import settings
 
-__all__ = ["load", "path"]
+__all__ = ["load", "path", "with_tables"]
 
 
 def path(layer: str, name: str) -> Path:
@@ -29,3 +33,13 @@ def _read(file: str) -> str:
 def load(layer: str, name: str) -> str:
     """The text of ``sql/<layer>/<name>.sql`` (read from disk once per process and path)."""
     return _read(str(path(layer, name)))
+
+
+def with_tables(cur, text: str, **tables: str) -> str:
+    """``text`` with each ``%(<key>)s`` of ``tables`` replaced by that table's quoted name: ``"schema"."table"``
+    for ``schema.table``, or a temporary table's ``"name"`` (quoted by :class:`psycopg2.sql.Identifier`)."""
+    from psycopg2 import sql
+
+    for key, table in tables.items():
+        text = text.replace(f"%({key})s", sql.Identifier(*table.split(".")).as_string(cur))
+    return text

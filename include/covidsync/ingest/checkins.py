@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from covidsync import sqlfiles
 from covidsync.ingest import engine, landing
 from covidsync.ingest.engine import (  # noqa: F401 (the steps, for callers of this module)
     FileRow,
@@ -642,6 +643,10 @@ def apply_retention(conn, today: dt.date, days: int | None = None) -> list[str]:
 
 
 # -- what the engine's check-in spec calls ----------------------------------------------------------------
+#: the tables of the merge files shared with declarations (sql/ingest/person_merge.sql)
+MERGE_TABLES = {"identity_table": "staging.checkin_identity", "person_key_table": "checkin_person_key"}
+
+
 def person_key_sql() -> str:
     """``sql/ingest/checkin_person_key.sql``, checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
     import re
@@ -689,7 +694,7 @@ def merge_checkins(cur, f: FileRow, params: dict) -> None:
     # searched quarantine once per staged row instead of hashing it
     cur.execute("analyze checkin_person_key")
     for name in f.spec.merge:
-        cur.execute(sql_text(name), params)
+        cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), params)
 
 
 def clear_staging(conn, file_id: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from covidsync import sqlfiles
 from covidsync.ingest.engine import FileRow, sql_text
 
 # the check-in reader's columns, filled from the declaration's
@@ -108,6 +109,13 @@ def stage_declarations(conn, file_id: int, stream, path: Path | None = None) -> 
     return total
 
 
+#: the tables of the merge files shared with check-ins (sql/ingest/person_merge.sql)
+MERGE_TABLES = {
+    "identity_table": "staging.declaration_identity",
+    "person_key_table": "declaration_person_key",
+}
+
+
 def person_key_sql() -> str:
     """``sql/ingest/declaration_person_key.sql``, checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
     import re
@@ -130,4 +138,4 @@ def merge_declarations(cur, f: FileRow, params: dict) -> None:
     cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
     cur.execute("analyze declaration_person_key")
     for name in f.spec.merge:
-        cur.execute(sql_text(name), params)
+        cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), params)

@@ -1,7 +1,10 @@
--- core.checkin_person: one row per (person_kind, person_key) seen on a loaded check-in, with the
--- identifier in clear and what the QR payloads said about the person (a card QR's name, with its
--- accents, is preferred to a personal QR's upper-case name without them). Seen times widen; a known
--- value is replaced only by a known one. Parameters: file_id.
+-- core.checkin_person from a check-ins file or a declarations file (issue 24: keyed as check-ins are, so
+-- identity resolution reads one place): one row per (person_kind, person_key) seen on a loaded row, with the
+-- identifier in clear and what the QR payloads and the row said about the person (a card QR's name, with its
+-- accents, first; then a declared name; then a personal QR's upper-case name without them). Seen times widen;
+-- a known value is replaced only by a known one. Parameters: file_id. Tables (covidsync.sqlfiles.with_tables,
+-- filled in by the dataset's merge hook): identity_table (staging.checkin_identity or
+-- staging.declaration_identity), person_key_table (the merge's temporary table of person keys).
 insert into core.checkin_person as p (
     person_kind, person_key, identifier, full_name, date_of_birth, birth_year, gender, phone,
     first_seen_at, last_seen_at
@@ -16,7 +19,7 @@ with facts as (
         max(i.birth_year) as birth_year,
         max(i.gender) as gender,
         max(i.phone) as phone
-    from staging.checkin_identity as i
+    from %(identity_table)s as i
     where i.file_id = %(file_id)s
     group by i.person_kind, i.identifier
 )
@@ -32,7 +35,7 @@ select
     f.phone,
     k.first_seen_at,
     k.last_seen_at
-from checkin_person_key as k
+from %(person_key_table)s as k
 left join facts as f on k.person_kind = f.person_kind and k.identifier = f.identifier
 on conflict (person_kind, person_key) do update set
     full_name = case
