@@ -643,7 +643,7 @@ def apply_retention(conn, today: dt.date, days: int | None = None) -> list[str]:
 
 
 # -- what the engine's check-in spec calls ----------------------------------------------------------------
-#: the tables of the merge files shared with declarations (sql/ingest/person_merge.sql)
+#: the tables of the merge files shared with declarations (sql/ingest/person_merge.sql, identity_link_merge.sql)
 MERGE_TABLES = {"identity_table": "staging.checkin_identity", "person_key_table": "checkin_person_key"}
 
 

@@ -109,7 +109,7 @@ def stage_declarations(conn, file_id: int, stream, path: Path | None = None) -> 
     return total
 
 
-#: the tables of the merge files shared with check-ins (sql/ingest/person_merge.sql)
+#: the tables of the merge files shared with check-ins (sql/ingest/person_merge.sql, identity_link_merge.sql)
 MERGE_TABLES = {
     "identity_table": "staging.declaration_identity",
     "person_key_table": "declaration_person_key",

@@ -186,7 +186,7 @@ SPEC = DatasetSpec(
     ),
     rules=("declaration_row_problem", "declaration_time_window", "declaration_text"),
     profile="declaration_profile",
-    merge=("declaration_merge", "person_merge", "declaration_identity_link_merge"),
+    merge=("declaration_merge", "person_merge", "identity_link_merge"),
     identity_columns=IDENTITY,
     outbox="pccovid",
     # the quarantine keeps the row as sent with its identity values masked
