@@ -5,9 +5,10 @@
 that points ``COVIDSYNC_SQL_DIR`` elsewhere reads its own files. Migrations are not loaded here: ``db.py``
 reads ``sql/migrations/`` as an ordered list. What stays inline in Python is in docs/development.md.
 
-A file that serves more than one dataset names its tables with placeholders written as parameters,
-``%(identity_table)s``; :func:`with_tables` puts the quoted table names in before the statement runs (the
-linter reads the sample values in pyproject.toml), and the other ``%(name)s`` stay parameters.
+A file that serves more than one dataset names its tables (and a column that differs) with placeholders
+written as parameters, ``%(identity_table)s``; :func:`with_tables` puts the quoted names in before the
+statement runs (the linter reads the sample values in pyproject.toml), and the other ``%(name)s`` stay
+parameters.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def load(layer: str, name: str) -> str:
 
 
 def with_tables(cur, text: str, **tables: str) -> str:
-    """``text`` with each ``%(<key>)s`` of ``tables`` replaced by that table's quoted name: ``"schema"."table"``
-    for ``schema.table``, or a temporary table's ``"name"`` (quoted by :class:`psycopg2.sql.Identifier`)."""
+    """``text`` with each ``%(<key>)s`` of ``tables`` replaced by that name quoted: ``"schema"."table"`` for
+    ``schema.table``, or a temporary table's or a column's ``"name"`` (:class:`psycopg2.sql.Identifier`)."""
     from psycopg2 import sql
 
     for key, table in tables.items():

@@ -643,21 +643,28 @@ def apply_retention(conn, today: dt.date, days: int | None = None) -> list[str]:
 
 
 # -- what the engine's check-in spec calls ----------------------------------------------------------------
-#: the tables of the merge files shared with declarations (sql/ingest/person_merge.sql, identity_link_merge.sql)
-MERGE_TABLES = {"identity_table": "staging.checkin_identity", "person_key_table": "checkin_person_key"}
+#: the names in the SQL files shared with declarations (sql/ingest/person_key.sql, person_merge.sql,
+#: identity_link_merge.sql)
+MERGE_TABLES = {
+    "identity_table": "staging.checkin_identity",
+    "person_key_table": "checkin_person_key",
+    "loadable_table": "staging.checkin_loadable",
+    "seen_at": "scanned_at",
+}
 
 
-def person_key_sql() -> str:
-    """``sql/ingest/checkin_person_key.sql``, checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
+def person_key_sql(cur, tables: dict[str, str]) -> str:
+    """``sql/ingest/person_key.sql`` with the dataset's ``tables`` (:func:`covidsync.sqlfiles.with_tables`),
+    checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
     import re
 
     from covidsync import privacy
 
-    text = sql_text("checkin_person_key")
+    text = sql_text("person_key")
     expected = privacy.sql_pseudonym("k.person_kind", "k.identifier")
     if re.sub(r"\s+", "", expected) not in re.sub(r"\s+", "", text):
-        raise AssertionError("checkin_person_key.sql no longer computes covidsync.privacy.SQL_PSEUDONYM")
-    return text
+        raise AssertionError("person_key.sql no longer computes covidsync.privacy.SQL_PSEUDONYM")
+    return sqlfiles.with_tables(cur, text, **tables)
 
 
 def _local_days(cur, file_id: int) -> list[dt.date]:
@@ -689,7 +696,7 @@ def merge_checkins(cur, f: FileRow, params: dict) -> None:
     # the file's sorts and hashes in memory (the server's default 4 MB spilled three of them to disk at
     # 200k rows), as the status build does
     cur.execute("set local work_mem = '64MB'")
-    cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
+    cur.execute(person_key_sql(cur, MERGE_TABLES), {**params, **privacy.sql_params()})
     # a table made by CREATE ... AS has no statistics: the planner took its 94k persons for 2k and
     # searched quarantine once per staged row instead of hashing it
     cur.execute("analyze checkin_person_key")

@@ -109,24 +109,14 @@ def stage_declarations(conn, file_id: int, stream, path: Path | None = None) -> 
     return total
 
 
-#: the tables of the merge files shared with check-ins (sql/ingest/person_merge.sql, identity_link_merge.sql)
+#: the names in the SQL files shared with check-ins (sql/ingest/person_key.sql, person_merge.sql,
+#: identity_link_merge.sql)
 MERGE_TABLES = {
     "identity_table": "staging.declaration_identity",
     "person_key_table": "declaration_person_key",
+    "loadable_table": "staging.declaration_loadable",
+    "seen_at": "submitted_at",
 }
-
-
-def person_key_sql() -> str:
-    """``sql/ingest/declaration_person_key.sql``, checked to compute exactly :data:`covidsync.privacy.SQL_PSEUDONYM`."""
-    import re
-
-    from covidsync import privacy
-
-    text = sql_text("declaration_person_key")
-    expected = privacy.sql_pseudonym("k.person_kind", "k.identifier")
-    if re.sub(r"\s+", "", expected) not in re.sub(r"\s+", "", text):
-        raise AssertionError("declaration_person_key.sql no longer computes covidsync.privacy.SQL_PSEUDONYM")
-    return text
 
 
 def merge_declarations(cur, f: FileRow, params: dict) -> None:
@@ -134,8 +124,9 @@ def merge_declarations(cur, f: FileRow, params: dict) -> None:
     then the declarations (a resent id replaces the earlier version, kept in the history), the persons and
     the identity links."""
     from covidsync import privacy
+    from covidsync.ingest.checkins import person_key_sql
 
-    cur.execute(person_key_sql(), {**params, **privacy.sql_params()})
+    cur.execute(person_key_sql(cur, MERGE_TABLES), {**params, **privacy.sql_params()})
     cur.execute("analyze declaration_person_key")
     for name in f.spec.merge:
         cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), params)
