@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from covidsync.sample import knowledge as K
+from covidsync.sample.render import TEST_COLUMNS
 
 HOA_BINH = "17"
 NOON = dt.time(12, 0)
@@ -679,25 +680,8 @@ class ArrivalsSample:
         path = folder / "vaccinations" / f"tiem_chung_nguoi_den_{self.facility_code}.csv"
         self._csv(path, vaccination_columns, doses)
         self._record(landing, path, "vaccinations", len(doses), _local(self.start - dt.timedelta(days=1), 8))
-        test_columns = (
-            "record_id",
-            "sample_id",
-            "full_name",
-            "date_of_birth",
-            "gender",
-            "citizen_id",
-            "phone",
-            "province_code",
-            "district_code",
-            "commune_code",
-            "test_type",
-            "pooled",
-            "sampled_at",
-            "result",
-            "ct_value",
-            "resulted_at",
-            "facility_code",
-        )
+        # the generator's test-result columns (sample/render.py), with the facility of the arrivals' files
+        test_columns = (*TEST_COLUMNS, "facility_code")
 
         def test(t: Traveller, n: int, at: dt.datetime, result: str) -> list:
             return [
