@@ -28,13 +28,12 @@ import argparse
 import json
 import os
 import time
-import uuid
 
 import psycopg2
 import publish_seed
 from sqlalchemy.engine import make_url
 
-from covidsync import db, settings
+from bench import scratch
 from covidsync.publish import CONSUMERS, release, release_gate
 
 RULE_SET = "hb-2021-11"
@@ -44,14 +43,6 @@ TWO_VIEWS = ("pccovid", "vneid")
 class _Sink:
     def write(self, data) -> int:
         return len(data)
-
-
-def _admin(url: str, statement: str) -> None:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(statement)
-    conn.close()
 
 
 def _publish(conn, apps=None) -> tuple[float, dict]:
@@ -117,19 +108,10 @@ def _verdict(value: float, target: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--persons", type=int, default=100_000)
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "COVIDSYNC_TEST_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    scratch.add_admin_url(parser)
     args = parser.parse_args()
-    name = f"covidsync_bench_bychange_{uuid.uuid4().hex[:8]}"
-    _admin(args.admin_url, f'create database "{name}"')
-    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
     figures: dict = {"persons": args.persons, "load_at_start": os.getloadavg()}
-    try:
-        db.upgrade(url, settings.sql_dir() / "migrations")
+    with scratch.migrated_database(args.admin_url, "covidsync_bench_bychange") as url:
         conn = psycopg2.connect(url)
         started = time.perf_counter()
         figures["published_persons"] = publish_seed.seed(conn, args.persons, rule_set=RULE_SET, records=True)
@@ -141,7 +123,7 @@ def main() -> None:
         release_gate._project()  # GX loaded once, as a publish task does
 
         figures["first_s"], figures["first"] = _publish(conn)
-        path = f"/tmp/{name}.csv"  # noqa: S108 - a scratch file of this run, removed below
+        path = f"/tmp/{make_url(url).database}.csv"  # noqa: S108 - a scratch file of this run, removed below
         try:
             with conn.cursor() as cur, open(path, "w", encoding="utf-8") as fh:
                 cur.copy_expert(
@@ -227,8 +209,6 @@ def main() -> None:
             },
         }
         figures["load_at_end"] = os.getloadavg()
-    finally:
-        _admin(args.admin_url, f'drop database if exists "{name}" with (force)')
     print(json.dumps(figures, indent=1, default=str))
 
 

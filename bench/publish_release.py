@@ -12,42 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-import uuid
 
 import psycopg2
 import publish_seed
-from sqlalchemy.engine import make_url
 
-from covidsync import db, settings
+from bench import scratch
 from covidsync.publish import release
-
-
-def _admin(url: str, statement: str) -> None:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(statement)
-    conn.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--persons", type=int, default=100_000)
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "COVIDSYNC_TEST_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    scratch.add_admin_url(parser)
     args = parser.parse_args()
-    name = f"covidsync_bench_publish_{uuid.uuid4().hex[:8]}"
-    _admin(args.admin_url, f'create database "{name}"')
-    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
     figures: dict = {"persons": args.persons}
-    try:
-        db.upgrade(url, settings.sql_dir() / "migrations")
+    with scratch.migrated_database(args.admin_url, "covidsync_bench_publish") as url:
         conn = psycopg2.connect(url)
         started = time.perf_counter()
         figures["published_persons"] = publish_seed.seed(conn, args.persons)
@@ -69,8 +49,6 @@ def main() -> None:
             figures[label] = round(time.perf_counter() - started, 2)
             figures[label.replace("_s", "_status")] = result["status"]
         conn.close()
-    finally:
-        _admin(args.admin_url, f'drop database if exists "{name}" with (force)')
     print(json.dumps(figures))
 
 

@@ -14,41 +14,21 @@ Prints seconds per statement; drops the database.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-import uuid
 
 import psycopg2
 import publish_seed
-from sqlalchemy.engine import make_url
 
-from covidsync import db, settings
+from bench import scratch
 from covidsync.publish import release
-
-
-def _admin(url: str, statement: str) -> None:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(statement)
-    conn.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--persons", type=int, default=100_000)
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "COVIDSYNC_TEST_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    scratch.add_admin_url(parser)
     args = parser.parse_args()
-    name = f"covidsync_bench_sskdt_{uuid.uuid4().hex[:8]}"
-    _admin(args.admin_url, f'create database "{name}"')
-    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        db.upgrade(url, settings.sql_dir() / "migrations")
+    with scratch.migrated_database(args.admin_url, "covidsync_bench_sskdt") as url:
         conn = psycopg2.connect(url)
         publish_seed.seed(conn, args.persons, records=True)
         conn.autocommit = True
@@ -88,8 +68,6 @@ def main() -> None:
         timed("agreement join, three views", release.agreement_sql(("pccovid", "vneid", "sskdt")))
         timed("agreement join, two views", release.agreement_sql(("pccovid", "vneid")))
         conn.close()
-    finally:
-        _admin(args.admin_url, f'drop database if exists "{name}" with (force)')
 
 
 if __name__ == "__main__":
