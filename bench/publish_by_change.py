@@ -1,6 +1,6 @@
 """Benchmark of publish by change (issue 19): every publish target of the issue in one run, on one database.
 
-    .venv/bin/python bench/publish_by_change.py --persons 1000000 [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python -m bench.publish_by_change --persons 1000000 [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Creates a scratch database on the server of ``--admin-url`` (default: ``COVIDSYNC_TEST_WAREHOUSE_URL``, else
 127.0.0.1:5432), migrates it, seeds ``derived`` with N persons and the core records behind the Sổ SKĐT columns

@@ -1,6 +1,6 @@
 """Benchmark of a release: publish N synthetic persons, publish again unchanged, then with 5 % changed.
 
-    .venv/bin/python bench/publish_release.py --persons 850000 [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python -m bench.publish_release --persons 850000 [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Creates a scratch database on the server of ``--admin-url`` (default: ``COVIDSYNC_TEST_WAREHOUSE_URL``, else
 127.0.0.1:5432), migrates it, seeds ``derived`` with ``seed`` of ``tests/publish_seed.py``, times

@@ -1,6 +1,6 @@
 """Statement times of a release with and without the Sổ SKĐT view (issue 20), on one database.
 
-    .venv/bin/python bench/publish_sskdt_statements.py --persons 100000
+    .venv/bin/python -m bench.publish_sskdt_statements --persons 100000
 
 Creates a database on the server at ``--admin-url`` (default: the tests' server), migrates it, seeds N persons
 with ``seed`` of ``tests/publish_seed.py`` (``records=True``: the lot numbers and tests behind the Sổ SKĐT
