@@ -55,6 +55,11 @@ def sql_text(name: str) -> str:
     return sqlfiles.load("ingest", name)
 
 
+def spec_sql(cur, spec: DatasetSpec, name: str) -> str:
+    """A rules, profile or merge file of ``spec``, with the names it leaves open filled in (``sql_names``)."""
+    return sqlfiles.with_tables(cur, sql_text(name), **dict(spec.sql_names))
+
+
 @dataclass
 class FileRow:
     file_id: int
@@ -134,6 +139,7 @@ def _params(f: FileRow, **more) -> dict:
     return {
         "file_id": f.file_id,
         "facility_code": f.facility_code,
+        "dataset": f.dataset,
         "received_at": f.received_at,
         **rule_params(),
         **more,
@@ -213,7 +219,7 @@ def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
                 (f.file_id,),
             )
         for name in spec.rules:
-            cur.execute(sql_text(name), params)
+            cur.execute(spec_sql(cur, spec, name), params)
         analyze_row_problems(cur, f.file_id)
         cur.execute(
             "select count(distinct row_number) filter (where severity = 'error') "
@@ -225,7 +231,7 @@ def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
         total = cur.fetchone()[0]
         hold = total > 0 and rejected / total > max_rejected_share()
         for name in spec.rules_after_hold:
-            cur.execute(sql_text(name), {**params, "hold_batch": hold})
+            cur.execute(spec_sql(cur, spec, name), {**params, "hold_batch": hold})
         if spec.frame_rules is not None and spec.keep_raw:
             fill_raw(cur, f)
         cur.execute(
@@ -302,7 +308,7 @@ def fill_raw(cur, f: FileRow) -> None:
 def profile(conn, f: FileRow, counts: dict | None = None) -> dict:
     with conn.cursor() as cur:
         _set_based(cur)
-        cur.execute(sql_text(f.spec.profile), _params(f))
+        cur.execute(spec_sql(cur, f.spec, f.spec.profile), _params(f))
         result = dict(cur.fetchone()[0])
     conn.rollback()  # read-only
     if "positivity" in result:
@@ -351,7 +357,7 @@ def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = Non
             spec.merge_hook(cur, f, params)
         else:
             for name in spec.merge:
-                cur.execute(sql_text(name), params)
+                cur.execute(spec_sql(cur, spec, name), params)
         if spec.outbox == "facility":
             cur.execute(f"select count(*) from core.{spec.table} where source_file_id = %s", (f.file_id,))  # noqa: S608
         else:

@@ -24,6 +24,8 @@ A spec declares:
 * ``profile`` and ``merge``: the SQL of the gate's per-batch profile and of the merge (one transaction);
 * ``identity_columns``: the values masked in ``errors.csv``, and ``rejected_raw_sql`` /
   ``report_value_sql`` where the masking of the quarantine and the report is done in SQL;
+* ``sql_names``: for an SQL file that several datasets share (the feeds keyed by area and period share one
+  profile), the names it leaves open (``%(staging_table)s``…), filled in quoted;
 * ``outbox``: where the sender's reports go (the facility's folder, or ``pccovid``);
 * hooks, for the few steps SQL and column expressions cannot say (check-ins: splitting QR payloads and
   spooling identity facts at stage time, partitions and pseudonyms at merge time).
@@ -114,6 +116,9 @@ class DatasetSpec:
     # ANALYZE of every column of a 200k-row vaccination file took 1.6–2.5 s, of five 0.3–0.5 s)
     analyze_columns: tuple[str, ...] = ()
     run_order: int = 0  # files of a run by (run_order, received): venues before check-ins
+    # names that one SQL file shared by several datasets leaves open: each ``%(<key>)s`` of the spec's rules,
+    # profile and merge SQL is replaced by the name, quoted (covidsync.sqlfiles.with_tables)
+    sql_names: tuple[tuple[str, str], ...] = ()
     # hooks: fn(conn, file_row, row_stream, path) -> rows staged; fn(conn, file_row) before the merge SQL (its own
     # transaction); fn(cur, file_row, params) inside the merge transaction, instead of the merge SQL
     stage_hook: Callable | None = field(default=None, compare=False)

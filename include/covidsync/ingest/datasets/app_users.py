@@ -55,7 +55,12 @@ SPEC = DatasetSpec(
         Typed("active_users_7d", "int"),
     ),
     rules=("app_user_count_row_problem",),
-    profile="app_user_count_profile",
+    profile="area_feed_profile",  # shared with the other feed keyed by area and period
+    sql_names=(
+        ("staging_table", "staging.app_user_count"),
+        ("loadable_table", "staging.app_user_count_loadable"),
+        ("period_column", "day"),
+    ),
     merge=("app_user_count_merge",),
     outbox="pccovid",
     analyze_min_rows=0,

@@ -35,7 +35,12 @@ SPEC = DatasetSpec(
         Typed("source"),
     ),
     rules=("area_population_row_problem",),
-    profile="area_population_profile",
+    profile="area_feed_profile",  # shared with the other feed keyed by area and period
+    sql_names=(
+        ("staging_table", "staging.area_population"),
+        ("loadable_table", "staging.area_population_loadable"),
+        ("period_column", "year"),
+    ),
     merge=("area_population_merge",),
     outbox="registry",
     analyze_min_rows=0,

@@ -1,11 +1,13 @@
--- The profile of one staged app-user counts file that the Great Expectations gate validates (one row, one
--- jsonb): counts, (day, area) uniqueness among the loadable rows, and the last 28 days of the sender's merged
--- files of this dataset. Parameters: file_id, facility_code, received_at.
+-- The profile of one staged file of a feed keyed by area and period (adoption.md: the app-user counts, key
+-- (day, area); the population registry, key (area, year)) that the Great Expectations gate validates (one row,
+-- one jsonb): counts, (area, period) uniqueness among the loadable rows, and the last 28 days of the sender's
+-- merged files of this dataset. Parameters: file_id, facility_code, dataset, received_at. Names, from the
+-- dataset's spec (sql_names): staging_table, loadable_table, period_column.
 with loadable as (
     select
-        l.day,
+        l.%(period_column)s as period,
         l.area_code
-    from staging.app_user_count_loadable as l
+    from %(loadable_table)s as l
     where l.file_id = %(file_id)s
 ),
 
@@ -16,7 +18,7 @@ daily as (
     from ops.landing_file as f
     where
         f.facility_code = %(facility_code)s
-        and f.dataset = 'app_users'
+        and f.dataset = %(dataset)s
         and f.status = 'merged'
         and f.file_id <> %(file_id)s
         and f.received_at >= %(received_at)s::timestamptz - interval '28 days'
@@ -26,7 +28,7 @@ daily as (
 
 select jsonb_build_object(
     'rows_total', (
-        select count(*) from staging.app_user_count as s
+        select count(*) from %(staging_table)s as s
         where s.file_id = %(file_id)s
     ),
     'rows_rejected', (
@@ -36,17 +38,17 @@ select jsonb_build_object(
     'duplicate_keys', (
         select count(*) from (
             select
-                l.day,
+                l.period,
                 l.area_code
             from loadable as l
-            where l.day is not null and l.area_code is not null
-            group by l.day, l.area_code
+            where l.period is not null and l.area_code is not null
+            group by l.period, l.area_code
             having count(*) > 1
         ) as d
     ),
     'null_keys', (
         select count(*) from loadable as l
-        where l.day is null or l.area_code is null
+        where l.period is null or l.area_code is null
     ),
     'value_counts', '{}'::jsonb,
     'history', (
