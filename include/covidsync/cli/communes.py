@@ -34,20 +34,18 @@ def register(sub) -> None:
     lists.set_defaults(func=worklists)
 
 
-def _connect():
+def _session():
+    """``with _session() as conn:`` the warehouse (the embedded server started if it is the one)."""
     from covidsync import db, warehouse
 
-    return db.connect(warehouse.resolve_url(start=True))
+    return db.session(warehouse.resolve_url(start=True))
 
 
 def grant(args) -> int:
     from covidsync import communes
 
-    conn = _connect()
-    try:
+    with _session() as conn:
         added = communes.grant(conn, args.login, args.communes, args.actor or getpass.getuser())
-    finally:
-        conn.close()
     print(
         f"{args.login} reads the work lists of {len(added)} more commune(s)"
         + (f": {', '.join(added)}" if added else " (it already read them)")
@@ -58,11 +56,8 @@ def grant(args) -> int:
 def revoke(args) -> int:
     from covidsync import communes
 
-    conn = _connect()
-    try:
+    with _session() as conn:
         removed = communes.revoke(conn, args.login, args.communes or None)
-    finally:
-        conn.close()
     print(
         f"{args.login} no longer reads {len(removed)} commune(s)"
         + (f": {', '.join(removed)}" if removed else "")
@@ -73,11 +68,8 @@ def revoke(args) -> int:
 def list_access(args) -> int:
     from covidsync import communes
 
-    conn = _connect()
-    try:
+    with _session() as conn:
         rows = communes.access(conn)
-    finally:
-        conn.close()
     if not rows:
         print("no login reads a commune work list yet (covidsync communes grant LOGIN COMMUNE…)")
     for login, commune, by, at in rows:
@@ -89,11 +81,8 @@ def worklists(args) -> int:
     from covidsync import communes, settings
     from covidsync.status.build import current_day
 
-    conn = _connect()
-    try:
+    with _session() as conn:
         communes.refresh_worklists(conn)
         result = communes.write_worklists(conn, args.date or current_day(), settings.outbox_dir())
-    finally:
-        conn.close()
     print(f"{result['communes']} commune work list(s) written, {result['rows']} open arrival(s)")
     return 0

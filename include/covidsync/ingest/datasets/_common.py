@@ -101,3 +101,8 @@ FACILITY = col(
     "Facility",
     "Facility ID",
 )
+
+# the PC-Covid QR a check-in or a declaration carries (contract facility-files.md §5; arrivals.md §1.1)
+QR_PAYLOAD = col(
+    "qr_payload", False, "Nội dung QR", "Nội dung mã QR", "Mã QR", "QR", "QR code", "QR payload", "Payload"
+)

@@ -8,7 +8,7 @@ in staging: the quarantine and the report rebuild them from the staged columns, 
 
 from __future__ import annotations
 
-from covidsync.ingest.datasets._common import CITIZEN_ID, PHONE
+from covidsync.ingest.datasets._common import CITIZEN_ID, PHONE, QR_PAYLOAD
 from covidsync.ingest.spec import DatasetSpec, col, optional
 
 
@@ -62,17 +62,7 @@ SPEC = DatasetSpec(
         ),
         col("direction", False, "Chiều", "Hướng", "Vào/Ra", "Direction"),
         col("mode", False, "Hình thức quét", "Hình thức", "Chế độ quét", "Mode", "Scan mode"),
-        col(
-            "qr_payload",
-            False,
-            "Nội dung QR",
-            "Nội dung mã QR",
-            "Mã QR",
-            "QR",
-            "QR code",
-            "QR payload",
-            "Payload",
-        ),
+        QR_PAYLOAD,
         optional(CITIZEN_ID),
         PHONE,
     ),

@@ -9,7 +9,7 @@ facts in ``core.checkin_person`` (:func:`covidsync.ingest.declarations.merge_dec
 
 from __future__ import annotations
 
-from covidsync.ingest.datasets._common import CITIZEN_ID, DOB, FULL_NAME, GENDER, PHONE
+from covidsync.ingest.datasets._common import CITIZEN_ID, DOB, FULL_NAME, GENDER, PHONE, QR_PAYLOAD
 from covidsync.ingest.spec import DatasetSpec, Typed, col, optional
 
 IDENTITY = frozenset({"citizen_id", "phone", "qr_payload", "full_name"})
@@ -72,17 +72,7 @@ SPEC = DatasetSpec(
             "Submission time",
             "Declared at",
         ),
-        col(
-            "qr_payload",
-            False,
-            "Nội dung QR",
-            "Nội dung mã QR",
-            "Mã QR",
-            "QR",
-            "QR code",
-            "QR payload",
-            "Payload",
-        ),
+        QR_PAYLOAD,
         optional(CITIZEN_ID),
         PHONE,
         optional(FULL_NAME),
