@@ -86,6 +86,36 @@ cumulative as (
             order by daily.day
         ) as people_cumulative
     from daily
+),
+
+-- the denominator: the figure an operator put in mart.population, else the latest year of the population
+-- registry (landing/registry/population.csv, adoption.md: core.area_population)
+registry as (
+    select distinct on (ap.area_code)
+        ap.area_level,
+        ap.area_code,
+        ap.population
+    from core.area_population as ap
+    order by ap.area_code asc, ap.year desc
+),
+
+denominator as (
+    select
+        mp.area_level,
+        mp.area_code,
+        mp.population
+    from mart.population as mp
+    union all
+    select
+        r.area_level,
+        r.area_code,
+        r.population
+    from registry as r
+    where
+        not exists (
+            select from mart.population as mp
+            where mp.area_level = r.area_level and mp.area_code = r.area_code
+        )
 )
 
 select
@@ -103,4 +133,4 @@ from cumulative as c
 left join core.province as pr on c.area_level = 'province' and c.area_code = pr.province_code
 left join core.district as di on c.area_level = 'district' and c.area_code = di.district_code
 left join core.commune as co on c.area_level = 'commune' and c.area_code = co.commune_code
-left join mart.population as pop on c.area_level = pop.area_level and c.area_code = pop.area_code;
+left join denominator as pop on c.area_level = pop.area_level and c.area_code = pop.area_code;

@@ -78,6 +78,27 @@ def test_vaccination_coverage_matches_hand_count(conn):
     assert names["148"] == "Thành phố Hòa Bình"
 
 
+def test_coverage_takes_district_figures_from_the_population_registry(conn):
+    """adoption.md's population registry (core.area_population) gives a district without a figure in
+    mart.population its denominator, the latest year first; a figure in mart.population wins over it."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into core.area_population (area_code, year, population, source) values"
+            " ('150', 2020, 900, 'registry'), ('150', 2021, 1000, 'registry'), ('148', 2021, 9999, 'registry')"
+        )
+    refresh.refresh(conn, AS_OF, cutoff="20:00")
+    got = dict(
+        ((code, str(day)), (pop, pct))
+        for code, day, pop, pct in rows(
+            conn,
+            "select area_code, day, population, coverage_pct from mart.vaccination_coverage"
+            " where area_level = 'district' and dose_number = 1 and product_code = 'all'",
+        )
+    )
+    assert got[("150", "2021-11-02")] == (1000, Decimal("0.10"))  # 1 person of 1,000 (the 2021 figure)
+    assert got[("148", "2021-11-02")] == (4000, Decimal("0.08"))  # mart.population's 4,000, not 9,999
+
+
 def test_test_positivity_matches_hand_count(conn):
     got = {
         (d, str(day), t): (n, p, neg, inv, pct)

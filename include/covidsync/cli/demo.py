@@ -23,6 +23,9 @@ DEMO_DAGS = [
     "monitor_facility_reporting",
 ]
 SAMPLE = {"seed": 2021, "persons": 2000, "days": 3, "start": "2021-11-18"}
+# the generator's optional feeds the demo lays out too, so that a newcomer's report has every section:
+# the PC-Covid adoption feeds (adoption.md) and arrivals into the province (arrivals.md)
+FEEDS = ("adoption", "arrivals")
 
 
 def SAMPLE_LAST_DAY() -> str:  # noqa: N802 (a constant of the sample, computed)
@@ -39,7 +42,7 @@ def register(sub) -> None:
 
 def lay_out_sample(data_dir: Path, seed: int, persons: int, days: int) -> bool:
     """Generate the sample once; return True when it was generated now."""
-    params = {"seed": seed, "persons": persons, "days": days, "start": SAMPLE["start"]}
+    params = {"seed": seed, "persons": persons, "days": days, "start": SAMPLE["start"], "feeds": list(FEEDS)}
     stamp = data_dir / ".demo-sample.json"
     if stamp.exists() and json.loads(stamp.read_text()) == params:
         return False
@@ -59,6 +62,7 @@ def lay_out_sample(data_dir: Path, seed: int, persons: int, days: int) -> bool:
         SAMPLE["start"],
         "--out",
         str(data_dir),
+        *(f"--{feed}" for feed in FEEDS),
     ]
     # the generator's own output (a JSON line for scripts, then a rate) is not for the demo's reader:
     # its last line says what was written; the whole output only if it failed
