@@ -2,7 +2,10 @@
 -- * staging.declaration.raw (jsonb) holds the values as sent only for rows with a problem, as migration 0021
 --   did for vaccinations and test results: the codes a single row decides are column expressions on the typed
 --   batches (covidsync.ingest.declaration_frame_rules), every row's values as sent wait in the local spill,
---   and the rows a SQL rule flags get theirs from it (covidsync.ingest.engine.fill_raw);
+--   and the rows a SQL rule flags get theirs from it (covidsync.ingest.engine.fill_raw); the columns only
+--   the per-row codes read (the citizen id and phone as read, the QR's kind, birth date, gender) are no
+--   longer staged: the codes are computed on the batch, and the persons' facts go to
+--   staging.declaration_identity;
 -- * core.declaration's reference to its landing file checked once per statement (core.check_references,
 --   migration 0016) instead of a per-row foreign-key trigger, with the same guarantees (the reverse side:
 --   a delete or truncate of a file that declarations name fails);
@@ -11,6 +14,23 @@
 --   watermark", sql/status/arrival_scope.sql) replaced by a BRIN: rows are appended in loaded_at order.
 
 alter table staging.declaration alter column raw drop not null;
+drop view staging.declaration_loadable;
+alter table staging.declaration
+drop column qr_kind,
+drop column citizen_id,
+drop column citizen_kind,
+drop column phone,
+drop column date_of_birth,
+drop column birth_year_only,
+drop column gender;
+create view staging.declaration_loadable as
+select s.*
+from staging.declaration as s
+where not exists (
+    select 1 from quarantine.row_problem as q
+    where q.file_id = s.file_id and q.row_number = s.row_number and q.severity = 'error'
+);
+comment on view staging.declaration_loadable is 'Staged declaration rows with no error (warnings allowed).';
 comment on column staging.declaration.raw is
 'The values as sent (canonical column -> text), for rows with a row problem only (null for a clean row): what quarantine.rejected_row and errors.csv show.';
 

@@ -23,6 +23,8 @@ from covidsync.ingest.engine import FileRow, sql_text
 # the check-in reader's columns, filled from the declaration's
 _AS_CHECKIN = {"checkin_id": "declaration_id", "scanned_at": "submitted_at"}
 _CHECKIN_ONLY = ("venue_code", "direction", "mode")
+# read by the row codes on the batch only (migration 0030: not staged; the persons' facts are staged apart)
+_CODES_ONLY = ("qr_kind", "citizen_id", "phone", "date_of_birth", "birth_year_only", "gender")
 
 
 def declaration_frames(frame, file_id: int):
@@ -113,7 +115,9 @@ def stage_declarations(conn, f: FileRow, stream, path: Path | None = None) -> in
                 codes = declaration_frame_rules.row_codes(sent, staged, context)
                 flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
                 raws = flagged.select("row_number", columnar.raw_json(names).alias("raw"))
-                staged = staged.join(raws, on="row_number", how="left", maintain_order="left")
+                staged = staged.drop(_CODES_ONLY).join(
+                    raws, on="row_number", how="left", maintain_order="left"
+                )
                 columnar.copy_frame(cur, "staging.declaration", staged)
                 if codes.height:
                     columnar.copy_frame(
