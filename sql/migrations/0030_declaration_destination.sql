@@ -72,3 +72,17 @@ check (length(person_key) = 64 and person_key !~ '[^0-9a-f]');
 
 drop index core.declaration_loaded;
 create index declaration_loaded on core.declaration using brin (loaded_at);
+
+-- arrivals.md §4: an origin code that is not a known province is unknown_origin_area, a warning, and the
+-- arrival is kept (origin_known false, its level by COVIDSYNC_UNKNOWN_ORIGIN_LEVEL). A province code that
+-- cannot be read at all ('xx') reaches core as null, which the movement check of 0025 refused: the whole
+-- file ended merge_failed. A movement needs an origin province unless its origin is marked unknown.
+alter table core.declaration drop constraint declaration_check;
+alter table core.declaration add constraint declaration_movement_complete check (
+    kind = 'health'
+    or (
+        destination_commune_code is not null
+        and travel_date is not null
+        and (origin_province_code is not null or origin_known is false)
+    )
+);
