@@ -116,12 +116,31 @@ def test_bench_smoke_runs_end_to_end_and_writes_valid_json(pg_admin_url, tmp_pat
             here["checkin_register"]["seconds"] + here["checkin_ingest"]["seconds"], abs=1e-3
         )
 
-    # declarations (issue 24): register + ingest through the engine, against the check-ins' baselines
+    # declarations (issue 24): register + ingest through the engine, against the check-ins' baselines and the
+    # floors (the core rows COPYed bare and into core.declaration as it stands)
     for size in SIZES:
         here = {r["step"]: r for r in results if r["group"] == "declarations" and r["size"] == size}
-        assert list(here) == ["declaration_register", "declaration_ingest", *BASELINES, "total"]
+        assert list(here) == [
+            "declaration_register",
+            "declaration_ingest",
+            "core_export",
+            *BASELINES,
+            *FLOORS,
+            "total",
+        ]
         assert here["declaration_ingest"]["detail"]["rows_loaded"] > 0.9 * size
         assert here["total"]["vs_copy"] > 0 and here["total"]["vs_naive"] > 0
+        loaded = here["declaration_ingest"]["detail"]["rows_loaded"]
+        assert (
+            here["core_export"]["rows"]
+            == here["copy_core"]["rows"]
+            == here["copy_core_indexed"]["rows"]
+            == loaded
+        )
+        assert here["total"]["vs_copy_core_indexed"] > 0
+        assert here["total"]["seconds"] == pytest.approx(
+            here["declaration_register"]["seconds"] + here["declaration_ingest"]["seconds"], abs=1e-3
+        )
 
     # the memory measurement is per step and sees what a step holds
     check = report["memory_selfcheck"]

@@ -162,3 +162,42 @@ def test_declarations_load_with_history_pseudonyms_and_masked_reports(warehouse_
     assert query(
         warehouse_url, "select symptoms_reported from core.declaration where declaration_id = 'X1'"
     ) == [(True,)]
+
+
+def test_an_origin_province_that_cannot_be_read_is_a_warning_and_the_arrival_is_kept(warehouse_url, areas):
+    """arrivals.md §4: an origin code that is not a known province is `unknown_origin_area`, a warning: the
+    declaration loads with origin_known false (its level by COVIDSYNC_UNKNOWN_ORIGIN_LEVEL), and the file
+    merges; an unreadable province code must not end the whole file `merge_failed`."""
+    folder = areas["landing"] / "pccovid" / "declarations"
+    write_csv(
+        folder / "origin.csv",
+        [
+            CLEAN,
+            {
+                **CLEAN,
+                "declaration_id": "D2",
+                "origin_province_code": "xx",
+                "origin_district_code": "",
+                "origin_commune_code": "",
+            },
+            {
+                **CLEAN,
+                "declaration_id": "D3",
+                "origin_province_code": "99",
+                "origin_district_code": "",
+                "origin_commune_code": "",
+            },
+        ],
+    )
+    [result] = ingest(warehouse_url)
+    assert result["status"] == "loaded", result
+    assert query(
+        warehouse_url,
+        "select p.code, p.severity from quarantine.row_problem as p where p.file_id = %s order by p.row_number",
+        (result["file_id"],),
+    ) == [("unknown_origin_area", "warning"), ("unknown_origin_area", "warning")]
+    assert query(warehouse_url, "select declaration_id, origin_known from core.declaration order by 1") == [
+        ("D1", True),
+        ("D2", False),
+        ("D3", False),
+    ]

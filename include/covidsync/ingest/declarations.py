@@ -4,8 +4,11 @@
 * staging: the person key of each row is read exactly as a check-in's (:func:`covidsync.ingest.checkins.
   checkin_frames`: QR payloads split once per distinct payload, citizen ids repaired, the best key chosen,
   ``submitted_at`` read as ``scanned_at``), the other columns by the spec's :class:`~covidsync.ingest.spec.
-  Typed` readers; one ``COPY`` per batch, and one of the identity facts (the QR's and the row's own name,
-  birth date, gender, phone) for ``core.checkin_person``.
+  Typed` readers; the row codes a single row decides computed on the same batch
+  (:mod:`covidsync.ingest.declaration_frame_rules`) into ``staging.row_check``; the values as sent (``raw``)
+  only for the rows with a code, every row's in the local spill (:func:`covidsync.ingest.engine.fill_raw`
+  takes those of the rows a SQL rule flags); one ``COPY`` per batch, and one of the identity facts (the QR's
+  and the row's own name, birth date, gender, phone) for ``core.checkin_person``.
 * merge: the person keys pseudonymised once per person (:data:`covidsync.privacy.SQL_PSEUDONYM`), then the
   spec's merge SQL in the engine's transaction.
 """
@@ -20,6 +23,8 @@ from covidsync.ingest.engine import FileRow, sql_text
 # the check-in reader's columns, filled from the declaration's
 _AS_CHECKIN = {"checkin_id": "declaration_id", "scanned_at": "submitted_at"}
 _CHECKIN_ONLY = ("venue_code", "direction", "mode")
+# read by the row codes on the batch only (migration 0030: not staged; the persons' facts are staged apart)
+_CODES_ONLY = ("qr_kind", "citizen_id", "phone", "date_of_birth", "birth_year_only", "gender")
 
 
 def declaration_frames(frame, file_id: int):
@@ -39,7 +44,7 @@ def declaration_frames(frame, file_id: int):
         *(pl.lit(None, dtype=pl.String).alias(name) for name in _CHECKIN_ONLY),
     )
     keyed, qr_facts = checkin_frames(as_checkin, file_id)
-    typed = columnar.typed(spec("declarations"), frame, file_id)
+    typed = columnar.typed(spec("declarations"), frame, file_id, raw=False)
     staged = pl.concat(
         [
             typed,
@@ -86,23 +91,46 @@ def declaration_frames(frame, file_id: int):
     return staged, facts
 
 
-def stage_declarations(conn, file_id: int, stream, path: Path | None = None) -> int:
-    """Replace the file's staged declarations and identity facts (in the caller's transaction), batch by
-    batch; return the rows staged."""
-    from covidsync.ingest import columnar
+def stage_declarations(conn, f: FileRow, stream, path: Path | None = None) -> int:
+    """Replace the file's staged declarations, identity facts and row codes (in the caller's transaction),
+    batch by batch; return the rows staged."""
+    import polars as pl
+
+    from covidsync.ingest import columnar, declaration_frame_rules
     from covidsync.ingest.checkins import citizen_id_key, payload_facts
     from covidsync.ingest.datasets import spec
+    from covidsync.ingest.engine import spill_path
 
+    declarations = spec("declarations")
+    names = [c.name for c in declarations.columns]
+    context = declaration_frame_rules.context(conn, f.received_at)
     total = 0
     with conn.cursor() as cur:
-        cur.execute("delete from staging.declaration where file_id = %s", (file_id,))
-        cur.execute("delete from staging.declaration_identity where file_id = %s", (file_id,))
-        for frame in columnar.read_batches(spec("declarations"), stream, path):
-            staged, facts = declaration_frames(frame, file_id)
-            columnar.copy_frame(cur, "staging.declaration", staged)
-            if facts.height:
-                columnar.copy_frame(cur, "staging.declaration_identity", facts.unique(maintain_order=True))
-            total += frame.height
+        for table in ("declaration", "declaration_identity", "row_check"):
+            cur.execute(f"delete from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
+        with columnar._SpillWriter(spill_path(f)) as spill:
+            for frame in columnar.read_batches(declarations, stream, path):
+                sent = frame.select("row_number", *names)
+                staged, facts = declaration_frames(frame, f.file_id)
+                codes = declaration_frame_rules.row_codes(sent, staged, context)
+                flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
+                raws = flagged.select("row_number", columnar.raw_json(names).alias("raw"))
+                staged = staged.drop(_CODES_ONLY).join(
+                    raws, on="row_number", how="left", maintain_order="left"
+                )
+                columnar.copy_frame(cur, "staging.declaration", staged)
+                if codes.height:
+                    columnar.copy_frame(
+                        cur,
+                        "staging.row_check",
+                        codes.select(pl.lit(f.file_id, pl.Int64).alias("file_id"), pl.all()),
+                    )
+                if facts.height:
+                    columnar.copy_frame(
+                        cur, "staging.declaration_identity", facts.unique(maintain_order=True)
+                    )
+                spill.write(sent)
+                total += frame.height
     # the caches hold personal data: not kept beyond the file
     payload_facts.cache_clear()
     citizen_id_key.cache_clear()
