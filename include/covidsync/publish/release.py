@@ -36,6 +36,7 @@ from functools import cache
 from covidsync import settings, sqlfiles
 from covidsync.errors import CovidsyncError
 from covidsync.publish import CONSUMERS, alerts, release_gate
+from covidsync.status import cards
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,8 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
                     "held_release_id": None,
                 }
         _step("scope")
+        # the persons' cards as the status build stored them, or computed now where a stored one does not hold
+        cards.release_cards(cur, as_of)
         cur.execute(
             "create temporary table publish_candidate on commit drop as " + sql("release_candidate"),
             {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt},
