@@ -20,13 +20,9 @@ dose as (
         d.dose_number,
         d.vaccinated_on,
         d.vaccinated_on < pa.as_of_day + 1 as shown,
-        concat_ws(':', d.dose_number, to_char(d.vaccinated_on, 'YYYY-MM-DD'), vp.name, d.facility_code) as line,
-        jsonb_build_object(
-            'dose', d.dose_number,
-            'on', to_char(d.vaccinated_on, 'YYYY-MM-DD'),
-            'product', vp.name,
-            'facility_code', d.facility_code
-        ) as entry,
+        to_char(d.vaccinated_on, 'YYYY-MM-DD') as on_text,
+        vp.name as product,
+        d.facility_code,
         v.lot_number
     from card_scope as s
     inner join derived.vaccination_dose as d on s.person_id = d.person_id
@@ -35,19 +31,31 @@ dose as (
     left join core.vaccination as v on d.vaccination_id = v.vaccination_id
 ),
 
+-- the aggregates take each person's doses in the order of the sorted subquery (dose_number): one sort, not one per
+-- person and aggregate (an ORDER BY inside each of these aggregates cost most of the statement)
 certificate as (
     select
         person_id,
-        jsonb_agg(entry order by dose_number) filter (where shown) as doses,
-        string_agg(line, ';' order by dose_number) filter (where shown) as line,
-        jsonb_agg(entry || jsonb_build_object('lot_number', lot_number) order by dose_number)
-        filter (where shown) as sskdt_doses,
-        string_agg(line || ':' || coalesce(lot_number, '\N'), ';' order by dose_number)
-        filter (where shown) as sskdt_line,
-        string_agg(coalesce(lot_number, '\N'), ';' order by dose_number) filter (where shown) as lot_line,
+        jsonb_agg(
+            jsonb_build_object('dose', dose_number, 'on', on_text, 'product', product, 'facility_code', facility_code)
+        ) filter (where shown) as doses,
+        string_agg(concat_ws(':', dose_number, on_text, product, facility_code), ';') filter (where shown) as line,
+        jsonb_agg(
+            jsonb_build_object(
+                'dose', dose_number,
+                'on', on_text,
+                'product', product,
+                'facility_code', facility_code,
+                'lot_number', lot_number
+            )
+        ) filter (where shown) as sskdt_doses,
+        string_agg(
+            concat_ws(':', dose_number, on_text, product, facility_code, coalesce(lot_number, '\N')), ';'
+        ) filter (where shown) as sskdt_line,
+        string_agg(coalesce(lot_number, '\N'), ';') filter (where shown) as lot_line,
         count(*) filter (where shown) as doses_shown,
         min(vaccinated_on) filter (where not shown) as next_dose_on
-    from dose
+    from (select * from dose order by person_id, dose_number) as sorted_dose
     group by person_id
 ),
 
@@ -119,13 +127,9 @@ history as (
                 'pooled', pooled,
                 'facility_code', facility_code
             )
-            order by n
         ) as tests,
-        string_agg(
-            concat_ws(':', test_type, sampled_text, result, pooled::text, facility_code), ';' order by n
-        ) as line
-    from test_ranked
-    where n <= 20
+        string_agg(concat_ws(':', test_type, sampled_text, result, pooled::text, facility_code), ';') as line
+    from (select * from test_ranked where n <= 20 order by person_id, n) as newest  -- in order, as above
     group by person_id
 ),
 
