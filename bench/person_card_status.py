@@ -38,13 +38,19 @@ def main() -> None:
 
     build.EXTRA_STEPS[build.EXTRA_STEPS.index(cards.build_cards)] = timed_cards
     figures: dict = {"persons": args.persons, "days": args.days, "load_at_start": os.getloadavg()}
-    data = Synthetic(seed=19, persons=args.persons, days=args.days, venues=25, checkins_per_day=args.persons // 4)
+    data = Synthetic(
+        seed=19, persons=args.persons, days=args.days, venues=25, checkins_per_day=args.persons // 4
+    )
     with scratch.migrated_database(args.admin_url, "covidsync_bench_cards") as url:
         conn = psycopg2.connect(url)
         data.setup(conn)
         for day in data.dates[:-1]:
             data.load_day(conn, day)
-        runs = [("full", data.dates[-2], True), ("day", data.dates[-1], False), ("nothing_new", data.dates[-1], False)]
+        runs = [
+            ("full", data.dates[-2], True),
+            ("day", data.dates[-1], False),
+            ("nothing_new", data.dates[-1], False),
+        ]
         for name, day, full in runs:
             if name == "day":
                 data.load_day(conn, day)

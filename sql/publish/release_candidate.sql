@@ -61,7 +61,10 @@ card as (
     from derived.person_card as c
     where
         c.person_id in (select sc.person_id from publish_scope as sc)
-        and not exists (select from publish_card_scope as cs where cs.person_id = c.person_id)
+        and not exists (
+            select from publish_card_scope as cs
+            where cs.person_id = c.person_id
+        )
     union all
     select
         r.person_id,

@@ -55,7 +55,10 @@ certificate as (
         string_agg(coalesce(lot_number, '\N'), ';') filter (where shown) as lot_line,
         count(*) filter (where shown) as doses_shown,
         min(vaccinated_on) filter (where not shown) as next_dose_on
-    from (select * from dose order by person_id, dose_number) as sorted_dose
+    from (
+        select * from dose
+        order by person_id, dose_number
+    ) as sorted_dose
     group by person_id
 ),
 
@@ -129,7 +132,11 @@ history as (
             )
         ) as tests,
         string_agg(concat_ws(':', test_type, sampled_text, result, pooled::text, facility_code), ';') as line
-    from (select * from test_ranked where n <= 20 order by person_id, n) as newest  -- in order, as above
+    from (  -- in order, as above
+        select * from test_ranked
+        where n <= 20
+        order by person_id, n
+    ) as newest
     group by person_id
 ),
 

@@ -7,8 +7,8 @@ each card step the stored cards equal cards computed afresh."""
 
 from __future__ import annotations
 
-import publish_seed
 import psycopg2
+import publish_seed
 import pytest
 from publish_snapshot import _snapshot_content_sha256
 
@@ -69,7 +69,8 @@ def _publish(conn) -> dict:
     assert result["status"] == "current", result
     with conn.cursor() as cur:
         cur.execute(
-            "select row_count, content_sha256 from publish.release where release_id = %s", (result["release_id"],)
+            "select row_count, content_sha256 from publish.release where release_id = %s",
+            (result["release_id"],),
         )
         stored = cur.fetchone()
     conn.rollback()
@@ -150,7 +151,8 @@ def test_a_lot_number_corrected_then_a_test_ageing_out_show_in_the_next_release(
     # core corrects the second dose's lot number; no status build runs before the release
     with conn, conn.cursor() as cur:
         cur.execute(
-            "update core.vaccination set lot_number = 'CORRECTED-7' where vaccination_id = %s", (vaccination_id,)
+            "update core.vaccination set lot_number = 'CORRECTED-7' where vaccination_id = %s",
+            (vaccination_id,),
         )
         cur.execute("select person_id from derived.person_card_stale")
         assert [r[0] for r in cur.fetchall()] == [person_id], "the trigger notes the card stale"
@@ -165,7 +167,10 @@ def test_a_lot_number_corrected_then_a_test_ageing_out_show_in_the_next_release(
     # 60 days later (statuses unchanged): the antigen test, sampled 2021-10-20, has left the 90 days by then
     with conn, conn.cursor() as cur:
         cur.execute("update derived.health_status set as_of = as_of + interval '60 days'")
-        cur.execute("select count(*) from derived.person_card where expires_at <= derived.status_as_of(%s)", (RULE_SET,))
+        cur.execute(
+            "select count(*) from derived.person_card where expires_at <= derived.status_as_of(%s)",
+            (RULE_SET,),
+        )
         expired = cur.fetchone()[0]
     assert expired > 0
     third = _publish(conn)

@@ -197,11 +197,14 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         # the persons' cards as the status build stored them, or computed now where a stored one does not hold
         cards.release_cards(cur, as_of)
         candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt}
-        if full:  # every person's row: read once, by the changes below (no temporary copy of every row between)
+        if (
+            full
+        ):  # every person's row: read once, by the changes below (no temporary copy of every row between)
             cur.execute("create temporary view publish_candidate as " + sql("release_candidate"), candidate)
         else:
             cur.execute(
-                "create temporary table publish_candidate on commit drop as " + sql("release_candidate"), candidate
+                "create temporary table publish_candidate on commit drop as " + sql("release_candidate"),
+                candidate,
             )
             cur.execute("analyze publish_candidate")
         _step("candidate rows")

@@ -73,7 +73,9 @@ def build_cards(cur, params: dict, full: bool) -> int:
             {"as_of": as_of},
         )
         cur.execute("delete from derived.person_card where person_id in (select person_id from card_scope)")
-        cur.execute("delete from derived.person_card_stale where person_id in (select person_id from card_scope)")
+        cur.execute(
+            "delete from derived.person_card_stale where person_id in (select person_id from card_scope)"
+        )
     cur.execute("analyze card_scope")
     cur.execute("select count(*) from card_scope")
     scope = cur.fetchone()[0]
@@ -118,9 +120,10 @@ def release_cards(cur, as_of) -> int:
         )
     cur.execute("analyze card_scope")
     cur.execute(
-        "create temporary table publish_card_scope on commit drop as select person_id from card_scope;"
-        f" create temporary table publish_card on commit drop as {sql('person_card')};",  # noqa: S608
-        {"as_of": as_of},
+        "create temporary table publish_card_scope on commit drop as select person_id from card_scope"
+    )
+    cur.execute(
+        "create temporary table publish_card on commit drop as " + sql("person_card"), {"as_of": as_of}
     )
     cur.execute("analyze publish_card_scope; analyze publish_card")
     cur.execute("select count(*) from publish_card_scope")
