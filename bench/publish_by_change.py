@@ -18,6 +18,10 @@ Creates a scratch database on the server of ``--admin-url`` (default: ``COVIDSYN
 5. the third view's cost: the releases dropped, the same first and day releases with PC-Covid and VNeID only
    (``publish_release(apps=...)``); target three views ≤ 1.15 × two views.
 
+Before the releases, the status build's card step (``derived.person_card``, :mod:`covidsync.status.cards`) runs
+as a full build would (``cards_full_s``: its added cost), and before the day's release as an incremental build
+would for as many persons as the day changes (``cards_day_s``).
+
 Prints one JSON document (seconds, ratios, the steps of each release from ``release.STEP_SECONDS``, MET or
 MISSED per target) and drops the database.
 """
@@ -35,6 +39,7 @@ from sqlalchemy.engine import make_url
 
 from bench import scratch
 from covidsync.publish import CONSUMERS, release, release_gate
+from covidsync.status import cards
 
 RULE_SET = "hb-2021-11"
 TWO_VIEWS = ("pccovid", "vneid")
@@ -50,6 +55,26 @@ def _publish(conn, apps=None) -> tuple[float, dict]:
     result = release.publish_release(conn, rule_set=RULE_SET, apps=apps)
     seconds = round(time.perf_counter() - started, 3)
     return seconds, {**result, "steps": dict(release.STEP_SECONDS)}
+
+
+def _cards(conn, *, full: bool, stale_every: int = 0) -> tuple[float, int]:
+    """The status build's card step (:func:`covidsync.status.cards.build_cards`) as a build as of the seed's
+    as_of runs it: every person's card (``full``), or those of the persons noted stale (a day: the persons with
+    ``person_id % stale_every == 1``, as many as the day's flipped cards, noted as the triggers note them)."""
+    with conn.cursor() as cur:
+        if stale_every:
+            cur.execute(
+                "insert into derived.person_card_stale (person_id) select person_id from derived.person"
+                " where person_id %% %s = 1 on conflict do nothing",
+                (stale_every,),
+            )
+        cur.execute("select derived.status_as_of(%s)", (RULE_SET,))
+        as_of = cur.fetchone()[0]
+        conn.commit()
+        started = time.perf_counter()
+        computed = cards.build_cards(cur, {"as_of": as_of}, full)
+        conn.commit()
+    return round(time.perf_counter() - started, 3), computed
 
 
 def _copy_out(conn, statement: str) -> float:
@@ -120,6 +145,12 @@ def main() -> None:
             cur.execute("vacuum (analyze)")
         conn.autocommit = False
         figures["seed_s"] = round(time.perf_counter() - started, 1)
+        # the cards as the status build leaves them (its added cost: every card on a full build)
+        figures["cards_full_s"], figures["cards_full"] = _cards(conn, full=True)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("vacuum (analyze) derived.person_card")
+        conn.autocommit = False
         release_gate._project()  # GX loaded once, as a publish task does
 
         figures["first_s"], figures["first"] = _publish(conn)
@@ -152,6 +183,8 @@ def main() -> None:
 
         figures["unchanged_s"], figures["unchanged"] = _publish(conn)
         figures["flipped"] = publish_seed.flip_cards(conn, every=20, offset=1, rule_set=RULE_SET)
+        # an incremental build's card step for as many persons as the day changed
+        figures["cards_day_s"], figures["cards_day"] = _cards(conn, full=False, stale_every=20)
         figures["day_s"], figures["day"] = _publish(conn)
 
         reads = {}

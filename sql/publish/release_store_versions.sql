@@ -1,5 +1,7 @@
 -- Store a release's changes (publish_diff) as versions: the open versions of the changed CCCDs close at this
--- release, and every change opens one (a removal opens and closes at once: a tombstone).
+-- release, and every change opens one (a removal opens and closes at once: a tombstone). Inserted in citizen_id
+-- order: the primary key (citizen_id, valid_from) grows at its right edge instead of splitting pages all over,
+-- and the heap comes in the order the release's hash pass reads it.
 -- Parameters: release_id.
 update publish.release_version as v set valid_to = %(release_id)s
 from publish_diff as d
@@ -42,4 +44,5 @@ select
     test_history_text,
     row_sha256,
     expires_at
-from publish_diff;
+from publish_diff
+order by citizen_id;

@@ -41,6 +41,14 @@ SNAPSHOT = {
         left join derived.person cp on cp.person_id = c.candidate_person_id""",
     "identity_review": "select review_key, kind, subject_kind, subject_value, candidates::text, status"
     " from derived.identity_review",
+    # the published row's stored parts (0032), with the cards' as_of and stale marks: after a build none is stale
+    "person_card": """
+        select p.person_key, c.vaccination_certificate::text, c.certificate_text, c.sskdt_certificate::text,
+               c.sskdt_certificate_text, c.lot_line, c.doses_shown, c.test_history::text, c.test_history_text,
+               c.dose_expires_at, c.test_expires_at, c.expires_at, s.as_of, s.all_stale,
+               exists (select from derived.person_card_stale as st where st.person_id = c.person_id)
+        from derived.person_card c join derived.person p using (person_id)
+        cross join derived.person_card_state s""",
 }
 
 

@@ -36,6 +36,7 @@ from functools import cache
 from covidsync import settings, sqlfiles
 from covidsync.errors import CovidsyncError
 from covidsync.publish import CONSUMERS, alerts, release_gate
+from covidsync.status import cards
 
 log = logging.getLogger(__name__)
 
@@ -193,17 +194,27 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
                     "held_release_id": None,
                 }
         _step("scope")
-        cur.execute(
-            "create temporary table publish_candidate on commit drop as " + sql("release_candidate"),
-            {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt},
-        )
-        cur.execute("analyze publish_candidate")
+        # the persons' cards as the status build stored them, or computed now where a stored one does not hold
+        cards.release_cards(cur, as_of)
+        candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt}
+        if (
+            full
+        ):  # every person's row: read once, by the changes below (no temporary copy of every row between)
+            cur.execute("create temporary view publish_candidate as " + sql("release_candidate"), candidate)
+        else:
+            cur.execute(
+                "create temporary table publish_candidate on commit drop as " + sql("release_candidate"),
+                candidate,
+            )
+            cur.execute("analyze publish_candidate")
         _step("candidate rows")
         previous = current[0] if current else None
         cur.execute(
             "create temporary table publish_diff on commit drop as " + sql("release_diff"),
             {"current_release_id": previous or 0, "all_persons": full},
         )
+        if full:
+            cur.execute("drop view publish_candidate")
         cur.execute(
             """
             select count(*) filter (where change = 'added'), count(*) filter (where change = 'changed'),

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from covidsync import privacy, settings
 from covidsync.errors import CovidsyncError
-from covidsync.status import arrivals, identity, rules
+from covidsync.status import arrivals, cards, identity, rules
 from covidsync.status.sqlfiles import sql
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,10 @@ SETTLE_ROUNDS = 20
 # cursor, params the build's SQL parameters (rule set, as_of, the rule set's values, pseudonym keys), full
 # whether everyone is rebuilt; the temporary table ``touched`` holds the persons whose status was rebuilt.
 # Later stages of the status build append theirs here (issue 24: the arrivals).
-EXTRA_STEPS: list[Callable] = [arrivals.build_arrivals]  # derived.arrival, its follow-up, work lists
+EXTRA_STEPS: list[Callable] = [
+    arrivals.build_arrivals,  # derived.arrival, its follow-up, work lists
+    cards.build_cards,  # derived.person_card: the published row's certificates and test history (issue 19)
+]
 BUG_KEYS = 20  # pseudonymous person keys a bug report names (the count says how many were involved)
 ALERT_KIND = "health_status_build_bug"
 

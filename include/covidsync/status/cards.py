@@ -1,0 +1,130 @@
+"""The published row's stored parts (``derived.person_card``, migration 0032): each person's certificates (with
+and without lot numbers), 90-day test history and their canonical texts, as of the status build's ``as_of``.
+
+A release used to aggregate them from ``core`` for every person it published (most of a first release's time,
+and most of what the Sổ SKĐT view added to it); now the status build keeps them, computing again only the cards
+whose inputs changed, and a release copies them (``sql/publish/release_candidate.sql``). Both compute a card
+with the one statement ``sql/status/person_card.sql``.
+
+When a card holds:
+
+- triggers on its inputs (``derived.vaccination_dose``, ``derived.person_record``, ``core.vaccination``'s lot
+  numbers, ``core.test_result``) note the persons in ``derived.person_card_stale``; a statement changing more
+  than ``derived.card_note_limit()`` rows, or a truncation, marks every card stale
+  (``derived.person_card_state.all_stale``);
+- time alone changes a card at its ``expires_at`` (a test leaving the 90 days or one sampled later entering, a
+  dose dated after the as_of day);
+- every card holds as of ``derived.person_card_state.as_of`` (the last card step's), and later until it
+  expires; not before it.
+
+:func:`build_cards` is a step of the status build (:data:`covidsync.status.build.EXTRA_STEPS`): the stale and
+expired cards (everyone's on a full build, when every card is stale, or when ``as_of`` moved back), nothing
+else, so a build with nothing new reads two small sets. :func:`release_cards` is the release's side: the
+persons of its scope whose stored card does not hold at its ``as_of`` get theirs computed in a temporary table.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from covidsync.status.sqlfiles import sql
+
+log = logging.getLogger(__name__)
+
+_SCOPE = """
+create temp table if not exists card_scope (person_id bigint primary key) on commit drop;
+truncate card_scope;
+"""
+
+_COLUMNS = """
+person_id, vaccination_certificate, certificate_text, sskdt_certificate, sskdt_certificate_text, lot_line,
+doses_shown, test_history, test_history_text, dose_expires_at, test_expires_at, expires_at
+"""
+
+
+def _state(cur) -> tuple:
+    cur.execute("select as_of, all_stale from derived.person_card_state")
+    return cur.fetchone()
+
+
+def build_cards(cur, params: dict, full: bool) -> int:
+    """Compute the cards that no longer hold as of the build's ``as_of`` (every card when ``full``), in the
+    build's transaction; returns how many persons' cards were computed. Seconds are logged."""
+    import time
+
+    started = time.perf_counter()
+    as_of = params["as_of"]
+    cur.execute(_SCOPE)
+    state_as_of, all_stale = _state(cur)
+    everyone = full or all_stale or state_as_of is None or as_of < state_as_of
+    if everyone:
+        # a concurrent load's notes not yet committed stay (a delete, not a truncate): computed again next time
+        cur.execute("truncate derived.person_card")
+        cur.execute("delete from derived.person_card_stale")
+        cur.execute("insert into card_scope (person_id) select person_id from derived.person")
+    else:
+        cur.execute(
+            """
+            insert into card_scope (person_id)
+            select person_id from derived.person_card_stale
+            union
+            select person_id from derived.person_card where expires_at <= %(as_of)s
+            """,
+            {"as_of": as_of},
+        )
+        cur.execute("delete from derived.person_card where person_id in (select person_id from card_scope)")
+        cur.execute(
+            "delete from derived.person_card_stale where person_id in (select person_id from card_scope)"
+        )
+    cur.execute("analyze card_scope")
+    cur.execute("select count(*) from card_scope")
+    scope = cur.fetchone()[0]
+    if scope:
+        # in person_id order: the primary key's pages fill in order
+        cur.execute(
+            f"insert into derived.person_card ({_COLUMNS}) select * from ({sql('person_card')}) as c"  # noqa: S608
+            " order by person_id",
+            {"as_of": as_of},
+        )
+    cur.execute("update derived.person_card_state set as_of = %s, all_stale = false", (as_of,))
+    log.info(
+        "person cards: %s computed (%s) in %.2f s",
+        scope,
+        "everyone" if everyone else "stale or expired",
+        time.perf_counter() - started,
+    )
+    return scope
+
+
+def release_cards(cur, as_of) -> int:
+    """For a release as of ``as_of`` over the persons of the temporary table ``publish_scope``: the persons whose
+    stored card does not hold (stale, expired, every card stale, or ``as_of`` before the cards'), in the
+    temporary table ``publish_card_scope``, and their cards computed now in ``publish_card`` (the columns of
+    ``derived.person_card``). The others' cards are ``derived.person_card``'s rows (none: empty). Returns how
+    many were computed."""
+    cur.execute(_SCOPE)
+    state_as_of, all_stale = _state(cur)
+    if all_stale or state_as_of is None or as_of < state_as_of:
+        cur.execute("insert into card_scope (person_id) select person_id from publish_scope")
+    else:
+        cur.execute(
+            """
+            insert into card_scope (person_id)
+            select st.person_id from derived.person_card_stale as st
+            where st.person_id in (select sc.person_id from publish_scope as sc)
+            union
+            select c.person_id from derived.person_card as c
+            where c.expires_at <= %(as_of)s and c.person_id in (select sc.person_id from publish_scope as sc)
+            """,
+            {"as_of": as_of},
+        )
+    cur.execute("analyze card_scope")
+    cur.execute(
+        "create temporary table publish_card_scope on commit drop as select person_id from card_scope"
+    )
+    cur.execute(
+        "create temporary table publish_card on commit drop as " + sql("person_card"), {"as_of": as_of}
+    )
+    cur.execute("analyze publish_card_scope; analyze publish_card")
+    cur.execute("select count(*) from publish_card_scope")
+    return cur.fetchone()[0]
