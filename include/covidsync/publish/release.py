@@ -13,13 +13,19 @@ calls) does, in one transaction under an advisory lock:
    (``expires_at``) and of a held candidate's; of everyone on the first release (``publish.build_state``);
 2. compare them with the current release (``sql/publish/release_diff.sql``: added / changed / removed); none,
    or the same as the held candidate's: no new release. Else store them as the release's versions, and hash
-   the release in one pass (``sql/publish/release_hashes.sql``: content hash and each app's view hash);
+   the release: its content hash in one narrow pass (``sql/publish/release_content.sql``), each app's view hash
+   (recipe 2, migration 0033) from the previous release's and the lines of the versions the release opens and
+   closes (``sql/publish/release_hashes.sql``): the rows it changed, not every row;
 3. run the GX suite ``publish_release`` (completeness, no mass change without an override, exact view
    columns); a failure holds the release (kept, never current) and raises an ``ops.alert``;
 4. make it current (:func:`make_current`): the views of all consumers (PC-Covid, VNeID, Sổ SKĐT) read the
    one ``is_current`` flag, switched in this transaction, and the agreement check of the three views on
-   their common columns runs on the new release inside it; if any two views
+   their common columns runs on the new release inside it (on the persons it changed while the views are
+   defined as at the last check of every person, ``publish.build_state.views_sha256``); if any two views
    disagree the switch is rolled back to a savepoint and the release is held.
+
+``as_of`` and the source watermark come from the status build's state (``derived.build_state``), not from a
+scan of the statuses.
 
 A release superseding a held candidate takes the candidate's versions out first (:func:`_undo`): the versions
 always form one chain of published releases (and at most one candidate after them).
@@ -271,8 +277,8 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         cur.execute(sql("release_store_versions"), {"release_id": release_id})
         _built(cur, rule_set=rule_set, with_sskdt=with_sskdt, as_of=as_of)
         _step("store versions")
-        hashes = release_hashes(cur, release_id, apps=apps, by_change=True)
-        _step("hashes")
+        hashes = release_hashes(cur, release_id, apps=apps, by_change=True, previous=previous, timed=True)
+        _step("view hashes")
         cur.execute(
             "insert into publish.release (release_id, as_of, row_count, content_sha256) values (%s, %s, %s, %s)",
             (release_id, as_of, hashes["row_count"], hashes["content_sha256"]),
@@ -312,29 +318,39 @@ def _words(sums) -> int:
 
 
 def release_hashes(
-    cur, release_id: int, *, apps: tuple[str, ...] = tuple(CONSUMERS), by_change: bool = False
+    cur,
+    release_id: int,
+    *,
+    apps: tuple[str, ...] = tuple(CONSUMERS),
+    by_change: bool = False,
+    previous: int | None = None,
+    timed: bool = False,
 ) -> dict:
     """Row count, content hash and each app's view hash (recipe 2) of ``release_id``.
 
     The content hash is the SHA-256 of the release's ``citizen_id<TAB>row_sha256`` lines (one narrow pass:
     ``sql/publish/release_content.sql``). A view hash is the sum modulo 2^256 of the SHA-256 of each row's line:
-    ``by_change``, it is the previous release's (recipe 2, every app of ``apps`` hashed) plus the lines the
+    ``by_change``, it is the previous release's (``previous``, else the one the release was built against;
+    recipe 2, every app of ``apps`` hashed) plus the lines the
     release opens minus those it closes, reading only the versions of the persons it changed; else, or when
     there is no such previous hash, the lines of every row. A release whose row count does not follow from
-    its changes is hashed from every row (the versions do not chain as they should: never trust a shortcut)."""
+    its changes is hashed from every row (the versions do not chain as they should: never trust a shortcut).
+    ``timed``: the content hash's time is a step of :data:`STEP_SECONDS` (:func:`publish_release`)."""
     cur.execute(sql("release_content"), {"release_id": release_id})
     row_count, content = cur.fetchone()
+    if timed:
+        _step("content hash")
     base = None
     if by_change:
         cur.execute(
             """
             select p.hash_recipe, p.pccovid_sha256, p.vneid_sha256, p.sskdt_sha256, r.row_count
-            from publish.release_meta as m
-            inner join publish.release_meta as p on m.previous_release_id = p.release_id
-            inner join publish.release as r on p.release_id = r.release_id
-            where m.release_id = %s
+            from publish.release_meta as p inner join publish.release as r using (release_id)
+            where p.release_id = coalesce(
+                %(previous)s, (select m.previous_release_id from publish.release_meta as m where m.release_id = %(r)s)
+            )
             """,
-            (release_id,),
+            {"previous": previous, "r": release_id},
         )
         previous = cur.fetchone()
         if previous is not None and previous[0] == HASH_RECIPE:
@@ -349,7 +365,7 @@ def release_hashes(
     if base is not None and base[1] + count != row_count:
         log.warning("publish: release %s does not follow from its changes; hashing every row", release_id)
         return release_hashes(cur, release_id, apps=apps)
-    hashes = {"row_count": row_count, "content_sha256": content}
+    hashes = {"row_count": row_count, "content_sha256": content, "by_change": base is not None}
     for app, words in zip(CONSUMERS, sums, strict=True):
         value = None
         if app in apps:
@@ -493,7 +509,14 @@ def _gate_and_promote(
     alerts.resolve_alerts(cur, "publish_held")
     _step("finish")
     log.info("publish: release %s is current (%s rows)", release_id, profile["row_count"])
-    return {**summary, "status": "current", "failed": [], "current_release_id": release_id}
+    return {
+        **summary,
+        "status": "current",
+        "failed": [],
+        "current_release_id": release_id,
+        "agreement_checked": "changed persons" if agreement["by_change"] else "every person",
+        "view_hashes_from": "changed rows" if agreement["hashes_by_change"] else "every row",
+    }
 
 
 def switch_views(cur, release_id: int) -> None:
@@ -677,6 +700,7 @@ def make_current(
     hashes = hashes or release_hashes(cur, release_id, apps=apps, by_change=True)
     for app in apps:
         agreement[f"{app}_sha256"] = hashes[f"{app}_sha256"]
+    agreement["hashes_by_change"] = hashes["by_change"]
     cur.execute(
         "update publish.release set views_agree = %s, agreement_mismatches = %s where release_id = %s",
         (agreement["ok"], agreement["mismatches"], release_id),
