@@ -313,8 +313,9 @@ _HASH_MODULUS = 1 << 256
 
 
 def _words(sums) -> int:
-    """The 8 sums of 32-bit words (most significant first) of ``sql/publish/release_hashes.sql`` as one number."""
-    return sum(int(w or 0) << (32 * (7 - i)) for i, w in enumerate(sums))
+    """The 32 sums of each byte of the lines' hashes (most significant first) of ``sql/publish/release_hashes.sql``
+    as one number."""
+    return sum(int(b or 0) << (8 * (31 - i)) for i, b in enumerate(sums))
 
 
 def release_hashes(
