@@ -312,10 +312,62 @@ HASH_RECIPE = 2
 _HASH_MODULUS = 1 << 256
 
 
-def _words(sums) -> int:
-    """The 32 sums of each byte of the lines' hashes (most significant first) of ``sql/publish/release_hashes.sql``
-    as one number."""
-    return sum(int(b or 0) << (8 * (31 - i)) for i, b in enumerate(sums))
+class _LineHashSums:
+    """A file for ``COPY … TO STDOUT (FORMAT binary)`` of ``sql/publish/release_hashes.sql``: fixed-width rows (a
+    sign, three 32-byte hashes) summed as they arrive, vectorised (numpy), in chunks of whole rows: each app's
+    sum of its lines' hashes (signed) as 8 sums of 32-bit big-endian words, and the sum of the signs."""
+
+    # PGCOPY header (signature, flags, extension length); each row: field count, then length and value per field
+    _HEADER = 11 + 4 + 4
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._np = np
+        self._row = np.dtype(
+            [("n", ">i2"), ("l0", ">i4"), ("sign", ">i2")]
+            + [f for i in range(3) for f in ((f"l{i + 1}", ">i4"), (f"h{i + 1}", "u1", 32))]
+        )
+        self._pending = bytearray()
+        self._header = True
+        self.rows = 0
+        self.signs = 0
+        self.words = np.zeros((3, 8), dtype=np.int64)
+
+    def write(self, data) -> int:
+        self._pending += data
+        if len(self._pending) >= 1 << 23:
+            self._take()
+        return len(data)
+
+    def _take(self, final: bool = False) -> None:
+        np = self._np
+        if self._header:
+            if len(self._pending) < self._HEADER:
+                return
+            del self._pending[: self._HEADER]
+            self._header = False
+        whole = len(self._pending) // self._row.itemsize
+        if final:  # the trailer: a field count of -1
+            if len(self._pending) - whole * self._row.itemsize != 2:
+                raise PublishError("the line hashes did not arrive as fixed-width rows")
+        rows = np.frombuffer(bytes(self._pending[: whole * self._row.itemsize]), dtype=self._row)
+        del self._pending[: whole * self._row.itemsize]
+        if not len(rows):
+            return
+        if (rows["n"] != 4).any() or any((rows[f"l{i}"] != (2 if i == 0 else 32)).any() for i in range(4)):
+            raise PublishError("the line hashes did not arrive as fixed-width rows")
+        sign = rows["sign"].astype(np.int64)[:, None]
+        for i in range(3):
+            words = np.ascontiguousarray(rows[f"h{i + 1}"]).view(">u4").astype(np.int64)
+            self.words[i] += (words * sign).sum(axis=0)
+        self.rows += len(rows)
+        self.signs += int(sign.sum())
+
+    def close(self) -> list[int]:
+        """The sum of each app's line hashes (pccovid, vneid, sskdt), as numbers (not yet modulo 2^256)."""
+        self._take(final=True)
+        return [sum(int(w) << (32 * (7 - k)) for k, w in enumerate(app)) for app in self.words]
 
 
 def release_hashes(
@@ -358,19 +410,22 @@ def release_hashes(
             stored = dict(zip(CONSUMERS, previous[1:4], strict=True))
             if all(stored[app] is not None for app in apps):
                 base = {app: int(stored[app], 16) for app in apps}, previous[4]
-    cur.execute(
-        sql("release_hashes"),
+    statement = cur.mogrify(
+        sql("release_hashes").strip().rstrip(";"),
         {"release_id": release_id, "all_rows": base is None, "with_sskdt": "sskdt" in apps},
-    )
-    count, *sums = cur.fetchone()
+    ).decode("utf-8")
+    sink = _LineHashSums()
+    cur.copy_expert(f"copy ({statement}) to stdout (format binary)", sink)
+    sums = sink.close()
+    count = sink.signs
     if base is not None and base[1] + count != row_count:
         log.warning("publish: release %s does not follow from its changes; hashing every row", release_id)
         return release_hashes(cur, release_id, apps=apps)
     hashes = {"row_count": row_count, "content_sha256": content, "by_change": base is not None}
-    for app, words in zip(CONSUMERS, sums, strict=True):
+    for app, total in zip(CONSUMERS, sums, strict=True):
         value = None
         if app in apps:
-            value = f"{((base[0][app] if base else 0) + _words(words)) % _HASH_MODULUS:064x}"
+            value = f"{((base[0][app] if base else 0) + total) % _HASH_MODULUS:064x}"
         hashes[f"{app}_sha256"] = value
     return hashes
 
