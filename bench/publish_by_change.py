@@ -4,7 +4,8 @@
 
 Creates a scratch database on the server of ``--admin-url`` (default: ``COVIDSYNC_TEST_WAREHOUSE_URL``, else
 127.0.0.1:5432), migrates it, seeds ``derived`` with N persons and the core records behind the Sổ SKĐT columns
-(``seed`` of ``tests/publish_seed.py``, ``records=True``; every tenth person has no CCCD), vacuums, then times
+(``seed`` of ``tests/publish_seed.py``, ``records=True``; every tenth person has no CCCD) and the status build's
+state (``derived.build_state``: its as_of, as a status build leaves it), vacuums, then times
 :func:`covidsync.publish.release.publish_release` (GX loaded before):
 
 1. ``first``: the first release, three views; baseline ``copy_in``: ``COPY`` of the same rows (every column of
@@ -140,6 +141,14 @@ def main() -> None:
         conn = psycopg2.connect(url)
         started = time.perf_counter()
         figures["published_persons"] = publish_seed.seed(conn, args.persons, rule_set=RULE_SET, records=True)
+        with conn, conn.cursor() as cur:  # what a status build leaves: its as_of, its end (the watermark)
+            cur.execute(
+                """
+                insert into derived.build_state (rule_set, rule_set_version, as_of, mode, persons, touched)
+                values (%s, 1, %s, 'full', %s, %s)
+                """,
+                (RULE_SET, publish_seed.DEFAULT_AS_OF, args.persons, args.persons),
+            )
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("vacuum (analyze)")

@@ -1,29 +1,54 @@
--- One row for the release release_id, from its stored versions: its row count, its content hash (SHA-256 of
--- `citizen_id<TAB>row_sha256` lines) and the hash of each app's view as the app's copy holds it (contract
--- docs/sync-api.md, "Hashes": the view's columns but release_id and as_of, tab-separated, null as \N, the lists
--- as their canonical texts, in citizen_id order, each line ending in a newline). One pass over the snapshot:
--- the rows come sorted by citizen_id from the subquery and each string_agg takes them in that order (a sorted
--- subquery feeding an aggregate; the hashes are checked against the apps' own recipe by the tests).
--- Parameters: release_id, with_sskdt (false: no Sổ SKĐT hash).
-select
-    count(*) as row_count,
-    encode(sha256(convert_to(coalesce(string_agg(s.content_line, ''), ''), 'UTF8')), 'hex') as content_sha256,
-    encode(sha256(convert_to(coalesce(string_agg(s.pccovid_line, ''), ''), 'UTF8')), 'hex') as pccovid_sha256,
-    encode(sha256(convert_to(coalesce(string_agg(s.vneid_line, ''), ''), 'UTF8')), 'hex') as vneid_sha256,
-    encode(
-        sha256(convert_to(coalesce(string_agg(s.sskdt_line, '') filter (where %(with_sskdt)s), ''), 'UTF8')), 'hex'
-    ) as sskdt_sha256
-from (
+-- The lines of each app's view hash of release release_id, recipe 2 (docs/sync-api.md, "Hashes": the sum modulo
+-- 2^256 of the SHA-256 of each row's canonical line: the view's columns but release_id and as_of, tab-separated,
+-- null as \N, the lists as their canonical texts, ending in a newline): one row per line with its sign and the
+-- SHA-256 of the PC-Covid, VNeID and Sổ SKĐT lines (32 zero bytes without the Sổ SKĐT view), fixed-width, that the
+-- caller reads in binary COPY and adds up as numbers (covidsync.publish.release.release_hashes: numpy, no loop).
+-- When all_rows, the lines are those of every row of the release (a first release, or no hash of the previous one
+-- to start from); else the lines the release opens (its versions but tombstones) count positive and the lines it
+-- closes (the previous versions of the same CCCDs) negative: what it changed, nothing else.
+-- Parameters: release_id, all_rows, with_sskdt (false: no Sổ SKĐT hash).
+with version as (
     select
-        v.citizen_id,
-        v.citizen_id || E'\t' || v.row_sha256 || E'\n' as content_line,
-        concat_ws(
+        v.*,
+        1 as sign
+    from publish.release_version as v
+    where
+        %(all_rows)s
+        and v.valid_from <= %(release_id)s
+        and (v.valid_to is null or v.valid_to > %(release_id)s)
+    union all
+    select
+        v.*,
+        1 as sign
+    from publish.release_version as v
+    where not %(all_rows)s and v.valid_from = %(release_id)s and v.change <> 'removed'
+    union all
+    -- the version each changed CCCD had before (none for an added one): by its key, one index probe per CCCD
+    select
+        o.*,
+        -1 as sign
+    from publish.release_version as n
+    cross join
+        lateral (
+            select p.*
+            from publish.release_version as p
+            where p.citizen_id = n.citizen_id and p.valid_from < n.valid_from and p.valid_to = n.valid_from
+            order by p.valid_from desc
+            limit 1
+        ) as o
+    where not %(all_rows)s and n.valid_from = %(release_id)s  -- noqa: RF02
+),
+
+line as (
+    select
+        v.sign::smallint as sign,
+        sha256(convert_to(concat_ws(
             E'\t', v.citizen_id, coalesce(v.phone, '\N'), c.common, v.contact_candidate::text
-        ) || E'\n' as pccovid_line,
-        concat_ws(
+        ) || E'\n', 'UTF8')) as pccovid,
+        sha256(convert_to(concat_ws(
             E'\t', v.citizen_id, c.common, c.person, coalesce(v.certificate_text, '')
-        ) || E'\n' as vneid_line,
-        concat_ws(
+        ) || E'\n', 'UTF8')) as vneid,
+        case when %(with_sskdt)s then sha256(convert_to(concat_ws(  -- noqa: RF02
             E'\t',
             v.citizen_id,
             c.common,
@@ -33,10 +58,10 @@ from (
             coalesce(to_char(v.recovered_on, 'YYYY-MM-DD'), '\N'),
             coalesce(v.arrival_measure, '\N'),
             coalesce(to_char(v.arrival_measure_ends_on, 'YYYY-MM-DD'), '\N')
-        ) || E'\n' as sskdt_line
-    from publish.release_version as v
+        ) || E'\n', 'UTF8')) else '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea end as sskdt
+    from version as v
     cross join
-        lateral (
+        lateral (  -- noqa: ST05
             select
                 concat_ws(
                     E'\t',
@@ -56,8 +81,11 @@ from (
                     E'\t', coalesce(v.full_name, '\N'), coalesce(to_char(v.date_of_birth, 'YYYY-MM-DD'), '\N')
                 ) as person
         ) as c
-    where
-        v.valid_from <= %(release_id)s
-        and (v.valid_to is null or v.valid_to > %(release_id)s)
-    order by v.citizen_id
-) as s;
+)
+
+select
+    l.sign,
+    l.pccovid,
+    l.vneid,
+    l.sskdt
+from line as l;

@@ -6,8 +6,9 @@
 - ``GET /sync/v1/{app}/delta?since=N[&to=M][&after=CURSOR][&limit=L]``: one page of the changes from
   release N (0: everything) to release M (default: current), tombstones included; ``next_after`` is the
   cursor of the next page. 410 when the deltas after N were pruned (sync from 0).
-- ``POST /sync/v1/{app}/ack`` ``{"release_id": M, "view_sha256": "..."}``: the app applied M and its copy
-  hashes to this; 409 when the hash is not the release's (recorded all the same, and alerted on).
+- ``POST /sync/v1/{app}/ack`` ``{"release_id": M, "view_sha256": "...", "hash_recipe": 2}``: the app applied M
+  and its copy hashes to this under the release's hash recipe (``hash_recipe`` optional); 409 when the hash is
+  not the release's (recorded all the same, and alerted on).
 
 Each app authenticates with its own bearer token: ``COVIDSYNC_SYNC_TOKEN_PCCOVID`` /
 ``COVIDSYNC_SYNC_TOKEN_VNEID``, else the password of the Airflow connection ``covidsync_sync_pccovid`` /
@@ -189,14 +190,16 @@ def create_app(
         conn: Annotated[Any, Depends(writable)],
         release_id: Annotated[int, Body(ge=1)],
         view_sha256: Annotated[str, Body(pattern="^[0-9a-f]{64}$")],
+        hash_recipe: Annotated[int | None, Body(ge=1, le=2)] = None,
     ):
-        result = sync.acknowledge(conn, app_name, release_id, view_sha256)
+        result = sync.acknowledge(conn, app_name, release_id, view_sha256, hash_recipe)
         if not result["hash_matches"]:
             log.warning("sync API: %s acknowledged release %s with another hash", app_name, release_id)
-            return JSONResponse(
-                {**result, "detail": "your copy does not hash to the release's view_sha256: sync from 0"},
-                status_code=409,
+            detail = (
+                f"your copy does not hash to the release's view_sha256 (hash recipe {result['hash_recipe']}): "
+                "sync from 0"
             )
+            return JSONResponse({**result, "detail": detail}, status_code=409)
         return result
 
     @api.get("/sync/v1/health")

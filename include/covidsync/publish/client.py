@@ -5,9 +5,10 @@ It is what PC-Covid and VNeID can copy, and what the tests use. One :meth:`Consu
 1. ``GET /sync/v1/{app}/release`` with the ETag of the copy's release: 304 means nothing to do;
 2. ``GET /sync/v1/{app}/delta?since=<copy's release>&to=<current>`` page by page (410: start again from 0),
    applied in one SQLite transaction, so the copy is always one whole release;
-3. the copy's hash (:func:`covidsync.publish.sync.view_sha256`) compared with the release's; on a mismatch
-   the copy is rebuilt from 0 once;
-4. ``POST /sync/v1/{app}/ack`` with the release and the copy's hash.
+3. the copy's hash (:func:`covidsync.publish.sync.view_sha256`, under the release's ``hash_recipe``: 2 since
+   migration 0033, the sum of the lines' SHA-256) compared with the release's; on a mismatch the copy is
+   rebuilt from 0 once;
+4. ``POST /sync/v1/{app}/ack`` with the release, the copy's hash and the recipe it was computed with.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from covidsync.errors import CovidsyncError
 from covidsync.publish import APPS
-from covidsync.publish.sync import view_sha256
+from covidsync.publish.sync import HASH_RECIPE, view_sha256
 
 
 class SyncError(CovidsyncError):
@@ -72,8 +73,8 @@ class Consumer:
     def rows(self) -> list[dict]:
         return [json.loads(d) for (d,) in self.db.execute("select data from row order by citizen_id")]
 
-    def copy_sha256(self) -> str:
-        return view_sha256(self.app, self.rows())
+    def copy_sha256(self, recipe: int = HASH_RECIPE) -> str:
+        return view_sha256(self.app, self.rows(), recipe)
 
     # --- the API ----------------------------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -133,13 +134,16 @@ class Consumer:
         target, before = release["release_id"], self.release_id
         if target != before:
             self._apply(before if before <= target else 0, target)
-        digest = self.copy_sha256()
+        recipe = release.get("hash_recipe") or 1  # a server from before recipe 2 says nothing: recipe 1
+        digest = self.copy_sha256(recipe)
         if digest != release["view_sha256"]:
             self._apply(0, target)
-            digest = self.copy_sha256()
+            digest = self.copy_sha256(recipe)
         self._set_meta(etag=response.headers.get("ETag"), view_sha256=digest)
         ack = self.session.post(
-            self._url("ack"), json={"release_id": target, "view_sha256": digest}, timeout=self.timeout
+            self._url("ack"),
+            json={"release_id": target, "view_sha256": digest, "hash_recipe": recipe},
+            timeout=self.timeout,
         )
         self._check(ack, 200, 409)
         return {

@@ -13,13 +13,19 @@ calls) does, in one transaction under an advisory lock:
    (``expires_at``) and of a held candidate's; of everyone on the first release (``publish.build_state``);
 2. compare them with the current release (``sql/publish/release_diff.sql``: added / changed / removed); none,
    or the same as the held candidate's: no new release. Else store them as the release's versions, and hash
-   the release in one pass (``sql/publish/release_hashes.sql``: content hash and each app's view hash);
+   the release: its content hash in one narrow pass (``sql/publish/release_content.sql``), each app's view hash
+   (recipe 2, migration 0033) from the previous release's and the lines of the versions the release opens and
+   closes (``sql/publish/release_hashes.sql``): the rows it changed, not every row;
 3. run the GX suite ``publish_release`` (completeness, no mass change without an override, exact view
    columns); a failure holds the release (kept, never current) and raises an ``ops.alert``;
 4. make it current (:func:`make_current`): the views of all consumers (PC-Covid, VNeID, Sổ SKĐT) read the
    one ``is_current`` flag, switched in this transaction, and the agreement check of the three views on
-   their common columns runs on the new release inside it; if any two views
+   their common columns runs on the new release inside it (on the persons it changed while the views are
+   defined as at the last check of every person, ``publish.build_state.views_sha256``); if any two views
    disagree the switch is rolled back to a savepoint and the release is held.
+
+``as_of`` and the source watermark come from the status build's state (``derived.build_state``), not from a
+scan of the statuses.
 
 A release superseding a held candidate takes the candidate's versions out first (:func:`_undo`): the versions
 always form one chain of published releases (and at most one candidate after them).
@@ -100,6 +106,28 @@ def _scope(cur, *, as_of, held: int | None) -> None:
     cur.execute(sql("release_scope"), {"as_of": as_of, "held": held or 0})
 
 
+def _source_state(cur, rule_set: str) -> tuple:
+    """The as_of, watermark and presence of the statuses a release publishes, from the status build's own state
+    (``derived.build_state``: its as_of, and the time it finished as the watermark) and one index probe, not a
+    scan of the statuses. Statuses written with no build (by hand, in tests) are read whole, as before."""
+    cur.execute(
+        """
+        select b.as_of, b.built_at, exists (select from derived.health_status as h where h.rule_set = %(rule_set)s)
+        from derived.build_state as b where b.rule_set = %(rule_set)s
+        """,
+        {"rule_set": rule_set},
+    )
+    row = cur.fetchone()
+    if row is not None:
+        return row
+    cur.execute(
+        "select derived.status_as_of(%s), max(computed_at), count(*) > 0 from derived.health_status"
+        " where rule_set = %s",
+        (rule_set, rule_set),
+    )
+    return cur.fetchone()
+
+
 def _undo(cur, release_id: int) -> None:
     """Take an unpublished candidate's versions out (it is discarded): its rows go, the ones it replaced reopen."""
     cur.execute("delete from publish.release_version where valid_from = %s", (release_id,))
@@ -141,12 +169,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             """
         )
         latest = cur.fetchone()
-        cur.execute(
-            "select derived.status_as_of(%s), max(computed_at), count(*) from derived.health_status"
-            " where rule_set = %s",
-            (rule_set, rule_set),
-        )
-        as_of, watermark, statuses = cur.fetchone()
+        as_of, watermark, statuses = _source_state(cur, rule_set)
         if not statuses:
             return {
                 "status": "unchanged",
@@ -265,8 +288,8 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         cur.execute(sql("release_store_versions"), {"release_id": release_id})
         _built(cur, rule_set=rule_set, with_sskdt=with_sskdt, as_of=as_of)
         _step("store versions")
-        hashes = release_hashes(cur, release_id, apps=apps)
-        _step("hashes")
+        hashes = release_hashes(cur, release_id, apps=apps, by_change=True, previous=previous, timed=True)
+        _step("view hashes")
         cur.execute(
             "insert into publish.release (release_id, as_of, row_count, content_sha256) values (%s, %s, %s, %s)",
             (release_id, as_of, hashes["row_count"], hashes["content_sha256"]),
@@ -295,11 +318,127 @@ def _built(cur, *, rule_set: str, with_sskdt: bool, as_of) -> None:
     cur.execute("delete from publish.pending_citizen")
 
 
-def release_hashes(cur, release_id: int, *, apps: tuple[str, ...] = tuple(CONSUMERS)) -> dict:
-    """Row count, content hash and each app's view hash of ``release_id``, in one pass over its stored rows."""
-    cur.execute(sql("release_hashes"), {"release_id": release_id, "with_sskdt": "sskdt" in apps})
-    names = [d.name for d in cur.description]
-    return dict(zip(names, cur.fetchone(), strict=True))
+# The recipe of the view hashes a release is made with (docs/sync-api.md, "Hashes"; release_meta.hash_recipe).
+HASH_RECIPE = 2
+_HASH_MODULUS = 1 << 256
+
+
+class _LineHashSums:
+    """A file for ``COPY … TO STDOUT (FORMAT binary)`` of ``sql/publish/release_hashes.sql``: fixed-width rows (a
+    sign, three 32-byte hashes) summed as they arrive, vectorised (numpy), in chunks of whole rows: each app's
+    sum of its lines' hashes (signed) as 8 sums of 32-bit big-endian words, and the sum of the signs."""
+
+    # PGCOPY header (signature, flags, extension length); each row: field count, then length and value per field
+    _HEADER = 11 + 4 + 4
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._np = np
+        self._row = np.dtype(
+            [("n", ">i2"), ("l0", ">i4"), ("sign", ">i2")]
+            + [f for i in range(3) for f in ((f"l{i + 1}", ">i4"), (f"h{i + 1}", "u1", 32))]
+        )
+        self._pending = bytearray()
+        self._header = True
+        self.rows = 0
+        self.signs = 0
+        self.words = np.zeros((3, 8), dtype=np.int64)
+
+    def write(self, data) -> int:
+        self._pending += data
+        if len(self._pending) >= 1 << 23:
+            self._take()
+        return len(data)
+
+    def _take(self, final: bool = False) -> None:
+        np = self._np
+        if self._header:
+            if len(self._pending) < self._HEADER:
+                return
+            del self._pending[: self._HEADER]
+            self._header = False
+        whole = len(self._pending) // self._row.itemsize
+        if final:  # the trailer: a field count of -1
+            if len(self._pending) - whole * self._row.itemsize != 2:
+                raise PublishError("the line hashes did not arrive as fixed-width rows")
+        rows = np.frombuffer(bytes(self._pending[: whole * self._row.itemsize]), dtype=self._row)
+        del self._pending[: whole * self._row.itemsize]
+        if not len(rows):
+            return
+        if (rows["n"] != 4).any() or any((rows[f"l{i}"] != (2 if i == 0 else 32)).any() for i in range(4)):
+            raise PublishError("the line hashes did not arrive as fixed-width rows")
+        sign = rows["sign"].astype(np.int64)[:, None]
+        for i in range(3):
+            words = np.ascontiguousarray(rows[f"h{i + 1}"]).view(">u4").astype(np.int64)
+            self.words[i] += (words * sign).sum(axis=0)
+        self.rows += len(rows)
+        self.signs += int(sign.sum())
+
+    def close(self) -> list[int]:
+        """The sum of each app's line hashes (pccovid, vneid, sskdt), as numbers (not yet modulo 2^256)."""
+        self._take(final=True)
+        return [sum(int(w) << (32 * (7 - k)) for k, w in enumerate(app)) for app in self.words]
+
+
+def release_hashes(
+    cur,
+    release_id: int,
+    *,
+    apps: tuple[str, ...] = tuple(CONSUMERS),
+    by_change: bool = False,
+    previous: int | None = None,
+    timed: bool = False,
+) -> dict:
+    """Row count, content hash and each app's view hash (recipe 2) of ``release_id``.
+
+    The content hash is the SHA-256 of the release's ``citizen_id<TAB>row_sha256`` lines (one narrow pass:
+    ``sql/publish/release_content.sql``). A view hash is the sum modulo 2^256 of the SHA-256 of each row's line:
+    ``by_change``, it is the previous release's (``previous``, else the one the release was built against;
+    recipe 2, every app of ``apps`` hashed) plus the lines the
+    release opens minus those it closes, reading only the versions of the persons it changed; else, or when
+    there is no such previous hash, the lines of every row. A release whose row count does not follow from
+    its changes is hashed from every row (the versions do not chain as they should: never trust a shortcut).
+    ``timed``: the content hash's time is a step of :data:`STEP_SECONDS` (:func:`publish_release`)."""
+    cur.execute(sql("release_content"), {"release_id": release_id})
+    row_count, content = cur.fetchone()
+    if timed:
+        _step("content hash")
+    base = None
+    if by_change:
+        cur.execute(
+            """
+            select p.hash_recipe, p.pccovid_sha256, p.vneid_sha256, p.sskdt_sha256, r.row_count
+            from publish.release_meta as p inner join publish.release as r using (release_id)
+            where p.release_id = coalesce(
+                %(previous)s, (select m.previous_release_id from publish.release_meta as m where m.release_id = %(r)s)
+            )
+            """,
+            {"previous": previous, "r": release_id},
+        )
+        previous = cur.fetchone()
+        if previous is not None and previous[0] == HASH_RECIPE:
+            stored = dict(zip(CONSUMERS, previous[1:4], strict=True))
+            if all(stored[app] is not None for app in apps):
+                base = {app: int(stored[app], 16) for app in apps}, previous[4]
+    statement = cur.mogrify(
+        sql("release_hashes").strip().rstrip(";"),
+        {"release_id": release_id, "all_rows": base is None, "with_sskdt": "sskdt" in apps},
+    ).decode("utf-8")
+    sink = _LineHashSums()
+    cur.copy_expert(f"copy ({statement}) to stdout (format binary)", sink)
+    sums = sink.close()
+    count = sink.signs
+    if base is not None and base[1] + count != row_count:
+        log.warning("publish: release %s does not follow from its changes; hashing every row", release_id)
+        return release_hashes(cur, release_id, apps=apps)
+    hashes = {"row_count": row_count, "content_sha256": content, "by_change": base is not None}
+    for app, total in zip(CONSUMERS, sums, strict=True):
+        value = None
+        if app in apps:
+            value = f"{((base[0][app] if base else 0) + total) % _HASH_MODULUS:064x}"
+        hashes[f"{app}_sha256"] = value
+    return hashes
 
 
 def _profile(cur, release_id: int) -> dict:
@@ -424,16 +563,27 @@ def _gate_and_promote(
         pgsql.SQL(
             """
         update publish.release_meta
-        set status = 'current', published_at = now(), {hashes}, held_reason = null
+        set status = 'current', published_at = now(), {hashes}, hash_recipe = %(recipe)s, held_reason = null
         where release_id = %(release_id)s
         """
         ).format(hashes=hashes),
-        {**{app: agreement[f"{app}_sha256"] for app in apps}, "release_id": release_id},
+        {
+            **{app: agreement[f"{app}_sha256"] for app in apps},
+            "release_id": release_id,
+            "recipe": HASH_RECIPE,
+        },
     )
     alerts.resolve_alerts(cur, "publish_held")
     _step("finish")
     log.info("publish: release %s is current (%s rows)", release_id, profile["row_count"])
-    return {**summary, "status": "current", "failed": [], "current_release_id": release_id}
+    return {
+        **summary,
+        "status": "current",
+        "failed": [],
+        "current_release_id": release_id,
+        "agreement_checked": "changed persons" if agreement["by_change"] else "every person",
+        "view_hashes_from": "changed rows" if agreement["hashes_by_change"] else "every row",
+    }
 
 
 def switch_views(cur, release_id: int) -> None:
@@ -456,22 +606,34 @@ COMMON_COLUMNS = (
 )  # fmt: skip
 
 
+# The persons a release changed (its versions: rows and tombstones), for the agreement check by change.
+_CHANGED = "array(select x.citizen_id from publish.release_version as x where x.valid_from = %(release_id)s)"
+
+
+def _source(view: str, by_change: bool) -> str:
+    """The view, or (by change) its rows of the persons the release changed: a condition on citizen_id that the
+    security barrier lets through to the view's index (texteq is leakproof), not a join it would have to
+    read the whole view for."""
+    if not by_change:
+        return f"publish.{view}"
+    return f"(select * from publish.{view} where citizen_id = any({_CHANGED}))"  # noqa: S608 - fixed names
+
+
 @cache
-def agreement_sql(apps: tuple[str, ...]) -> str:
+def agreement_sql(apps: tuple[str, ...], by_change: bool = False) -> str:
     """One row: persons, mismatches, then the number of distinct releases each view of ``apps`` shows.
 
     The views are joined (full outer) on citizen_id to the first; a mismatch is a person missing from a view,
     or whose common columns differ from the first view's (equal to the first in every view: all are equal).
-    View names come from the fixed table :data:`covidsync.publish.CONSUMERS`, never from input.
+    ``by_change``: only the persons release ``%(release_id)s`` changed. View names come from the fixed table
+    :data:`covidsync.publish.CONSUMERS`, never from input.
     """
-    views = [CONSUMERS[app].view for app in apps]
+    views = [_source(CONSUMERS[app].view, by_change) for app in apps]
     aliases = [f"v{i}" for i in range(len(views))]
-    joins = [f"publish.{views[0]} as v0"]
+    joins = [f"{views[0]} as v0"]
     ids = ["v0.citizen_id"]
     for alias, view in zip(aliases[1:], views[1:], strict=True):
-        joins.append(
-            f"full outer join publish.{view} as {alias} on coalesce({', '.join(ids)}) = {alias}.citizen_id"
-        )
+        joins.append(f"full outer join {view} as {alias} on coalesce({', '.join(ids)}) = {alias}.citizen_id")
         ids.append(f"{alias}.citizen_id")
     same = (
         " and ".join(
@@ -484,7 +646,7 @@ def agreement_sql(apps: tuple[str, ...]) -> str:
     )
     missing = " or ".join(f"{alias}.citizen_id is null" for alias in aliases)
     releases = ", ".join(
-        f"(select count(distinct r{i}.release_id) from publish.{view} as r{i})"  # noqa: S608 - fixed names
+        f"(select count(distinct r{i}.release_id) from {view} as r{i})"  # noqa: S608 - fixed names
         for i, view in enumerate(views)
     )
     return (
@@ -494,35 +656,47 @@ def agreement_sql(apps: tuple[str, ...]) -> str:
 
 
 @cache
-def fingerprint_sql(app: str) -> str:
+def fingerprint_sql(app: str, by_change: bool = False) -> str:
     """One row for the app's view: its rows, the distinct releases it shows, and the sum of the 64-bit hashes of
     each row's common columns (an order-free fingerprint: equal for two views showing the same common values for
-    the same persons; a difference in any value of any person changes it). One scan of the view, no join."""
+    the same persons; a difference in any value of any person changes it). One scan of the view, no join;
+    ``by_change``: only the rows of the persons release ``%(release_id)s`` changed (index lookups)."""
     columns = ", ".join(f"v.{c}" for c in COMMON_COLUMNS)
-    view = CONSUMERS[app].view  # a name from the fixed consumer table, never input
+    view = _source(CONSUMERS[app].view, by_change)  # a name from the fixed consumer table, never input
     fingerprint = f"coalesce(sum(hash_record_extended(row({columns}), 0)), 0)"
-    return f"select count(*), count(distinct v.release_id), {fingerprint} from publish.{view} as v"  # noqa: S608
+    return f"select count(*), count(distinct v.release_id), {fingerprint} from {view} as v"  # noqa: S608
 
 
-def check_agreement(cur, apps: tuple[str, ...] | None = None) -> dict:
+def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int | None = None) -> dict:
     """The agreement check of the views on the current release: every view shows the one release, the same
     persons, and the same common columns (contract §7).
 
     Each view is read once for its fingerprint (:func:`fingerprint_sql`); when the fingerprints differ, the
-    views are joined person by person (:func:`agreement_sql`) to count the persons on which they disagree."""
+    views are joined person by person (:func:`agreement_sql`) to count the persons on which they disagree.
+    ``changed_in`` (the current release): only the persons it changed are read, and must be the rows it opened
+    (``persons`` counts them); the caller knows that the other persons' rows, and the views' definitions, are
+    those the previous release was checked with (:func:`make_current`)."""
     apps = tuple(apps or CONSUMERS)
-    cur.execute("select row_count from publish.release where is_current")
+    by_change = changed_in is not None
+    params = {"release_id": changed_in}
+    if by_change:
+        cur.execute(
+            "select count(*) filter (where change <> 'removed') from publish.release_version where valid_from = %s",
+            (changed_in,),
+        )
+    else:
+        cur.execute("select row_count from publish.release where is_current")
     row = cur.fetchone()
     expected = row[0] if row else 0
     prints = {}
     for app in apps:
-        cur.execute(fingerprint_sql(app))
+        cur.execute(fingerprint_sql(app, by_change), params)
         prints[app] = cur.fetchone()
     shown = {app: prints[app][1] for app in apps}
     if len({(n, total) for n, _, total in prints.values()}) == 1:
         persons, mismatches = prints[apps[0]][0], 0
     else:
-        cur.execute(agreement_sql(apps))
+        cur.execute(agreement_sql(apps, by_change), params)
         persons, mismatches, *releases = cur.fetchone()
         shown = dict(zip(apps, releases, strict=True))
         mismatches = max(mismatches, 1)  # the fingerprints differ: they disagree somewhere
@@ -531,34 +705,69 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None) -> dict:
         "ok": ok,
         "persons": persons,
         "mismatches": mismatches,
+        "by_change": by_change,
         **{f"{app}_releases": n for app, n in shown.items()},
     }
 
 
+def views_sha256(cur, apps: tuple[str, ...]) -> str:
+    """SHA-256 of the definitions of the views of ``apps`` (``pg_get_viewdef``, with the apps' names): what the
+    agreement check last checked in full (``publish.build_state.views_sha256``)."""
+    cur.execute(
+        """
+        select encode(sha256(convert_to(string_agg(
+            a.app || E'\t' || pg_get_viewdef(('publish.' || a.view)::regclass), E'\n' order by a.n
+        ), 'UTF8')), 'hex')
+        from unnest(%s::text[], %s::text[]) with ordinality as a (app, view, n)
+        """,
+        (list(apps), [CONSUMERS[app].view for app in apps]),
+    )
+    return cur.fetchone()[0]
+
+
 def make_current(
-    cur, release_id: int, *, apps: tuple[str, ...] | None = None, hashes: dict | None = None
+    cur,
+    release_id: int,
+    *,
+    apps: tuple[str, ...] | None = None,
+    hashes: dict | None = None,
 ) -> dict:
     """Switch the views to ``release_id``, check that they agree, store the result with the release.
 
     Runs in the caller's transaction; the caller rolls back (to a savepoint) when ``ok`` is False. Refuses a
     release built against a release that is no longer current (its delta would not chain).
+
+    The agreement check reads only the persons the release changed when the release it replaces passed the
+    check and the views are defined as they were at the last check of every person (``views_sha256``);
+    otherwise (a first release, a view redefined, another set of apps) it checks every person, and records
+    the definitions when they agree.
     """
     cur.execute("select previous_release_id from publish.release_meta where release_id = %s", (release_id,))
     row = cur.fetchone()
     if row is None:
         raise PublishError(f"release {release_id} does not exist")
-    current = _current(cur)
+    cur.execute("select release_id, views_agree from publish.release where is_current")
+    current = cur.fetchone()
     if (current[0] if current else None) != row[0]:
         raise PublishError(
             f"release {release_id} was built against release {row[0]}, but release "
             f"{current[0] if current else 'none'} is current: publish again instead"
         )
     apps = tuple(apps or CONSUMERS)
+    definitions = views_sha256(cur, apps)
+    cur.execute("select views_sha256 from publish.build_state")
+    checked = cur.fetchone()
+    by_change = (
+        current is not None and current[1] is True and checked is not None and checked[0] == definitions
+    )
     switch_views(cur, release_id)
-    agreement = check_agreement(cur, apps)
-    hashes = hashes or release_hashes(cur, release_id, apps=apps)
+    agreement = check_agreement(cur, apps, changed_in=release_id if by_change else None)
+    if agreement["ok"] and not by_change:
+        cur.execute("update publish.build_state set views_sha256 = %s", (definitions,))
+    hashes = hashes or release_hashes(cur, release_id, apps=apps, by_change=True)
     for app in apps:
         agreement[f"{app}_sha256"] = hashes[f"{app}_sha256"]
+    agreement["hashes_by_change"] = hashes["by_change"]
     cur.execute(
         "update publish.release set views_agree = %s, agreement_mismatches = %s where release_id = %s",
         (agreement["ok"], agreement["mismatches"], release_id),

@@ -3,7 +3,8 @@
 Each app reads its own columns (those of its view, contract §6) of the current release, incrementally: the
 delta from the release it holds to the current one, in pages, with tombstones. Rows travel in their
 canonical text (dates ``YYYY-MM-DD``, times ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC) so that the app's copy
-hashes to the release's ``view_sha256`` (:func:`view_sha256`, the same as ``sql/publish/release_hashes.sql``).
+hashes to the release's ``view_sha256`` (:func:`view_sha256` under the release's ``hash_recipe``, the same as
+``sql/publish/release_hashes.sql``).
 """
 
 from __future__ import annotations
@@ -74,14 +75,36 @@ def canonical_value(value, parts: tuple[str, ...] = ("dose", "on", "product", "f
     return str(value)
 
 
-def view_sha256(app: str, rows: Iterable[Mapping]) -> str:
-    """The hash of an app's copy: canonical lines (tab-separated, null as ``\\N``) in citizen_id order."""
-    digest = hashlib.sha256()
+# The recipes of an app's view hash (docs/sync-api.md, "Hashes"): a release says which one its view_sha256
+# follows (``hash_recipe``). 1: SHA-256 of the copy's lines in citizen_id order (releases before migration 0033).
+# 2: the sum modulo 2^256 of the SHA-256 of each line, as 64 hex digits (what a release can keep up to date from
+# the rows it changes: covidsync.publish.release.release_hashes).
+HASH_RECIPES = (1, 2)
+HASH_RECIPE = 2
+
+
+def view_lines(app: str, rows: Iterable[Mapping]) -> list[str]:
+    """The canonical lines of an app's copy (tab-separated, null as ``\\N``, ending in a newline), in citizen_id
+    order."""
     parts = {f: LIST_PARTS.get((app, f), ()) for f in FIELDS[app]}
-    for row in sorted(rows, key=lambda r: r["citizen_id"]):
-        line = "\t".join(canonical_value(row.get(f), parts[f]) for f in FIELDS[app]) + "\n"
-        digest.update(line.encode("utf-8"))
-    return digest.hexdigest()
+    return [
+        "\t".join(canonical_value(row.get(f), parts[f]) for f in FIELDS[app]) + "\n"
+        for row in sorted(rows, key=lambda r: r["citizen_id"])
+    ]
+
+
+def view_sha256(app: str, rows: Iterable[Mapping], recipe: int = HASH_RECIPE) -> str:
+    """The hash of an app's copy under ``recipe`` (the release's ``hash_recipe``)."""
+    lines = view_lines(app, rows)
+    if recipe == 1:
+        digest = hashlib.sha256()
+        for line in lines:
+            digest.update(line.encode("utf-8"))
+        return digest.hexdigest()
+    if recipe != 2:
+        raise ValueError(f"unknown hash recipe {recipe!r}: expected one of {HASH_RECIPES}")
+    total = sum(int.from_bytes(hashlib.sha256(line.encode("utf-8")).digest(), "big") for line in lines)
+    return f"{total % (1 << 256):064x}"
 
 
 def _iso(value) -> str | None:
@@ -96,7 +119,7 @@ def current_release(conn, app: str) -> dict | None:
             pgsql.SQL(
                 """
             select r.release_id, r.created_at, r.as_of, r.row_count, r.content_sha256, m.{sha},
-                   m.published_at, m.rule_set
+                   m.published_at, m.rule_set, m.hash_recipe
             from publish.release as r inner join publish.release_meta as m using (release_id)
             where r.is_current
             """
@@ -113,7 +136,7 @@ def current_release(conn, app: str) -> dict | None:
             """
         )
         pruned_below = cur.fetchone()[0]
-    release_id, created_at, as_of, row_count, content_sha, view_sha, published_at, rule_set = row
+    release_id, created_at, as_of, row_count, content_sha, view_sha, published_at, rule_set, recipe = row
     return {
         "app": app,
         "release_id": release_id,
@@ -124,6 +147,7 @@ def current_release(conn, app: str) -> dict | None:
         "row_count": row_count,
         "content_sha256": content_sha,
         "view_sha256": view_sha,
+        "hash_recipe": recipe,  # how view_sha256 is computed (docs/sync-api.md, "Hashes")
         # a delta since a release older than this is gone (410): sync from 0
         "oldest_delta_base": pruned_below,
     }
@@ -155,7 +179,7 @@ def delta_page(
         cur.execute(
             pgsql.SQL(
                 """
-            select r.as_of, m.published_at, m.pruned_at, m.{sha}
+            select r.as_of, m.published_at, m.pruned_at, m.{sha}, m.hash_recipe
             from publish.release as r inner join publish.release_meta as m using (release_id)
             where r.release_id = %(release_id)s
             """
@@ -210,25 +234,30 @@ def delta_page(
         "release_id": to,
         "as_of": _iso(target[0]),
         "view_sha256": target[3],
+        "hash_recipe": target[4],
         "changes": changes,
         "next_after": rows[-1][0] if more else None,
     }
 
 
-def acknowledge(conn, app: str, release_id: int, view_sha256: str) -> dict:
-    """Record that ``app`` applied ``release_id`` and that its copy hashes to ``view_sha256``."""
+def acknowledge(conn, app: str, release_id: int, view_sha256: str, hash_recipe: int | None = None) -> dict:
+    """Record that ``app`` applied ``release_id`` and that its copy hashes to ``view_sha256``.
+
+    The hash is compared with the release's, made with the release's ``hash_recipe``; an app that says it
+    hashed with another recipe (``hash_recipe``) does not match (its copy may be right: it hashes it again
+    with the release's recipe, which the answer gives)."""
     _check_app(app)
     with conn, conn.cursor() as cur:
         cur.execute(
             pgsql.SQL(
-                "select m.{sha} from publish.release_meta as m where m.release_id = %(release_id)s"
+                "select m.{sha}, m.hash_recipe from publish.release_meta as m where m.release_id = %(release_id)s"
             ).format(sha=pgsql.Identifier(_sha_column(app))),
             {"app": app, "release_id": release_id},
         )
         row = cur.fetchone()
         if row is None or row[0] is None:
             raise NotFound(f"release {release_id} was never published")
-        matches = row[0] == view_sha256
+        matches = row[0] == view_sha256 and hash_recipe in (None, row[1])
         cur.execute(
             """
             insert into publish.app_ack (app, release_id, view_sha256, hash_matches)
@@ -237,7 +266,13 @@ def acknowledge(conn, app: str, release_id: int, view_sha256: str) -> dict:
             (app, release_id, view_sha256, matches),
         )
         acked_at = cur.fetchone()[0]
-    return {"app": app, "release_id": release_id, "hash_matches": matches, "acked_at": _iso(acked_at)}
+    return {
+        "app": app,
+        "release_id": release_id,
+        "hash_matches": matches,
+        "hash_recipe": row[1],
+        "acked_at": _iso(acked_at),
+    }
 
 
 def reconcile(conn, *, max_lag_minutes: float | None = None, now: dt.datetime | None = None) -> dict:
