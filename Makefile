@@ -52,8 +52,8 @@ migrate: warehouse ## apply the SQL migrations in sql/migrations (a no-op when u
 demo: migrate ## install, start the warehouse, lay out sample data, run the DAGs once, print a summary
 	$(BIN)/covidsync demo
 
-test: install ## the whole test suite (a real PostgreSQL; see README "Tests")
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install ## the whole test suite (a real PostgreSQL; see README "Tests"); the cluster test runs beside the rest
+	tests/run-suite $(BIN)/python $(PYTEST_ARGS)
 
 test-fast: install ## the suite without the slow Airflow end-to-end runs
 	$(BIN)/python -m pytest -m "not airflow" $(PYTEST_ARGS)
