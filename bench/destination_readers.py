@@ -15,6 +15,13 @@ of the last day, tracing, the marts, a release, and the ingest's readers (a rese
 reference check of a file's delete, the short-interval rule's earlier doses, the test-result profile's
 history) in transactions rolled back. Writes each run's plans to OUT/<label>-<round>.txt and prints the
 seconds of each part; ``summary`` sums, per label, the time of the plans that read the two tables.
+
+    .venv/bin/python -m bench.destination_readers lookups BEFORE,AFTER --build --before-target 0028 --copies 5
+
+``lookups``: the quicker check quoted in docs/performance.md. ``--build`` makes BEFORE (migrated up to
+``--before-target``) holding a bench file's core rows (``--core-csv``) ``--copies`` times under other files,
+CCCDs, phones and load times, and AFTER as its copy migrated to the head; then each reader's statement
+(``_LOOKUPS``) with ``EXPLAIN (ANALYZE, BUFFERS)`` on each, in turn, round after round, rolled back.
 """
 
 from __future__ import annotations
@@ -160,7 +167,7 @@ def run(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     work = f"{args.before}_work"
     url = _db_url(args.admin_url, work)
-    parts = ["incremental", "trace", "marts", "publish", json.dumps(_INGEST_READERS)]
+    parts = [json.dumps(_INGEST_READERS) if p == "ingest" else p for p in args.parts.split(",")]
     for r in range(args.rounds):
         for label, template in (
             (("before", args.before), ("after", args.after))
@@ -186,6 +193,141 @@ def run(args) -> None:
                 name = part if not part.startswith("[") else "ingest_readers"
                 print(label, r, name, done.stdout.strip() or done.stderr[-800:], flush=True)
     _admin(args.admin_url, f'drop database if exists "{work}" with (force)')
+
+
+# A warehouse of the bench's rows (``lookups``): the core rows of one bench file, COPIES times under other
+# files, CCCDs and phones (the same shape, other persons), then each reader's statement on its own
+_LOOKUPS = {
+    "by_citizen_id (identity_obs, identity_scope: 2,000 CCCDs)": (
+        "select count(*), sum(length(v.full_name)) from (select citizen_id from core.vaccination"
+        " tablesample system (1) repeatable (1) limit 2000) as s inner join core.vaccination as v"
+        " on s.citizen_id = v.citizen_id"
+    ),
+    "by_phone (identity_scope: 2,000 phones)": (
+        "select count(*), sum(length(v.full_name)) from (select phone from core.vaccination"
+        " tablesample system (1) repeatable (2) where phone is not null limit 2000) as s"
+        " inner join core.vaccination as v on s.phone = v.phone"
+    ),
+    "checkin_known (a CCCD, loaded before)": (
+        "select count(*) from (select citizen_id from core.vaccination tablesample system (1) repeatable (3)"
+        " limit 2000) as s inner join core.vaccination as v on s.citizen_id = v.citizen_id"
+        " and v.loaded_at < %(last)s"
+    ),
+    "loaded since (status build: the last file)": (
+        "select count(*), sum(vaccination_id) from core.vaccination where loaded_at >= %(last)s"
+    ),
+    "loaded since (nothing new)": (
+        "select count(*), sum(vaccination_id) from core.vaccination where loaded_at > %(last)s"
+    ),
+    "vaccinated_on, 3 days (touched_by_time)": (
+        "select count(*) from core.vaccination where vaccinated_on between date '2021-09-01' and date '2021-09-03'"
+    ),
+    "a new file's take-back (merge, first statement)": (
+        "delete from core.vaccination where source_file_id = %(new_file)s"
+    ),
+    "a resent file's take-back (195k rows)": (
+        "delete from core.vaccination where source_file_id = %(first_file)s"
+    ),
+}
+
+
+def lookups(args) -> None:
+    """Build (``--build``) or use a warehouse per index set, then each statement alternately, rolled back."""
+    from bench.stages import CORE_FACILITY_COLUMNS
+
+    _, columns = CORE_FACILITY_COLUMNS["vaccinations"]
+    names = args.databases.split(",")
+    if args.build:
+        from covidsync import db
+
+        for name in names:
+            _admin(
+                args.admin_url, f'drop database if exists "{name}" with (force)', f'create database "{name}"'
+            )
+        url = _db_url(args.admin_url, names[0])
+        if args.before_target:  # the migrations up to it only
+            import tempfile
+
+            from covidsync import settings
+
+            older = Path(tempfile.mkdtemp())
+            for m in sorted((settings.sql_dir() / "migrations").glob("[0-9]*.sql")):
+                if m.name[:4] <= args.before_target:
+                    (older / m.name).symlink_to(m)
+            db.upgrade(url, older)
+        else:
+            db.upgrade(url)
+        conn = psycopg2.connect(url)
+        with conn, conn.cursor() as cur:
+            cur.execute("create temp table r (like core.vaccination including defaults including identity)")
+            with open(args.core_csv, "rb") as fh:
+                cur.copy_expert(f"copy r ({columns}) from stdin with (format csv)", fh)
+            cur.execute(
+                "insert into ops.facility (facility_code, name, facility_type, province_code, registry_sha256)"
+                " select distinct facility_code, 'bench', 'hospital', '17', repeat('0', 64) from r"
+            )
+            cur.execute(
+                "insert into core.vaccine_product (product_code, name, primary_doses, min_interval_days)"
+                " select distinct vaccine_code, vaccine_code, 2, 21 from r on conflict do nothing"
+            )
+            for copy in range(args.copies):
+                cur.execute(
+                    "insert into ops.landing_file (sha256, relative_path, original_name, size_bytes, received_at,"
+                    " status, dataset) values (encode(sha256(%s::bytea), 'hex'), %s, %s, 1, now(), 'merged',"
+                    " 'vaccinations') returning file_id",
+                    (f"copy{copy}", f"c{copy}", f"c{copy}"),
+                )
+                file_id = cur.fetchone()[0]
+                cur.execute(
+                    f"insert into core.vaccination ({columns}, loaded_at) select "
+                    + columns.replace("record_key", "record_key || ':' || %(c)s")
+                    .replace("citizen_id", "overlay(citizen_id placing %(c)s::text from 1 for 1)")
+                    .replace("phone", "overlay(phone placing %(c)s::text from 3 for 1)")
+                    .replace("source_file_id", "%(f)s::bigint")
+                    + ", now() + %(c)s * interval '1 hour' from r order by source_row",
+                    {"c": copy, "f": file_id},
+                )
+        conn.autocommit = True
+        conn.cursor().execute("vacuum analyze")
+        conn.close()
+        _admin(
+            args.admin_url,
+            f'drop database if exists "{names[1]}"',
+            f'create database "{names[1]}" template "{names[0]}"',
+        )
+        if args.before_target:
+            db.upgrade(_db_url(args.admin_url, names[1]))
+    for r in range(args.rounds):
+        for name in names if r % 2 == 0 else list(reversed(names)):
+            conn = psycopg2.connect(_db_url(args.admin_url, name))
+            with conn.cursor() as cur:
+                cur.execute("set jit = off")
+                cur.execute(  # the parameters the readers are given (a watermark, a file id), found first
+                    "select max(loaded_at) as last, (select max(file_id) + 1 from ops.landing_file) as new_file,"
+                    " min(source_file_id) as first_file from core.vaccination"
+                )
+                params = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
+                for label, statement in _LOOKUPS.items():
+                    cur.execute("explain (analyze, buffers, format json) " + statement, params)
+                    plan = cur.fetchone()[0][0]
+                    conn.rollback()
+                    nodes = [plan["Plan"]]
+                    kinds = []
+                    while nodes:
+                        n = nodes.pop()
+                        nodes += n.get("Plans", [])
+                        if n.get("Relation Name") == "vaccination" or n.get("Index Name"):
+                            kinds.append(
+                                f"{n['Node Type']}{' ' + n['Index Name'] if n.get('Index Name') else ''}"
+                            )
+                    top = plan["Plan"]
+                    buffers = top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+                    print(
+                        f"{r} {name:24s} {label:52s} {plan['Execution Time']:9.1f} ms {buffers:8d} buf"
+                        f"  {'; '.join(sorted(set(kinds)))}",
+                        flush=True,
+                    )
+            conn.close()
 
 
 def summary(args) -> None:
@@ -219,10 +361,18 @@ def main() -> None:
     p.add_argument("--day", required=True)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", default="/tmp/destination-readers")
+    p.add_argument("--parts", default="incremental,trace,marts,publish,ingest")
+    p = sub.add_parser("lookups")
+    p.add_argument("databases", help="BEFORE,AFTER: two database names")
+    p.add_argument("--build", action="store_true")
+    p.add_argument("--core-csv", default="/tmp/e2-vacc-core.csv")
+    p.add_argument("--copies", type=int, default=5)
+    p.add_argument("--before-target", default="", help="migrate BEFORE to this version, AFTER to the head")
+    p.add_argument("--rounds", type=int, default=2)
     p = sub.add_parser("summary")
     p.add_argument("--out", default="/tmp/destination-readers")
     args = parser.parse_args()
-    {"prepare": prepare, "run": run, "summary": summary}[args.command](args)
+    {"prepare": prepare, "run": run, "lookups": lookups, "summary": summary}[args.command](args)
 
 
 if __name__ == "__main__":
