@@ -1,6 +1,7 @@
 """The indexes of core.vaccination and core.test_result after migration 0029 (issue 16, the destination): each
 reader's lookup still reaches its rows through an index, never by reading the whole table, and answers what a
-full read answers — also the loaded_at BRIN after a resend wrote new rows into space freed by old ones."""
+full read answers — also the loaded_at BRIN after a resend wrote new rows into space freed by old ones; and the
+merge writes a file's rows in the order of the unique key."""
 
 from __future__ import annotations
 
@@ -166,3 +167,39 @@ def test_the_bench_floor_copies_the_indexes_as_they_stand(loaded):
         core = cur.fetchone()[0]
         cur.execute("rollback")
     assert floor == core == ["brin", "btree", "btree", "btree", "btree", "hash", "hash"]
+
+
+def test_the_merge_writes_a_file_in_the_order_of_its_unique_key(warehouse_url, areas, monkeypatch):
+    """The rows of a file whose record ids come in no order are written in record_key order (the unique key's
+    b-tree is appended at one edge): their ids follow the keys, not the file's rows."""
+    from ingest_rows import REGISTRY, TEST_RESULT, VACCINATION, ingest, write_csv
+
+    monkeypatch.setenv("COVIDSYNC_GX_DOCS", "0")
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    order = [7, 2, 9, 4, 1, 8, 3, 6, 5]
+    for folder, row, person in (
+        ("vaccinations", VACCINATION, "017090"),
+        ("test_results", TEST_RESULT, "017185"),
+    ):
+        rows = [
+            row | {"Mã bản ghi": f"R{n}", "Số CCCD/CMND": f"{person}{n:06d}", "Mã mẫu": f"S{n:04d}"}
+            for n in order
+        ]
+        if folder == "vaccinations":
+            rows = [{k: v for k, v in r.items() if k != "Mã mẫu"} for r in rows]
+        write_csv(areas["landing"] / "17001" / folder / "shuffled.csv", rows)
+    results = ingest(warehouse_url, areas)
+    assert [r["status"] for r in results] == ["loaded", "loaded"], results
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn.cursor() as cur:
+            for table, key in (
+                ("core.vaccination", "vaccination_id"),
+                ("core.test_result", "test_result_id"),
+            ):
+                cur.execute(f"select record_key from {table} order by {key}")  # noqa: S608
+                keys = [r[0] for r in cur.fetchall()]
+                assert keys == sorted(f"r:R{n}" for n in order), (table, keys)
+    finally:
+        conn.close()
