@@ -722,7 +722,7 @@ def merge_checkins(cur, f: FileRow, params: dict) -> None:
     # searched quarantine once per staged row instead of hashing it
     cur.execute("analyze checkin_person_key")
     for name in f.spec.merge:
-        cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), params)
+        cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), {**params, "days": days})
 
 
 def clear_staging(conn, file_id: int) -> None:
