@@ -5,7 +5,7 @@
 -- free at once) is built aside in key order, its indexes built by sort, and attached; any other day goes
 -- through core.checkin with ON CONFLICT DO NOTHING, so that two files with the same check-in merged at the
 -- same moment (the DAG maps two at a time) wait for each other instead of one failing on the primary key.
--- Parameters: file_id.
+-- Parameters: file_id, days (the local days of the file's loadable rows, which the merge hook reads once).
 create temporary view checkin_merge_rows as
 select
     l.checkin_id,
@@ -28,13 +28,6 @@ from staging.checkin_loadable as l
 inner join checkin_person_key as k on l.person_kind = k.person_kind and l.identifier = k.identifier
 where l.file_id = %(file_id)s;
 
-select core.load_checkins(
-    'pg_temp.checkin_merge_rows',
-    array(
-        select distinct (s.scanned_at at time zone 'Asia/Ho_Chi_Minh')::date
-        from staging.checkin_loadable as s
-        where s.file_id = %(file_id)s
-    )
-);
+select core.load_checkins('pg_temp.checkin_merge_rows', %(days)s::date[]);
 
 drop view checkin_merge_rows;

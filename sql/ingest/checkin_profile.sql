@@ -31,12 +31,22 @@ daily as (
     group by 1
 ),
 
+-- a checkin_id repeated among the loadable rows is repeated in the file, so every one of them has a row
+-- flagged duplicate_in_file (checkin_duplicate.sql, one of the file's rules, run before the profile): the
+-- repeated ids are counted among those few, not by grouping every loadable row by checkin_id (issue 16)
+repeated as (
+    select distinct s.checkin_id
+    from quarantine.row_problem as q
+    inner join staging.checkin as s on q.file_id = s.file_id and q.row_number = s.row_number
+    where q.file_id = %(file_id)s and q.code = 'duplicate_in_file'
+),
+
 counts as (
     select
         (
             select count(*) from (
                 select l.checkin_id from loadable as l
-                where l.checkin_id is not null
+                inner join repeated as r on l.checkin_id = r.checkin_id
                 group by l.checkin_id
                 having count(*) > 1
             ) as d

@@ -5,8 +5,16 @@
 -- here (the parser drops them). Parameters: file_id. Tables (covidsync.sqlfiles.with_tables, filled in by the
 -- dataset's merge hook): identity_table (staging.checkin_identity or staging.declaration_identity),
 -- person_key_table (the merge's temporary table of person keys).
+--
+-- Issue 16 (throughput): only the pairs not linked yet are written (an anti-join on the primary key), in key
+-- order, under SHARE ROW EXCLUSIVE (readers go on; a second writer waits for this transaction), so no pair
+-- can appear meanwhile and no speculative insertion is paid; a pair already linked keeps its first file, as
+-- ON CONFLICT DO NOTHING kept it. A card QR's pairs are CMNDs and a personal QR's QIDs and phones, so one
+-- pair never comes from both sources; should it, the card's is taken.
+lock table core.identity_link in share row exclusive mode;
+
 insert into core.identity_link (citizen_id, other_kind, other_value, source, first_seen_file_id)
-select distinct
+select distinct on (i.citizen_id, o.other_kind, o.other_value)
     i.citizen_id,
     o.other_kind,
     o.other_value,
@@ -23,4 +31,8 @@ where
     and i.citizen_id is not null
     and o.other_value is not null
     and i.source in ('cccd_qr', 'personal_qr')
-on conflict (citizen_id, other_kind, other_value) do nothing
+    and not exists (
+        select 1 from core.identity_link as l
+        where l.citizen_id = i.citizen_id and l.other_kind = o.other_kind and l.other_value = o.other_value
+    )
+order by i.citizen_id asc, o.other_kind asc, o.other_value asc, i.source asc

@@ -544,21 +544,28 @@ def checkin_frames(frame: pl.DataFrame, file_id: int) -> tuple[pl.DataFrame, pl.
     return staged, facts
 
 
-def stage_checkins_columnar(conn, file_id: int, stream, path: Path | None = None) -> int:
+def stage_checkins_columnar(
+    conn, file_id: int, stream, path: Path | None = None, received_at: dt.datetime | None = None
+) -> int:
     """Replace the file's staged check-ins (in the caller's transaction), batch by batch; return the rows
     staged. Each batch is one ``COPY`` of its rows and one of its identity facts not written before (the
-    first facts of each person key and QR kind in the file, as :func:`stage_checkins` keeps them)."""
+    first facts of each person key and QR kind in the file, as :func:`stage_checkins` keeps them).
+
+    With ``received_at`` (the engine's stage), each batch's row codes that a single row decides
+    (:mod:`covidsync.ingest.checkin_frame_rules`) go to ``staging.row_check`` with it."""
     import polars as pl
 
-    from covidsync.ingest import columnar
+    from covidsync.ingest import checkin_frame_rules, columnar
     from covidsync.ingest.datasets import spec
 
     total = 0
     seen: pl.DataFrame | None = None
     keys = ["person_kind", "identifier", "source"]
+    context = checkin_frame_rules.context(conn, received_at) if received_at is not None else None
     with conn.cursor() as cur:
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
+        cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
         for frame in columnar.read_batches(spec("checkins"), stream, path):
             staged, facts = checkin_frames(frame, file_id)
             if seen is not None and facts.height:
@@ -567,7 +574,21 @@ def stage_checkins_columnar(conn, file_id: int, stream, path: Path | None = None
                 seen = facts.select(keys) if seen is None else pl.concat([seen, facts.select(keys)])
                 columnar.copy_frame(cur, "staging.checkin_identity", facts)
             columnar.copy_frame(cur, "staging.checkin", staged)
+            if context is not None:
+                batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"])
+                codes = checkin_frame_rules.row_codes(None, staged, batch)
+                if codes.height:
+                    columnar.copy_frame(
+                        cur,
+                        "staging.row_check",
+                        codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
+                    )
             total += frame.height
+        if total:
+            # the statistics the rules, profile and merge plans read (every column of 500k rows: 1.9 s
+            # and 1.5 s; these few: see docs/performance.md)
+            cur.execute("analyze staging.checkin (file_id, row_number, checkin_id, person_kind, identifier)")
+            cur.execute("analyze staging.checkin_identity (file_id, person_kind, identifier)")
     # the caches hold personal data: not kept beyond the file
     payload_facts.cache_clear()
     citizen_id_key.cache_clear()
@@ -701,7 +722,7 @@ def merge_checkins(cur, f: FileRow, params: dict) -> None:
     # searched quarantine once per staged row instead of hashing it
     cur.execute("analyze checkin_person_key")
     for name in f.spec.merge:
-        cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), params)
+        cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), {**params, "days": days})
 
 
 def clear_staging(conn, file_id: int) -> None:

@@ -4,7 +4,8 @@
   (``COVIDSYNC_TIME_WINDOW_START``, a local date, default ``2021-09-01``: midnight Asia/Ho_Chi_Minh) or
   more than ``COVIDSYNC_TIME_WINDOW_SKEW_MINUTES`` (default 1440: a phone's clock a day off, a time-zone
   mistake) after the file was received. A dataset's rule is a small SQL file over its staged time column,
-  ``sql/ingest/<table>_time_window.sql`` (``checkin_time_window.sql`` is the model), with the parameters
+  ``sql/ingest/<table>_time_window.sql`` (``declaration_time_window.sql`` is the model; check-ins' rule is an
+  expression in :mod:`covidsync.ingest.checkin_frame_rules`), with the parameters
   ``%(window_start)s`` (timestamptz), ``%(window_skew_minutes)s`` (int) and ``%(received_at)s``.
 * ``invalid_text``: ``sql/ingest/<table>_text.sql`` with ``%(formula_pattern)s`` and
   ``%(mojibake_pattern)s`` (:mod:`covidsync.textsafe`).

@@ -19,7 +19,15 @@ def _mask_sql(column: str) -> str:
 def _stage(conn, f, stream, path) -> int:
     from covidsync.ingest.checkins import stage_checkins_columnar
 
-    return stage_checkins_columnar(conn, f.file_id, stream, path)
+    return stage_checkins_columnar(conn, f.file_id, stream, path, f.received_at)
+
+
+def _frame_rules(sent, staged, context):
+    """The codes a single row decides (:func:`covidsync.ingest.checkin_frame_rules.row_codes`), computed by
+    the stage hook on each batch of staging rows and written to ``staging.row_check``."""
+    from covidsync.ingest.checkin_frame_rules import row_codes
+
+    return row_codes(sent, staged, context)
 
 
 def _prepare_merge(conn, f) -> None:
@@ -67,7 +75,10 @@ SPEC = DatasetSpec(
         PHONE,
     ),
     keep_raw=False,
-    rules=("checkin_row_problem", "checkin_time_window", "checkin_text"),
+    # the codes a single row decides are computed while staging (checkin_frame_rules, through the stage
+    # hook, into staging.row_check); the SQL keeps what needs the whole file
+    frame_rules=_frame_rules,
+    rules=("checkin_duplicate",),
     profile="checkin_profile",
     merge=("checkin_merge", "person_merge", "identity_link_merge"),
     identity_columns=frozenset({"citizen_id", "phone", "qr_payload"}),
@@ -89,7 +100,8 @@ SPEC = DatasetSpec(
         "when 'phone' then coalesce(s.phone_text, s.phone) end"
     ),
     extra_staging=("checkin_identity",),
-    analyze_min_rows=0,
+    # the stage hook analyzes the columns its statements read, staging.checkin_identity included
+    analyze_min_rows=2**62,
     run_order=1,
     stage_hook=_stage,
     prepare_merge_hook=_prepare_merge,
