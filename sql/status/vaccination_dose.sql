@@ -49,7 +49,6 @@ select
     n.vaccination_id,
     n.reported_by
 from dose_new as n
-where not exists (
-    select 1 from derived.vaccination_dose as d
-    where d.person_id = n.person_id and d.dose_number = n.dose_number
-);
+-- the rows left with this person and dose number are equal to the new ones (the others were deleted above);
+-- no anti-join against the table being inserted into (it would read its own new pages: quadratic)
+on conflict (person_id, dose_number) do nothing;
