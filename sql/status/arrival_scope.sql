@@ -1,6 +1,7 @@
 -- arr_key (temporary), for an incremental arrivals build: the pseudonymous keys whose arrivals a change can
--- reach. Seeds: arrival scans and declarations loaded since the last build (watermark); the persons the
--- status build touched (their doses, tests, episodes or identifiers changed: the category can change); and
+-- reach. Seeds: arrival scans and declarations loaded since the last build (watermark); the arrivals of the
+-- persons the status build touched (their doses, tests, episodes or identifiers changed: the category can
+-- change) and the keys identity moved to another person or to none (changed_key); and
 -- when as_of moved from lo to hi, the scans and declarations that became visible (or hidden), the tests
 -- sampled in the span (a due day sampled, a positive during the measure) and the arrivals with an unsampled
 -- due day D whose overdue flag flips in the span (the end of D + 1, local midnight D + 2, in (lo, hi]: D in
@@ -30,14 +31,32 @@ select d.person_key
 from core.declaration as d
 where d.submitted_at >= %(lo)s and d.submitted_at < %(hi)s
 union
-select i.identity_key
-from derived.person_identifier as i
-where i.person_id in (select t.person_id from touched as t)
+-- the keys whose person changed in this build (identity's changed_key): their scans and declarations may now be
+-- another person's, or nobody's; the persons they left and joined are touched, and those persons' arrivals
+-- are read by the last branch. A touched person otherwise keeps its keys, and a key with an arrival scan or
+-- declaration visible at the last build has an arrival under its group (its person's key, or its own when
+-- unresolved); so a touched person without an arrival has no input that could make one (issue 19: before,
+-- every key of every touched person was in scope, most of the arrivals step's time on a generated day).
+-- Only those with an arrival before (under the key itself, or under the person the key left) can move one.
+select k.identity_key
+from changed_key as k
+where
+    exists (
+        select 1 from derived.arrival as a
+        where a.rule_set = %(rule_set)s and a.person_key = k.identity_key
+    )
+    or exists (
+        select 1
+        from key_left as l
+        inner join derived.arrival as a on a.rule_set = %(rule_set)s and l.person_id = a.person_id
+        where l.identity_key = k.identity_key
+    )
 union
-select i.identity_key
+-- a test sampled in the span, of a person with an arrival (a test of anyone else reaches no arrival)
+select a.person_key
 from core.test_result as t
 inner join derived.person_record as r on r.source = 'test_result' and t.test_result_id = r.record_id
-inner join derived.person_identifier as i on r.person_id = i.person_id
+inner join derived.arrival as a on a.rule_set = %(rule_set)s and r.person_id = a.person_id
 where t.sampled_at >= %(lo)s and t.sampled_at < %(hi)s
 union
 select a.person_key

@@ -18,7 +18,7 @@ analyze identity_resolved;
 -- identifier_new (temporary): what derived.person_identifier must hold (for the identifiers of identity_scope
 -- in an incremental build); then only the differences are written, the persons they concern are touched and
 -- noted (rekeyed: an F0 among them has its scans found again) and the pseudonyms whose person changed noted
--- (changed_key).
+-- (changed_key; key_left: the persons they left, for the arrivals step).
 create temp table identifier_new on commit drop as
 with phone_holder as (
     select
@@ -102,6 +102,14 @@ rekey as (
     union
     select a.person_id from added as a
     on conflict do nothing
+),
+
+left_ as (
+    insert into key_left (identity_key, person_id)
+    select
+        g.identity_key,
+        g.person_id
+    from gone as g
 ),
 
 moved as (

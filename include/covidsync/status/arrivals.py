@@ -7,8 +7,11 @@ rule set ``hb-arrivals-2021-11``).
 :func:`covidsync.communes.refresh_worklists`, schedule on them).
 
 Incremental like the rest: the scope is a set of pseudonymous person keys (``sql/status/arrival_scope.sql``):
-arrival scans and declarations loaded since the last arrivals build, the persons the status build touched,
-what ``as_of`` moving made visible or overdue, and the arrivals a newly loaded risk-level file reaches
+arrival scans and declarations loaded since the last arrivals build, the arrivals of the persons the status
+build touched, the keys identity resolution moved to another person or to none when they or the person they
+left had an arrival (``changed_key``, ``key_left``: a touched person without an arrival has no input that
+could make one, so its keys are not read), what ``as_of`` moving made visible or overdue, and the arrivals a
+newly loaded risk-level file reaches
 (``arrival_scope_registry.sql``). The scope is widened to every key of the persons it names
 (``arrival_map.sql``), their arrivals deleted and derived again from all their scans and declarations
 (``arrival.sql``, ``arrival_followup.sql``). A full build's scope is every key: both
@@ -33,6 +36,9 @@ create temp table if not exists arr_key (raw_key text primary key) on commit dro
 create temp table if not exists arr_map (raw_key text primary key, group_key text not null, person_id bigint)
     on commit drop;
 create index if not exists arr_map_group on arr_map (group_key);
+-- identity resolution's keys whose person changed (status.identity); empty when the arrivals are built alone
+create temp table if not exists changed_key (identity_key text primary key) on commit drop;
+create temp table if not exists key_left (identity_key text not null, person_id bigint not null) on commit drop;
 truncate arr_key, arr_map;
 """
 

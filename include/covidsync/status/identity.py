@@ -54,6 +54,8 @@ create temp table identity_scope (
 create index on identity_scope (round);
 create temp table old_person (person_id bigint primary key) on commit drop;
 create temp table changed_key (identity_key text primary key) on commit drop;
+-- the persons the keys of changed_key left (their identifier rows deleted): the arrivals step reads them
+create temp table key_left (identity_key text not null, person_id bigint not null) on commit drop;
 create temp table rekeyed (person_id bigint primary key) on commit drop;
 """
 
@@ -91,8 +93,11 @@ delete from derived.f0_episode where person_id in (select person_id from stale_p
 delete from derived.vaccination_dose where person_id in (select person_id from stale_person);
 with gone as (
     delete from derived.person_identifier where person_id in (select person_id from stale_person)
-    returning identity_key
-)
+    returning identity_key, person_id
+),
+
+left_ as (insert into key_left select identity_key, person_id from gone)
+
 insert into changed_key select identity_key from gone on conflict do nothing;
 delete from derived.person_record where person_id in (select person_id from stale_person);
 delete from derived.person where person_id in (select person_id from stale_person);
