@@ -134,3 +134,64 @@ def test_each_file_of_a_group_ends_on_its_own_and_the_docs_are_updated_once(
     assert results["mostly_bad.csv.result.json"]["status"] == "rejected"
     assert results["also_good.csv.result.json"]["status"] == "loaded"
     assert results["no_dates.csv.result.json"]["file_errors"] == ["missing_columns"]
+
+
+def test_a_group_is_gated_by_one_validation_and_a_file_that_fails_fails_alone(
+    warehouse_url, registry, monkeypatch
+):
+    from covidsync.ingest import group_gate
+
+    deliver(registry, "17001", "first.csv", rows(3), when=0)
+    deliver(registry, "17001", "breaks.csv", rows(3, start=10), when=1)
+    deliver(registry, "17001", "bad_code.csv", rows(2, start=20), when=2)
+    deliver(registry, "17002", "last.csv", rows(2, start=30), when=3)
+    pending = register(warehouse_url, registry)
+
+    validations, alone = [], []
+    real_stacked, real_profile = group_gate._validate_stacked, engine.profile
+
+    def stacked(dataset, members, *args, **kwargs):
+        validations.append(len(members))
+        return real_stacked(dataset, members, *args, **kwargs)
+
+    def profile(conn, f, counts=None):
+        if f.original_name == "breaks.csv":
+            raise RuntimeError("lost the database")
+        result = real_profile(conn, f, counts)
+        if f.original_name == "bad_code.csv":  # a value the row rules let through: the gate holds it
+            result["value_counts"]["vaccine_code"] = {"Pfizer": 2}
+        return result
+
+    monkeypatch.setattr(group_gate, "_validate_stacked", stacked)
+    monkeypatch.setattr(engine, "profile", profile)
+    monkeypatch.setattr(batch_gate, "run_gate", lambda *a, **k: alone.append(a) or pytest.fail("alone"))
+    conn = db.connect(warehouse_url)
+    try:
+        (group,) = engine.groups(conn, pending)
+        with pytest.raises(RuntimeError, match="lost the database"):
+            engine.process_group(conn, group)
+    finally:
+        conn.close()
+
+    check = psycopg2.connect(warehouse_url)
+    with check.cursor() as cur:
+        cur.execute("select original_name, status, file_codes from ops.landing_file order by file_id")
+        status = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
+        cur.execute("select count(*) from core.vaccination")
+        (loaded,) = cur.fetchone()
+        cur.execute(
+            "select bool_and(pg_try_advisory_lock(%s, file_id::int)) from ops.landing_file",
+            (engine.LOCK_NAMESPACE,),
+        )
+        (free,) = cur.fetchone()
+    check.close()
+    assert validations == [3], "the three profiled files in one validation, the failed one not in it"
+    assert not alone
+    assert status == {
+        "first.csv": ("merged", []),
+        "breaks.csv": ("validated", []),  # left where it stopped, to be resumed by the next run
+        "bad_code.csv": ("held", ["batch_rejected"]),
+        "last.csv": ("merged", []),
+    }
+    assert loaded == 5
+    assert free, "every file's lock was released"

@@ -582,7 +582,15 @@ def build_group_docs(keys: list) -> Path:
 
     # the group's pages, the index and the suites' pages made offline (as each page alone is, issue 18)
     site = docs_index().parent
-    pages = [p for key in keys for p in (site / "validations").rglob(f"{key.run_id.run_name}/*/*.html")]
+    # each page under its suite's folder (not rglob over the whole site per key: that grew with every
+    # page the site holds, a group's 200 keys walking a national day's thousands of run folders each)
+    pages = [
+        p
+        for key in keys
+        for p in site.joinpath("validations", *key.expectation_suite_identifier.to_tuple()).glob(
+            f"{key.run_id.run_name}/*/*.html"
+        )
+    ]
     gx_docs.make_offline(site, pages)
     return docs_index()
 

@@ -554,65 +554,90 @@ def process_file(
     :func:`merge` and ``rules_step`` :func:`apply_rules` (seams for tests of faults); ``docs`` is the gate's (:func:`gate`), and the stored
     result's key is appended to ``docs_keys``.
     """
-    from covidsync.ingest.parse import FileRejected
+    if not _lock(conn, file_id):
+        return {"file_id": file_id, "status": "busy"}
+    try:
+        opened = _open_file(conn, file_id, datasets=datasets, rules_step=rules_step)
+        if isinstance(opened, dict):
+            return opened
+        f, counts, batch_profile = opened
+        result = gate(conn, f, batch_profile, docs=docs)
+        if docs_keys is not None and result.docs_key is not None:
+            docs_keys.append(result.docs_key)
+        return _close_file(conn, f, counts, result, merge_step=merge_step)
+    finally:
+        _unlock(conn, file_id)
 
+
+# process_file in three parts, so that a group (process_group) can gate its files together between them
+def _lock(conn, file_id: int) -> bool:
     with conn.cursor() as cur:
         cur.execute("select pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, file_id))
         if not cur.fetchone()[0]:
             conn.rollback()
-            return {"file_id": file_id, "status": "busy"}
+            return False
     conn.commit()
-    try:
-        f = load_file(conn, file_id)
-        conn.rollback()
-        allowed = set(specs()) if datasets is None else set(datasets)
-        if f.dataset not in allowed:
-            raise FileStateError(f"file {file_id} is not one of the datasets {sorted(allowed)} ({f.dataset})")
-        if f.status in ("merged", "held", "rejected") and f.landing_path.exists():
-            return finish(conn, file_id)  # an earlier run committed but did not finish
-        if f.status not in ("received", "staged", "validated"):
-            return {"file_id": file_id, "dataset": f.dataset, "status": f.status}
-        try:
-            _, has_record_id = stage(conn, f)
-        except FileReplaced as replaced:
-            conn.rollback()
-            return replaced.summary  # other bytes than registered: registered again as a new file
-        except FileRejected as exc:
-            conn.rollback()
-            reject_file(conn, f, exc.code, exc.detail)
-            return finish(conn, file_id)
-        counts = (rules_step or apply_rules)(conn, f, has_record_id)
-        result = gate(conn, f, profile(conn, f, counts), docs=docs)
-        if docs_keys is not None and result.docs_key is not None:
-            docs_keys.append(result.docs_key)
-        if counts["hold"] or not result.success:
-            hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
-        else:
-            try:
-                (merge_step or merge)(conn, f)
-            except Exception as exc:  # issue 17: a failed merge ends rejected with a report (merge_failure)
-                from covidsync.ingest import merge_failure
+    return True
 
-                if not merge_failure.record(conn, f, exc, set_status):
-                    raise
-        summary = finish(conn, file_id)
-        log.info(
-            "file %s (%s, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
-            file_id,
-            f.facility_code,
-            f.dataset,
-            summary["status"],
-            summary["rows_total"],
-            summary["rows_loaded"],
-            summary["rows_rejected"],
-            summary["rows_with_warnings"],
-        )
-        return summary
-    finally:
+
+def _unlock(conn, file_id: int) -> None:
+    conn.rollback()
+    with conn.cursor() as cur:
+        cur.execute("select pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, file_id))
+    conn.commit()
+
+
+def _open_file(conn, file_id: int, *, datasets=None, rules_step=None):
+    """A locked file up to its gate: a finished summary (nothing left to gate), or (file, counts, profile)."""
+    from covidsync.ingest.parse import FileRejected
+
+    f = load_file(conn, file_id)
+    conn.rollback()
+    allowed = set(specs()) if datasets is None else set(datasets)
+    if f.dataset not in allowed:
+        raise FileStateError(f"file {file_id} is not one of the datasets {sorted(allowed)} ({f.dataset})")
+    if f.status in ("merged", "held", "rejected") and f.landing_path.exists():
+        return finish(conn, file_id)  # an earlier run committed but did not finish
+    if f.status not in ("received", "staged", "validated"):
+        return {"file_id": file_id, "dataset": f.dataset, "status": f.status}
+    try:
+        _, has_record_id = stage(conn, f)
+    except FileReplaced as replaced:
         conn.rollback()
-        with conn.cursor() as cur:
-            cur.execute("select pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, file_id))
-        conn.commit()
+        return replaced.summary  # other bytes than registered: registered again as a new file
+    except FileRejected as exc:
+        conn.rollback()
+        reject_file(conn, f, exc.code, exc.detail)
+        return finish(conn, file_id)
+    counts = (rules_step or apply_rules)(conn, f, has_record_id)
+    return f, counts, profile(conn, f, counts)
+
+
+def _close_file(conn, f: FileRow, counts: dict, result, *, merge_step=None) -> dict:
+    """After the gate: hold or merge, then the reports and the move."""
+    if counts["hold"] or not result.success:
+        hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
+    else:
+        try:
+            (merge_step or merge)(conn, f)
+        except Exception as exc:  # issue 17: a failed merge ends rejected with a report (merge_failure)
+            from covidsync.ingest import merge_failure
+
+            if not merge_failure.record(conn, f, exc, set_status):
+                raise
+    summary = finish(conn, f.file_id)
+    log.info(
+        "file %s (%s, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
+        f.file_id,
+        f.facility_code,
+        f.dataset,
+        summary["status"],
+        summary["rows_total"],
+        summary["rows_loaded"],
+        summary["rows_rejected"],
+        summary["rows_with_warnings"],
+    )
+    return summary
 
 
 def release(conn, file_id: int, reason: str, actor: str) -> dict:
@@ -745,26 +770,58 @@ def groups(conn, file_ids: Iterable[int]) -> list[list[int]]:
 
 
 def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | None = None) -> list[dict]:
-    """A group of files, one after the other, each with its own lock, status, rules, gate result,
-    all-or-nothing merge, quarantine and reports (one bad file never holds the others); the Data Docs
-    site updated once for the group instead of once per file. A file that fails with an unexpected
-    error is logged and its summary says ``failed``; the others go on, and the error is raised again
-    at the end so that the task fails (its file stays where it stopped, to be resumed)."""
-    keys: list = []
-    summaries: list[dict] = []
-    errors: list[BaseException] = []
-    docs = "store" if docs_enabled() else "off"
-    for file_id in file_ids:
-        try:
-            summaries.append(process_file(conn, file_id, datasets=datasets, docs=docs, docs_keys=keys))
-        except Exception as exc:  # noqa: BLE001 (one file's failure never stops its group; raised below)
-            conn.rollback()
-            log.exception("file %s failed; the group goes on", file_id)
-            summaries.append({"file_id": file_id, "status": "failed", "error": type(exc).__name__})
-            errors.append(exc)
-    if keys:
-        from covidsync.ingest import batch_gate
+    """A group of files, each with its own lock, status, rules, gate result, all-or-nothing merge,
+    quarantine and reports (one bad file never holds the others), with one Great Expectations validation
+    for the group's profiles (:mod:`covidsync.ingest.group_gate`: each file judged on its own rows of it)
+    and one Data Docs update. Every file is read, checked and profiled first (holding its lock), then
+    gated together, then each is held or merged and reported. A file that fails with an unexpected error
+    is logged and its summary says ``failed``; the others go on, and the error is raised again at the
+    end so that the task fails (its file stays where it stopped, to be resumed)."""
+    from covidsync.ingest import batch_gate, group_gate
 
+    ids = list(file_ids)
+    summaries: list[dict | None] = [None] * len(ids)
+    errors: list[BaseException] = []
+    opened: list[tuple[int, FileRow, dict, dict]] = []
+
+    def failed(position: int, exc: BaseException) -> None:
+        conn.rollback()
+        log.exception("file %s failed; the group goes on", ids[position])
+        summaries[position] = {"file_id": ids[position], "status": "failed", "error": type(exc).__name__}
+        errors.append(exc)
+
+    for position, file_id in enumerate(ids):
+        if not _lock(conn, file_id):
+            summaries[position] = {"file_id": file_id, "status": "busy"}
+            continue
+        try:
+            done = _open_file(conn, file_id, datasets=datasets)
+        except Exception as exc:  # noqa: BLE001 (one file's failure never stops its group; raised below)
+            failed(position, exc)
+            _unlock(conn, file_id)
+            continue
+        if isinstance(done, dict):
+            summaries[position] = done
+            _unlock(conn, file_id)
+        else:
+            opened.append((position, *done))
+    store = docs_enabled()
+    results = group_gate.run_group_gate([p for *_, p in opened], store=store) if opened else []
+    keys: list = []
+    for (position, f, counts, _), result in zip(opened, results, strict=True):
+        try:
+            if isinstance(result, BaseException):
+                raise result
+            with conn:
+                batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
+            if result.docs_key is not None:
+                keys.append(result.docs_key)
+            summaries[position] = _close_file(conn, f, counts, result)
+        except Exception as exc:  # noqa: BLE001
+            failed(position, exc)
+        finally:
+            _unlock(conn, f.file_id)
+    if keys:
         batch_gate.build_group_docs(keys)
     if errors:
         raise errors[0]
