@@ -71,3 +71,44 @@ def test_a_chunk_that_is_not_plain_stages_the_file_again_by_the_csv_module(
     assert got == expected
     # a later chunk that fails once rows were given out: staged again; else one pass
     assert attempts == ([True, False] if bad_line == "later_chunk" else [True])
+
+
+def test_a_failed_batch_write_on_the_background_thread_fails_the_stage(warehouse_url, areas, monkeypatch):
+    """The batches are written on a background thread while the next is read (``COVIDSYNC_INGEST_COPY_AHEAD``):
+    a write that fails fails the stage, nothing is staged, and the connection is free again."""
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    rows = [{**VACCINATION, "Mã bản ghi": f"R{i}"} for i in range(1, 31)]
+    write_csv(areas["landing"] / "17001" / "vaccinations" / "two.csv", rows)
+    monkeypatch.setattr(columnar, "_NATIVE_CHUNK", 512)
+    monkeypatch.setattr(columnar, "COPY_AHEAD", True)
+    copy_frame = columnar.copy_frame
+    written: list[int] = []
+
+    def failing(cur, table, frame):
+        if table.startswith("staging.vaccination") and written:
+            raise RuntimeError("the server went away")
+        written.append(frame.height)
+        copy_frame(cur, table, frame)
+
+    monkeypatch.setattr(columnar, "copy_frame", failing)
+    conn = db.connect(warehouse_url)
+    try:
+        with conn:
+            landing.load_registry(conn, areas["landing"])
+        (file_id,) = landing.register(conn, areas["landing"]).pending
+        f = engine.load_file(conn, file_id)
+        conn.rollback()
+        with pytest.raises(RuntimeError, match="went away"):
+            engine.stage(conn, f)
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("select count(*) from staging.vaccination")
+            assert cur.fetchone()[0] == 0
+            cur.execute("select status from ops.landing_file where file_id = %s", (file_id,))
+            assert cur.fetchone()[0] == "received"
+        conn.rollback()
+    finally:
+        conn.close()
+    assert written, "the first batch was written"
+    assert not engine.spill_path(f).exists()

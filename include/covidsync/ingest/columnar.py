@@ -611,18 +611,62 @@ def stage_rows(
         )
 
 
+# a batch's COPY (and spill) on a background thread while the next batch is read and typed (0 turns it off)
+COPY_AHEAD = os.environ.get("COVIDSYNC_INGEST_COPY_AHEAD", "1") != "0"
+
+
+class _Ahead:
+    """Each batch's writing (its ``COPY``s, its spill) done on one background thread, in order, while the
+    next batch is read and typed: PostgreSQL parses one batch while polars reads the next (both release
+    the GIL: libpq's sends and waits, polars' kernels). At most one batch is being written, so memory holds
+    two batches. The connection is used by that thread alone until the block ends, which waits for the
+    last write (also when it ends by an exception, so the connection is idle when the caller goes on)."""
+
+    def __init__(self, enabled: bool):
+        self.pool = None
+        if enabled:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="stage-copy")
+        self.pending = None
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        if self.pool is None:
+            fn()
+            return
+        if self.pending is not None:
+            self.pending.result()  # the batch before is written (its error raised here)
+        self.pending = self.pool.submit(fn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.pending is not None:
+                if exc_type is None:
+                    self.pending.result()
+                else:
+                    self.pending.exception()  # wait; the exception in flight is the one raised
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+
+
 def _stage_rows(conn, spec, file_id, rows, path, *, context, spill, checked_as_read: bool) -> int:
     total = 0
     names = [c.name for c in spec.columns]
     with conn.cursor() as cur:
         cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
         if spec.frame_rules is None:
-            for frame in read_batches(spec, rows, path, checked_as_read=checked_as_read):
-                copy_frame(cur, f"staging.{spec.table}", typed(spec, frame, file_id))
-                total += frame.height
+            with _Ahead(COPY_AHEAD) as ahead:
+                for frame in read_batches(spec, rows, path, checked_as_read=checked_as_read):
+                    out = typed(spec, frame, file_id)
+                    ahead.submit(lambda out=out: copy_frame(cur, f"staging.{spec.table}", out))
+                    total += frame.height
             return total
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
-        with _SpillWriter(spill) as writer:
+        with _SpillWriter(spill) as writer, _Ahead(COPY_AHEAD) as ahead:
             for frame in read_batches(spec, rows, path, checked_as_read=checked_as_read):
                 sent = frame.select("row_number", *names)
                 out = typed(spec, frame, file_id, raw=False)
@@ -631,14 +675,18 @@ def _stage_rows(conn, spec, file_id, rows, path, *, context, spill, checked_as_r
                     flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
                     raws = flagged.select("row_number", raw_json(names).alias("raw"))
                     out = out.join(raws, on="row_number", how="left", maintain_order="left")
-                copy_frame(cur, f"staging.{spec.table}", out)
-                if codes.height:
-                    copy_frame(
-                        cur,
-                        "staging.row_check",
-                        codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
-                    )
-                writer.write(sent)
+
+                def write(out=out, codes=codes, sent=sent) -> None:
+                    copy_frame(cur, f"staging.{spec.table}", out)
+                    if codes.height:
+                        copy_frame(
+                            cur,
+                            "staging.row_check",
+                            codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
+                        )
+                    writer.write(sent)
+
+                ahead.submit(write)
                 total += frame.height
     return total
 
