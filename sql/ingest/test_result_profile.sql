@@ -2,7 +2,8 @@
 -- jsonb): counts, merge-key uniqueness, the canonical values of the loadable rows, and the facility's
 -- last 28 days of merged files, with their positivity. It holds no personal data. Parameters: file_id,
 -- facility_code, received_at.
-with loadable as (
+-- The loadable rows are read once: their value counts in one pass (grouping sets), their keys in another.
+with loadable as materialized (
     select
         l.record_key,
         l.test_type,
@@ -11,6 +12,32 @@ with loadable as (
         l.gender
     from staging.test_result_loadable as l
     where l.file_id = %(file_id)s
+),
+
+counts as (
+    select
+        grouping(l.test_type) as by_type,
+        grouping(l.result) as by_result,
+        grouping(l.pooled) as by_pooled,
+        grouping(l.gender) as by_gender,
+        l.test_type,
+        l.result,
+        l.pooled,
+        l.gender,
+        count(*) as n,
+        count(*) filter (where l.record_key is null) as null_keys,
+        count(*) filter (where l.result = 'positive') as positives
+    from loadable as l
+    group by grouping sets ((l.test_type), (l.result), (l.pooled), (l.gender), ())
+),
+
+total as (
+    select
+        c.n,
+        c.null_keys,
+        c.positives
+    from counts as c
+    where c.by_type = 1 and c.by_result = 1 and c.by_pooled = 1 and c.by_gender = 1
 ),
 
 daily as (
@@ -53,53 +80,24 @@ select jsonb_build_object(
             having count(*) > 1
         ) as d
     ),
-    'null_keys', (
-        select count(*) from loadable as l
-        where l.record_key is null
-    ),
-    'positivity', (
-        select count(*) filter (where l.result = 'positive')::float / nullif(count(*), 0) from loadable as l
-    ),
+    'null_keys', (select t.null_keys from total as t),
+    'positivity', (select t.positives::float / nullif(t.n, 0) from total as t),
     'value_counts', jsonb_build_object(
         'test_type', (
-            select coalesce(jsonb_object_agg(v.k, v.n), '{}') from (
-                select
-                    l.test_type as k,
-                    count(*) as n
-                from loadable as l
-                where l.test_type is not null
-                group by 1
-            ) as v
+            select coalesce(jsonb_object_agg(c.test_type, c.n), '{}') from counts as c
+            where c.by_type = 0 and c.test_type is not null
         ),
         'result', (
-            select coalesce(jsonb_object_agg(v.k, v.n), '{}') from (
-                select
-                    l.result as k,
-                    count(*) as n
-                from loadable as l
-                where l.result is not null
-                group by 1
-            ) as v
+            select coalesce(jsonb_object_agg(c.result, c.n), '{}') from counts as c
+            where c.by_result = 0 and c.result is not null
         ),
         'pooled', (
-            select coalesce(jsonb_object_agg(v.k, v.n), '{}') from (
-                select
-                    l.pooled::text as k,
-                    count(*) as n
-                from loadable as l
-                where l.pooled is not null
-                group by 1
-            ) as v
+            select coalesce(jsonb_object_agg(c.pooled::text, c.n), '{}') from counts as c
+            where c.by_pooled = 0 and c.pooled is not null
         ),
         'gender', (
-            select coalesce(jsonb_object_agg(v.k, v.n), '{}') from (
-                select
-                    l.gender as k,
-                    count(*) as n
-                from loadable as l
-                where l.gender is not null
-                group by 1
-            ) as v
+            select coalesce(jsonb_object_agg(c.gender, c.n), '{}') from counts as c
+            where c.by_gender = 0 and c.gender is not null
         )
     ),
     'history', (

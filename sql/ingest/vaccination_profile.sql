@@ -1,7 +1,8 @@
 -- The profile of one staged vaccinations file that the Great Expectations gate validates (one row, one
 -- jsonb): counts, merge-key uniqueness, the canonical values of the loadable rows, and the facility's
 -- last 28 days of merged files. It holds no personal data. Parameters: file_id, facility_code, received_at.
-with loadable as (
+-- The loadable rows are read once: their value counts in one pass (grouping sets), their keys in another.
+with loadable as materialized (
     select
         l.record_key,
         l.vaccine_code,
@@ -9,6 +10,20 @@ with loadable as (
         l.gender
     from staging.vaccination_loadable as l
     where l.file_id = %(file_id)s
+),
+
+counts as (
+    select
+        grouping(l.vaccine_code) as by_vaccine,
+        grouping(l.dose_number) as by_dose,
+        grouping(l.gender) as by_gender,
+        l.vaccine_code,
+        l.dose_number,
+        l.gender,
+        count(*) as n,
+        count(*) filter (where l.record_key is null) as null_keys
+    from loadable as l
+    group by grouping sets ((l.vaccine_code), (l.dose_number), (l.gender), ())
 ),
 
 daily as (
@@ -44,39 +59,21 @@ select jsonb_build_object(
         ) as d
     ),
     'null_keys', (
-        select count(*) from loadable as l
-        where l.record_key is null
+        select coalesce(sum(c.null_keys), 0)::bigint from counts as c
+        where c.by_vaccine = 1 and c.by_dose = 1 and c.by_gender = 1
     ),
     'value_counts', jsonb_build_object(
         'vaccine_code', (
-            select coalesce(jsonb_object_agg(v.k, v.n), '{}') from (
-                select
-                    l.vaccine_code as k,
-                    count(*) as n
-                from loadable as l
-                where l.vaccine_code is not null
-                group by 1
-            ) as v
+            select coalesce(jsonb_object_agg(c.vaccine_code, c.n), '{}') from counts as c
+            where c.by_vaccine = 0 and c.vaccine_code is not null
         ),
         'dose_number', (
-            select coalesce(jsonb_object_agg(v.k, v.n), '{}') from (
-                select
-                    l.dose_number::text as k,
-                    count(*) as n
-                from loadable as l
-                where l.dose_number is not null
-                group by 1
-            ) as v
+            select coalesce(jsonb_object_agg(c.dose_number::text, c.n), '{}') from counts as c
+            where c.by_dose = 0 and c.dose_number is not null
         ),
         'gender', (
-            select coalesce(jsonb_object_agg(v.k, v.n), '{}') from (
-                select
-                    l.gender as k,
-                    count(*) as n
-                from loadable as l
-                where l.gender is not null
-                group by 1
-            ) as v
+            select coalesce(jsonb_object_agg(c.gender, c.n), '{}') from counts as c
+            where c.by_gender = 0 and c.gender is not null
         )
     ),
     'history', (

@@ -533,31 +533,36 @@ def run_gate(profile: dict, *, build_docs: bool = False, store: bool = False) ->
         run_name, asset = gx_docs.page_names(profile)
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
         checkpoint = _checkpoint(project, name)
-        if build_docs:
-            checkpoint_result = checkpoint.run(
-                batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id
+        # the checkpoint's validation alone (its UpdateDataDocsAction rendered the page with 'Data asset:
+        # None', then gx_docs.publish_page rendered it again with the asset named: two renderings a file);
+        # the result stored once with its data asset named
+        (definition,) = checkpoint.validation_definitions
+        suite_result = definition.run(
+            checkpoint_id=checkpoint.id,
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters,
+            result_format=checkpoint.result_format,
+            run_id=run_id,
+        )
+        docs_key = checkpoint._build_result_key(
+            validation_definition=definition, run_id=run_id, batch_identifier=suite_result.batch_id
+        )
+        spec = suite_result.meta.get("batch_spec")
+        suite_result.meta["batch_spec"] = {
+            **(spec if isinstance(spec, dict) else {}),
+            "data_asset_name": asset,
+        }
+        project.context.validation_results_store.set(docs_key, suite_result)
+        if (
+            build_docs
+        ):  # what the checkpoint's action builds (the result's page, its suite's, the index), once
+            from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+            project.context.build_data_docs(
+                site_names=[DOCS_SITE], resource_identifiers=[docs_key, ExpectationSuiteIdentifier(name=name)]
             )
-            ((docs_key, suite_result),) = checkpoint_result.run_results.items()
-            gx_docs.publish_page(project.context, DOCS_SITE, docs_key, suite_result, asset)
-        else:  # the checkpoint's validation alone: its result stored, the site left for the group
-            (definition,) = checkpoint.validation_definitions
-            suite_result = definition.run(
-                checkpoint_id=checkpoint.id,
-                batch_parameters={"dataframe": frame},
-                expectation_parameters=parameters,
-                result_format=checkpoint.result_format,
-                run_id=run_id,
-            )
-            docs_key = checkpoint._build_result_key(
-                validation_definition=definition, run_id=run_id, batch_identifier=suite_result.batch_id
-            )
-            # stored with its data asset named (as publish_page does), for build_group_docs to render
-            spec = suite_result.meta.get("batch_spec")
-            suite_result.meta["batch_spec"] = {
-                **(spec if isinstance(spec, dict) else {}),
-                "data_asset_name": asset,
-            }
-            project.context.validation_results_store.set(docs_key, suite_result)
+            site = gx_docs.site_dir(project.context, DOCS_SITE)
+            gx_docs.make_offline(site, list((site / "validations").rglob(f"{run_name}/*/*.html")))
     else:
         batch = project.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         suite_result = batch.validate(

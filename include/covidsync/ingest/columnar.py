@@ -141,8 +141,28 @@ def read_date(series: pl.Series) -> pl.Series:
     return _fast_or_distinct(series, _fast_date(), normalize._date)
 
 
+def _fast_datetime() -> pl.Expr:
+    """``dd/mm/yyyy HH:MM[:SS]`` without an offset (what facilities' spreadsheets export) by column
+    expressions: a real local time in 1976–2099 (Asia/Ho_Chi_Minh has been UTC+7 without daylight saving
+    since 1975) gives the ISO text ``datetime.isoformat`` gives; anything else is left to the domain function."""
+    v = pl.col("v")
+    minutes = v.str.contains(r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-5][0-9]$")
+    seconds = v.str.contains(r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-5][0-9]:[0-5][0-9]$")  # no leap second
+    moment = (
+        pl.when(minutes)
+        .then(v.str.to_datetime("%d/%m/%Y %H:%M", strict=False, time_unit="us"))
+        .when(seconds)
+        .then(v.str.to_datetime("%d/%m/%Y %H:%M:%S", strict=False, time_unit="us"))
+    )
+    return pl.when(moment.dt.year().is_between(1976, 2099)).then(
+        moment.dt.to_string("%Y-%m-%dT%H:%M:%S+07:00")
+    )
+
+
 def read_datetime(series: pl.Series) -> pl.Series:
-    return per_distinct(series, normalize._datetime)  # times repeat (minutes): few distinct values
+    # sampled and resulted times are nearly one per row at minute precision (50k distinct in 200k rows):
+    # the common shapes as expressions, the rest once per distinct value
+    return _fast_or_distinct(series, _fast_datetime(), normalize._datetime)
 
 
 def read_int(series: pl.Series) -> pl.Series:
@@ -333,8 +353,27 @@ def _plain_lines(path, encoding: str, check: int | None = None, with_bytes: bool
                 return
 
 
-def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.DataFrame]:
-    """:func:`csv_batches` for a file :func:`_plain_csv` accepts: lines split by polars, not the csv module."""
+class NotPlain(Exception):  # noqa: N818 (not an error: the signal to read the file by the csv module)
+    """A chunk of a CSV read natively (:func:`csv_batches` with ``checked_as_read``) is not one record per
+    line: batches of the file were already given out, so its staging starts again by the csv module."""
+
+
+def _chunk_is_plain(lines: pl.Series, delimiter: str) -> bool:
+    """:func:`_plain_csv`'s test of one chunk's lines (its CR and line lengths are :func:`_plain_lines`'s)."""
+    quoted = lines.filter(lines.str.contains('"', literal=True))
+    return not quoted.len() or _well_formed(quoted, delimiter)
+
+
+def _plain_batches(
+    path, stream, dataset: str, batch_rows: int, *, check: bool = False
+) -> Iterator[pl.DataFrame]:
+    """:func:`csv_batches` for a file :func:`_plain_csv` accepts: lines split by polars, not the csv module.
+
+    ``check``: the file was not checked first; each chunk is checked as :func:`_plain_csv` would before its
+    rows are read, and :class:`NotPlain` is raised at the first chunk that fails (one pass over the bytes
+    instead of two)."""
+    import csv
+
     from covidsync.ingest import parse
 
     delimiter = stream.delimiter
@@ -342,7 +381,13 @@ def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.D
     names: list[str] = []
     number = 0
     seen_content = False
-    for data, lines in _plain_lines(path, stream.encoding, with_bytes=True):
+    limit = csv.field_size_limit() if check else None
+    for chunk in _plain_lines(path, stream.encoding, check=limit, with_bytes=True):
+        if chunk is None:
+            raise NotPlain
+        data, lines = chunk
+        if check and not _chunk_is_plain(lines, delimiter):
+            raise NotPlain
         offset = 0
         if mapping is None:  # the head: the sep= line and the header, as parse._csv_records/_find_header
             at = 0
@@ -403,7 +448,9 @@ def _plain_batches(path, stream, dataset: str, batch_rows: int) -> Iterator[pl.D
         raise parse.FileRejected("empty_file", "the file has no header and no data (blank)")
 
 
-def csv_batches(path, stream, dataset: str, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+def csv_batches(
+    path, stream, dataset: str, batch_rows: int = BATCH_ROWS, *, checked_as_read: bool = False
+) -> Iterator[pl.DataFrame]:
     """The data rows of a CSV file already opened by :func:`covidsync.ingest.parse.open_rows` (which did the
     file's checks: encoding, separator, header, a first row), as DataFrames of at most ``batch_rows`` rows.
 
@@ -412,11 +459,25 @@ def csv_batches(path, stream, dataset: str, batch_rows: int = BATCH_ROWS) -> Ite
     functions; row numbers count every record after the header (blank ones too) and a row is kept when any
     of its cells has text, as :func:`covidsync.ingest.parse._tabular_rows` does. Cells are cleaned per
     column (:func:`clean_text`) instead of one by one.
+
+    ``checked_as_read``: a UTF-8 file is read natively without a first pass over its bytes, each chunk
+    checked as it is read; a chunk that fails raises :class:`NotPlain` once rows were given (the caller
+    starts again with ``checked_as_read=False``), or before that the csv module reads the file.
     """
     from covidsync.ingest import parse
 
     stream.close()
-    if NATIVE_CSV and _plain_csv(path, stream.encoding, stream.delimiter):
+    if NATIVE_CSV and checked_as_read and stream.encoding in ("utf-8", "utf-8-sig"):
+        given = False
+        try:
+            for frame in _plain_batches(path, stream, dataset, batch_rows, check=True):
+                given = True
+                yield frame
+            return
+        except NotPlain:
+            if given:
+                raise  # the caller stages the file again (stage_rows), by the csv module
+    elif NATIVE_CSV and _plain_csv(path, stream.encoding, stream.delimiter):
         yield from _plain_batches(path, stream, dataset, batch_rows)
         return
     records = parse._csv_records(path, stream.encoding, stream.delimiter)
@@ -507,13 +568,13 @@ def copy_frame(cur, table: str, frame: pl.DataFrame) -> None:
 
 
 def read_batches(
-    spec: DatasetSpec, stream, path=None, batch_rows: int = BATCH_ROWS
+    spec: DatasetSpec, stream, path=None, batch_rows: int = BATCH_ROWS, *, checked_as_read: bool = False
 ) -> Iterator[pl.DataFrame]:
-    """A file's rows in batches: CSV read column-wise (:func:`csv_batches`), other formats from the row
-    stream (XLSX, JSON, JSONL: the contract reader's rows, gathered into batches)."""
+    """A file's rows in batches: CSV read column-wise (:func:`csv_batches`, with ``checked_as_read``), other
+    formats from the row stream (XLSX, JSON, JSONL: the contract reader's rows, gathered into batches)."""
     names = [c.name for c in spec.columns]
     if getattr(stream, "format", None) == "csv" and path is not None:
-        for frame in csv_batches(path, stream, spec.name, batch_rows):
+        for frame in csv_batches(path, stream, spec.name, batch_rows, checked_as_read=checked_as_read):
             missing = [n for n in names if n not in frame.columns]
             yield frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in missing)
         return
@@ -535,19 +596,78 @@ def stage_rows(
     With the spec's ``frame_rules`` (and their ``context``), each batch's row codes go to
     ``staging.row_check``, ``raw`` is written only for the rows with a code, and every row's values as sent
     go to the local ``spill`` file (Arrow IPC, one batch at a time), from which the rules step takes the
-    rows that the SQL rules flag (:func:`raw_of_rows`)."""
+    rows that the SQL rules flag (:func:`raw_of_rows`).
+
+    A CSV is read natively in one pass, its bytes checked chunk by chunk as read; when a later chunk turns
+    out not to be one record per line (:class:`NotPlain`), the file is staged again from the start by the
+    csv module (the rows already written are replaced: same transaction)."""
+    try:
+        return _stage_rows(
+            conn, spec, file_id, rows, path, context=context, spill=spill, checked_as_read=True
+        )
+    except NotPlain:
+        return _stage_rows(
+            conn, spec, file_id, rows, path, context=context, spill=spill, checked_as_read=False
+        )
+
+
+# a batch's COPY (and spill) on a background thread while the next batch is read and typed (0 turns it off)
+COPY_AHEAD = os.environ.get("COVIDSYNC_INGEST_COPY_AHEAD", "1") != "0"
+
+
+class _Ahead:
+    """Each batch's writing (its ``COPY``s, its spill) done on one background thread, in order, while the
+    next batch is read and typed: PostgreSQL parses one batch while polars reads the next (both release
+    the GIL: libpq's sends and waits, polars' kernels). At most one batch is being written, so memory holds
+    two batches. The connection is used by that thread alone until the block ends, which waits for the
+    last write (also when it ends by an exception, so the connection is idle when the caller goes on)."""
+
+    def __init__(self, enabled: bool):
+        self.pool = None
+        if enabled:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="stage-copy")
+        self.pending = None
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        if self.pool is None:
+            fn()
+            return
+        if self.pending is not None:
+            self.pending.result()  # the batch before is written (its error raised here)
+        self.pending = self.pool.submit(fn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.pending is not None:
+                if exc_type is None:
+                    self.pending.result()
+                else:
+                    self.pending.exception()  # wait; the exception in flight is the one raised
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+
+
+def _stage_rows(conn, spec, file_id, rows, path, *, context, spill, checked_as_read: bool) -> int:
     total = 0
     names = [c.name for c in spec.columns]
     with conn.cursor() as cur:
         cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
         if spec.frame_rules is None:
-            for frame in read_batches(spec, rows, path):
-                copy_frame(cur, f"staging.{spec.table}", typed(spec, frame, file_id))
-                total += frame.height
+            with _Ahead(COPY_AHEAD) as ahead:
+                for frame in read_batches(spec, rows, path, checked_as_read=checked_as_read):
+                    out = typed(spec, frame, file_id)
+                    ahead.submit(lambda out=out: copy_frame(cur, f"staging.{spec.table}", out))
+                    total += frame.height
             return total
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
-        with _SpillWriter(spill) as writer:
-            for frame in read_batches(spec, rows, path):
+        with _SpillWriter(spill) as writer, _Ahead(COPY_AHEAD) as ahead:
+            for frame in read_batches(spec, rows, path, checked_as_read=checked_as_read):
                 sent = frame.select("row_number", *names)
                 out = typed(spec, frame, file_id, raw=False)
                 codes = spec.frame_rules(sent, out, context)
@@ -555,14 +675,18 @@ def stage_rows(
                     flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
                     raws = flagged.select("row_number", raw_json(names).alias("raw"))
                     out = out.join(raws, on="row_number", how="left", maintain_order="left")
-                copy_frame(cur, f"staging.{spec.table}", out)
-                if codes.height:
-                    copy_frame(
-                        cur,
-                        "staging.row_check",
-                        codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
-                    )
-                writer.write(sent)
+
+                def write(out=out, codes=codes, sent=sent) -> None:
+                    copy_frame(cur, f"staging.{spec.table}", out)
+                    if codes.height:
+                        copy_frame(
+                            cur,
+                            "staging.row_check",
+                            codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
+                        )
+                    writer.write(sent)
+
+                ahead.submit(write)
                 total += frame.height
     return total
 

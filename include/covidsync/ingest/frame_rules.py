@@ -7,7 +7,8 @@ integers as text), and returns the row codes of the contract's §6 that a single
 (``row_number``, ``column_name``, ``code``). The engine writes them to ``staging.row_check`` with the
 batch, and the rules step copies them to ``quarantine.row_problem`` with their severity. What needs the
 whole file or the database — duplicates across the file, short dose intervals against core, later issues'
-rules files — stays SQL over staging (the spec's ``rules``).
+rules files — stays SQL over staging (the spec's ``rules``). ``invalid_text`` of names and addresses is here too
+(:func:`text_codes`; ``sql/ingest/vaccination_text.sql``/``test_result_text.sql`` before).
 
 Each function here is the SQL file it replaced, test for test (``sql/ingest/vaccination_row_problem.sql``
 and ``test_result_row_problem.sql``, removed with migration 0021): the same codes, on the same column (the first at fault in the contract's column
@@ -172,6 +173,27 @@ def person_checks(offset: int) -> list[tuple[int, str, str, pl.Expr]]:
     ]
 
 
+def text_codes(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """``invalid_text`` (contract §6, issue 17 item 6; ``sql/ingest/<table>_text.sql`` before): a free-text
+    value that starts like a spreadsheet formula or holds mis-decoded text, one code per (row, column). The
+    patterns are :mod:`covidsync.textsafe`'s, which read the same in Rust's regex as in PostgreSQL's (a
+    first character of six; two bracketed sets of non-ASCII characters)."""
+    from covidsync.textsafe import FORMULA_PATTERN, MOJIBAKE_PATTERN
+
+    return pl.concat(
+        [
+            typed.filter(
+                pl.col(column).str.contains(FORMULA_PATTERN) | pl.col(column).str.contains(MOJIBAKE_PATTERN)
+            ).select(
+                pl.col("row_number").cast(pl.Int64),
+                pl.lit(column).alias("column_name"),
+                pl.lit("invalid_text").alias("code"),
+            )
+            for column in columns
+        ]
+    )
+
+
 def vaccinations(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """The per-row codes of a vaccinations batch (contract §3, §6); ``duplicate_in_file`` and
     ``short_dose_interval`` are the SQL rules' (they need the whole file, or core)."""
@@ -203,7 +225,7 @@ def vaccinations(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.Dat
             c("sent_facility_code") & c("facility_code").ne_missing(pl.lit(ctx.facility_code)),
         ),
     ]
-    return first_per_code(frame, checks)
+    return pl.concat([first_per_code(frame, checks), text_codes(typed, ("full_name", "address"))])
 
 
 def _instants(column: str) -> pl.Expr:
@@ -273,4 +295,4 @@ def test_results(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.Dat
         (15, "resulted_at", "future_date", resulted > received),
         (15, "resulted_at", "result_before_sample", resulted < sampled),
     ]
-    return first_per_code(frame, checks)
+    return pl.concat([first_per_code(frame, checks), text_codes(typed, ("full_name",))])

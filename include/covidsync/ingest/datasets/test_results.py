@@ -106,7 +106,7 @@ SPEC = DatasetSpec(
         Typed("facility_code", "digits", args=(5,)),
     ),
     frame_rules=row_codes,  # the per-row codes, on the typed batches (sql/ingest/test_result_row_problem.sql before)
-    rules=("test_result_duplicate", "test_result_text"),  # the set rules: duplicates in the file
+    rules=("test_result_duplicate",),  # the set rules: duplicates in the file (invalid_text: frame rules)
     analyze_columns=("file_id", "row_number", "record_key", "citizen_id", "sample_id"),
     profile="test_result_profile",
     merge=("test_result_merge",),

@@ -125,7 +125,7 @@ SPEC = DatasetSpec(
         Typed("facility_code", "digits", args=(5,)),
     ),
     frame_rules=row_codes,  # the per-row codes, on the typed batches (sql/ingest/vaccination_row_problem.sql before)
-    rules=("vaccination_duplicate", "vaccination_text"),
+    rules=("vaccination_duplicate",),  # invalid_text is a frame rule (frame_rules.text_codes)
     analyze_columns=(
         "file_id",
         "row_number",
