@@ -142,23 +142,6 @@ def page_names(profile: dict) -> tuple[str, str]:
     return f"{run_name}-{uuid.uuid4().hex[:8]}", asset
 
 
-def publish_page(context, site_name: str, result_id, suite_result, asset: str) -> Path:
-    """Store the validation result again with its data asset named, render its page and the index again, and
-    make them offline; returns the page. GX's dataframe assets leave ``batch_spec`` without a
-    ``data_asset_name``, so the checkpoint's own page reads 'Data asset: None' (rendering it a second time
-    costs about 0.2 s a file; the checkpoint's action cannot be left out without GX refusing the checkpoint
-    as changed since it was stored)."""
-    spec = suite_result.meta.get("batch_spec")
-    suite_result.meta["batch_spec"] = {**(spec if isinstance(spec, dict) else {}), "data_asset_name": asset}
-    context.validation_results_store.set(result_id, suite_result)
-    context.build_data_docs(site_names=[site_name], resource_identifiers=[result_id])
-    site = site_dir(context, site_name)
-    run_name = result_id.run_id.run_name
-    pages = list((site / "validations").rglob(f"{run_name}/*/*.html"))
-    make_offline(site, pages)
-    return pages[0] if pages else site / "index.html"
-
-
 def site_dir(context, site_name: str) -> Path:
     """The folder of a Data Docs site of the project (``gx/uncommitted/data_docs/<site>``)."""
     return Path(context.root_directory) / "uncommitted" / "data_docs" / site_name
