@@ -80,10 +80,6 @@ def first_per_code(frame: pl.DataFrame, checks: list[tuple[int, str, str, pl.Exp
     )
 
 
-def _sent(raw: pl.DataFrame) -> dict[str, pl.Expr]:
-    return {name: pl.col(f"sent_{name}") for name in raw.columns if name != "row_number"}
-
-
 def person_frame(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """The typed batch with what the person and place rules test: ``sent_<column>`` (the row sent a value),
     the citizen id's length and digits, the dates as dates, the administrative fault (as the SQL's
