@@ -33,6 +33,27 @@ daily as (
         and f.received_at >= %(received_at)s::timestamptz - interval '28 days'
         and f.received_at < %(received_at)s::timestamptz
     group by 1
+),
+
+-- an (app, declaration_id) repeated among the loadable rows is repeated in the file, so every one of its rows
+-- after the first is flagged duplicate_in_file (declaration_duplicate.sql, one of the file's rules, run before
+-- the profile, with the app read as here): the repeated keys are counted among those few, not by grouping
+-- every loadable row by its key (issue 24, as check-ins do)
+repeated as (
+    select distinct
+        s.declaration_id,
+        case
+            when
+                lower(coalesce(s.app, '')) in (
+                    'sskdt', 'sskđt', 'sổ skđt', 'so skdt', 'sổ sức khỏe điện tử', 'sổ sức khoẻ điện tử',
+                    'so suc khoe dien tu'
+                )
+                then 'sskdt'
+            else 'pccovid'
+        end as app
+    from quarantine.row_problem as q
+    inner join staging.declaration as s on q.file_id = s.file_id and q.row_number = s.row_number
+    where q.file_id = %(file_id)s and q.code = 'duplicate_in_file'
 )
 
 select jsonb_build_object(
@@ -47,7 +68,7 @@ select jsonb_build_object(
     'duplicate_keys', (
         select count(*) from (
             select 1 from loadable as l
-            where l.declaration_id is not null
+            inner join repeated as r on l.app = r.app and l.declaration_id = r.declaration_id
             group by l.app, l.declaration_id
             having count(*) > 1
         ) as d
