@@ -18,8 +18,10 @@ with facts as (
     select
         i.person_kind,
         i.identifier,
-        (array_agg(i.full_name order by i.source, i.full_name) filter (where i.full_name is not null))[1]
-            as full_name,
+        -- the first name in (source, full_name) order, as the least of the pairs (arrays compare element by
+        -- element, a null after any value, as ORDER BY does): no sort per person (issue 24: 0.8 s against
+        -- 1.2-1.6 s for the facts of 50k persons under load)
+        (min(array[i.source, i.full_name]) filter (where i.full_name is not null))[2] as full_name,
         max(i.date_of_birth) as date_of_birth,
         max(i.birth_year) as birth_year,
         max(i.gender) as gender,

@@ -460,14 +460,38 @@ def _fast_payload_table(payloads) -> tuple[pl.DataFrame, object]:
 
 
 def _id_table(values) -> pl.DataFrame:
+    """The distinct citizen ids of a batch read as :func:`citizen_id_key` reads them: the plain 12- and 9-digit
+    values (nearly all, and unchanged by the repair) by column expressions, the others one call each (issue
+    24: 50k distinct ids of a 100k declarations file took 0.6-1.4 s one call each)."""
     import polars as pl
 
-    distinct = values.drop_nulls().unique().to_list()
-    read = [citizen_id_key(v) for v in distinct]
-    return pl.DataFrame(
-        {"citizen_id_raw": distinct, "citizen_id": [r[0] for r in read], "c_kind": [r[1] for r in read]},
-        schema={"citizen_id_raw": pl.String, "citizen_id": pl.String, "c_kind": pl.String},
+    from covidsync.domain.cccd import PROVINCES
+
+    schema = {"citizen_id_raw": pl.String, "citizen_id": pl.String, "c_kind": pl.String}
+    distinct = values.drop_nulls().unique()
+    plain = distinct.str.contains(r"^(?:[0-9]{12}|[0-9]{9})$")
+    v = pl.col("citizen_id_raw")
+    fast = pl.DataFrame({"citizen_id_raw": distinct.filter(plain)}, schema={"citizen_id_raw": pl.String})
+    fast = fast.select(
+        v,
+        v.alias("citizen_id"),
+        pl.when(
+            (v.str.len_bytes() == 12)
+            & v.str.starts_with("0")
+            & v.str.slice(1, 2).is_in(pl.Series(list(PROVINCES), dtype=pl.String).implode())
+        )
+        .then(pl.lit("cccd"))
+        .when(v.str.len_bytes() == 9)
+        .then(pl.lit("cmnd"))
+        .alias("c_kind"),
     )
+    others = distinct.filter(~plain).to_list()
+    read = [citizen_id_key(v) for v in others]
+    slow = pl.DataFrame(
+        {"citizen_id_raw": others, "citizen_id": [r[0] for r in read], "c_kind": [r[1] for r in read]},
+        schema=schema,
+    )
+    return pl.concat([fast, slow], how="vertical")
 
 
 def checkin_frames(frame: pl.DataFrame, file_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -131,3 +131,31 @@ def test_scanned_at_reads_like_the_domain_rules(text):
 )
 def test_unreadable_scanned_at_is_null(text):
     assert checkins._scanned_at(text) is None
+
+
+def test_citizen_ids_read_by_column_expressions_as_citizen_id_key_reads_them():
+    """Issue 24: the plain 12- and 9-digit values (nearly every row) are read without a Python call per
+    distinct value; every value, plain or not, gets exactly :func:`checkins.citizen_id_key`'s answer."""
+    import polars as pl
+
+    values = [
+        "017190001234",  # CCCD, known province
+        "018203009999",  # 12 digits, unknown province: digits kept, no key
+        "117190001234",  # 12 digits not starting with 0
+        "123456789",  # CMND
+        "17190001234",  # 11 digits: Excel dropped the leading zero (repaired by the domain rule)
+        "0171 9000 1234",  # spaces
+        "017190001234.0",  # an Excel float tail
+        "٠١٧١٩٠٠٠١٢٣٤",  # Arabic-Indic digits: isdigit() but not ASCII
+        "0171900012345",  # 13 digits
+        "12345678",
+        "abc",
+        "",
+        None,
+        "017190001234",  # repeated
+    ]
+    table = checkins._id_table(pl.Series(values, dtype=pl.String))
+    assert table.height == len({v for v in values if v is not None})
+    got = {r["citizen_id_raw"]: (r["citizen_id"], r["c_kind"]) for r in table.iter_rows(named=True)}
+    checkins.citizen_id_key.cache_clear()
+    assert got == {v: checkins.citizen_id_key(v) for v in values if v is not None}
