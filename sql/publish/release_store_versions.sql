@@ -12,7 +12,7 @@ insert into publish.release_version (
     last_dose_product, fully_vaccinated, card_colour, latest_test_type, latest_test_result,
     latest_test_sampled_at, f0, contact_candidate, full_name, date_of_birth, vaccination_certificate,
     sskdt_certificate, test_history, recovered_on, arrival_measure, arrival_measure_ends_on,
-    certificate_text, sskdt_certificate_text, test_history_text, row_sha256, expires_at
+    certificate_text, sskdt_certificate_text, test_history_text, row_sha256, expires_at, line_sha256
 )
 select
     citizen_id,
@@ -43,6 +43,7 @@ select
     sskdt_certificate_text,
     test_history_text,
     row_sha256,
-    expires_at
+    expires_at,
+    line_sha256
 from publish_diff
 order by citizen_id;
