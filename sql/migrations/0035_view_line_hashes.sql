@@ -98,6 +98,11 @@ comment on function publish.view_line_sha256 is 'The SHA-256 of a row''s line in
 -- stored by a release without the Sổ SKĐT view; null: a version stored before 0035). The release's view hashes
 -- read them (sql/publish/release_hashes.sql) and compute only the missing ones.
 alter table publish.release_version add column line_sha256 bytea;
+-- With the lines' hashes stored, the lists' canonical texts are read by nothing: versions stored from now on
+-- leave them null (narrower versions), the versions before keep them for their lines' hashes.
+comment on column publish.release_version.certificate_text is 'The canonical text of vaccination_certificate, for the VNeID view hash; null in versions stored since 0035 (line_sha256 holds the lines'' hashes).';
+comment on column publish.release_version.sskdt_certificate_text is 'The canonical text of sskdt_certificate (with lot_number), for the Sổ SKĐT view hash; null in versions stored since 0035.';
+comment on column publish.release_version.test_history_text is 'The canonical text of test_history, for the Sổ SKĐT view hash; null in versions stored since 0035.';
 comment on column publish.release_version.line_sha256 is 'publish.view_line_sha256 of this version''s columns: the SHA-256 of its PC-Covid, VNeID and Sổ SKĐT lines (96 bytes; 64 without the Sổ SKĐT view; null before 0035), for the view hashes.';
 
 -- The status build's lines (covidsync.status.cards.build_lines, after the cards): per person with a CCCD and a
