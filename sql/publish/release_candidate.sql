@@ -209,7 +209,8 @@ select
             r.arrival_measure_ends_on
         )
     ) as line_sha256
-from candidate_row as r
+-- (offset 0: the rows as computed, so that each row hash is computed once, not again in the join's condition)
+from (select * from candidate_row offset 0) as r  -- noqa: AM09
 cross join param as pa
 left join derived.person_line as l
     on
