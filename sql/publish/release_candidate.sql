@@ -11,7 +11,8 @@
 -- (derived.person_arrival_measure's rule, at this as_of). Each view's line hash (line_sha256, migration 0035): the
 -- status build's (derived.person_line) for a row it computed them for, else computed here.
 -- Parameters: rule_set, as_of, with_sskdt (false: leave the Sổ SKĐT columns empty; the benchmark measures
--- the view's cost that way).
+-- the view's cost that way), with_base (true: also the row hash without the Sổ SKĐT columns, for the status
+-- build's derived.person_line; false in a release).
 with param as (
     select
         %(as_of)s::timestamptz as as_of,
@@ -165,6 +166,29 @@ candidate_row as (
             ),
             'hex'
         ) as row_sha256,
+        -- the row hash a release without the Sổ SKĐT view computes (no lot numbers, test history nor measure): for
+        -- the status build's stored lines only (derived.person_line.base_sha256, with_base), null in a release
+        case when %(with_base)s::boolean then encode(sha256(convert_to(concat_ws(
+            E'\t',
+            s.citizen_id,
+            coalesce(s.phone, '\N'),
+            s.doses::text,
+            coalesce(to_char(s.last_dose_on, 'YYYY-MM-DD'), '\N'),
+            coalesce(s.last_dose_product, '\N'),
+            s.fully_vaccinated::text,
+            s.card_colour,
+            coalesce(s.latest_test_type, '\N'),
+            coalesce(s.latest_test_result, '\N'),
+            coalesce(to_char(s.latest_test_sampled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\N'),
+            s.f0::text,
+            s.contact_candidate::text,
+            coalesce(s.full_name, '\N'),
+            coalesce(to_char(s.date_of_birth, 'YYYY-MM-DD'), '\N'),
+            coalesce(c.certificate_text, ''),
+            array_to_string(array_fill('\N'::text, array[coalesce(c.doses_shown, 0)]), ';'),
+            '',
+            coalesce(to_char(s.recovered_on, 'YYYY-MM-DD'), '\N')
+        ), 'UTF8')), 'hex') end as base_sha256,
         least(
             case when pa.with_sskdt then c.test_expires_at end,
             c.dose_expires_at,

@@ -219,7 +219,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         _step("scope")
         # the persons' cards as the status build stored them, or computed now where a stored one does not hold
         cards.release_cards(cur, as_of)
-        candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt}
+        candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt, "with_base": False}
         if (
             full
         ):  # every person's row: read once, by the changes below (no temporary copy of every row between)

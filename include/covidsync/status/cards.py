@@ -155,18 +155,13 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
         truncate publish_card;
         """
     )
-    # the card step has just stored every card as of as_of: none computed again (publish_card is empty); the row
-    # without the Sổ SKĐT columns only for its row hash (its unused lines are not computed)
-    candidate = sqlfiles.load("publish", "release_candidate").strip().rstrip(";")
+    # the card step has just stored every card as of as_of: none computed again (publish_card is empty)
     cur.execute(
-        f"""
-        insert into derived.person_line (person_id, row_sha256, base_sha256, line_sha256, expires_at)
-        select w.person_id, w.row_sha256, b.row_sha256, w.line_sha256, w.expires_at
-        from ({candidate.replace("%(with_sskdt)s", "true")}) as w
-        inner join ({candidate.replace("%(with_sskdt)s", "false")}) as b on w.person_id = b.person_id
-        order by w.person_id
-        """,  # noqa: S608 - the project's own SQL
-        {"rule_set": rule_set, "as_of": as_of},
+        "insert into derived.person_line (person_id, row_sha256, base_sha256, line_sha256, expires_at)"  # noqa: S608
+        " select person_id, row_sha256, base_sha256, line_sha256, expires_at from ("
+        + sqlfiles.load("publish", "release_candidate").strip().rstrip(";")
+        + ") as c order by person_id",
+        {"rule_set": rule_set, "as_of": as_of, "with_sskdt": True, "with_base": True},
     )
     computed = cur.rowcount
     cur.execute("drop table publish_scope, publish_card_scope, publish_card")
