@@ -6,13 +6,14 @@ are those an app computes from its copy (recipe 2), and the next card step store
 
 from __future__ import annotations
 
+import hashlib
+
 import psycopg2
 import publish_seed
 import pytest
-from test_person_card import _publish, assert_stored_cards_equal_recomputed
-from test_publish_release_passes import _apply, _recipe_2, _stored
+from publish_snapshot import _snapshot_content_sha256
 
-from covidsync.publish import APPS, release
+from covidsync.publish import APPS, release, sync
 from covidsync.status import cards
 
 RULE_SET = "hb-2021-11"
@@ -23,6 +24,56 @@ def conn(warehouse_url):
     connection = psycopg2.connect(warehouse_url)
     yield connection
     connection.close()
+
+
+def _publish(conn) -> dict:
+    result = release.publish_release(conn, rule_set=RULE_SET)
+    assert result["status"] == "current", result
+    stored = _one(
+        conn,
+        "select row_count, content_sha256 from publish.release where release_id = %s",
+        (result["release_id"],),
+    )
+    assert stored == _snapshot_content_sha256(conn), "the release hashes as the snapshot design"
+    return result
+
+
+def _apply(conn, app: str, copy: dict, since: int) -> None:
+    """An app's copy brought from release ``since`` to the current one by its delta pages."""
+    page = {"next_after": ""}
+    while page["next_after"] is not None:
+        page = sync.delta_page(conn, app, since=since, after=page["next_after"], limit=40)
+        for change in page["changes"]:
+            if change["op"] == "delete":
+                copy.pop(change["citizen_id"])
+            else:
+                copy[change["citizen_id"]] = change["row"]
+    conn.rollback()
+
+
+def _recipe_2(app: str, rows) -> str:
+    """Recipe 2 as an app computes it from docs/sync-api.md: each line's SHA-256, added modulo 2^256."""
+    total = 0
+    for row in rows:
+        fields = []
+        for name in sync.FIELDS[app]:
+            value = row.get(name)
+            if isinstance(value, list):
+                parts = sync.LIST_PARTS[(app, name)]
+                value = ";".join(":".join(sync.canonical_value(item.get(p)) for p in parts) for item in value)
+            fields.append(sync.canonical_value(value))
+        total += int(hashlib.sha256(("\t".join(fields) + "\n").encode("utf-8")).hexdigest(), 16)
+    return format(total % 2**256, "064x")
+
+
+def _stored(conn, release_id: int) -> dict:
+    recipe, *shas = _one(
+        conn,
+        "select hash_recipe, pccovid_sha256, vneid_sha256, sskdt_sha256 from publish.release_meta"
+        " where release_id = %s",
+        (release_id,),
+    )
+    return {"recipe": recipe, **dict(zip(APPS, shas, strict=True))}
 
 
 def _card_step(conn) -> int:
@@ -123,7 +174,6 @@ def test_a_release_sums_the_stored_lines_and_never_a_stale_one(conn):
     # the next card step stores the changed card's line (its scope: the stale card; the flipped statuses are the
     # status build's touched persons, absent here, so they stay computed by the releases until their next build)
     assert _card_step(conn) == 1
-    assert assert_stored_cards_equal_recomputed(conn) > 0
     assert (
         _one(conn, "select line_sha256 from derived.person_line where person_id = %s", (person_id,))[0]
         == new_line
