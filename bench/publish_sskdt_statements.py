@@ -55,7 +55,7 @@ def main() -> None:
                 f"candidate rows with_sskdt={with_sskdt}",
                 "create temporary table publish_scope as select person_id from derived.health_status;"
                 "create temporary table publish_candidate as " + release.sql("release_candidate"),
-                {"rule_set": "hb-2021-11", "as_of": as_of, "with_sskdt": with_sskdt},
+                {"rule_set": "hb-2021-11", "as_of": as_of, "with_sskdt": with_sskdt, "with_base": False},
             )
         for apps in (("pccovid", "vneid", "sskdt"), ("pccovid", "vneid")):
             timed(

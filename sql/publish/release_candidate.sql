@@ -8,9 +8,11 @@
 -- one computed for this release (the temporary tables publish_card_scope and publish_card, filled by
 -- covidsync.status.cards.release_cards with sql/status/person_card.sql). Computed here: the end of the latest F0
 -- episode when it ended within 180 days before as_of, and the arrival measure in force with its last day
--- (derived.person_arrival_measure's rule, at this as_of).
+-- (derived.person_arrival_measure's rule, at this as_of). Each view's line hash (line_sha256, migration 0035): the
+-- status build's (derived.person_line) for a row it computed them for, else computed here.
 -- Parameters: rule_set, as_of, with_sskdt (false: leave the Sổ SKĐT columns empty; the benchmark measures
--- the view's cost that way).
+-- the view's cost that way), with_base (true: also the row hash without the Sổ SKĐT columns, for the status
+-- build's derived.person_line; false in a release).
 with param as (
     select
         %(as_of)s::timestamptz as as_of,
@@ -97,79 +99,144 @@ measure as (
         and a.rule_set = %(rule_set)s
         and a.ends_on >= pa.as_of_day
     order by a.person_id asc, a.arrived_at desc
+),
+
+-- the rows; their lines' hashes below
+candidate_row as (
+    select
+        s.person_id,
+        s.citizen_id,
+        s.phone,
+        s.doses,
+        s.last_dose_on,
+        s.last_dose_product,
+        s.fully_vaccinated,
+        s.card_colour,
+        s.latest_test_type,
+        s.latest_test_result,
+        s.latest_test_sampled_at,
+        s.f0,
+        s.contact_candidate,
+        s.full_name,
+        s.date_of_birth,
+        coalesce(c.vaccination_certificate, '[]'::jsonb) as vaccination_certificate,
+        case when pa.with_sskdt then coalesce(c.sskdt_certificate, '[]'::jsonb) else '[]'::jsonb end
+            as sskdt_certificate,
+        case when pa.with_sskdt then coalesce(c.test_history, '[]'::jsonb) else '[]'::jsonb end as test_history,
+        s.recovered_on,
+        m.measure as arrival_measure,
+        m.ends_on as arrival_measure_ends_on,
+        coalesce(c.certificate_text, '') as certificate_text,
+        case when pa.with_sskdt then coalesce(c.sskdt_certificate_text, '') else '' end as sskdt_certificate_text,
+        case when pa.with_sskdt then coalesce(c.test_history_text, '') else '' end as test_history_text,
+        encode(
+            sha256(
+                convert_to(
+                    concat_ws(
+                        E'\t',
+                        s.citizen_id,
+                        coalesce(s.phone, '\N'),
+                        s.doses::text,
+                        coalesce(to_char(s.last_dose_on, 'YYYY-MM-DD'), '\N'),
+                        coalesce(s.last_dose_product, '\N'),
+                        s.fully_vaccinated::text,
+                        s.card_colour,
+                        coalesce(s.latest_test_type, '\N'),
+                        coalesce(s.latest_test_result, '\N'),
+                        coalesce(
+                            to_char(s.latest_test_sampled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\N'
+                        ),
+                        s.f0::text,
+                        s.contact_candidate::text,
+                        coalesce(s.full_name, '\N'),
+                        coalesce(to_char(s.date_of_birth, 'YYYY-MM-DD'), '\N'),
+                        coalesce(c.certificate_text, ''),
+                        -- the lot numbers; without the Sổ SKĐT view one \N per dose, as when the lots were not read
+                        case
+                            when pa.with_sskdt then coalesce(c.lot_line, '')
+                            else array_to_string(array_fill('\N'::text, array[coalesce(c.doses_shown, 0)]), ';')
+                        end,
+                        case when pa.with_sskdt then coalesce(c.test_history_text, '') else '' end,
+                        coalesce(to_char(s.recovered_on, 'YYYY-MM-DD'), '\N'),
+                        -- only with a measure in force (concat_ws skips a null): a row without one hashes as before
+                        m.measure || E'\t' || to_char(m.ends_on, 'YYYY-MM-DD')
+                    ),
+                    'UTF8'
+                )
+            ),
+            'hex'
+        ) as row_sha256,
+        -- the row hash a release without the Sổ SKĐT view computes (no lot numbers, test history nor measure): for
+        -- the status build's stored lines only (derived.person_line.base_sha256, with_base), null in a release
+        case when %(with_base)s::boolean then encode(sha256(convert_to(concat_ws(
+            E'\t',
+            s.citizen_id,
+            coalesce(s.phone, '\N'),
+            s.doses::text,
+            coalesce(to_char(s.last_dose_on, 'YYYY-MM-DD'), '\N'),
+            coalesce(s.last_dose_product, '\N'),
+            s.fully_vaccinated::text,
+            s.card_colour,
+            coalesce(s.latest_test_type, '\N'),
+            coalesce(s.latest_test_result, '\N'),
+            coalesce(to_char(s.latest_test_sampled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\N'),
+            s.f0::text,
+            s.contact_candidate::text,
+            coalesce(s.full_name, '\N'),
+            coalesce(to_char(s.date_of_birth, 'YYYY-MM-DD'), '\N'),
+            coalesce(c.certificate_text, ''),
+            array_to_string(array_fill('\N'::text, array[coalesce(c.doses_shown, 0)]), ';'),
+            '',
+            coalesce(to_char(s.recovered_on, 'YYYY-MM-DD'), '\N')
+        ), 'UTF8')), 'hex') end as base_sha256,
+        least(
+            case when pa.with_sskdt then c.test_expires_at end,
+            c.dose_expires_at,
+            (s.recovered_on + 181)::timestamp at time zone 'Asia/Ho_Chi_Minh',
+            -- the measure ends: from the day after its last day the row shows the next one in force, or none
+            (m.ends_on + 1)::timestamp at time zone 'Asia/Ho_Chi_Minh'
+        ) as expires_at
+    from status as s
+    cross join param as pa
+    left join card as c on s.person_id = c.person_id
+    left join measure as m on s.person_id = m.person_id
 )
 
+-- each view's line hash (recipe 2): the status build's (derived.person_line) where the row is the one it
+-- computed them for (the same row hash: every published field of the three views; without the Sổ SKĐT view the
+-- row hash without its columns), else computed now (migration 0035)
 select
-    s.person_id,
-    s.citizen_id,
-    s.phone,
-    s.doses,
-    s.last_dose_on,
-    s.last_dose_product,
-    s.fully_vaccinated,
-    s.card_colour,
-    s.latest_test_type,
-    s.latest_test_result,
-    s.latest_test_sampled_at,
-    s.f0,
-    s.contact_candidate,
-    s.full_name,
-    s.date_of_birth,
-    coalesce(c.vaccination_certificate, '[]'::jsonb) as vaccination_certificate,
-    case when pa.with_sskdt then coalesce(c.sskdt_certificate, '[]'::jsonb) else '[]'::jsonb end
-        as sskdt_certificate,
-    case when pa.with_sskdt then coalesce(c.test_history, '[]'::jsonb) else '[]'::jsonb end as test_history,
-    s.recovered_on,
-    m.measure as arrival_measure,
-    m.ends_on as arrival_measure_ends_on,
-    coalesce(c.certificate_text, '') as certificate_text,
-    case when pa.with_sskdt then coalesce(c.sskdt_certificate_text, '') else '' end as sskdt_certificate_text,
-    case when pa.with_sskdt then coalesce(c.test_history_text, '') else '' end as test_history_text,
-    encode(
-        sha256(
-            convert_to(
-                concat_ws(
-                    E'\t',
-                    s.citizen_id,
-                    coalesce(s.phone, '\N'),
-                    s.doses::text,
-                    coalesce(to_char(s.last_dose_on, 'YYYY-MM-DD'), '\N'),
-                    coalesce(s.last_dose_product, '\N'),
-                    s.fully_vaccinated::text,
-                    s.card_colour,
-                    coalesce(s.latest_test_type, '\N'),
-                    coalesce(s.latest_test_result, '\N'),
-                    coalesce(
-                        to_char(s.latest_test_sampled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\N'
-                    ),
-                    s.f0::text,
-                    s.contact_candidate::text,
-                    coalesce(s.full_name, '\N'),
-                    coalesce(to_char(s.date_of_birth, 'YYYY-MM-DD'), '\N'),
-                    coalesce(c.certificate_text, ''),
-                    -- the lot numbers; without the Sổ SKĐT view one \N per dose, as when the lots were not read
-                    case
-                        when pa.with_sskdt then coalesce(c.lot_line, '')
-                        else array_to_string(array_fill('\N'::text, array[coalesce(c.doses_shown, 0)]), ';')
-                    end,
-                    case when pa.with_sskdt then coalesce(c.test_history_text, '') else '' end,
-                    coalesce(to_char(s.recovered_on, 'YYYY-MM-DD'), '\N'),
-                    -- only with a measure in force (concat_ws skips a null): a row without one hashes as before
-                    m.measure || E'\t' || to_char(m.ends_on, 'YYYY-MM-DD')
-                ),
-                'UTF8'
-            )
-        ),
-        'hex'
-    ) as row_sha256,
-    least(
-        case when pa.with_sskdt then c.test_expires_at end,
-        c.dose_expires_at,
-        (s.recovered_on + 181)::timestamp at time zone 'Asia/Ho_Chi_Minh',
-        -- the measure ends: from the day after its last day the row shows the next one in force, or none
-        (m.ends_on + 1)::timestamp at time zone 'Asia/Ho_Chi_Minh'
-    ) as expires_at
-from status as s
+    r.*,
+    coalesce(
+        case when pa.with_sskdt then l.line_sha256 else substring(l.line_sha256 from 1 for 64) end,
+        publish.view_line_sha256(
+            pa.with_sskdt,
+            r.citizen_id,
+            r.phone,
+            r.doses,
+            r.last_dose_on,
+            r.last_dose_product,
+            r.fully_vaccinated,
+            r.card_colour,
+            r.latest_test_type,
+            r.latest_test_result,
+            r.latest_test_sampled_at,
+            r.f0,
+            r.contact_candidate,
+            r.full_name,
+            r.date_of_birth,
+            r.certificate_text,
+            r.sskdt_certificate_text,
+            r.test_history_text,
+            r.recovered_on,
+            r.arrival_measure,
+            r.arrival_measure_ends_on
+        )
+    ) as line_sha256
+-- (offset 0: the rows as computed, so that each row hash is computed once, not again in the join's condition)
+from (select * from candidate_row offset 0) as r  -- noqa: AM09
 cross join param as pa
-left join card as c on s.person_id = c.person_id
-left join measure as m on s.person_id = m.person_id;
+left join derived.person_line as l
+    on
+        r.person_id = l.person_id
+        and r.row_sha256 = case when pa.with_sskdt then l.row_sha256 else l.base_sha256 end;

@@ -65,7 +65,8 @@ select
     n.sskdt_certificate_text,
     n.test_history_text,
     n.row_sha256,
-    n.expires_at
+    n.expires_at,
+    n.line_sha256
 from publish_candidate as n
 full outer join previous as o on n.citizen_id = o.citizen_id
 where n.row_sha256 is distinct from o.row_sha256;

@@ -3,6 +3,8 @@
 -- null as \N, the lists as their canonical texts, ending in a newline): one row per line with its sign and the
 -- SHA-256 of the PC-Covid, VNeID and Sổ SKĐT lines (32 zero bytes without the Sổ SKĐT view), fixed-width, that the
 -- caller reads in binary COPY and adds up as numbers (covidsync.publish.release.release_hashes: numpy, no loop).
+-- The lines' hashes are those stored with each version (migration 0035: publish.view_line_sha256), so that no
+-- line is built or hashed here but for versions stored without them.
 -- When all_rows, the lines are those of every row of the release (a first release, or no hash of the previous one
 -- to start from); else the lines the release opens (its versions but tombstones) count positive and the lines it
 -- closes (the previous versions of the same CCCDs) negative: what it changed, nothing else.
@@ -39,53 +41,48 @@ with version as (
     where not %(all_rows)s and n.valid_from = %(release_id)s  -- noqa: RF02
 ),
 
+-- each version's stored line hashes (publish.release_version.line_sha256, from the status build's
+-- derived.person_line or computed by the release that stored the version), computed here only where none are
+-- stored (a version stored before migration 0035, or without the Sổ SKĐT line when it is wanted)
 line as (
     select
         v.sign::smallint as sign,
-        sha256(convert_to(concat_ws(
-            E'\t', v.citizen_id, coalesce(v.phone, '\N'), c.common, v.contact_candidate::text
-        ) || E'\n', 'UTF8')) as pccovid,
-        sha256(convert_to(concat_ws(
-            E'\t', v.citizen_id, c.common, c.person, coalesce(v.certificate_text, '')
-        ) || E'\n', 'UTF8')) as vneid,
-        case when %(with_sskdt)s then sha256(convert_to(concat_ws(  -- noqa: RF02
-            E'\t',
-            v.citizen_id,
-            c.common,
-            c.person,
-            coalesce(v.sskdt_certificate_text, ''),
-            coalesce(v.test_history_text, ''),
-            coalesce(to_char(v.recovered_on, 'YYYY-MM-DD'), '\N'),
-            coalesce(v.arrival_measure, '\N'),
-            coalesce(to_char(v.arrival_measure_ends_on, 'YYYY-MM-DD'), '\N')
-        ) || E'\n', 'UTF8')) else '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea end as sskdt
+        case
+            when length(v.line_sha256) = 96 or (length(v.line_sha256) = 64 and not %(with_sskdt)s)
+                then v.line_sha256
+            else publish.view_line_sha256(
+                %(with_sskdt)s,
+                v.citizen_id,
+                v.phone,
+                v.doses,
+                v.last_dose_on,
+                v.last_dose_product,
+                v.fully_vaccinated,
+                v.card_colour,
+                v.latest_test_type,
+                v.latest_test_result,
+                v.latest_test_sampled_at,
+                v.f0,
+                v.contact_candidate,
+                v.full_name,
+                v.date_of_birth,
+                v.certificate_text,
+                v.sskdt_certificate_text,
+                v.test_history_text,
+                v.recovered_on,
+                v.arrival_measure,
+                v.arrival_measure_ends_on
+            )
+        end as line_hashes
     from version as v
-    cross join
-        lateral (  -- noqa: ST05
-            select
-                concat_ws(
-                    E'\t',
-                    v.doses::text,
-                    coalesce(to_char(v.last_dose_on, 'YYYY-MM-DD'), '\N'),
-                    coalesce(v.last_dose_product, '\N'),
-                    v.fully_vaccinated::text,
-                    v.card_colour,
-                    coalesce(v.latest_test_type, '\N'),
-                    coalesce(v.latest_test_result, '\N'),
-                    coalesce(
-                        to_char(v.latest_test_sampled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\N'
-                    ),
-                    v.f0::text
-                ) as common,
-                concat_ws(
-                    E'\t', coalesce(v.full_name, '\N'), coalesce(to_char(v.date_of_birth, 'YYYY-MM-DD'), '\N')
-                ) as person
-        ) as c
 )
 
 select
     l.sign,
-    l.pccovid,
-    l.vneid,
-    l.sskdt
+    substring(l.line_hashes from 1 for 32) as pccovid,
+    substring(l.line_hashes from 33 for 32) as vneid,
+    case
+        when %(with_sskdt)s then substring(l.line_hashes from 65 for 32)
+        else '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
+    end as sskdt
 from line as l;

@@ -1,7 +1,8 @@
 -- Store a release's changes (publish_diff) as versions: the open versions of the changed CCCDs close at this
 -- release, and every change opens one (a removal opens and closes at once: a tombstone). Inserted in citizen_id
 -- order: the primary key (citizen_id, valid_from) grows at its right edge instead of splitting pages all over,
--- and the heap comes in the order the release's hash pass reads it.
+-- and the heap comes in the order the release's hash pass reads it. The lists' canonical texts are not stored
+-- (null): the view hashes read the lines' hashes (line_sha256, migration 0035), and nothing else reads them.
 -- Parameters: release_id.
 update publish.release_version as v set valid_to = %(release_id)s
 from publish_diff as d
@@ -12,7 +13,7 @@ insert into publish.release_version (
     last_dose_product, fully_vaccinated, card_colour, latest_test_type, latest_test_result,
     latest_test_sampled_at, f0, contact_candidate, full_name, date_of_birth, vaccination_certificate,
     sskdt_certificate, test_history, recovered_on, arrival_measure, arrival_measure_ends_on,
-    certificate_text, sskdt_certificate_text, test_history_text, row_sha256, expires_at
+    row_sha256, expires_at, line_sha256
 )
 select
     citizen_id,
@@ -39,10 +40,8 @@ select
     recovered_on,
     arrival_measure,
     arrival_measure_ends_on,
-    certificate_text,
-    sskdt_certificate_text,
-    test_history_text,
     row_sha256,
-    expires_at
+    expires_at,
+    line_sha256
 from publish_diff
 order by citizen_id;

@@ -219,7 +219,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         _step("scope")
         # the persons' cards as the status build stored them, or computed now where a stored one does not hold
         cards.release_cards(cur, as_of)
-        candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt}
+        candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt, "with_base": False}
         if (
             full
         ):  # every person's row: read once, by the changes below (no temporary copy of every row between)
@@ -232,21 +232,31 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             cur.execute("analyze publish_candidate")
         _step("candidate rows")
         previous = current[0] if current else None
-        cur.execute(
-            "create temporary table publish_diff on commit drop as " + sql("release_diff"),
-            {"current_release_id": previous or 0, "all_persons": full},
-        )
-        if full:
+        first = full and previous is None and held is None
+        if first:
+            cur.execute("select not exists (select from publish.release_version)")
+            first = cur.fetchone()[0]
+        if first:  # every row is added: stored straight from the candidate rows, no changes' table between
+            cur.execute(sql("release_first_versions"), {"release_id": (latest[0] if latest else 0) + 1})
+            added, changed, removed, status_changed = cur.rowcount, 0, 0, 0
             cur.execute("drop view publish_candidate")
-        cur.execute(
-            """
-            select count(*) filter (where change = 'added'), count(*) filter (where change = 'changed'),
-                   count(*) filter (where change = 'removed'), count(*) filter (where status_changed)
-            from publish_diff
-            """
-        )
-        added, changed, removed, status_changed = cur.fetchone()
-        _step("changes")
+            _step("store versions")
+        else:
+            cur.execute(
+                "create temporary table publish_diff on commit drop as " + sql("release_diff"),
+                {"current_release_id": previous or 0, "all_persons": full},
+            )
+            if full:
+                cur.execute("drop view publish_candidate")
+            cur.execute(
+                """
+                select count(*) filter (where change = 'added'), count(*) filter (where change = 'changed'),
+                       count(*) filter (where change = 'removed'), count(*) filter (where status_changed)
+                from publish_diff
+                """
+            )
+            added, changed, removed, status_changed = cur.fetchone()
+            _step("changes")
         same_as_current = added + changed + removed == 0
         same_as_held = False
         if held is not None and not same_as_current:
@@ -285,7 +295,8 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             """,
             (release_id,),
         )
-        cur.execute(sql("release_store_versions"), {"release_id": release_id})
+        if not first:
+            cur.execute(sql("release_store_versions"), {"release_id": release_id})
         _built(cur, rule_set=rule_set, with_sskdt=with_sskdt, as_of=as_of)
         _step("store versions")
         hashes = release_hashes(cur, release_id, apps=apps, by_change=True, previous=previous, timed=True)

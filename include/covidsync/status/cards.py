@@ -93,7 +93,85 @@ def build_cards(cur, params: dict, full: bool) -> int:
         "everyone" if everyone else "stale or expired",
         time.perf_counter() - started,
     )
+    build_lines(cur, params, everyone)
     return scope
+
+
+def build_lines(cur, params: dict, everyone: bool) -> int:
+    """Each published person's row hash and view lines' hashes (``derived.person_line``, migration 0035) as of
+    the build's ``as_of``, after the cards (they read the cards just stored): every person's when ``everyone``
+    (or none are stored yet, or ``publish.build_state.full_rebuild``: changes not noted), else those of the
+    persons whose card was just computed (``card_scope``), whose published inputs changed since the last release
+    (``publish.pending_person``, noted by triggers: statuses, persons, doses, records) and whose line expired.
+    The rows are ``sql/publish/release_candidate.sql``'s, so a release finds exactly its own row hash beside the
+    lines; a line that no longer matches its row (an input changed with no build since) is never used, only
+    recomputed by the release: a stale line costs time, never a wrong hash. Returns how many were computed."""
+    import time
+
+    from covidsync import settings, sqlfiles
+
+    started = time.perf_counter()
+    as_of = params["as_of"]
+    rule_set = params.get("rule_set") or settings.rule_set()
+    cur.execute(
+        """
+        create temp table if not exists publish_scope (person_id bigint primary key) on commit drop;
+        truncate publish_scope;
+        select exists (select from derived.person_line), (select full_rebuild from publish.build_state);
+        """
+    )
+    stored, unnoted = cur.fetchone()
+    # the persons whose published inputs changed are noted in publish.pending_person until a release takes them,
+    # unless a statement changed too many of them (full_rebuild: nothing noted)
+    everyone = everyone or not stored or bool(unnoted)
+    if everyone:
+        cur.execute("truncate derived.person_line")
+        cur.execute(
+            "insert into publish_scope (person_id) select person_id from derived.health_status where rule_set = %s",
+            (rule_set,),
+        )
+    else:
+        cur.execute(
+            """
+            insert into publish_scope (person_id)
+            select person_id from card_scope
+            union
+            select person_id from publish.pending_person
+            union
+            select person_id from derived.person_line where expires_at <= %(as_of)s
+            """,
+            {"as_of": as_of},
+        )
+        cur.execute(
+            "delete from derived.person_line where person_id in (select person_id from publish_scope)"
+        )
+    cur.execute(
+        """
+        analyze publish_scope;
+        create temp table if not exists publish_card_scope (person_id bigint) on commit drop;
+        truncate publish_card_scope;
+        create temp table if not exists publish_card on commit drop as
+            select * from derived.person_card with no data;
+        truncate publish_card;
+        """
+    )
+    # the card step has just stored every card as of as_of: none computed again (publish_card is empty)
+    cur.execute(
+        "insert into derived.person_line (person_id, row_sha256, base_sha256, line_sha256, expires_at)"  # noqa: S608
+        " select person_id, row_sha256, base_sha256, line_sha256, expires_at from ("
+        + sqlfiles.load("publish", "release_candidate").strip().rstrip(";")
+        + ") as c order by person_id",
+        {"rule_set": rule_set, "as_of": as_of, "with_sskdt": True, "with_base": True},
+    )
+    computed = cur.rowcount
+    cur.execute("drop table publish_scope, publish_card_scope, publish_card")
+    log.info(
+        "person lines: %s computed (%s) in %.2f s",
+        computed,
+        "everyone" if everyone else "changed or expired",
+        time.perf_counter() - started,
+    )
+    return computed
 
 
 def release_cards(cur, as_of) -> int:
