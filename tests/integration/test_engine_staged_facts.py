@@ -26,6 +26,9 @@ def vaccinations(prefix: str, numbers) -> list[dict]:
     ]
 
 
+STAGED: dict[int, tuple] = {}  # what staging recorded, by file id
+
+
 def stage_and_process(url, areas) -> tuple[bool | None, dict]:
     """Stage the one pending file, read its key-order flag, then take it to the end."""
     conn = db.connect(url)
@@ -37,8 +40,11 @@ def stage_and_process(url, areas) -> tuple[bool | None, dict]:
         conn.rollback()
         engine.stage(conn, f)
         with conn.cursor() as cur:
-            cur.execute("select keys_in_order from staging.staged_file where file_id = %s", (file_id,))
+            cur.execute(
+                "select keys_in_order, duplicate_rows from staging.staged_file where file_id = %s", (file_id,)
+            )
             row = cur.fetchone()
+        STAGED[file_id] = row
         conn.rollback()
         summary = engine.process_file(conn, file_id)
         with conn.cursor() as cur:
@@ -177,3 +183,19 @@ def test_the_duplicates_rule_compares_the_rows_staging_found_and_finds_what_a_fu
         assert duplicates([]) == []  # no candidate rows: nothing compared (the list is what the rule reads)
     finally:
         conn.close()
+
+
+def test_a_file_past_the_candidates_limit_compares_every_row(warehouse_url, areas, monkeypatch):
+    from covidsync.ingest import columnar
+
+    monkeypatch.setattr(columnar, "DUPLICATE_CANDIDATES_MAX_ROWS", 10)  # memory: very large files keep none
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    rows = vaccinations("R", range(30))
+    write_csv(areas["landing"] / "17001" / "vaccinations" / "big.csv", [*rows, rows[2]])
+    _, summary = stage_and_process(warehouse_url, areas)
+    assert STAGED[summary["file_id"]][1] is None  # no candidates: every row compared
+    assert summary["rows_loaded"] == 30 and summary["rows_rejected"] == 1, summary
+    with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("select row_number from quarantine.row_problem where code = 'duplicate_in_file'")
+        assert cur.fetchall() == [(31,)]

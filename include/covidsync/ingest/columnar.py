@@ -614,6 +614,9 @@ def stage_rows(
 # at most one row in this many may step back in key order for a file to count as staged in key order (_KeyOrder)
 KEY_ORDER_SLACK = 100
 
+# a file of more rows than this gives no duplicate candidates (_DuplicateCandidates): its peak memory stays flat
+DUPLICATE_CANDIDATES_MAX_ROWS = 2_000_000
+
 # a batch's COPY (and spill) on a background thread while the next batch is read and typed (0 turns it off)
 COPY_AHEAD = os.environ.get("COVIDSYNC_INGEST_COPY_AHEAD", "1") != "0"
 
@@ -714,15 +717,24 @@ class _DuplicateCandidates:
     """The rows that may repeat an earlier row's key in the file (``spec.duplicate_key``): every row whose
     key's 32-bit hash occurs more than once. Rows with the same key have the same hash, so every duplicate is
     among them (and a few rows whose different keys collide, which the duplicates rule's SQL then tells
-    apart: it compares the keys themselves, on these rows only). Memory: 8 bytes a row (40 MB at 5M rows)."""
+    apart: it compares the keys themselves, on these rows only). Memory: 8 bytes a row, and about three times
+    that for a moment at the end (the rows put together and their hashes counted); past
+    :data:`DUPLICATE_CANDIDATES_MAX_ROWS` rows the file gives none (the rule compares every row, as before),
+    so that the peak of a very large file stays where it was."""
 
     def __init__(self, duplicate_key: Callable | None, has_record_id: bool):
         self.duplicate_key = duplicate_key
         self.has_record_id = has_record_id
         self.parts: list[pl.DataFrame] = []
+        self.count = 0
+        self.given_up = False
 
     def add(self, typed_batch: pl.DataFrame) -> None:
-        if self.duplicate_key is None:
+        if self.duplicate_key is None or self.given_up:
+            return
+        self.count += typed_batch.height
+        if self.count > DUPLICATE_CANDIDATES_MAX_ROWS:
+            self.given_up, self.parts = True, []
             return
         keys = self.duplicate_key(typed_batch, self.has_record_id)
         hashed = keys.hash(seed=0).cast(pl.UInt32, wrap_numerical=True)  # the same seed for every batch
@@ -732,7 +744,7 @@ class _DuplicateCandidates:
 
     def rows(self) -> tuple[list[int] | None, bool | None]:
         """(the candidate rows, the key kind they were found by); (None, None) without a key function."""
-        if self.duplicate_key is None:
+        if self.duplicate_key is None or self.given_up:
             return None, None
         if not self.parts:
             return [], self.has_record_id
