@@ -2,7 +2,7 @@
 -- row rule that needs the whole file (the others are column expressions on the typed batches:
 -- covidsync.ingest.frame_rules.test_results). A row repeats an earlier row's record_id when the file has that
 -- column, else its citizen id and sample id: every row after the first with its key.
--- Parameters: file_id, has_record_id.
+-- Parameters: file_id, has_record_id, duplicate_rows (null: every row; migration 0038).
 insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
 with keyed as (
     select
@@ -12,7 +12,10 @@ with keyed as (
             else s.citizen_id || ':' || s.sample_id
         end as duplicate_key
     from staging.test_result as s
-    where s.file_id = %(file_id)s
+    where
+        s.file_id = %(file_id)s
+        -- only the rows staging found may repeat a key (their key's hash repeats), when it found them
+        and (%(duplicate_rows)s::integer[] is null or s.row_number = any(%(duplicate_rows)s::integer[]))
 ),
 
 repeated as (

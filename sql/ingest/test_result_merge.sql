@@ -1,6 +1,7 @@
 -- core.test_result from one validated test-results file, in the caller's transaction: the rows without
 -- errors replace the facility's records with the same record_key (the earlier versions move to
--- core.test_result_history, unless they came from this very file). Parameters: file_id, facility_code.
+-- core.test_result_history, unless they came from this very file). Parameters: file_id, facility_code,
+-- keys_in_order.
 -- a reprocess of this file first takes back what its earlier load put in core
 delete from core.test_result
 where source_file_id = %(file_id)s;
@@ -62,5 +63,6 @@ from staging.test_result_loadable as l
 left join warned as w on l.row_number = w.row_number
 where l.file_id = %(file_id)s
 -- in the order of the unique key (one facility): its b-tree is appended at one edge instead of at a random leaf
--- per row, which is what a big table pays (docs/performance.md, "The destination's indexes")
-order by l.record_key;
+-- per row, which is what a big table pays (docs/performance.md, "The destination's indexes"); rows staged in
+-- that order already (keys_in_order, staging.staged_file) go as staged: the constant key drops the sort
+order by case when %(keys_in_order)s then null else l.record_key end;

@@ -64,9 +64,9 @@ daily as (
 )
 
 select jsonb_build_object(
-    'rows_total', (
-        select count(*) from staging.test_result as s
-        where s.file_id = %(file_id)s
+    'rows_total', (  -- the rows staged, as the stage step counted them (no scan of staging)
+        select f.rows_total::bigint from ops.landing_file as f
+        where f.file_id = %(file_id)s
     ),
     'rows_rejected', (
         select count(distinct q.row_number) from quarantine.row_problem as q

@@ -611,6 +611,12 @@ def stage_rows(
         )
 
 
+# at most one row in this many may step back in key order for a file to count as staged in key order (_KeyOrder)
+KEY_ORDER_SLACK = 100
+
+# a file of more rows than this gives no duplicate candidates (_DuplicateCandidates): its peak memory stays flat
+DUPLICATE_CANDIDATES_MAX_ROWS = 2_000_000
+
 # a batch's COPY (and spill) on a background thread while the next batch is read and typed (0 turns it off)
 COPY_AHEAD = os.environ.get("COVIDSYNC_INGEST_COPY_AHEAD", "1") != "0"
 
@@ -666,10 +672,14 @@ def _stage_rows(conn, spec, file_id, rows, path, *, context, spill, checked_as_r
                     total += frame.height
             return total
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
+        order = _KeyOrder(spec.record_key)
+        repeats = _DuplicateCandidates(spec.duplicate_key, getattr(context, "has_record_id", True))
         with _SpillWriter(spill) as writer, _Ahead(COPY_AHEAD) as ahead:
             for frame in read_batches(spec, rows, path, checked_as_read=checked_as_read):
                 sent = frame.select("row_number", *names)
                 out = typed(spec, frame, file_id, raw=False)
+                order.add(out)
+                repeats.add(out)
                 codes = spec.frame_rules(sent, out, context)
                 if spec.keep_raw:
                     flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
@@ -688,7 +698,89 @@ def _stage_rows(conn, spec, file_id, rows, path, *, context, spill, checked_as_r
 
                 ahead.submit(write)
                 total += frame.height
+        if spec.record_key is not None or spec.duplicate_key is not None:
+            rows_found, by_record_id = repeats.rows()
+            cur.execute(
+                """
+                insert into staging.staged_file (file_id, keys_in_order, duplicate_rows, duplicates_by_record_id)
+                values (%s, %s, %s, %s)
+                on conflict (file_id) do update set keys_in_order = excluded.keys_in_order,
+                    duplicate_rows = excluded.duplicate_rows,
+                    duplicates_by_record_id = excluded.duplicates_by_record_id
+                """,
+                (file_id, order.in_order, rows_found, by_record_id),
+            )
     return total
+
+
+class _DuplicateCandidates:
+    """The rows that may repeat an earlier row's key in the file (``spec.duplicate_key``): every row whose
+    key's 32-bit hash occurs more than once. Rows with the same key have the same hash, so every duplicate is
+    among them (and a few rows whose different keys collide, which the duplicates rule's SQL then tells
+    apart: it compares the keys themselves, on these rows only). Memory: 8 bytes a row, and about three times
+    that for a moment at the end (the rows put together and their hashes counted); past
+    :data:`DUPLICATE_CANDIDATES_MAX_ROWS` rows the file gives none (the rule compares every row, as before),
+    so that the peak of a very large file stays where it was."""
+
+    def __init__(self, duplicate_key: Callable | None, has_record_id: bool):
+        self.duplicate_key = duplicate_key
+        self.has_record_id = has_record_id
+        self.parts: list[pl.DataFrame] = []
+        self.count = 0
+        self.given_up = False
+
+    def add(self, typed_batch: pl.DataFrame) -> None:
+        if self.duplicate_key is None or self.given_up:
+            return
+        self.count += typed_batch.height
+        if self.count > DUPLICATE_CANDIDATES_MAX_ROWS:
+            self.given_up, self.parts = True, []
+            return
+        keys = self.duplicate_key(typed_batch, self.has_record_id)
+        hashed = keys.hash(seed=0).cast(pl.UInt32, wrap_numerical=True)  # the same seed for every batch
+        part = pl.DataFrame({"row_number": typed_batch["row_number"].cast(pl.Int32), "h": hashed})
+        part = part.filter(keys.is_not_null())
+        self.parts.append(part)
+
+    def rows(self) -> tuple[list[int] | None, bool | None]:
+        """(the candidate rows, the key kind they were found by); (None, None) without a key function."""
+        if self.duplicate_key is None or self.given_up:
+            return None, None
+        if not self.parts:
+            return [], self.has_record_id
+        found = pl.concat(self.parts).filter(pl.col("h").is_duplicated())["row_number"]
+        self.parts = []
+        return sorted(found.to_list()), self.has_record_id
+
+
+class _KeyOrder:
+    """Whether a file's rows come in the order of their merge key (``spec.record_key``; by bytes, rows
+    without a key left out), batch after batch: recorded in ``staging.staged_file`` for the merge, which
+    inserts rows in key order as staged instead of sorting them (migration 0038). "In order" allows one row
+    in :data:`KEY_ORDER_SLACK` to step back (a row sent twice further down the file, which the duplicates
+    rule keeps out anyway, or a correction appended at the end): those few go into the b-tree's middle, the
+    rest is appended at its edge."""
+
+    def __init__(self, record_key: Callable | None):
+        self.record_key = record_key
+        self.rows = 0
+        self.descents = 0
+        self.last: str | None = None
+
+    def add(self, typed_batch: pl.DataFrame) -> None:
+        if self.record_key is None:
+            return
+        keys = self.record_key(typed_batch).drop_nulls()
+        if keys.is_empty():
+            return
+        before = keys.shift(1, fill_value=self.last) if self.last is not None else keys.shift(1)
+        self.descents += int((keys < before).sum())
+        self.rows += keys.len()
+        self.last = keys[-1]
+
+    @property
+    def in_order(self) -> bool:
+        return self.record_key is not None and self.descents * KEY_ORDER_SLACK <= self.rows
 
 
 # -- the values as sent, spilled to a local file while staging (frame_rules specs) ----------------------------

@@ -195,7 +195,7 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
         elif spec.frame_rules is not None:
             from covidsync.ingest import frame_rules
 
-            context = frame_rules.context(conn, f.facility_code, f.received_at)
+            context = frame_rules.context(conn, f.facility_code, f.received_at, has_record_id=has_record_id)
             rows = columnar.stage_rows(
                 conn, spec, f.file_id, stream, path, context=context, spill=spill_path(f)
             )
@@ -215,9 +215,17 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
 def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
     """Row rules as sets; return the counts (rows, rejected, with warnings) and whether to hold."""
     spec = f.spec
-    params = _params(f, has_record_id=has_record_id)
+    params = _params(f, has_record_id=has_record_id, duplicate_rows=None)
     with conn, conn.cursor() as cur:
         _set_based(cur)
+        if spec.duplicate_key is not None:  # the rows staging found may repeat a key (migration 0038)
+            cur.execute(
+                "select duplicate_rows, duplicates_by_record_id from staging.staged_file where file_id = %s",
+                (f.file_id,),
+            )
+            found = cur.fetchone()
+            if found and found[0] is not None and found[1] == has_record_id:
+                params["duplicate_rows"] = found[0]
         cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
         cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
         if spec.frame_rules is not None:  # the codes found while staging (covidsync.ingest.frame_rules)
@@ -240,7 +248,10 @@ def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
             (f.file_id,),
         )
         rejected = cur.fetchone()[0]
-        cur.execute(f"select count(*) from staging.{spec.table} where file_id = %s", (f.file_id,))  # noqa: S608
+        if spec.frame_rules is not None:  # the rows stage_rows staged and counted (no scan of staging)
+            cur.execute("select rows_total from ops.landing_file where file_id = %s", (f.file_id,))
+        else:
+            cur.execute(f"select count(*) from staging.{spec.table} where file_id = %s", (f.file_id,))  # noqa: S608
         total = cur.fetchone()[0]
         hold = total > 0 and rejected / total > max_rejected_share()
         for name in spec.rules_after_hold:
@@ -283,14 +294,17 @@ def fill_raw(cur, f: FileRow) -> None:
     from covidsync.ingest import columnar
 
     spec = f.spec
+    # a staged row has its raw exactly when a frame rule flagged it (stage_rows): the rows wanted are the
+    # problem rows without a frame code, found without a scan of the wide staging table
     cur.execute(
-        f"""
+        """
         select distinct q.row_number
         from quarantine.row_problem as q
-        join staging.{spec.table} as s on s.file_id = q.file_id and s.row_number = q.row_number
-        where q.file_id = %s and s.raw is null
-        """,  # noqa: S608 (table from the spec)
-        (f.file_id,),
+        where q.file_id = %(file_id)s and not exists (
+            select 1 from staging.row_check as c where c.file_id = q.file_id and c.row_number = q.row_number
+        )
+        """,
+        {"file_id": f.file_id},
     )
     wanted = [r[0] for r in cur.fetchall()]
     if not wanted:
@@ -308,6 +322,7 @@ def fill_raw(cur, f: FileRow) -> None:
     cur.execute("create temp table if not exists raw_fill (row_number integer, raw jsonb) on commit drop")
     cur.execute("truncate raw_fill")
     columnar.copy_frame(cur, "raw_fill", raws)
+    cur.execute("analyze raw_fill")  # a few rows: found by the staging key, not by a scan of staging
     cur.execute(
         f"""
         update staging.{spec.table} as s set raw = r.raw
@@ -361,17 +376,25 @@ def gate(conn, f: FileRow, batch_profile: dict, *, docs: str | None = None):
 def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = None) -> int:
     """Merge the file's loadable rows into core in one transaction; return the rows loaded."""
     spec = f.spec
-    params = _params(f)
+    params = _params(f, keys_in_order=False)
     if spec.prepare_merge_hook is not None:
         spec.prepare_merge_hook(conn, f)
     with conn, conn.cursor() as cur:
         _set_based(cur, work_mem=False)
+        inserted = None
         if spec.merge_hook is not None:
             spec.merge_hook(cur, f, params)
         else:
+            if spec.record_key is not None:  # rows staged in key order are inserted without a sort (0038)
+                cur.execute("select keys_in_order from staging.staged_file where file_id = %s", (f.file_id,))
+                params["keys_in_order"] = bool((cur.fetchone() or (False,))[0])
             for name in spec.merge:
                 cur.execute(spec_sql(cur, spec, name), params)
-        if spec.outbox == "facility":
+            # a facility merge's files end with its insert into core, after the take-back of the file's rows
+            inserted = cur.rowcount if spec.record_key is not None else None
+        if inserted is not None and inserted >= 0:
+            cur.execute("select %s::bigint", (inserted,))
+        elif spec.outbox == "facility":
             cur.execute(f"select count(*) from core.{spec.table} where source_file_id = %s", (f.file_id,))  # noqa: S608
         else:
             cur.execute(
@@ -414,7 +437,8 @@ def analyze_if_stale(conn, f: FileRow, loaded: int) -> None:
         )
         row = cur.fetchone()
         if row and row[0]:
-            cur.execute(f"analyze {table}")  # noqa: S608 (table from the spec)
+            columns = f" ({', '.join(f.spec.core_analyze_columns)})" if f.spec.core_analyze_columns else ""
+            cur.execute(f"analyze {table}{columns}")  # noqa: S608 (table, columns from the spec)
 
 
 def hold(conn, f: FileRow, reasons: list[str]) -> None:
@@ -447,6 +471,8 @@ def clear_staging(conn, f: FileRow) -> None:
             cur.execute(f"delete from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
         if f.spec.frame_rules is not None:
             cur.execute("delete from staging.row_check where file_id = %s", (f.file_id,))
+        if f.spec.record_key is not None:
+            cur.execute("delete from staging.staged_file where file_id = %s", (f.file_id,))
     if f.spec.frame_rules is not None:
         spill_path(f).unlink(missing_ok=True)
 

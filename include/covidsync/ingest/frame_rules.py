@@ -42,13 +42,16 @@ class Context:
     provinces: tuple[str, ...]
     districts: tuple[tuple[str, str], ...]  # (district_code, province_code)
     communes: tuple[tuple[str, str], ...]  # (commune_code, district_code)
+    # the file has a record_id column: duplicate_in_file compares record ids, else persons (e6-stage: the
+    # duplicate candidates found while staging use the same key as the rule)
+    has_record_id: bool = True
 
     @property
     def local_day(self) -> dt.date:
         return self.received_at.astimezone(LOCAL).date()
 
 
-def context(conn, facility_code: str, received_at: dt.datetime) -> Context:
+def context(conn, facility_code: str, received_at: dt.datetime, *, has_record_id: bool = True) -> Context:
     with conn.cursor() as cur:
         cur.execute("select province_code from core.province")
         provinces = tuple(r[0] for r in cur.fetchall())
@@ -56,7 +59,7 @@ def context(conn, facility_code: str, received_at: dt.datetime) -> Context:
         districts = tuple(cur.fetchall())
         cur.execute("select commune_code, district_code from core.commune")
         communes = tuple(cur.fetchall())
-    return Context(facility_code, received_at, provinces, districts, communes)
+    return Context(facility_code, received_at, provinces, districts, communes, has_record_id)
 
 
 def first_per_code(frame: pl.DataFrame, checks: list[tuple[int, str, str, pl.Expr]]) -> pl.DataFrame:
@@ -292,3 +295,39 @@ def test_results(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.Dat
         (15, "resulted_at", "result_before_sample", resulted < sampled),
     ]
     return pl.concat([first_per_code(frame, checks), text_codes(typed, ("full_name",))])
+
+
+# -- the merge key, as staging's generated record_key computes it (migration 0003) ------------------------------
+def vaccination_record_key(typed: pl.DataFrame) -> pl.Series:
+    """``coalesce('r:' || record_id, 'n:' || citizen_id || ':' || dose_number::text)`` of a typed batch."""
+    c = pl.col
+    key = pl.coalesce(pl.lit("r:") + c("record_id"), pl.lit("n:") + c("citizen_id") + ":" + c("dose_number"))
+    return typed.select(key.alias("record_key"))["record_key"]
+
+
+def test_result_record_key(typed: pl.DataFrame) -> pl.Series:
+    """``coalesce('r:' || record_id, 'n:' || sample_id || ':' || citizen_id)`` of a typed batch."""
+    c = pl.col
+    key = pl.coalesce(pl.lit("r:") + c("record_id"), pl.lit("n:") + c("sample_id") + ":" + c("citizen_id"))
+    return typed.select(key.alias("record_key"))["record_key"]
+
+
+# -- the duplicates rule's key, as sql/ingest/<table>_duplicate.sql computes it ------------------------------------
+def vaccination_duplicate_key(typed: pl.DataFrame, has_record_id: bool) -> pl.Series:
+    """``record_id`` when the file has the column, else ``citizen_id || ':' || dose_number`` for doses 1-4
+    (the typed dose is an integer's text, so ``'1'``-``'4'`` are the doses between 1 and 4)."""
+    c = pl.col
+    if has_record_id:
+        key = c("record_id")
+    else:
+        key = pl.when(c("dose_number").is_in(["1", "2", "3", "4"])).then(
+            c("citizen_id") + ":" + c("dose_number")
+        )
+    return typed.select(key.alias("duplicate_key"))["duplicate_key"]
+
+
+def test_result_duplicate_key(typed: pl.DataFrame, has_record_id: bool) -> pl.Series:
+    """``record_id`` when the file has the column, else ``citizen_id || ':' || sample_id``."""
+    c = pl.col
+    key = c("record_id") if has_record_id else c("citizen_id") + ":" + c("sample_id")
+    return typed.select(key.alias("duplicate_key"))["duplicate_key"]

@@ -130,6 +130,17 @@ class DatasetSpec:
     # (set rules: duplicates, references to core, later issues' rules). With it, ``staging.<table>.raw`` holds
     # the values as sent only for rows with a problem: rules SQL must test typed columns, not ``raw``.
     frame_rules: Callable | None = field(default=None, compare=False)
+    # issue 16 (e6-stage): fn(typed batch) -> the merge key of each row as staging's generated ``record_key``
+    # computes it; with it, staging records whether a file's rows came in key order
+    # (``staging.staged_file.keys_in_order``), and the merge SQL (``%(keys_in_order)s``) skips its sort then
+    record_key: Callable | None = field(default=None, compare=False)
+    # fn(typed batch, has_record_id) -> the key the duplicates rule groups on (null: not compared); with it,
+    # staging keeps the rows whose key's 32-bit hash repeats (``staging.staged_file.duplicate_rows``), and the
+    # rules' SQL (``%(duplicate_rows)s``) compares only those rows instead of every staged row
+    duplicate_key: Callable | None = field(default=None, compare=False)
+    # the core table's columns a merge's ``ANALYZE`` (covidsync.ingest.engine.analyze_if_stale) reads: the
+    # ones statements filter, join and group on (empty: all; names and addresses cost the most to analyse)
+    core_analyze_columns: tuple[str, ...] = ()
 
     @property
     def required_columns(self) -> tuple[str, ...]:

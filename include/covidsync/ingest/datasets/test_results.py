@@ -25,6 +25,20 @@ def row_codes(raw, typed, context):
     return frame_rules.test_results(raw, typed, context)
 
 
+def record_key(typed):
+    """The merge key of a typed batch (:func:`covidsync.ingest.frame_rules.test_result_record_key`)."""
+    from covidsync.ingest import frame_rules
+
+    return frame_rules.test_result_record_key(typed)
+
+
+def duplicate_key(typed, has_record_id):
+    """The duplicates rule's key of a typed batch (:func:`covidsync.ingest.frame_rules.test_result_duplicate_key`)."""
+    from covidsync.ingest import frame_rules
+
+    return frame_rules.test_result_duplicate_key(typed, has_record_id)
+
+
 SPEC = DatasetSpec(
     name="test_results",
     table="test_result",
@@ -111,4 +125,24 @@ SPEC = DatasetSpec(
     profile="test_result_profile",
     merge=("test_result_merge",),
     identity_columns=IDENTITY,
+    record_key=record_key,  # staging notes whether the rows came in key order: the merge then skips its sort
+    duplicate_key=duplicate_key,  # staging keeps the candidate rows: the duplicates rule compares only those
+    # the columns core readers filter, join and group on: the merge's ANALYZE leaves names and sample ids
+    core_analyze_columns=(
+        "facility_code",
+        "record_key",
+        "source_file_id",
+        "citizen_id",
+        "phone",
+        "test_type",
+        "result",
+        "sampled_at",
+        "resulted_at",
+        "loaded_at",
+        "date_of_birth",
+        "gender",
+        "province_code",
+        "district_code",
+        "commune_code",
+    ),
 )

@@ -40,6 +40,20 @@ def row_codes(raw, typed, context):
     return frame_rules.vaccinations(raw, typed, context)
 
 
+def record_key(typed):
+    """The merge key of a typed batch (:func:`covidsync.ingest.frame_rules.vaccination_record_key`)."""
+    from covidsync.ingest import frame_rules
+
+    return frame_rules.vaccination_record_key(typed)
+
+
+def duplicate_key(typed, has_record_id):
+    """The duplicates rule's key of a typed batch (:func:`covidsync.ingest.frame_rules.vaccination_duplicate_key`)."""
+    from covidsync.ingest import frame_rules
+
+    return frame_rules.vaccination_duplicate_key(typed, has_record_id)
+
+
 IDENTITY = frozenset({"citizen_id", "phone", "health_insurance_no", "full_name"})
 
 SPEC = DatasetSpec(
@@ -137,4 +151,23 @@ SPEC = DatasetSpec(
     profile="vaccination_profile",
     merge=("vaccination_merge",),
     identity_columns=IDENTITY,
+    record_key=record_key,  # staging notes whether the rows came in key order: the merge then skips its sort
+    duplicate_key=duplicate_key,  # staging keeps the candidate rows: the duplicates rule compares only those
+    # the columns core readers filter, join and group on: the merge's ANALYZE leaves names, addresses, lots
+    core_analyze_columns=(
+        "facility_code",
+        "record_key",
+        "source_file_id",
+        "citizen_id",
+        "phone",
+        "dose_number",
+        "vaccine_code",
+        "vaccinated_on",
+        "loaded_at",
+        "date_of_birth",
+        "gender",
+        "province_code",
+        "district_code",
+        "commune_code",
+    ),
 )
