@@ -21,8 +21,9 @@ union
 select rv.citizen_id from publish.release_version as rv
 where rv.valid_from = %(held)s
 union
+-- an array: the persons' key probed for each person in scope, not every person read (a day's scope is small)
 select p.citizen_id from derived.person as p
-where p.person_id in (select ps.person_id from publish_scope as ps) and p.citizen_id is not null;
+where p.person_id = any(array(select ps.person_id from publish_scope as ps)) and p.citizen_id is not null;
 
 analyze publish_scope;
 analyze publish_citizen_scope;
