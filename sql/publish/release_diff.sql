@@ -3,10 +3,11 @@
 -- published person when all_persons is true, else among the CCCDs of the candidate rows (publish_candidate) and of
 -- the temporary table publish_citizen_scope (the CCCDs the persons in scope held or hold).
 -- Parameters: current_release_id (0 before the first release), all_persons.
-with affected as (
+with affected as (  -- in citizen_id order: the probes below walk the primary key forwards
     select n.citizen_id from publish_candidate as n
     union
     select sc.citizen_id from publish_citizen_scope as sc
+    order by 1
 ),
 
 previous as (
