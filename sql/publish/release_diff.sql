@@ -33,21 +33,22 @@ previous as (
         v.card_colour,
         v.f0
     from affected as a
-    cross join lateral (
-        select
-            x.citizen_id,
-            x.person_id,
-            x.row_sha256,
-            x.card_colour,
-            x.f0
-        from publish.release_version as x
-        where
-            x.citizen_id = a.citizen_id
-            and x.valid_from <= %(current_release_id)s
-            and (x.valid_to is null or x.valid_to > %(current_release_id)s)
-        order by x.valid_from desc
-        limit 1
-    ) as v
+    cross join
+        lateral (
+            select
+                x.citizen_id,
+                x.person_id,
+                x.row_sha256,
+                x.card_colour,
+                x.f0
+            from publish.release_version as x
+            where
+                x.citizen_id = a.citizen_id
+                and x.valid_from <= %(current_release_id)s
+                and (x.valid_to is null or x.valid_to > %(current_release_id)s)
+            order by x.valid_from desc
+            limit 1
+        ) as v
     where not %(all_persons)s
 )
 

@@ -9,7 +9,10 @@ where
     v.valid_to is null
     -- an array, not a join: the primary key is probed for each CCCD, whatever the planner guesses of a table
     -- the first release filled (it read and sorted every version to join them)
-    and v.citizen_id = any(array(select d.citizen_id from publish_diff as d where d.change <> 'added'));
+    and v.citizen_id = any(array(
+        select d.citizen_id from publish_diff as d
+        where d.change <> 'added'
+    ));
 
 insert into publish.release_version (
     citizen_id, valid_from, valid_to, change, person_id, phone, doses, last_dose_on,
