@@ -3,10 +3,11 @@
 -- published person when all_persons is true, else among the CCCDs of the candidate rows (publish_candidate) and of
 -- the temporary table publish_citizen_scope (the CCCDs the persons in scope held or hold).
 -- Parameters: current_release_id (0 before the first release), all_persons.
-with affected as (
+with affected as (  -- in citizen_id order: the probes below walk the primary key forwards
     select n.citizen_id from publish_candidate as n
     union
     select sc.citizen_id from publish_citizen_scope as sc
+    order by 1
 ),
 
 previous as (
@@ -22,6 +23,9 @@ previous as (
         and v.valid_from <= %(current_release_id)s
         and (v.valid_to is null or v.valid_to > %(current_release_id)s)
     union all
+    -- a day's few CCCDs: one probe of the primary key each (the version valid at the current release: at most
+    -- one), never a read of every version (the planner, with no statistics of a table a first release just
+    -- filled, hash-joined every version of the table)
     select
         v.citizen_id,
         v.person_id,
@@ -29,11 +33,23 @@ previous as (
         v.card_colour,
         v.f0
     from affected as a
-    inner join publish.release_version as v on a.citizen_id = v.citizen_id
-    where
-        not %(all_persons)s
-        and v.valid_from <= %(current_release_id)s
-        and (v.valid_to is null or v.valid_to > %(current_release_id)s)
+    cross join
+        lateral (
+            select
+                x.citizen_id,
+                x.person_id,
+                x.row_sha256,
+                x.card_colour,
+                x.f0
+            from publish.release_version as x
+            where
+                x.citizen_id = a.citizen_id
+                and x.valid_from <= %(current_release_id)s
+                and (x.valid_to is null or x.valid_to > %(current_release_id)s)
+            order by x.valid_from desc
+            limit 1
+        ) as v
+    where not %(all_persons)s
 )
 
 select

@@ -1,12 +1,19 @@
 -- Store a release's changes (publish_diff) as versions: the open versions of the changed CCCDs close at this
--- release, and every change opens one (a removal opens and closes at once: a tombstone). Inserted in citizen_id
--- order: the primary key (citizen_id, valid_from) grows at its right edge instead of splitting pages all over,
--- and the heap comes in the order the release's hash pass reads it. The lists' canonical texts are not stored
+-- release, found by their key (a probe of the primary key each, not a join over every version), and every change
+-- opens one (a removal opens and closes at once: a tombstone). Inserted in citizen_id order: the
+-- primary key (citizen_id, valid_from) grows at its right edge instead of splitting pages all over, and the heap
+-- comes in the order the release's hash pass reads it. The lists' canonical texts are not stored
 -- (null): the view hashes read the lines' hashes (line_sha256, migration 0035), and nothing else reads them.
 -- Parameters: release_id.
 update publish.release_version as v set valid_to = %(release_id)s
-from publish_diff as d
-where v.citizen_id = d.citizen_id and v.valid_to is null;
+where
+    v.valid_to is null
+    -- an array, not a join: the primary key is probed for each CCCD, whatever the planner guesses of a table
+    -- the first release filled (it read and sorted every version to join them)
+    and v.citizen_id = any(array(
+        select d.citizen_id from publish_diff as d
+        where d.change <> 'added'
+    ));
 
 insert into publish.release_version (
     citizen_id, valid_from, valid_to, change, person_id, phone, doses, last_dose_on,
