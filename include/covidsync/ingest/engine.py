@@ -417,6 +417,64 @@ def analyze_if_stale(conn, f: FileRow, loaded: int) -> None:
             cur.execute(f"analyze {table}")  # noqa: S608 (table from the spec)
 
 
+def merge_batches(conn, files: list[FileRow]) -> list[list[FileRow]]:
+    """A group's files of one dataset that merge (in the group's order) cut into batches, each merged as
+    sets in one transaction (:func:`merge_group`): a file that sends a record that a file of the current
+    batch sends starts the next batch, so a later file still replaces an earlier one's record in order."""
+    spec = files[0].spec
+    with conn.cursor() as cur:
+        _set_based(cur)
+        cur.execute(spec_sql(cur, spec, spec.group_merge_overlap), {"file_ids": [f.file_id for f in files]})
+        shared = [set(r[0]) for r in cur.fetchall()]
+    conn.rollback()
+    partners: dict[int, set[int]] = {}
+    for ids in shared:
+        for file_id in ids:
+            partners.setdefault(file_id, set()).update(ids - {file_id})
+    batches: list[list[FileRow]] = []
+    current: list[FileRow] = []
+    for f in files:
+        if current and partners.get(f.file_id, set()) & {c.file_id for c in current}:
+            batches.append(current)
+            current = []
+        current.append(f)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def merge_group(conn, files: list[FileRow]) -> dict[int, int]:
+    """Merge several validated files of one dataset (none sending a record another of them sends:
+    :func:`merge_batches`) by the spec's ``group_merge`` SQL in one transaction, each file ending
+    ``merged`` with its own rows loaded, as :func:`merge` would leave it; return rows loaded by file id.
+    A failure rolls back every file of the batch (the caller then merges each on its own)."""
+    spec = files[0].spec
+    ids = [f.file_id for f in files]
+    with conn, conn.cursor() as cur:
+        _set_based(cur, work_mem=False)
+        for name in spec.group_merge:
+            cur.execute(spec_sql(cur, spec, name), {"file_ids": ids})
+        if spec.outbox == "facility":
+            cur.execute(
+                f"select source_file_id, count(*) from core.{spec.table} where source_file_id = any(%s) group by 1",  # noqa: S608
+                (ids,),
+            )
+        else:
+            cur.execute(
+                f"select file_id, count(*) from staging.{spec.table}_loadable where file_id = any(%s) group by 1",  # noqa: S608
+                (ids,),
+            )
+        loaded = dict(cur.fetchall())
+        for f in files:
+            cur.execute(
+                "update ops.landing_file set final_path = %s where file_id = %s",
+                (str(f.archive_path), f.file_id),
+            )
+            set_status(cur, f.file_id, "merged", rows_loaded=loaded.get(f.file_id, 0))
+    analyze_if_stale(conn, files[-1], sum(loaded.values()))
+    return {file_id: loaded.get(file_id, 0) for file_id in ids}
+
+
 def hold(conn, f: FileRow, reasons: list[str]) -> None:
     with conn, conn.cursor() as cur:
         cur.execute(
@@ -669,6 +727,11 @@ def _close_file(conn, f: FileRow, counts: dict, result, *, merge_step=None) -> d
 
             if not merge_failure.record(conn, f, exc, set_status):
                 raise
+    return _finished(conn, f)
+
+
+def _finished(conn, f: FileRow) -> dict:
+    """A held, merged or rejected file's reports and move (:func:`finish`), logged."""
     summary = finish(conn, f.file_id)
     log.info(
         "file %s (%s, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
@@ -852,6 +915,7 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
     store = docs_enabled()
     results = group_gate.run_group_gate([p for *_, p in opened], store=store) if opened else []
     keys: list = []
+    ready: list[tuple[int, FileRow, dict, object]] = []
     for (position, f, counts, _), result in zip(opened, results, strict=True):
         try:
             if isinstance(result, BaseException):
@@ -860,7 +924,17 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
                 batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
             if result.docs_key is not None:
                 keys.append(result.docs_key)
-            summaries[position] = _close_file(conn, f, counts, result)
+            ready.append((position, f, counts, result))
+        except Exception as exc:  # noqa: BLE001
+            failed(position, exc)
+            _unlock(conn, f.file_id)
+    merged = _merge_together(conn, [(f, counts, result) for _, f, counts, result in ready])
+    for position, f, counts, result in ready:
+        try:
+            if f.file_id in merged:
+                summaries[position] = _finished(conn, load_file(conn, f.file_id))
+            else:
+                summaries[position] = _close_file(conn, f, counts, result)
         except Exception as exc:  # noqa: BLE001
             failed(position, exc)
         finally:
@@ -870,3 +944,38 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
     if errors:
         raise errors[0]
     return summaries
+
+
+def _merge_together(conn, ready: list[tuple[FileRow, dict, object]]) -> set[int]:
+    """The files of a group that merge, merged as sets (:func:`merge_batches`, :func:`merge_group`) where
+    their dataset declares a ``group_merge``; return the ids merged so. A batch that fails is rolled back
+    and logged, and it and every later batch of its dataset merge file by file (:func:`_close_file`:
+    each file all or nothing, a failing one rejected with its report), in the group's order."""
+    by_dataset: dict[str, list[FileRow]] = {}
+    for f, counts, result in ready:
+        spec = f.spec
+        if spec.group_merge and spec.merge_hook is None and not counts["hold"] and result.success:
+            by_dataset.setdefault(f.dataset, []).append(f)
+    merged: set[int] = set()
+    for files in by_dataset.values():
+        if len(files) < 2:
+            continue
+        try:
+            batches = merge_batches(conn, files)
+        except Exception:  # noqa: BLE001 (each file on its own instead)
+            conn.rollback()
+            log.exception(
+                "the group's %d %s files: no batches; each merges alone", len(files), files[0].dataset
+            )
+            continue
+        for batch in batches:  # in order (a batch of one too: a later batch may replace its records)
+            try:
+                merge_group(conn, batch)
+            except Exception:  # noqa: BLE001
+                conn.rollback()
+                log.exception(
+                    "a batch of %d %s files failed to merge; each alone", len(batch), batch[0].dataset
+                )
+                break
+            merged.update(f.file_id for f in batch)
+    return merged

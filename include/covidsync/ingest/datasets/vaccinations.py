@@ -136,5 +136,7 @@ SPEC = DatasetSpec(
     rules_after_hold=("vaccination_short_interval",),
     profile="vaccination_profile",
     merge=("vaccination_merge",),
+    group_merge=("vaccination_merge_group",),  # a group's files at once (many small files, issue 16)
+    group_merge_overlap="vaccination_merge_group_overlap",
     identity_columns=IDENTITY,
 )
