@@ -112,6 +112,10 @@ class DatasetSpec:
     # of a group merges on its own (``merge``).
     group_merge: tuple[str, ...] = ()
     group_merge_overlap: str = ""
+    # and its row rules as sets over the group's files (``rules`` and ``rules_after_hold``, each file's rows
+    # judged on their own: parameters ``file_ids``, ``has_record_ids``, and ``held_ids`` after the hold)
+    group_rules: tuple[str, ...] = ()
+    group_rules_after_hold: tuple[str, ...] = ()
     identity_columns: frozenset[str] = frozenset()  # masked in errors.csv
     outbox: str = "facility"  # "facility": <outbox>/<facility>/; otherwise that folder name
     rejected_raw_sql: str = "s.raw"  # the quarantine.rejected_row.raw of a staged row ``s``

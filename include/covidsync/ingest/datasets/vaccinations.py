@@ -138,5 +138,7 @@ SPEC = DatasetSpec(
     merge=("vaccination_merge",),
     group_merge=("vaccination_merge_group",),  # a group's files at once (many small files, issue 16)
     group_merge_overlap="vaccination_merge_group_overlap",
+    group_rules=("vaccination_duplicate_group",),
+    group_rules_after_hold=("vaccination_short_interval_group",),
     identity_columns=IDENTITY,
 )

@@ -1,7 +1,8 @@
-"""Many small files (issue 16): a group's files that merge are merged as sets, in batches of files that
-send no record in common, one transaction a batch; each file still ends ``merged`` with its own rows, a
-later file still replaces an earlier one's record (in order, with its history), and a batch that fails is
-merged again file by file, so that one bad file fails alone."""
+"""Many small files (issue 16): a group's files are checked by the row rules as sets, each file's rows
+judged on their own, and the files that merge are merged as sets, in batches of files that send no record
+in common, one transaction a batch; each file still ends ``merged`` with its own rows, a later file still
+replaces an earlier one's record (in order, with its history), and rules or a batch that fail are run
+again file by file, so that one bad file fails alone."""
 
 from __future__ import annotations
 
@@ -154,3 +155,54 @@ def test_a_batch_that_fails_merges_file_by_file_and_one_bad_file_fails_alone(
     assert query(
         warehouse_url, "select original_name, status, file_codes from ops.landing_file order by file_id"
     )[-1] == ("d.csv", "rejected", ["merge_failed"])
+
+
+def test_a_groups_row_rules_run_once_as_sets_each_files_rows_judged_on_their_own(
+    warehouse_url, areas, monkeypatch
+):
+    no_record_id = [{k: v for k, v in r.items() if k != "Mã bản ghi"} for r in rows([30, 30, 31])]
+    deliver(areas, "a.csv", rows([1, 1, 2]), when=0)  # R1 twice: the second row a duplicate (record_id)
+    deliver(areas, "b.csv", no_record_id, when=1)  # no record_id: the same CCCD and dose twice
+    deliver(areas, "c.csv", rows([1, 3]), when=2)  # a's R1 again: not a duplicate in c's own rows
+    dose_two = dict(rows([2])[0], **{"Mã bản ghi": "R2b", "Mũi số": "2", "Ngày tiêm": "11/09/2021"})
+    early = dict(rows([3])[0], **{"Mã bản ghi": "R3b", "Mũi số": "2", "Ngày tiêm": "05/09/2021"})
+    deliver(
+        areas,
+        "d.csv",
+        [dose_two, dict(rows([4])[0]), dict(early, **{"Mã bản ghi": "R4b", "Số CCCD/CMND": "017090000004"})],
+        when=3,
+    )
+    together, alone = [], []
+    real_group, real_rules = engine.apply_rules_group, engine.apply_rules
+    monkeypatch.setattr(
+        engine,
+        "apply_rules_group",
+        lambda conn, staged: together.append(len(staged)) or real_group(conn, staged),
+    )
+    monkeypatch.setattr(engine, "apply_rules", lambda *a, **k: alone.append(a) or real_rules(*a, **k))
+    summaries = run_group(warehouse_url, areas)
+
+    assert together == [4] and alone == [], "the group's four files checked together"
+    assert [(s["rows_total"], s["rows_rejected"], s["rows_with_warnings"]) for s in summaries] == [
+        (3, 1, 0),
+        (3, 1, 0),
+        (2, 0, 0),
+        (3, 0, 1),
+    ]
+    assert query(
+        warehouse_url,
+        "select f.original_name, q.row_number, q.column_name, q.code from quarantine.row_problem as q "
+        "join ops.landing_file as f using (file_id) order by 1, 2",
+    ) == [
+        ("a.csv", 2, "record_id", "duplicate_in_file"),
+        ("b.csv", 2, "citizen_id", "duplicate_in_file"),
+        # d's dose 2 of 0004, 4 days after its dose 1 in d: too soon; d's dose 2 of R2's person is not
+        # compared with a's dose 1 (another file of the group, not merged yet), as when each file was checked
+        ("d.csv", 3, "vaccinated_on", "short_dose_interval"),
+    ]
+    assert query(
+        warehouse_url,
+        "select f.original_name, r.row_number from quarantine.rejected_row as r join ops.landing_file as f "
+        "using (file_id) order by 1",
+    ) == [("a.csv", 2), ("b.csv", 2)]
+    assert query(warehouse_url, "select count(*) from ops.file_event where to_status = 'validated'") == [(4,)]
