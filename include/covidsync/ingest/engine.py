@@ -281,6 +281,143 @@ def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
     return {"rows_total": total, "rows_rejected": rejected, "rows_with_warnings": warned, "hold": hold}
 
 
+def apply_rules_group(conn, staged: list[tuple[FileRow, bool]]) -> dict[int, dict]:
+    """:func:`apply_rules` for several staged files of one dataset (``(file, has_record_id)``) whose spec
+    declares ``group_rules``: each statement once for all of them, one transaction, each file's rows judged
+    on their own and each file ending ``validated`` with its own counts and hold decision; return the
+    counts by file id. A failure rolls back every file (the caller then checks each on its own)."""
+    spec = staged[0][0].spec
+    ids = [f.file_id for f, _ in staged]
+    params = {**_params(staged[0][0]), "file_ids": ids, "has_record_ids": [has for _, has in staged]}
+    with conn, conn.cursor() as cur:
+        _set_based(cur)
+        cur.execute("delete from quarantine.row_problem where file_id = any(%s)", (ids,))
+        cur.execute("delete from quarantine.rejected_row where file_id = any(%s)", (ids,))
+        cur.execute(
+            """
+            insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
+            select c.file_id, c.row_number, c.column_name, c.code, rc.severity
+            from staging.row_check as c
+            join ops.row_code as rc on rc.code = c.code
+            where c.file_id = any(%s)
+            """,
+            (ids,),
+        )
+        cur.execute(
+            f"select file_id, count(*) from staging.{spec.table} where file_id = any(%s) group by 1",  # noqa: S608
+            (ids,),
+        )
+        totals = dict(cur.fetchall())
+        if sum(totals.values()) >= spec.analyze_min_rows:  # the group's statements read all its rows
+            columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
+            cur.execute(f"analyze staging.{spec.table}{columns}")  # noqa: S608 (table, columns from the spec)
+        for name in spec.group_rules:
+            cur.execute(spec_sql(cur, spec, name), params)
+        if sum(totals.values()) >= 10_000:
+            cur.execute("analyze quarantine.row_problem")
+        cur.execute(
+            "select file_id, count(distinct row_number) filter (where severity = 'error') "
+            "from quarantine.row_problem where file_id = any(%s) group by 1",
+            (ids,),
+        )
+        rejected = dict(cur.fetchall())
+        held = [
+            i for i in ids if totals.get(i, 0) > 0 and rejected.get(i, 0) / totals[i] > max_rejected_share()
+        ]
+        for name in spec.group_rules_after_hold:
+            cur.execute(spec_sql(cur, spec, name), {**params, "held_ids": held})
+        if spec.frame_rules is not None and spec.keep_raw:
+            fill_raw_group(cur, [f for f, _ in staged])
+        cur.execute(
+            f"""
+            insert into quarantine.rejected_row (file_id, row_number, raw)
+            select s.file_id, s.row_number, {spec.rejected_raw_sql}
+            from staging.{spec.table} s
+            join (
+                select distinct q.file_id, q.row_number from quarantine.row_problem q
+                where q.file_id = any(%(file_ids)s) and q.severity = 'error'
+            ) e on e.file_id = s.file_id and e.row_number = s.row_number
+            where s.file_id = any(%(file_ids)s)
+            """,  # noqa: S608 (table and expression from the spec)
+            params,
+        )
+        cur.execute(
+            "select file_id, count(distinct row_number) filter (where severity = 'warning') "
+            "from quarantine.row_problem where file_id = any(%s) group by 1",
+            (ids,),
+        )
+        warned = dict(cur.fetchall())
+        counts = {}
+        for file_id in ids:
+            one = {
+                "rows_total": totals.get(file_id, 0),
+                "rows_rejected": rejected.get(file_id, 0),
+                "rows_with_warnings": warned.get(file_id, 0),
+                "hold": file_id in held,
+            }
+            set_status(
+                cur,
+                file_id,
+                "validated",
+                rows_rejected=one["rows_rejected"],
+                rows_with_warnings=one["rows_with_warnings"],
+            )
+            counts[file_id] = one
+    return counts
+
+
+def fill_raw_group(cur, files: list[FileRow]) -> None:
+    """:func:`fill_raw` for several files of one dataset: one query for the rows wanting their raw
+    values, each file's values from its own spill (or the file read again), one update."""
+    import polars as pl
+
+    from covidsync.ingest import columnar
+
+    spec = files[0].spec
+    cur.execute(
+        f"""
+        select distinct q.file_id, q.row_number
+        from quarantine.row_problem as q
+        join staging.{spec.table} as s on s.file_id = q.file_id and s.row_number = q.row_number
+        where q.file_id = any(%s) and s.raw is null
+        """,  # noqa: S608 (table from the spec)
+        ([f.file_id for f in files],),
+    )
+    wanted: dict[int, list[int]] = {}
+    for file_id, row_number in cur.fetchall():
+        wanted.setdefault(file_id, []).append(row_number)
+    if not wanted:
+        return
+    names = [c.name for c in spec.columns]
+    frames = []
+    for f in files:
+        if f.file_id not in wanted:
+            continue
+
+        def reread(f=f):
+            from covidsync.ingest.parse import open_rows
+
+            path = f.landing_path if f.landing_path.exists() else Path(f.final_path or "")
+            for frame in columnar.read_batches(spec, open_rows(path, f.dataset), path):
+                yield frame.select("row_number", *names)
+
+        raws = columnar.raw_of_rows(spec, wanted[f.file_id], spill_path(f), reread)
+        frames.append(raws.select(pl.lit(f.file_id, dtype=pl.Int64).alias("file_id"), "row_number", "raw"))
+    cur.execute(
+        "create temp table if not exists raw_fill_group (file_id bigint, row_number integer, raw jsonb) "
+        "on commit drop"
+    )
+    cur.execute("truncate raw_fill_group")
+    columnar.copy_frame(cur, "raw_fill_group", pl.concat(frames))
+    cur.execute(
+        f"""
+        update staging.{spec.table} as s set raw = r.raw
+        from raw_fill_group as r
+        where s.file_id = r.file_id and s.row_number = r.row_number
+        """  # noqa: S608 (table from the spec)
+    )
+
+
 def spill_path(f: FileRow) -> Path:
     from covidsync.ingest.columnar import spill_path as path_of
 
@@ -439,6 +576,64 @@ def analyze_if_stale(conn, f: FileRow, loaded: int) -> None:
         if row and row[0]:
             columns = f" ({', '.join(f.spec.core_analyze_columns)})" if f.spec.core_analyze_columns else ""
             cur.execute(f"analyze {table}{columns}")  # noqa: S608 (table, columns from the spec)
+
+
+def merge_batches(conn, files: list[FileRow]) -> list[list[FileRow]]:
+    """A group's files of one dataset that merge (in the group's order) cut into batches, each merged as
+    sets in one transaction (:func:`merge_group`): a file that sends a record that a file of the current
+    batch sends starts the next batch, so a later file still replaces an earlier one's record in order."""
+    spec = files[0].spec
+    with conn.cursor() as cur:
+        _set_based(cur)
+        cur.execute(spec_sql(cur, spec, spec.group_merge_overlap), {"file_ids": [f.file_id for f in files]})
+        shared = [set(r[0]) for r in cur.fetchall()]
+    conn.rollback()
+    partners: dict[int, set[int]] = {}
+    for ids in shared:
+        for file_id in ids:
+            partners.setdefault(file_id, set()).update(ids - {file_id})
+    batches: list[list[FileRow]] = []
+    current: list[FileRow] = []
+    for f in files:
+        if current and partners.get(f.file_id, set()) & {c.file_id for c in current}:
+            batches.append(current)
+            current = []
+        current.append(f)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def merge_group(conn, files: list[FileRow]) -> dict[int, int]:
+    """Merge several validated files of one dataset (none sending a record another of them sends:
+    :func:`merge_batches`) by the spec's ``group_merge`` SQL in one transaction, each file ending
+    ``merged`` with its own rows loaded, as :func:`merge` would leave it; return rows loaded by file id.
+    A failure rolls back every file of the batch (the caller then merges each on its own)."""
+    spec = files[0].spec
+    ids = [f.file_id for f in files]
+    with conn, conn.cursor() as cur:
+        _set_based(cur, work_mem=False)
+        for name in spec.group_merge:
+            cur.execute(spec_sql(cur, spec, name), {"file_ids": ids})
+        if spec.outbox == "facility":
+            cur.execute(
+                f"select source_file_id, count(*) from core.{spec.table} where source_file_id = any(%s) group by 1",  # noqa: S608
+                (ids,),
+            )
+        else:
+            cur.execute(
+                f"select file_id, count(*) from staging.{spec.table}_loadable where file_id = any(%s) group by 1",  # noqa: S608
+                (ids,),
+            )
+        loaded = dict(cur.fetchall())
+        for f in files:
+            cur.execute(
+                "update ops.landing_file set final_path = %s where file_id = %s",
+                (str(f.archive_path), f.file_id),
+            )
+            set_status(cur, f.file_id, "merged", rows_loaded=loaded.get(f.file_id, 0))
+    analyze_if_stale(conn, files[-1], sum(loaded.values()))
+    return {file_id: loaded.get(file_id, 0) for file_id in ids}
 
 
 def hold(conn, f: FileRow, reasons: list[str]) -> None:
@@ -679,6 +874,8 @@ def _open_file(conn, file_id: int, *, datasets=None, rules_step=None):
         conn.rollback()
         reject_file(conn, f, exc.code, exc.detail)
         return finish(conn, file_id)
+    if rules_step is False:  # staged only: a group checks its files together (process_group)
+        return f, has_record_id
     counts = (rules_step or apply_rules)(conn, f, has_record_id)
     return f, counts, profile(conn, f, counts)
 
@@ -695,6 +892,11 @@ def _close_file(conn, f: FileRow, counts: dict, result, *, merge_step=None) -> d
 
             if not merge_failure.record(conn, f, exc, set_status):
                 raise
+    return _finished(conn, f)
+
+
+def _finished(conn, f: FileRow) -> dict:
+    """A held, merged or rejected file's reports and move (:func:`finish`), logged."""
     summary = finish(conn, f.file_id)
     log.info(
         "file %s (%s, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
@@ -860,12 +1062,13 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
         summaries[position] = {"file_id": ids[position], "status": "failed", "error": type(exc).__name__}
         errors.append(exc)
 
+    staged: list[tuple[int, FileRow, bool]] = []
     for position, file_id in enumerate(ids):
         if not _lock(conn, file_id):
             summaries[position] = {"file_id": file_id, "status": "busy"}
             continue
         try:
-            done = _open_file(conn, file_id, datasets=datasets)
+            done = _open_file(conn, file_id, datasets=datasets, rules_step=False)
         except Exception as exc:  # noqa: BLE001 (one file's failure never stops its group; raised below)
             failed(position, exc)
             _unlock(conn, file_id)
@@ -874,10 +1077,19 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
             summaries[position] = done
             _unlock(conn, file_id)
         else:
-            opened.append((position, *done))
+            staged.append((position, *done))
+    checked = _rules_together(conn, [(f, has_record_id) for _, f, has_record_id in staged])
+    for position, f, has_record_id in staged:
+        try:
+            counts = checked.get(f.file_id) or apply_rules(conn, f, has_record_id)
+            opened.append((position, f, counts, profile(conn, f, counts)))
+        except Exception as exc:  # noqa: BLE001
+            failed(position, exc)
+            _unlock(conn, f.file_id)
     store = docs_enabled()
     results = group_gate.run_group_gate([p for *_, p in opened], store=store) if opened else []
     keys: list = []
+    ready: list[tuple[int, FileRow, dict, object]] = []
     for (position, f, counts, _), result in zip(opened, results, strict=True):
         try:
             if isinstance(result, BaseException):
@@ -886,7 +1098,17 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
                 batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
             if result.docs_key is not None:
                 keys.append(result.docs_key)
-            summaries[position] = _close_file(conn, f, counts, result)
+            ready.append((position, f, counts, result))
+        except Exception as exc:  # noqa: BLE001
+            failed(position, exc)
+            _unlock(conn, f.file_id)
+    merged = _merge_together(conn, [(f, counts, result) for _, f, counts, result in ready])
+    for position, f, counts, result in ready:
+        try:
+            if f.file_id in merged:
+                summaries[position] = _finished(conn, load_file(conn, f.file_id))
+            else:
+                summaries[position] = _close_file(conn, f, counts, result)
         except Exception as exc:  # noqa: BLE001
             failed(position, exc)
         finally:
@@ -896,3 +1118,60 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
     if errors:
         raise errors[0]
     return summaries
+
+
+def _merge_together(conn, ready: list[tuple[FileRow, dict, object]]) -> set[int]:
+    """The files of a group that merge, merged as sets (:func:`merge_batches`, :func:`merge_group`) where
+    their dataset declares a ``group_merge``; return the ids merged so. A batch that fails is rolled back
+    and logged, and it and every later batch of its dataset merge file by file (:func:`_close_file`:
+    each file all or nothing, a failing one rejected with its report), in the group's order."""
+    by_dataset: dict[str, list[FileRow]] = {}
+    for f, counts, result in ready:
+        spec = f.spec
+        if spec.group_merge and spec.merge_hook is None and not counts["hold"] and result.success:
+            by_dataset.setdefault(f.dataset, []).append(f)
+    merged: set[int] = set()
+    for files in by_dataset.values():
+        if len(files) < 2:
+            continue
+        try:
+            batches = merge_batches(conn, files)
+        except Exception:  # noqa: BLE001 (each file on its own instead)
+            conn.rollback()
+            log.exception(
+                "the group's %d %s files: no batches; each merges alone", len(files), files[0].dataset
+            )
+            continue
+        for batch in batches:  # in order (a batch of one too: a later batch may replace its records)
+            try:
+                merge_group(conn, batch)
+            except Exception:  # noqa: BLE001
+                conn.rollback()
+                log.exception(
+                    "a batch of %d %s files failed to merge; each alone", len(batch), batch[0].dataset
+                )
+                break
+            merged.update(f.file_id for f in batch)
+    return merged
+
+
+def _rules_together(conn, staged: list[tuple[FileRow, bool]]) -> dict[int, dict]:
+    """The row rules of a group's staged files as sets (:func:`apply_rules_group`) where their dataset
+    declares ``group_rules``; return the counts by file id. If that fails it is rolled back and logged, and
+    each file is checked on its own (:func:`apply_rules`), so that one file's failure is its own."""
+    by_dataset: dict[str, list[tuple[FileRow, bool]]] = {}
+    for f, has_record_id in staged:
+        if f.spec.group_rules and f.spec.frame_rules is not None:
+            by_dataset.setdefault(f.dataset, []).append((f, has_record_id))
+    checked: dict[int, dict] = {}
+    for files in by_dataset.values():
+        if len(files) < 2:
+            continue
+        try:
+            checked.update(apply_rules_group(conn, files))
+        except Exception:  # noqa: BLE001 (each file on its own instead)
+            conn.rollback()
+            log.exception(
+                "the row rules of %d %s files failed together; each alone", len(files), files[0][0].dataset
+            )
+    return checked

@@ -106,6 +106,16 @@ class DatasetSpec:
     rules_after_hold: tuple[str, ...] = ()  # rules that need the hold decision (%(hold_batch)s)
     profile: str = ""  # sql/ingest/<name>.sql: one jsonb profile of the batch for the gate
     merge: tuple[str, ...] = ()  # sql/ingest/<name>.sql, in one transaction
+    # issue 16, many small files: the merge of several files of a group as sets in one transaction
+    # (sql/ingest/<name>.sql, parameter ``file_ids``), and the query naming the files that send the same
+    # record (one array of file ids a row), which are merged one after the other instead. Empty: each file
+    # of a group merges on its own (``merge``).
+    group_merge: tuple[str, ...] = ()
+    group_merge_overlap: str = ""
+    # and its row rules as sets over the group's files (``rules`` and ``rules_after_hold``, each file's rows
+    # judged on their own: parameters ``file_ids``, ``has_record_ids``, and ``held_ids`` after the hold)
+    group_rules: tuple[str, ...] = ()
+    group_rules_after_hold: tuple[str, ...] = ()
     identity_columns: frozenset[str] = frozenset()  # masked in errors.csv
     outbox: str = "facility"  # "facility": <outbox>/<facility>/; otherwise that folder name
     rejected_raw_sql: str = "s.raw"  # the quarantine.rejected_row.raw of a staged row ``s``
