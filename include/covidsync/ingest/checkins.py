@@ -587,6 +587,7 @@ def stage_checkins_columnar(
     seen: pl.DataFrame | None = None
     keys = ["person_kind", "identifier", "source"]
     context = checkin_frame_rules.context(conn, received_at) if received_at is not None else None
+    venues_seen: set[str] = set()  # the file's venue codes found in core.venue so far
     with conn.cursor() as cur:
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
@@ -600,7 +601,7 @@ def stage_checkins_columnar(
                 columnar.copy_frame(cur, "staging.checkin_identity", facts)
             columnar.copy_frame(cur, "staging.checkin", staged)
             if context is not None:
-                batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"])
+                batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"], venues_seen)
                 codes = checkin_frame_rules.row_codes(None, staged, batch)
                 if codes.height:
                     columnar.copy_frame(
