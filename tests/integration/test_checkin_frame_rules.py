@@ -259,3 +259,51 @@ def test_a_second_writer_of_the_person_tables_waits_instead_of_failing(warehouse
     assert first == dt.datetime(2021, 11, 1, tzinfo=dt.UTC) and last == dt.datetime(
         2021, 11, 2, 1, 0, tzinfo=dt.UTC
     )
+
+
+def test_venues_found_once_are_not_looked_up_again_and_unknown_ones_are(warehouse_url):
+    """with_venues with the file's ``seen`` codes: a venue found by an earlier batch is known without a
+    query; a code not found is looked up again in each batch (a venue registered meanwhile is then found)."""
+    import datetime as dt
+
+    import polars as pl
+    import psycopg2.extensions
+
+    from covidsync.ingest import checkin_frame_rules
+
+    queries: list = []
+
+    class Counted(psycopg2.extensions.cursor):
+        def execute(self, sql, params=None):
+            queries.append(params)
+            return super().execute(sql, params)
+
+    add = (
+        "insert into core.venue (venue_code, name, province_code, source_file_id, source_row)"
+        " select %s, 'x', '17', file_id, 1 from ops.landing_file limit 1"
+    )
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "insert into ops.landing_file (sha256, relative_path, original_name, size_bytes, received_at)"
+                " values (repeat('b', 64), 'pccovid/venues/v.csv', 'v.csv', 1, now())"
+            )
+            for code in ("VA", "VB"):
+                cur.execute(add, (code,))
+        ctx = checkin_frame_rules.context(conn, dt.datetime.now(dt.UTC))
+        seen: set[str] = set()
+        with conn.cursor(cursor_factory=Counted) as cur:
+            first = checkin_frame_rules.with_venues(cur, ctx, pl.Series(["VA", "VC", None, "VA"]), seen)
+            assert sorted(first.venues.to_list()) == ["VA"]
+            with conn.cursor() as other:
+                other.execute(add, ("VC",))
+            second = checkin_frame_rules.with_venues(cur, ctx, pl.Series(["VA", "VB", "VC"]), seen)
+            assert sorted(second.venues.to_list()) == ["VA", "VB", "VC"]
+            assert sorted(queries[-1][0]) == ["VB", "VC"], "VA, found before, is not looked up again"
+            third = checkin_frame_rules.with_venues(cur, ctx, pl.Series(["VA", "VC"]), seen)
+            assert sorted(third.venues.to_list()) == ["VA", "VC"]
+            assert len(queries) == 2, "every code of the third batch was found before: no query"
+    finally:
+        conn.rollback()
+        conn.close()

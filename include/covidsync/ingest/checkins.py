@@ -354,6 +354,13 @@ _PERSONAL_FAST = (
     r"^(?P<doc>[0-9]{12}|[0-9]{9}|)\|(?P<name>[^|]*)\|(?P<dob>[0-9]{4}-[0-9]{2}-[0-9]{2}|)\|(?P<decl>[01])"
     r"\|(?P<qid>[^|\s\ufeff\u200b]+)\|(?P<ext>[^|\s\ufeff\u200b]*)$"
 )
+# the same with a masked document number (digits and "*", at least one: never an identity) and a masked
+# year, month or day of birth (issue 16, branch e7-checkins: a tenth of a day's scans are masked QRs)
+_PERSONAL_FAST_MASKED = (
+    r"^(?P<doc>[0-9]{12}|[0-9]{9}|[0-9*]*\*[0-9*]*|)\|(?P<name>[^|]*)"
+    r"\|(?P<dob>(?:[0-9]{4}|\*{4})-(?:[0-9]{2}|\*{2})-(?:[0-9]{2}|\*{2})|)\|(?P<decl>[01])"
+    r"\|(?P<qid>[^|\s\ufeff\u200b]+)\|(?P<ext>[^|\s\ufeff\u200b]*)$"
+)
 _CARD_FAST = (
     r"^(?P<cid>[0-9]{12})\|(?P<cmnd>[0-9]{9}|)\|(?P<name>[^|]+)\|(?P<dob>[0-9]{8})\|(?P<sex>Nam|NAM|nam|Nữ|NỮ|nữ)"
     r"\|[^|]*\|(?P<issued>[0-9]{8}|)$"
@@ -361,21 +368,32 @@ _CARD_FAST = (
 _CLEAN_NAME = r"^(?:[^\s\x00-\x1f\x7f]+(?: [^\s\x00-\x1f\x7f]+)*)?$"
 
 
-def _fast_payload_table(payloads) -> tuple[pl.DataFrame, object]:
+def _fast_payload_table(payloads, *, masked: bool = False) -> tuple[pl.DataFrame, object]:
     """The payloads of the two common, well-formed shapes split and read by column expressions (``|`` and
     ``<`` fields, dates, sex codes, phones), with exactly :func:`payload_facts`' answer; the others come
     back as a Series for :func:`payload_facts`. A payload is taken here only when every rule it meets is
     plain (no masking, no whitespace or control character to clean, already NFC, a real date in
-    1900-2099); anything else, however rare, goes through the domain parser."""
+    1900-2099); anything else, however rare, goes through the domain parser.
+
+    With ``masked``, personal QRs with a masked document number (digits and ``*``, at most 20 characters)
+    or a masked date of birth (``******907442``, ``1990-**-**``) are taken too, read as
+    :func:`covidsync.domain.qr.parse_qr` reads them: the masked number is never a key (the QID is), a
+    masked date gives no date of birth, an unmasked year still gives the birth year."""
     import polars as pl
 
     from covidsync.ingest.columnar import read_phone
 
     v = pl.col("qr_payload")
-    frame = pl.DataFrame({"qr_payload": payloads}, schema={"qr_payload": pl.String}).with_columns(
-        personal=v.str.extract_groups(_PERSONAL_FAST),
+    frame = pl.DataFrame({"qr_payload": payloads}, schema={"qr_payload": pl.String})
+    # already NFC: every ASCII payload is; the others (names with accents) normalised to see (a third of
+    # this function's time when every payload was)
+    ascii_ = frame.filter(v.str.len_bytes() == v.str.len_chars())["qr_payload"]
+    other = frame.filter(v.str.len_bytes() != v.str.len_chars())
+    nfc = pl.concat([ascii_, other.filter(v.str.normalize("NFC") == v)["qr_payload"]])
+    frame = frame.with_columns(
+        personal=v.str.extract_groups(_PERSONAL_FAST_MASKED if masked else _PERSONAL_FAST),
         card=v.str.extract_groups(_CARD_FAST),
-        nfc=v.str.normalize("NFC") == v,
+        nfc=v.is_in(nfc.implode()),
     )
     pf, cf = pl.col("personal").struct, pl.col("card").struct
 
@@ -386,10 +404,13 @@ def _fast_payload_table(payloads) -> tuple[pl.DataFrame, object]:
     p_dob = valid_day(pf.field("dob"), "%Y-%m-%d")
     c_dob = valid_day(cf.field("dob"), "%d%m%Y")
     c_issued = valid_day(cf.field("issued"), "%d%m%Y")
+    doc_masked = pf.field("doc").str.contains("*", literal=True)
+    dob_masked = pf.field("dob").str.contains("*", literal=True)
     personal_ok = (
         pf.field("doc").is_not_null()
+        & (pf.field("doc").str.len_bytes() <= 20)
         & pf.field("name").str.contains(_CLEAN_NAME)
-        & ((pf.field("dob") == "") | p_dob.is_not_null())
+        & ((pf.field("dob") == "") | dob_masked | p_dob.is_not_null())
     )
     card_ok = (
         cf.field("cid").is_not_null()
@@ -404,6 +425,8 @@ def _fast_payload_table(payloads) -> tuple[pl.DataFrame, object]:
         .then(pl.lit("cccd")),
         p_dob=p_dob,
         c_dob=c_dob,
+        masked=doc_masked,
+        year_known=(pf.field("dob") != "") & ~pf.field("dob").str.slice(0, 4).str.contains("*", literal=True),
     )
     slow = frame.filter(pl.col("kind").is_null())["qr_payload"]
     ext = pf.field("ext").str.split("<")
@@ -417,22 +440,24 @@ def _fast_payload_table(payloads) -> tuple[pl.DataFrame, object]:
     personal = personal.select(
         "qr_payload",
         pl.lit("personal").alias("qr_kind"),
-        pl.when(doc.str.len_bytes() == 12)
+        pl.when(pl.col("masked"))
+        .then(pl.lit("qid"))
+        .when(doc.str.len_bytes() == 12)
         .then(pl.lit("cccd"))
         .when(doc.str.len_bytes() == 9)
         .then(pl.lit("cmnd"))
         .otherwise(pl.lit("qid"))
         .alias("p_kind"),
-        pl.when(doc != "").then(doc).otherwise(pf.field("qid")).alias("p_identifier"),
+        pl.when(~pl.col("masked") & (doc != "")).then(doc).otherwise(pf.field("qid")).alias("p_identifier"),
         pl.lit("personal_qr").alias("source"),
-        pl.when(doc.str.len_bytes() == 12).then(doc).alias("f_citizen_id"),
-        pl.when(doc.str.len_bytes() == 9).then(doc).alias("cmnd"),
+        pl.when(~pl.col("masked") & (doc.str.len_bytes() == 12)).then(doc).alias("f_citizen_id"),
+        pl.when(~pl.col("masked") & (doc.str.len_bytes() == 9)).then(doc).alias("cmnd"),
         pf.field("qid").alias("qid"),
         "f_phone",
         pl.when(pf.field("name") != "").then(pf.field("name")).alias("full_name"),
         pl.col("p_dob").dt.to_string("%Y-%m-%d").alias("date_of_birth"),
-        pl.when(pf.field("dob") != "")
-        .then(pf.field("dob").str.slice(0, 4).cast(pl.Int64))
+        pl.when(pl.col("year_known"))
+        .then(pf.field("dob").str.slice(0, 4).cast(pl.Int64, strict=False))
         .alias("birth_year"),
         pl.col("sex")
         .replace_strict({"1": "male", "2": "female"}, default=None, return_dtype=pl.String)
@@ -507,7 +532,7 @@ def checkin_frames(frame: pl.DataFrame, file_id: int) -> tuple[pl.DataFrame, pl.
         scanned_read=per_distinct(frame["scanned_at"], _scanned_at),
         phone_read=read_phone(frame["phone"]),
     )
-    fast, slow = _fast_payload_table(frame["qr_payload"].drop_nulls().unique())
+    fast, slow = _fast_payload_table(frame["qr_payload"].drop_nulls().unique(), masked=True)
     payloads = pl.concat([fast, _payload_table(slow)], how="vertical_relaxed")
     frame = frame.join(payloads, on="qr_payload", how="left", maintain_order="left")
     frame = frame.join(
@@ -586,6 +611,7 @@ def stage_checkins_columnar(
     seen: pl.DataFrame | None = None
     keys = ["person_kind", "identifier", "source"]
     context = checkin_frame_rules.context(conn, received_at) if received_at is not None else None
+    venues_seen: set[str] = set()  # the file's venue codes found in core.venue so far
     with conn.cursor() as cur:
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
@@ -599,7 +625,7 @@ def stage_checkins_columnar(
                 columnar.copy_frame(cur, "staging.checkin_identity", facts)
             columnar.copy_frame(cur, "staging.checkin", staged)
             if context is not None:
-                batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"])
+                batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"], venues_seen)
                 codes = checkin_frame_rules.row_codes(None, staged, batch)
                 if codes.height:
                     columnar.copy_frame(
@@ -746,7 +772,25 @@ def merge_checkins(cur, f: FileRow, params: dict) -> None:
     # searched quarantine once per staged row instead of hashing it
     cur.execute("analyze checkin_person_key")
     for name in f.spec.merge:
+        rebuild = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT.get(name))
         cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), {**params, "days": days})
+        if rebuild:
+            cur.execute("select core.secondary_indexes_on(%s)", (rebuild,))
+
+
+#: the merge files whose table, when still empty (a warehouse's first check-ins), is loaded with its secondary
+#: indexes built by sort afterwards (migration 0039): each is dropped right before its file's statements, in
+#: the merge's lock order (check-ins, persons, links), and made again right after
+FIRST_LOAD_BY_SORT = {"person_merge": "core.checkin_person", "identity_link_merge": "core.identity_link"}
+
+
+def _secondary_indexes_off(cur, table: str | None) -> list[str] | None:
+    """``core.secondary_indexes_off(table)``: the statements that make its dropped indexes again, or None
+    (no table, rows already there, or a reader or writer on it: the ordinary insert)."""
+    if table is None:
+        return None
+    cur.execute("select core.secondary_indexes_off(%s::regclass)", (table,))
+    return cur.fetchone()[0]
 
 
 def clear_staging(conn, file_id: int) -> None:
