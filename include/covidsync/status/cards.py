@@ -47,6 +47,21 @@ def _state(cur) -> tuple:
     return cur.fetchone()
 
 
+def nothing_to_do(cur, params: dict) -> bool:
+    """True when :func:`build_cards` as of ``params['as_of']`` would compute no card: the cards hold as of that
+    instant (not all stale, none noted stale, none expired by it). Index probes only."""
+    as_of = params["as_of"]
+    state_as_of, all_stale = _state(cur)
+    if all_stale or state_as_of is None or as_of < state_as_of:
+        return False
+    cur.execute(
+        "select exists (select from derived.person_card_stale)"
+        " or exists (select from derived.person_card where expires_at <= %s)",
+        (as_of,),
+    )
+    return not cur.fetchone()[0]
+
+
 def build_cards(cur, params: dict, full: bool) -> int:
     """Compute the cards that no longer hold as of the build's ``as_of`` (every card when ``full``), in the
     build's transaction; returns how many persons' cards were computed. Seconds are logged."""
