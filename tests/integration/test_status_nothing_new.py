@@ -175,3 +175,24 @@ def test_a_load_open_when_the_last_build_began_is_built_after_it_commits(world):
     assert result.touched > 0, "a load committed after the last build began was missed"
     assert world.status(SCANNER)["doses"] == 2
     assert_equals_full_rebuild(world.url, AS_OF, "late load")
+
+
+def test_a_card_expiring_at_the_as_of_itself_does_not_stop_the_fast_path(world):
+    """A test sampled at the as_of instant is not visible yet and makes its person's card expire at that
+    instant (it enters the history just after): at that same as_of every card still holds, so a build with
+    nothing new still returns before any walk (the bench's generated data has such a test)."""
+    world.test(OTHER, "antigen", "negative", AS_OF, name="Lê Thị Hoa", dob="1985-05-05")
+    world.build(DAY)
+    assert world.sql("select count(*) from derived.person_card where expires_at = %s", (AS_OF,)) == [(1,)]
+    before = _state(world)
+    result = world.build(DAY)
+    assert (result.touched, result.identity_scope) == (0, 0)
+    assert _state(world) == before
+    assert_equals_full_rebuild(world.url, AS_OF, "card expiring at as_of")
+
+
+def test_the_marks_before_every_watermark_are_deleted(world):
+    world.vacc(SCANNER, 2, "Pfizer", "2021-10-01", name="Trần Văn Bình", phone="0911000001")
+    world.build(DAY)
+    (watermark,) = world.sql("select record_watermark from derived.build_state")[0]
+    assert world.sql("select count(*) from core.load_mark where loaded_at < %s", (watermark,)) == [(0,)]

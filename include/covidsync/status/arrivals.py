@@ -113,9 +113,9 @@ def nothing_to_do(cur, params: dict) -> bool:
     risk, measures = _registry_state(cur)
     if _parse_state(state[2]) != (risk, measures, unknown_origin_level()):
         return False
-    cur.execute(
-        "select exists (select from core.checkin where loaded_at >= %(w)s)"
-        " or exists (select from core.declaration where loaded_at >= %(w)s)",
+    cur.execute(  # declarations: their statements' marks (migration 0037); check-ins: their loaded_at
+        "select exists (select from core.load_mark where loaded_at >= %(w)s)"
+        " or exists (select from core.checkin where loaded_at >= %(w)s)",
         {"w": state[1]},
     )
     return not cur.fetchone()[0]

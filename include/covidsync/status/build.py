@@ -303,10 +303,16 @@ def build_uncommitted(
                 candidates,
             ),
         )
-        # the change log rows every rule set's next build starts after are never read again
+        # the change log rows every rule set's next build starts after are never read again (nor the marks of
+        # loads before every rule set's watermarks, of the status and of the arrivals)
         cur.execute(
             "delete from core.identity_change"
             " where changed_at < (select min(record_watermark) from derived.build_state)"
+        )
+        cur.execute(
+            "delete from core.load_mark where loaded_at < least("
+            " (select min(record_watermark) from derived.build_state),"
+            " (select min(watermark) from derived.arrival_build_state))"
         )
         # the active F0s only, through the partial index health_status_f0
         cur.execute("select count(*) from derived.health_status where rule_set = %s and f0", (rs.name,))
@@ -327,14 +333,15 @@ def build_uncommitted(
     return result
 
 
-# One probe per source through its time index: does any row stand at or after the watermark the last build
-# stopped at? (Rows of a load still open then have a loaded_at at or after it: see _HORIZON.) These are the
-# seeds of every incremental walk: records, check-in identities, QR links, decisions, identity changes (a
-# record updated or deleted), check-ins.
+# One probe per source through a b-tree on its time: does anything stand at or after the watermark the last
+# build stopped at? (A load still open then is stamped at or after it: see _HORIZON.) These are the seeds of
+# every incremental walk: records (their statements' marks, core.load_mark: their own loaded_at has a BRIN
+# index, which reads every page range not yet summarised), check-in identities, QR links, decisions, identity
+# changes (a record updated or deleted), check-ins (a day's partition is built aside and attached, so no
+# statement on core.checkin marks it: its loaded_at is probed, a BRIN per partition).
 _ARRIVED = """
 select
-    exists (select from core.vaccination where loaded_at >= %(records)s)
-    or exists (select from core.test_result where loaded_at >= %(records)s)
+    exists (select from core.load_mark where loaded_at >= %(records)s)
     or exists (select from core.checkin_person where changed_at >= %(records)s)
     or exists (select from core.identity_link where first_seen_at >= %(records)s)
     or exists (select from derived.identity_decision where decided_at >= %(records)s)
