@@ -27,6 +27,10 @@ status row keeps the ``as_of`` it was computed as of until its ``due_at``, so a 
 rows that change. Nothing in an incremental build reads a whole derived table: the counts it reports are
 kept from its changes (persons, candidate rows) or read through partial indexes (active F0s, open reviews).
 
+An incremental build as of the last build's ``as_of`` that finds nothing since its watermarks (one index probe
+per source, ``core.load_mark`` for the facility records and declarations, migration 0037) and whose extra
+steps are idle (:data:`IDLE_CHECKS`) returns before any of this and writes nothing (:func:`_nothing_new`).
+
 A full build touches everyone; both run the same SQL, so an incremental build equals a full one (proved by
 ``tests/integration/test_status_incremental.py``). The functions a benchmark calls: :func:`full_build`,
 :func:`incremental_build`, :func:`trace`.
