@@ -98,6 +98,33 @@ def _parse_state(text: str) -> tuple[int, int, int]:
     return int(parts.get("risk", 0)), int(parts.get("measures", 0)), int(parts.get("unknown", 0))
 
 
+def nothing_to_do(cur, params: dict) -> bool:
+    """True when :func:`build_arrivals` as of ``params['as_of']`` would change nothing, given that the status
+    build touched nobody and moved no key: the last arrivals build was as of the same instant, no arrival scan
+    or declaration was loaded since its watermark, and the registries and the unknown-origin level are the
+    ones it used (the status build's fast path for a build with nothing new; index probes only).
+    ``params['nothing_since']``, when given: an instant since which the caller found nothing loaded (no mark of
+    core.load_mark, no check-in), so that a watermark at or after it needs no probe."""
+    cur.execute(
+        "select as_of, watermark, registry_state from derived.arrival_build_state where rule_set = %s",
+        (params["rule_set"],),
+    )
+    state = cur.fetchone()
+    if state is None or state[0] != params["as_of"] or state[1] is None:
+        return False
+    risk, measures = _registry_state(cur)
+    if _parse_state(state[2]) != (risk, measures, unknown_origin_level()):
+        return False
+    if params.get("nothing_since") is not None and params["nothing_since"] <= state[1]:
+        return True  # the status build found no mark and no check-in since an earlier instant
+    cur.execute(  # declarations: their statements' marks (migration 0037); check-ins: their loaded_at
+        "select exists (select from core.load_mark where loaded_at >= %(w)s)"
+        " or exists (select from core.checkin where loaded_at >= %(w)s)",
+        {"w": state[1]},
+    )
+    return not cur.fetchone()[0]
+
+
 def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     """Arrivals, follow-up and work list rows as of ``params['as_of']`` in the caller's transaction.
 

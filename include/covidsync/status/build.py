@@ -27,6 +27,10 @@ status row keeps the ``as_of`` it was computed as of until its ``due_at``, so a 
 rows that change. Nothing in an incremental build reads a whole derived table: the counts it reports are
 kept from its changes (persons, candidate rows) or read through partial indexes (active F0s, open reviews).
 
+An incremental build as of the last build's ``as_of`` that finds nothing since its watermarks (one index probe
+per source, ``core.load_mark`` for the facility records and declarations, migration 0037) and whose extra
+steps are idle (:data:`IDLE_CHECKS`) returns before any of this and writes nothing (:func:`_nothing_new`).
+
 A full build touches everyone; both run the same SQL, so an incremental build equals a full one (proved by
 ``tests/integration/test_status_incremental.py``). The functions a benchmark calls: :func:`full_build`,
 :func:`incremental_build`, :func:`trace`.
@@ -215,6 +219,8 @@ def build_uncommitted(
         cur.execute("select persons from derived.build_state order by built_at desc limit 1")
         last = cur.fetchone()
         persons_before = None if full or last is None else last[0]
+        if not full and last is not None and _nothing_new(cur, params, state):
+            return _unchanged(cur, rs.name, as_of, persons_before)
         cur.execute(_HORIZON)
         checkin_watermark = record_watermark = cur.fetchone()[0]
         cur.execute(_TEMP)
@@ -301,10 +307,16 @@ def build_uncommitted(
                 candidates,
             ),
         )
-        # the change log rows every rule set's next build starts after are never read again
+        # the change log rows every rule set's next build starts after are never read again (nor the marks of
+        # loads before every rule set's watermarks, of the status and of the arrivals)
         cur.execute(
             "delete from core.identity_change"
             " where changed_at < (select min(record_watermark) from derived.build_state)"
+        )
+        cur.execute(
+            "delete from core.load_mark where loaded_at < least("
+            " (select min(record_watermark) from derived.build_state),"
+            " (select min(watermark) from derived.arrival_build_state))"
         )
         # the active F0s only, through the partial index health_status_f0
         cur.execute("select count(*) from derived.health_status where rule_set = %s and f0", (rs.name,))
@@ -322,6 +334,72 @@ def build_uncommitted(
         identity_scope=ident.scope,
     )
     log.info("health status %s as of %s: %s", rs.name, as_of.isoformat(), result.as_dict())
+    return result
+
+
+# One probe per source through a b-tree on its time: does anything stand at or after the watermark the last
+# build stopped at? (A load still open then is stamped at or after it: see _HORIZON.) These are the seeds of
+# every incremental walk: records (their statements' marks, core.load_mark: their own loaded_at has a BRIN
+# index, which reads every page range not yet summarised), check-in identities, QR links, decisions, identity
+# changes (a record updated or deleted), check-ins (a day's partition is built aside and attached, so no
+# statement on core.checkin marks it: its loaded_at is probed, a BRIN per partition).
+_ARRIVED = """
+select
+    exists (select from core.load_mark where loaded_at >= %(records)s)
+    or exists (select from core.checkin_person where changed_at >= %(records)s)
+    or exists (select from core.identity_link where first_seen_at >= %(records)s)
+    or exists (select from derived.identity_decision where decided_at >= %(records)s)
+    or exists (select from core.identity_change where changed_at >= %(records)s)
+    or exists (select from core.checkin where loaded_at >= %(checkins)s)
+"""
+# Each step of EXTRA_STEPS with its check "nothing to do as of params['as_of']" (cur, params) -> bool; a
+# build skips everything only when every step has one and it says so (a step without one runs every time).
+IDLE_CHECKS: dict[Callable, Callable] = {
+    arrivals.build_arrivals: arrivals.nothing_to_do,
+    cards.build_cards: cards.nothing_to_do,
+}
+
+
+def _nothing_new(cur, params: dict, state) -> bool:
+    """True when an incremental build as of ``params['as_of']`` has nothing to do (issue 19: nothing new
+    <= 0.02 of a full rebuild, robustly): the last build of the rule set was as of the same instant (so no
+    clock can fall due: every ``due_at`` and card expiry lies after it), nothing arrived in any source since
+    its watermarks, and every extra step says it is idle. A handful of index probes, no walk."""
+    if state is None or state[0] != params["as_of"] or state[1] is None or state[3] is None:
+        return False
+    cur.execute(_ARRIVED, {"records": state[3], "checkins": state[1]})
+    if cur.fetchone()[0]:
+        return False
+    # the steps need not probe again what is known to have arrived since then: nothing
+    quiet = params | {"nothing_since": min(state[1], state[3])}
+    return all(step in IDLE_CHECKS and IDLE_CHECKS[step](cur, quiet) for step in EXTRA_STEPS)
+
+
+def _unchanged(cur, rule_set: str, as_of: dt.datetime, persons: int) -> BuildResult:
+    """The result of a build that found nothing to do: the last build's state stays as it is (its watermarks
+    too: nothing after them was seen, so the next build looks from there again)."""
+    cur.execute("select candidates from derived.build_state where rule_set = %s", (rule_set,))
+    candidates = cur.fetchone()[0]
+    cur.execute("select count(*) from derived.health_status where rule_set = %s and f0", (rule_set,))
+    f0 = cur.fetchone()[0]
+    cur.execute("select count(*) from derived.identity_review where status = 'open'")
+    reviews = cur.fetchone()[0]
+    if candidates is None:
+        cur.execute("select count(*) from derived.contact_candidate where rule_set = %s", (rule_set,))
+        candidates = cur.fetchone()[0]
+    result = BuildResult(
+        rule_set=rule_set,
+        as_of=as_of.isoformat(),
+        mode="incremental",
+        persons=persons,
+        touched=0,
+        f0_active=f0,
+        candidates=candidates,
+        open_reviews=reviews,
+        rounds=0,
+        identity_scope=0,
+    )
+    log.info("health status %s as of %s: nothing new, %s", rule_set, as_of.isoformat(), result.as_dict())
     return result
 
 

@@ -47,6 +47,23 @@ def _state(cur) -> tuple:
     return cur.fetchone()
 
 
+def nothing_to_do(cur, params: dict) -> bool:
+    """True when no card needs computing as of ``params['as_of']``: the cards hold as of that instant (not all
+    stale, none noted stale, and none expired by it: every card holds as of ``person_card_state.as_of``, so at
+    that same instant none is expired, even one whose expiry is that instant, a test sampled at it). Index
+    probes only."""
+    as_of = params["as_of"]
+    state_as_of, all_stale = _state(cur)
+    if all_stale or state_as_of is None or as_of < state_as_of:
+        return False
+    cur.execute(
+        "select exists (select from derived.person_card_stale)"
+        " or (%(later)s and exists (select from derived.person_card where expires_at <= %(as_of)s))",
+        {"as_of": as_of, "later": as_of > state_as_of},
+    )
+    return not cur.fetchone()[0]
+
+
 def build_cards(cur, params: dict, full: bool) -> int:
     """Compute the cards that no longer hold as of the build's ``as_of`` (every card when ``full``), in the
     build's transaction; returns how many persons' cards were computed. Seconds are logged."""
