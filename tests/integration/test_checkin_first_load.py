@@ -108,6 +108,35 @@ def test_a_table_with_rows_or_a_reader_keeps_its_indexes_and_never_waits(warehou
         reader.close()
 
 
+def test_a_writer_that_does_not_own_the_table_takes_the_ordinary_insert(warehouse_url):
+    """Migration 0042: only the owner may drop and create a table's indexes; any other writer of the empty
+    table (a loader role with insert and select) gets null, the ordinary insert, not a failed merge."""
+    import uuid
+
+    table = "core.checkin_person"
+    role = f"first_load_writer_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"create role {role} nologin")
+            cur.execute(f"grant usage on schema core to {role}")
+            cur.execute(f"grant select, insert on {table} to {role}")
+        with conn.cursor() as cur:
+            before = _indexes(cur, table)
+            cur.execute(f"set local role {role}")
+            cur.execute("select core.secondary_indexes_off(%s::regclass)", (table,))
+            assert cur.fetchone()[0] is None, "not the owner: the ordinary path"
+            cur.execute("reset role")
+            assert _indexes(cur, table) == before
+        conn.rollback()
+    finally:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"revoke all on {table} from {role}")
+            cur.execute(f"revoke all on schema core from {role}")
+            cur.execute(f"drop role {role}")
+        conn.close()
+
+
 @pytest.fixture
 def no_docs(monkeypatch):
     monkeypatch.setenv("COVIDSYNC_GX_DOCS", "0")
