@@ -56,4 +56,3 @@ begin
     return statements;
 end;
 $$;
-
