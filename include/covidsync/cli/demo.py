@@ -79,6 +79,30 @@ def lay_out_sample(data_dir: Path, seed: int, persons: int, days: int) -> bool:
     return True
 
 
+def stale_sample_hint(url: str, data_dir: Path) -> str | None:
+    """One line for a newcomer when the laid-out sample was already processed into another warehouse (its files
+    are in the archive, the landing zone is empty) while this warehouse has registered no file: the demo would
+    find nothing to do and show empty tables. None otherwise."""
+    import psycopg2
+
+    archive = data_dir / "archive"
+    if not archive.is_dir() or not any(p.is_file() for p in archive.rglob("*")):
+        return None
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select exists (select from ops.landing_file)")
+            registered = cur.fetchone()[0]
+    finally:
+        conn.close()
+    if registered:
+        return None
+    return (
+        f"note: this warehouse has no file yet, but the sample in {data_dir} was already processed (its files are"
+        f" in {archive}): the demo will find nothing to load; remove {data_dir} and run it again to start afresh"
+    )
+
+
 def run(args) -> int:
     from covidsync import db, settings, warehouse
     from covidsync.cli.run import run_dag
@@ -91,6 +115,10 @@ def run(args) -> int:
     data_dir = settings.data_dir()
     generated = lay_out_sample(data_dir, args.seed, args.persons, args.days)
     print(f"sample data: {'generated' if generated else 'already laid out'} in {data_dir}")
+    if not generated:
+        hint = stale_sample_hint(url, data_dir)
+        if hint:
+            print(hint)
 
     last_day = dt.date.fromisoformat(SAMPLE["start"]) + dt.timedelta(days=args.days - 1)
     logs = settings.airflow_home() / "demo-logs"
