@@ -83,18 +83,14 @@ def stale_sample_hint(url: str, data_dir: Path) -> str | None:
     """One line for a newcomer when the laid-out sample was already processed into another warehouse (its files
     are in the archive, the landing zone is empty) while this warehouse has registered no file: the demo would
     find nothing to do and show empty tables. None otherwise."""
-    import psycopg2
+    from covidsync import db
 
     archive = data_dir / "archive"
     if not archive.is_dir() or not any(p.is_file() for p in archive.rglob("*")):
         return None
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select exists (select from ops.landing_file)")
-            registered = cur.fetchone()[0]
-    finally:
-        conn.close()
+    with db.session(url) as conn, conn.cursor() as cur:
+        cur.execute("select exists (select from ops.landing_file)")
+        registered = cur.fetchone()[0]
     if registered:
         return None
     return (
