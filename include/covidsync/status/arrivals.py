@@ -39,7 +39,21 @@ create index if not exists arr_map_group on arr_map (group_key);
 -- identity resolution's keys whose person changed (status.identity); empty when the arrivals are built alone
 create temp table if not exists changed_key (identity_key text primary key) on commit drop;
 create temp table if not exists key_left (identity_key text not null, person_id bigint not null) on commit drop;
-truncate arr_key, arr_map;
+-- the persons whose arrivals this step deletes or derives again: their published rows' lines are computed again
+-- by the card step (covidsync.status.cards.build_lines)
+create temp table if not exists arrival_person (person_id bigint primary key) on commit drop;
+truncate arr_key, arr_map, arrival_person;
+"""
+
+# the persons of the arrivals arrival.sql is about to delete (its condition, less the arrivals of removed persons)
+_LEAVING = """
+insert into arrival_person (person_id)
+select distinct a.person_id from derived.arrival as a
+where
+    a.rule_set = %(rule_set)s
+    and a.person_id is not null
+    and (a.person_key in (select m.group_key from arr_map as m) or a.person_key in (select k.raw_key from arr_key as k))
+on conflict do nothing
 """
 
 _ALL_KEYS = """
@@ -152,6 +166,11 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     }
     cur.execute(_TEMP)
     if full:
+        cur.execute(
+            "insert into arrival_person (person_id) select distinct person_id from derived.arrival"
+            " where rule_set = %s and person_id is not null",
+            (rule_set,),
+        )
         cur.execute("delete from derived.arrival where rule_set = %s", (rule_set,))
         cur.execute(_ALL_KEYS, p)
     else:
@@ -166,7 +185,12 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     cur.execute("analyze arr_map")
     cur.execute("select count(*) from arr_map")
     touched = cur.fetchone()[0]
+    cur.execute(_LEAVING, p)
     cur.execute(sql("arrival"), p)
+    cur.execute(
+        "insert into arrival_person (person_id) select distinct person_id from arr_map where person_id is not null"
+        " on conflict do nothing"
+    )
     cur.execute(sql("arrival_followup"), p)
     cur.execute(
         "select count(*) from derived.arrival where rule_set = %s",
