@@ -56,6 +56,9 @@ where
 on conflict do nothing
 """
 
+# where arrival.sql's insert begins (after its delete)
+_INSERT_ARRIVAL = "insert into derived.arrival ("
+
 _ALL_KEYS = """
 insert into arr_key (raw_key)
 select c.person_key from core.checkin as c
@@ -146,7 +149,7 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     build's temporary table of the persons whose status was computed again)."""
     rule_set, as_of = params["rule_set"], params["as_of"]
     cur.execute(
-        "select as_of, watermark, registry_state from derived.arrival_build_state where rule_set = %s",
+        "select as_of, watermark, registry_state, arrivals from derived.arrival_build_state where rule_set = %s",
         (rule_set,),
     )
     state = cur.fetchone()
@@ -186,17 +189,23 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     cur.execute("select count(*) from arr_map")
     touched = cur.fetchone()[0]
     cur.execute(_LEAVING, p)
-    cur.execute(sql("arrival"), p)
+    # arrival.sql is a delete and an insert: run one by one, their row counts keep the table's count (no count of
+    # the whole table in an incremental build, issue 19)
+    delete, insert = sql("arrival").split(_INSERT_ARRIVAL, 1)
+    cur.execute(delete, p)
+    deleted = cur.rowcount
+    cur.execute(_INSERT_ARRIVAL + insert, p)
+    inserted = cur.rowcount
     cur.execute(
         "insert into arrival_person (person_id) select distinct person_id from arr_map where person_id is not null"
         " on conflict do nothing"
     )
     cur.execute(sql("arrival_followup"), p)
-    cur.execute(
-        "select count(*) from derived.arrival where rule_set = %s",
-        (rule_set,),
-    )
-    arrivals = cur.fetchone()[0]
+    if full:
+        arrivals = inserted  # every arrival of the rule set was deleted first
+    else:
+        arrivals = state[3] - deleted + inserted
+    # the overdue ones only, through the partial index arrival_followup_overdue (migration 0056)
     cur.execute(
         "select count(*) from derived.arrival_followup where rule_set = %s and overdue",
         (rule_set,),
