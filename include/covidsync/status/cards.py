@@ -97,12 +97,21 @@ def build_cards(cur, params: dict, full: bool) -> int:
     cur.execute("select count(*) from card_scope")
     scope = cur.fetchone()[0]
     if scope:
+        if everyone:
+            # The grouped parts (certificates, test times, histories) are estimated at 200 persons whatever their
+            # number (no statistics of a grouping over joins); at 300,000 persons a plan joined the histories by a
+            # nested loop over them, every person's card against every history: the full build's card step ran
+            # for more than 11 minutes where hash joins take under a minute (branch s3-status). For everyone: hash
+            # joins (the nested loops left are those with the one-row parameters, which have no alternative).
+            cur.execute("set local enable_nestloop = off")
         # in person_id order: the primary key's pages fill in order
         cur.execute(
             f"insert into derived.person_card ({_COLUMNS}) select * from ({sql('person_card')}) as c"  # noqa: S608
             " order by person_id",
             {"as_of": as_of},
         )
+        if everyone:
+            cur.execute("reset enable_nestloop")
     cur.execute("update derived.person_card_state set as_of = %s, all_stale = false", (as_of,))
     log.info(
         "person cards: %s computed (%s) in %.2f s",
