@@ -39,8 +39,25 @@ create index if not exists arr_map_group on arr_map (group_key);
 -- identity resolution's keys whose person changed (status.identity); empty when the arrivals are built alone
 create temp table if not exists changed_key (identity_key text primary key) on commit drop;
 create temp table if not exists key_left (identity_key text not null, person_id bigint not null) on commit drop;
-truncate arr_key, arr_map;
+-- the persons whose arrivals this step deletes or derives again: their published rows' lines are computed again
+-- by the card step (covidsync.status.cards.build_lines)
+create temp table if not exists arrival_person (person_id bigint primary key) on commit drop;
+truncate arr_key, arr_map, arrival_person;
 """
+
+# the persons of the arrivals arrival.sql is about to delete (its condition, less the arrivals of removed persons)
+_LEAVING = """
+insert into arrival_person (person_id)
+select distinct a.person_id from derived.arrival as a
+where
+    a.rule_set = %(rule_set)s
+    and a.person_id is not null
+    and (a.person_key in (select m.group_key from arr_map as m) or a.person_key in (select k.raw_key from arr_key as k))
+on conflict do nothing
+"""
+
+# where arrival.sql's insert begins (after its delete)
+_INSERT_ARRIVAL = "insert into derived.arrival ("
 
 _ALL_KEYS = """
 insert into arr_key (raw_key)
@@ -132,7 +149,7 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     build's temporary table of the persons whose status was computed again)."""
     rule_set, as_of = params["rule_set"], params["as_of"]
     cur.execute(
-        "select as_of, watermark, registry_state from derived.arrival_build_state where rule_set = %s",
+        "select as_of, watermark, registry_state, arrivals from derived.arrival_build_state where rule_set = %s",
         (rule_set,),
     )
     state = cur.fetchone()
@@ -152,6 +169,11 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     }
     cur.execute(_TEMP)
     if full:
+        cur.execute(
+            "insert into arrival_person (person_id) select distinct person_id from derived.arrival"
+            " where rule_set = %s and person_id is not null",
+            (rule_set,),
+        )
         cur.execute("delete from derived.arrival where rule_set = %s", (rule_set,))
         cur.execute(_ALL_KEYS, p)
     else:
@@ -166,13 +188,24 @@ def build_arrivals(cur, params: dict, full: bool) -> ArrivalResult:
     cur.execute("analyze arr_map")
     cur.execute("select count(*) from arr_map")
     touched = cur.fetchone()[0]
-    cur.execute(sql("arrival"), p)
-    cur.execute(sql("arrival_followup"), p)
+    cur.execute(_LEAVING, p)
+    # arrival.sql is a delete and an insert: run one by one, their row counts keep the table's count (no count of
+    # the whole table in an incremental build, issue 19)
+    delete, insert = sql("arrival").split(_INSERT_ARRIVAL, 1)
+    cur.execute(delete, p)
+    deleted = cur.rowcount
+    cur.execute(_INSERT_ARRIVAL + insert, p)
+    inserted = cur.rowcount
     cur.execute(
-        "select count(*) from derived.arrival where rule_set = %s",
-        (rule_set,),
+        "insert into arrival_person (person_id) select distinct person_id from arr_map where person_id is not null"
+        " on conflict do nothing"
     )
-    arrivals = cur.fetchone()[0]
+    cur.execute(sql("arrival_followup"), p)
+    if full:
+        arrivals = inserted  # every arrival of the rule set was deleted first
+    else:
+        arrivals = state[3] - deleted + inserted
+    # the overdue ones only, through the partial index arrival_followup_overdue (migration 0056)
     cur.execute(
         "select count(*) from derived.arrival_followup where rule_set = %s and overdue",
         (rule_set,),

@@ -266,6 +266,10 @@ def build_uncommitted(
         rounds, candidate_change = _settle(cur, params)
         cur.execute("analyze touched")  # a few persons or everyone: the plans differ (index lookups or scans)
         cur.execute(sql("vaccination_dose"), params)
+        if full:
+            # every dose written again: the card step groups them by person, and without statistics (a new
+            # warehouse's first build) the planner takes 200 persons for 300,000 (branch s3-status)
+            cur.execute("analyze derived.vaccination_dose")
         cur.execute(sql("health_status"), params)
         # an untouched status holds as of the new as_of too (none of its clocks falls due by it): its row keeps
         # the as_of it was computed as of; the build's as_of is in build_state (derived.status_as_of)

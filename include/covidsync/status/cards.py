@@ -97,12 +97,21 @@ def build_cards(cur, params: dict, full: bool) -> int:
     cur.execute("select count(*) from card_scope")
     scope = cur.fetchone()[0]
     if scope:
+        if everyone:
+            # The grouped parts (certificates, test times, histories) are estimated at 200 persons whatever their
+            # number (no statistics of a grouping over joins); at 300,000 persons a plan joined the histories by a
+            # nested loop over them, every person's card against every history: the full build's card step ran
+            # for more than 11 minutes where hash joins take under a minute (branch s3-status). For everyone: hash
+            # joins (the nested loops left are those with the one-row parameters, which have no alternative).
+            cur.execute("set local enable_nestloop = off")
         # in person_id order: the primary key's pages fill in order
         cur.execute(
             f"insert into derived.person_card ({_COLUMNS}) select * from ({sql('person_card')}) as c"  # noqa: S608
             " order by person_id",
             {"as_of": as_of},
         )
+        if everyone:
+            cur.execute("reset enable_nestloop")
     cur.execute("update derived.person_card_state set as_of = %s, all_stale = false", (as_of,))
     log.info(
         "person cards: %s computed (%s) in %.2f s",
@@ -114,12 +123,34 @@ def build_cards(cur, params: dict, full: bool) -> int:
     return scope
 
 
+# The build's temporary tables naming the persons whose line inputs it changed (build_lines), each with the
+# select of their person ids
+_BUILD_CHANGES = (
+    ("touched", "select person_id from touched"),
+    ("stale_person", "select person_id from stale_person"),
+    # the rows person.sql inserted or changed (created_at / updated_at: this transaction's start)
+    (
+        "person_new",
+        "select p.person_id from person_new as n inner join derived.person as p on n.person_key = p.person_key"
+        " where p.updated_at = now() or p.created_at = now()",
+    ),
+    ("arrival_person", "select person_id from arrival_person"),
+)
+
+
 def build_lines(cur, params: dict, everyone: bool) -> int:
     """Each published person's row hash and view lines' hashes (``derived.person_line``, migration 0035) as of
     the build's ``as_of``, after the cards (they read the cards just stored): every person's when ``everyone``
-    (or none are stored yet, or ``publish.build_state.full_rebuild``: changes not noted), else those of the
-    persons whose card was just computed (``card_scope``), whose published inputs changed since the last release
-    (``publish.pending_person``, noted by triggers: statuses, persons, doses, records) and whose line expired.
+    (or none are stored yet), else those of the persons whose published inputs this build changed and those
+    whose line expired. A line's inputs are the person's status, person row, card and arrivals, which only the
+    status build writes (a card's core inputs make it stale, and the card step computes it again): so the
+    persons whose card was just computed (``card_scope``), those whose status was computed again (the build's
+    ``touched``), those identity resolution removed (``stale_person``) or whose person row it wrote
+    (``person_new``, a changed or new row), and those whose arrivals the arrivals step deleted or derived
+    again (``arrival_person``); a temporary table absent (the card step run alone) adds nobody. Not the
+    persons noted in ``publish.pending_person``: those are the changes since the last *release*, so with no
+    release between two builds (or after a full build, which notes everyone or sets ``full_rebuild``) they
+    were every person, and every line was computed again by every build (issue 19).
     The rows are ``sql/publish/release_candidate.sql``'s, so a release finds exactly its own row hash beside the
     lines; a line that no longer matches its row (an input changed with no build since) is never used, only
     recomputed by the release: a stale line costs time, never a wrong hash. Returns how many were computed."""
@@ -134,13 +165,10 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
         """
         create temp table if not exists publish_scope (person_id bigint primary key) on commit drop;
         truncate publish_scope;
-        select exists (select from derived.person_line), (select full_rebuild from publish.build_state);
+        select exists (select from derived.person_line);
         """
     )
-    stored, unnoted = cur.fetchone()
-    # the persons whose published inputs changed are noted in publish.pending_person until a release takes them,
-    # unless a statement changed too many of them (full_rebuild: nothing noted)
-    everyone = everyone or not stored or bool(unnoted)
+    everyone = everyone or not cur.fetchone()[0]
     if everyone:
         cur.execute("truncate derived.person_line")
         cur.execute(
@@ -153,12 +181,16 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
             insert into publish_scope (person_id)
             select person_id from card_scope
             union
-            select person_id from publish.pending_person
-            union
             select person_id from derived.person_line where expires_at <= %(as_of)s
             """,
             {"as_of": as_of},
         )
+        for table, persons in _BUILD_CHANGES:
+            cur.execute("select to_regclass(%s)", (f"pg_temp.{table}",))
+            if cur.fetchone()[0] is not None:
+                cur.execute(
+                    f"insert into publish_scope (person_id) {persons} on conflict do nothing"  # noqa: S608
+                )
         cur.execute(
             "delete from derived.person_line where person_id in (select person_id from publish_scope)"
         )
