@@ -236,6 +236,7 @@ select
 -- (offset 0: the rows as computed, so that each row hash is computed once, not again in the join's condition)
 from (select * from candidate_row offset 0) as r  -- noqa: AM09
 cross join param as pa
+-- (a release by change reads its persons' lines from publish_line here, release_lines.sql: release.py)
 left join derived.person_line as l
     on
         r.person_id = l.person_id

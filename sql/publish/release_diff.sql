@@ -2,6 +2,8 @@
 -- differs: changed), who is new (added), or who is no longer published (removed: a tombstone), among every
 -- published person when all_persons is true, else among the CCCDs of the candidate rows (publish_candidate) and of
 -- the temporary table publish_citizen_scope (the CCCDs the persons in scope held or hold).
+-- Without the lists' canonical texts: the versions do not store them (release_store_versions.sql), and a day's
+-- Sổ SKĐT texts made this table half as wide again for nothing.
 -- Parameters: current_release_id (0 before the first release), all_persons.
 with affected as (  -- in citizen_id order: the probes below walk the primary key forwards
     select n.citizen_id from publish_candidate as n
@@ -77,9 +79,6 @@ select
     n.recovered_on,
     n.arrival_measure,
     n.arrival_measure_ends_on,
-    n.certificate_text,
-    n.sskdt_certificate_text,
-    n.test_history_text,
     n.row_sha256,
     n.expires_at,
     n.line_sha256
