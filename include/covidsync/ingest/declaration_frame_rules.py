@@ -5,9 +5,11 @@ The same codes, on the same column, as the SQL file they replaced (``sql/ingest/
 test for test: one code per (row, code) on the first column at fault in the contract's column order, SQL's
 three-valued logic (a null test is no code). Origins are placed on the national list of 2021 units (``ref.*``),
 destinations on it and Hòa Bình (17), the province of a CCCD on ``core.province``: each list read once per
-file (:class:`Context`) and joined to the batch. ``duplicate_in_file`` needs the whole file and stays SQL
-(``declaration_duplicate.sql``), as do ``time_out_of_window`` and ``invalid_text`` (their patterns and window
-are PostgreSQL's: ``declaration_time_window.sql``, ``declaration_text.sql``).
+file (:class:`Context`) and joined to the batch. ``time_out_of_window`` (the window of :mod:`covidsync.ingest.plausible`) and ``invalid_text`` (the patterns of
+:mod:`covidsync.textsafe`, which read the same in Rust's regex as in PostgreSQL's) are expressions here too, as
+for check-ins (they were ``declaration_time_window.sql`` and ``declaration_text.sql``, two more scans of
+staging; e13-declarations). ``duplicate_in_file`` needs the whole file and stays SQL
+(``declaration_duplicate.sql``, one hash aggregate: the file's only rules statement).
 ``tests/integration/test_declaration_row_codes.py`` checks every output against the SQL rules' on a file of
 edge cases.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from covidsync.ingest.frame_rules import LOCAL, _instants_exact, first_per_code
+from covidsync.textsafe import FORMULA_PATTERN, MOJIBAKE_PATTERN
 
 HOA_BINH = "17"
 KINDS = ["movement", "health"]
@@ -30,6 +33,8 @@ class Context:
     """What the rules of one declarations file need besides its rows (read once per file)."""
 
     received_at: dt.datetime
+    window_start: dt.datetime  # time_out_of_window (covidsync.ingest.plausible)
+    window_skew_minutes: int
     id_provinces: tuple[str, ...]  # core.province: the province a CCCD's digits 2-3 name
     provinces: pl.DataFrame  # ref.province: op_code
     districts: pl.DataFrame  # ref.district: od_code, od_province
@@ -37,6 +42,8 @@ class Context:
 
 
 def context(conn, received_at: dt.datetime) -> Context:
+    from covidsync.ingest.plausible import window_skew_minutes, window_start
+
     with conn.cursor() as cur:
         cur.execute("select province_code from core.province")
         id_provinces = tuple(r[0] for r in cur.fetchall())
@@ -55,7 +62,13 @@ def context(conn, received_at: dt.datetime) -> Context:
             schema=dict.fromkeys(("c_code", "c_district", "c_province"), pl.String),
             orient="row",
         )
-    return Context(received_at, id_provinces, provinces, districts, communes)
+    return Context(
+        received_at, window_start(), window_skew_minutes(), id_provinces, provinces, districts, communes
+    )
+
+
+def _utc(value: dt.datetime) -> pl.Expr:
+    return pl.lit(value.astimezone(dt.UTC)).cast(pl.Datetime("us", "UTC"))
 
 
 def _lookup(frame: pl.DataFrame, table: pl.DataFrame, on: list[str], keys: list[str], prefix: str):
@@ -108,7 +121,8 @@ def row_codes(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.DataFr
         (c("dc_c_province") == HOA_BINH).alias("destination_in_province"),
         c("date_of_birth").str.to_date("%Y-%m-%d", strict=False).alias("dob"),
     )
-    received = pl.lit(ctx.received_at.astimezone(dt.UTC)).cast(pl.Datetime("us", "UTC"))
+    received = _utc(ctx.received_at)
+    latest = _utc(ctx.received_at + dt.timedelta(minutes=ctx.window_skew_minutes))
     submitted = c("submitted_at_t")
     full_name = c("full_name")
     checks = [
@@ -118,6 +132,12 @@ def row_codes(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.DataFr
         (3, "submitted_at", "missing_required", ~c("sent_submitted_at")),
         (3, "submitted_at", "invalid_date", c("sent_submitted_at") & c("submitted_at").is_null()),
         (3, "submitted_at", "future_date", submitted > received),
+        (
+            3,
+            "submitted_at",
+            "time_out_of_window",
+            (submitted < _utc(ctx.window_start)) | (submitted > latest),
+        ),
         (4, "qr_payload", "invalid_qr_payload", c("qr_kind") == "invalid"),
         (
             5,
@@ -134,6 +154,12 @@ def row_codes(raw: pl.DataFrame, typed: pl.DataFrame, ctx: Context) -> pl.DataFr
             "full_name",
             "name_without_diacritics",
             (full_name.str.len_bytes() == full_name.str.len_chars()) & full_name.str.contains("[A-Za-z]"),
+        ),
+        (
+            7,
+            "full_name",
+            "invalid_text",
+            full_name.str.contains(FORMULA_PATTERN) | full_name.str.contains(MOJIBAKE_PATTERN),
         ),
         (8, "date_of_birth", "invalid_date", c("sent_date_of_birth") & c("dob").is_null()),
         (

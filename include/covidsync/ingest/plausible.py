@@ -3,10 +3,11 @@
 * ``time_out_of_window`` (contract §6): a check-in or declaration time before PC-Covid's launch
   (``COVIDSYNC_TIME_WINDOW_START``, a local date, default ``2021-09-01``: midnight Asia/Ho_Chi_Minh) or
   more than ``COVIDSYNC_TIME_WINDOW_SKEW_MINUTES`` (default 1440: a phone's clock a day off, a time-zone
-  mistake) after the file was received. A dataset's rule is a small SQL file over its staged time column,
-  ``sql/ingest/<table>_time_window.sql`` (``declaration_time_window.sql`` is the model; check-ins' rule is an
-  expression in :mod:`covidsync.ingest.checkin_frame_rules`), with the parameters
-  ``%(window_start)s`` (timestamptz), ``%(window_skew_minutes)s`` (int) and ``%(received_at)s``.
+  mistake) after the file was received. Check-ins and declarations test it as a frame rule
+  (:mod:`covidsync.ingest.checkin_frame_rules`, :mod:`covidsync.ingest.declaration_frame_rules`, with
+  :func:`window_start` and :func:`window_skew_minutes`); a dataset without frame rules would write it as a small
+  SQL file over its staged time column with the parameters ``%(window_start)s`` (timestamptz),
+  ``%(window_skew_minutes)s`` (int) and ``%(received_at)s``.
 * ``invalid_text``: ``sql/ingest/<table>_text.sql`` with ``%(formula_pattern)s`` and
   ``%(mojibake_pattern)s`` (:mod:`covidsync.textsafe`).
 

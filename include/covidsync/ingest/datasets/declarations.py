@@ -183,7 +183,8 @@ SPEC = DatasetSpec(
     # the codes a single row decides: column expressions on the typed batches, written while staging
     # (covidsync.ingest.declaration_frame_rules); only raw's of rows with a problem are kept (fill_raw)
     frame_rules=_row_codes,
-    rules=("declaration_duplicate", "declaration_time_window", "declaration_text"),
+    # time_out_of_window and invalid_text are frame rules too (e13-declarations): one SQL rule is left
+    rules=("declaration_duplicate",),
     profile="declaration_profile",
     merge=("declaration_merge", "person_merge", "identity_link_merge"),
     identity_columns=IDENTITY,
