@@ -74,30 +74,75 @@ def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, stor
     if store:
         checkpoint = batch_gate._checkpoint(project, name)
         (definition,) = checkpoint.validation_definitions
+    # each expectation's unexpected rows of the stacked frame, by the member whose rows they are (one pass
+    # over each list, not one per file: a group's value rows make these lists long)
+    bounds = []
     start = 0
-    for index, frame, _ in members:
-        rows = range(start, start + len(frame))
+    for _, frame, _ in members:
+        bounds.append(start)
         start += len(frame)
+    unexpected_by_member = [_by_member(item, bounds) for item in group.results]
+    for position, (index, frame, _) in enumerate(members):
         profile = profiles[index]
-        own = _file_result(group, stacked, rows, frame)
-        result = batch_gate._summarise(own, frame, profile, batch_gate._history_checks(profile))
+        own = _file_result(group, stacked, frame, [u.get(position, []) for u in unexpected_by_member])
+        result = batch_gate._summarise(
+            own, frame, profile, batch_gate._history_checks(profile), observed=_observer(frame)
+        )
         if store:
             result.docs_key = _store(project, checkpoint, definition, own, profile)
         yield index, result
 
 
-def _file_result(group, stacked, rows: range, frame):
-    """The file's own suite result: each expectation judged on the file's rows of the stacked frame."""
+def _by_member(item, bounds: list[int]) -> dict[int, list[int]]:
+    """An expectation's unexpected rows of the stacked frame (``unexpected_index_list``), by member: the
+    members' rows start at ``bounds`` (ascending)."""
+    import bisect
+
+    out: dict[int, list[int]] = {}
+    for i in (item.result or {}).get("unexpected_index_list") or []:
+        out.setdefault(bisect.bisect_right(bounds, i) - 1, []).append(i)
+    return out
+
+
+def _observer(frame):
+    """:func:`covidsync.ingest.batch_gate._observed` of ``frame`` for any column, with the frame read into
+    lists once (pandas' indexing per expectation and file was a fifth of a small file's gate)."""
+    columns = frame.to_dict("list")
+    present = {name: [i for i, v in enumerate(values) if not _missing(v)] for name, values in columns.items()}
+    parts = columns.get("part", [])
+
+    def observed(column):
+        if column is None or column not in columns:
+            return None
+        rows, values = present[column], columns[column]
+        if "value_count" in columns and any(parts[i] == "value" for i in rows):
+            counts = columns["value_count"]
+            return {str(values[i]): batch_gate._whole(counts[i]) for i in rows}
+        found = [batch_gate._whole(values[i]) for i in rows]
+        return found[0] if len(found) == 1 else (found or None)
+
+    return observed
+
+
+def _missing(value) -> bool:
+    """pandas' ``isna`` of one cell (None, NaN, NaT)."""
+    import pandas as pd
+
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _file_result(group, stacked, frame, unexpected_rows: list[list[int]]):
+    """The file's own suite result: each expectation judged on the file's rows of the stacked frame
+    (``unexpected_rows``: each expectation's unexpected rows of the stacked frame that are the file's)."""
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResult,
         ExpectationValidationResult,
     )
 
     items = []
-    for item in group.results:
+    for item, unexpected in zip(group.results, unexpected_rows, strict=True):
         column = item.expectation_config.kwargs.get("column")
         raised = bool(item.exception_info and item.exception_info.get("raised_exception"))
-        unexpected = [i for i in (item.result or {}).get("unexpected_index_list") or [] if i in rows]
         if raised or column is None or column not in frame.columns:
             success, result = item.success, {}
         else:
