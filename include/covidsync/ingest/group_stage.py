@@ -115,7 +115,16 @@ def stage_group(conn, reads: list[Read], set_status: Callable) -> None:
             for place, read in chunk
             for frame in read.frames
         ]
-        if not frames:
+        if not frames:  # files of a header and no rows: staged empty, as stage_rows leaves them
+            for _, read in chunk:
+                with columnar._SpillWriter(columnar.spill_path(read.f.file_id, read.f.sha256)):
+                    pass
+                if spec.record_key is not None or spec.duplicate_key is not None:
+                    order = columnar._KeyOrder(spec.record_key)
+                    found, by_record_id = columnar._DuplicateCandidates(
+                        spec.duplicate_key, read.has_record_id
+                    ).rows()
+                    per_file.append((read.f.file_id, order.in_order, found, by_record_id))
             continue
         stacked = pl.concat(frames, how="diagonal_relaxed")
         sent = stacked.select("row_number", *names)
