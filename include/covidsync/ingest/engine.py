@@ -1063,6 +1063,8 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
         errors.append(exc)
 
     keys: list = []
+    deferred: list = []
+    pool = storing = None
     locked = _lock_set(conn, ids)
     try:
         staged: list[tuple[int, FileRow, bool]] = []
@@ -1100,7 +1102,16 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
             except Exception as exc:  # noqa: BLE001
                 failed(position, exc)
         store = docs_enabled()
-        results = group_gate.run_group_gate([p for *_, p in opened], store=store) if opened else []
+        results = (
+            group_gate.run_group_gate([p for *_, p in opened], store=store, deferred=deferred)
+            if opened
+            else []
+        )
+        if deferred:  # the GX results written (Python) while the merge below waits for PostgreSQL
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(1, thread_name_prefix="gx-store")
+            storing = pool.submit(group_gate.store_deferred, deferred)
         ready: list[tuple[int, FileRow, dict, object]] = []
         for (position, f, counts, _), result in zip(opened, results, strict=True):
             if isinstance(result, BaseException):
@@ -1142,6 +1153,13 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
                 summaries[position] = outcome
     finally:
         _unlock_set(conn, locked)
+        if pool is not None:
+            pool.shutdown(wait=True)
+    if storing is not None and (exc := storing.exception()) is not None:
+        log.error(
+            "the group's GX results could not all be stored: its Data Docs pages are incomplete", exc_info=exc
+        )
+        errors.append(exc)
     if keys:
         batch_gate.build_group_docs(keys)
     if errors:

@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 PARTIAL_UNEXPECTED = 20  # values listed on a file's page, as GX's BASIC result format lists them
 
 
-def run_group_gate(profiles: list[dict], *, store: bool = False) -> list[Any]:
-    """One gate result per profile, in order: a :class:`GateResult`, or the exception for that file."""
+def run_group_gate(profiles: list[dict], *, store: bool = False, deferred: list | None = None) -> list[Any]:
+    """One gate result per profile, in order: a :class:`GateResult`, or the exception for that file.
+
+    ``deferred`` (with ``store``): the stacked validations' results are not written to the GX store here;
+    each ``(key, result)`` is appended to it for :func:`store_deferred` (the caller writes them on a
+    thread while its merge waits for PostgreSQL). Each result's ``docs_key`` is set either way."""
     results: list[Any] = [None] * len(profiles)
     buckets: dict[tuple[str, str], list[tuple[int, Any, dict]]] = {}
     for index, profile in enumerate(profiles):
@@ -44,7 +48,9 @@ def run_group_gate(profiles: list[dict], *, store: bool = False) -> list[Any]:
         buckets.setdefault(key, []).append((index, frame, parameters))
     for (dataset, _), members in buckets.items():
         try:
-            for index, result in _validate_stacked(dataset, members, profiles, store=store):
+            for index, result in _validate_stacked(
+                dataset, members, profiles, store=store, deferred=deferred
+            ):
                 results[index] = result
         except Exception:  # noqa: BLE001 (each file alone instead: one file never fails the others)
             log.exception("the group's validation of %d %s files failed; each alone", len(members), dataset)
@@ -56,7 +62,7 @@ def run_group_gate(profiles: list[dict], *, store: bool = False) -> list[Any]:
     return results
 
 
-def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, store: bool):
+def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, store: bool, deferred=None):
     import pandas as pd
 
     name = batch_gate.suite_name(dataset)
@@ -89,7 +95,7 @@ def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, stor
             own, frame, profile, batch_gate._history_checks(profile), observed=_observer(frame)
         )
         if store:
-            result.docs_key = _store(project, checkpoint, definition, own, profile)
+            result.docs_key = _store(project, checkpoint, definition, own, profile, deferred)
         yield index, result
 
 
@@ -191,8 +197,16 @@ def _counts(column, unexpected) -> dict:
     }
 
 
-def _store(project, checkpoint, definition, own, profile: dict):
-    """Store the file's result as its checkpoint would (its own run id, its page named after the file)."""
+def store_deferred(pending: list) -> None:
+    """Write the results :func:`run_group_gate` left in ``deferred`` to the GX store, in order."""
+    store = batch_gate._project().context.validation_results_store
+    for key, own in pending:
+        store.set(key, own)
+
+
+def _store(project, checkpoint, definition, own, profile: dict, deferred=None):
+    """Store the file's result as its checkpoint would (its own run id, its page named after the file);
+    with ``deferred``, the key and result appended to it instead (:func:`store_deferred`)."""
     from great_expectations.core.run_identifier import RunIdentifier
 
     from covidsync import gx_docs
@@ -209,5 +223,8 @@ def _store(project, checkpoint, definition, own, profile: dict):
     key = checkpoint._build_result_key(
         validation_definition=definition, run_id=run_id, batch_identifier=own.batch_id
     )
-    project.context.validation_results_store.set(key, own)
+    if deferred is None:
+        project.context.validation_results_store.set(key, own)
+    else:
+        deferred.append((key, own))
     return key
