@@ -7,6 +7,7 @@ the groups' files; and the same with staging together turned off."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from engine_outputs import fixture_path, options, record
@@ -70,3 +71,45 @@ def test_groups_reproduce_the_recorded_outputs(stage_bytes, warehouse_url, tmp_p
         assert sum(together) >= 20, together  # most of the sample's facility files were staged together
     else:
         assert together == []
+
+
+def test_in_a_group_staged_together_a_replaced_or_unreadable_file_ends_alone(warehouse_url, areas):
+    from ingest_rows import REGISTRY
+    from test_engine_groups import deliver, register, rows
+
+    from covidsync import db
+    from covidsync.ingest import engine
+
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    deliver(areas, "17001", "a.csv", rows(3, start=1), when=1)
+    deliver(areas, "17001", "b.csv", rows(3, start=11), when=2)
+    deliver(areas, "17001", "c.csv", rows(3, start=21), when=3)
+    (areas["landing"] / "17001" / "vaccinations" / "d.csv").write_bytes(b"\xff\xfe\x00garbage\x00\n\x00")
+    os.utime(areas["landing"] / "17001" / "vaccinations" / "d.csv", (1_637_000_004, 1_637_000_004))
+    pending = register(warehouse_url, areas)
+    deliver(areas, "17001", "b.csv", rows(2, start=31), when=2)  # new bytes after registration
+
+    conn = db.connect(warehouse_url)
+    try:
+        (group,) = engine.groups(conn, pending)
+        summaries = engine.process_group(conn, group)
+        with conn.cursor() as cur:
+            cur.execute(
+                "select original_name, status from ops.landing_file where file_id = any(%s) order by file_id",
+                (group,),
+            )
+            statuses = cur.fetchall()
+            cur.execute("select record_key from core.vaccination order by 1")
+            loaded = [r[0] for r in cur.fetchall()]
+        conn.rollback()
+    finally:
+        conn.close()
+    assert [s["status"] for s in summaries] == ["loaded", "replaced", "loaded", "rejected"]
+    assert statuses == [
+        ("a.csv", "merged"),
+        ("b.csv", "rejected"),
+        ("c.csv", "merged"),
+        ("d.csv", "rejected"),
+    ]
+    assert len(loaded) == 6  # a's and c's rows, staged together; nothing under b's first bytes

@@ -1227,7 +1227,7 @@ def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[i
                 try:
                     reads.append((position, group_stage.read_file(conn, f, references)))
                     conn.rollback()
-                except FileReplaced as replaced:
+                except (FileReplaced, group_stage.Replaced) as replaced:
                     conn.rollback()
                     summaries[position] = replaced.summary  # other bytes than registered: registered anew
                 except FileRejected as exc:

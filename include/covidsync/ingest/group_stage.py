@@ -60,14 +60,21 @@ class Read:
     rows: int = 0
 
 
+class Replaced(Exception):  # noqa: N818 (not an error: engine.FileReplaced, without importing the engine)
+    """The file's bytes changed after registration: ``summary`` says what was done about it."""
+
+    def __init__(self, summary: dict):
+        super().__init__(summary.get("status"))
+        self.summary = summary
+
+
 def read_file(conn, f, references) -> Read:
     """One file of the group read as :func:`covidsync.ingest.engine.stage` reads it (its bytes checked
-    against the registered hash first; ``FileReplaced``/``FileRejected`` raised for the caller)."""
-    from covidsync.ingest.engine import FileReplaced
+    against the registered hash first; :class:`Replaced` or ``FileRejected`` raised for the caller)."""
     from covidsync.ingest.parse import open_rows
 
     if (replaced := landing.verify_unchanged(conn, f)) is not None:
-        raise FileReplaced(replaced)
+        raise Replaced(replaced)
     path = landing.verified_path(f.landing_path)
     spec = f.spec
     stream = open_rows(path, f.dataset)
