@@ -468,7 +468,10 @@ def _message(entry: dict, profile: dict, checks: dict) -> str:
     return f"{kind} on {column or 'the batch'} failed (observed {json.dumps(observed, default=str)})"
 
 
-def _summarise(suite_result, frame, profile: dict, checks: dict) -> GateResult:
+def _summarise(suite_result, frame, profile: dict, checks: dict, observed=None) -> GateResult:
+    """``observed``: what each expectation saw, by column (default :func:`_observed` of ``frame``; a group's
+    gate passes its own, read once from the file's rows, :mod:`covidsync.ingest.group_gate`)."""
+    observed = observed or (lambda column: _observed(frame, column))
     failed: list[str] = []
     warnings: list[str] = []
     entries = []
@@ -483,7 +486,7 @@ def _summarise(suite_result, frame, profile: dict, checks: dict) -> GateResult:
             "kwargs": kwargs,
             "severity": str(severity),
             "success": bool(item.success),
-            "observed": _observed(frame, column),
+            "observed": observed(column),
         }
         if column in checks and "skipped" in checks[column]:
             entry["skipped"] = checks[column]["skipped"]

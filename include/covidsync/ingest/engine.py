@@ -1058,66 +1058,316 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
 
     def failed(position: int, exc: BaseException) -> None:
         conn.rollback()
-        log.exception("file %s failed; the group goes on", ids[position])
+        log.error("file %s failed; the group goes on", ids[position], exc_info=exc)
         summaries[position] = {"file_id": ids[position], "status": "failed", "error": type(exc).__name__}
         errors.append(exc)
 
-    staged: list[tuple[int, FileRow, bool]] = []
-    for position, file_id in enumerate(ids):
-        if not _lock(conn, file_id):
-            summaries[position] = {"file_id": file_id, "status": "busy"}
-            continue
-        try:
-            done = _open_file(conn, file_id, datasets=datasets, rules_step=False)
-        except Exception as exc:  # noqa: BLE001 (one file's failure never stops its group; raised below)
-            failed(position, exc)
-            _unlock(conn, file_id)
-            continue
-        if isinstance(done, dict):
-            summaries[position] = done
-            _unlock(conn, file_id)
-        else:
-            staged.append((position, *done))
-    checked = _rules_together(conn, [(f, has_record_id) for _, f, has_record_id in staged])
-    for position, f, has_record_id in staged:
-        try:
-            counts = checked.get(f.file_id) or apply_rules(conn, f, has_record_id)
-            opened.append((position, f, counts, profile(conn, f, counts)))
-        except Exception as exc:  # noqa: BLE001
-            failed(position, exc)
-            _unlock(conn, f.file_id)
-    store = docs_enabled()
-    results = group_gate.run_group_gate([p for *_, p in opened], store=store) if opened else []
     keys: list = []
-    ready: list[tuple[int, FileRow, dict, object]] = []
-    for (position, f, counts, _), result in zip(opened, results, strict=True):
-        try:
-            if isinstance(result, BaseException):
-                raise result
-            with conn:
-                batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
-            if result.docs_key is not None:
-                keys.append(result.docs_key)
-            ready.append((position, f, counts, result))
-        except Exception as exc:  # noqa: BLE001
-            failed(position, exc)
-            _unlock(conn, f.file_id)
-    merged = _merge_together(conn, [(f, counts, result) for _, f, counts, result in ready])
-    for position, f, counts, result in ready:
-        try:
-            if f.file_id in merged:
-                summaries[position] = _finished(conn, load_file(conn, f.file_id))
+    deferred: list = []
+    pool = storing = None
+    locked = _lock_set(conn, ids)
+    try:
+        staged: list[tuple[int, FileRow, bool]] = []
+        candidates: list[tuple[int, FileRow]] = []
+        for position, file_id in enumerate(ids):
+            if file_id not in locked:
+                summaries[position] = {"file_id": file_id, "status": "busy"}
+                continue
+            try:
+                done = _to_stage(conn, file_id, datasets)
+            except Exception as exc:  # noqa: BLE001 (one file's failure never stops its group; raised below)
+                failed(position, exc)
+                continue
+            if isinstance(done, dict):
+                summaries[position] = done
             else:
-                summaries[position] = _close_file(conn, f, counts, result)
-        except Exception as exc:  # noqa: BLE001
-            failed(position, exc)
-        finally:
-            _unlock(conn, f.file_id)
+                candidates.append((position, done))
+        singles = _stage_together(conn, candidates, staged, summaries, failed)
+        for position, f in singles:  # each on its own (engine.stage), as a file outside a group
+            try:
+                done = _open_file(conn, f.file_id, datasets=datasets, rules_step=False)
+            except Exception as exc:  # noqa: BLE001
+                failed(position, exc)
+                continue
+            if isinstance(done, dict):
+                summaries[position] = done
+            else:
+                staged.append((position, *done))
+        staged.sort(key=lambda item: item[0])
+        checked = _rules_together(conn, [(f, has_record_id) for _, f, has_record_id in staged])
+        for position, f, has_record_id in staged:
+            try:
+                counts = checked.get(f.file_id) or apply_rules(conn, f, has_record_id)
+                opened.append((position, f, counts, profile(conn, f, counts)))
+            except Exception as exc:  # noqa: BLE001
+                failed(position, exc)
+        store = docs_enabled()
+        results = (
+            group_gate.run_group_gate([p for *_, p in opened], store=store, deferred=deferred)
+            if opened
+            else []
+        )
+        if deferred:  # the GX results written (Python) while the merge below waits for PostgreSQL
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(1, thread_name_prefix="gx-store")
+            storing = pool.submit(group_gate.store_deferred, deferred)
+        ready: list[tuple[int, FileRow, dict, object]] = []
+        for (position, f, counts, _), result in zip(opened, results, strict=True):
+            if isinstance(result, BaseException):
+                failed(position, result)
+                continue
+            ready.append((position, f, counts, result))
+        try:  # the group's gate results in one transaction (each file's row as store_result writes it)
+            with conn:
+                for _, f, _, result in ready:
+                    batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
+        except Exception:  # noqa: BLE001 (each file on its own instead: one file's failure is its own)
+            conn.rollback()
+            stored = []
+            for item in ready:
+                position, f, _, result = item
+                try:
+                    with conn:
+                        batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
+                    stored.append(item)
+                except Exception as exc:  # noqa: BLE001
+                    failed(position, exc)
+            ready = stored
+        keys = [result.docs_key for *_, result in ready if result.docs_key is not None]
+        merged = _merge_together(conn, [(f, counts, result) for _, f, counts, result in ready])
+        settled: list[tuple[int, FileRow]] = []
+        for position, f, counts, result in ready:
+            try:
+                if f.file_id not in merged:
+                    _settle(conn, f, counts, result)
+                settled.append((position, f))
+            except Exception as exc:  # noqa: BLE001
+                failed(position, exc)
+        finished = finish_group(conn, [f.file_id for _, f in settled])
+        for position, f in settled:
+            outcome = finished[f.file_id]
+            if isinstance(outcome, BaseException):
+                failed(position, outcome)
+            else:
+                summaries[position] = outcome
+    finally:
+        _unlock_set(conn, locked)
+        if pool is not None:
+            pool.shutdown(wait=True)
+    if storing is not None and (exc := storing.exception()) is not None:
+        log.error(
+            "the group's GX results could not all be stored: its Data Docs pages are incomplete", exc_info=exc
+        )
+        errors.append(exc)
     if keys:
         batch_gate.build_group_docs(keys)
     if errors:
         raise errors[0]
     return summaries
+
+
+def _to_stage(conn, file_id: int, datasets):
+    """The first part of :func:`_open_file` for a group's file: the file to stage, or its summary (finished
+    by an earlier run, or nothing left to do)."""
+    f = load_file(conn, file_id)
+    conn.rollback()
+    allowed = set(specs()) if datasets is None else set(datasets)
+    if f.dataset not in allowed:
+        raise FileStateError(f"file {file_id} is not one of the datasets {sorted(allowed)} ({f.dataset})")
+    if f.status in ("merged", "held", "rejected") and f.landing_path.exists():
+        return finish(conn, file_id)  # an earlier run committed but did not finish
+    if f.status not in ("received", "staged", "validated"):
+        return {"file_id": file_id, "dataset": f.dataset, "status": f.status}
+    return f
+
+
+def group_stage_bytes() -> int:
+    """``COVIDSYNC_INGEST_GROUP_STAGE_BYTES`` (default 8 MiB): a group's small files are read and staged
+    together (:mod:`covidsync.ingest.group_stage`) this many bytes at a time, each file at most a quarter
+    of it (a larger one is staged on its own, batch by batch), so that memory holds a few batches."""
+    return int(os.environ.get("COVIDSYNC_INGEST_GROUP_STAGE_BYTES", str(8 << 20)))
+
+
+def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[int, FileRow]]:
+    """Stage a group's files that can be (:func:`covidsync.ingest.group_stage.supported`, small) together,
+    a few MiB at a time: each file read and checked on its own (one that cannot be read is rejected alone,
+    one whose bytes changed is registered again), then one transaction and one ``COPY`` for the rest.
+    Appends ``(position, file, has_record_id)`` to ``staged``; returns the files to stage one by one (the
+    others, and every file of a part whose staging together failed)."""
+    from covidsync.ingest import frame_rules, group_stage
+    from covidsync.ingest.parse import FileRejected
+
+    limit = group_stage_bytes()
+    parts: dict[str, list[list[tuple[int, FileRow, int]]]] = {}
+    singles: list[tuple[int, FileRow]] = []
+    for position, f in candidates:
+        try:
+            size = f.landing_path.stat().st_size
+        except OSError:
+            size = limit
+        if not group_stage.supported(f.spec) or size > limit // 4:
+            singles.append((position, f))
+            continue
+        runs = parts.setdefault(f.dataset, [[]])
+        if runs[-1] and sum(s for *_, s in runs[-1]) + size > limit:
+            runs.append([])
+        runs[-1].append((position, f, size))
+    references = None
+    for runs in parts.values():
+        for run in runs:
+            if len(run) < 2:
+                singles.extend((position, f) for position, f, _ in run)
+                continue
+            if references is None:
+                references = frame_rules.context(conn, "", dt.datetime.now(dt.UTC))
+                conn.rollback()
+            reads = []
+            for position, f, _ in run:
+                try:
+                    reads.append((position, group_stage.read_file(conn, f, references)))
+                    conn.rollback()
+                except (FileReplaced, group_stage.Replaced) as replaced:
+                    conn.rollback()
+                    summaries[position] = replaced.summary  # other bytes than registered: registered anew
+                except FileRejected as exc:
+                    conn.rollback()
+                    try:
+                        reject_file(conn, f, exc.code, exc.detail)
+                        summaries[position] = finish(conn, f.file_id)
+                    except Exception as again:  # noqa: BLE001
+                        failed(position, again)
+                except Exception as exc:  # noqa: BLE001
+                    failed(position, exc)
+            if not reads:
+                continue
+            try:
+                group_stage.stage_group(conn, [read for _, read in reads], set_status)
+            except Exception:  # noqa: BLE001 (each file on its own instead: one file's failure is its own)
+                conn.rollback()
+                log.exception(
+                    "%d %s files failed to stage together; each alone", len(reads), run[0][1].dataset
+                )
+                singles.extend((position, read.f) for position, read in reads)
+                continue
+            staged.extend((position, read.f, read.has_record_id) for position, read in reads)
+    return singles
+
+
+def _lock_set(conn, file_ids: list[int]) -> set[int]:
+    """:func:`_lock` for a group's files in one statement: the ids whose lock this session now holds (the
+    others are busy with another worker)."""
+    if not file_ids:
+        return set()
+    with conn.cursor() as cur:
+        cur.execute(
+            "select array_agg(id) from unnest(%s::bigint[]) as id where pg_try_advisory_lock(%s, id::int)",
+            (file_ids, LOCK_NAMESPACE),
+        )
+        got = cur.fetchone()[0] or []
+    conn.commit()
+    return set(got)
+
+
+def _unlock_set(conn, file_ids: Iterable[int]) -> None:
+    """:func:`_unlock` for a group's files in one statement."""
+    ids = list(file_ids)
+    conn.rollback()
+    if not ids:
+        return
+    with conn.cursor() as cur:
+        cur.execute(
+            "select count(*) from unnest(%s::bigint[]) as id where pg_advisory_unlock(%s, id::int)",
+            (ids, LOCK_NAMESPACE),
+        )
+    conn.commit()
+
+
+def _settle(conn, f: FileRow, counts: dict, result, *, merge_step=None) -> None:
+    """:func:`_close_file` without its reports: hold or merge one file (a failed merge rejected with its
+    report's reason, issue 17); the group then finishes its files together (:func:`finish_group`)."""
+    if counts["hold"] or not result.success:
+        hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
+    else:
+        try:
+            (merge_step or merge)(conn, f)
+        except Exception as exc:  # issue 17: a failed merge ends rejected with a report (merge_failure)
+            from covidsync.ingest import merge_failure
+
+            if not merge_failure.record(conn, f, exc, set_status):
+                raise
+
+
+def load_files(conn, file_ids: list[int]) -> dict[int, FileRow]:
+    """:func:`load_file` for several files in one query (the ids not found are left out)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            select file_id, relative_path, original_name, facility_code, dataset, received_at, status, sha256,
+                   final_path
+            from ops.landing_file where file_id = any(%s)
+            """,
+            (list(file_ids),),
+        )
+        rows = cur.fetchall()
+    conn.rollback()
+    return {row[0]: FileRow(*row) for row in rows}
+
+
+def finish_group(conn, file_ids: list[int]) -> dict[int, dict | BaseException]:
+    """:func:`finish` for a group's held, merged or rejected files: each file's reports and move on its own
+    (a file whose reports fail gets its exception back, the others go on), then the staging of those
+    finished (held files keep theirs, as :func:`finish` does) cleared in one statement a table."""
+    files = load_files(conn, file_ids)
+    out: dict[int, dict | BaseException] = {}
+    done: list[FileRow] = []
+    for file_id in file_ids:
+        f = files.get(file_id)
+        try:
+            if f is None:
+                raise FileStateError(f"no file with id {file_id}")
+            out[file_id] = report_and_move(conn, f)
+            done.append(f)
+        except Exception as exc:  # noqa: BLE001 (that file's error; the caller records it)
+            conn.rollback()
+            out[file_id] = exc
+            continue
+        summary = out[file_id]
+        log.info(
+            "file %s (%s, %s): %s, %s rows, %s loaded, %s rejected, %s with warnings",
+            f.file_id,
+            f.facility_code,
+            f.dataset,
+            summary["status"],
+            summary["rows_total"],
+            summary["rows_loaded"],
+            summary["rows_rejected"],
+            summary["rows_with_warnings"],
+        )
+    clear_staging_group(conn, [f for f in done if f.status != "held"])
+    for f in done:
+        if f.status == "held" and f.spec.frame_rules is not None:  # its problem rows keep their raw values
+            spill_path(f).unlink(missing_ok=True)
+    return out
+
+
+def clear_staging_group(conn, files: list[FileRow]) -> None:
+    """:func:`clear_staging` for several files: one delete a staging table for all of them."""
+    by_dataset: dict[str, list[FileRow]] = {}
+    for f in files:
+        by_dataset.setdefault(f.dataset, []).append(f)
+    with conn, conn.cursor() as cur:
+        for group in by_dataset.values():
+            spec, ids = group[0].spec, [f.file_id for f in group]
+            for table in (spec.table, *spec.extra_staging):
+                cur.execute(f"delete from staging.{table} where file_id = any(%s)", (ids,))  # noqa: S608
+            if spec.frame_rules is not None:
+                cur.execute("delete from staging.row_check where file_id = any(%s)", (ids,))
+            if spec.record_key is not None:
+                cur.execute("delete from staging.staged_file where file_id = any(%s)", (ids,))
+    for f in files:
+        if f.spec.frame_rules is not None:
+            spill_path(f).unlink(missing_ok=True)
 
 
 def _merge_together(conn, ready: list[tuple[FileRow, dict, object]]) -> set[int]:

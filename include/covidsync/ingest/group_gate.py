@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 PARTIAL_UNEXPECTED = 20  # values listed on a file's page, as GX's BASIC result format lists them
 
 
-def run_group_gate(profiles: list[dict], *, store: bool = False) -> list[Any]:
-    """One gate result per profile, in order: a :class:`GateResult`, or the exception for that file."""
+def run_group_gate(profiles: list[dict], *, store: bool = False, deferred: list | None = None) -> list[Any]:
+    """One gate result per profile, in order: a :class:`GateResult`, or the exception for that file.
+
+    ``deferred`` (with ``store``): the stacked validations' results are not written to the GX store here;
+    each ``(key, result)`` is appended to it for :func:`store_deferred` (the caller writes them on a
+    thread while its merge waits for PostgreSQL). Each result's ``docs_key`` is set either way."""
     results: list[Any] = [None] * len(profiles)
     buckets: dict[tuple[str, str], list[tuple[int, Any, dict]]] = {}
     for index, profile in enumerate(profiles):
@@ -44,7 +48,9 @@ def run_group_gate(profiles: list[dict], *, store: bool = False) -> list[Any]:
         buckets.setdefault(key, []).append((index, frame, parameters))
     for (dataset, _), members in buckets.items():
         try:
-            for index, result in _validate_stacked(dataset, members, profiles, store=store):
+            for index, result in _validate_stacked(
+                dataset, members, profiles, store=store, deferred=deferred
+            ):
                 results[index] = result
         except Exception:  # noqa: BLE001 (each file alone instead: one file never fails the others)
             log.exception("the group's validation of %d %s files failed; each alone", len(members), dataset)
@@ -56,7 +62,7 @@ def run_group_gate(profiles: list[dict], *, store: bool = False) -> list[Any]:
     return results
 
 
-def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, store: bool):
+def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, store: bool, deferred=None):
     import pandas as pd
 
     name = batch_gate.suite_name(dataset)
@@ -74,30 +80,75 @@ def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, stor
     if store:
         checkpoint = batch_gate._checkpoint(project, name)
         (definition,) = checkpoint.validation_definitions
+    # each expectation's unexpected rows of the stacked frame, by the member whose rows they are (one pass
+    # over each list, not one per file: a group's value rows make these lists long)
+    bounds = []
     start = 0
-    for index, frame, _ in members:
-        rows = range(start, start + len(frame))
+    for _, frame, _ in members:
+        bounds.append(start)
         start += len(frame)
+    unexpected_by_member = [_by_member(item, bounds) for item in group.results]
+    for position, (index, frame, _) in enumerate(members):
         profile = profiles[index]
-        own = _file_result(group, stacked, rows, frame)
-        result = batch_gate._summarise(own, frame, profile, batch_gate._history_checks(profile))
+        own = _file_result(group, stacked, frame, [u.get(position, []) for u in unexpected_by_member])
+        result = batch_gate._summarise(
+            own, frame, profile, batch_gate._history_checks(profile), observed=_observer(frame)
+        )
         if store:
-            result.docs_key = _store(project, checkpoint, definition, own, profile)
+            result.docs_key = _store(project, checkpoint, definition, own, profile, deferred)
         yield index, result
 
 
-def _file_result(group, stacked, rows: range, frame):
-    """The file's own suite result: each expectation judged on the file's rows of the stacked frame."""
+def _by_member(item, bounds: list[int]) -> dict[int, list[int]]:
+    """An expectation's unexpected rows of the stacked frame (``unexpected_index_list``), by member: the
+    members' rows start at ``bounds`` (ascending)."""
+    import bisect
+
+    out: dict[int, list[int]] = {}
+    for i in (item.result or {}).get("unexpected_index_list") or []:
+        out.setdefault(bisect.bisect_right(bounds, i) - 1, []).append(i)
+    return out
+
+
+def _observer(frame):
+    """:func:`covidsync.ingest.batch_gate._observed` of ``frame`` for any column, with the frame read into
+    lists once (pandas' indexing per expectation and file was a fifth of a small file's gate)."""
+    columns = frame.to_dict("list")
+    present = {name: [i for i, v in enumerate(values) if not _missing(v)] for name, values in columns.items()}
+    parts = columns.get("part", [])
+
+    def observed(column):
+        if column is None or column not in columns:
+            return None
+        rows, values = present[column], columns[column]
+        if "value_count" in columns and any(parts[i] == "value" for i in rows):
+            counts = columns["value_count"]
+            return {str(values[i]): batch_gate._whole(counts[i]) for i in rows}
+        found = [batch_gate._whole(values[i]) for i in rows]
+        return found[0] if len(found) == 1 else (found or None)
+
+    return observed
+
+
+def _missing(value) -> bool:
+    """pandas' ``isna`` of one cell (None, NaN, NaT)."""
+    import pandas as pd
+
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _file_result(group, stacked, frame, unexpected_rows: list[list[int]]):
+    """The file's own suite result: each expectation judged on the file's rows of the stacked frame
+    (``unexpected_rows``: each expectation's unexpected rows of the stacked frame that are the file's)."""
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResult,
         ExpectationValidationResult,
     )
 
     items = []
-    for item in group.results:
+    for item, unexpected in zip(group.results, unexpected_rows, strict=True):
         column = item.expectation_config.kwargs.get("column")
         raised = bool(item.exception_info and item.exception_info.get("raised_exception"))
-        unexpected = [i for i in (item.result or {}).get("unexpected_index_list") or [] if i in rows]
         if raised or column is None or column not in frame.columns:
             success, result = item.success, {}
         else:
@@ -146,8 +197,16 @@ def _counts(column, unexpected) -> dict:
     }
 
 
-def _store(project, checkpoint, definition, own, profile: dict):
-    """Store the file's result as its checkpoint would (its own run id, its page named after the file)."""
+def store_deferred(pending: list) -> None:
+    """Write the results :func:`run_group_gate` left in ``deferred`` to the GX store, in order."""
+    store = batch_gate._project().context.validation_results_store
+    for key, own in pending:
+        store.set(key, own)
+
+
+def _store(project, checkpoint, definition, own, profile: dict, deferred=None):
+    """Store the file's result as its checkpoint would (its own run id, its page named after the file);
+    with ``deferred``, the key and result appended to it instead (:func:`store_deferred`)."""
     from great_expectations.core.run_identifier import RunIdentifier
 
     from covidsync import gx_docs
@@ -164,5 +223,8 @@ def _store(project, checkpoint, definition, own, profile: dict):
     key = checkpoint._build_result_key(
         validation_definition=definition, run_id=run_id, batch_identifier=own.batch_id
     )
-    project.context.validation_results_store.set(key, own)
+    if deferred is None:
+        project.context.validation_results_store.set(key, own)
+    else:
+        deferred.append((key, own))
     return key

@@ -1,0 +1,188 @@
+"""A group's small files staged together (issue 16, many small files; docs/ingest-engine.md).
+
+:func:`covidsync.ingest.engine.stage` reads, types, checks and ``COPY``s one file: for a 500-row file its
+fixed costs (a transaction, the reference lists read again, about a hundred small polars operations to
+type and check one batch, two ``COPY`` round trips, a status) were the largest part of its time. Here a
+group's files of one dataset are each read on their own (each file's own checks: its bytes against the
+registered SHA-256, encoding, header, columns; a file that cannot be read is rejected alone, as before),
+then their batches are typed and checked **stacked**, with each row's file kept beside it, and written with
+**one** ``COPY`` into staging and one into ``staging.row_check`` for the group, in one transaction.
+
+What stays per file: the rows' numbers, the key order and duplicate candidates recorded in
+``staging.staged_file`` (:class:`covidsync.ingest.columnar._KeyOrder`, ``_DuplicateCandidates``, each file's
+rows on their own), the spill of the values as sent, ``rows_total`` and the ``staged`` status. The row rules
+get the same rows as each file's own would: the files are stacked only where what the rules read of a file's
+context is the same (:func:`context_key`: for vaccinations the facility, the local day of arrival and
+whether the file has a record id; for another dataset the whole context, so each file is typed alone), and
+the stacked rows carry a row number unique in the stack (the file's place × 2³², plus its own row number)
+that goes back to each file's own before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+import polars as pl
+
+from covidsync.ingest import columnar, landing
+
+log = logging.getLogger(__name__)
+
+FILE_SHIFT = 32  # a stacked row's number: its file's place in the stack << 32 | its own row number
+
+
+def supported(spec) -> bool:
+    """Whether a dataset's files may be staged together: the engine's own frame-rules staging, no hook of
+    its own, no other staging table."""
+    return spec.frame_rules is not None and spec.stage_hook is None and not spec.extra_staging
+
+
+def context_key(dataset: str, ctx) -> tuple:
+    """What a dataset's frame rules read of a file's context besides the reference lists (the same for
+    every file of a run): files with the same key are typed and checked stacked with one context.
+    Vaccinations read the facility and the local day of arrival (future dates, the facility's own code);
+    another dataset the whole arrival time."""
+    if dataset == "vaccinations":
+        return (ctx.facility_code, ctx.local_day, ctx.has_record_id)
+    return (ctx.facility_code, ctx.received_at, ctx.has_record_id)
+
+
+@dataclasses.dataclass
+class Read:
+    """One file's batches as read (text columns and ``row_number``) and its context."""
+
+    f: object  # engine.FileRow
+    has_record_id: bool
+    frames: list[pl.DataFrame]
+    context: object
+    rows: int = 0
+
+
+class Replaced(Exception):  # noqa: N818 (not an error: engine.FileReplaced, without importing the engine)
+    """The file's bytes changed after registration: ``summary`` says what was done about it."""
+
+    def __init__(self, summary: dict):
+        super().__init__(summary.get("status"))
+        self.summary = summary
+
+
+def read_file(conn, f, references) -> Read:
+    """One file of the group read as :func:`covidsync.ingest.engine.stage` reads it (its bytes checked
+    against the registered hash first; :class:`Replaced` or ``FileRejected`` raised for the caller)."""
+    from covidsync.ingest.parse import open_rows
+
+    if (replaced := landing.verify_unchanged(conn, f)) is not None:
+        raise Replaced(replaced)
+    path = landing.verified_path(f.landing_path)
+    spec = f.spec
+    stream = open_rows(path, f.dataset)
+    has_record_id = "record_id" in stream.columns
+    try:
+        frames = list(columnar.read_batches(spec, stream, path, checked_as_read=True))
+    except columnar.NotPlain:  # a later chunk was not one record per line: the csv module reads it all
+        frames = list(columnar.read_batches(spec, open_rows(path, f.dataset), path, checked_as_read=False))
+    context = dataclasses.replace(
+        references, facility_code=f.facility_code, received_at=f.received_at, has_record_id=has_record_id
+    )
+    return Read(f, has_record_id, frames, context, sum(frame.height for frame in frames))
+
+
+def stage_group(conn, reads: list[Read], set_status: Callable) -> None:
+    """Stage the files read (one dataset) in one transaction: staging, row checks, ``staged_file``, each
+    file ``staged`` with its ``rows_total``. A failure rolls everything back (the caller then stages each
+    file on its own)."""
+    spec = reads[0].f.spec
+    names = [c.name for c in spec.columns]
+    ids = [r.f.file_id for r in reads]
+    staged_parts: list[pl.DataFrame] = []
+    check_parts: list[pl.DataFrame] = []
+    per_file: list[tuple] = []
+    # the files in chunks of at most BATCH_ROWS rows that share a context (kept in the group's order)
+    chunks: list[list[tuple[int, Read]]] = []
+    current: list[tuple[int, Read]] = []
+    key = None
+    rows = 0
+    for place, read in enumerate(reads):
+        k = context_key(read.f.dataset, read.context)
+        if current and (k != key or rows + read.rows > columnar.BATCH_ROWS):
+            chunks.append(current)
+            current, rows = [], 0
+        current.append((place, read))
+        key, rows = k, rows + read.rows
+    if current:
+        chunks.append(current)
+    for chunk in chunks:
+        frames = [
+            frame.with_columns(
+                pl.lit(place, pl.Int64).alias("_place"),
+                (pl.col("row_number") + (place << FILE_SHIFT)).alias("row_number"),
+            )
+            for place, read in chunk
+            for frame in read.frames
+        ]
+        if not frames:  # files of a header and no rows: staged empty, as stage_rows leaves them
+            for _, read in chunk:
+                with columnar._SpillWriter(columnar.spill_path(read.f.file_id, read.f.sha256)):
+                    pass
+                if spec.record_key is not None or spec.duplicate_key is not None:
+                    order = columnar._KeyOrder(spec.record_key)
+                    found, by_record_id = columnar._DuplicateCandidates(
+                        spec.duplicate_key, read.has_record_id
+                    ).rows()
+                    per_file.append((read.f.file_id, order.in_order, found, by_record_id))
+            continue
+        stacked = pl.concat(frames, how="diagonal_relaxed")
+        sent = stacked.select("row_number", *names)
+        out = columnar.typed(spec, stacked, 0, raw=False)
+        codes = spec.frame_rules(sent, out, chunk[0][1].context)
+        if spec.keep_raw:
+            flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
+            raws = flagged.select("row_number", columnar.raw_json(names).alias("raw"))
+            out = out.join(raws, on="row_number", how="left", maintain_order="left")
+        own_number = (pl.col("row_number") % (1 << FILE_SHIFT)).alias("row_number")
+        file_id = (
+            (pl.col("row_number") // (1 << FILE_SHIFT))
+            .replace_strict(list(range(len(reads))), ids, return_dtype=pl.Int64)
+            .alias("file_id")
+        )
+        for place, read in chunk:  # what stays per file: key order, duplicate candidates, the spill
+            lo, hi = place << FILE_SHIFT, (place + 1) << FILE_SHIFT
+            own = out.filter(pl.col("row_number").is_between(lo, hi, closed="left")).with_columns(own_number)
+            order = columnar._KeyOrder(spec.record_key)
+            repeats = columnar._DuplicateCandidates(spec.duplicate_key, read.has_record_id)
+            order.add(own)
+            repeats.add(own)
+            with columnar._SpillWriter(columnar.spill_path(read.f.file_id, read.f.sha256)) as writer:
+                for frame in read.frames:
+                    writer.write(frame.select("row_number", *names))
+            if spec.record_key is not None or spec.duplicate_key is not None:
+                found, by_record_id = repeats.rows()
+                per_file.append((read.f.file_id, order.in_order, found, by_record_id))
+        staged_parts.append(out.with_columns(file_id, own_number))
+        if codes.height:
+            check_parts.append(codes.select(file_id, own_number, "column_name", "code"))
+    with conn, conn.cursor() as cur:
+        cur.execute(f"delete from staging.{spec.table} where file_id = any(%s)", (ids,))  # noqa: S608 (spec)
+        cur.execute("delete from staging.row_check where file_id = any(%s)", (ids,))
+        if staged_parts:
+            columnar.copy_frame(cur, f"staging.{spec.table}", pl.concat(staged_parts, how="diagonal_relaxed"))
+        if check_parts:
+            columnar.copy_frame(cur, "staging.row_check", pl.concat(check_parts))
+        for file_id, in_order, found, by_record_id in per_file:
+            cur.execute(
+                """
+                insert into staging.staged_file (file_id, keys_in_order, duplicate_rows, duplicates_by_record_id)
+                values (%s, %s, %s, %s)
+                on conflict (file_id) do update set keys_in_order = excluded.keys_in_order,
+                    duplicate_rows = excluded.duplicate_rows,
+                    duplicates_by_record_id = excluded.duplicates_by_record_id
+                """,
+                (file_id, in_order, found, by_record_id),
+            )
+        if any(r.rows >= spec.analyze_min_rows for r in reads):
+            columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
+            cur.execute(f"analyze staging.{spec.table}{columns}")  # noqa: S608 (table, columns from the spec)
+        for read in reads:
+            set_status(cur, read.f.file_id, "staged", rows_total=read.rows)
