@@ -1075,24 +1075,33 @@ def direct_move_back(conn, spec: DatasetSpec, file_id: int, rows: list[int], spi
     again from the spill exactly as they were staged (in the caller's transaction); return the rows moved."""
     if not rows:
         return 0
+    import pyarrow as pa
+
+    wanted = pl.Series("row_number", sorted(set(rows)), dtype=pl.Int64)
+    parts = []
+    with pa.OSFile(str(spill)) as source, pa.ipc.open_stream(source) as reader:
+        for batch in reader:
+            frame = pl.from_arrow(pa.Table.from_batches([batch]))
+            frame = frame.filter(pl.col("row_number").is_in(wanted.implode()))
+            if frame.height:
+                parts.append(frame)
+    if not parts:
+        return 0
+    out = typed(spec, pl.concat(parts), file_id, raw=False)  # typed once (each reader costs a call)
+    keys = spec.record_key(out).to_list()
     with conn.cursor() as cur:
+        # found by the core table's unique key (facility, record_key), not among all the file's rows
         cur.execute(
-            f"delete from core.{spec.table} where source_file_id = %s and source_row = any(%s)",  # noqa: S608
-            (file_id, rows),
+            f"""
+            delete from core.{spec.table}
+            where facility_code = (select facility_code from ops.landing_file where file_id = %(file_id)s)
+                and record_key = any(%(keys)s) and source_file_id = %(file_id)s
+                and source_row = any(%(rows)s)
+            """,  # noqa: S608 (table from the spec)
+            {"file_id": file_id, "keys": keys, "rows": out["row_number"].to_list()},
         )
         moved = cur.rowcount
-        wanted = pl.Series("row_number", sorted(set(rows)), dtype=pl.Int64)
-        import pyarrow as pa
-
-        parts = []
-        with pa.OSFile(str(spill)) as source, pa.ipc.open_stream(source) as reader:
-            for batch in reader:
-                frame = pl.from_arrow(pa.Table.from_batches([batch]))
-                frame = frame.filter(pl.col("row_number").is_in(wanted.implode()))
-                if frame.height:
-                    parts.append(frame)
-        if parts:  # typed once (each reader has a fixed cost a call)
-            copy_frame(cur, f"staging.{spec.table}", typed(spec, pl.concat(parts), file_id, raw=False))
+        copy_frame(cur, f"staging.{spec.table}", out)
     return moved
 
 

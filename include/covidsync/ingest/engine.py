@@ -972,7 +972,7 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
             )
             # the first row of a key that repeats further down the file: judged with the others, in staging
             moved = list(read.move_back)
-            columnar.direct_move_back(conn, spec, f.file_id, moved, spill)
+            timings["moved_firsts"] = columnar.direct_move_back(conn, spec, f.file_id, moved, spill)
             if read.staged + len(moved) >= spec.analyze_min_rows:
                 columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
                 cur.execute(f"analyze staging.{table}{columns}")  # noqa: S608 (table, columns from the spec)
@@ -1018,7 +1018,7 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
                 {"file_id": f.file_id},
             )
             flagged = [r[0] for r in cur.fetchall()]
-            columnar.direct_move_back(conn, spec, f.file_id, flagged, spill)
+            timings["moved_flagged"] = columnar.direct_move_back(conn, spec, f.file_id, flagged, spill)
             moved += flagged
             if spec.keep_raw:
                 fill_raw(cur, f)
