@@ -914,7 +914,7 @@ class _Seen:
 class DirectResult:
     """What :func:`stage_direct` did: rows read, rows written to core and to staging, the facts that
     ``staging.staged_file`` records, the core rows to move back to staging, and the profile of the rows
-    written to core (one frame of their profile columns, for the counts of the gate's profile)."""
+    in core (their counts by the profile columns' values, a small frame a batch, for the gate's profile)."""
 
     def __init__(self):
         self.total = 0
@@ -926,19 +926,27 @@ class DirectResult:
         self.move_back: list[int] = []
         self.profile_parts: list[pl.DataFrame] = []
 
-    def profile_counts(self, columns: Iterable[str], leave_out: Iterable[int] = ()) -> pl.DataFrame:
-        """The rows in core by their profile columns' values (``n``), without the rows ``leave_out``."""
+    def add_profile(self, columns: Iterable[str], rows: pl.DataFrame, sign: int = 1) -> None:
+        """Count ``rows`` (typed) by their profile columns' values into the profile of the core rows
+        (``sign`` -1: rows moved out of core again). Memory: one small frame of counts a batch."""
         columns = list(columns)
-        parts = [p for p in self.profile_parts if p.height]
-        if not parts:
+        if rows.height:
+            self.profile_parts.append(
+                rows.group_by([pl.col(c).cast(pl.String) for c in columns])
+                .agg((pl.len().cast(pl.Int64) * sign).alias("n"))
+                .select(*columns, "n")
+            )
+
+    def profile_counts(self, columns: Iterable[str]) -> pl.DataFrame:
+        """The rows in core by their profile columns' values (``n``)."""
+        columns = list(columns)
+        if not self.profile_parts:
             return pl.DataFrame(schema={**{c: pl.String for c in columns}, "n": pl.Int64})
-        frame = pl.concat(parts)
-        leave = sorted(set(leave_out))
-        if leave:
-            frame = frame.filter(~pl.col("row_number").is_in(pl.Series(leave, dtype=pl.Int32).implode()))
         return (
-            frame.group_by([pl.col(c).cast(pl.String) for c in columns])
-            .agg(pl.len().cast(pl.Int64).alias("n"))
+            pl.concat(self.profile_parts)
+            .group_by(columns)
+            .agg(pl.col("n").sum())
+            .filter(pl.col("n") != 0)
             .select(*columns, "n")
         )
 
@@ -1022,12 +1030,7 @@ def stage_direct(
                     raws = flagged.select("row_number", raw_json(names).alias("raw"))
                     staged = staged.join(raws, on="row_number", how="left", maintain_order="left")
                 direct = out.filter(~mask).with_columns(key.filter(~mask).alias("record_key"))
-                result.profile_parts.append(
-                    direct.select(
-                        pl.col("row_number").cast(pl.Int32),
-                        *spec.direct_profile_columns,
-                    )
-                )
+                result.add_profile(spec.direct_profile_columns, direct)
                 core = direct.select(
                     pl.lit(facility_code).alias("facility_code"),
                     "record_key",
@@ -1037,6 +1040,10 @@ def stage_direct(
                     pl.lit(file_id, pl.Int64).alias("source_file_id"),
                     pl.col("row_number").alias("source_row"),
                 ).select(out_columns)
+                # in the order of the unique key, as the merge inserts (the b-tree appended at one edge; a
+                # file in key order already stays as it is): each batch sorted, the rows of a batch
+                # whose keys come in no order written in key order
+                core = core.sort("record_key")
 
                 def write(staged=staged, core=core, codes=codes, sent=sent) -> None:
                     if core.height:
@@ -1070,9 +1077,12 @@ def stage_direct(
     return result
 
 
-def direct_move_back(conn, spec: DatasetSpec, file_id: int, rows: list[int], spill: Path) -> int:
+def direct_move_back(
+    conn, spec: DatasetSpec, file_id: int, rows: list[int], spill: Path, read: DirectResult
+) -> int:
     """Move rows of the file from ``core.<table>`` (written there by :func:`stage_direct`) to staging, typed
-    again from the spill exactly as they were staged (in the caller's transaction); return the rows moved."""
+    again from the spill exactly as they were staged, and out of ``read``'s profile of the core rows (in the
+    caller's transaction); return the rows moved."""
     if not rows:
         return 0
     import pyarrow as pa
@@ -1101,7 +1111,10 @@ def direct_move_back(conn, spec: DatasetSpec, file_id: int, rows: list[int], spi
             {"file_id": file_id, "keys": keys, "rows": out["row_number"].to_list()},
         )
         moved = cur.rowcount
+        if moved != out.height:
+            raise RuntimeError(f"file {file_id}: {out.height} rows to move back from core, {moved} found")
         copy_frame(cur, f"staging.{spec.table}", out)
+    read.add_profile(spec.direct_profile_columns, out, -1)
     return moved
 
 

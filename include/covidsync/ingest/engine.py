@@ -972,12 +972,16 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
             )
             # the first row of a key that repeats further down the file: judged with the others, in staging
             moved = list(read.move_back)
-            timings["moved_firsts"] = columnar.direct_move_back(conn, spec, f.file_id, moved, spill)
+            lap("staged_file")
+            timings["rows_moved_firsts"] = columnar.direct_move_back(
+                conn, spec, f.file_id, moved, spill, read
+            )
+            lap("move_back_firsts")
             if read.staged + len(moved) >= spec.analyze_min_rows:
                 columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
                 cur.execute(f"analyze staging.{table}{columns}")  # noqa: S608 (table, columns from the spec)
             set_status(cur, f.file_id, "staged", rows_total=read.total)
-            lap("move_back")
+            lap("staged_status")
 
             # the row rules, as apply_rules
             params = _params(f, has_record_id=has_record_id, duplicate_rows=read.duplicate_rows)
@@ -1018,7 +1022,11 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
                 {"file_id": f.file_id},
             )
             flagged = [r[0] for r in cur.fetchall()]
-            timings["moved_flagged"] = columnar.direct_move_back(conn, spec, f.file_id, flagged, spill)
+            lap("rules")
+            timings["rows_moved_flagged"] = columnar.direct_move_back(
+                conn, spec, f.file_id, flagged, spill, read
+            )
+            lap("move_back_flagged")
             moved += flagged
             if spec.keep_raw:
                 fill_raw(cur, f)
@@ -1051,7 +1059,7 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
                 f"create temp table direct_profile on commit drop as "  # noqa: S608 (columns from the spec)
                 f"select {names}, 0::bigint as n from staging.{table} limit 0"
             )
-            counts = read.profile_counts(spec.direct_profile_columns, leave_out=moved)
+            counts = read.profile_counts(spec.direct_profile_columns)
             if counts.height:
                 columnar.copy_frame(cur, "pg_temp.direct_profile", counts)
             cur.execute(spec_sql(cur, spec, spec.direct_profile), _params(f))
@@ -1064,7 +1072,7 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
             lap("gx")
             if not result.success:  # held: its rows as the staging path leaves them (for a release)
                 rest = columnar.direct_rows_of(conn, spec, f.file_id)
-                columnar.direct_move_back(conn, spec, f.file_id, rest, spill)
+                columnar.direct_move_back(conn, spec, f.file_id, rest, spill, read)
                 fill_raw(cur, f)
                 conn.commit()
                 return {"status": "held", "reasons": result.failed, "docs_key": result.docs_key}
