@@ -1093,11 +1093,14 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
         conn.rollback()
         spill.unlink(missing_ok=True)
         return None
-    except Exception:  # noqa: BLE001 (the staging path does what it does with the file)
+    except Exception as exc:  # noqa: BLE001 (the staging path does what it does with the file)
         conn.rollback()
         spill.unlink(missing_ok=True)
+        # the error's type only: a database error's message may quote a row ("Failing row contains ...")
         log.warning(
-            "file %s: not read straight into core; the staging path takes it", f.file_id, exc_info=True
+            "file %s: not read straight into core (%s); the staging path takes it",
+            f.file_id,
+            type(exc).__name__,
         )
         return None
     analyze_if_stale(conn, f, loaded)
