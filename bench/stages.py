@@ -232,6 +232,25 @@ def merge(ctx: Ctx) -> dict:
     return {"detail": {"rows_loaded": loaded}}
 
 
+@stage(
+    "direct", "read, rules, gate and merge in one transaction, rows straight into core (engine.ingest_direct)"
+)
+def direct(ctx: Ctx) -> dict:
+    from covidsync.ingest import engine
+
+    f = _file(ctx)
+    done = engine.ingest_direct(ctx.conn, f)
+    if done is None or done["status"] != "merged":
+        raise RuntimeError("the file did not take the direct path to merged")
+    return {
+        "detail": {
+            "rows_loaded": done["rows_loaded"],
+            "rows_direct": done["rows_direct"],
+            **{f"{k}_s": v for k, v in done["timings"].items()},
+        }
+    }
+
+
 @stage("report", "finish (result.json, errors.csv, archive)")
 def finish(ctx: Ctx) -> dict:
     from covidsync.ingest import pipeline
@@ -244,11 +263,24 @@ FACILITY_STEPS = ("register", "parse_stage", "rules", "gate", "merge", "report",
 # the floors: the core rows the merge wrote, COPYed into a bare copy of the core table and into one as it stands
 FACILITY_BASELINES = ("copy", "copy_unlogged", "naive", "copy_core", "copy_core_indexed")
 FACILITY_HEADLINE = ("register", "parse_stage", "rules", "gate", "merge")  # file to merged core rows
+# the path process_file takes (issue 16, e10-direct): one step from the file to merged core rows
+FACILITY_DIRECT_STEPS = ("register", "direct", "report", "core_export")
+FACILITY_DIRECT_HEADLINE = ("register", "direct")
 
 group(
     Group(
         "vaccinations",
         "facility vaccination ingest (file to merged core rows)",
+        "vaccinations",
+        FACILITY_DIRECT_STEPS,
+        FACILITY_DIRECT_HEADLINE,
+        baselines=FACILITY_BASELINES,
+    )
+)
+group(
+    Group(
+        "vaccinations_staged",
+        "facility vaccination ingest (file to merged core rows, the staging path: COVIDSYNC_INGEST_DIRECT=0)",
         "vaccinations",
         FACILITY_STEPS,
         FACILITY_HEADLINE,
@@ -269,6 +301,16 @@ group(
     Group(
         "test_results",
         "facility test-result ingest (file to merged core rows)",
+        "test_results",
+        FACILITY_DIRECT_STEPS,
+        FACILITY_DIRECT_HEADLINE,
+        baselines=FACILITY_BASELINES,
+    )
+)
+group(
+    Group(
+        "test_results_staged",
+        "facility test-result ingest (file to merged core rows, the staging path: COVIDSYNC_INGEST_DIRECT=0)",
         "test_results",
         FACILITY_STEPS,
         FACILITY_HEADLINE,

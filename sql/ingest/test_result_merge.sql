@@ -1,10 +1,11 @@
 -- core.test_result from one validated test-results file, in the caller's transaction: the rows without
 -- errors replace the facility's records with the same record_key (the earlier versions move to
 -- core.test_result_history, unless they came from this very file). Parameters: file_id, facility_code,
--- keys_in_order.
--- a reprocess of this file first takes back what its earlier load put in core
+-- keys_in_order, take_back.
+-- a reprocess of this file first takes back what its earlier load put in core (take_back; a file read
+-- straight into core took it back before its rows were written, and keeps them)
 delete from core.test_result
-where source_file_id = %(file_id)s;
+where source_file_id = %(file_id)s and %(take_back)s;
 
 with replaced as (
     delete from core.test_result as t

@@ -1,10 +1,11 @@
 -- core.vaccination from one validated vaccinations file, in the caller's transaction: the rows without
 -- errors replace the facility's records with the same record_key (the earlier versions move to
 -- core.vaccination_history, unless they came from this very file: a reprocess is not a new version).
--- Parameters: file_id, facility_code, keys_in_order.
--- a reprocess of this file first takes back what its earlier load put in core
+-- Parameters: file_id, facility_code, keys_in_order, take_back.
+-- a reprocess of this file first takes back what its earlier load put in core (take_back; a file read
+-- straight into core took it back before its rows were written, and keeps them)
 delete from core.vaccination
-where source_file_id = %(file_id)s;
+where source_file_id = %(file_id)s and %(take_back)s;
 
 with replaced as (
     delete from core.vaccination as v

@@ -279,9 +279,63 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+_TEMPLATE_CODE: dict[str, bytes] = {}
+
+
+def _share_template_code(root: Path) -> None:
+    """Data Docs' Jinja templates compiled once, not once a page (issue 16, e10-direct).
+
+    Every page GX renders makes a new :class:`great_expectations.render.view.view.DefaultJinjaView`, and
+    with it a new Jinja ``Environment`` whose template cache starts empty: each file's Data Docs update
+    parsed and compiled its ~56 templates again, about 80 % of the rendering's time. A bytecode cache shared
+    by those environments (Jinja's own mechanism, keyed by template name and checked against the source and
+    the Python version) keeps the compiled code, in memory and in ``gx/uncommitted/jinja_bytecode`` (so
+    that each task's process, a fresh one, finds it compiled: written by a rename, safe for parallel
+    workers); the environments, their filters and the pages are as before."""
+    from great_expectations.render.view.view import DefaultJinjaView
+    from jinja2 import FileSystemBytecodeCache
+
+    if getattr(DefaultJinjaView, "_covidsync_shared_code", False):
+        return
+    folder = root / "gx" / "uncommitted" / "jinja_bytecode"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # a read-only project: compiled per page, as before
+
+    class _Shared(FileSystemBytecodeCache):
+        def load_bytecode(self, bucket):
+            code = _TEMPLATE_CODE.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+                return
+            super().load_bytecode(bucket)
+            if bucket.code is not None:
+                _TEMPLATE_CODE[bucket.key] = bucket.bytecode_to_string()
+
+        def dump_bytecode(self, bucket):
+            _TEMPLATE_CODE[bucket.key] = bucket.bytecode_to_string()
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass  # kept in memory only
+
+    cache = _Shared(str(folder))
+    original = DefaultJinjaView.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.env.bytecode_cache = cache
+
+    DefaultJinjaView.__init__ = init
+    DefaultJinjaView._covidsync_shared_code = True
+
+
 def _context(root: Path):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    _share_template_code(root)
 
     if not (root / "gx" / "great_expectations.yml").is_file():
         raise FileNotFoundError(f"no GX project at {root} (expected gx/great_expectations.yml)")

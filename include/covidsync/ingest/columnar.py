@@ -863,3 +863,263 @@ def raw_of_rows(spec: DatasetSpec, wanted: Iterable[int], spill: Path | None, re
     ]
     parts = [p for p in parts if p.height]
     return pl.concat(parts) if parts else pl.DataFrame(schema={"row_number": pl.Int64, "raw": pl.String})
+
+
+# -- straight into core (issue 16, branch e10-direct) ---------------------------------------------------------
+# A file whose spec names its core columns (``DatasetSpec.direct_columns``) can be written by its batches
+# straight into ``core.<table>`` while it is read, inside the transaction that ends with its merge
+# (covidsync.ingest.engine.process_file): PostgreSQL maintains the core table's indexes while polars reads
+# and types the next batch, instead of after it, and the rows need no staging round trip. Only the rows that
+# a set rule still has to judge go to staging, as before: a row with a code of the frame rules, a row whose
+# merge key or duplicates key repeats an earlier row's of the file (by a 64-bit hash: a collision only sends
+# a row to staging), a row without a merge key, and a row whose key the facility already has in core (it
+# replaces that record: history). The rows written straight in core that turn out to need staging after all
+# (the first row of a key that repeats further down the file; a row a later SQL rule flags) are moved back
+# (:func:`direct_move_back`).
+
+# a file of more bytes than this takes the staging path (the hashes of its keys are held in memory)
+DIRECT_MAX_BYTES = int(os.environ.get("COVIDSYNC_INGEST_DIRECT_MAX_BYTES", str(400 << 20)))
+
+
+class _Seen:
+    """The 64-bit hashes of one key seen so far in a file (a sorted array: 8 bytes a row)."""
+
+    def __init__(self):
+        import numpy as np
+
+        self.np = np
+        self.sorted = np.empty(0, dtype=np.uint64)
+
+    def again(self, hashes, valid):
+        """Whether each row's key (``hashes``, where ``valid``) was seen at an earlier row of the file."""
+        np = self.np
+        hit = np.zeros(len(hashes), dtype=bool)
+        at = np.flatnonzero(valid)
+        if not len(at):
+            return hit
+        h = hashes[at]
+        if len(self.sorted):
+            pos = np.searchsorted(self.sorted, h).clip(0, len(self.sorted) - 1)
+            hit[at] = self.sorted[pos] == h
+        _, first = np.unique(h, return_index=True)  # within the batch: every occurrence after the first
+        later = np.ones(len(h), dtype=bool)
+        later[first] = False
+        hit[at[later]] = True
+        merged = np.concatenate([self.sorted, np.unique(h)])
+        merged.sort(kind="stable")  # two sorted runs: a merge
+        self.sorted = merged
+        return hit
+
+
+class DirectResult:
+    """What :func:`stage_direct` did: rows read, rows written to core and to staging, the facts that
+    ``staging.staged_file`` records, the core rows to move back to staging, and the profile of the rows
+    in core (their counts by the profile columns' values, a small frame a batch, for the gate's profile)."""
+
+    def __init__(self):
+        self.total = 0
+        self.direct = 0
+        self.staged = 0
+        self.keys_in_order = False
+        self.duplicate_rows: list[int] | None = None
+        self.by_record_id: bool | None = None
+        self.move_back: list[int] = []
+        self.profile_parts: list[pl.DataFrame] = []
+
+    def add_profile(self, columns: Iterable[str], rows: pl.DataFrame, sign: int = 1) -> None:
+        """Count ``rows`` (typed) by their profile columns' values into the profile of the core rows
+        (``sign`` -1: rows moved out of core again). Memory: one small frame of counts a batch."""
+        columns = list(columns)
+        if rows.height:
+            self.profile_parts.append(
+                rows.group_by([pl.col(c).cast(pl.String) for c in columns])
+                .agg((pl.len().cast(pl.Int64) * sign).alias("n"))
+                .select(*columns, "n")
+            )
+
+    def profile_counts(self, columns: Iterable[str]) -> pl.DataFrame:
+        """The rows in core by their profile columns' values (``n``)."""
+        columns = list(columns)
+        if not self.profile_parts:
+            return pl.DataFrame(schema={**{c: pl.String for c in columns}, "n": pl.Int64})
+        return (
+            pl.concat(self.profile_parts)
+            .group_by(columns)
+            .agg(pl.col("n").sum())
+            .filter(pl.col("n") != 0)
+            .select(*columns, "n")
+        )
+
+
+def stage_direct(
+    conn,
+    spec: DatasetSpec,
+    file_id: int,
+    facility_code: str,
+    rows,
+    path,
+    *,
+    context,
+    spill: Path,
+    has_existing: bool,
+) -> DirectResult:
+    """Read the file batch by batch (in the caller's transaction): each batch typed and checked by the frame
+    rules as :func:`stage_rows` does, its row codes to ``staging.row_check``, its values as sent to the
+    spill, and its rows to ``core.<table>`` or to ``staging.<table>`` (see above). A CSV that turns out not to
+    be one record a line raises :class:`NotPlain` (the caller rolls back and takes the staging path)."""
+    import numpy as np
+
+    names = [c.name for c in spec.columns]
+    has_record_id = getattr(context, "has_record_id", True)
+    out_columns = ["facility_code", "record_key", *spec.direct_columns, *spec.direct_false]
+    out_columns += ["warnings", "source_file_id", "source_row"]
+    result = DirectResult()
+    order = _KeyOrder(spec.record_key)
+    seen_key, seen_dup = _Seen(), _Seen()
+    hashes: list[pl.DataFrame] = []
+    with conn.cursor() as cur:
+        cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
+        cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
+        with _SpillWriter(spill) as writer, _Ahead(COPY_AHEAD) as ahead:
+            for frame in read_batches(spec, rows, path, checked_as_read=True):
+                sent = frame.select("row_number", *names)
+                out = typed(spec, frame, file_id, raw=False)
+                order.add(out)
+                codes = spec.frame_rules(sent, out, context)
+                key = spec.record_key(out)
+                dup = spec.duplicate_key(out, has_record_id)
+                key_h = key.hash(seed=0).to_numpy()
+                dup_h = dup.hash(seed=1).to_numpy()
+                key_ok = key.is_not_null().to_numpy()
+                dup_ok = dup.is_not_null().to_numpy()
+                to_stage = (
+                    out["row_number"].is_in(codes["row_number"].unique().implode()).to_numpy()
+                    | ~key_ok
+                    | seen_key.again(key_h, key_ok)
+                    | seen_dup.again(dup_h, dup_ok)
+                )
+                if has_existing:  # the keys the facility has in core already: a replacement, by staging
+                    if ahead.pending is not None:
+                        ahead.pending.result()
+                    wanted = key.filter(pl.Series(key_ok & ~to_stage)).to_list()
+                    if wanted:
+                        cur.execute(
+                            f"select record_key from core.{spec.table} "  # noqa: S608 (table from the spec)
+                            "where facility_code = %s and record_key = any(%s)",
+                            (facility_code, wanted),
+                        )
+                        found = {r[0] for r in cur.fetchall()}
+                        if found:
+                            to_stage |= key.is_in(list(found)).fill_null(False).to_numpy()
+                hashes.append(
+                    pl.DataFrame(
+                        {
+                            "row_number": out["row_number"].cast(pl.Int32),
+                            "k": pl.Series(np.where(key_ok, key_h, 0), dtype=pl.UInt64),
+                            "d": pl.Series(np.where(dup_ok, dup_h, 0), dtype=pl.UInt64),
+                            "kv": pl.Series(key_ok),
+                            "dv": pl.Series(dup_ok),
+                            "core": pl.Series(~to_stage),
+                        }
+                    )
+                )
+                mask = pl.Series(to_stage)
+                staged = out.filter(mask)
+                if spec.keep_raw:
+                    flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
+                    raws = flagged.select("row_number", raw_json(names).alias("raw"))
+                    staged = staged.join(raws, on="row_number", how="left", maintain_order="left")
+                direct = out.filter(~mask).with_columns(key.filter(~mask).alias("record_key"))
+                result.add_profile(spec.direct_profile_columns, direct)
+                core = direct.select(
+                    pl.lit(facility_code).alias("facility_code"),
+                    "record_key",
+                    *spec.direct_columns,
+                    *[pl.col(c).fill_null("f") for c in spec.direct_false],
+                    pl.lit("{}").alias("warnings"),
+                    pl.lit(file_id, pl.Int64).alias("source_file_id"),
+                    pl.col("row_number").alias("source_row"),
+                ).select(out_columns)
+                # in the order of the unique key, as the merge inserts (the b-tree appended at one edge; a
+                # file in key order already stays as it is): each batch sorted, the rows of a batch
+                # whose keys come in no order written in key order
+                core = core.sort("record_key")
+
+                def write(staged=staged, core=core, codes=codes, sent=sent) -> None:
+                    if core.height:
+                        copy_frame(cur, f"core.{spec.table}", core)
+                    if staged.height:
+                        copy_frame(cur, f"staging.{spec.table}", staged)
+                    if codes.height:
+                        copy_frame(
+                            cur,
+                            "staging.row_check",
+                            codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
+                        )
+                    writer.write(sent)
+
+                ahead.submit(write)
+                result.total += frame.height
+                result.direct += core.height
+                result.staged += staged.height
+    result.keys_in_order = order.in_order
+    result.by_record_id = has_record_id
+    if hashes:
+        every = pl.concat(hashes)
+        hashes = []
+        repeated_dup = every.filter(pl.col("dv") & pl.col("d").is_duplicated().over("dv"))
+        repeated_key = every.filter(pl.col("kv") & pl.col("k").is_duplicated().over("kv"))
+        result.duplicate_rows = sorted(repeated_dup["row_number"].to_list())
+        back = pl.concat([repeated_dup, repeated_key]).filter(pl.col("core"))["row_number"].unique()
+        result.move_back = sorted(back.to_list())
+    else:
+        result.duplicate_rows = []
+    return result
+
+
+def direct_move_back(
+    conn, spec: DatasetSpec, file_id: int, rows: list[int], spill: Path, read: DirectResult
+) -> int:
+    """Move rows of the file from ``core.<table>`` (written there by :func:`stage_direct`) to staging, typed
+    again from the spill exactly as they were staged, and out of ``read``'s profile of the core rows (in the
+    caller's transaction); return the rows moved."""
+    if not rows:
+        return 0
+    import pyarrow as pa
+
+    wanted = pl.Series("row_number", sorted(set(rows)), dtype=pl.Int64)
+    parts = []
+    with pa.OSFile(str(spill)) as source, pa.ipc.open_stream(source) as reader:
+        for batch in reader:
+            frame = pl.from_arrow(pa.Table.from_batches([batch]))
+            frame = frame.filter(pl.col("row_number").is_in(wanted.implode()))
+            if frame.height:
+                parts.append(frame)
+    if not parts:
+        return 0
+    out = typed(spec, pl.concat(parts), file_id, raw=False)  # typed once (each reader costs a call)
+    keys = spec.record_key(out).to_list()
+    with conn.cursor() as cur:
+        # found by the core table's unique key (facility, record_key), not among all the file's rows
+        cur.execute(
+            f"""
+            delete from core.{spec.table}
+            where facility_code = (select facility_code from ops.landing_file where file_id = %(file_id)s)
+                and record_key = any(%(keys)s) and source_file_id = %(file_id)s
+                and source_row = any(%(rows)s)
+            """,  # noqa: S608 (table from the spec)
+            {"file_id": file_id, "keys": keys, "rows": out["row_number"].to_list()},
+        )
+        moved = cur.rowcount
+        if moved != out.height:
+            raise RuntimeError(f"file {file_id}: {out.height} rows to move back from core, {moved} found")
+        copy_frame(cur, f"staging.{spec.table}", out)
+    read.add_profile(spec.direct_profile_columns, out, -1)
+    return moved
+
+
+def direct_rows_of(conn, spec: DatasetSpec, file_id: int) -> list[int]:
+    """The rows of the file in ``core.<table>`` (written there by :func:`stage_direct`)."""
+    with conn.cursor() as cur:
+        cur.execute(f"select source_row from core.{spec.table} where source_file_id = %s", (file_id,))  # noqa: S608
+        return [r[0] for r in cur.fetchall()]

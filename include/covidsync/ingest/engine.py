@@ -476,6 +476,11 @@ def profile(conn, f: FileRow, counts: dict | None = None) -> dict:
         cur.execute(spec_sql(cur, f.spec, f.spec.profile), _params(f))
         result = dict(cur.fetchone()[0])
     conn.rollback()  # read-only
+    return _finish_profile(f, result)
+
+
+def _finish_profile(f: FileRow, result: dict) -> dict:
+    """The profile SQL's jsonb as the gate reads it (the positivity under history, the file's facts)."""
     if "positivity" in result:
         result.setdefault("history", {})["positivity"] = result.pop("positivity")
     total = result["rows_total"]
@@ -513,7 +518,7 @@ def gate(conn, f: FileRow, batch_profile: dict, *, docs: str | None = None):
 def merge(conn, f: FileRow, *, actor: str = "pipeline", reason: str | None = None) -> int:
     """Merge the file's loadable rows into core in one transaction; return the rows loaded."""
     spec = f.spec
-    params = _params(f, keys_in_order=False)
+    params = _params(f, keys_in_order=False, take_back=True)
     if spec.prepare_merge_hook is not None:
         spec.prepare_merge_hook(conn, f)
     with conn, conn.cursor() as cur:
@@ -822,6 +827,11 @@ def process_file(
     if not _lock(conn, file_id):
         return {"file_id": file_id, "status": "busy"}
     try:
+        # the seams for faults (steps given, or the module's steps replaced) take the staging path
+        if rules_step is None and merge_step is None and _steps_as_written():
+            done = _direct(conn, file_id, datasets=datasets, docs=docs, docs_keys=docs_keys)
+            if done is not None:
+                return done
         opened = _open_file(conn, file_id, datasets=datasets, rules_step=rules_step)
         if isinstance(opened, dict):
             return opened
@@ -832,6 +842,283 @@ def process_file(
         return _close_file(conn, f, counts, result, merge_step=merge_step)
     finally:
         _unlock(conn, file_id)
+
+
+# -- one file straight into core (issue 16, e10-direct) -------------------------------------------------------
+def direct_enabled(spec: DatasetSpec) -> bool:
+    """Whether a file of ``spec`` is read straight into core (:func:`ingest_direct`): its spec names its core
+    columns, and ``COVIDSYNC_INGEST_DIRECT`` is not ``0``."""
+    return (
+        os.environ.get("COVIDSYNC_INGEST_DIRECT", "1") != "0"
+        and bool(spec.direct_columns)
+        and spec.frame_rules is not None
+        and spec.record_key is not None
+        and spec.duplicate_key is not None
+        and spec.stage_hook is None
+        and spec.merge_hook is None
+        and spec.prepare_merge_hook is None
+    )
+
+
+def _direct(conn, file_id: int, *, datasets=None, docs=None, docs_keys=None) -> dict | None:
+    """:func:`process_file` by :func:`ingest_direct` (the file's lock held); None: the staging path instead."""
+    from covidsync.ingest.columnar import DIRECT_MAX_BYTES
+
+    f = load_file(conn, file_id)
+    conn.rollback()
+    allowed = set(specs()) if datasets is None else set(datasets)
+    if f.dataset not in allowed or f.status != "received" or not direct_enabled(f.spec):
+        return None
+    try:
+        if f.landing_path.stat().st_size > DIRECT_MAX_BYTES:
+            return None
+    except OSError:
+        return None
+    try:
+        done = ingest_direct(conn, f, docs=docs)
+    except FileReplaced as replaced:
+        conn.rollback()
+        return replaced.summary
+    if done is None:
+        return None
+    if docs_keys is not None and done["docs_key"] is not None:
+        docs_keys.append(done["docs_key"])
+    if done["status"] == "held":
+        hold(conn, f, done["reasons"])
+    return _finished(conn, f)
+
+
+def _steps_as_written() -> bool:
+    """Whether this module's steps are its own (a test of faults replaces them: the staging path then)."""
+    g = globals()
+    return all(g[name] is fn for name, fn in _STEPS.items())
+
+
+class _Fallback(Exception):  # noqa: N818 (not an error: the signal to take the staging path)
+    pass
+
+
+def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
+    """One received file read, checked, gated and merged in ONE transaction, its rows that no set rule
+    needs written by their batches straight into ``core`` (:func:`covidsync.ingest.columnar.stage_direct`):
+    nothing of it is visible before the merge commits, and a failure anywhere rolls all of it back (the file
+    stays ``received``). The rest is the staging path's: the frame rules' codes, the SQL rules over the
+    staged rows (the duplicates rule over the rows whose key repeats; ``direct_rules_after_hold``), the
+    raw values of flagged rows, the rejected rows, the profile (the core rows' value counts summed in
+    polars), the GX gate with its result and Data Docs, the merge of the staged rows that replace records.
+
+    Returns None, with everything rolled back, when the file takes the staging path instead: too many rows
+    rejected (the file is held whole: staging keeps its rows for a release), a CSV not one record a line, a
+    file the reader rejects, or any error (the staging path then does what it does with it). A file whose
+    gate fails has its core rows moved back to staging and ends ``validated`` (``status`` "held": the caller
+    holds it). Else {"status": "merged", "rows_loaded", "docs_key", "timings"}; the caller reports it."""
+    import time
+
+    from covidsync.ingest import batch_gate, columnar, frame_rules
+    from covidsync.ingest.parse import FileRejected, open_rows
+
+    spec = f.spec
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = round(timings.get(name, 0.0) + now - clock[0], 4)
+        clock[0] = now
+
+    if (replaced := landing.verify_unchanged(conn, f)) is not None:
+        raise FileReplaced(replaced)
+    path = landing.verified_path(f.landing_path)
+    spill = spill_path(f)
+    try:
+        stream = open_rows(path, f.dataset)
+    except FileRejected:
+        conn.rollback()
+        return None
+    has_record_id = "record_id" in stream.columns
+    table = spec.table
+    try:
+        with conn.cursor() as cur:
+            _set_based(cur)
+            # a reprocess of this file first takes back what its earlier load put in core
+            cur.execute(f"delete from core.{table} where source_file_id = %s", (f.file_id,))  # noqa: S608
+            cur.execute(
+                f"select exists (select 1 from core.{table} where facility_code = %s)",  # noqa: S608
+                (f.facility_code,),
+            )
+            has_existing = cur.fetchone()[0]
+            context = frame_rules.context(conn, f.facility_code, f.received_at, has_record_id=has_record_id)
+            read = columnar.stage_direct(
+                conn,
+                spec,
+                f.file_id,
+                f.facility_code,
+                stream,
+                path,
+                context=context,
+                spill=spill,
+                has_existing=has_existing,
+            )
+            lap("read_and_write")
+            cur.execute(
+                """
+                insert into staging.staged_file (file_id, keys_in_order, duplicate_rows, duplicates_by_record_id)
+                values (%s, %s, %s, %s)
+                on conflict (file_id) do update set keys_in_order = excluded.keys_in_order,
+                    duplicate_rows = excluded.duplicate_rows,
+                    duplicates_by_record_id = excluded.duplicates_by_record_id
+                """,
+                (f.file_id, read.keys_in_order, read.duplicate_rows, read.by_record_id),
+            )
+            # the first row of a key that repeats further down the file: judged with the others, in staging
+            moved = list(read.move_back)
+            lap("staged_file")
+            timings["rows_moved_firsts"] = columnar.direct_move_back(
+                conn, spec, f.file_id, moved, spill, read
+            )
+            lap("move_back_firsts")
+            if read.staged + len(moved) >= spec.analyze_min_rows:
+                columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
+                cur.execute(f"analyze staging.{table}{columns}")  # noqa: S608 (table, columns from the spec)
+            set_status(cur, f.file_id, "staged", rows_total=read.total)
+            lap("staged_status")
+
+            # the row rules, as apply_rules
+            params = _params(f, has_record_id=has_record_id, duplicate_rows=read.duplicate_rows)
+            cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
+            cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
+            cur.execute(
+                """
+                insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
+                select c.file_id, c.row_number, c.column_name, c.code, rc.severity
+                from staging.row_check as c
+                join ops.row_code as rc on rc.code = c.code
+                where c.file_id = %s
+                """,
+                (f.file_id,),
+            )
+            for name in spec.rules:
+                cur.execute(spec_sql(cur, spec, name), params)
+            analyze_row_problems(cur, f.file_id)
+            cur.execute(
+                "select count(distinct row_number) filter (where severity = 'error') "
+                "from quarantine.row_problem where file_id = %s",
+                (f.file_id,),
+            )
+            rejected = cur.fetchone()[0]
+            if read.total > 0 and rejected / read.total > max_rejected_share():
+                raise _Fallback  # held whole: the staging path keeps its rows in staging
+            for name in spec.direct_rules_after_hold:
+                cur.execute(spec_sql(cur, spec, name), {**params, "hold_batch": False})
+            # the core rows a SQL rule flagged (a short interval): to staging, for their warnings and report
+            cur.execute(
+                f"""
+                select distinct q.row_number from quarantine.row_problem as q
+                where q.file_id = %(file_id)s and not exists (
+                    select 1 from staging.{table} as s
+                    where s.file_id = q.file_id and s.row_number = q.row_number
+                )
+                """,  # noqa: S608 (table from the spec)
+                {"file_id": f.file_id},
+            )
+            flagged = [r[0] for r in cur.fetchall()]
+            lap("rules")
+            timings["rows_moved_flagged"] = columnar.direct_move_back(
+                conn, spec, f.file_id, flagged, spill, read
+            )
+            lap("move_back_flagged")
+            moved += flagged
+            if spec.keep_raw:
+                fill_raw(cur, f)
+            cur.execute(
+                f"""
+                insert into quarantine.rejected_row (file_id, row_number, raw)
+                select s.file_id, s.row_number, {spec.rejected_raw_sql}
+                from staging.{table} s
+                join (
+                    select distinct q.row_number from quarantine.row_problem q
+                    where q.file_id = %(file_id)s and q.severity = 'error'
+                ) e on e.row_number = s.row_number
+                where s.file_id = %(file_id)s
+                """,  # noqa: S608 (table and expression from the spec)
+                params,
+            )
+            cur.execute(
+                "select count(distinct row_number) filter (where severity = 'warning') "
+                "from quarantine.row_problem where file_id = %s",
+                (f.file_id,),
+            )
+            warned = cur.fetchone()[0]
+            set_status(cur, f.file_id, "validated", rows_rejected=rejected, rows_with_warnings=warned)
+            lap("rules")
+
+            # the profile: the staged rows by SQL, the core rows' counts summed in polars
+            names = ", ".join(spec.direct_profile_columns)
+            cur.execute("drop table if exists pg_temp.direct_profile")
+            cur.execute(
+                f"create temp table direct_profile on commit drop as "  # noqa: S608 (columns from the spec)
+                f"select {names}, 0::bigint as n from staging.{table} limit 0"
+            )
+            counts = read.profile_counts(spec.direct_profile_columns)
+            if counts.height:
+                columnar.copy_frame(cur, "pg_temp.direct_profile", counts)
+            cur.execute(spec_sql(cur, spec, spec.direct_profile), _params(f))
+            batch_profile = _finish_profile(f, dict(cur.fetchone()[0]))
+            lap("profile")
+
+            docs = docs or ("file" if docs_enabled() else "off")
+            result = batch_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
+            batch_gate.store_result(conn, f.file_id, spec.suite, result)
+            lap("gx")
+            if not result.success:  # held: its rows as the staging path leaves them (for a release)
+                rest = columnar.direct_rows_of(conn, spec, f.file_id)
+                columnar.direct_move_back(conn, spec, f.file_id, rest, spill, read)
+                fill_raw(cur, f)
+                conn.commit()
+                return {"status": "held", "reasons": result.failed, "docs_key": result.docs_key}
+
+            merge_params = _params(f, keys_in_order=read.keys_in_order, take_back=False)
+            for name in spec.merge:
+                cur.execute(spec_sql(cur, spec, name), merge_params)
+            inserted = max(cur.rowcount, 0)
+            loaded = read.direct - len(moved) + inserted
+            cur.execute(
+                "update ops.landing_file set final_path = %s where file_id = %s",
+                (str(f.archive_path), f.file_id),
+            )
+            set_status(cur, f.file_id, "merged", rows_loaded=loaded)
+        conn.commit()
+        lap("merge")
+    except (_Fallback, columnar.NotPlain, FileRejected):
+        conn.rollback()
+        spill.unlink(missing_ok=True)
+        return None
+    except Exception as exc:  # noqa: BLE001 (the staging path does what it does with the file)
+        conn.rollback()
+        spill.unlink(missing_ok=True)
+        # the error's type only: a database error's message may quote a row ("Failing row contains ...")
+        log.warning(
+            "file %s: not read straight into core (%s); the staging path takes it",
+            f.file_id,
+            type(exc).__name__,
+        )
+        return None
+    analyze_if_stale(conn, f, loaded)
+    lap("analyze")
+    log.info(
+        "file %s: %s rows straight into core, %s staged (%s)",
+        f.file_id,
+        read.direct - len(moved),
+        read.staged + len(moved),
+        timings,
+    )
+    return {
+        "status": "merged",
+        "rows_loaded": loaded,
+        "docs_key": result.docs_key,
+        "timings": timings,
+        "rows_direct": read.direct - len(moved),
+    }
 
 
 # process_file in three parts, so that a group (process_group) can gate its files together between them
@@ -1425,3 +1712,7 @@ def _rules_together(conn, staged: list[tuple[FileRow, bool]]) -> dict[int, dict]
                 "the row rules of %d %s files failed together; each alone", len(files), files[0][0].dataset
             )
     return checked
+
+
+# the steps as written (:func:`_steps_as_written`)
+_STEPS = {fn.__name__: fn for fn in (apply_rules, profile, gate, merge, stage, fill_raw)}

@@ -71,7 +71,10 @@ def process_file(conn, file_id: int) -> dict:
     from covidsync.ingest import engine
 
     # the merge and rules steps are looked up here at call time, so that a test can break them (tests of
-    # faults, a file replaced while it is processed)
+    # faults, a file replaced while it is processed); steps of their own take the staging path (the direct
+    # path, engine.ingest_direct, has no such seams)
+    if merge is engine.merge and apply_rules is engine.apply_rules:
+        return engine.process_file(conn, file_id, datasets=FACILITY_DATASETS)
     return engine.process_file(
         conn,
         file_id,

@@ -151,6 +151,19 @@ class DatasetSpec:
     # the core table's columns a merge's ``ANALYZE`` (covidsync.ingest.engine.analyze_if_stale) reads: the
     # ones statements filter, join and group on (empty: all; names and addresses cost the most to analyse)
     core_analyze_columns: tuple[str, ...] = ()
+    # issue 16 (e10-direct): the rows no set rule needs written by their batches straight into core.<table>
+    # inside the file's one transaction (covidsync.ingest.engine.process_file, columnar.stage_direct).
+    # ``direct_columns``: the typed staging columns that core takes as they are (besides facility_code,
+    # record_key, warnings, source_file_id, source_row); ``direct_false``: the booleans core takes as
+    # ``coalesce(x, false)``; ``direct_profile_columns``: the columns whose value counts the profile sums;
+    # ``direct_rules_after_hold``: ``rules_after_hold`` for such a file (its clean rows partly in core);
+    # ``direct_profile``: the profile SQL for such a file (the core rows' counts in ``pg_temp.direct_profile``).
+    # Empty ``direct_columns``: the staging path only.
+    direct_columns: tuple[str, ...] = ()
+    direct_false: tuple[str, ...] = ()
+    direct_profile_columns: tuple[str, ...] = ()
+    direct_rules_after_hold: tuple[str, ...] = ()
+    direct_profile: str = ""
 
     @property
     def required_columns(self) -> tuple[str, ...]:

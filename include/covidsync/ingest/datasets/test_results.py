@@ -125,6 +125,27 @@ SPEC = DatasetSpec(
     profile="test_result_profile",
     merge=("test_result_merge",),
     identity_columns=IDENTITY,
+    # the rows no set rule needs go straight into core while the file is read (issue 16, e10-direct)
+    direct_columns=(
+        "record_id",
+        "sample_id",
+        "full_name",
+        "date_of_birth",
+        "gender",
+        "citizen_id",
+        "phone",
+        "province_code",
+        "district_code",
+        "commune_code",
+        "test_type",
+        "sampled_at",
+        "result",
+        "ct_value",
+        "resulted_at",
+    ),
+    direct_false=("birth_year_only", "pooled"),
+    direct_profile_columns=("test_type", "result", "pooled", "gender"),
+    direct_profile="test_result_profile_direct",
     record_key=record_key,  # staging notes whether the rows came in key order: the merge then skips its sort
     duplicate_key=duplicate_key,  # staging keeps the candidate rows: the duplicates rule compares only those
     # the columns core readers filter, join and group on: the merge's ANALYZE leaves names and sample ids

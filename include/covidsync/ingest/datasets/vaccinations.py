@@ -155,6 +155,28 @@ SPEC = DatasetSpec(
     group_rules=("vaccination_duplicate_group",),
     group_rules_after_hold=("vaccination_short_interval_group",),
     identity_columns=IDENTITY,
+    # the rows no set rule needs go straight into core while the file is read (issue 16, e10-direct)
+    direct_columns=(
+        "record_id",
+        "full_name",
+        "date_of_birth",
+        "gender",
+        "citizen_id",
+        "phone",
+        "health_insurance_no",
+        "province_code",
+        "district_code",
+        "commune_code",
+        "address",
+        "vaccine_code",
+        "lot_number",
+        "dose_number",
+        "vaccinated_on",
+    ),
+    direct_false=("birth_year_only",),
+    direct_profile_columns=("vaccine_code", "dose_number", "gender"),
+    direct_rules_after_hold=("vaccination_short_interval_direct",),
+    direct_profile="vaccination_profile_direct",
     record_key=record_key,  # staging notes whether the rows came in key order: the merge then skips its sort
     duplicate_key=duplicate_key,  # staging keeps the candidate rows: the duplicates rule compares only those
     # the columns core readers filter, join and group on: the merge's ANALYZE leaves names, addresses, lots
