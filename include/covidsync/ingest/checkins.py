@@ -593,34 +593,76 @@ def checkin_frames(frame: pl.DataFrame, file_id: int) -> tuple[pl.DataFrame, pl.
     return staged, facts
 
 
-def with_person_keys(staged: pl.DataFrame) -> pl.DataFrame:
-    """``staged`` with ``person_key``: :func:`covidsync.privacy.pseudonym` of each row's (``person_kind``,
-    ``identifier``), computed once per distinct pair of the batch (null where the row has no person key).
+class PersonKeys:
+    """The pseudonyms of a file's persons (:func:`covidsync.privacy.pseudonym` of ``person_kind:identifier``),
+    each computed once per file: :meth:`add` gives a batch of staging rows its ``person_key`` column (null
+    where the row has no person key).
 
     The merge reads the key from staging (migration 0046) instead of joining every loadable row to a table
-    of keys hashed in SQL. One HMAC state keyed once and copied per person (0.6 s for 235k persons under
-    load, against 1.4 s with ``hmac.new`` each)."""
-    import hashlib
-    import hmac
+    of keys hashed in SQL. The HMAC is written out with two SHA-256 states keyed once and copied per person
+    (the value of ``hmac.new``; 0.6 s for 235k persons under load against 1.4 s with ``hmac.new`` each), and
+    a person met in an earlier batch is not hashed again (a day's file names most persons in two batches).
+    Holds pseudonyms and identifiers of one file in memory only while it is staged, as staging does."""
 
+    def __init__(self) -> None:
+        import hashlib
+
+        from covidsync import privacy
+
+        key = privacy.key()
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self.known: dict[str, str] = {}  # "kind:identifier" -> pseudonym
+
+    def pseudonym(self, message: str) -> str:
+        h = self._inner.copy()
+        h.update(message.encode())
+        o = self._outer.copy()
+        o.update(h.digest())
+        return o.hexdigest()
+
+    def add(self, staged: pl.DataFrame) -> pl.DataFrame:
+        import polars as pl
+
+        on = ["person_kind", "identifier"]
+        pairs = staged.select(on).drop_nulls().unique()
+        messages = pairs.select(pl.concat_str(on, separator=":"))["person_kind"].to_list()
+        known, inner, outer = self.known, self._inner, self._outer
+        keys = []
+        for message in messages:
+            value = known.get(message)
+            if value is None:  # self.pseudonym(message), written out: 240k calls a 500k-row file
+                h = inner.copy()
+                h.update(message.encode())
+                o = outer.copy()
+                o.update(h.digest())
+                value = known[message] = o.hexdigest()
+            keys.append(value)
+        pairs = pairs.with_columns(person_key=pl.Series(keys, dtype=pl.String))
+        return staged.join(pairs, on=on, how="left", maintain_order="left")
+
+
+def payloads_where_reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen: set[str]) -> pl.DataFrame:
+    """``staged`` with ``qr_payload`` kept only on the rows whose payload a report may show, null on the
+    others (issue 16, e11-checkins: the payload was half the bytes of each staged row, written by ``COPY``
+    and read again by every pass of the merge, which never reads it).
+
+    Only a row with a problem shows its payload (masked, in ``quarantine.rejected_row`` and the sender's
+    errors.csv): a row with a code of this batch (``codes``), and every row that ``duplicate_in_file``
+    (SQL, after staging) may flag: a ``checkin_id`` repeated in the batch or met in an earlier batch
+    (``ids_seen``, filled here). The identity facts of every payload were taken before (its own table)."""
     import polars as pl
 
-    from covidsync import privacy
-
-    pairs = staged.select("person_kind", "identifier").drop_nulls().unique()
-    keyed = hmac.new(privacy.key(), digestmod=hashlib.sha256)
-
-    def pseudonym(kind: str, identifier: str) -> str:
-        h = keyed.copy()
-        h.update(f"{kind}:{identifier}".encode())
-        return h.hexdigest()
-
-    keys = [
-        pseudonym(k, i)
-        for k, i in zip(pairs["person_kind"].to_list(), pairs["identifier"].to_list(), strict=True)
-    ]
-    pairs = pairs.with_columns(person_key=pl.Series(keys, dtype=pl.String))
-    return staged.join(pairs, on=["person_kind", "identifier"], how="left", maintain_order="left")
+    ids = staged["checkin_id"]
+    values = ids.to_list()
+    earlier = pl.Series([v in ids_seen for v in values], dtype=pl.Boolean)  # a set: no copy per batch
+    ids_seen.update(values)
+    ids_seen.discard(None)
+    keep = staged["row_number"].is_in(codes["row_number"].implode()) | ids.is_duplicated() | earlier
+    return staged.with_columns(qr_payload=pl.when(keep.fill_null(False)).then(pl.col("qr_payload")))
 
 
 def stage_checkins_columnar(
@@ -642,6 +684,8 @@ def stage_checkins_columnar(
     keys = ["person_kind", "identifier", "source"]
     context = checkin_frame_rules.context(conn, received_at) if received_at is not None else None
     venues_seen: set[str] = set()  # the file's venue codes found in core.venue so far
+    person_keys = PersonKeys()
+    ids_seen: set[str] = set()  # the file's check-in ids so far (payloads_where_reported)
     with conn.cursor() as cur:
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
@@ -653,7 +697,7 @@ def stage_checkins_columnar(
             if facts.height:
                 seen = facts.select(keys) if seen is None else pl.concat([seen, facts.select(keys)])
                 columnar.copy_frame(cur, "staging.checkin_identity", facts)
-            columnar.copy_frame(cur, "staging.checkin", with_person_keys(staged))
+            staged = person_keys.add(staged)
             if context is not None:
                 batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"], venues_seen)
                 codes = checkin_frame_rules.row_codes(None, staged, batch)
@@ -663,6 +707,8 @@ def stage_checkins_columnar(
                         "staging.row_check",
                         codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
                     )
+                staged = payloads_where_reported(staged, codes, ids_seen)
+            columnar.copy_frame(cur, "staging.checkin", staged)
             total += frame.height
         if total:
             # the statistics the rules, profile and merge plans read (every column of 500k rows: 1.9 s
@@ -794,6 +840,15 @@ def prepare_merge(conn, f: FileRow) -> None:
     _PREPARED_DAYS[f.file_id] = days
 
 
+def index_build_memory() -> str:
+    """``COVIDSYNC_CHECKIN_INDEX_MEMORY`` (default 256MB): the ``maintenance_work_mem`` of a check-in merge
+    (the indexes of a day built aside, and of a first load's persons and links, are built by sort)."""
+    value = os.environ.get("COVIDSYNC_CHECKIN_INDEX_MEMORY", "256MB").strip()
+    if not value.replace("MB", "").replace("GB", "").isdigit():
+        raise ValueError(f"COVIDSYNC_CHECKIN_INDEX_MEMORY: {value!r} is not a size such as 256MB")
+    return value
+
+
 def merge_checkins(cur, f: FileRow, params: dict) -> None:
     """The check-in merge, inside the engine's merge transaction: the file's earlier rows out, person keys
     computed once per distinct person, then the check-ins, the persons and the identity links."""
@@ -808,6 +863,10 @@ def merge_checkins(cur, f: FileRow, params: dict) -> None:
     # the file's sorts and hashes in memory (the server's default 4 MB spilled three of them to disk at
     # 200k rows), as the status build does
     cur.execute("set local work_mem = '64MB'")
+    # and the index builds by sort (a day built aside, the first load's persons and links) in memory: at the
+    # server's 64 MB the day's (person_key, scanned_at) and (venue_code, scanned_at) sorts of 490k rows went
+    # to disk
+    cur.execute("select set_config('maintenance_work_mem', %s, true)", (index_build_memory(),))
     keys = privacy.sql_params()
     cur.execute(person_key_sql(cur, MERGE_TABLES, "checkin_person_key"), {**params, **keys})
     # a table made by CREATE ... AS has no statistics: the planner took its 94k persons for 2k and
