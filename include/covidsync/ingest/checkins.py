@@ -601,7 +601,8 @@ class PersonKeys:
     The merge reads the key from staging (migration 0046) instead of joining every loadable row to a table
     of keys hashed in SQL. The HMAC is written out with two SHA-256 states keyed once and copied per person
     (the value of ``hmac.new``; 0.6 s for 235k persons under load against 1.4 s with ``hmac.new`` each), and
-    a person met in an earlier batch is not hashed again (a day's file names most persons in two batches).
+    a person met in an earlier batch is not hashed again (a day's file names most persons in two batches;
+    at most :data:`IDENTITY_CACHE` remembered, so memory stays flat).
     Holds pseudonyms and identifiers of one file in memory only while it is staged, as staging does."""
 
     def __init__(self) -> None:
@@ -615,7 +616,7 @@ class PersonKeys:
         key = key.ljust(64, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-        self.known: dict[str, str] = {}  # "kind:identifier" -> pseudonym
+        self.known: dict[str, str] = {}  # "kind:identifier" -> pseudonym, at most IDENTITY_CACHE of them
 
     def pseudonym(self, message: str) -> str:
         h = self._inner.copy()
@@ -630,6 +631,8 @@ class PersonKeys:
         on = ["person_kind", "identifier"]
         pairs = staged.select(on).drop_nulls().unique()
         messages = pairs.select(pl.concat_str(on, separator=":"))["person_kind"].to_list()
+        if len(self.known) + len(messages) > IDENTITY_CACHE:  # memory stays flat: a long file hashes again
+            self.known.clear()
         known, inner, outer = self.known, self._inner, self._outer
         keys = []
         for message in messages:
@@ -645,22 +648,47 @@ class PersonKeys:
         return staged.join(pairs, on=on, how="left", maintain_order="left")
 
 
-def payloads_where_reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen: set[str]) -> pl.DataFrame:
+class IdsSeen:
+    """Which ``checkin_id`` values earlier batches of a file may have sent, in a fixed 16 MB bitmap (one bit per
+    64-bit hash of an id, modulo 2**27), so that memory stays flat however long the file: a false "seen" is
+    possible (about 4 % of ids at 5M distinct ones), a missed one never. What it decides must therefore only
+    widen: :func:`payloads_where_reported` keeps a payload it did not need, never drops one it needs."""
+
+    BITS = 1 << 27
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._bits = np.zeros(self.BITS // 8, dtype=np.uint8)
+
+    def seen_then_add(self, ids: pl.Series) -> pl.Series:
+        """For each id of the batch: whether an earlier batch may have sent it (null: False); then the batch's
+        ids are added."""
+        import numpy as np
+        import polars as pl
+
+        slots = (ids.hash(seed=1603) % self.BITS).to_numpy().astype(np.int64)
+        byte, bit = slots >> 3, (slots & 7).astype(np.uint8)
+        seen = (self._bits[byte] >> bit) & 1
+        present = ids.is_not_null().to_numpy()
+        np.bitwise_or.at(self._bits, byte[present], (np.uint8(1) << bit[present]).astype(np.uint8))
+        return pl.Series(seen.astype(bool)) & ids.is_not_null()
+
+
+def payloads_where_reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen: IdsSeen) -> pl.DataFrame:
     """``staged`` with ``qr_payload`` kept only on the rows whose payload a report may show, null on the
     others (issue 16, e11-checkins: the payload was half the bytes of each staged row, written by ``COPY``
     and read again by every pass of the merge, which never reads it).
 
     Only a row with a problem shows its payload (masked, in ``quarantine.rejected_row`` and the sender's
     errors.csv): a row with a code of this batch (``codes``), and every row that ``duplicate_in_file``
-    (SQL, after staging) may flag: a ``checkin_id`` repeated in the batch or met in an earlier batch
-    (``ids_seen``, filled here). The identity facts of every payload were taken before (its own table)."""
+    (``checkin_duplicate.sql``, after staging) may flag: a ``checkin_id`` repeated in the batch or that an
+    earlier batch may have sent (``ids_seen``, a superset; filled here). The identity facts of every payload
+    were taken before (their own table)."""
     import polars as pl
 
     ids = staged["checkin_id"]
-    values = ids.to_list()
-    earlier = pl.Series([v in ids_seen for v in values], dtype=pl.Boolean)  # a set: no copy per batch
-    ids_seen.update(values)
-    ids_seen.discard(None)
+    earlier = ids_seen.seen_then_add(ids)
     keep = staged["row_number"].is_in(codes["row_number"].implode()) | ids.is_duplicated() | earlier
     return staged.with_columns(qr_payload=pl.when(keep.fill_null(False)).then(pl.col("qr_payload")))
 
@@ -685,7 +713,7 @@ def stage_checkins_columnar(
     context = checkin_frame_rules.context(conn, received_at) if received_at is not None else None
     venues_seen: set[str] = set()  # the file's venue codes found in core.venue so far
     person_keys = PersonKeys()
-    ids_seen: set[str] = set()  # the file's check-in ids so far (payloads_where_reported)
+    ids_seen = IdsSeen() if context is not None else None  # the file's check-in ids so far, as a bitmap
     with conn.cursor() as cur:
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
@@ -871,7 +899,7 @@ def merge_checkins(cur, f: FileRow, params: dict) -> None:
     cur.execute(person_key_sql(cur, MERGE_TABLES, "checkin_person_key"), {**params, **keys})
     # a table made by CREATE ... AS has no statistics: the planner took its 94k persons for 2k and
     # searched quarantine once per staged row instead of hashing it
-    cur.execute("analyze checkin_person_key")
+    cur.execute("analyze checkin_person_key (person_kind, identifier, person_key)")
     for name in f.spec.merge:
         rebuild = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT.get(name))
         cur.execute(

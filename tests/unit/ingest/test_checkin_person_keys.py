@@ -49,3 +49,42 @@ def test_a_key_longer_than_a_block_is_hashed_first_as_hmac_does(monkeypatch):
     assert keys.add(_batch([("cmnd", "123456789")]))["person_key"].to_list() == [
         privacy.pseudonym("cmnd", "123456789")
     ]
+
+
+def test_payloads_are_kept_on_every_row_a_report_may_show():
+    from covidsync.ingest.checkins import IdsSeen, payloads_where_reported
+
+    def batch(rows):
+        return pl.DataFrame(
+            {
+                "row_number": [n for n, _ in rows],
+                "checkin_id": [c for _, c in rows],
+                "qr_payload": [f"payload {n}" for n, _ in rows],
+            },
+            schema={"row_number": pl.Int64, "checkin_id": pl.String, "qr_payload": pl.String},
+        )
+
+    codes = pl.DataFrame(
+        {"row_number": [2], "column_name": ["venue_code"], "code": ["unknown_venue"]},
+        schema={"row_number": pl.Int64, "column_name": pl.String, "code": pl.String},
+    )
+    seen = IdsSeen()
+    first = payloads_where_reported(batch([(1, "A"), (2, "B"), (3, "C"), (4, "C"), (5, None)]), codes, seen)
+    # a row with a code, and the rows of an id repeated in the batch, keep it; the others do not
+    assert first["qr_payload"].to_list() == [None, "payload 2", "payload 3", "payload 4", None]
+    second = payloads_where_reported(batch([(6, "A"), (7, None)]), codes.clear(), seen)
+    # an id an earlier batch sent keeps it (checkin_duplicate.sql flags it after staging)
+    assert second["qr_payload"].to_list()[0] == "payload 6"
+
+
+def test_ids_seen_never_misses_an_id_of_an_earlier_batch():
+    from covidsync.ingest.checkins import IdsSeen
+
+    seen = IdsSeen()
+    earlier = pl.Series([f"PC-{n:08d}" for n in range(0, 200_000, 2)], dtype=pl.String)
+    assert not seen.seen_then_add(earlier).any()
+    later = pl.Series([f"PC-{n:08d}" for n in range(200_000)] + [None], dtype=pl.String)
+    flags = seen.seen_then_add(later)
+    assert flags[0:200_000:2].all(), "every id sent before is seen"
+    assert flags[1:200_000:2].mean() < 0.01, "few false ones at this size"
+    assert flags[200_000] is False
