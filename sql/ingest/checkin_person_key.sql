@@ -27,7 +27,7 @@ from (
         l.person_kind,
         l.identifier,
         -- one value per person (null only for rows an older stage wrote); byte order: no strcoll per row
-        min(l.person_key collate "C") as staged_key,
+        min(l.person_key collate "C") as staged_key,  -- noqa: RF03
         min(l.scanned_at) as first_seen_at,
         max(l.scanned_at) as last_seen_at,
         count(*) as loadable_rows

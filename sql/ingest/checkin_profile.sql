@@ -66,7 +66,10 @@ select jsonb_build_object(
             having sum(g.n) > 1
         ) as d
     ),
-    'null_keys', (select coalesce(sum(g.n), 0)::bigint from grouped as g where g.null_key),
+    'null_keys', (
+        select coalesce(sum(g.n), 0)::bigint from grouped as g
+        where g.null_key
+    ),
     'value_counts', jsonb_build_object(
         'direction', (
             select coalesce(jsonb_object_agg(v.k, v.n), '{}') from (

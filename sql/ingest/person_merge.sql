@@ -105,6 +105,6 @@ from person_merge_rows as e
 where not e.known
 -- byte order (issue 16, e11-checkins): the same order for these ASCII kinds and hex keys as the database's
 -- C.UTF-8, sorted with abbreviated keys instead of strcoll (2 s of a first file's 235k persons under load)
-order by e.person_kind collate "C", e.person_key collate "C";
+order by e.person_kind collate "C", e.person_key collate "C";  -- noqa: RF03
 
 drop table person_merge_rows
