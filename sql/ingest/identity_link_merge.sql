@@ -14,7 +14,14 @@
 lock table core.identity_link in share row exclusive mode;
 
 insert into core.identity_link (citizen_id, other_kind, other_value, source, first_seen_file_id)
-select distinct on (i.citizen_id, o.other_kind, o.other_value)
+-- the pairs in byte order (issue 16, e11-checkins): sorted with abbreviated keys instead of strcoll; the same
+-- pairs kept as in the database's C.UTF-8 order (equality is byte equality in both)
+-- (sqlfluff reads the collation's quoted name as a column: RF02 silenced on those lines)
+select distinct on (
+    i.citizen_id collate "C",  -- noqa: RF02
+    o.other_kind collate "C",  -- noqa: RF02
+    o.other_value collate "C"  -- noqa: RF02
+)
     i.citizen_id,
     o.other_kind,
     o.other_value,
@@ -35,4 +42,8 @@ where
         select 1 from core.identity_link as l
         where l.citizen_id = i.citizen_id and l.other_kind = o.other_kind and l.other_value = o.other_value
     )
-order by i.citizen_id asc, o.other_kind asc, o.other_value asc, i.source asc
+order by
+    i.citizen_id collate "C" asc,  -- noqa: RF02
+    o.other_kind collate "C" asc,  -- noqa: RF02
+    o.other_value collate "C" asc,  -- noqa: RF02
+    i.source asc

@@ -103,6 +103,8 @@ select
     e.last_seen_at
 from person_merge_rows as e
 where not e.known
-order by e.person_kind, e.person_key;
+-- byte order (issue 16, e11-checkins): the same order for these ASCII kinds and hex keys as the database's
+-- C.UTF-8, sorted with abbreviated keys instead of strcoll (2 s of a first file's 235k persons under load)
+order by e.person_kind collate "C", e.person_key collate "C";  -- noqa: RF03
 
 drop table person_merge_rows
