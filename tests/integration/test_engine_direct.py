@@ -177,3 +177,28 @@ def test_a_file_its_gate_holds_keeps_its_rows_in_staging_and_none_in_core(wareho
         assert _counts(conn, file_id)[:2] == (60, 0)
     finally:
         conn.close()
+
+
+def test_a_file_over_the_direct_cap_takes_the_staging_path_with_the_same_result(
+    warehouse_url, areas, monkeypatch
+):
+    """The direct path's memory grows with the file (it keeps every row's key hashes to find repeats at the end:
+    613 MB at 1M rows), so a file over ``COVIDSYNC_INGEST_DIRECT_MAX_BYTES`` takes the staging path, whose
+    memory is flat; what it loads is the same."""
+    from covidsync.ingest import columnar
+
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    taken: list[dict | None] = []
+    real = engine.ingest_direct
+    monkeypatch.setattr(engine, "ingest_direct", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1])
+    summaries = {}
+    for facility, cap in (("17001", 1 << 20), ("17002", 1_000)):  # the file: about 12 kB
+        monkeypatch.setattr(columnar, "DIRECT_MAX_BYTES", cap)
+        write_csv(areas["landing"] / facility / "vaccinations" / "day1.csv", rows(facility, 1))
+        [summary] = ingest(warehouse_url, areas)
+        summaries[facility] = {k: v for k, v in summary.items() if k != "file_id"}
+    assert [t["status"] for t in taken] == ["merged"], "only the file under the cap took the direct path"
+    assert summaries["17001"] == summaries["17002"]
+    direct, staged = core_rows(warehouse_url, "17001"), core_rows(warehouse_url, "17002")
+    assert direct == staged and len(direct[0]) == 60
