@@ -212,6 +212,34 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
     return rows, has_record_id
 
 
+def _row_problems(cur, f: FileRow, params: dict) -> int:
+    """A file's row problems written afresh: the codes its frame rules found while staging, then its spec's
+    SQL rules over the staged rows; returns how many rows have an error (the rejected rows)."""
+    spec = f.spec
+    cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
+    cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
+    if spec.frame_rules is not None:  # the codes found while staging (covidsync.ingest.frame_rules)
+        cur.execute(
+            """
+            insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
+            select c.file_id, c.row_number, c.column_name, c.code, rc.severity
+            from staging.row_check as c
+            join ops.row_code as rc on rc.code = c.code
+            where c.file_id = %s
+            """,
+            (f.file_id,),
+        )
+    for name in spec.rules:
+        cur.execute(spec_sql(cur, spec, name), params)
+    analyze_row_problems(cur, f.file_id)
+    cur.execute(
+        "select count(distinct row_number) filter (where severity = 'error') "
+        "from quarantine.row_problem where file_id = %s",
+        (f.file_id,),
+    )
+    return cur.fetchone()[0]
+
+
 def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
     """Row rules as sets; return the counts (rows, rejected, with warnings) and whether to hold."""
     spec = f.spec
@@ -226,28 +254,7 @@ def apply_rules(conn, f: FileRow, has_record_id: bool = True) -> dict:
             found = cur.fetchone()
             if found and found[0] is not None and found[1] == has_record_id:
                 params["duplicate_rows"] = found[0]
-        cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
-        cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
-        if spec.frame_rules is not None:  # the codes found while staging (covidsync.ingest.frame_rules)
-            cur.execute(
-                """
-                insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
-                select c.file_id, c.row_number, c.column_name, c.code, rc.severity
-                from staging.row_check as c
-                join ops.row_code as rc on rc.code = c.code
-                where c.file_id = %s
-                """,
-                (f.file_id,),
-            )
-        for name in spec.rules:
-            cur.execute(spec_sql(cur, spec, name), params)
-        analyze_row_problems(cur, f.file_id)
-        cur.execute(
-            "select count(distinct row_number) filter (where severity = 'error') "
-            "from quarantine.row_problem where file_id = %s",
-            (f.file_id,),
-        )
-        rejected = cur.fetchone()[0]
+        rejected = _row_problems(cur, f, params)
         if spec.frame_rules is not None:  # the rows stage_rows staged and counted (no scan of staging)
             cur.execute("select rows_total from ops.landing_file where file_id = %s", (f.file_id,))
         else:
@@ -985,27 +992,7 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
 
             # the row rules, as apply_rules
             params = _params(f, has_record_id=has_record_id, duplicate_rows=read.duplicate_rows)
-            cur.execute("delete from quarantine.row_problem where file_id = %s", (f.file_id,))
-            cur.execute("delete from quarantine.rejected_row where file_id = %s", (f.file_id,))
-            cur.execute(
-                """
-                insert into quarantine.row_problem (file_id, row_number, column_name, code, severity)
-                select c.file_id, c.row_number, c.column_name, c.code, rc.severity
-                from staging.row_check as c
-                join ops.row_code as rc on rc.code = c.code
-                where c.file_id = %s
-                """,
-                (f.file_id,),
-            )
-            for name in spec.rules:
-                cur.execute(spec_sql(cur, spec, name), params)
-            analyze_row_problems(cur, f.file_id)
-            cur.execute(
-                "select count(distinct row_number) filter (where severity = 'error') "
-                "from quarantine.row_problem where file_id = %s",
-                (f.file_id,),
-            )
-            rejected = cur.fetchone()[0]
+            rejected = _row_problems(cur, f, params)
             if read.total > 0 and rejected / read.total > max_rejected_share():
                 raise _Fallback  # held whole: the staging path keeps its rows in staging
             for name in spec.direct_rules_after_hold:
