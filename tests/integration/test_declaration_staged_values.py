@@ -1,0 +1,92 @@
+"""Migration 0060 (issues 24 and 16, throughput): a declaration's person key, warnings, origin_known and
+destination_in_province are computed while staging, and the persons' facts are written once per file; the
+outputs stay exactly those recorded in tests/fixtures/declarations/edge-cases.json (every row problem, the
+quarantine, errors.csv, result.json, core.declaration, core.checkin_person):
+
+* with the file cut into many batches (facts repeated across batches, codes and person keys per batch);
+* for rows an older stage wrote (the four columns null: a file held before the migration, released after),
+  which the merge fills in SQL first (sql/ingest/declaration_staged_fill.sql).
+"""
+
+from __future__ import annotations
+
+import json
+
+import declaration_cases
+import polars as pl
+from test_declaration_row_codes import FIXTURE, outputs
+
+from covidsync import db
+from covidsync.ingest import declarations, engine, landing
+
+
+def _run(warehouse_url, areas, merge_step=None) -> dict:
+    declaration_cases.write(areas["landing"] / "pccovid" / "declarations")
+    conn = db.connect(warehouse_url)
+    try:
+        [file_id] = landing.register(conn, scope=landing.PCCOVID).pending
+        summary = engine.process_file(conn, file_id, docs="off", merge_step=merge_step)
+    finally:
+        conn.close()
+    assert summary["status"] == "loaded_with_errors"
+    return json.loads(json.dumps(outputs(warehouse_url, areas["outbox"]), default=str))
+
+
+def _assert_fixture(got: dict) -> None:
+    expected = json.loads(FIXTURE.read_text("utf-8"))
+    for key in expected:
+        assert got[key] == expected[key], key
+
+
+def test_many_batches_give_the_recorded_outputs(warehouse_url, areas, monkeypatch):
+    monkeypatch.setenv("COVIDSYNC_MAX_REJECTED_SHARE", "1")
+    monkeypatch.setattr(declarations, "BATCH_ROWS", 97)  # 1,500 rows: 16 batches
+    written = []
+    real = declarations.new_facts
+
+    def counting(facts, seen):
+        kept, seen = real(facts, seen)
+        written.append((facts.unique().height, kept.height))
+        return kept, seen
+
+    monkeypatch.setattr(declarations, "new_facts", counting)
+    _assert_fixture(_run(warehouse_url, areas))
+    assert len(written) >= 15
+    assert sum(k for _, k in written) < sum(n for n, _ in written)  # repeats across batches were not written
+
+
+def test_rows_an_older_stage_wrote_are_filled_by_the_merge(warehouse_url, areas, monkeypatch):
+    monkeypatch.setenv("COVIDSYNC_MAX_REJECTED_SHARE", "1")
+    nulled = []
+
+    def older_stage_then_merge(conn, f):
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "update staging.declaration set person_key = null, warnings = null, origin_known = null, "
+                "destination_in_province = null where file_id = %s",
+                (f.file_id,),
+            )
+            nulled.append(cur.rowcount)
+        return engine.merge(conn, f)
+
+    _assert_fixture(_run(warehouse_url, areas, merge_step=older_stage_then_merge))
+    assert nulled and nulled[0] > 100
+
+
+def test_new_facts_drops_exact_repeats_only():
+    schema = {"person_kind": pl.String, "identifier": pl.String, "phone": pl.String, "birth_year": pl.Int64}
+    first = pl.DataFrame(
+        [("cccd", "1", None, 1990), ("cccd", "2", "09", None), ("cccd", "2", "09", None)],
+        schema=schema,
+        orient="row",
+    )
+    kept, seen = declarations.new_facts(first, None)
+    assert kept.rows() == [("cccd", "1", None, 1990), ("cccd", "2", "09", None)]
+    second = pl.DataFrame(
+        [("cccd", "1", None, 1990), ("cccd", "1", "08", 1990), ("cccd", "2", "09", 1991)],
+        schema=schema,
+        orient="row",
+    )
+    kept, seen = declarations.new_facts(second, seen)
+    assert kept.rows() == [("cccd", "1", "08", 1990), ("cccd", "2", "09", 1991)]  # nulls equal, values not
+    assert seen.height == 4
