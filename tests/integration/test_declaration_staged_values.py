@@ -90,3 +90,37 @@ def test_new_facts_drops_exact_repeats_only():
     kept, seen = declarations.new_facts(second, seen)
     assert kept.rows() == [("cccd", "1", "08", 1990), ("cccd", "2", "09", 1991)]  # nulls equal, values not
     assert seen.height == 4
+
+
+def test_a_late_chunk_not_one_record_a_line_stages_the_file_again(warehouse_url, areas, monkeypatch):
+    """Read natively in one checked pass; a chunk past the first with a line break inside quotes: the file is
+    staged again by the csv module in the same transaction (no row twice)."""
+    from covidsync.ingest import columnar
+
+    monkeypatch.setenv("COVIDSYNC_GX_DOCS", "0")
+    monkeypatch.setattr(columnar, "_NATIVE_CHUNK", 512)
+    data = [{**declaration_cases.clean(i), "declaration_id": f"N{i}"} for i in range(300)]
+    data[-1]["full_name"] = "Nguyễn\nVăn An"
+    declaration_cases.write_rows(areas["landing"] / "pccovid" / "declarations", "late.csv", data)
+    passes = []
+    real = declarations._stage_declarations
+
+    def recording(*args, checked_as_read, **kwargs):
+        passes.append(checked_as_read)
+        return real(*args, checked_as_read=checked_as_read, **kwargs)
+
+    monkeypatch.setattr(declarations, "_stage_declarations", recording)
+    conn = db.connect(warehouse_url)
+    try:
+        [file_id] = landing.register(conn, scope=landing.PCCOVID).pending
+        summary = engine.process_file(conn, file_id)
+        with conn.cursor() as cur:
+            cur.execute("select count(*) from core.declaration where source_file_id = %s", (file_id,))
+            in_core = cur.fetchone()[0]
+            cur.execute("select count(*) from quarantine.row_problem where code = 'duplicate_in_file'")
+            duplicates = cur.fetchone()[0]
+    finally:
+        conn.close()
+    assert passes == [True, False]
+    assert summary["rows_total"] == 300 and duplicates == 0
+    assert in_core == summary["rows_loaded"] >= 299
