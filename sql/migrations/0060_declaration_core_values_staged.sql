@@ -18,7 +18,7 @@
 
 alter table staging.declaration
 add column person_key text,
-add column warnings text [],
+add column warnings text[],
 add column origin_known boolean,
 add column destination_in_province boolean;
 comment on column staging.declaration.person_key is

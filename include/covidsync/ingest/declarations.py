@@ -9,8 +9,12 @@
   only for the rows with a code, every row's in the local spill (:func:`covidsync.ingest.engine.fill_raw`
   takes those of the rows a SQL rule flags); one ``COPY`` per batch, and one of the identity facts (the QR's
   and the row's own name, birth date, gender, phone) for ``core.checkin_person``.
-* merge: the person keys pseudonymised once per person (:data:`covidsync.privacy.SQL_PSEUDONYM`), then the
-  spec's merge SQL in the engine's transaction.
+* staging also computes what the merge used to join for (migration 0060): each row's person key (the pseudonym,
+  once per distinct person of a batch, :class:`covidsync.ingest.checkins.PersonKeys`), its warnings,
+  ``origin_known`` and ``destination_in_province`` (:func:`core_values`); a person's identity facts are written
+  once per file (:func:`new_facts`).
+* merge: the persons' keys as staged (``checkin_person_key.sql``), then the spec's merge SQL in the engine's
+  transaction; rows an older stage wrote are filled in SQL first (``declaration_staged_fill.sql``).
 """
 
 from __future__ import annotations
@@ -253,7 +257,7 @@ def core_values(staged, codes, context):
     ).drop("_unknown_origin", "_in_province")
 
 
-#: the names in the SQL files shared with check-ins (sql/ingest/person_key.sql, person_merge.sql,
+#: the names in the SQL files shared with check-ins (sql/ingest/checkin_person_key.sql, person_merge.sql,
 #: identity_link_merge.sql)
 MERGE_TABLES = {
     "identity_table": "staging.declaration_identity",
