@@ -18,6 +18,7 @@ from test_declaration_row_codes import FIXTURE, outputs
 
 from covidsync import db
 from covidsync.ingest import declarations, engine, landing
+from covidsync.ingest.datasets.declarations import SPEC as declarations_spec
 
 
 def _run(warehouse_url, areas, merge_step=None) -> dict:
@@ -124,3 +125,24 @@ def test_a_late_chunk_not_one_record_a_line_stages_the_file_again(warehouse_url,
     assert passes == [True, False]
     assert summary["rows_total"] == 300 and duplicates == 0
     assert in_core == summary["rows_loaded"] >= 299
+
+
+def test_first_load_analyzes_the_columns_statements_read(warehouse_url, areas, monkeypatch):
+    """A warehouse's first declarations (indexes built by sort after the insert) leave core.declaration with
+    statistics on the columns the arrivals build and the marts filter and join on (the spec's
+    ``core_analyze_columns``)."""
+    monkeypatch.setenv("COVIDSYNC_MAX_REJECTED_SHARE", "1")
+    _run(warehouse_url, areas)
+    conn = db.connect(warehouse_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select attname from pg_stats where schemaname = 'core' and tablename = 'declaration' "
+                "order by attname"
+            )
+            analysed = {r[0] for r in cur.fetchall()}
+    finally:
+        conn.close()
+    # (autovacuum may analyse every column meanwhile: only the ones the merge must analyse are asserted)
+    assert set(declarations_spec.core_analyze_columns) <= analysed
+    assert {"person_key", "submitted_at", "loaded_at", "kind"} <= set(declarations_spec.core_analyze_columns)

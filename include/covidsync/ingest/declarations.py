@@ -315,7 +315,7 @@ def merge_declarations(cur, f: FileRow, params: dict) -> None:
                 # CREATE INDEX sets the table's row count (pg_class.reltuples), which is how the engine's
                 # analyze_if_stale tells a table never analysed: the first load's column statistics (what the
                 # arrivals build plans by) are taken here instead, as they were after the first load before
-                cur.execute("analyze core.declaration")
+                cur.execute(f"analyze core.declaration ({', '.join(f.spec.core_analyze_columns)})")  # noqa: S608
 
 
 #: the merge files whose table, when still empty (a warehouse's first declarations), is loaded with its
