@@ -11,7 +11,7 @@ import pytest
 from covidsync import sqlfiles
 from covidsync.ingest import checkins, declarations
 
-SHARED = ("person_key", "person_merge", "identity_link_merge")
+SHARED = ("checkin_person_key", "person_merge", "identity_link_merge")
 PARAMETERS = {"file_id", "hmac_ikey", "hmac_okey"}
 
 

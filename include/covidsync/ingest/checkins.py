@@ -818,7 +818,7 @@ def apply_retention(conn, today: dt.date, days: int | None = None) -> list[str]:
 
 
 # -- what the engine's check-in spec calls ----------------------------------------------------------------
-#: the names in the SQL files shared with declarations (sql/ingest/person_key.sql, person_merge.sql,
+#: the names in the SQL files shared with declarations (sql/ingest/checkin_person_key.sql, person_merge.sql,
 #: identity_link_merge.sql)
 MERGE_TABLES = {
     "identity_table": "staging.checkin_identity",
@@ -828,8 +828,8 @@ MERGE_TABLES = {
 }
 
 
-def person_key_sql(cur, tables: dict[str, str], name: str = "person_key", alias: str = "k") -> str:
-    """``sql/ingest/<name>.sql`` (``person_key``, shared with declarations, or ``checkin_person_key``) with
+def person_key_sql(cur, tables: dict[str, str], name: str = "checkin_person_key", alias: str = "k") -> str:
+    """``sql/ingest/<name>.sql`` (``checkin_person_key``, shared with declarations) with
     the dataset's ``tables`` (:func:`covidsync.sqlfiles.with_tables`), checked to compute exactly
     :data:`covidsync.privacy.SQL_PSEUDONYM` (of ``<alias>.person_kind``, ``<alias>.identifier``)."""
     import re

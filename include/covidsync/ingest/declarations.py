@@ -9,8 +9,12 @@
   only for the rows with a code, every row's in the local spill (:func:`covidsync.ingest.engine.fill_raw`
   takes those of the rows a SQL rule flags); one ``COPY`` per batch, and one of the identity facts (the QR's
   and the row's own name, birth date, gender, phone) for ``core.checkin_person``.
-* merge: the person keys pseudonymised once per person (:data:`covidsync.privacy.SQL_PSEUDONYM`), then the
-  spec's merge SQL in the engine's transaction.
+* staging also computes what the merge used to join for (migration 0060): each row's person key (the pseudonym,
+  once per distinct person of a batch, :class:`covidsync.ingest.checkins.PersonKeys`), its warnings,
+  ``origin_known`` and ``destination_in_province`` (:func:`core_values`); a person's identity facts are written
+  once per file (:func:`new_facts`).
+* merge: the persons' keys as staged (``checkin_person_key.sql``), then the spec's merge SQL in the engine's
+  transaction; rows an older stage wrote are filled in SQL first (``declaration_staged_fill.sql``).
 """
 
 from __future__ import annotations
@@ -115,7 +119,47 @@ def staging_statistics(cur):
 
 def stage_declarations(conn, f: FileRow, stream, path: Path | None = None) -> int:
     """Replace the file's staged declarations, identity facts and row codes (in the caller's transaction),
-    batch by batch; return the rows staged."""
+    batch by batch; return the rows staged.
+
+    A CSV is read natively in one pass, its bytes checked chunk by chunk as read (as the engine's
+    ``columnar.stage_rows``): when a later chunk is not one record a line, the file is staged again from the
+    start by the csv module (same transaction). Each batch's ``COPY``s and spill are written on a background
+    thread while the next batch is read and typed (``columnar._Ahead``, ``COVIDSYNC_INGEST_COPY_AHEAD``)."""
+    from covidsync.ingest import columnar
+
+    try:
+        return _stage_declarations(conn, f, stream, path, checked_as_read=True)
+    except columnar.NotPlain:
+        return _stage_declarations(conn, f, stream, path, checked_as_read=False)
+
+
+#: rows per batch (None: the engine's ``columnar.BATCH_ROWS``); tests set it small to cut a file into batches
+BATCH_ROWS: int | None = None
+
+
+def new_facts(facts, seen):
+    """(the identity facts of a batch not written by an earlier batch of the file, the facts written so far):
+    exact repeats only (every column equal, nulls equal), so the person merge's aggregates and the identity
+    links read the same values; at most ``checkins.IDENTITY_CACHE`` remembered (memory stays flat: a long
+    file writes a repeat again, which changes nothing). A person named in two batches had the same facts
+    written twice (issue 24: half of the bench's 100k rows)."""
+    import polars as pl
+
+    facts = facts.unique(maintain_order=True)
+    as_text = facts.select(pl.all().cast(pl.String))
+    if seen is not None and seen.height + as_text.height > checkins.IDENTITY_CACHE:
+        seen = None
+    if seen is not None:
+        index = (
+            as_text.with_row_index("_index")
+            .join(seen, on=as_text.columns, how="anti", nulls_equal=True, maintain_order="left")
+            .get_column("_index")
+        )
+        facts, as_text = facts[index], as_text[index]
+    return facts, as_text if seen is None else pl.concat([seen, as_text])
+
+
+def _stage_declarations(conn, f: FileRow, stream, path: Path | None, *, checked_as_read: bool) -> int:
     import polars as pl
 
     from covidsync.ingest import columnar, declaration_frame_rules
@@ -126,12 +170,17 @@ def stage_declarations(conn, f: FileRow, stream, path: Path | None = None) -> in
     declarations = spec("declarations")
     names = [c.name for c in declarations.columns]
     context = declaration_frame_rules.context(conn, f.received_at)
+    person_keys = checkins.PersonKeys()
+    seen = None
     total = 0
     with conn.cursor() as cur:
         for table in ("declaration", "declaration_identity", "row_check"):
             cur.execute(f"delete from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
-        with columnar._SpillWriter(spill_path(f)) as spill:
-            for frame in columnar.read_batches(declarations, stream, path):
+        with columnar._SpillWriter(spill_path(f)) as spill, columnar._Ahead(columnar.COPY_AHEAD) as ahead:
+            batches = columnar.read_batches(
+                declarations, stream, path, BATCH_ROWS or columnar.BATCH_ROWS, checked_as_read=checked_as_read
+            )
+            for frame in batches:
                 sent = frame.select("row_number", *names)
                 staged, facts = declaration_frames(frame, f.file_id)
                 codes = declaration_frame_rules.row_codes(sent, staged, context)
@@ -140,18 +189,22 @@ def stage_declarations(conn, f: FileRow, stream, path: Path | None = None) -> in
                 staged = staged.drop(_CODES_ONLY).join(
                     raws, on="row_number", how="left", maintain_order="left"
                 )
-                columnar.copy_frame(cur, "staging.declaration", staged)
-                if codes.height:
-                    columnar.copy_frame(
-                        cur,
-                        "staging.row_check",
-                        codes.select(pl.lit(f.file_id, pl.Int64).alias("file_id"), pl.all()),
-                    )
-                if facts.height:
-                    columnar.copy_frame(
-                        cur, "staging.declaration_identity", facts.unique(maintain_order=True)
-                    )
-                spill.write(sent)
+                staged = core_values(person_keys.add(staged), codes, context)
+                facts, seen = new_facts(facts, seen)
+
+                def write(staged=staged, codes=codes, facts=facts, sent=sent) -> None:
+                    columnar.copy_frame(cur, "staging.declaration", staged)
+                    if codes.height:
+                        columnar.copy_frame(
+                            cur,
+                            "staging.row_check",
+                            codes.select(pl.lit(f.file_id, pl.Int64).alias("file_id"), pl.all()),
+                        )
+                    if facts.height:
+                        columnar.copy_frame(cur, "staging.declaration_identity", facts)
+                    spill.write(sent)
+
+                ahead.submit(write)
                 total += frame.height
         # the spec's analyze_min_rows leaves ANALYZE to this hook (as check-ins do): the spec's columns, and of
         # the persons' facts only those the person merge groups and joins by (issue 24: ANALYZE of every column
@@ -167,7 +220,44 @@ def stage_declarations(conn, f: FileRow, stream, path: Path | None = None) -> in
     return total
 
 
-#: the names in the SQL files shared with check-ins (sql/ingest/person_key.sql, person_merge.sql,
+def core_values(staged, codes, context):
+    """``staged`` with the values of its core row that the merge used to join for (migration 0060): the
+    ``warnings`` (the row's codes in code order, as a PostgreSQL array literal: codes are lower-case words),
+    ``origin_known`` (no ``unknown_origin_area``; null for a health declaration without an origin) and
+    ``destination_in_province`` (the destination commune's province is Hòa Bình; null without one), exactly as
+    ``sql/ingest/declaration_staged_fill.sql`` computes them for a row an older stage wrote. ``staged`` has
+    its ``person_key`` already (:class:`covidsync.ingest.checkins.PersonKeys`)."""
+    import polars as pl
+
+    from covidsync.ingest.declaration_frame_rules import HOA_BINH
+
+    c = pl.col
+    per_row = codes.group_by("row_number").agg(
+        # byte order: the database's C.UTF-8 order for these ASCII words (array_agg ... order by code)
+        pl.concat_str(pl.lit("{"), c("code").sort().str.join(","), pl.lit("}")).alias("warnings"),
+        (c("code") == "unknown_origin_area").any().alias("_unknown_origin"),
+    )
+    communes = context.communes.select(
+        c("c_code").alias("destination_commune_code"), (c("c_province") == HOA_BINH).alias("_in_province")
+    ).unique(subset="destination_commune_code")
+    framed = staged.join(per_row, on="row_number", how="left", maintain_order="left").join(
+        communes, on="destination_commune_code", how="left", maintain_order="left"
+    )
+    health = c("kind").str.to_lowercase() == "health"
+    return framed.with_columns(
+        c("warnings").fill_null("{}"),
+        pl.when(c("origin_province_code").is_null() & health.fill_null(False))
+        .then(pl.lit(None, dtype=pl.Boolean))
+        .otherwise(~c("_unknown_origin").fill_null(False))
+        .alias("origin_known"),
+        pl.when(c("destination_commune_code").is_null())
+        .then(pl.lit(None, dtype=pl.Boolean))
+        .otherwise(c("_in_province").fill_null(False))
+        .alias("destination_in_province"),
+    ).drop("_unknown_origin", "_in_province")
+
+
+#: the names in the SQL files shared with check-ins (sql/ingest/checkin_person_key.sql, person_merge.sql,
 #: identity_link_merge.sql)
 MERGE_TABLES = {
     "identity_table": "staging.declaration_identity",
@@ -175,6 +265,20 @@ MERGE_TABLES = {
     "loadable_table": "staging.declaration_loadable",
     "seen_at": "submitted_at",
 }
+
+
+def staged_fill_sql(cur) -> str:
+    """``sql/ingest/declaration_staged_fill.sql``, checked to compute exactly
+    :data:`covidsync.privacy.SQL_PSEUDONYM` (of ``s.person_kind``, ``s.identifier``)."""
+    import re
+
+    from covidsync import privacy
+
+    text = sql_text("declaration_staged_fill")
+    expected = privacy.sql_pseudonym("s.person_kind", "s.identifier")
+    if re.sub(r"\s+", "", expected) not in re.sub(r"\s+", "", text):
+        raise AssertionError("declaration_staged_fill.sql no longer computes covidsync.privacy.SQL_PSEUDONYM")
+    return sqlfiles.with_tables(cur, text)
 
 
 def merge_declarations(cur, f: FileRow, params: dict) -> None:
@@ -189,7 +293,17 @@ def merge_declarations(cur, f: FileRow, params: dict) -> None:
     # aggregate went to temporary files at the server's 4 MB; the insert into core.declaration took 1.4-2.2x
     # as long (6.4-7.8 s against 2.9-5.7 s under load, alternating, same database)
     cur.execute("select set_config('work_mem', %s, true)", (set_based_work_mem(),))
-    cur.execute(person_key_sql(cur, MERGE_TABLES), {**params, **privacy.sql_params()})
+    keys = privacy.sql_params()
+    # a file an older stage wrote (held before migration 0060, released after): its rows' staged core values
+    cur.execute(
+        "select exists (select 1 from staging.declaration where file_id = %s and warnings is null)",
+        (f.file_id,),
+    )
+    if cur.fetchone()[0]:
+        cur.execute(staged_fill_sql(cur), {**params, **keys})
+    # the persons' keys as staged (the pseudonym computed once per person while staging), their first and
+    # last submission: the person merge's and the identity links' input
+    cur.execute(person_key_sql(cur, MERGE_TABLES, "checkin_person_key"), {**params, **keys})
     with staging_statistics(cur):
         cur.execute("analyze declaration_person_key")
     for name in f.spec.merge:
@@ -201,7 +315,7 @@ def merge_declarations(cur, f: FileRow, params: dict) -> None:
                 # CREATE INDEX sets the table's row count (pg_class.reltuples), which is how the engine's
                 # analyze_if_stale tells a table never analysed: the first load's column statistics (what the
                 # arrivals build plans by) are taken here instead, as they were after the first load before
-                cur.execute("analyze core.declaration")
+                cur.execute(f"analyze core.declaration ({', '.join(f.spec.core_analyze_columns)})")  # noqa: S608
 
 
 #: the merge files whose table, when still empty (a warehouse's first declarations), is loaded with its
