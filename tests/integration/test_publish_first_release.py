@@ -113,7 +113,9 @@ def test_a_first_release_stores_the_general_candidates_rows(conn, stale):
     assert len(stored) == len(expected) == result["row_count"]
     assert stored == expected, "a first release stores the general candidate's rows"
     assert _one(
-        conn, "select row_count, content_sha256 from publish.release where release_id = %s", (result["release_id"],)
+        conn,
+        "select row_count, content_sha256 from publish.release where release_id = %s",
+        (result["release_id"],),
     ) == _snapshot_content_sha256(conn), "the release hashes as the snapshot design"
     assert result["agreement_checked"] == "every person" and not result["failed"]
 

@@ -239,7 +239,9 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
                 + _first_candidate_sql(sql("release_candidate"), computed_cards > 0),
                 candidate,
             )
-        elif full:  # every person's row: read once, by the changes below (no temporary copy of every row between)
+        elif (
+            full
+        ):  # every person's row: read once by the changes below (no temporary copy of every row between)
             cur.execute("create temporary view publish_candidate as " + sql("release_candidate"), candidate)
         else:
             _day_candidate(cur, candidate)
@@ -409,7 +411,9 @@ def _first_candidate_sql(text: str, cards_computed: bool = True) -> str:
     if not cards_computed:
         text, found = _FIRST_STORED_CARDS.subn("\n", text)
         if found != 1:
-            raise PublishError("release_candidate.sql: the computed cards are not where release.py expects them")
+            raise PublishError(
+                "release_candidate.sql: the computed cards are not where release.py expects them"
+            )
     return text
 
 
