@@ -11,7 +11,9 @@ calls) does, in one transaction under an advisory lock:
 1. recompute the rows (``sql/publish/release_candidate.sql``) of the persons whose inputs changed since the last
    release (``publish.pending_person``, noted by triggers), of those whose row time alone changes at this as_of
    (``expires_at``) and of a held candidate's; of everyone on the first release (``publish.build_state``). A
-   release by change probes its persons' stored view lines first (``sql/publish/release_lines.sql``);
+   release by change probes its persons' stored view lines first (``sql/publish/release_lines.sql``); a first
+   release reads every table whole, in person_id order, by its own form of the candidate
+   (:func:`_first_candidate_sql`);
 2. compare them with the current release (``sql/publish/release_diff.sql``: added / changed / removed); none,
    or the same as the held candidate's: no new release. Else store them as the release's versions, and hash
    the release: its content hash in one narrow pass (``sql/publish/release_content.sql``), each app's view hash
