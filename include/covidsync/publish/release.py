@@ -11,7 +11,9 @@ calls) does, in one transaction under an advisory lock:
 1. recompute the rows (``sql/publish/release_candidate.sql``) of the persons whose inputs changed since the last
    release (``publish.pending_person``, noted by triggers), of those whose row time alone changes at this as_of
    (``expires_at``) and of a held candidate's; of everyone on the first release (``publish.build_state``). A
-   release by change probes its persons' stored view lines first (``sql/publish/release_lines.sql``);
+   release by change probes its persons' stored view lines first (``sql/publish/release_lines.sql``); a first
+   release reads every table whole, in person_id order, by its own form of the candidate
+   (:func:`_first_candidate_sql`);
 2. compare them with the current release (``sql/publish/release_diff.sql``: added / changed / removed); none,
    or the same as the held candidate's: no new release. Else store them as the release's versions, and hash
    the release: its content hash in one narrow pass (``sql/publish/release_content.sql``), each app's view hash
@@ -38,6 +40,9 @@ new release, so apps are not asked to re-sync rows that did not change.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from covidsync import settings, sqlfiles
@@ -223,23 +228,30 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
                 }
         _step("scope")
         # the persons' cards as the status build stored them, or computed now where a stored one does not hold
-        cards.release_cards(cur, as_of)
+        computed_cards = cards.release_cards(cur, as_of)
         candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt, "with_base": False}
-        if (
-            full
-        ):  # every person's row: read once, by the changes below (no temporary copy of every row between)
-            cur.execute("create temporary view publish_candidate as " + sql("release_candidate"), candidate)
-        else:
-            _day_candidate(cur, candidate)
-        _step("candidate rows")
         previous = current[0] if current else None
         first = full and previous is None and held is None
         if first:
             cur.execute("select not exists (select from publish.release_version)")
             first = cur.fetchone()[0]
+        if first:  # every person's row, read in person_id order by merge joins (_first_candidate_sql)
+            cur.execute(
+                "create temporary view publish_candidate as "
+                + _first_candidate_sql(sql("release_candidate"), computed_cards > 0),
+                candidate,
+            )
+        elif (
+            full
+        ):  # every person's row: read once by the changes below (no temporary copy of every row between)
+            cur.execute("create temporary view publish_candidate as " + sql("release_candidate"), candidate)
+        else:
+            _day_candidate(cur, candidate)
+        _step("candidate rows")
         if first:  # every row is added: stored straight from the candidate rows, no changes' table between
-            cur.execute(sql("release_first_versions"), {"release_id": (latest[0] if latest else 0) + 1})
-            added, changed, removed, status_changed = cur.rowcount, 0, 0, 0
+            with _first_settings(cur):
+                cur.execute(sql("release_first_versions"), {"release_id": (latest[0] if latest else 0) + 1})
+                added, changed, removed, status_changed = cur.rowcount, 0, 0, 0
             cur.execute("drop view publish_candidate")
             _step("store versions")
         else:
@@ -351,6 +363,80 @@ def _day_candidate(cur, candidate: dict) -> None:
     # whole analyze sorted a sample of each certificate, test history and their texts (jsonb and long text), the
     # Sổ SKĐT columns the largest of them: 2.0 s against 0.2 s for the CCCD at 1M persons, loaded
     cur.execute("analyze publish_candidate (citizen_id)")
+
+
+# A first release's candidate (release_candidate.sql for every person, nothing stored yet): the fragments that
+# narrow it to publish_scope, which then holds every person, or that keep its joins from reading the tables in
+# their primary key's order, each with what replaces it
+_FIRST_EDITS = (
+    # the parameters as constants in the rows' expressions (one reader: no cross join with a CTE of one row, which
+    # as the outer side of a nested loop hid the order the rows come in, so they were sorted again)
+    ("with param as (\n", "with param as not materialized (\n"),
+    # the statuses: every person's (publish_scope is every person with a status under the rule set)
+    ("        and hs.person_id in (select sc.person_id from publish_scope as sc)\n", ""),
+    # the stored cards: every one that holds (publish_card_scope: those computed now)
+    (
+        "        c.person_id in (select sc.person_id from publish_scope as sc)\n        and not exists (",
+        "        not exists (",
+    ),
+    # the arrival measures: every person's in force (the rows join them by person); not a second reader of the
+    # statuses, which then stay a CTE read once, inlined (in person_id order, no materialised copy)
+    ("    inner join status as s on a.person_id = s.person_id\n", ""),
+    # the stored lines: joined by person (the row hash a condition on the pair, not a key to sort both sides by)
+    (
+        "        and r.row_sha256 = case when pa.with_sskdt then l.row_sha256 else l.base_sha256 end;",
+        "        and (r.row_sha256 = case when pa.with_sskdt then l.row_sha256 else l.base_sha256 end) is true;",
+    ),
+)
+# No card computed for the release (every stored card holds, as after a status build): the cards are the stored
+# ones alone, read in their key's order (appended to the computed ones, they were sorted: 426 MB on disk)
+_FIRST_STORED_CARDS = re.compile(
+    r"\n    where\n        not exists \(\n            select from publish_card_scope as cs\n.*?\n    from publish_card as r\n",
+    re.S,
+)
+
+
+@cache
+def _first_candidate_sql(text: str, cards_computed: bool = True) -> str:
+    """``release_candidate.sql`` for a first release: the same rows and hashes, without the joins that narrow it
+    to ``publish_scope`` (every person then), so that statuses, persons, cards and stored lines are read whole,
+    each in its primary key's order, and joined by merge joins with no sort between (the planner sorted the
+    statuses (98 MB) and the cards (426 MB) on disk for the joins it estimated at 3.3 billion rows, and hashed
+    every person twice for the scope; issue 19, docs/performance.md: branches p6-first and p7-first).
+    ``cards_computed`` false: no card was computed for the release (``publish_card`` is empty)."""
+    for old, new in _FIRST_EDITS:
+        if text.count(old) != 1:
+            raise PublishError(
+                "release_candidate.sql: a fragment a first release changes is not where release.py expects it"
+            )
+        text = text.replace(old, new)
+    if not cards_computed:
+        text, found = _FIRST_STORED_CARDS.subn("\n", text)
+        if found != 1:
+            raise PublishError(
+                "release_candidate.sql: the computed cards are not where release.py expects them"
+            )
+    return text
+
+
+# The planner's settings of a first release's one statement: every table read in its primary key's order (the
+# order of person_id a status build writes statuses, cards and lines in, and identities are numbered in), joined
+# by merge joins with no sort (the rows' order is what the planner would otherwise sort for, on disk), and the
+# stored lines probed by key beside each row (not read whole and sorted). Set for that statement alone.
+_FIRST_SETTINGS = (("random_page_cost", "1.1"), ("enable_hashjoin", "off"), ("enable_sort", "off"))
+
+
+@contextmanager
+def _first_settings(cur) -> Iterator[None]:
+    """The planner's settings of a first release's statement (:data:`_FIRST_SETTINGS`) for the statement run in
+    the block, then back to what they were (``set local``: the rest of the release plans as before)."""
+    cur.execute("select " + ", ".join(f"current_setting('{name}')" for name, _ in _FIRST_SETTINGS))
+    saved = cur.fetchone()
+    for name, value in _FIRST_SETTINGS:
+        cur.execute(f"set local {name} = {value}")
+    yield
+    for (name, _), value in zip(_FIRST_SETTINGS, saved, strict=True):
+        cur.execute("select set_config(%s, %s, true)", (name, value))
 
 
 def _built(cur, *, rule_set: str, with_sskdt: bool, as_of) -> None:

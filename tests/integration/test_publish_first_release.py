@@ -1,0 +1,129 @@
+"""A first release's own form of the candidate (issue 19, branch p7-first): every person's row read by merge joins
+in person_id order, without the joins that narrow a release to its scope, and with the cards computed for the
+release only when some were (``covidsync.publish.release._first_candidate_sql``). The rows, their hashes and the
+views' hashes must be those of the general candidate: here with stale cards (computed by the release beside the
+stored ones, which must not be read twice) and stale lines (statuses changed with no status build since), and
+with none."""
+
+from __future__ import annotations
+
+import psycopg2
+import publish_seed
+import pytest
+from publish_snapshot import _snapshot_content_sha256
+
+from covidsync.publish import release
+from covidsync.status import cards
+
+RULE_SET = "hb-2021-11"
+
+
+@pytest.fixture
+def conn(warehouse_url):
+    connection = psycopg2.connect(warehouse_url)
+    yield connection
+    connection.close()
+
+
+def _text(value) -> str:
+    return bytes(value).hex() if isinstance(value, memoryview) else str(value)
+
+
+def _one(conn, statement: str, params=None):
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+        row = cur.fetchone()
+    conn.rollback()
+    return row
+
+
+def _general_rows(conn) -> set[tuple]:
+    """Every person's candidate row as the general candidate (``release_candidate.sql`` over a scope of every
+    person) gives it, as of the status build's as_of, in a transaction rolled back."""
+    with conn.cursor() as cur:
+        cur.execute("select as_of from derived.build_state where rule_set = %s", (RULE_SET,))
+        as_of = cur.fetchone()[0]
+        cur.execute(
+            "create temporary table publish_scope (person_id bigint primary key) on commit drop;"
+            "insert into publish_scope select person_id from derived.health_status where rule_set = %s",
+            (RULE_SET,),
+        )
+        cards.release_cards(cur, as_of)
+        cur.execute(
+            release.sql("release_candidate"),
+            {"rule_set": RULE_SET, "as_of": as_of, "with_sskdt": True, "with_base": False},
+        )
+        columns = [d.name for d in cur.description]
+        rows = {tuple(_text(v) for v in r) for r in cur.fetchall()}
+    conn.rollback()
+    # what a version keeps of a candidate row: its values, hashes and expiry (not the lists' texts)
+    keep = [i for i, c in enumerate(columns) if not c.endswith("_text") and c != "base_sha256"]
+    return {tuple(r[i] for i in keep) for r in rows}, [columns[i] for i in keep]
+
+
+def _stored_rows(conn, release_id: int, columns: list[str]) -> set[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"select {', '.join(columns)} from publish.release_version where valid_from = %s",  # noqa: S608
+            (release_id,),
+        )
+        rows = {tuple(_text(v) for v in r) for r in cur.fetchall()}
+    conn.rollback()
+    return rows
+
+
+def _build_state(conn) -> None:
+    with conn, conn.cursor() as cur:  # what a status build leaves: its as_of, its end (the watermark)
+        cur.execute(
+            """
+            insert into derived.build_state (rule_set, rule_set_version, as_of, mode, persons, touched)
+            values (%s, 1, %s, 'full', 80, 80)
+            """,
+            (RULE_SET, publish_seed.DEFAULT_AS_OF),
+        )
+
+
+def _card_step(conn) -> None:
+    with conn, conn.cursor() as cur:
+        cur.execute("select derived.status_as_of(%s)", (RULE_SET,))
+        cards.build_cards(cur, {"as_of": cur.fetchone()[0], "rule_set": RULE_SET}, True)
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["cards and lines hold", "stale cards and lines"])
+def test_a_first_release_stores_the_general_candidates_rows(conn, stale):
+    publish_seed.seed(conn, 80, records=True)
+    _build_state(conn)
+    _card_step(conn)
+    computed = 0
+    if stale:
+        # core corrects the lot numbers of some doses (their persons' cards are stale: the release computes them
+        # beside the stored ones) and some statuses change (their stored lines are stale: the release hashes them)
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "update core.vaccination set lot_number = 'CORRECTED-P7' where vaccination_id in"
+                " (select vaccination_id from derived.vaccination_dose where person_id % 7 = 1)"
+            )
+        assert publish_seed.flip_cards(conn, every=9, offset=2) > 0
+        (computed,) = _one(conn, "select count(*) from derived.person_card_stale")
+        assert computed > 0
+    expected, columns = _general_rows(conn)
+    result = release.publish_release(conn, rule_set=RULE_SET)
+    assert result["status"] == "current", result
+    stored = _stored_rows(conn, result["release_id"], columns)
+    assert len(stored) == len(expected) == result["row_count"]
+    assert stored == expected, "a first release stores the general candidate's rows"
+    assert _one(
+        conn,
+        "select row_count, content_sha256 from publish.release where release_id = %s",
+        (result["release_id"],),
+    ) == _snapshot_content_sha256(conn), "the release hashes as the snapshot design"
+    assert result["agreement_checked"] == "every person" and not result["failed"]
+
+
+def test_the_first_form_refuses_a_candidate_it_does_not_know():
+    text = release.sql("release_candidate")
+    first = release._first_candidate_sql(text, False)
+    assert "from publish_scope" not in first and "from publish_card" not in first
+    assert "from publish_card as r" in release._first_candidate_sql(text, True)
+    with pytest.raises(release.PublishError):
+        release._first_candidate_sql(text.replace("inner join status as s on", "inner join status as st on"))
