@@ -739,12 +739,6 @@ def _set_local(cur, name: str, value: str) -> str:
     return cur.fetchone()[0]
 
 
-# _BY_KEY: a view's rows of the persons a release changed, by the primary key walked for the CCCDs' array: with a
-# bitmap scan of the same index the planner joined each version to the current release by an index probe of
-# publish.release (100,000 probes for 50,000 persons and their previous versions), not to the one release row
-# read once; 0.25 s against 0.32 s per view at 1M persons, warm (issue 19, branch p8-day)
-
-
 def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int | None = None) -> dict:
     """The agreement check of the views on the current release: every view shows the one release, the same
     persons, and the same common columns (contract §7).
@@ -768,12 +762,8 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
     expected = row[0] if row else 0
     prints, shown = {}, {}
     for app in apps:
-        if by_change:  # the changed persons' versions walked by the primary key (see _BY_KEY)
-            bitmap = _set_local(cur, "enable_bitmapscan", "off")
         cur.execute(fingerprint_sql(app, by_change), params)
         rows, least, greatest, total = cur.fetchone()
-        if by_change:
-            _set_local(cur, "enable_bitmapscan", bitmap)
         prints[app] = rows, total
         if least is None:
             shown[app] = 0
