@@ -333,17 +333,22 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
 # The stored lines as release_candidate.sql joins them, and what a release by change joins instead
 _STORED_LINES = "left join derived.person_line as l"
 _DAY_LINES = "left join publish_line as l"
+# The statuses of the persons in scope as release_candidate.sql selects them, and a release by change's form: the
+# day's persons probed by key (an array: one descent of health_status_person each), where the planner read every
+# status (1M at 1M persons, 0.6-0.8 s) to hash-join the scope's 50,000 (issue 19, branch p8-day)
+_SCOPED_STATUSES = "and hs.person_id in (select sc.person_id from publish_scope as sc)"
+_DAY_STATUSES = "and hs.person_id = any(array(select sc.person_id from publish_scope as sc))"
 
 
 @cache
 def _day_candidate_sql(text: str) -> str:
     """``release_candidate.sql`` reading the lines of ``publish_line`` (``release_lines.sql``) in place of
-    ``derived.person_line``: the same rows, the same hashes."""
-    if text.count(_STORED_LINES) != 1:
-        raise PublishError(
-            "release_candidate.sql: the join of derived.person_line is not where release.py expects it"
-        )
-    return text.replace(_STORED_LINES, _DAY_LINES)
+    ``derived.person_line``, and the statuses of the day's persons by their key: the same rows, the same hashes."""
+    for stored, day in ((_STORED_LINES, _DAY_LINES), (_SCOPED_STATUSES, _DAY_STATUSES)):
+        if text.count(stored) != 1:
+            raise PublishError(f"release_candidate.sql: {stored!r} is not where release.py expects it")
+        text = text.replace(stored, day)
+    return text
 
 
 def _day_candidate(cur, candidate: dict) -> None:
@@ -533,8 +538,13 @@ def release_hashes(
     there is no such previous hash, the lines of every row. A release whose row count does not follow from
     its changes is hashed from every row (the versions do not chain as they should: never trust a shortcut).
     ``timed``: the content hash's time is a step of :data:`STEP_SECONDS` (:func:`publish_release`)."""
+    # the lines in citizen_id order by the primary key (citizen_id, valid_from), not by a sort: the versions are
+    # stored in citizen_id order, so the walk reads the heap nearly in order, where the planner's scan and sort of
+    # 900,000 lines spilled to disk (1.2-1.8 s against 0.7-0.9 s at 1M persons; issue 19, branch p8-day)
+    sort = _set_local(cur, "enable_sort", "off")
     cur.execute(sql("release_content"), {"release_id": release_id})
     row_count, content = cur.fetchone()
+    _set_local(cur, "enable_sort", sort)
     if timed:
         _step("content hash")
     base = None
@@ -807,6 +817,12 @@ def releases_shown_sql(app: str, by_change: bool = False) -> str:
     """How many distinct releases the app's view shows (only asked when its fingerprint shows more than one)."""
     view = _source(CONSUMERS[app].view, by_change)  # a name from the fixed consumer table, never input
     return f"select count(distinct v.release_id) from {view} as v"  # noqa: S608
+
+
+def _set_local(cur, name: str, value: str) -> str:
+    """Set the planner setting ``name`` for the rest of the transaction; its value before comes back (to restore)."""
+    cur.execute("select current_setting(%s), set_config(%s, %s, true)", (name, name, value))
+    return cur.fetchone()[0]
 
 
 def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int | None = None) -> dict:
