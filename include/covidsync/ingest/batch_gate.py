@@ -28,6 +28,7 @@ this module.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -646,30 +647,88 @@ class _Identifiers(list):
         return (type(key), key.to_tuple()) in self._tuples
 
 
-def build_group_docs(keys: list) -> Path:
-    """One Data Docs update for a group of files: the pages of their stored validation results (``docs_key``
-    of :func:`run_gate` with ``store``), the suites' pages and the index; returns index.html."""
-    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
-
-    project = _project()
-    suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in SUITE_DATASETS]
-    project.context.build_data_docs(
-        site_names=[DOCS_SITE], resource_identifiers=_Identifiers([*keys, *suites])
+def _site_builder():
+    context = _project().context
+    return context._init_site_builder_for_data_docs_site_creation(
+        site_name=DOCS_SITE, site_config=context.variables.data_docs_sites[DOCS_SITE]
     )
+
+
+def _key_pages(site: Path, key) -> list[Path]:
+    """The page of a stored result's key, under its suite's folder (not rglob over the whole site per key:
+    that grew with every page the site holds, a group's 200 keys walking a national day's thousands of run
+    folders each)."""
+    folder = site.joinpath("validations", *key.expectation_suite_identifier.to_tuple())
+    return list(folder.glob(f"{key.run_id.run_name}/*/*.html"))
+
+
+def render_pages(keys: list, results: dict) -> set[tuple]:
+    """The Data Docs pages of those ``keys`` whose result is in ``results`` (``key.to_tuple()`` -> the suite
+    result stored under that key), rendered from the results in memory and made offline; returns the keys'
+    tuples rendered. What GX's own build does with each result it reads back from the store (marshmallow:
+    a tenth of a group's update): its renderer and view, the page written into the site. The result's meta
+    (run id, batch spec) is shown as the store holds it, JSON (the page's run time to the second, as GX's
+    build of the stored result shows it). A page that fails to render is logged and left out, as GX's build
+    does. :func:`covidsync.ingest.engine.process_group` calls it on a thread while its merge waits for
+    PostgreSQL, then :func:`build_group_docs` for the rest."""
+    from great_expectations.data_context.types.resource_identifiers import SiteSectionIdentifier
+    from great_expectations.util import convert_to_json_serializable
+
     from covidsync import gx_docs
 
-    # the group's pages, the index and the suites' pages made offline (as each page alone is, issue 18)
+    done: set[tuple] = set()
+    if not results:
+        return done
+    pages = _site_builder().site_section_builders["validations"]
     site = docs_index().parent
-    # each page under its suite's folder (not rglob over the whole site per key: that grew with every
-    # page the site holds, a group's 200 keys walking a national day's thousands of run folders each)
-    pages = [
-        p
-        for key in keys
-        for p in site.joinpath("validations", *key.expectation_suite_identifier.to_tuple()).glob(
-            f"{key.run_id.run_name}/*/*.html"
-        )
-    ]
-    gx_docs.make_offline(site, pages)
+    for key in keys:
+        result = results.get(key.to_tuple())
+        if result is None:
+            continue
+        try:
+            shown = copy.copy(result)
+            shown.meta = convert_to_json_serializable(result.meta)
+            html = pages.view_class.render(
+                pages.renderer_class.render(shown),
+                data_context_id=pages.data_context_id,
+                show_how_to_buttons=pages.show_how_to_buttons,
+            )
+            pages.target_store.set(
+                SiteSectionIdentifier(site_section_name=pages.name, resource_identifier=key), html
+            )
+        except Exception:  # noqa: BLE001 (as GX's build: the page is left out, the others rendered)
+            log.exception("the Data Docs page of %s could not be rendered", key.to_tuple())
+            continue
+        gx_docs.make_offline(site, _key_pages(site, key), assets=False, site_pages=False)
+        done.add(key.to_tuple())
+    return done
+
+
+def build_group_docs(keys: list, results: dict | None = None, rendered: set[tuple] | None = None) -> Path:
+    """One Data Docs update for a group of files: the pages of their stored validation results (``docs_key``
+    of :func:`run_gate` with ``store``), the suites' pages and the index; returns index.html.
+
+    ``results``: the pages of the results given are rendered from memory (:func:`render_pages`), unless
+    ``rendered`` says they were already; the others are read from the GX store, as GX's own build does. The
+    index is GX's, each stored result's link read once per process (:func:`covidsync.gx_docs.read_links_once`)."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    from covidsync import gx_docs
+
+    if rendered is None:
+        rendered = render_pages(keys, results or {})
+    builder = _site_builder()
+    sections = builder.site_section_builders
+    stored = [key for key in keys if key.to_tuple() not in rendered]
+    if stored:
+        sections["validations"].build(resource_identifiers=_Identifiers(stored))
+    suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in SUITE_DATASETS]
+    sections["expectations"].build(resource_identifiers=_Identifiers(suites))
+    builder.target_store.copy_static_assets()
+    gx_docs.read_links_once(builder.site_index_builder).build()
+    # the pages read from the store, the index and the suites' pages made offline (issue 18)
+    site = docs_index().parent
+    gx_docs.make_offline(site, [p for key in stored for p in _key_pages(site, key)])
     return docs_index()
 
 

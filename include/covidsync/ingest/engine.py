@@ -1338,7 +1338,7 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
 
     keys: list = []
     deferred: list = []
-    pool = storing = None
+    pool = storing = rendering = None
     locked = _lock_set(conn, ids)
     try:
         staged: list[tuple[int, FileRow, bool]] = []
@@ -1409,6 +1409,9 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
                     failed(position, exc)
             ready = stored
         keys = [result.docs_key for *_, result in ready if result.docs_key is not None]
+        if pool is not None and keys:  # their pages rendered on the same thread, after the store
+            in_memory = {key.to_tuple(): own for key, own in deferred}
+            rendering = pool.submit(batch_gate.render_pages, keys, in_memory)
         merged = _merge_together(conn, [(f, counts, result) for _, f, counts, result in ready])
         settled: list[tuple[int, FileRow]] = []
         for position, f, counts, result in ready:
@@ -1434,8 +1437,15 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
             "the group's GX results could not all be stored: its Data Docs pages are incomplete", exc_info=exc
         )
         errors.append(exc)
-    if keys:
-        batch_gate.build_group_docs(keys)
+    rendered: set[tuple] = set()
+    if rendering is not None:
+        if (exc := rendering.exception()) is not None:  # each page's failure is logged there: not reached
+            log.error("the group's Data Docs pages could not be rendered", exc_info=exc)
+            errors.append(exc)
+        else:
+            rendered = rendering.result()
+    if keys:  # the pages not rendered above (read from the GX store), the suites' pages and the index
+        batch_gate.build_group_docs(keys, rendered=rendered)
     if errors:
         raise errors[0]
     return summaries

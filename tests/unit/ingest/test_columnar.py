@@ -40,6 +40,29 @@ def test_cells_are_cleaned_as_the_row_reader_cleans_them():
     assert columnar.clean_text(series).to_list() == expected
 
 
+def test_columns_cleaned_together_are_cleaned_as_each_alone():
+    """clean_columns (a small file's columns in three queries) gives clean_text's text for each column: ASCII
+    columns, columns with cells to normalise or strip, empty and all-null columns."""
+    n = len(CELLS) + 1
+    cells = pl.DataFrame(
+        {
+            "c0": [*CELLS, None],
+            "c1": ["abc", "017090001234", None, " 12 ", *["x"] * (n - 4)],
+            "c2": [None] * n,
+            "c3": ["Hòa", NFD, *["Bình"] * (n - 2)],
+            "c4": [""] * n,
+        },
+        schema={f"c{i}": pl.String for i in range(5)},
+    )
+    columns = [(f"c{i}", f"name{i}") for i in range(5)]
+    together = columnar.clean_columns(cells, columns)
+    assert list(together) == [name for _, name in columns]
+    for source, name in columns:
+        alone = columnar.clean_text(cells[source].rename(name))
+        assert together[name].name == name and together[name].to_list() == alone.to_list(), name
+    assert together["name0"].to_list() == [parse._csv_text(v) if v else None for v in CELLS] + [None]
+
+
 def _typed(fn, values):
     return [columnar._cell(fn(v)) if v is not None else None for v in values]
 
