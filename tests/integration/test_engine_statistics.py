@@ -44,3 +44,40 @@ def test_a_merge_analyses_its_table_once_the_changes_pass_the_threshold(warehous
     write_csv(folder / "one_more.csv", rows("C", 20))
     ingest(warehouse_url, areas)
     assert statistics(warehouse_url) == (210, 1)  # statistics, and far from double the pages: not again
+
+
+def test_a_first_load_by_the_direct_path_is_analysed_from_a_sample_that_still_plans_the_next_file(
+    warehouse_url, areas
+):
+    """The direct path samples a table's first statistics at target 10 (3,000 rows, engine.FIRST_ANALYZE_TARGET):
+    the row count stays right and the next file's statements keep their index plans."""
+    import datetime as dt
+
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    days = [(dt.date(2021, 9, 1) + dt.timedelta(days=i % 60)).strftime("%d/%m/%Y") for i in range(6000)]
+    first = [{**r, "Ngày tiêm": day} for r, day in zip(rows("F", 6000), days, strict=True)]
+    write_csv(areas["landing"] / "17001" / "vaccinations" / "first.csv", first)
+    [done] = ingest(warehouse_url, areas)
+    assert done["rows_loaded"] == 6000, done
+    reltuples, analysed = statistics(warehouse_url)
+    assert analysed == 1 and abs(reltuples - 6000) <= 300, reltuples  # counted from the pages it sampled
+    with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select cardinality(histogram_bounds::text::text[]) from pg_stats"
+            " where schemaname = 'core' and tablename = 'vaccination' and attname = 'vaccinated_on'"
+        )
+        assert cur.fetchone()[0] <= 11  # sampled at target 10 (more bounds at the server's 100)
+        plans = []
+        for statement in (
+            # the next file's take-back, its lookup of the keys its facility already has, a facility's rows
+            "delete from core.vaccination where source_file_id = 999",
+            "select record_key from core.vaccination where facility_code = '17001' and record_key = any('{r:F1,r:X}')",
+            "select count(*) from core.vaccination where facility_code = '17001' and vaccinated_on = '2021-09-02'",
+        ):
+            cur.execute(f"explain {statement}")
+            plans.append("\n".join(r[0] for r in cur.fetchall()))
+        conn.rollback()
+    assert all("Seq Scan" not in plan for plan in plans[:2]), plans
+    estimated = int(plans[2].split("rows=")[2].split()[0].rstrip(")"))  # the scan under the count
+    assert 30 <= estimated <= 400, plans[2]  # 100 rows a day: estimated from the sampled statistics

@@ -1144,13 +1144,28 @@ def direct_move_back(
     out = typed(spec, pl.concat(parts), file_id, raw=False)  # typed once (each reader costs a call)
     keys = spec.record_key(out).to_list()
     with conn.cursor() as cur:
-        # found by the core table's unique key (facility, record_key), not among all the file's rows
+        # found by the core table's unique key (facility, record_key): one index probe a row (the lateral
+        # subquery behind OFFSET 0, so the planner cannot flatten it), then deleted by their ctids. A first
+        # load's table has no statistics yet, and as ``record_key = any(keys) and source_row = any(rows)``
+        # the planner bitmap-scanned every row of the file and tested each against both arrays (1.9 s for
+        # 400 of 195k rows; 8 ms this way)
         cur.execute(
             f"""
-            delete from core.{spec.table}
-            where facility_code = (select facility_code from ops.landing_file where file_id = %(file_id)s)
-                and record_key = any(%(keys)s) and source_file_id = %(file_id)s
-                and source_row = any(%(rows)s)
+            delete from core.{spec.table} as c
+            where c.ctid = any(array(
+                select x.ctid
+                from unnest(%(keys)s::text[], %(rows)s::integer[]) as m (record_key, source_row)
+                cross join lateral (
+                    select t.ctid, t.source_row, t.source_file_id
+                    from core.{spec.table} as t
+                    where t.facility_code = (
+                        select l.facility_code from ops.landing_file as l where l.file_id = %(file_id)s
+                    )
+                    and t.record_key = m.record_key
+                    offset 0
+                ) as x
+                where x.source_row = m.source_row and x.source_file_id = %(file_id)s
+            ))
             """,  # noqa: S608 (table from the spec)
             {"file_id": file_id, "keys": keys, "rows": out["row_number"].to_list()},
         )
