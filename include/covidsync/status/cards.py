@@ -126,7 +126,15 @@ def build_cards(cur, params: dict, full: bool) -> int:
 # The build's temporary tables naming the persons whose line inputs it changed (build_lines), each with the
 # select of their person ids
 _BUILD_CHANGES = (
-    ("touched", "select person_id from touched"),
+    # the touched persons whose status row the build wrote or deleted: health_status.sql computes every touched
+    # person's row and keeps one equal to the stored row (status_same, values and due_at), and a line reads the
+    # status row's values only (not its as_of), so an equal row leaves the line as it was (issue 19: about half
+    # of a generated day's touched persons, those touched by a clock or by identity whose status held)
+    (
+        "touched",
+        "select t.person_id from touched as t where not exists"
+        " (select 1 from status_same as s where s.person_id = t.person_id)",
+    ),
     ("stale_person", "select person_id from stale_person"),
     # the rows person.sql inserted or changed (created_at / updated_at: this transaction's start)
     (
@@ -144,8 +152,8 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
     (or none are stored yet), else those of the persons whose published inputs this build changed and those
     whose line expired. A line's inputs are the person's status, person row, card and arrivals, which only the
     status build writes (a card's core inputs make it stale, and the card step computes it again): so the
-    persons whose card was just computed (``card_scope``), those whose status was computed again (the build's
-    ``touched``), those identity resolution removed (``stale_person``) or whose person row it wrote
+    persons whose card was just computed (``card_scope``), those whose status row was written or deleted (the
+    build's ``touched`` less ``status_same``, the rows ``sql/status/health_status.sql`` found equal), those identity resolution removed (``stale_person``) or whose person row it wrote
     (``person_new``, a changed or new row), and those whose arrivals the arrivals step deleted or derived
     again (``arrival_person``); a temporary table absent (the card step run alone) adds nobody. Not the
     persons noted in ``publish.pending_person``: those are the changes since the last *release*, so with no
@@ -185,7 +193,11 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
             """,
             {"as_of": as_of},
         )
+        cur.execute("select to_regclass('pg_temp.status_same')")
+        statuses_compared = cur.fetchone()[0] is not None
         for table, persons in _BUILD_CHANGES:
+            if table == "touched" and not statuses_compared:  # no health_status step ran: all of them
+                persons = "select person_id from touched"
             cur.execute("select to_regclass(%s)", (f"pg_temp.{table}",))
             if cur.fetchone()[0] is not None:
                 cur.execute(
