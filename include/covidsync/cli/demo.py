@@ -133,7 +133,8 @@ def run(args) -> int:
     if replaced:  # before the summary: CI compares the two demos' summaries
         print(
             f"note: Airflow keeps one run per DAG and day, so this demo's runs for {last_day.isoformat()} replaced "
-            f"the previous demo's in the UI (they found nothing new to do); the previous runs' output is in "
+            f"the previous demo's in the UI{'' if generated else ' (they found nothing new to do)'}; the previous "
+            f"runs' output is in "
             f"{logs}/<dag_id>.previous.log"
         )
     print()
