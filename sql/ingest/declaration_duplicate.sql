@@ -7,15 +7,7 @@ with keyed as (
     select
         s.row_number,
         s.declaration_id,
-        case
-            when
-                lower(coalesce(s.app, '')) in (
-                    'sskdt', 'sskđt', 'sổ skđt', 'so skdt', 'sổ sức khỏe điện tử', 'sổ sức khoẻ điện tử',
-                    'so suc khoe dien tu'
-                )
-                then 'sskdt'
-            else 'pccovid'
-        end as app_code
+        core.declaration_app(s.app) as app_code
     from staging.declaration as s
     where s.file_id = %(file_id)s and s.declaration_id is not null
 ),

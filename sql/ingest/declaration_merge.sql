@@ -17,15 +17,7 @@ with replaced as (
     delete from core.declaration as d
     using (
         select
-            case
-                when
-                    lower(coalesce(l.app, '')) in (
-                        'sskdt', 'sskđt', 'sổ skđt', 'so skdt', 'sổ sức khỏe điện tử', 'sổ sức khoẻ điện tử',
-                        'so suc khoe dien tu'
-                    )
-                    then 'sskdt'
-                else 'pccovid'
-            end as app,
+            core.declaration_app(l.app) as app,
             l.declaration_id
         from staging.declaration_loadable as l
         where l.file_id = %(file_id)s and l.person_key is not null
@@ -49,15 +41,7 @@ insert into core.declaration (
     visited_outbreak_area, symptoms_reported, warnings, source_file_id, source_row
 )
 select
-    case
-        when
-            lower(coalesce(l.app, '')) in (
-                'sskdt', 'sskđt', 'sổ skđt', 'so skdt', 'sổ sức khỏe điện tử', 'sổ sức khoẻ điện tử',
-                'so suc khoe dien tu'
-            )
-            then 'sskdt'
-        else 'pccovid'
-    end as app,
+    core.declaration_app(l.app) as app,
     l.declaration_id,
     lower(l.kind) as kind,
     l.submitted_at,

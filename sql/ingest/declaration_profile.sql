@@ -7,15 +7,7 @@ with loadable as (
         l.declaration_id,
         l.person_kind,
         lower(l.kind) as kind,
-        case
-            when
-                lower(coalesce(l.app, '')) in (
-                    'sskdt', 'sskđt', 'sổ skđt', 'so skdt', 'sổ sức khỏe điện tử', 'sổ sức khoẻ điện tử',
-                    'so suc khoe dien tu'
-                )
-                then 'sskdt'
-            else 'pccovid'
-        end as app
+        core.declaration_app(l.app) as app
     from staging.declaration_loadable as l
     where l.file_id = %(file_id)s
 ),
@@ -42,15 +34,7 @@ daily as (
 repeated as (
     select distinct
         s.declaration_id,
-        case
-            when
-                lower(coalesce(s.app, '')) in (
-                    'sskdt', 'sskđt', 'sổ skđt', 'so skdt', 'sổ sức khỏe điện tử', 'sổ sức khoẻ điện tử',
-                    'so suc khoe dien tu'
-                )
-                then 'sskdt'
-            else 'pccovid'
-        end as app
+        core.declaration_app(s.app) as app
     from quarantine.row_problem as q
     inner join staging.declaration as s on q.file_id = s.file_id and q.row_number = s.row_number
     where q.file_id = %(file_id)s and q.code = 'duplicate_in_file'
