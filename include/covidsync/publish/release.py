@@ -430,11 +430,41 @@ def _first_candidate_sql(text: str, cards_computed: bool = True) -> str:
 # stored lines probed by key beside each row (not read whole and sorted). Set for that statement alone.
 _FIRST_SETTINGS = (("random_page_cost", "1.1"), ("enable_hashjoin", "off"), ("enable_sort", "off"))
 
+# Those settings pay only where the tables read in person_id order are stored in that order: a status build's
+# full rebuild and the bench's seed write them so, but rows an incremental build rewrote, or a table reloaded in
+# another order, are not. At 1M persons with statuses and cards shuffled, the forced merge joins read the heaps in
+# random order and stored in 15.5 / 14.3 s against the planner's own 12.5 / 12.4 s (9.8 s forced when ordered;
+# docs/performance.md, "After the fourth round merged"). The planner's statistics tell: the correlation of
+# person_id with the heap's order, which ANALYZE keeps (no statistics: not known to be ordered).
+_FIRST_ORDERED_TABLES = ("health_status", "person", "person_card")
+_FIRST_MIN_CORRELATION = 0.9
+
+
+def _stored_in_person_order(cur) -> bool:
+    """Whether every table a first release reads in person_id order is stored in that order (the planner's
+    correlation of ``person_id`` at least :data:`_FIRST_MIN_CORRELATION`)."""
+    cur.execute(
+        """
+        select count(distinct tablename) filter (where correlation >= %s) = %s
+        from pg_stats
+        where schemaname = 'derived' and tablename = any(%s) and attname = 'person_id'
+        """,
+        (_FIRST_MIN_CORRELATION, len(_FIRST_ORDERED_TABLES), list(_FIRST_ORDERED_TABLES)),
+    )
+    return bool(cur.fetchone()[0])
+
 
 @contextmanager
 def _first_settings(cur) -> Iterator[None]:
     """The planner's settings of a first release's statement (:data:`_FIRST_SETTINGS`) for the statement run in
-    the block, then back to what they were (``set local``: the rest of the release plans as before)."""
+    the block, then back to what they were (``set local``: the rest of the release plans as before); none where
+    the tables are not stored in person_id order (:func:`_stored_in_person_order`): the planner's own plan then."""
+    if not _stored_in_person_order(cur):
+        log.info(
+            "first release: statuses, persons or cards not stored in person_id order; the planner's own plan"
+        )
+        yield
+        return
     cur.execute("select " + ", ".join(f"current_setting('{name}')" for name, _ in _FIRST_SETTINGS))
     saved = cur.fetchone()
     for name, value in _FIRST_SETTINGS:
