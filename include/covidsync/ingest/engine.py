@@ -1170,17 +1170,8 @@ def _open_file(conn, file_id: int, *, datasets=None, rules_step=None):
 
 
 def _close_file(conn, f: FileRow, counts: dict, result, *, merge_step=None) -> dict:
-    """After the gate: hold or merge, then the reports and the move."""
-    if counts["hold"] or not result.success:
-        hold(conn, f, result.failed or [f"rejected share over {max_rejected_share():.0%}"])
-    else:
-        try:
-            (merge_step or merge)(conn, f)
-        except Exception as exc:  # issue 17: a failed merge ends rejected with a report (merge_failure)
-            from covidsync.ingest import merge_failure
-
-            if not merge_failure.record(conn, f, exc, set_status):
-                raise
+    """After the gate: hold or merge (:func:`_settle`), then the reports and the move."""
+    _settle(conn, f, counts, result, merge_step=merge_step)
     return _finished(conn, f)
 
 
