@@ -234,28 +234,10 @@ _EDGE = r"\s\x00-\x1f\x7f\ufeff\u200b\u200c\u200d\u2060"
 
 
 def clean_text(series: pl.Series) -> pl.Series:
-    """The parser's cell text (NFC, stripped, empty → null) of a column of raw CSV cells."""
-    from covidsync.ingest.parse import _csv_text
-
-    frame = pl.DataFrame({"v": series})
-    v = pl.col("v")
-    ascii_text = v.str.len_bytes() == v.str.len_chars()
-    # nothing to strip: not empty, no edge character first or last (two anchored tests)
-    whole = (v.str.len_bytes() > 0) & ~v.str.contains(f"^[{_EDGE}]") & ~v.str.contains(f"[{_EDGE}]$")
-    if frame.select(ascii_text.all()).item():  # codes, dates, numbers: ASCII is NFC, no normalising
-        fast = pl.when(whole).then(v)
-    else:
-        fast = pl.when(whole & (ascii_text | (v.str.normalize("NFC") == v))).then(v)
-    out = frame.with_columns(fast.alias("fast"))
-    slow = out.filter(pl.col("fast").is_null() & (pl.col("v").str.len_bytes() > 0))["v"]
-    if slow.is_empty():
-        return out["fast"].rename(series.name)
-    distinct = slow.unique()
-    lookup = pl.DataFrame(
-        {"v": distinct, "slow": pl.Series([_csv_text(x) for x in distinct.to_list()], dtype=pl.String)}
-    )
-    joined = out.join(lookup, on="v", how="left", maintain_order="left")
-    return joined.select(pl.coalesce("fast", "slow"))["fast"].rename(series.name)
+    """The parser's cell text (NFC, stripped, empty → null) of a column of raw CSV cells: :func:`clean_columns`
+    of that one column."""
+    source = "cell" if series.name != "cell" else "cells"
+    return clean_columns(pl.DataFrame({source: series}), [(source, series.name)])[series.name]
 
 
 def clean_columns(cells: pl.DataFrame, columns: list[tuple[str, str]]) -> dict[str, pl.Series]:
