@@ -29,6 +29,9 @@ the daily report.
 5. `render_report`: the daily HTML report, `data/reports/daily-YYYY-MM-DD.html` and `latest.html`
    (`COVIDSYNC_REPORT_DIR`): coverage by district, positivity trend, timeliness heat map, open review items
    and alerts, charts as inline SVG that open offline.
+6. `prune_data_docs`: Great Expectations validation results and Data Docs pages of runs older than
+   `COVIDSYNC_GX_RETENTION_DAYS` (default 30; 0 keeps all) are removed and the site's index rebuilt (each
+   gate's outcome stays in `ops.validation_result` and the facility's `result.json`).
 
 **Rerun a day**: `covidsync run monitor_facility_reporting --date 2021-11-20`. It raises no alert twice (an
 open alert of the same kind and facility-day is kept), resolves alerts whose condition no longer holds (a late
@@ -106,6 +109,12 @@ def monitor_facility_reporting():
 
         return render_daily_report(day)
 
+    @task
+    def prune_data_docs(day: str) -> dict:
+        from covidsync.tasks import prune_data_docs
+
+        return prune_data_docs(day)
+
     day = refresh_scorecards()
     checked = check_reporting(day)
     compliance = check_venue_compliance(day)
@@ -114,7 +123,7 @@ def monitor_facility_reporting():
     exported = export_scorecards(day)
     checked >> exported
     worklists = write_commune_worklists(day)
-    [notified, exported, worklists] >> render_report(day)
+    [notified, exported, worklists] >> render_report(day) >> prune_data_docs(day)
 
 
 monitor_facility_reporting()

@@ -270,6 +270,16 @@ def maintain_checkin_partitions(day: str) -> dict:
     return result
 
 
+def prune_data_docs(day: str) -> dict:
+    """The GX validation results and Data Docs pages of runs before ``day`` minus
+    ``COVIDSYNC_GX_RETENTION_DAYS`` removed (covidsync.gx_retention); counts come back."""
+    import datetime as dt
+
+    from covidsync import gx_retention
+
+    return gx_retention.prune(dt.date.fromisoformat(day))
+
+
 def process_declaration_file(file_id: int) -> dict:
     """Parse, validate, gate, merge and report one declarations file (issue 24; counts only come back)."""
     return process_pccovid_files([file_id])[0]

@@ -31,6 +31,7 @@ COMMANDS = [
     "covidsync.cli.publish",  # covidsync publish run|status|override|prune|reconcile|check, covidsync consumer
     "covidsync.cli.status",  # covidsync review list|decide, covidsync explain, covidsync status build
     "covidsync.cli.communes",  # covidsync communes grant|revoke|list|worklists (issue 24)
+    "covidsync.cli.docs",  # covidsync docs build|prune (the Data Docs site)
 ]
 
 
