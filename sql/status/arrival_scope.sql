@@ -74,7 +74,7 @@ select a.person_key
 from derived.arrival as a
 where
     a.rule_set = %(rule_set)s
-    and (a.person_id in (select t.person_id from touched as t union all select k.person_id from rekeyed as k) or (
+    and (a.person_id in (select t.person_id from touched as t) or a.person_id in (select k.person_id from rekeyed as k) or (
         a.person_id is not null
         and not exists (
             select 1 from derived.person as p

@@ -53,7 +53,9 @@ def test_a_clock_at_as_of_is_due_only_when_it_has_not_turned(warehouse_url):
         as_of0 = build.as_of_for(DAY0)
         first = _row(w, "017090000201")
         assert first[0] == as_of0
-        assert first[1] == build.as_of_for(DAY0 + dt.timedelta(days=13))  # the 14 days, not the dose's visibility
+        assert first[1] == build.as_of_for(
+            DAY0 + dt.timedelta(days=13)
+        )  # the 14 days, not the dose's visibility
         assert _row(w, "017090000202")[1] == as_of0  # sampled at as_of: turns just after it, still due
         booster = _row(w, "017090000203")
         assert booster[1] == build.as_of_for(DAY0 + dt.timedelta(days=3))

@@ -36,7 +36,9 @@ def test_an_identifier_alone_leaves_the_status_row(warehouse_url):
         person = w.person_id("cccd", "017090000301")
         assert w.person_id("phone", "0912000301") == person  # the only person whose records carry it
         # a relative's record with the same phone: a new person, and the phone resolves to nobody any more
-        w.vacc("017080000302", 1, "AZ", "2021-10-02", name="Bùi Thị Lan", dob="1972-03-04", phone="0912000301")
+        w.vacc(
+            "017080000302", 1, "AZ", "2021-10-02", name="Bùi Thị Lan", dob="1972-03-04", phone="0912000301"
+        )
         result = w.build(DAY)
         assert result.mode == "incremental"
         assert w.person_id("phone", "0912000301") is None  # the first person lost an identifier, nothing else
