@@ -1,7 +1,8 @@
 -- arr_key (temporary), for an incremental arrivals build: the pseudonymous keys whose arrivals a change can
 -- reach. Seeds: arrival scans and declarations loaded since the last build (watermark); the arrivals of the
--- persons the status build touched (their doses, tests, episodes or identifiers changed: the category can
--- change) and the keys identity moved to another person or to none (changed_key); and
+-- persons the status build touched (their doses, tests or episodes changed: the category can change) or whose
+-- identifiers changed (rekeyed: identity no longer touches them), and the keys identity moved to another person or
+-- to none (changed_key); and
 -- when as_of moved from lo to hi, the scans and declarations that became visible (or hidden), the tests
 -- sampled in the span (a due day sampled, a positive during the measure) and the arrivals with an unsampled
 -- due day D whose overdue flag flips in the span (the end of D + 1, local midnight D + 2, in (lo, hi]: D in
@@ -73,7 +74,7 @@ select a.person_key
 from derived.arrival as a
 where
     a.rule_set = %(rule_set)s
-    and (a.person_id in (select t.person_id from touched as t) or (
+    and (a.person_id in (select t.person_id from touched as t) or a.person_id in (select k.person_id from rekeyed as k) or (
         a.person_id is not null
         and not exists (
             select 1 from derived.person as p

@@ -1,9 +1,14 @@
 -- derived.health_status for the persons in touched: one row per person under the rule set, as of as_of
 -- (the end of a local day; contract §1-§4, §6), with the ids of the records behind the fields (explain).
 -- Dates compare with the as_of date: a dose on day D counts for "14 days before as_of" from as_of = D + 14.
--- due_at: the earliest instant c >= as_of of the person's clocks, where a time rule can change the row (as_of
--- at or past c: the row is recomputed; before it the row holds, whatever the as_of). The clocks, each the
--- instant the rule's comparison with as_of turns (at or just after it):
+-- due_at: the earliest of the person's clocks still ahead of as_of, where a time rule can change the row (as_of
+-- at or past it: the row is recomputed; before it the row holds, whatever the as_of). The clocks, each the
+-- instant c the rule's comparison with as_of turns, at c (as_of >= c: doses, recovered_at, the green window's
+-- end) or just after it (as_of > c: tests, 72 hours, f0_since, candidate scans). A clock of the first kind
+-- equal to as_of has already turned and is not ahead (c > as_of); one of the second kind is (c >= as_of).
+-- Before, every clock at as_of counted: every dose given the day before as_of (its visibility) or 14 days
+-- before it fell due at once, and the next build rewrote the row for nothing (issue 19, branch s5-status:
+-- 3,636 of the generated day's 7,877 due persons at 100k):
 -- - each vaccination record on day D: visible from the local midnight starting D + 1, and D + yellow_dose_days,
 --   D + fully_vaccinated_days (a superset of the first dose's and the last primary dose's clocks);
 -- - each test: visible after sampled_at; a negative RT-PCR's 72 hours end after sampled_at + 72 hours;
@@ -134,7 +139,8 @@ candidate as (
 clock as (
     select
         r.person_id,
-        ((v.vaccinated_on + s.days)::timestamp at time zone 'Asia/Ho_Chi_Minh') as at
+        ((v.vaccinated_on + s.days)::timestamp at time zone 'Asia/Ho_Chi_Minh') as at,
+        true as turns_at
     from touched as t
     inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'vaccination'
     inner join core.vaccination as v on r.record_id = v.vaccination_id
@@ -142,7 +148,8 @@ clock as (
     union all
     select
         r.person_id,
-        tr.sampled_at + s.shift as at
+        tr.sampled_at + s.shift as at,
+        false as turns_at
     from touched as t
     inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'test_result'
     inner join core.test_result as tr on r.record_id = tr.test_result_id
@@ -159,7 +166,8 @@ clock as (
                 ((e.recovered_at at time zone 'Asia/Ho_Chi_Minh')::date + %(green_recovery_days)s + 1)::timestamp
                 at time zone 'Asia/Ho_Chi_Minh'
             )
-        ]) as at
+        ]) as at,
+        unnest(array[false, true, true]) as turns_at
     from derived.f0_episode as e
     inner join touched as t on e.person_id = t.person_id
     where e.rule_set = %(rule_set)s
@@ -167,7 +175,8 @@ clock as (
     select
         c.candidate_person_id,
         unnest(array[c.candidate_scanned_at, c.candidate_scanned_at + make_interval(days => %(candidate_flag_days)s)])
-            as at
+            as at,
+        false as turns_at
     from derived.contact_candidate as c
     inner join touched as t on c.candidate_person_id = t.person_id
     where c.rule_set = %(rule_set)s
@@ -179,7 +188,7 @@ due as (
         min(c.at) as due_at
     from clock as c
     cross join param as pa
-    where c.at >= pa.as_of
+    where c.at > pa.as_of or (c.at = pa.as_of and not c.turns_at)
     group by c.person_id
 ),
 
@@ -283,6 +292,29 @@ where
         h.latest_test_result, h.latest_test_sampled_at, h.f0, h.f0_since, h.recovered_on,
         h.contact_candidate, h.card_colour, h.last_dose_vaccination_id, h.latest_test_id, h.f0_test_id,
         h.recovery_test_id, h.due_at
+    );
+
+-- status_shown_same: the touched persons whose stored row has the new row's published values (those
+-- sql/publish/release_candidate.sql reads), whatever its other columns (due_at, the dose series, the ids behind
+-- the fields): their view lines hold (covidsync.status.cards.build_lines). A superset of status_same: a clock
+-- falling due moves due_at, and most often changes nothing shown (issue 19, branch s5-status).
+create temp table if not exists status_shown_same (person_id bigint primary key) on commit drop;
+
+truncate status_shown_same;
+
+insert into status_shown_same (person_id)
+select n.person_id
+from status_new as n
+inner join derived.health_status as h on n.rule_set = h.rule_set and n.person_id = h.person_id
+where
+    (
+        n.doses, n.last_dose_on, n.last_dose_product, n.fully_vaccinated, n.card_colour, n.latest_test_type,
+        n.latest_test_result, n.latest_test_sampled_at, n.f0, n.contact_candidate, n.recovered_on
+    )
+    is not distinct from
+    (
+        h.doses, h.last_dose_on, h.last_dose_product, h.fully_vaccinated, h.card_colour, h.latest_test_type,
+        h.latest_test_result, h.latest_test_sampled_at, h.f0, h.contact_candidate, h.recovered_on
     );
 
 delete from derived.health_status as h

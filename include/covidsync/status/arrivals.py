@@ -39,6 +39,8 @@ create index if not exists arr_map_group on arr_map (group_key);
 -- identity resolution's keys whose person changed (status.identity); empty when the arrivals are built alone
 create temp table if not exists changed_key (identity_key text primary key) on commit drop;
 create temp table if not exists key_left (identity_key text not null, person_id bigint not null) on commit drop;
+-- identity resolution's persons whose identifiers changed (status.identity); empty when the arrivals are built alone
+create temp table if not exists rekeyed (person_id bigint primary key) on commit drop;
 -- the persons whose arrivals this step deletes or derives again: their published rows' lines are computed again
 -- by the card step (covidsync.status.cards.build_lines)
 create temp table if not exists arrival_person (person_id bigint primary key) on commit drop;

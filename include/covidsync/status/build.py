@@ -4,7 +4,8 @@
 
 1. identity resolution (:mod:`covidsync.status.identity`): everyone resolved again by a full build, only the
    identifiers a change since the last build can reach by an incremental one; the differences applied; the
-   persons whose records or identifiers changed are *touched*;
+   persons whose records changed, and the persons created, are *touched* (a status reads no identifier: a
+   person whose identifiers alone changed keeps its status; its scans and arrivals follow ``rekeyed``);
 2. an incremental build also touches the persons whose status can change only because ``as_of`` moved
    forward: each status row stores ``due_at``, the first instant its clocks (doses and recoveries ageing
    past 14 or 180 days, 72-hour RT-PCRs, candidate flags after 14 days, records becoming visible) can change

@@ -126,14 +126,15 @@ def build_cards(cur, params: dict, full: bool) -> int:
 # The build's temporary tables naming the persons whose line inputs it changed (build_lines), each with the
 # select of their person ids
 _BUILD_CHANGES = (
-    # the touched persons whose status row the build wrote or deleted: health_status.sql computes every touched
-    # person's row and keeps one equal to the stored row (status_same, values and due_at), and a line reads the
-    # status row's values only (not its as_of), so an equal row leaves the line as it was (issue 19: about half
-    # of a generated day's touched persons, those touched by a clock or by identity whose status held)
+    # the touched persons whose status row the build wrote or deleted with other published values: health_status.sql
+    # computes every touched person's row and notes those whose stored row shows the same values
+    # (status_shown_same: the columns sql/publish/release_candidate.sql reads; not as_of, due_at, the dose series
+    # or the ids behind the fields), and a line reads only those, so such a row leaves the line as it was
+    # (issue 19: a clock falling due moves due_at and most often changes nothing shown; branch s5-status)
     (
         "touched",
         "select t.person_id from touched as t where not exists"
-        " (select 1 from status_same as s where s.person_id = t.person_id)",
+        " (select 1 from status_shown_same as s where s.person_id = t.person_id)",
     ),
     ("stale_person", "select person_id from stale_person"),
     # the rows person.sql inserted or changed (created_at / updated_at: this transaction's start)
@@ -153,7 +154,8 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
     whose line expired. A line's inputs are the person's status, person row, card and arrivals, which only the
     status build writes (a card's core inputs make it stale, and the card step computes it again): so the
     persons whose card was just computed (``card_scope``), those whose status row was written or deleted (the
-    build's ``touched`` less ``status_same``, the rows ``sql/status/health_status.sql`` found equal), those identity resolution removed (``stale_person``) or whose person row it wrote
+    build's ``touched`` less ``status_shown_same``, the rows ``sql/status/health_status.sql`` found showing the
+    same values), those identity resolution removed (``stale_person``) or whose person row it wrote
     (``person_new``, a changed or new row), and those whose arrivals the arrivals step deleted or derived
     again (``arrival_person``); a temporary table absent (the card step run alone) adds nobody. Not the
     persons noted in ``publish.pending_person``: those are the changes since the last *release*, so with no
@@ -193,7 +195,7 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
             """,
             {"as_of": as_of},
         )
-        cur.execute("select to_regclass('pg_temp.status_same')")
+        cur.execute("select to_regclass('pg_temp.status_shown_same')")
         statuses_compared = cur.fetchone()[0] is not None
         for table, persons in _BUILD_CHANGES:
             if table == "touched" and not statuses_compared:  # no health_status step ran: all of them

@@ -134,8 +134,8 @@ select count(*) from person_new n join derived.person p using (person_key) where
 
 def resolve(conn, since=None, persons: int | None = None) -> IdentityResult:
     """Resolve everyone again (``since`` None), or the identifiers a change since ``since`` can reach, in the
-    caller's transaction; the persons whose records or identifiers changed are added to the temporary table
-    ``touched`` (which the caller created), those whose identifiers changed also to ``rekeyed`` (created
+    caller's transaction; the persons whose records changed or who were created are added to the temporary table
+    ``touched`` (which the caller created), those whose identifiers changed to ``rekeyed`` (created
     here, dropped at commit). ``persons``: the rows of ``derived.person`` before this run when the caller
     knows them (the last build's count), so that an incremental run counts no whole table."""
     everyone = since is None
