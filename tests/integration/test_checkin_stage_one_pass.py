@@ -10,7 +10,14 @@ import datetime as dt
 import os
 
 import pytest
-from test_checkin_ingest import CARD_WITH_CMND, CHECKIN_HEADER, PERSONAL_CLEAR, PERSONAL_MASKED, VENUES, write_csv
+from test_checkin_ingest import (
+    CARD_WITH_CMND,
+    CHECKIN_HEADER,
+    PERSONAL_CLEAR,
+    PERSONAL_MASKED,
+    VENUES,
+    write_csv,
+)
 
 from covidsync import db
 from covidsync.ingest import checkins, columnar, engine, landing
@@ -30,8 +37,16 @@ def _rows() -> list[list[str]]:
         venue = "V999" if i % 17 == 0 else ("V001" if i % 2 else "V002")  # an unknown venue now and then
         phone = "0912345678" if i % 4 == 3 else ""
         rows.append(
-            [f"C{i:03d}", venue, f"2021-11-02T{8 + i % 10:02d}:{i % 60:02d}:00+07:00", "in", "self_scan",
-             payloads[i % 4], "", phone]
+            [
+                f"C{i:03d}",
+                venue,
+                f"2021-11-02T{8 + i % 10:02d}:{i % 60:02d}:00+07:00",
+                "in",
+                "self_scan",
+                payloads[i % 4],
+                "",
+                phone,
+            ]
         )
     rows[40][0] = rows[3][0]  # an id repeated in a later batch: its payload kept for the report
     rows[41][0] = rows[42][0]  # and one repeated within a batch
@@ -43,7 +58,9 @@ def _staged(conn, f) -> tuple[list, list, list]:
     with conn.cursor() as cur:
         cur.execute("select * from staging.checkin where file_id = %s order by row_number", (f.file_id,))
         rows = cur.fetchall()
-        cur.execute("select * from staging.checkin_identity where file_id = %s order by 2, 3, 4", (f.file_id,))
+        cur.execute(
+            "select * from staging.checkin_identity where file_id = %s order by 2, 3, 4", (f.file_id,)
+        )
         facts = cur.fetchall()
         cur.execute("select * from staging.row_check where file_id = %s order by 2, 3, 4", (f.file_id,))
         codes = cur.fetchall()
