@@ -701,7 +701,24 @@ def stage_checkins_columnar(
     first facts of each person key and QR kind in the file, as :func:`stage_checkins` keeps them).
 
     With ``received_at`` (the engine's stage), each batch's row codes that a single row decides
-    (:mod:`covidsync.ingest.checkin_frame_rules`) go to ``staging.row_check`` with it."""
+    (:mod:`covidsync.ingest.checkin_frame_rules`) go to ``staging.row_check`` with it.
+
+    A CSV is read natively in one pass, its bytes checked chunk by chunk as read (as the engine's
+    ``columnar.stage_rows`` and the declarations' stage): when a later chunk is not one record a line, the
+    file is staged again from the start by the csv module (same transaction; the rows already written are
+    deleted first). Each batch's ``COPY``s run on a background thread while the next batch is read and
+    typed (``columnar._Ahead``, ``COVIDSYNC_INGEST_COPY_AHEAD``; issue 16, branch e19-checkins)."""
+    from covidsync.ingest import columnar
+
+    try:
+        return _stage_checkins_columnar(conn, file_id, stream, path, received_at, checked_as_read=True)
+    except columnar.NotPlain:
+        return _stage_checkins_columnar(conn, file_id, stream, path, received_at, checked_as_read=False)
+
+
+def _stage_checkins_columnar(
+    conn, file_id: int, stream, path: Path | None, received_at: dt.datetime | None, *, checked_as_read: bool
+) -> int:
     import polars as pl
 
     from covidsync.ingest import checkin_frame_rules, columnar
@@ -718,26 +735,38 @@ def stage_checkins_columnar(
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
-        for frame in columnar.read_batches(spec("checkins"), stream, path):
-            staged, facts = checkin_frames(frame, file_id)
-            if seen is not None and facts.height:
-                facts = facts.join(seen, on=keys, how="anti", maintain_order="left")
-            if facts.height:
-                seen = facts.select(keys) if seen is None else pl.concat([seen, facts.select(keys)])
-                columnar.copy_frame(cur, "staging.checkin_identity", facts)
-            staged = person_keys.add(staged)
-            if context is not None:
-                batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"], venues_seen)
-                codes = checkin_frame_rules.row_codes(None, staged, batch)
-                if codes.height:
-                    columnar.copy_frame(
-                        cur,
-                        "staging.row_check",
-                        codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
-                    )
-                staged = payloads_where_reported(staged, codes, ids_seen)
-            columnar.copy_frame(cur, "staging.checkin", staged)
-            total += frame.height
+        with columnar._Ahead(columnar.COPY_AHEAD) as ahead:
+            batches = columnar.read_batches(spec("checkins"), stream, path, checked_as_read=checked_as_read)
+            for frame in batches:
+                staged, facts = checkin_frames(frame, file_id)
+                if seen is not None and facts.height:
+                    facts = facts.join(seen, on=keys, how="anti", maintain_order="left")
+                if facts.height:
+                    seen = facts.select(keys) if seen is None else pl.concat([seen, facts.select(keys)])
+                staged = person_keys.add(staged)
+                codes = None
+                if context is not None:
+                    # the connection is the background thread's until the batch before is written: a
+                    # statement sent during its COPY breaks the protocol (the server closes the connection)
+                    if ahead.pending is not None:
+                        ahead.pending.result()
+                    batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"], venues_seen)
+                    codes = checkin_frame_rules.row_codes(None, staged, batch)
+                    staged = payloads_where_reported(staged, codes, ids_seen)
+
+                def write(staged=staged, facts=facts, codes=codes) -> None:
+                    if facts.height:
+                        columnar.copy_frame(cur, "staging.checkin_identity", facts)
+                    if codes is not None and codes.height:
+                        columnar.copy_frame(
+                            cur,
+                            "staging.row_check",
+                            codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
+                        )
+                    columnar.copy_frame(cur, "staging.checkin", staged)
+
+                ahead.submit(write)
+                total += frame.height
         if total:
             # the statistics the rules, profile and merge plans read (every column of 500k rows: 1.9 s
             # and 1.5 s; these few: see docs/performance.md)
