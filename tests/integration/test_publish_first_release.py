@@ -248,12 +248,3 @@ def test_the_streamed_hashes_hold_only_for_fixed_width_rows_in_order(conn):
     assert _stream(conn, [*rows[:10], row(10, cid="1000000000700"), *rows[11:]], True, 1000) is None
     assert _stream(conn, [*rows[:10], row(10, 64), *rows[11:]], True, 1000) is None
     assert _stream(conn, rows, False, 1000) is None
-
-
-def test_the_first_form_merges_the_lines_only_where_the_tables_are_ordered():
-    """Where the tables are stored in person_id order (the forced plan), the rows are said to come in that order,
-    so that the stored lines are merge-joined; otherwise not (an ORDER BY the planner would have to sort for)."""
-    text = release.sql("release_candidate")
-    assert "from candidate_row order by person_id offset 0" in release._first_candidate_sql(text, False, True)
-    assert "order by person_id offset 0" not in release._first_candidate_sql(text, False, False)
-    assert "order by person_id offset 0" not in release._first_candidate_sql(text, True)

@@ -245,11 +245,10 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         if first:  # (a temporary view is not dropped at commit: the next release creates the table)
             cur.execute("drop view publish_scope")
         candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt, "with_base": False}
-        ordered = first and _stored_in_person_order(cur)
         if first:  # every person's row, read in person_id order by merge joins (_first_candidate_sql)
             cur.execute(
                 "create temporary view publish_candidate as "
-                + _first_candidate_sql(sql("release_candidate"), computed_cards > 0, ordered),
+                + _first_candidate_sql(sql("release_candidate"), computed_cards > 0),
                 candidate,
             )
         elif (
@@ -261,7 +260,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         _step("candidate rows")
         first_hashes = None
         if first:  # every row is added: stored straight from the candidate rows, no changes' table between
-            with _first_settings(cur, ordered):  # and hashed as the insert returns them
+            with _first_settings(cur):  # and hashed as the insert returns them
                 added, first_hashes = _store_first(cur, (latest[0] if latest else 0) + 1, apps)
                 changed, removed, status_changed = 0, 0, 0
             cur.execute("drop view publish_candidate")
@@ -415,26 +414,15 @@ _FIRST_STORED_CARDS = re.compile(
 )
 
 
-# Where the tables are stored in person_id order (the forced plan, _first_settings): the rows, whose row hashes the
-# stored lines' are compared with, said to come in person_id order, so that the lines (stored in that order) are
-# merge-joined, read once in their key's order, not probed by key for each row (the planner did not carry the
-# rows' order through the subquery; issue 19, branch p9-first). The order is the merge joins' own: no sort.
-_FIRST_ORDERED_ROWS = (
-    "from (select * from candidate_row offset 0) as r",
-    "from (select * from candidate_row order by person_id offset 0) as r",
-)
-
-
 @cache
-def _first_candidate_sql(text: str, cards_computed: bool = True, ordered: bool = False) -> str:
+def _first_candidate_sql(text: str, cards_computed: bool = True) -> str:
     """``release_candidate.sql`` for a first release: the same rows and hashes, without the joins that narrow it
     to ``publish_scope`` (every person then), so that statuses, persons, cards and stored lines are read whole,
     each in its primary key's order, and joined by merge joins with no sort between (the planner sorted the
     statuses (98 MB) and the cards (426 MB) on disk for the joins it estimated at 3.3 billion rows, and hashed
     every person twice for the scope; issue 19, docs/performance.md: branches p6-first and p7-first).
-    ``cards_computed`` false: no card was computed for the release (``publish_card`` is empty). ``ordered``: the
-    tables are stored in person_id order (:func:`_stored_in_person_order`), the lines merge-joined too."""
-    for old, new in _FIRST_EDITS + ((_FIRST_ORDERED_ROWS,) if ordered else ()):
+    ``cards_computed`` false: no card was computed for the release (``publish_card`` is empty)."""
+    for old, new in _FIRST_EDITS:
         if text.count(old) != 1:
             raise PublishError(
                 "release_candidate.sql: a fragment a first release changes is not where release.py expects it"
@@ -480,12 +468,11 @@ def _stored_in_person_order(cur) -> bool:
 
 
 @contextmanager
-def _first_settings(cur, ordered: bool | None = None) -> Iterator[None]:
+def _first_settings(cur) -> Iterator[None]:
     """The planner's settings of a first release's statement (:data:`_FIRST_SETTINGS`) for the statement run in
     the block, then back to what they were (``set local``: the rest of the release plans as before); none where
-    the tables are not stored in person_id order (:func:`_stored_in_person_order`, or ``ordered`` when the caller
-    asked it): the planner's own plan then."""
-    if not (_stored_in_person_order(cur) if ordered is None else ordered):
+    the tables are not stored in person_id order (:func:`_stored_in_person_order`): the planner's own plan then."""
+    if not _stored_in_person_order(cur):
         log.info(
             "first release: statuses, persons or cards not stored in person_id order; the planner's own plan"
         )
