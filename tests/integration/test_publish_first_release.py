@@ -152,3 +152,99 @@ def test_the_first_form_refuses_a_candidate_it_does_not_know():
     assert "from publish_card as r" in release._first_candidate_sql(text, True)
     with pytest.raises(release.PublishError):
         release._first_candidate_sql(text.replace("inner join status as s on", "inner join status as st on"))
+
+
+@pytest.mark.parametrize(
+    "apps", [("pccovid", "vneid", "sskdt"), ("pccovid", "vneid")], ids=["3 views", "2 views"]
+)
+def test_a_first_release_is_hashed_as_its_insert_returns_its_rows(conn, apps, caplog):
+    """The content hash and the view hashes a first release computes from the rows its insert returns (branch
+    p9-first) are those the release's SQL gives from the stored rows; no table of the scope is left behind."""
+    publish_seed.seed(conn, 80, records=True)
+    _build_state(conn)
+    _card_step(conn)
+    _analyze(conn)
+    with caplog.at_level("WARNING", logger="covidsync.publish.release"):
+        result = release.publish_release(conn, rule_set=RULE_SET, apps=apps)
+    assert result["status"] == "current", result
+    assert "hashing in SQL" not in caplog.text, "the rows streamed back as fixed-width rows"
+    release_id = result["release_id"]
+    stored = _one(
+        conn,
+        "select r.row_count, r.content_sha256, m.pccovid_sha256, m.vneid_sha256, m.sskdt_sha256"
+        " from publish.release as r inner join publish.release_meta as m using (release_id)"
+        " where release_id = %s",
+        (release_id,),
+    )
+    with conn.cursor() as cur:
+        in_sql = release.release_hashes(cur, release_id, apps=apps)  # every stored row, in SQL
+    conn.rollback()
+    assert stored == (
+        in_sql["row_count"],
+        in_sql["content_sha256"],
+        in_sql["pccovid_sha256"],
+        in_sql["vneid_sha256"],
+        in_sql["sskdt_sha256"],
+    )
+    assert stored[0] > 0 and (stored[4] is None) == ("sskdt" not in apps)
+    if "sskdt" in apps:
+        assert stored[:2] == _snapshot_content_sha256(conn), "the release hashes as the snapshot design"
+    with conn.cursor() as cur:  # the scope was a view, dropped: the next release creates its table
+        cur.execute("select to_regclass('pg_temp.publish_scope')")
+        assert cur.fetchone()[0] is None
+    conn.rollback()
+    assert publish_seed.flip_cards(conn, every=5) > 0
+    assert release.publish_release(conn, rule_set=RULE_SET, apps=apps)["status"] == "current"
+
+
+def _stream(conn, rows: list[tuple[str, str, bytes]], with_sskdt: bool, chunk: int):
+    """A binary COPY of (citizen_id, row_sha256, line_sha256) rows into a sink taking ``chunk`` bytes at a time."""
+    sink = release._FirstReleaseSums(with_sskdt)
+    sink._CHUNK = chunk
+    with conn.cursor() as cur:
+        cur.execute("create temporary table r (citizen_id text, row_sha256 text, line_sha256 bytea, n int)")
+        cur.executemany("insert into r values (%s, %s, %s, %s)", [(*r, i) for i, r in enumerate(rows)])
+        cur.copy_expert(
+            "copy (select citizen_id, row_sha256, line_sha256 from r order by n) to stdout binary", sink
+        )
+    conn.rollback()
+    return sink.hashes(("pccovid", "vneid", "sskdt") if with_sskdt else ("pccovid", "vneid"))
+
+
+def test_the_streamed_hashes_hold_only_for_fixed_width_rows_in_order(conn):
+    import hashlib
+
+    def row(i: int, width: int = 96, cid: str | None = None):
+        cid = cid or f"{100000000000 + i * 7:012d}"
+        return (
+            cid,
+            hashlib.sha256(cid.encode()).hexdigest(),
+            hashlib.sha512(cid.encode()).digest()[: width // 2] * 2,
+        )
+
+    rows = [row(i) for i in range(300)]
+    content = hashlib.sha256("".join(f"{c}\t{h}\n" for c, h, _ in rows).encode()).hexdigest()
+    sums = [
+        sum(int.from_bytes(line[32 * k : 32 * k + 32], "big") for _, _, line in rows) % 2**256
+        for k in range(3)
+    ]
+    for chunk in (1, 1000, 1 << 23):  # rows split across chunks, and all in one
+        hashes = _stream(conn, rows, True, chunk)
+        assert hashes == {
+            "row_count": 300,
+            "content_sha256": content,
+            "by_change": False,
+            **{
+                f"{app}_sha256": f"{s:064x}"
+                for app, s in zip(("pccovid", "vneid", "sskdt"), sums, strict=True)
+            },
+        }
+    two = _stream(conn, [row(i, 64) for i in range(300)], False, 1000)
+    assert two["sskdt_sha256"] is None and two["pccovid_sha256"] == f"{sums[0]:064x}"
+    assert _stream(conn, [], True, 1000)["content_sha256"] == hashlib.sha256(b"").hexdigest()
+    # not in order, a CCCD not of digits or of another length, a line of another width: hashed in SQL instead
+    assert _stream(conn, rows[:150] + rows[151:] + rows[150:151], True, 1000) is None
+    assert _stream(conn, [*rows[:10], row(10, cid="10000000007A"), *rows[11:]], True, 1000) is None
+    assert _stream(conn, [*rows[:10], row(10, cid="1000000000700"), *rows[11:]], True, 1000) is None
+    assert _stream(conn, [*rows[:10], row(10, 64), *rows[11:]], True, 1000) is None
+    assert _stream(conn, rows, False, 1000) is None

@@ -193,13 +193,25 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             or built[2] is None
             or as_of < built[2]  # an earlier as_of: time ran backwards, the windows' bounds do not hold
         )
+        previous = current[0] if current else None
+        first = full and previous is None and held is None
+        if first:
+            cur.execute("select not exists (select from publish.release_version)")
+            first = cur.fetchone()[0]
         cur.execute(
-            """
-            create temporary table publish_scope (person_id bigint primary key) on commit drop;
-            create temporary table publish_citizen_scope (citizen_id text primary key) on commit drop;
-            """
+            "create temporary table publish_citizen_scope (citizen_id text primary key) on commit drop"
         )
-        if full:  # everyone: a table of every person, so that the candidate's plan is estimated as it runs
+        if first:
+            # everyone, as a view of the statuses for the cards' step alone (cards.release_cards): the first form
+            # of the candidate reads every status itself, so no table of a million persons is written and
+            # analysed (0.8-1.1 s at 1M persons; issue 19, branch p9-first). Dropped before the candidate.
+            cur.execute(
+                "create temporary view publish_scope as select person_id from derived.health_status"
+                " where rule_set = %s",
+                (rule_set,),
+            )
+        elif full:  # everyone: a table of every person, so that the candidate's plan is estimated as it runs
+            cur.execute("create temporary table publish_scope (person_id bigint primary key) on commit drop")
             cur.execute(
                 "insert into publish_scope (person_id) select person_id from derived.health_status"
                 " where rule_set = %s",
@@ -211,6 +223,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             # from tables a day leaves in memory: at the server's random_page_cost (4) the planner read whole
             # tables instead (the cards' and the persons' every row for 5 % of them; issue 19, p4-dayrelease)
             cur.execute("set local random_page_cost = 1.1")
+            cur.execute("create temporary table publish_scope (person_id bigint primary key) on commit drop")
             _scope(cur, as_of=as_of, held=held)
             cur.execute(
                 "select exists (select from publish_scope) or exists (select from publish_citizen_scope)"
@@ -229,12 +242,9 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         _step("scope")
         # the persons' cards as the status build stored them, or computed now where a stored one does not hold
         computed_cards = cards.release_cards(cur, as_of)
+        if first:  # (a temporary view is not dropped at commit: the next release creates the table)
+            cur.execute("drop view publish_scope")
         candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt, "with_base": False}
-        previous = current[0] if current else None
-        first = full and previous is None and held is None
-        if first:
-            cur.execute("select not exists (select from publish.release_version)")
-            first = cur.fetchone()[0]
         if first:  # every person's row, read in person_id order by merge joins (_first_candidate_sql)
             cur.execute(
                 "create temporary view publish_candidate as "
@@ -248,10 +258,11 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         else:
             _day_candidate(cur, candidate)
         _step("candidate rows")
+        first_hashes = None
         if first:  # every row is added: stored straight from the candidate rows, no changes' table between
-            with _first_settings(cur):
-                cur.execute(sql("release_first_versions"), {"release_id": (latest[0] if latest else 0) + 1})
-                added, changed, removed, status_changed = cur.rowcount, 0, 0, 0
+            with _first_settings(cur):  # and hashed as the insert returns them
+                added, first_hashes = _store_first(cur, (latest[0] if latest else 0) + 1, apps)
+                changed, removed, status_changed = 0, 0, 0
             cur.execute("drop view publish_candidate")
             _step("store versions")
         else:
@@ -312,7 +323,9 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             cur.execute(sql("release_store_versions"), {"release_id": release_id})
         _built(cur, rule_set=rule_set, with_sskdt=with_sskdt, as_of=as_of)
         _step("store versions")
-        hashes = release_hashes(cur, release_id, apps=apps, by_change=True, previous=previous, timed=True)
+        hashes = first_hashes or release_hashes(
+            cur, release_id, apps=apps, by_change=True, previous=previous, timed=True
+        )
         _step("view hashes")
         cur.execute(
             "insert into publish.release (release_id, as_of, row_count, content_sha256) values (%s, %s, %s, %s)",
@@ -547,6 +560,143 @@ class _LineHashSums:
         """The sum of each app's line hashes (pccovid, vneid, sskdt), as numbers (not yet modulo 2^256)."""
         self._take(final=True)
         return [sum(int(w) << (32 * (7 - k)) for k, w in enumerate(app)) for app in self.words]
+
+
+class _FirstReleaseSums:
+    """A file for ``COPY (insert … returning citizen_id, row_sha256, line_sha256) TO STDOUT (FORMAT binary)``: a
+    first release's rows as its insert writes them (``sql/publish/release_first_versions.sql``, in CCCD order),
+    hashed as they stream back, so that neither the content hash nor the view hashes reads the 900,000 rows
+    again (issue 19, branch p9-first: 1.7 s of two more passes at 1M persons). The content hash is the SHA-256 of
+    the rows' ``citizen_id<TAB>row_sha256`` lines in CCCD order (``release_content.sql``'s value); each view hash
+    the sum of the rows' line hashes (``release_hashes.sql``'s with every row). Vectorised (numpy) over chunks of
+    whole rows, which must be fixed-width: every CCCD of one length and only digits (so that the byte order the
+    insert writes in is the order of any collation), strictly increasing, every line hash of the width the apps
+    want. Where one is not, :meth:`hashes` is None and the caller hashes the stored rows in SQL, as before."""
+
+    _HEADER = 11 + 4 + 4  # PGCOPY signature, flags, extension length
+    _CHUNK = 1 << 23  # bytes taken at a time (whole rows)
+
+    def __init__(self, with_sskdt: bool) -> None:
+        import hashlib
+
+        import numpy as np
+
+        self._np = np
+        self._width = 96 if with_sskdt else 64
+        self._row = None  # the rows' dtype, from the first row's CCCD length
+        self._pending = bytearray()
+        self._header = True
+        self._last = None
+        self._content = hashlib.sha256()
+        self.valid = True
+        self.rows = 0
+        self.words = np.zeros((3, 8), dtype=np.int64)
+
+    def write(self, data) -> int:
+        if self.valid:
+            self._pending += data
+            if len(self._pending) >= self._CHUNK:
+                self._take()
+        return len(data)
+
+    def _take(self, final: bool = False) -> None:
+        np = self._np
+        if self._header:
+            if len(self._pending) < self._HEADER:
+                self.valid = not final
+                return
+            del self._pending[: self._HEADER]
+            self._header = False
+        if self._row is None:
+            if len(self._pending) < 6:
+                # no row at all (the trailer alone) is an empty release
+                self.valid = not final or bytes(self._pending) == b"\xff\xff"
+                return
+            length = int.from_bytes(self._pending[2:6], "big", signed=True)
+            if length <= 0:
+                self.valid = False
+                return
+            self._row = np.dtype(
+                [("n", ">i2"), ("l0", ">i4"), ("cid", "u1", length), ("l1", ">i4"), ("row", "u1", 64)]
+                + [("l2", ">i4"), ("line", "u1", self._width)]
+            )
+        size = self._row.itemsize
+        whole = len(self._pending) // size
+        if final and (len(self._pending) - whole * size != 2 or self._pending[-2:] != b"\xff\xff"):
+            self.valid = False
+            return
+        rows = np.frombuffer(bytes(self._pending[: whole * size]), dtype=self._row)
+        del self._pending[: whole * size]
+        if not len(rows):
+            return
+        length = self._row["cid"].shape[0]
+        cid = np.ascontiguousarray(rows["cid"])
+        if (
+            (rows["n"] != 3).any()
+            or (rows["l0"] != length).any()
+            or (rows["l1"] != 64).any()
+            or (rows["l2"] != self._width).any()
+            or (cid < ord("0")).any()
+            or (cid > ord("9")).any()
+        ):
+            self.valid = False
+            return
+        keys = cid.view(f"S{length}").ravel()
+        if (keys[1:] <= keys[:-1]).any() or (self._last is not None and keys[0] <= self._last):
+            self.valid = False
+            return
+        self._last = keys[-1]
+        lines = np.empty((len(rows), length + 66), dtype=np.uint8)
+        lines[:, :length] = cid
+        lines[:, length] = ord("\t")
+        lines[:, length + 1 : length + 65] = rows["row"]
+        lines[:, length + 65] = ord("\n")
+        self._content.update(lines)
+        words = np.ascontiguousarray(rows["line"]).view(">u4").astype(np.int64)
+        for i in range(self._width // 32):
+            self.words[i] += words[:, 8 * i : 8 * i + 8].sum(axis=0)
+        self.rows += len(rows)
+
+    def hashes(self, apps: tuple[str, ...]) -> dict | None:
+        """What :func:`release_hashes` gives for the release (every row), or None where the stream did not hold."""
+        if self.valid:
+            self._take(final=True)
+        if not self.valid:
+            return None
+        sums = [sum(int(w) << (32 * (7 - k)) for k, w in enumerate(app)) for app in self.words]
+        hashes = {"row_count": self.rows, "content_sha256": self._content.hexdigest(), "by_change": False}
+        for app, total in zip(CONSUMERS, sums, strict=True):
+            hashes[f"{app}_sha256"] = f"{total % _HASH_MODULUS:064x}" if app in apps else None
+        return hashes
+
+
+# The memory of a first release's one sort, every row by CCCD (the heap's and the primary key's fill order, and the
+# order the rows are hashed in as they stream back): about 600 MB at 1M persons, which spilled to disk at the
+# release's 64 MB (500 MB written and read back). A first release runs once per rule set: for that statement
+# alone, then back to the release's (issue 19, branch p9-first: 0.3-0.4 s of 3.2-3.4 s at 300,000 persons)
+FIRST_SORT_MEM = "1GB"
+
+
+def _store_first(cur, release_id: int, apps: tuple[str, ...]) -> tuple[int, dict | None]:
+    """Store a first release's rows (``sql/publish/release_first_versions.sql``) and hash them as the insert
+    returns them (:class:`_FirstReleaseSums`): the rows stored, and the release's hashes (None: hash in SQL)."""
+    statement = cur.mogrify(sql("release_first_versions").strip().rstrip(";"), {"release_id": release_id})
+    sink = _FirstReleaseSums("sskdt" in apps)
+    work_mem = _set_local(cur, "work_mem", FIRST_SORT_MEM)
+    cur.copy_expert(
+        "copy (" + statement.decode("utf-8") + "\nreturning citizen_id, row_sha256, line_sha256)"
+        " to stdout (format binary)",
+        sink,
+    )
+    rows = cur.rowcount
+    _set_local(cur, "work_mem", work_mem)
+    hashes = sink.hashes(apps)
+    if hashes is None or hashes["row_count"] != rows:
+        log.warning(
+            "publish: first release %s did not stream as fixed-width rows; hashing in SQL", release_id
+        )
+        return rows, None
+    return rows, hashes
 
 
 def release_hashes(
