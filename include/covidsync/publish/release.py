@@ -1017,6 +1017,11 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
     apps = tuple(apps or CONSUMERS)
     by_change = changed_in is not None
     params = {"release_id": changed_in}
+    # by change, the versions of the changed persons are found by their key, never by a sequential scan testing
+    # every version against the array of changed CCCDs (a linear search per row: 0.9 s for 1,000 persons among
+    # 20,000 after a table was refilled with stale statistics, minutes at 1M; docs/performance.md, p8-day and
+    # p10-day); for these statements alone, the caller's setting restored after them
+    seqscan = _set_local(cur, "enable_seqscan", "off") if by_change else None
     if by_change:
         cur.execute(
             "select count(*) filter (where change <> 'removed') from publish.release_version where valid_from = %s",
@@ -1045,6 +1050,8 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
         persons, mismatches, *releases = cur.fetchone()
         shown = dict(zip(apps, releases, strict=True))
         mismatches = max(mismatches, 1)  # the fingerprints differ: they disagree somewhere
+    if seqscan is not None:
+        _set_local(cur, "enable_seqscan", seqscan)
     ok = mismatches == 0 and persons == expected and set(shown.values()) == {1 if expected else 0}
     return {
         "ok": ok,
