@@ -14,6 +14,7 @@ hooks. This module names no dataset.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -1486,7 +1487,6 @@ def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[i
     Appends ``(position, file, has_record_id)`` to ``staged``; returns the files to stage one by one (the
     others, and every file of a part whose staging together failed)."""
     from covidsync.ingest import frame_rules, group_stage
-    from covidsync.ingest.parse import FileRejected
 
     limit = group_stage_bytes()
     parts: dict[str, list[list[tuple[int, FileRow, int]]]] = {}
@@ -1512,23 +1512,22 @@ def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[i
             if references is None:
                 references = frame_rules.context(conn, "", dt.datetime.now(dt.UTC))
                 conn.rollback()
-            reads = []
+            opened = []  # each file opened and checked on its own, then read: most as one stream
             for position, f, _ in run:
-                try:
-                    reads.append((position, group_stage.read_file(conn, f, references)))
-                    conn.rollback()
-                except (FileReplaced, group_stage.Replaced) as replaced:
-                    conn.rollback()
-                    summaries[position] = replaced.summary  # other bytes than registered: registered anew
-                except FileRejected as exc:
-                    conn.rollback()
-                    try:
-                        reject_file(conn, f, exc.code, exc.detail)
-                        summaries[position] = finish(conn, f.file_id)
-                    except Exception as again:  # noqa: BLE001
-                        failed(position, again)
-                except Exception as exc:  # noqa: BLE001
-                    failed(position, exc)
+                with _file_outcome(conn, f, position, summaries, failed):
+                    opened.append((position, group_stage.open_file(conn, f)))
+            try:
+                streamed = group_stage.read_stream(opened, references)
+            except Exception:  # noqa: BLE001 (each file read on its own instead)
+                log.exception("%d %s files could not be read as one stream", len(opened), run[0][1].dataset)
+                streamed = {}
+            reads = []
+            for position, one in opened:
+                if position in streamed:
+                    reads.append((position, streamed[position]))
+                    continue
+                with _file_outcome(conn, one[0], position, summaries, failed):
+                    reads.append((position, group_stage.read_opened(one, references)))
             if not reads:
                 continue
             try:
@@ -1542,6 +1541,30 @@ def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[i
                 continue
             staged.extend((position, read.f, read.has_record_id) for position, read in reads)
     return singles
+
+
+@contextlib.contextmanager
+def _file_outcome(conn, f: FileRow, position: int, summaries, failed):
+    """A group's file opened or read on its own (:func:`_stage_together`): its transaction ended, a file
+    whose bytes changed registered anew, one that cannot be read rejected alone, any other error its own."""
+    from covidsync.ingest import group_stage
+    from covidsync.ingest.parse import FileRejected
+
+    try:
+        yield
+        conn.rollback()
+    except (FileReplaced, group_stage.Replaced) as replaced:
+        conn.rollback()
+        summaries[position] = replaced.summary  # other bytes than registered: registered anew
+    except FileRejected as exc:
+        conn.rollback()
+        try:
+            reject_file(conn, f, exc.code, exc.detail)
+            summaries[position] = finish(conn, f.file_id)
+        except Exception as again:  # noqa: BLE001
+            failed(position, again)
+    except Exception as exc:  # noqa: BLE001
+        failed(position, exc)
 
 
 def _lock_set(conn, file_ids: list[int]) -> set[int]:

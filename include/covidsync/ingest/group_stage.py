@@ -21,6 +21,7 @@ that goes back to each file's own before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 from collections.abc import Callable
 
@@ -68,25 +69,166 @@ class Replaced(Exception):  # noqa: N818 (not an error: engine.FileReplaced, wit
         self.summary = summary
 
 
-def read_file(conn, f, references) -> Read:
-    """One file of the group read as :func:`covidsync.ingest.engine.stage` reads it (its bytes checked
-    against the registered hash first; :class:`Replaced` or ``FileRejected`` raised for the caller)."""
+def open_file(conn, f):
+    """A group's file opened as :func:`covidsync.ingest.engine.stage` opens it: its bytes checked against the
+    registered hash, then :func:`covidsync.ingest.parse.open_rows`' file checks (encoding, header, columns);
+    :class:`Replaced` or ``FileRejected`` raised for the caller. Returns ``(f, path, stream)``."""
     from covidsync.ingest.parse import open_rows
 
     if (replaced := landing.verify_unchanged(conn, f)) is not None:
         raise Replaced(replaced)
     path = landing.verified_path(f.landing_path)
+    return f, path, open_rows(path, f.dataset)
+
+
+def _context(references, f, has_record_id: bool):
+    return dataclasses.replace(
+        references, facility_code=f.facility_code, received_at=f.received_at, has_record_id=has_record_id
+    )
+
+
+def read_opened(opened, references) -> Read:
+    """One opened file's batches read on their own (``FileRejected`` raised for the caller)."""
+    from covidsync.ingest.parse import open_rows
+
+    f, path, stream = opened
     spec = f.spec
-    stream = open_rows(path, f.dataset)
     has_record_id = "record_id" in stream.columns
     try:
         frames = list(columnar.read_batches(spec, stream, path, checked_as_read=True))
     except columnar.NotPlain:  # a later chunk was not one record per line: the csv module reads it all
         frames = list(columnar.read_batches(spec, open_rows(path, f.dataset), path, checked_as_read=False))
-    context = dataclasses.replace(
-        references, facility_code=f.facility_code, received_at=f.received_at, has_record_id=has_record_id
+    return Read(
+        f, has_record_id, frames, _context(references, f, has_record_id), sum(fr.height for fr in frames)
     )
-    return Read(f, has_record_id, frames, context, sum(frame.height for frame in frames))
+
+
+def read_file(conn, f, references) -> Read:
+    """One file of the group opened (:func:`open_file`) and read (:func:`read_opened`)."""
+    return read_opened(open_file(conn, f), references)
+
+
+def read_stream(opened: list[tuple], references) -> dict[int, Read]:
+    """A group's opened CSV files read as **one stream** (issue 16, many small files): polars' fixed cost per
+    query (the CSV reader, the three cleaning queries of :func:`columnar.clean_columns`, the row filter) paid
+    once for the files that share a header line instead of once per 500-row file.
+
+    ``opened`` is ``(key, (f, path, stream))`` pairs (:func:`open_file`); returns the :class:`Read` of each key
+    read so, the same frames :func:`read_opened` gives for it. Only files that the native reader would read
+    in one chunk, line by line, are taken (UTF-8, every CR in a CRLF, no line over the csv module's field
+    limit, the header on the first line, at most ``BATCH_ROWS`` lines, every line of whole cells); any other
+    file, and every file of a header whose stacked reading does not give one record per line, is left out
+    for :func:`read_opened` to read on its own, as before."""
+    import csv
+
+    from covidsync.ingest import parse
+
+    if not columnar.NATIVE_CSV:
+        return {}
+    limit = csv.field_size_limit()
+    by_header: dict[tuple, list[tuple]] = {}
+    for key, (f, path, stream) in opened:
+        if stream.format != "csv" or stream.encoding not in ("utf-8", "utf-8-sig"):
+            continue
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        if (
+            len(raw) > columnar._NATIVE_CHUNK
+            or raw.count(b"\r") != raw.count(b"\r\n")
+            or (len(raw) > limit and max(map(len, raw.split(b"\n"))) > limit)
+        ):
+            continue
+        content = raw[:-1] if raw.endswith(b"\n") else raw
+        head, newline, body = content.partition(b"\n")
+        try:
+            header = head.decode(stream.encoding).removesuffix("\r")
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        lines = text.count("\n") + 1 if newline else 0
+        if lines > columnar.BATCH_ROWS:
+            continue
+        stream.close()
+        by_header.setdefault((stream.delimiter, header), []).append((key, f, stream, body, text, lines))
+    out: dict[int, Read] = {}
+    for (delimiter, header), files in by_header.items():
+        dataset = files[0][1].dataset
+        record = columnar._cells(pl.Series([header]), delimiter)[0].to_list() if header else []
+        if not record or not any(record):
+            continue
+        if delimiter.join(record).strip().lower() in ("sep=,", "sep=;", "sep=,,", "sep=;;"):
+            continue
+        found = parse._find_header(iter([record]), parse._csv_text)
+        if found is None:
+            continue
+        mapping, _ = parse._header_mapping(dataset, found[1])
+        names = [column for _, column in mapping]
+        counts = [n for *_, n in files]
+        total = sum(counts)
+        if total == 0:
+            frames_of: list[list[pl.DataFrame]] = [[] for _ in files]
+        else:
+            lines = (
+                pl.Series("line", ["\n".join(t for *_, t, n in files if n)])
+                .str.split("\n")
+                .explode()
+                .str.strip_suffix("\r")
+            )
+            if lines.len() != total or not columnar._chunk_is_plain(lines, delimiter):
+                continue
+            width = max((i for i, _ in mapping), default=0) + 1
+            table = pl.read_csv(
+                io.BytesIO(b"".join(b + b"\n" for *_, b, _, n in files if n)),
+                has_header=False,
+                separator=delimiter,
+                quote_char='"',
+                schema={f"c{i}": pl.String for i in range(width)},
+                truncate_ragged_lines=True,
+                missing_columns="insert",
+                extra_columns="ignore",
+            )
+            if table.height != total:
+                continue
+            places = pl.Series("_file", [p for p, n in enumerate(counts) for _ in range(n)], dtype=pl.Int64)
+            numbers = pl.int_range(0, total, eager=True, dtype=pl.Int64) - places.replace_strict(
+                list(range(len(counts))),
+                [sum(counts[:p]) - 1 for p in range(len(counts))],
+                return_dtype=pl.Int64,
+            )
+            columns = columnar.clean_columns(table, [(f"c{i}", name) for i, name in mapping])
+            frame = pl.DataFrame(columns, height=total).with_columns(numbers.alias("row_number"))
+            if names:
+                has_value = frame.select(pl.any_horizontal(pl.col(n).is_not_null() for n in names))[:, 0]
+            else:
+                has_value = pl.Series([False] * total)
+            if not has_value.all():  # as _plain_batches: a row without the dataset's columns kept when
+                keep = has_value.to_list()  # an unknown column has text
+                for at_row, kept in enumerate(keep):
+                    if not kept:
+                        record = columnar._cells(lines.slice(at_row, 1), delimiter)[0]
+                        keep[at_row] = any(parse._csv_text(v) for v in record if v)
+                keep_s = pl.Series(keep)
+                frame, places = frame.filter(keep_s), places.filter(keep_s)
+            spec = files[0][1].spec
+            missing = [n for n in (c.name for c in spec.columns) if n not in frame.columns]
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in missing)
+            bounds = places.search_sorted(pl.Series(range(len(files) + 1), dtype=pl.Int64), side="left")
+            frames_of = []
+            for p in range(len(files)):
+                lo, hi = bounds[p], bounds[p + 1]
+                frames_of.append([frame.slice(lo, hi - lo)] if hi > lo else [])
+        for (key, f, stream, *_), frames in zip(files, frames_of, strict=True):
+            has_record_id = "record_id" in stream.columns
+            out[key] = Read(
+                f,
+                has_record_id,
+                frames,
+                _context(references, f, has_record_id),
+                sum(fr.height for fr in frames),
+            )
+    return out
 
 
 def stage_group(conn, reads: list[Read], set_status: Callable) -> None:
