@@ -134,6 +134,40 @@ def set_status(
     )
 
 
+def set_statuses(
+    cur, file_ids: list[int], status: str, *, reason: str | None = None, actor: str = "pipeline", **columns
+) -> None:
+    """:func:`set_status` for several files in one statement (a group's files, issue 16): ``columns`` holds a
+    list a column, each file's own value in ``file_ids``' order (counts, ``final_path``); each file gets its
+    own event, in that order, with the status it had before."""
+    if not file_ids:
+        return
+    names = list(columns)
+    kinds = {name: "text" if any(isinstance(v, str) for v in columns[name]) else "bigint" for name in names}
+    arrays = "".join(f", %({name})s::{kinds[name]}[]" for name in names)
+    assignments = "".join(f", {name} = v.{name}" for name in names)
+    cur.execute(
+        f"""
+        with v as (
+            select * from unnest(%(file_ids)s::bigint[]{arrays}) with ordinality as v (file_id, {"".join(n + ", " for n in names)}n)
+        ),
+        before as (select l.file_id, l.status from ops.landing_file as l inner join v on l.file_id = v.file_id),
+        done as (
+            update ops.landing_file as l set status = %(status)s, updated_at = now(){assignments}
+            from v where l.file_id = v.file_id
+            returning l.file_id
+        )
+        insert into ops.file_event (file_id, from_status, to_status, actor, reason)
+        select v.file_id, b.status, %(status)s, %(actor)s, %(reason)s
+        from v
+        inner join done as d on v.file_id = d.file_id
+        inner join before as b on v.file_id = b.file_id
+        order by v.n
+        """,  # noqa: S608 (column names come from the caller's keyword arguments)
+        {"file_ids": list(file_ids), "status": status, "actor": actor, "reason": reason, **columns},
+    )
+
+
 def _params(f: FileRow, **more) -> dict:
     from covidsync.ingest.plausible import rule_params  # issue 17: time window and text rules
 
@@ -645,12 +679,13 @@ def merge_group(conn, files: list[FileRow]) -> dict[int, int]:
                 (ids,),
             )
         loaded = dict(cur.fetchall())
-        for f in files:
-            cur.execute(
-                "update ops.landing_file set final_path = %s where file_id = %s",
-                (str(f.archive_path), f.file_id),
-            )
-            set_status(cur, f.file_id, "merged", rows_loaded=loaded.get(f.file_id, 0))
+        set_statuses(
+            cur,
+            ids,
+            "merged",
+            final_path=[str(f.archive_path) for f in files],
+            rows_loaded=[loaded.get(f.file_id, 0) for f in files],
+        )
     analyze_if_stale(conn, files[-1], sum(loaded.values()))
     return {file_id: loaded.get(file_id, 0) for file_id in ids}
 
@@ -1416,9 +1451,9 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
                     failed(position, exc)
             ready = stored
         keys = [result.docs_key for *_, result in ready if result.docs_key is not None]
-        if pool is not None and keys:  # their pages rendered on the same thread, after the store
-            in_memory = {key.to_tuple(): own for key, own in deferred}
-            rendering = pool.submit(batch_gate.render_pages, keys, in_memory)
+        if pool is not None and keys:  # their pages and the group's Data Docs update on the same thread,
+            in_memory = {key.to_tuple(): own for key, own in deferred}  # after the store, during the merge
+            rendering = pool.submit(_group_docs, keys, in_memory)
         merged = _merge_together(conn, [(f, counts, result) for _, f, counts, result in ready])
         settled: list[tuple[int, FileRow]] = []
         for position, f, counts, result in ready:
@@ -1444,18 +1479,33 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
             "the group's GX results could not all be stored: its Data Docs pages are incomplete", exc_info=exc
         )
         errors.append(exc)
-    rendered: set[tuple] = set()
     if rendering is not None:
-        if (exc := rendering.exception()) is not None:  # each page's failure is logged there: not reached
-            log.error("the group's Data Docs pages could not be rendered", exc_info=exc)
+        if (exc := rendering.exception()) is not None:
             errors.append(exc)
-        else:
-            rendered = rendering.result()
-    if keys:  # the pages not rendered above (read from the GX store), the suites' pages and the index
-        batch_gate.build_group_docs(keys, rendered=rendered)
+    elif keys:  # no thread: the pages read from the GX store, the suites' pages and the index
+        batch_gate.build_group_docs(keys)
     if errors:
         raise errors[0]
     return summaries
+
+
+def _group_docs(keys: list, in_memory: dict) -> None:
+    """A group's Data Docs update (:func:`process_group`, on the GX store's thread while the merge waits for
+    PostgreSQL): each file's page rendered from its result in memory (:func:`batch_gate.render_pages`), then
+    the pages not rendered so (read from the GX store), the suites' pages and the index
+    (:func:`batch_gate.build_group_docs`). The index lists the stored results, not the files' statuses, so
+    it is the same built before the group's merge ends as after (issue 16, branch e21-smallfiles)."""
+    from covidsync.ingest import batch_gate
+
+    failure = None
+    try:
+        rendered = batch_gate.render_pages(keys, in_memory)
+    except Exception as exc:  # noqa: BLE001 (each page's failure is logged there: not reached)
+        log.error("the group's Data Docs pages could not be rendered", exc_info=exc)
+        rendered, failure = set(), exc
+    batch_gate.build_group_docs(keys, rendered=rendered)
+    if failure is not None:
+        raise failure
 
 
 def _to_stage(conn, file_id: int, datasets):
@@ -1531,7 +1581,7 @@ def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[i
             if not reads:
                 continue
             try:
-                group_stage.stage_group(conn, [read for _, read in reads], set_status)
+                group_stage.stage_group(conn, [read for _, read in reads], set_statuses)
             except Exception:  # noqa: BLE001 (each file on its own instead: one file's failure is its own)
                 conn.rollback()
                 log.exception(
