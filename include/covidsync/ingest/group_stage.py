@@ -231,7 +231,7 @@ def read_stream(opened: list[tuple], references) -> dict[int, Read]:
     return out
 
 
-def stage_group(conn, reads: list[Read], set_status: Callable) -> None:
+def stage_group(conn, reads: list[Read], set_statuses: Callable) -> None:
     """Stage the files read (one dataset) in one transaction: staging, row checks, ``staged_file``, each
     file ``staged`` with its ``rows_total``. A failure rolls everything back (the caller then stages each
     file on its own)."""
@@ -326,5 +326,4 @@ def stage_group(conn, reads: list[Read], set_status: Callable) -> None:
         if any(r.rows >= spec.analyze_min_rows for r in reads):
             columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
             cur.execute(f"analyze staging.{spec.table}{columns}")  # noqa: S608 (table, columns from the spec)
-        for read in reads:
-            set_status(cur, read.f.file_id, "staged", rows_total=read.rows)
+        set_statuses(cur, ids, "staged", rows_total=[read.rows for read in reads])
