@@ -59,10 +59,20 @@ def _rows(read: group_stage.Read) -> list[dict]:
     return pl.concat(read.frames, how="diagonal").to_dicts() if read.frames else []
 
 
+@pytest.mark.parametrize("chunk", [None, 100], ids=["one-stack", "stacks-of-100-bytes"])
 @pytest.mark.parametrize("files", [STREAMED, PLAIN_FILES], ids=["streamed", "plain-files"])
-def test_files_read_as_one_stream_get_what_each_read_alone_gets(files, tmp_path):
+def test_files_read_as_one_stream_get_what_each_read_alone_gets(files, chunk, tmp_path, monkeypatch):
     opened = [(key, _opened(tmp_path, name, text)) for key, (name, text) in enumerate(sorted(files.items()))]
+    stacks = []
+    real = group_stage._stack_frames
+    monkeypatch.setattr(
+        group_stage, "_stack_frames", lambda files, *a: stacks.append(len(files)) or real(files, *a)
+    )
+    if chunk is not None:  # memory stays flat: at most this many bytes of lines read at once
+        monkeypatch.setattr(group_stage, "STACK_BYTES", chunk)
     streamed = group_stage.read_stream(opened, References())
+    if files is STREAMED:
+        assert (len(stacks) > 3) == (chunk is not None), stacks
     for key, one in opened:
         alone = group_stage.read_opened(one[:2] + (parse.open_rows(one[1], "vaccinations"),), References())
         if key not in streamed:
