@@ -14,6 +14,7 @@ hooks. This module names no dataset.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -130,6 +131,40 @@ def set_status(
     cur.execute(
         "insert into ops.file_event (file_id, from_status, to_status, actor, reason) values (%s, %s, %s, %s, %s)",
         (file_id, previous, status, actor, reason),
+    )
+
+
+def set_statuses(
+    cur, file_ids: list[int], status: str, *, reason: str | None = None, actor: str = "pipeline", **columns
+) -> None:
+    """:func:`set_status` for several files in one statement (a group's files, issue 16): ``columns`` holds a
+    list a column, each file's own value in ``file_ids``' order (counts, ``final_path``); each file gets its
+    own event, in that order, with the status it had before."""
+    if not file_ids:
+        return
+    names = list(columns)
+    kinds = {name: "text" if any(isinstance(v, str) for v in columns[name]) else "bigint" for name in names}
+    arrays = "".join(f", %({name})s::{kinds[name]}[]" for name in names)
+    assignments = "".join(f", {name} = v.{name}" for name in names)
+    cur.execute(
+        f"""
+        with v as (
+            select * from unnest(%(file_ids)s::bigint[]{arrays}) with ordinality as v (file_id, {"".join(n + ", " for n in names)}n)
+        ),
+        before as (select l.file_id, l.status from ops.landing_file as l inner join v on l.file_id = v.file_id),
+        done as (
+            update ops.landing_file as l set status = %(status)s, updated_at = now(){assignments}
+            from v where l.file_id = v.file_id
+            returning l.file_id
+        )
+        insert into ops.file_event (file_id, from_status, to_status, actor, reason)
+        select v.file_id, b.status, %(status)s, %(actor)s, %(reason)s
+        from v
+        inner join done as d on v.file_id = d.file_id
+        inner join before as b on v.file_id = b.file_id
+        order by v.n
+        """,  # noqa: S608 (column names come from the caller's keyword arguments)
+        {"file_ids": list(file_ids), "status": status, "actor": actor, "reason": reason, **columns},
     )
 
 
@@ -644,12 +679,13 @@ def merge_group(conn, files: list[FileRow]) -> dict[int, int]:
                 (ids,),
             )
         loaded = dict(cur.fetchall())
-        for f in files:
-            cur.execute(
-                "update ops.landing_file set final_path = %s where file_id = %s",
-                (str(f.archive_path), f.file_id),
-            )
-            set_status(cur, f.file_id, "merged", rows_loaded=loaded.get(f.file_id, 0))
+        set_statuses(
+            cur,
+            ids,
+            "merged",
+            final_path=[str(f.archive_path) for f in files],
+            rows_loaded=[loaded.get(f.file_id, 0) for f in files],
+        )
     analyze_if_stale(conn, files[-1], sum(loaded.values()))
     return {file_id: loaded.get(file_id, 0) for file_id in ids}
 
@@ -1415,9 +1451,9 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
                     failed(position, exc)
             ready = stored
         keys = [result.docs_key for *_, result in ready if result.docs_key is not None]
-        if pool is not None and keys:  # their pages rendered on the same thread, after the store
-            in_memory = {key.to_tuple(): own for key, own in deferred}
-            rendering = pool.submit(batch_gate.render_pages, keys, in_memory)
+        if pool is not None and keys:  # their pages and the group's Data Docs update on the same thread,
+            in_memory = {key.to_tuple(): own for key, own in deferred}  # after the store, during the merge
+            rendering = pool.submit(_group_docs, keys, in_memory)
         merged = _merge_together(conn, [(f, counts, result) for _, f, counts, result in ready])
         settled: list[tuple[int, FileRow]] = []
         for position, f, counts, result in ready:
@@ -1443,18 +1479,33 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
             "the group's GX results could not all be stored: its Data Docs pages are incomplete", exc_info=exc
         )
         errors.append(exc)
-    rendered: set[tuple] = set()
     if rendering is not None:
-        if (exc := rendering.exception()) is not None:  # each page's failure is logged there: not reached
-            log.error("the group's Data Docs pages could not be rendered", exc_info=exc)
+        if (exc := rendering.exception()) is not None:
             errors.append(exc)
-        else:
-            rendered = rendering.result()
-    if keys:  # the pages not rendered above (read from the GX store), the suites' pages and the index
-        batch_gate.build_group_docs(keys, rendered=rendered)
+    elif keys:  # no thread: the pages read from the GX store, the suites' pages and the index
+        batch_gate.build_group_docs(keys)
     if errors:
         raise errors[0]
     return summaries
+
+
+def _group_docs(keys: list, in_memory: dict) -> None:
+    """A group's Data Docs update (:func:`process_group`, on the GX store's thread while the merge waits for
+    PostgreSQL): each file's page rendered from its result in memory (:func:`batch_gate.render_pages`), then
+    the pages not rendered so (read from the GX store), the suites' pages and the index
+    (:func:`batch_gate.build_group_docs`). The index lists the stored results, not the files' statuses, so
+    it is the same built before the group's merge ends as after (issue 16, branch e21-smallfiles)."""
+    from covidsync.ingest import batch_gate
+
+    failure = None
+    try:
+        rendered = batch_gate.render_pages(keys, in_memory)
+    except Exception as exc:  # noqa: BLE001 (each page's failure is logged there: not reached)
+        log.error("the group's Data Docs pages could not be rendered", exc_info=exc)
+        rendered, failure = set(), exc
+    batch_gate.build_group_docs(keys, rendered=rendered)
+    if failure is not None:
+        raise failure
 
 
 def _to_stage(conn, file_id: int, datasets):
@@ -1486,7 +1537,6 @@ def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[i
     Appends ``(position, file, has_record_id)`` to ``staged``; returns the files to stage one by one (the
     others, and every file of a part whose staging together failed)."""
     from covidsync.ingest import frame_rules, group_stage
-    from covidsync.ingest.parse import FileRejected
 
     limit = group_stage_bytes()
     parts: dict[str, list[list[tuple[int, FileRow, int]]]] = {}
@@ -1512,27 +1562,26 @@ def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[i
             if references is None:
                 references = frame_rules.context(conn, "", dt.datetime.now(dt.UTC))
                 conn.rollback()
-            reads = []
+            opened = []  # each file opened and checked on its own, then read: most as one stream
             for position, f, _ in run:
-                try:
-                    reads.append((position, group_stage.read_file(conn, f, references)))
-                    conn.rollback()
-                except (FileReplaced, group_stage.Replaced) as replaced:
-                    conn.rollback()
-                    summaries[position] = replaced.summary  # other bytes than registered: registered anew
-                except FileRejected as exc:
-                    conn.rollback()
-                    try:
-                        reject_file(conn, f, exc.code, exc.detail)
-                        summaries[position] = finish(conn, f.file_id)
-                    except Exception as again:  # noqa: BLE001
-                        failed(position, again)
-                except Exception as exc:  # noqa: BLE001
-                    failed(position, exc)
+                with _file_outcome(conn, f, position, summaries, failed):
+                    opened.append((position, group_stage.open_file(conn, f)))
+            try:
+                streamed = group_stage.read_stream(opened, references)
+            except Exception:  # noqa: BLE001 (each file read on its own instead)
+                log.exception("%d %s files could not be read as one stream", len(opened), run[0][1].dataset)
+                streamed = {}
+            reads = []
+            for position, one in opened:
+                if position in streamed:
+                    reads.append((position, streamed[position]))
+                    continue
+                with _file_outcome(conn, one[0], position, summaries, failed):
+                    reads.append((position, group_stage.read_opened(one, references)))
             if not reads:
                 continue
             try:
-                group_stage.stage_group(conn, [read for _, read in reads], set_status)
+                group_stage.stage_group(conn, [read for _, read in reads], set_statuses)
             except Exception:  # noqa: BLE001 (each file on its own instead: one file's failure is its own)
                 conn.rollback()
                 log.exception(
@@ -1542,6 +1591,30 @@ def _stage_together(conn, candidates, staged, summaries, failed) -> list[tuple[i
                 continue
             staged.extend((position, read.f, read.has_record_id) for position, read in reads)
     return singles
+
+
+@contextlib.contextmanager
+def _file_outcome(conn, f: FileRow, position: int, summaries, failed):
+    """A group's file opened or read on its own (:func:`_stage_together`): its transaction ended, a file
+    whose bytes changed registered anew, one that cannot be read rejected alone, any other error its own."""
+    from covidsync.ingest import group_stage
+    from covidsync.ingest.parse import FileRejected
+
+    try:
+        yield
+        conn.rollback()
+    except (FileReplaced, group_stage.Replaced) as replaced:
+        conn.rollback()
+        summaries[position] = replaced.summary  # other bytes than registered: registered anew
+    except FileRejected as exc:
+        conn.rollback()
+        try:
+            reject_file(conn, f, exc.code, exc.detail)
+            summaries[position] = finish(conn, f.file_id)
+        except Exception as again:  # noqa: BLE001
+            failed(position, again)
+    except Exception as exc:  # noqa: BLE001
+        failed(position, exc)
 
 
 def _lock_set(conn, file_ids: list[int]) -> set[int]:

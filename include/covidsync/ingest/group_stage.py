@@ -21,6 +21,8 @@ that goes back to each file's own before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import io
+import itertools
 import logging
 from collections.abc import Callable
 
@@ -31,6 +33,7 @@ from covidsync.ingest import columnar, landing
 log = logging.getLogger(__name__)
 
 FILE_SHIFT = 32  # a stacked row's number: its file's place in the stack << 32 | its own row number
+STACK_BYTES = columnar._NATIVE_CHUNK  # read_stream: at most this many bytes of lines read at once
 
 
 def supported(spec) -> bool:
@@ -68,28 +71,186 @@ class Replaced(Exception):  # noqa: N818 (not an error: engine.FileReplaced, wit
         self.summary = summary
 
 
-def read_file(conn, f, references) -> Read:
-    """One file of the group read as :func:`covidsync.ingest.engine.stage` reads it (its bytes checked
-    against the registered hash first; :class:`Replaced` or ``FileRejected`` raised for the caller)."""
+def open_file(conn, f):
+    """A group's file opened as :func:`covidsync.ingest.engine.stage` opens it: its bytes checked against the
+    registered hash, then :func:`covidsync.ingest.parse.open_rows`' file checks (encoding, header, columns);
+    :class:`Replaced` or ``FileRejected`` raised for the caller. Returns ``(f, path, stream)``."""
     from covidsync.ingest.parse import open_rows
 
     if (replaced := landing.verify_unchanged(conn, f)) is not None:
         raise Replaced(replaced)
     path = landing.verified_path(f.landing_path)
+    return f, path, open_rows(path, f.dataset)
+
+
+def _context(references, f, has_record_id: bool):
+    return dataclasses.replace(
+        references, facility_code=f.facility_code, received_at=f.received_at, has_record_id=has_record_id
+    )
+
+
+def read_opened(opened, references) -> Read:
+    """One opened file's batches read on their own (``FileRejected`` raised for the caller)."""
+    from covidsync.ingest.parse import open_rows
+
+    f, path, stream = opened
     spec = f.spec
-    stream = open_rows(path, f.dataset)
     has_record_id = "record_id" in stream.columns
     try:
         frames = list(columnar.read_batches(spec, stream, path, checked_as_read=True))
     except columnar.NotPlain:  # a later chunk was not one record per line: the csv module reads it all
         frames = list(columnar.read_batches(spec, open_rows(path, f.dataset), path, checked_as_read=False))
-    context = dataclasses.replace(
-        references, facility_code=f.facility_code, received_at=f.received_at, has_record_id=has_record_id
+    return Read(
+        f, has_record_id, frames, _context(references, f, has_record_id), sum(fr.height for fr in frames)
     )
-    return Read(f, has_record_id, frames, context, sum(frame.height for frame in frames))
 
 
-def stage_group(conn, reads: list[Read], set_status: Callable) -> None:
+def read_file(conn, f, references) -> Read:
+    """One file of the group opened (:func:`open_file`) and read (:func:`read_opened`)."""
+    return read_opened(open_file(conn, f), references)
+
+
+def read_stream(opened: list[tuple], references) -> dict[int, Read]:
+    """A group's opened CSV files read as **one stream** (issue 16, many small files): polars' fixed cost per
+    query (the CSV reader, the three cleaning queries of :func:`columnar.clean_columns`, the row filter) paid
+    once for the files that share a header line instead of once per 500-row file.
+
+    ``opened`` is ``(key, (f, path, stream))`` pairs (:func:`open_file`); returns the :class:`Read` of each key
+    read so, the same frames :func:`read_opened` gives for it. Only files that the native reader would read
+    in one chunk, line by line, are taken (UTF-8, every CR in a CRLF, no line over the csv module's field
+    limit, the header on the first line, at most ``BATCH_ROWS`` lines, every line of whole cells); any other
+    file, and every file of a header whose stacked reading does not give one record per line, is left out
+    for :func:`read_opened` to read on its own, as before. The files of a header are read in stacks of at most
+    :data:`STACK_BYTES` of lines (memory stays flat: a part of 8 MiB is not held as text several times over)."""
+    import csv
+
+    from covidsync.ingest import parse
+
+    if not columnar.NATIVE_CSV:
+        return {}
+    limit = csv.field_size_limit()
+    by_header: dict[tuple, list[tuple]] = {}
+    for key, (f, path, stream) in opened:
+        if stream.format != "csv" or stream.encoding not in ("utf-8", "utf-8-sig"):
+            continue
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        if (
+            len(raw) > columnar._NATIVE_CHUNK
+            or raw.count(b"\r") != raw.count(b"\r\n")
+            or (len(raw) > limit and max(map(len, raw.split(b"\n"))) > limit)
+        ):
+            continue
+        content = raw[:-1] if raw.endswith(b"\n") else raw
+        head, newline, body = content.partition(b"\n")
+        try:
+            header = head.decode(stream.encoding).removesuffix("\r")
+            body.decode("utf-8")  # checked here; decoded again with the stack's other files
+        except UnicodeDecodeError:
+            continue
+        lines = body.count(b"\n") + 1 if newline else 0
+        if lines > columnar.BATCH_ROWS:
+            continue
+        stream.close()
+        by_header.setdefault((stream.delimiter, header), []).append((key, f, stream, body, lines))
+    out: dict[int, Read] = {}
+    for (delimiter, header), files in by_header.items():
+        dataset = files[0][1].dataset
+        record = columnar._cells(pl.Series([header]), delimiter)[0].to_list() if header else []
+        if not record or not any(record):
+            continue
+        if delimiter.join(record).strip().lower() in ("sep=,", "sep=;", "sep=,,", "sep=;;"):
+            continue
+        found = parse._find_header(iter([record]), parse._csv_text)
+        if found is None:
+            continue
+        mapping, _ = parse._header_mapping(dataset, found[1])
+        stacks: list[list[tuple]] = [[]]  # at most STACK_BYTES of lines read at once (flat memory)
+        size = 0
+        for item in files:
+            if stacks[-1] and size + len(item[3]) > STACK_BYTES:
+                stacks.append([])
+                size = 0
+            stacks[-1].append(item)
+            size += len(item[3]) + 1
+        for stack in stacks:
+            frames_of = _stack_frames(stack, mapping, delimiter, stack[0][1].spec)
+            if frames_of is None:  # not one record per line: each file of the stack read alone
+                continue
+            for (key, f, stream, *_), frames in zip(stack, frames_of, strict=True):
+                has_record_id = "record_id" in stream.columns
+                out[key] = Read(
+                    f,
+                    has_record_id,
+                    frames,
+                    _context(references, f, has_record_id),
+                    sum(fr.height for fr in frames),
+                )
+    return out
+
+
+def _stack_frames(files: list[tuple], mapping, delimiter: str, spec) -> list[list[pl.DataFrame]] | None:
+    """:func:`read_stream`'s reading of a stack of files of one header line (``(key, f, stream, body, lines)``):
+    each file's frames as :func:`columnar._plain_batches` gives them (its data lines' cells cleaned, row
+    numbers from 1 in each file, blank lines counted, rows with nothing in any column dropped, the spec's
+    columns the header lacks added empty), or ``None`` when the stacked lines are not one record each."""
+    from covidsync.ingest import parse
+
+    names = [column for _, column in mapping]
+    counts = [n for *_, n in files]
+    total = sum(counts)
+    if total == 0:
+        return [[] for _ in files]
+    data = b"".join(body + b"\n" for *_, body, n in files if n)
+    lines = pl.Series("line", [data[:-1].decode("utf-8")]).str.split("\n").explode().str.strip_suffix("\r")
+    if lines.len() != total or not columnar._chunk_is_plain(lines, delimiter):
+        return None
+    width = max((i for i, _ in mapping), default=0) + 1
+    table = pl.read_csv(
+        io.BytesIO(data),
+        has_header=False,
+        separator=delimiter,
+        quote_char='"',
+        schema={f"c{i}": pl.String for i in range(width)},
+        truncate_ragged_lines=True,
+        missing_columns="insert",
+        extra_columns="ignore",
+    )
+    del data
+    if table.height != total:
+        return None
+    places = pl.Series("_file", [p for p, n in enumerate(counts) for _ in range(n)], dtype=pl.Int64)
+    firsts = list(itertools.accumulate(counts, initial=0))[:-1]  # each file's first line in the stack
+    numbers = pl.int_range(1, total + 1, eager=True, dtype=pl.Int64) - places.replace_strict(
+        list(range(len(counts))), firsts, return_dtype=pl.Int64
+    )
+    columns = columnar.clean_columns(table, [(f"c{i}", name) for i, name in mapping])
+    del table
+    frame = pl.DataFrame(columns, height=total).with_columns(numbers.alias("row_number"))
+    if names:
+        has_value = frame.select(pl.any_horizontal(pl.col(n).is_not_null() for n in names))[:, 0]
+    else:
+        has_value = pl.Series([False] * total)
+    if not has_value.all():  # as _plain_batches: a row without the dataset's columns is kept when an
+        keep = has_value.to_list()  # unknown column has text
+        for at_row, kept in enumerate(keep):
+            if not kept:
+                record = columnar._cells(lines.slice(at_row, 1), delimiter)[0]
+                keep[at_row] = any(parse._csv_text(v) for v in record if v)
+        keep_s = pl.Series(keep)
+        frame, places = frame.filter(keep_s), places.filter(keep_s)
+    missing = [n for n in (c.name for c in spec.columns) if n not in frame.columns]
+    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in missing)
+    bounds = places.search_sorted(pl.Series(range(len(files) + 1), dtype=pl.Int64), side="left")
+    return [
+        [frame.slice(bounds[p], bounds[p + 1] - bounds[p])] if bounds[p + 1] > bounds[p] else []
+        for p in range(len(files))
+    ]
+
+
+def stage_group(conn, reads: list[Read], set_statuses: Callable) -> None:
     """Stage the files read (one dataset) in one transaction: staging, row checks, ``staged_file``, each
     file ``staged`` with its ``rows_total``. A failure rolls everything back (the caller then stages each
     file on its own)."""
@@ -184,5 +345,4 @@ def stage_group(conn, reads: list[Read], set_status: Callable) -> None:
         if any(r.rows >= spec.analyze_min_rows for r in reads):
             columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""
             cur.execute(f"analyze staging.{spec.table}{columns}")  # noqa: S608 (table, columns from the spec)
-        for read in reads:
-            set_status(cur, read.f.file_id, "staged", rows_total=read.rows)
+        set_statuses(cur, ids, "staged", rows_total=[read.rows for read in reads])
