@@ -330,8 +330,15 @@ def merge_declarations(cur, f: FileRow, params: dict, *, direct: bool = False, r
             if name == "declaration_merge":
                 # CREATE INDEX sets the table's row count (pg_class.reltuples), which is how the engine's
                 # analyze_if_stale tells a table never analysed: the first load's column statistics (what the
-                # arrivals build plans by) are taken here instead, as they were after the first load before
-                cur.execute(f"analyze core.declaration ({', '.join(f.spec.core_analyze_columns)})")  # noqa: S608
+                # arrivals build plans by) are taken here instead, as they were after the first load before; on
+                # the direct path from a sample of 3,000 rows, as engine.FIRST_ANALYZE_TARGET for facility files
+                # (the table's next analysis, autovacuum's or analyze_if_stale's, is at the server's target)
+                columns = ", ".join(f.spec.core_analyze_columns)
+                if direct:
+                    with staging_statistics(cur):
+                        cur.execute(f"analyze core.declaration ({columns})")  # noqa: S608
+                else:
+                    cur.execute(f"analyze core.declaration ({columns})")  # noqa: S608
 
 
 #: the merge files whose table, when still empty (a warehouse's first declarations), is loaded with its
