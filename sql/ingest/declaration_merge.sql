@@ -10,8 +10,9 @@
 -- no temporary table of the file's rows, no join to person keys, codes or communes (1.0-1.4 s of a 100k
 -- file's merge under load). The declarations a resent id replaces are found from the staged keys first; on a
 -- warehouse's first load core.declaration is empty and that join reads nothing of staging.
+-- (not on the direct path, take_back false: its take-back ran first, and the file's clean rows are in core already)
 delete from core.declaration
-where source_file_id = %(file_id)s;
+where source_file_id = %(file_id)s and %(take_back)s;
 
 with replaced as (
     delete from core.declaration as d
@@ -47,10 +48,7 @@ select
     l.submitted_at,
     l.person_kind,
     l.person_key,
-    case
-        when lower(coalesce(l.declared_by, '')) in ('proxy', 'khai hộ', 'hộ', 'người khác', 'khai ho') then 'proxy'
-        else 'self'
-    end as declared_by,
+    core.declaration_declared_by(l.declared_by) as declared_by,
     l.origin_province_code,
     l.origin_district_code,
     l.origin_commune_code,
@@ -58,14 +56,7 @@ select
     l.destination_commune_code,
     l.destination_in_province,
     l.travel_date,
-    case
-        when l.means is null then null
-        when lower(l.means) in ('road', 'đường bộ', 'duong bo', 'ô tô', 'xe máy', 'ô tô, xe máy') then 'road'
-        when lower(l.means) in ('rail', 'đường sắt', 'duong sat', 'tàu hỏa', 'tàu hoả') then 'rail'
-        when lower(l.means) in ('air', 'hàng không', 'hang khong', 'máy bay') then 'air'
-        when lower(l.means) in ('water', 'đường thủy', 'đường thuỷ', 'duong thuy', 'tàu thủy', 'tàu thuỷ') then 'water'
-        else 'other'
-    end as means,
+    core.declaration_means(l.means) as means,
     l.fever,
     l.cough,
     l.shortness_of_breath,

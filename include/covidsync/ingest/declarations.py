@@ -159,7 +159,9 @@ def new_facts(facts, seen):
     return facts, as_text if seen is None else pl.concat([seen, as_text])
 
 
-def _stage_declarations(conn, f: FileRow, stream, path: Path | None, *, checked_as_read: bool) -> int:
+def _stage_declarations(
+    conn, f: FileRow, stream, path: Path | None, *, checked_as_read: bool, direct: DirectRead | None = None
+) -> int:
     import polars as pl
 
     from covidsync.ingest import columnar, declaration_frame_rules
@@ -191,9 +193,15 @@ def _stage_declarations(conn, f: FileRow, stream, path: Path | None, *, checked_
                 )
                 staged = core_values(person_keys.add(staged), codes, context)
                 facts, seen = new_facts(facts, seen)
+                core = None
+                if direct is not None:  # the rows no set rule needs straight into core (ingest_direct)
+                    staged, core = direct.split(cur, ahead, staged, codes)
 
-                def write(staged=staged, codes=codes, facts=facts, sent=sent) -> None:
-                    columnar.copy_frame(cur, "staging.declaration", staged)
+                def write(staged=staged, codes=codes, facts=facts, sent=sent, core=core) -> None:
+                    if core is not None and core.height:
+                        columnar.copy_frame(cur, "core.declaration", core)
+                    if staged.height:
+                        columnar.copy_frame(cur, "staging.declaration", staged)
                     if codes.height:
                         columnar.copy_frame(
                             cur,
@@ -281,10 +289,14 @@ def staged_fill_sql(cur) -> str:
     return sqlfiles.with_tables(cur, text)
 
 
-def merge_declarations(cur, f: FileRow, params: dict) -> None:
+def merge_declarations(cur, f: FileRow, params: dict, *, direct: bool = False, rebuild=None) -> None:
     """The declarations merge, inside the engine's merge transaction: person keys once per distinct person,
     then the declarations (a resent id replaces the earlier version, kept in the history), the persons and
-    the identity links."""
+    the identity links.
+
+    ``direct`` (:func:`merge_direct`): the person keys are made already, the file's rows staged by this very
+    code (none to fill), and core.declaration's secondary indexes were dropped before its rows were written
+    (``rebuild``: the statements that make them again, or None)."""
     from covidsync import privacy
     from covidsync.ingest.checkins import _secondary_indexes_off, person_key_sql
 
@@ -293,29 +305,40 @@ def merge_declarations(cur, f: FileRow, params: dict) -> None:
     # aggregate went to temporary files at the server's 4 MB; the insert into core.declaration took 1.4-2.2x
     # as long (6.4-7.8 s against 2.9-5.7 s under load, alternating, same database)
     cur.execute("select set_config('work_mem', %s, true)", (set_based_work_mem(),))
-    keys = privacy.sql_params()
-    # a file an older stage wrote (held before migration 0060, released after): its rows' staged core values
-    cur.execute(
-        "select exists (select 1 from staging.declaration where file_id = %s and warnings is null)",
-        (f.file_id,),
-    )
-    if cur.fetchone()[0]:
-        cur.execute(staged_fill_sql(cur), {**params, **keys})
-    # the persons' keys as staged (the pseudonym computed once per person while staging), their first and
-    # last submission: the person merge's and the identity links' input
-    cur.execute(person_key_sql(cur, MERGE_TABLES, "checkin_person_key"), {**params, **keys})
+    if not direct:
+        keys = privacy.sql_params()
+        # a file an older stage wrote (held before migration 0060, released after): its rows' staged core values
+        cur.execute(
+            "select exists (select 1 from staging.declaration where file_id = %s and warnings is null)",
+            (f.file_id,),
+        )
+        if cur.fetchone()[0]:
+            cur.execute(staged_fill_sql(cur), {**params, **keys})
+        # the persons' keys as staged (the pseudonym computed once per person while staging), their first and
+        # last submission: the person merge's and the identity links' input
+        cur.execute(person_key_sql(cur, MERGE_TABLES, "checkin_person_key"), {**params, **keys})
     with staging_statistics(cur):
         cur.execute("analyze declaration_person_key")
     for name in f.spec.merge:
-        rebuild = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT.get(name))
+        if direct and name == "declaration_merge":
+            indexes = rebuild
+        else:
+            indexes = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT.get(name))
         cur.execute(sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), params)
-        if rebuild:
-            cur.execute("select core.secondary_indexes_on(%s)", (rebuild,))
+        if indexes:
+            cur.execute("select core.secondary_indexes_on(%s)", (indexes,))
             if name == "declaration_merge":
                 # CREATE INDEX sets the table's row count (pg_class.reltuples), which is how the engine's
                 # analyze_if_stale tells a table never analysed: the first load's column statistics (what the
-                # arrivals build plans by) are taken here instead, as they were after the first load before
-                cur.execute(f"analyze core.declaration ({', '.join(f.spec.core_analyze_columns)})")  # noqa: S608
+                # arrivals build plans by) are taken here instead, as they were after the first load before; on
+                # the direct path from a sample of 3,000 rows, as engine.FIRST_ANALYZE_TARGET for facility files
+                # (the table's next analysis, autovacuum's or analyze_if_stale's, is at the server's target)
+                columns = ", ".join(f.spec.core_analyze_columns)
+                if direct:
+                    with staging_statistics(cur):
+                        cur.execute(f"analyze core.declaration ({columns})")  # noqa: S608
+                else:
+                    cur.execute(f"analyze core.declaration ({columns})")  # noqa: S608
 
 
 #: the merge files whose table, when still empty (a warehouse's first declarations), is loaded with its
@@ -329,3 +352,234 @@ FIRST_LOAD_BY_SORT = {
     "declaration_merge": "core.declaration",
     **checkins.FIRST_LOAD_BY_SORT,
 }
+
+
+# -- a file straight into core (issue 16, e18-decl-direct) ------------------------------------------------------
+#: core.declaration's columns as the direct path writes them (declaration_merge.sql's insert)
+CORE_COLUMNS = (
+    "app", "declaration_id", "kind", "submitted_at", "person_kind", "person_key", "declared_by",
+    "origin_province_code", "origin_district_code", "origin_commune_code", "origin_known",
+    "destination_commune_code", "destination_in_province", "travel_date", "means", "fever", "cough",
+    "shortness_of_breath", "sore_throat", "loss_of_taste_or_smell", "contact_with_f0", "visited_outbreak_area",
+    "symptoms_reported", "warnings", "source_file_id", "source_row",
+)  # fmt: skip
+#: the profile columns whose value counts the direct path sums for the gate (declaration_profile_direct.sql)
+PROFILE_COLUMNS = ("kind", "app", "person_kind")
+_PERSON_COLUMNS = (
+    "person_kind",
+    "identifier",
+    "person_key",
+    "first_seen_at",
+    "last_seen_at",
+    "loadable_rows",
+)
+
+
+class CoreWords:
+    """The words of a staged row read as core.declaration holds them (app, kind, declared_by, means), each
+    distinct cell read once per file by the very SQL the merge reads it with (``core.declaration_app``,
+    ``lower``, ``core.declaration_declared_by``, ``core.declaration_means``: migrations 0070, 0072)."""
+
+    _SQL = (
+        "select v, core.declaration_app(v), lower(v), core.declaration_declared_by(v), core.declaration_means(v) "
+        "from unnest(%s::text[]) as v"
+    )
+    _COLUMNS = {"app": 1, "kind": 2, "declared_by": 3, "means": 4}
+
+    def __init__(self) -> None:
+        self.known: dict[str | None, tuple] = {}
+
+    def read(self, cur, ahead, staged):
+        """``staged``'s four word columns as core holds them (a frame of those columns)."""
+        import polars as pl
+
+        new: set = set()
+        for name in self._COLUMNS:
+            new.update(v for v in staged.get_column(name).unique().to_list() if v not in self.known)
+        if new:
+            if ahead.pending is not None:  # the connection is the writer thread's until its batch is written
+                ahead.pending.result()
+            cur.execute(self._SQL, (list(new),))
+            for row in cur.fetchall():
+                self.known[row[0]] = row
+        out = []
+        for name, at in self._COLUMNS.items():
+            mapping = {v: row[at] for v, row in self.known.items() if v is not None}
+            expr = pl.col(name).replace_strict(mapping, default=None, return_dtype=pl.String)
+            if None in self.known:
+                expr = pl.when(pl.col(name).is_null()).then(pl.lit(self.known[None][at])).otherwise(expr)
+            out.append(expr.alias(name))
+        return staged.select(out)
+
+
+class DirectRead:
+    """A declarations file read straight into core (:func:`stage_direct`): which of a batch's rows go to
+    ``core.declaration`` and which to staging (:meth:`split`), and what the merge needs of the ones in core
+    (their persons, counted as read; the secondary indexes a first load builds by sort)."""
+
+    def __init__(self, conn, file_id: int, result) -> None:
+        import numpy as np
+
+        from covidsync.ingest.checkins import _secondary_indexes_off
+
+        self.np = np
+        self.file_id = file_id
+        self.words = CoreWords()
+        self.restart(result)
+        with conn.cursor() as cur:
+            # a warehouse's first declarations: written without the secondary indexes, built by sort at the
+            # merge (FIRST_LOAD_BY_SORT, as merge_declarations does)
+            self.rebuild = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT["declaration_merge"])
+            cur.execute("select exists (select 1 from core.declaration)")
+            self.has_existing = cur.fetchone()[0]
+
+    def restart(self, result) -> None:
+        """Nothing of the file read yet (its rows in core deleted by the caller), counted into ``result``."""
+        from covidsync.ingest import columnar
+
+        self.result = result
+        self.seen = columnar._Seen()  # every key of the file so far
+        self.in_core = columnar._Seen()  # the keys of the rows written to core
+        self.persons: list = []
+
+    def split(self, cur, ahead, staged, codes):
+        """(the batch's rows for staging, its rows for core as core.declaration holds them). A row goes to
+        staging when it has a row code, no declaration id or person key, an (app, declaration_id) seen at an
+        earlier row of the file (64-bit hashes: a false "seen" only stages a row) or one core has already (a
+        replacement: the merge moves the earlier version to history). A key repeated after the row of its
+        first occurrence went to core raises :class:`covidsync.ingest.engine.StagingPath` (the duplicate rule
+        and the profile judge repeated keys among staged rows)."""
+        import polars as pl
+
+        from covidsync.ingest.engine import StagingPath
+
+        np = self.np
+        c = pl.col
+        words = self.words.read(cur, ahead, staged)
+        key = pl.DataFrame({"app": words.get_column("app"), "id": staged.get_column("declaration_id")})
+        hashes = key.hash_rows(seed=0).to_numpy()
+        valid = staged.get_column("declaration_id").is_not_null().to_numpy()
+        to_stage = (
+            staged.get_column("row_number")
+            .is_in(codes.get_column("row_number").unique().implode())
+            .to_numpy()
+            | ~valid
+            | staged.get_column("person_key").is_null().to_numpy()
+        )
+        again = self.seen.again(hashes, valid)
+        to_stage |= again
+        if self.has_existing:  # the keys core has already: a replacement, by staging
+            wanted = key.filter(pl.Series(valid & ~to_stage))
+            if wanted.height:
+                if ahead.pending is not None:
+                    ahead.pending.result()
+                cur.execute(
+                    "select d.app, d.declaration_id from core.declaration as d "
+                    "join unnest(%s::text[], %s::text[]) as w (app, id) "
+                    "on d.app = w.app and d.declaration_id = w.id",
+                    (wanted.get_column("app").to_list(), wanted.get_column("id").to_list()),
+                )
+                found = cur.fetchall()
+                if found:
+                    there = pl.DataFrame(found, schema={"app": pl.String, "id": pl.String}, orient="row")
+                    hit = key.with_row_index("_i").join(there, on=["app", "id"], how="semi")
+                    mark = np.zeros(len(hashes), dtype=bool)
+                    mark[hit.get_column("_i").to_numpy()] = True
+                    to_stage |= mark
+        core_rows = ~to_stage
+        self.in_core.again(hashes, core_rows)  # adds them
+        if (again & valid).any() and np.isin(hashes[again & valid], self.in_core.sorted).any():
+            raise StagingPath("a declaration id repeated after its first row went to core")
+        mask = pl.Series(core_rows)
+        direct = staged.filter(mask)
+        self.result.add_profile(PROFILE_COLUMNS, direct)
+        if direct.height:
+            self.persons.append(
+                direct.group_by("person_kind", "identifier").agg(
+                    c("person_key").min(),
+                    c("submitted_at").min().alias("first_seen_at"),
+                    c("submitted_at").max().alias("last_seen_at"),
+                    pl.len().cast(pl.Int64).alias("loadable_rows"),
+                )
+            )
+        # the yes/no words are staged as text, "t" or "f" (columnar.per_distinct): coalesce(a or b ..., false)
+        symptoms = [c(name) == "t" for name in ("fever", "cough", "shortness_of_breath", "sore_throat",
+                                                "loss_of_taste_or_smell")]  # fmt: skip
+        core = pl.concat([direct.drop(*CoreWords._COLUMNS), words.filter(mask)], how="horizontal").select(
+            *CORE_COLUMNS[:22],
+            pl.when(pl.any_horizontal(symptoms).fill_null(False))
+            .then(pl.lit("t"))
+            .otherwise(pl.lit("f"))
+            .alias("symptoms_reported"),
+            "warnings",
+            c("file_id").alias("source_file_id"),
+            c("row_number").alias("source_row"),
+        )
+        self.result.total += staged.height
+        self.result.direct += core.height
+        self.result.staged += staged.height - core.height
+        return staged.filter(~mask), core
+
+    def person_frame(self):
+        """The persons of the rows in core (one row each: pseudonym, first and last submission, rows)."""
+        import polars as pl
+
+        c = pl.col
+        if not self.persons:
+            return None
+        every = pl.concat(self.persons)
+        self.persons = []
+        return (
+            every.group_by("person_kind", "identifier")
+            .agg(
+                c("person_key").min(),
+                c("first_seen_at").min(),
+                c("last_seen_at").max(),
+                c("loadable_rows").sum(),
+            )
+            .select(_PERSON_COLUMNS)
+        )
+
+
+def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path):
+    """The spec's ``direct_stage_hook`` (:func:`covidsync.ingest.engine.ingest_direct`, in its transaction): the
+    file read as :func:`stage_declarations` stages it, in one checked pass (a CSV not one record a line raises
+    ``columnar.NotPlain``: the staging path then), with the rows no set rule needs written by their batches
+    into ``core.declaration`` (:class:`DirectRead`); return the read's counts (``columnar.DirectResult``)."""
+    from covidsync.ingest import columnar
+
+    result = columnar.DirectResult()
+    direct = DirectRead(conn, f.file_id, result)
+    try:
+        _stage_declarations(conn, f, stream, path, checked_as_read=True, direct=direct)
+    except columnar.NotPlain:  # as stage_declarations: read again by the csv module, in the same transaction
+        with conn.cursor() as cur:
+            cur.execute("delete from core.declaration where source_file_id = %s", (f.file_id,))
+        result = columnar.DirectResult()
+        direct.restart(result)
+        _stage_declarations(conn, f, stream, path, checked_as_read=False, direct=direct)
+    result.by_record_id = False
+    result.declarations = direct
+    return result
+
+
+def merge_direct(cur, f: FileRow, params: dict, read) -> int:
+    """The spec's ``direct_merge_hook`` (in :func:`covidsync.ingest.engine.ingest_direct`'s transaction): the
+    persons' keys from the staged loadable rows and the counted rows in core
+    (``declaration_person_key_direct.sql``), then the merge of :func:`merge_declarations` for the staged
+    loadable rows (``take_back`` false: the file's rows in core stay), the first load's indexes built by sort;
+    return the staged rows inserted into core."""
+    from covidsync.ingest import columnar
+
+    direct: DirectRead = read.declarations
+    cur.execute(
+        "create temporary table declaration_direct_person (person_kind text, identifier text, person_key text, "
+        "first_seen_at timestamptz, last_seen_at timestamptz, loadable_rows bigint) on commit drop"
+    )
+    persons = direct.person_frame()
+    if persons is not None:
+        columnar.copy_frame(cur, "pg_temp.declaration_direct_person", persons)
+    cur.execute(sql_text("declaration_person_key_direct"), params)
+    merge_declarations(cur, f, params, direct=True, rebuild=direct.rebuild)
+    cur.execute("select count(*) from staging.declaration_loadable where file_id = %s", (f.file_id,))
+    return cur.fetchone()[0]

@@ -897,9 +897,12 @@ def process_file(
 def direct_enabled(spec: DatasetSpec) -> bool:
     """Whether a file of ``spec`` is read straight into core (:func:`ingest_direct`): its spec names its core
     columns, and ``COVIDSYNC_INGEST_DIRECT`` is not ``0``."""
+    if os.environ.get("COVIDSYNC_INGEST_DIRECT", "1") == "0":
+        return False
+    if spec.direct_stage_hook is not None and spec.direct_merge_hook is not None:  # the spec's own (e18)
+        return bool(spec.direct_profile)
     return (
-        os.environ.get("COVIDSYNC_INGEST_DIRECT", "1") != "0"
-        and bool(spec.direct_columns)
+        bool(spec.direct_columns)
         and spec.frame_rules is not None
         and spec.record_key is not None
         and spec.duplicate_key is not None
@@ -954,6 +957,10 @@ class _Fallback(Exception):  # noqa: N818 (not an error: the signal to take the 
     pass
 
 
+#: what a spec's ``direct_stage_hook`` raises to send its file down the staging path (everything rolled back)
+StagingPath = _Fallback
+
+
 def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
     """One received file read, checked, gated and merged in ONE transaction, its rows that no set rule
     needs written by their batches straight into ``core`` (:func:`covidsync.ingest.columnar.stage_direct`):
@@ -998,34 +1005,40 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
             _set_based(cur)
             # a reprocess of this file first takes back what its earlier load put in core
             cur.execute(f"delete from core.{table} where source_file_id = %s", (f.file_id,))  # noqa: S608
-            cur.execute(
-                f"select exists (select 1 from core.{table} where facility_code = %s)",  # noqa: S608
-                (f.facility_code,),
-            )
-            has_existing = cur.fetchone()[0]
-            context = frame_rules.context(conn, f.facility_code, f.received_at, has_record_id=has_record_id)
-            read = columnar.stage_direct(
-                conn,
-                spec,
-                f.file_id,
-                f.facility_code,
-                stream,
-                path,
-                context=context,
-                spill=spill,
-                has_existing=has_existing,
-            )
+            if spec.direct_stage_hook is not None:  # the spec's own reading (e18-decl-direct)
+                read = spec.direct_stage_hook(conn, f, stream, path, spill)
+            else:
+                cur.execute(
+                    f"select exists (select 1 from core.{table} where facility_code = %s)",  # noqa: S608
+                    (f.facility_code,),
+                )
+                has_existing = cur.fetchone()[0]
+                context = frame_rules.context(
+                    conn, f.facility_code, f.received_at, has_record_id=has_record_id
+                )
+                read = columnar.stage_direct(
+                    conn,
+                    spec,
+                    f.file_id,
+                    f.facility_code,
+                    stream,
+                    path,
+                    context=context,
+                    spill=spill,
+                    has_existing=has_existing,
+                )
             lap("read_and_write")
-            cur.execute(
-                """
-                insert into staging.staged_file (file_id, keys_in_order, duplicate_rows, duplicates_by_record_id)
-                values (%s, %s, %s, %s)
-                on conflict (file_id) do update set keys_in_order = excluded.keys_in_order,
-                    duplicate_rows = excluded.duplicate_rows,
-                    duplicates_by_record_id = excluded.duplicates_by_record_id
-                """,
-                (f.file_id, read.keys_in_order, read.duplicate_rows, read.by_record_id),
-            )
+            if spec.record_key is not None or spec.duplicate_key is not None:
+                cur.execute(
+                    """
+                    insert into staging.staged_file (file_id, keys_in_order, duplicate_rows, duplicates_by_record_id)
+                    values (%s, %s, %s, %s)
+                    on conflict (file_id) do update set keys_in_order = excluded.keys_in_order,
+                        duplicate_rows = excluded.duplicate_rows,
+                        duplicates_by_record_id = excluded.duplicates_by_record_id
+                    """,
+                    (f.file_id, read.keys_in_order, read.duplicate_rows, read.by_record_id),
+                )
             # the first row of a key that repeats further down the file: judged with the others, in staging
             moved = list(read.move_back)
             lap("staged_file")
@@ -1106,6 +1119,8 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
             result = batch_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
             batch_gate.store_result(conn, f.file_id, spec.suite, result)
             lap("gx")
+            if not result.success and spec.direct_merge_hook is not None:
+                raise _Fallback  # the staging path reads it again and holds it
             if not result.success:  # held: its rows as the staging path leaves them (for a release)
                 rest = columnar.direct_rows_of(conn, spec, f.file_id)
                 columnar.direct_move_back(conn, spec, f.file_id, rest, spill, read)
@@ -1114,9 +1129,12 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
                 return {"status": "held", "reasons": result.failed, "docs_key": result.docs_key}
 
             merge_params = _params(f, keys_in_order=read.keys_in_order, take_back=False)
-            for name in spec.merge:
-                cur.execute(spec_sql(cur, spec, name), merge_params)
-            inserted = max(cur.rowcount, 0)
+            if spec.direct_merge_hook is not None:
+                inserted = spec.direct_merge_hook(cur, f, merge_params, read)
+            else:
+                for name in spec.merge:
+                    cur.execute(spec_sql(cur, spec, name), merge_params)
+                inserted = max(cur.rowcount, 0)
             loaded = read.direct - len(moved) + inserted
             cur.execute(
                 "update ops.landing_file set final_path = %s where file_id = %s",

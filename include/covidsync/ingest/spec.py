@@ -164,6 +164,16 @@ class DatasetSpec:
     direct_profile_columns: tuple[str, ...] = ()
     direct_rules_after_hold: tuple[str, ...] = ()
     direct_profile: str = ""
+    # issue 16 (e18-decl-direct): a dataset whose rows are not a facility's records (no facility take-back, no
+    # record key) or whose merge writes more than its core table takes the direct path by two hooks instead
+    # of columnar.stage_direct and the ``merge`` SQL: ``direct_stage_hook`` fn(conn, file_row, row_stream, path,
+    # spill) -> a columnar.DirectResult (its batches' clean rows written into core.<table>, the rest, their
+    # row codes and the spill as stage_direct writes them; raise engine.StagingPath to take the staging path),
+    # and ``direct_merge_hook`` fn(cur, file_row, params, result) -> the staged rows loaded, in the file's one
+    # transaction after the gate (``params`` with take_back false). Both set: the direct path with
+    # ``direct_profile`` and ``direct_profile_columns``; a gate failure takes the staging path (which holds).
+    direct_stage_hook: Callable | None = field(default=None, compare=False)
+    direct_merge_hook: Callable | None = field(default=None, compare=False)
 
     @property
     def required_columns(self) -> tuple[str, ...]:

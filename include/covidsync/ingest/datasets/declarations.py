@@ -47,6 +47,18 @@ def _merge(cur, f, params) -> None:
     merge_declarations(cur, f, params)
 
 
+def _stage_direct(conn, f, stream, path, spill):
+    from covidsync.ingest.declarations import stage_direct
+
+    return stage_direct(conn, f, stream, path, spill)
+
+
+def _merge_direct(cur, f, params, read) -> int:
+    from covidsync.ingest.declarations import merge_direct
+
+    return merge_direct(cur, f, params, read)
+
+
 def _yes_no(name: str) -> Typed:
     return Typed(name, "word", args=("yes_no",))
 
@@ -230,4 +242,11 @@ SPEC = DatasetSpec(
     run_order=2,
     stage_hook=_stage,
     merge_hook=_merge,
+    # issue 16 (e18-decl-direct): a received file read straight into core.declaration in one transaction
+    # (covidsync.ingest.engine.ingest_direct; declarations.stage_direct, merge_direct), its profile then
+    # sql/ingest/declaration_profile_direct.sql over the staged rows and the counts of the rows in core
+    direct_stage_hook=_stage_direct,
+    direct_merge_hook=_merge_direct,
+    direct_profile_columns=("kind", "app", "person_kind"),
+    direct_profile="declaration_profile_direct",
 )
