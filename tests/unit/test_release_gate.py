@@ -76,3 +76,15 @@ def test_an_override_lifts_only_the_mass_change_limit():
     assert release_gate.run(mass, min_kept_share=0.99, max_status_changed_share=1.0).success
     incomplete = _profile(status_changed_share=0.6, previous_kept_share=0.5, rows_removed=500)
     assert not release_gate.run(incomplete, min_kept_share=0.99, max_status_changed_share=1.0).success
+
+
+def test_first_sort_memory_from_the_environment(monkeypatch):
+    from covidsync.publish import release
+
+    monkeypatch.delenv("COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY", raising=False)
+    assert release.first_sort_memory() == "1GB"
+    monkeypatch.setenv("COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY", " 512MB ")
+    assert release.first_sort_memory() == "512MB"
+    monkeypatch.setenv("COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY", "1GB; drop table x")
+    with pytest.raises(ValueError, match="not a size such as 1GB"):
+        release.first_sort_memory()

@@ -40,6 +40,7 @@ new release, so apps are not asked to re-sync rows that did not change.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -670,11 +671,16 @@ class _FirstReleaseSums:
         return hashes
 
 
-# The memory of a first release's one sort, every row by CCCD (the heap's and the primary key's fill order, and the
-# order the rows are hashed in as they stream back): about 600 MB at 1M persons, which spilled to disk at the
-# release's 64 MB (500 MB written and read back). A first release runs once per rule set: for that statement
-# alone, then back to the release's (issue 19, branch p9-first: 0.3-0.4 s of 3.2-3.4 s at 300,000 persons)
-FIRST_SORT_MEM = "1GB"
+def first_sort_memory() -> str:
+    """``COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY`` (default 1GB): the ``work_mem`` of a first release's one sort,
+    every row by CCCD (the heap's and the primary key's fill order, and the order the rows are hashed in as they
+    stream back): about 600 MB at 1M persons, which spilled to disk at the release's 64 MB (500 MB written and
+    read back). A first release runs once per rule set: for that statement alone, then back to the release's
+    (issue 19, branch p9-first: 0.3-0.4 s of 3.2-3.4 s at 300,000 persons)."""
+    value = os.environ.get("COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY", "1GB").strip()
+    if not value.replace("MB", "").replace("GB", "").isdigit():
+        raise ValueError(f"COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY: {value!r} is not a size such as 1GB or 512MB")
+    return value
 
 
 def _store_first(cur, release_id: int, apps: tuple[str, ...]) -> tuple[int, dict | None]:
@@ -682,7 +688,7 @@ def _store_first(cur, release_id: int, apps: tuple[str, ...]) -> tuple[int, dict
     returns them (:class:`_FirstReleaseSums`): the rows stored, and the release's hashes (None: hash in SQL)."""
     statement = cur.mogrify(sql("release_first_versions").strip().rstrip(";"), {"release_id": release_id})
     sink = _FirstReleaseSums("sskdt" in apps)
-    work_mem = _set_local(cur, "work_mem", FIRST_SORT_MEM)
+    work_mem = _set_local(cur, "work_mem", first_sort_memory())
     cur.copy_expert(
         "copy (" + statement.decode("utf-8") + "\nreturning citizen_id, row_sha256, line_sha256)"
         " to stdout (format binary)",
