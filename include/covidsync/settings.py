@@ -105,6 +105,15 @@ def rule_set() -> str:
     return os.environ.get("COVIDSYNC_RULE_SET", "hb-2021-11")
 
 
+def memory_size(var: str, default: str) -> str:
+    """A PostgreSQL memory setting (``work_mem``, ``maintenance_work_mem``) from the environment variable ``var``:
+    a whole number of kB, MB or GB such as ``default``; anything else is refused (it goes into ``set_config``)."""
+    value = os.environ.get(var, default).strip()
+    if not value.replace("kB", "").replace("MB", "").replace("GB", "").isdigit():
+        raise ValueError(f"{var}: {value!r} is not a size such as {default}")
+    return value
+
+
 def release_retention() -> int:
     """How many published releases keep their rows and deltas (apps within that many sync incrementally)."""
     value = int(os.environ.get("COVIDSYNC_RELEASE_RETENTION", "7"))

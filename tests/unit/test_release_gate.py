@@ -88,3 +88,30 @@ def test_first_sort_memory_from_the_environment(monkeypatch):
     monkeypatch.setenv("COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY", "1GB; drop table x")
     with pytest.raises(ValueError, match="not a size such as 1GB"):
         release.first_sort_memory()
+
+
+@pytest.mark.parametrize(
+    ("var", "default"),
+    [
+        ("COVIDSYNC_INGEST_WORK_MEM", "64MB"),
+        ("COVIDSYNC_CHECKIN_INDEX_MEMORY", "256MB"),
+        ("COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY", "1GB"),
+    ],
+)
+def test_every_memory_setting_is_read_the_same_way(monkeypatch, var, default):
+    from covidsync import settings
+    from covidsync.ingest import checkins, engine
+    from covidsync.publish import release
+
+    read = {
+        "COVIDSYNC_INGEST_WORK_MEM": engine.set_based_work_mem,
+        "COVIDSYNC_CHECKIN_INDEX_MEMORY": checkins.index_build_memory,
+        "COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY": release.first_sort_memory,
+    }[var]
+    monkeypatch.delenv(var, raising=False)
+    assert read() == settings.memory_size(var, default) == default
+    monkeypatch.setenv(var, "2048kB")
+    assert read() == "2048kB"
+    monkeypatch.setenv(var, "64 MB")
+    with pytest.raises(ValueError, match=f"{var}: '64 MB' is not a size such as {default}"):
+        read()

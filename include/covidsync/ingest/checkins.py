@@ -900,10 +900,9 @@ def prepare_merge(conn, f: FileRow) -> None:
 def index_build_memory() -> str:
     """``COVIDSYNC_CHECKIN_INDEX_MEMORY`` (default 256MB): the ``maintenance_work_mem`` of a check-in merge
     (the indexes of a day built aside, and of a first load's persons and links, are built by sort)."""
-    value = os.environ.get("COVIDSYNC_CHECKIN_INDEX_MEMORY", "256MB").strip()
-    if not value.replace("MB", "").replace("GB", "").isdigit():
-        raise ValueError(f"COVIDSYNC_CHECKIN_INDEX_MEMORY: {value!r} is not a size such as 256MB")
-    return value
+    from covidsync import settings
+
+    return settings.memory_size("COVIDSYNC_CHECKIN_INDEX_MEMORY", "256MB")
 
 
 def merge_checkins(cur, f: FileRow, params: dict) -> None:

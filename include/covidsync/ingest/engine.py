@@ -183,10 +183,7 @@ def _params(f: FileRow, **more) -> dict:
 
 def set_based_work_mem() -> str:
     """``COVIDSYNC_INGEST_WORK_MEM`` (default 64MB): the ``work_mem`` of a file's set-based statements."""
-    value = os.environ.get("COVIDSYNC_INGEST_WORK_MEM", "64MB").strip()
-    if not value.replace("MB", "").replace("kB", "").replace("GB", "").isdigit():
-        raise ValueError(f"COVIDSYNC_INGEST_WORK_MEM: {value!r} is not a size such as 64MB")
-    return value
+    return settings.memory_size("COVIDSYNC_INGEST_WORK_MEM", "64MB")
 
 
 def _set_based(cur, *, work_mem: bool = True) -> None:

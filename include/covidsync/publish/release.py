@@ -40,7 +40,6 @@ new release, so apps are not asked to re-sync rows that did not change.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -677,10 +676,7 @@ def first_sort_memory() -> str:
     stream back): about 600 MB at 1M persons, which spilled to disk at the release's 64 MB (500 MB written and
     read back). A first release runs once per rule set: for that statement alone, then back to the release's
     (issue 19, branch p9-first: 0.3-0.4 s of 3.2-3.4 s at 300,000 persons)."""
-    value = os.environ.get("COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY", "1GB").strip()
-    if not value.replace("MB", "").replace("GB", "").isdigit():
-        raise ValueError(f"COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY: {value!r} is not a size such as 1GB or 512MB")
-    return value
+    return settings.memory_size("COVIDSYNC_PUBLISH_FIRST_SORT_MEMORY", "1GB")
 
 
 def _store_first(cur, release_id: int, apps: tuple[str, ...]) -> tuple[int, dict | None]:
