@@ -18,7 +18,9 @@ previous as (
         v.person_id,
         v.row_sha256,
         v.card_colour,
-        v.f0
+        v.f0,
+        v.ctid,
+        v.line_sha256
     from publish.release_version as v
     where
         %(all_persons)s
@@ -33,7 +35,9 @@ previous as (
         v.person_id,
         v.row_sha256,
         v.card_colour,
-        v.f0
+        v.f0,
+        v.ctid,
+        v.line_sha256
     from affected as a
     cross join
         lateral (
@@ -42,7 +46,9 @@ previous as (
                 x.person_id,
                 x.row_sha256,
                 x.card_colour,
-                x.f0
+                x.f0,
+                x.ctid,
+                x.line_sha256
             from publish.release_version as x
             where
                 x.citizen_id = a.citizen_id
@@ -81,7 +87,11 @@ select
     n.arrival_measure_ends_on,
     n.row_sha256,
     n.expires_at,
-    n.line_sha256
+    n.line_sha256,
+    -- the replaced version (none for an added row): where it is, so that the store closes it without finding it
+    -- again by its key, and its view lines' hashes, which the day's view hashes subtract (release.py, _day_hashes)
+    o.ctid as old_ctid,
+    o.line_sha256 as old_line_sha256
 from publish_candidate as n
 full outer join previous as o on n.citizen_id = o.citizen_id
 where n.row_sha256 is distinct from o.row_sha256;

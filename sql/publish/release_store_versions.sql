@@ -1,18 +1,34 @@
 -- Store a release's changes (publish_diff) as versions: the open versions of the changed CCCDs close at this
--- release, found by their key (a probe of the primary key each, not a join over every version), and every change
+-- release, found where the changes' statement read them (their ctid), and every change
 -- opens one (a removal opens and closes at once: a tombstone). Inserted in citizen_id order: the
 -- primary key (citizen_id, valid_from) grows at its right edge instead of splitting pages all over, and the heap
 -- comes in the order the release's hash pass reads it. The lists' canonical texts are not stored
 -- (null): the view hashes read the lines' hashes (line_sha256, migration 0035), and nothing else reads them.
 -- Parameters: release_id.
+with closed as (
+    -- where the changes' statement found each replaced version (release_diff.sql: old_ctid), not found again by
+    -- its key: a TID scan, no descent of the primary key nor bitmap of the versions (issue 19, branch p14-day)
+    update publish.release_version as v set valid_to = %(release_id)s
+    where
+        v.valid_to is null
+        and v.ctid = any(array(
+            select d.old_ctid from publish_diff as d
+            where d.change <> 'added'
+        ))
+    returning v.citizen_id
+)
+
+-- any replaced version that is no longer where the changes found it (a held candidate's undo, after them, wrote it
+-- anew), by its key: an array, not a join, so that the primary key is probed for each CCCD whatever the planner
+-- guesses of a table the first release filled (it read and sorted every version to join them)
 update publish.release_version as v set valid_to = %(release_id)s
 where
     v.valid_to is null
-    -- an array, not a join: the primary key is probed for each CCCD, whatever the planner guesses of a table
-    -- the first release filled (it read and sorted every version to join them)
     and v.citizen_id = any(array(
         select d.citizen_id from publish_diff as d
         where d.change <> 'added'
+        except
+        select c.citizen_id from closed as c
     ));
 
 insert into publish.release_version (
