@@ -96,9 +96,9 @@ def test_a_version_the_undo_wrote_anew_is_closed_by_its_key(conn):
     third = release.publish_release(conn)
     assert third["status"] == "held" and third["release_id"] == 3
     assert _open_versions_per_citizen(conn) == 1
-    assert release.record_override(conn, 3, actor="ops", reason="a campaign of retests, checked")["status"] == (
-        "current"
-    )
+    assert release.record_override(conn, 3, actor="ops", reason="a campaign of retests, checked")[
+        "status"
+    ] == ("current")
     publish_seed.flip_cards(conn, every=11, offset=3)
     assert release.publish_release(conn)["status"] == "current"
     assert _open_versions_per_citizen(conn) == 1
