@@ -37,12 +37,20 @@ comment on table derived.person_line_stale is 'One row per person whose line inp
 create function derived.line_note_limit() returns integer
 language sql immutable as 'select 100000';
 
--- (when every line is stale already, the state row is still updated: its row lock keeps a line step from
--- declaring the lines fresh before this statement's transaction ends)
+-- The columns of a status row a line reads (sql/publish/release_candidate.sql; status_shown_same's): a status
+-- build rewrites a row (delete, then insert) when a clock moves its due_at, most often with the same values
+-- shown, and such a row keeps its line (issue 19, branch s5-status). The deletion notes the person and keeps the
+-- deleted rows' shown values in the transaction's temporary table line_rewrite; an insertion in the same
+-- transaction that puts back exactly those values takes the note out again. Any other note of the person in
+-- between (another write of its status, person row or arrivals) forgets the kept values, so the note stays.
+-- (When every line is stale already, the state row is still updated: its row lock keeps a line step from
+-- declaring the lines fresh before this statement's transaction ends.)
 create function derived.note_line_persons() returns trigger
 language plpgsql as $$
 declare
     n bigint;
+    kept boolean;
+    put_back bigint [];
 begin
     if (select all_stale from derived.person_line_state) then
         update derived.person_line_state set all_stale = true;
@@ -55,7 +63,72 @@ begin
     end if;
     if n > derived.line_note_limit() then
         update derived.person_line_state set all_stale = true;
-    elsif tg_op = 'INSERT' then
+        return null;
+    end if;
+    kept := to_regclass('pg_temp.line_rewrite') is not null;
+    if tg_table_name = 'health_status' and tg_op = 'DELETE' then
+        create temporary table if not exists line_rewrite on commit drop as
+        select
+            person_id, rule_set, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
+            latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate, recovered_on
+        from derived.health_status with no data;
+        -- a person already noted (before, or by another write in between) keeps the note whatever follows
+        delete from pg_temp.line_rewrite as w where w.person_id in (select o.person_id from old_rows as o);
+        with noted as (
+            insert into derived.person_line_stale (person_id)
+            select distinct person_id from old_rows where person_id is not null
+            on conflict do nothing
+            returning person_id
+        )
+        insert into pg_temp.line_rewrite
+        select
+            o.person_id, o.rule_set, o.doses, o.last_dose_on, o.last_dose_product, o.fully_vaccinated,
+            o.card_colour, o.latest_test_type, o.latest_test_result, o.latest_test_sampled_at, o.f0,
+            o.contact_candidate, o.recovered_on
+        from old_rows as o
+        where o.person_id in (select noted.person_id from noted);
+        return null;
+    end if;
+    if tg_table_name = 'health_status' and tg_op = 'INSERT' and kept then
+        -- the persons whose inserted rows are exactly the rows their deletion kept (each way): un-noted
+        with back as (
+            select
+                person_id, rule_set, doses, last_dose_on, last_dose_product, fully_vaccinated, card_colour,
+                latest_test_type, latest_test_result, latest_test_sampled_at, f0, contact_candidate, recovered_on
+            from new_rows
+            where person_id in (select w.person_id from pg_temp.line_rewrite as w)
+        ),
+        differ as (
+            (select * from back except select * from pg_temp.line_rewrite)
+            union
+            (
+                select * from pg_temp.line_rewrite as w where w.person_id in (select b.person_id from back as b)
+                except
+                select * from back
+            )
+        )
+        select coalesce(array_agg(distinct b.person_id), '{}') into put_back
+        from back as b
+        where not exists (select from differ as d where d.person_id = b.person_id);
+        delete from derived.person_line_stale where person_id = any(put_back);
+        delete from pg_temp.line_rewrite as w where w.person_id in (select b.person_id from new_rows as b);
+        -- the others noted (a put-back row is not new)
+        insert into derived.person_line_stale (person_id)
+        select distinct b.person_id from new_rows as b
+        where
+            b.person_id is not null
+            and not exists (select from unnest(put_back) as u (person_id) where u.person_id = b.person_id)
+        on conflict do nothing;
+        return null;
+    end if;
+    if kept then  -- another write of these persons: their kept rows are forgotten, their notes stay
+        if tg_op = 'INSERT' then
+            delete from pg_temp.line_rewrite as w where w.person_id in (select b.person_id from new_rows as b);
+        else
+            delete from pg_temp.line_rewrite as w where w.person_id in (select o.person_id from old_rows as o);
+        end if;
+    end if;
+    if tg_op = 'INSERT' then
         insert into derived.person_line_stale (person_id)
         select distinct person_id from new_rows where person_id is not null
         on conflict do nothing;
@@ -73,7 +146,7 @@ begin
     return null;
 end
 $$;
-comment on function derived.note_line_persons() is 'Notes in derived.person_line_stale the persons whose line inputs a statement wrote (0082).';
+comment on function derived.note_line_persons() is 'Notes in derived.person_line_stale the persons whose line inputs a statement wrote; a status row deleted and put back with the same shown values in one transaction leaves no note (0082).';
 
 create function derived.note_line_all_stale() returns trigger
 language plpgsql as $$

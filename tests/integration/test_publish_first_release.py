@@ -393,3 +393,33 @@ def test_the_trusted_form_refuses_a_candidate_it_does_not_know():
         release._first_candidate_sql(
             text.replace("        ) as row_sha256,", "        ) as row_hash,"), False, True
         )
+
+
+def test_a_status_row_put_back_as_it_was_leaves_no_note_and_any_other_write_does(conn):
+    """A status build rewrites a row whose due_at alone moved (delete, then insert): its line holds, no note
+    (branch s5-status keeps such a line). Put back with another shown value, or with another write of the person
+    between, or after a note from before: the note stays."""
+    publish_seed.seed(conn, 80, records=True)
+    _build_state(conn)
+    _card_step(conn)
+    rewrite = """
+        create temporary table s on commit drop as select * from derived.health_status where person_id in (2, 3, 4, 5);
+        delete from derived.health_status where person_id in (2, 3, 4, 5);
+        {between}
+        insert into derived.health_status (
+            rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, fully_vaccinated, latest_test_type,
+            latest_test_result, latest_test_sampled_at, f0, recovered_on, contact_candidate, card_colour, due_at
+        )
+        select rule_set, person_id, as_of + interval '1 day', doses, last_dose_on, last_dose_product,
+               fully_vaccinated, latest_test_type, latest_test_result, latest_test_sampled_at, f0,
+               case when person_id = 3 then date '2021-11-01' else recovered_on end, contact_candidate, card_colour,
+               due_at + interval '1 day'
+        from s;
+    """
+    with conn, conn.cursor() as cur:  # person 5 noted before the rewrite, by another transaction
+        cur.execute("update derived.person set full_name = 'Đỗ Văn Em' where person_id = 5")
+    with conn, conn.cursor() as cur:  # 3: another shown value; 4: its person row written in between
+        cur.execute(rewrite.format(between="update derived.person set phone = null where person_id = 4;"))
+    assert _all(conn, "select person_id from derived.person_line_stale order by 1") == [(3,), (4,), (5,)]
+    assert _trusted(conn)
+    _first_release_matches_the_general_candidate(conn)

@@ -186,6 +186,11 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
     everyone = everyone or not cur.fetchone()[0]
     statement = sqlfiles.load("publish", "release_candidate")
     recipe = line_recipe(cur, statement)
+    # the status rows this transaction deleted, kept by the triggers until put back (0082): their notes are taken
+    # in below; a row put back after this step is a new write
+    cur.execute("select to_regclass('pg_temp.line_rewrite') is not null")
+    if cur.fetchone()[0]:
+        cur.execute("truncate pg_temp.line_rewrite")
     if everyone:
         # every line fresh from here (migration 0082): said first, so that a statement still noting under
         # all_stale (it holds the state row) is waited for and then seen by the lines computed below; the notes
