@@ -13,7 +13,8 @@ calls) does, in one transaction under an advisory lock:
    (``expires_at``) and of a held candidate's; of everyone on the first release (``publish.build_state``). A
    release by change probes its persons' stored view lines first (``sql/publish/release_lines.sql``); a first
    release reads every table whole, in person_id order, by its own form of the candidate
-   (:func:`_first_candidate_sql`);
+   (:func:`_first_candidate_sql`), taking the status build's row hash and lines as stored where they are known
+   to hold (:func:`_lines_trusted`, migration 0082);
 2. compare them with the current release (``sql/publish/release_diff.sql``: added / changed / removed); none,
    or the same as the held candidate's: no new release. Else store them as the release's versions, and hash
    the release: its content hash in one narrow pass (``sql/publish/release_content.sql``), each app's view hash
