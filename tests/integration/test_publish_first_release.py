@@ -37,6 +37,14 @@ def _one(conn, statement: str, params=None):
     return row
 
 
+def _all(conn, statement: str, params=None) -> list:
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+        rows = cur.fetchall()
+    conn.rollback()
+    return rows
+
+
 def _general_rows(conn) -> set[tuple]:
     """Every person's candidate row as the general candidate (``release_candidate.sql`` over a scope of every
     person) gives it, as of the status build's as_of, in a transaction rolled back."""
@@ -248,3 +256,170 @@ def test_the_streamed_hashes_hold_only_for_fixed_width_rows_in_order(conn):
     assert _stream(conn, [*rows[:10], row(10, cid="1000000000700"), *rows[11:]], True, 1000) is None
     assert _stream(conn, [*rows[:10], row(10, 64), *rows[11:]], True, 1000) is None
     assert _stream(conn, rows, False, 1000) is None
+
+
+# Trusting the stored lines (issue 19, branch p12-first, migration 0082): a first release takes the status build's
+# row hash and lines' hashes as stored, without computing them, only for lines known to hold. Each writer of a
+# line's inputs after the card step, with no status build since, must leave the changed persons' lines untrusted.
+_WRITERS = {
+    # the status (a card colour and F0 flipped), as a status build or anyone writes it
+    "status": "update derived.health_status set f0 = not f0, card_colour = 'red' where person_id % 9 = 2",
+    # the person row (a phone corrected)
+    "person": "update derived.person set phone = '0999999999' where person_id % 9 = 2",
+    # a status deleted, then written again with other values
+    "status rewritten": """
+        create temporary table s on commit drop as
+            select * from derived.health_status where person_id % 9 = 2;
+        delete from derived.health_status where person_id % 9 = 2;
+        insert into derived.health_status select * from s;
+        update derived.health_status set doses = doses + 1 where person_id % 9 = 2
+    """,
+    # an arrival whose measure is in force (the Sổ SKĐT view shows it)
+    "arrival": """
+        insert into derived.arrival (
+            rule_set, arrival_key, person_id, arrived_at, arrival_day, seen_by, origin_known, origin_level,
+            category, measure, days, ends_on, arrival_rule_set
+        )
+        select 'hb-2021-11', 'p12-' || person_id, person_id, timestamptz '2021-11-19 09:00+07', date '2021-11-19',
+               'declaration', true, 3, 'fully_vaccinated', 'home_quarantine', 7, date '2021-11-26', 'hb-2021-11'
+        from derived.person where person_id % 9 = 2
+    """,
+}
+
+
+def _trusted(conn) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("select as_of from derived.build_state where rule_set = %s", (RULE_SET,))
+        trusted = release._lines_trusted(cur, rule_set=RULE_SET, as_of=cur.fetchone()[0])
+    conn.rollback()
+    return trusted
+
+
+def _first_release_matches_the_general_candidate(conn) -> None:
+    expected, columns = _general_rows(conn)
+    result = release.publish_release(conn, rule_set=RULE_SET)
+    assert result["status"] == "current", result
+    assert _stored_rows(conn, result["release_id"], columns) == expected, "no stale stored line was published"
+    assert _one(
+        conn,
+        "select row_count, content_sha256 from publish.release where release_id = %s",
+        (result["release_id"],),
+    ) == _snapshot_content_sha256(conn), "the release hashes as the snapshot design"
+
+
+@pytest.mark.parametrize("writer", list(_WRITERS))
+def test_a_first_release_trusts_no_line_whose_inputs_changed_since(conn, writer):
+    publish_seed.seed(conn, 80, records=True)
+    _build_state(conn)
+    _card_step(conn)
+    _analyze(conn)
+    assert _trusted(conn), "after a card step of everyone the stored lines hold"
+    (stale_before,) = _one(conn, "select line_sha256 from derived.person_line where person_id = 2")
+    with conn, conn.cursor() as cur:
+        cur.execute(_WRITERS[writer])
+    noted = {r[0] for r in _all(conn, "select person_id from derived.person_line_stale")}
+    assert noted == {p for p in range(1, 81) if p % 9 == 2}, "the writer's persons are noted, no one else"
+    assert _trusted(conn), "the other persons' lines are still trusted"
+    _first_release_matches_the_general_candidate(conn)
+    (line,) = _one(conn, "select line_sha256 from publish.release_version where person_id = 2")
+    assert bytes(line) != bytes(stale_before), "the changed person's line was computed, not taken as stored"
+
+
+def test_the_card_step_computes_the_noted_lines_again_and_trusts_them(conn):
+    publish_seed.seed(conn, 80, records=True)
+    _build_state(conn)
+    _card_step(conn)
+    with conn, conn.cursor() as cur:
+        cur.execute(_WRITERS["person"])
+    with conn, conn.cursor() as cur:  # an incremental build's card step: no card changed, the notes' lines
+        cur.execute("select derived.status_as_of(%s)", (RULE_SET,))
+        cards.build_cards(cur, {"as_of": cur.fetchone()[0], "rule_set": RULE_SET}, False)
+    assert _all(conn, "select person_id from derived.person_line_stale") == []
+    # (person 20 has no CCCD: not published, no line)
+    assert _one(conn, "select count(*) from derived.person_line where person_id % 9 = 2") == (8,)
+    _analyze(conn)
+    assert _trusted(conn)
+    _first_release_matches_the_general_candidate(conn)
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        "a card written outside the card step",
+        "a statement over the notes' limit",
+        "a truncated input",
+        "an earlier as_of",
+        "another recipe",
+        "another rule set",
+    ],
+)
+def test_no_stored_line_is_trusted_when_every_line_may_be_stale(conn, writer):
+    publish_seed.seed(conn, 80, records=True)
+    _build_state(conn)
+    _card_step(conn)
+    assert _trusted(conn)
+    with conn, conn.cursor() as cur:
+        if writer == "a card written outside the card step":
+            cur.execute("update derived.person_card set lot_line = 'X' where person_id = 3")
+        elif writer == "a statement over the notes' limit":
+            cur.execute("create or replace function derived.line_note_limit() returns integer"
+                        " language sql immutable as 'select 5'")  # fmt: skip
+            cur.execute(_WRITERS["status"])
+        elif writer == "a truncated input":
+            cur.execute("truncate derived.arrival cascade")
+        elif writer == "an earlier as_of":
+            cur.execute("update derived.person_line_state set as_of = as_of + interval '1 second'")
+        elif writer == "another recipe":
+            cur.execute("update derived.person_line_state set recipe = md5('another')")
+        else:
+            cur.execute("update derived.person_line_state set rule_set = 'another'")
+    assert not _trusted(conn)
+    if writer == "a card written outside the card step":
+        _first_release_matches_the_general_candidate(conn)
+    with conn, conn.cursor() as cur:  # a card step of everyone: trusted again
+        cur.execute("select derived.status_as_of(%s)", (RULE_SET,))
+        cards.build_cards(cur, {"as_of": cur.fetchone()[0], "rule_set": RULE_SET}, True)
+    assert _trusted(conn)
+
+
+def test_the_trusted_form_refuses_a_candidate_it_does_not_know():
+    text = release.sql("release_candidate")
+    trusted = release._first_candidate_sql(text, False, True)
+    assert "derived.person_line_stale" in trusted and "from publish_card_scope" not in trusted
+    assert "from publish_card_scope as cs\n            where cs.person_id = l.person_id" in (
+        release._first_candidate_sql(text, True, True)
+    )
+    with pytest.raises(release.PublishError):
+        release._first_candidate_sql(
+            text.replace("        ) as row_sha256,", "        ) as row_hash,"), False, True
+        )
+
+
+def test_a_status_row_put_back_as_it_was_leaves_no_note_and_any_other_write_does(conn):
+    """A status build rewrites a row whose due_at alone moved (delete, then insert): its line holds, no note
+    (branch s5-status keeps such a line). Put back with another shown value, or with another write of the person
+    between, or after a note from before: the note stays."""
+    publish_seed.seed(conn, 80, records=True)
+    _build_state(conn)
+    _card_step(conn)
+    rewrite = """
+        create temporary table s on commit drop as select * from derived.health_status where person_id in (2, 3, 4, 5);
+        delete from derived.health_status where person_id in (2, 3, 4, 5);
+        {between}
+        insert into derived.health_status (
+            rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, fully_vaccinated, latest_test_type,
+            latest_test_result, latest_test_sampled_at, f0, recovered_on, contact_candidate, card_colour, due_at
+        )
+        select rule_set, person_id, as_of + interval '1 day', doses, last_dose_on, last_dose_product,
+               fully_vaccinated, latest_test_type, latest_test_result, latest_test_sampled_at, f0,
+               case when person_id = 3 then date '2021-11-01' else recovered_on end, contact_candidate, card_colour,
+               due_at + interval '1 day'
+        from s;
+    """
+    with conn, conn.cursor() as cur:  # person 5 noted before the rewrite, by another transaction
+        cur.execute("update derived.person set full_name = 'Đỗ Văn Em' where person_id = 5")
+    with conn, conn.cursor() as cur:  # 3: another shown value; 4: its person row written in between
+        cur.execute(rewrite.format(between="update derived.person set phone = null where person_id = 4;"))
+    assert _all(conn, "select person_id from derived.person_line_stale order by 1") == [(3,), (4,), (5,)]
+    assert _trusted(conn)
+    _first_release_matches_the_general_candidate(conn)

@@ -13,7 +13,8 @@ calls) does, in one transaction under an advisory lock:
    (``expires_at``) and of a held candidate's; of everyone on the first release (``publish.build_state``). A
    release by change probes its persons' stored view lines first (``sql/publish/release_lines.sql``); a first
    release reads every table whole, in person_id order, by its own form of the candidate
-   (:func:`_first_candidate_sql`);
+   (:func:`_first_candidate_sql`), taking the status build's row hash and lines as stored where they are known
+   to hold (:func:`_lines_trusted`, migration 0082);
 2. compare them with the current release (``sql/publish/release_diff.sql``: added / changed / removed); none,
    or the same as the held candidate's: no new release. Else store them as the release's versions, and hash
    the release: its content hash in one narrow pass (``sql/publish/release_content.sql``), each app's view hash
@@ -246,9 +247,10 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
             cur.execute("drop view publish_scope")
         candidate = {"rule_set": rule_set, "as_of": as_of, "with_sskdt": with_sskdt, "with_base": False}
         if first:  # every person's row, read in person_id order by merge joins (_first_candidate_sql)
+            trusted = _lines_trusted(cur, rule_set=rule_set, as_of=as_of)
             cur.execute(
                 "create temporary view publish_candidate as "
-                + _first_candidate_sql(sql("release_candidate"), computed_cards > 0),
+                + _first_candidate_sql(sql("release_candidate"), computed_cards > 0, trusted),
                 candidate,
             )
         elif (
@@ -417,8 +419,65 @@ _FIRST_STORED_CARDS = re.compile(
 )
 
 
+# The stored lines known fresh (trusted: _lines_trusted), read beside the rows in person_id order: each row's row
+# hash and lines' hashes taken as stored, not computed (issue 19, branch p12-first, migration 0082), and computed
+# as before for a row whose line is missing, expired at the release's as_of, noted stale, or whose card the
+# release computed (publish_card_scope; no such condition when it computed none). coalesce evaluates lazily: a
+# row with a trusted line computes no SHA-256.
+_TRUSTED_LINES = """-- the status build's lines known to hold (derived.person_line_state, migration 0082; release.py)
+line_fresh as (
+    select
+        l.person_id,
+        case when pa.with_sskdt then l.row_sha256 else l.base_sha256 end as row_sha256,
+        case when pa.with_sskdt then l.line_sha256 else substring(l.line_sha256 from 1 for 64) end as line_sha256
+    from derived.person_line as l
+    cross join param as pa
+    where
+        (l.expires_at is null or l.expires_at > pa.as_of)
+        and not exists (
+            select from derived.person_line_stale as st
+            where st.person_id = l.person_id
+        ){card_scope}
+),
+
+"""
+_TRUSTED_CARD_SCOPE = """
+        and not exists (
+            select from publish_card_scope as cs
+            where cs.person_id = l.person_id
+        )"""
+_TRUSTED_EDITS = (
+    (
+        "-- the rows; their lines' hashes below\ncandidate_row as (\n",
+        None,
+    ),  # the CTE above, inserted before it
+    (
+        "        encode(\n            sha256(\n                convert_to(\n                    concat_ws(\n",
+        "        coalesce(lf.row_sha256, encode(\n            sha256(\n                convert_to(\n"
+        "                    concat_ws(\n",
+    ),
+    (
+        "            'hex'\n        ) as row_sha256,\n",
+        "            'hex'\n        )) as row_sha256,\n        lf.line_sha256 as fresh_line_sha256,\n",
+    ),
+    (
+        "    left join measure as m on s.person_id = m.person_id\n)\n",
+        "    left join measure as m on s.person_id = m.person_id\n    left join line_fresh as lf on s.person_id = lf.person_id\n)\n",
+    ),
+    (
+        "        case when pa.with_sskdt then l.line_sha256 else substring(l.line_sha256 from 1 for 64) end,\n",
+        "        r.fresh_line_sha256,\n",
+    ),
+    (
+        "left join derived.person_line as l\n    on\n        r.person_id = l.person_id\n"
+        "        and (r.row_sha256 = case when pa.with_sskdt then l.row_sha256 else l.base_sha256 end) is true;",
+        ";",
+    ),
+)
+
+
 @cache
-def _first_candidate_sql(text: str, cards_computed: bool = True) -> str:
+def _first_candidate_sql(text: str, cards_computed: bool = True, trusted: bool = False) -> str:
     """``release_candidate.sql`` for a first release: the same rows and hashes, without the joins that narrow it
     to ``publish_scope`` (every person then), so that statuses, persons, cards and stored lines are read whole,
     each in its primary key's order, and joined by merge joins with no sort between (the planner sorted the
@@ -437,7 +496,29 @@ def _first_candidate_sql(text: str, cards_computed: bool = True) -> str:
             raise PublishError(
                 "release_candidate.sql: the computed cards are not where release.py expects them"
             )
+    if trusted:
+        lines = _TRUSTED_LINES.format(card_scope=_TRUSTED_CARD_SCOPE if cards_computed else "")
+        for old, new in _TRUSTED_EDITS:
+            if text.count(old) != 1:
+                raise PublishError(
+                    "release_candidate.sql: a fragment a first release changes to trust the stored lines is not"
+                    " where release.py expects it"
+                )
+            text = text.replace(old, lines + old if new is None else new)
     return text
+
+
+def _lines_trusted(cur, *, rule_set: str, as_of) -> bool:
+    """Whether a first release may take the status build's stored lines as they are, for the persons not noted
+    stale (``derived.person_line_state``, migration 0082): not every line stale, lines of this rule set, computed
+    as of no later than the release's ``as_of``, with this candidate statement and line function
+    (:func:`covidsync.status.cards.line_recipe`). Else every row hash and line is computed (and a stored line used
+    only where the computed row hash is its own), as before."""
+    cur.execute("select rule_set, as_of, recipe, all_stale from derived.person_line_state")
+    state = cur.fetchone()
+    if state is None or state[3] or state[0] != rule_set or state[1] is None or as_of < state[1]:
+        return False
+    return state[2] == cards.line_recipe(cur, sql("release_candidate"))
 
 
 # The planner's settings of a first release's one statement: every table read in its primary key's order (the

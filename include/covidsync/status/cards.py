@@ -74,6 +74,9 @@ def build_cards(cur, params: dict, full: bool) -> int:
     cur.execute(_SCOPE)
     state_as_of, all_stale = _state(cur)
     everyone = full or all_stale or state_as_of is None or as_of < state_as_of
+    # the cards this step writes leave the stored lines trusted (migration 0082: any other writer of
+    # derived.person_card marks every line stale): build_lines computes the lines of every card written here
+    cur.execute("select set_config('covidsync.card_step', 'on', true)")
     if everyone:
         # a concurrent load's notes not yet committed stay (a delete, not a truncate): computed again next time
         cur.execute("truncate derived.person_card")
@@ -112,6 +115,8 @@ def build_cards(cur, params: dict, full: bool) -> int:
         )
         if everyone:
             cur.execute("reset enable_nestloop")
+    # (the card writes above and before: the line step below computes the lines of every card written)
+    cur.execute("select set_config('covidsync.card_step', 'off', true)")
     cur.execute("update derived.person_card_state set as_of = %s, all_stale = false", (as_of,))
     log.info(
         "person cards: %s computed (%s) in %.2f s",
@@ -179,19 +184,38 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
         """
     )
     everyone = everyone or not cur.fetchone()[0]
+    statement = sqlfiles.load("publish", "release_candidate")
+    recipe = line_recipe(cur, statement)
+    # the status rows this transaction deleted, kept by the triggers until put back (0082): their notes are taken
+    # in below; a row put back after this step is a new write
+    cur.execute("select to_regclass('pg_temp.line_rewrite') is not null")
+    if cur.fetchone()[0]:
+        cur.execute("truncate pg_temp.line_rewrite")
     if everyone:
+        # every line fresh from here (migration 0082): said first, so that a statement still noting under
+        # all_stale (it holds the state row) is waited for and then seen by the lines computed below; the notes
+        # taken out before the lines are computed (a note committed after stays: its change may be unseen)
+        cur.execute(
+            "update derived.person_line_state set rule_set = %s, as_of = %s, recipe = %s, all_stale = false",
+            (rule_set, as_of, recipe),
+        )
+        cur.execute("delete from derived.person_line_stale")
         cur.execute("truncate derived.person_line")
         cur.execute(
             "insert into publish_scope (person_id) select person_id from derived.health_status where rule_set = %s",
             (rule_set,),
         )
     else:
+        # the persons noted since their line was computed, whoever changed their inputs (0082), beside those
+        # this build knows it changed
         cur.execute(
             """
             insert into publish_scope (person_id)
             select person_id from card_scope
             union
             select person_id from derived.person_line where expires_at <= %(as_of)s
+            union
+            select person_id from derived.person_line_stale
             """,
             {"as_of": as_of},
         )
@@ -208,6 +232,18 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
         cur.execute(
             "delete from derived.person_line where person_id in (select person_id from publish_scope)"
         )
+        cur.execute(
+            "delete from derived.person_line_stale where person_id in (select person_id from publish_scope)"
+        )
+        # lines of another rule set or recipe beside the stored ones: none trusted; else the latest as_of
+        cur.execute(
+            """
+            update derived.person_line_state
+            set all_stale = all_stale or rule_set is distinct from %(rule_set)s or recipe is distinct from %(recipe)s,
+                as_of = greatest(as_of, %(as_of)s)
+            """,
+            {"rule_set": rule_set, "recipe": recipe, "as_of": as_of},
+        )
     cur.execute(
         """
         analyze publish_scope;
@@ -222,7 +258,7 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
     cur.execute(
         "insert into derived.person_line (person_id, row_sha256, base_sha256, line_sha256, expires_at)"  # noqa: S608
         " select person_id, row_sha256, base_sha256, line_sha256, expires_at from ("
-        + sqlfiles.load("publish", "release_candidate").strip().rstrip(";")
+        + statement.strip().rstrip(";")
         + ") as c order by person_id",
         {"rule_set": rule_set, "as_of": as_of, "with_sskdt": True, "with_base": True},
     )
@@ -235,6 +271,23 @@ def build_lines(cur, params: dict, everyone: bool) -> int:
         time.perf_counter() - started,
     )
     return computed
+
+
+def line_recipe(cur, statement: str) -> str:
+    """What the stored lines are computed with (``derived.person_line_state.recipe``, migration 0082): the md5 of
+    the candidate statement (``sql/publish/release_candidate.sql``, its row hash) and of the definition of
+    ``publish.view_line_sha256`` (the lines' hashes). A release trusts stored lines only under the same recipe."""
+    cur.execute(
+        """
+        select md5(%s || coalesce((
+            select string_agg(pg_get_functiondef(p.oid), '' order by p.oid)
+            from pg_proc as p inner join pg_namespace as n on p.pronamespace = n.oid
+            where n.nspname = 'publish' and p.proname = 'view_line_sha256'
+        ), ''))
+        """,
+        (statement,),
+    )
+    return cur.fetchone()[0]
 
 
 def release_cards(cur, as_of) -> int:
