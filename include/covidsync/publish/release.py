@@ -1067,7 +1067,11 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
     #   testing every version against the changed CCCDs (a linear search per row: 0.9 s for 1,000 persons among
     #   20,000 after a table was refilled with stale statistics, minutes at 1M; p8-day and p10-day); in full, by
     #   one sequential scan of the versions, not a bitmap of every one
-    planner = {"enable_indexscan": "off", "enable_seqscan" if by_change else "enable_bitmapscan": "off"}
+    planner = {
+        "enable_indexscan": "off",
+        "enable_seqscan": "off" if by_change else "on",
+        "enable_bitmapscan": "on" if by_change else "off",
+    }
     saved = {name: _set_local(cur, name, value) for name, value in planner.items()}
     prints, shown = {}, {}
     if by_change:
