@@ -1067,14 +1067,21 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
     #   testing every version against the changed CCCDs (a linear search per row: 0.9 s for 1,000 persons among
     #   20,000 after a table was refilled with stale statistics, minutes at 1M; p8-day and p10-day); in full, by
     #   one sequential scan of the versions, not a bitmap of every one
+    # - by change, no parallel workers: a batch's statement reads 2,000 persons per view, and starting two
+    #   workers for each view of each batch cost more than the batch (a day at 1M: 75 gathers)
     planner = {
         "enable_indexscan": "off",
         "enable_seqscan": "off" if by_change else "on",
         "enable_bitmapscan": "on" if by_change else "off",
+        **({"max_parallel_workers_per_gather": "0"} if by_change else {}),
     }
     saved = {name: _set_local(cur, name, value) for name, value in planner.items()}
     prints, shown = {}, {}
     if by_change:
+        # the statistics of the releases' table (a page): without them (truncated, or analysed empty) the planner
+        # took it for hundreds of rows and probed it once for each version of a batch (a bitmap scan of
+        # release_pkey per row) instead of reading its one current row once (docs/performance.md, p11-agree)
+        cur.execute("analyze publish.release")
         cur.execute("drop table if exists pg_temp.publish_agreement_batch")
         cur.execute(_AGREEMENT_BATCHES, {"release_id": changed_in, "size": AGREEMENT_BATCH})
         cur.execute("select count(*), coalesce(sum(opened), 0)::bigint from publish_agreement_batch")
