@@ -1132,6 +1132,14 @@ def agreement_sql(apps: tuple[str, ...], by_change: bool = False) -> str:
     )
 
 
+def _fingerprint(view: str) -> str:
+    """The fingerprint of ``view`` (a view's rows, or a subquery of them) as one row: its rows, the least and
+    greatest release it shows, and the sum of the 64-bit hashes of each row's common columns."""
+    columns = ", ".join(f"v.{c}" for c in COMMON_COLUMNS)
+    fingerprint = f"coalesce(sum(hash_record_extended(row({columns}), 0)), 0)"
+    return f"select count(*), min(v.release_id), max(v.release_id), {fingerprint} from {view} as v"  # noqa: S608
+
+
 @cache
 def fingerprint_sql(app: str, by_change: bool = False) -> str:
     """One row for the app's view: its rows, the least and greatest release it shows, and the sum of the 64-bit
@@ -1140,10 +1148,41 @@ def fingerprint_sql(app: str, by_change: bool = False) -> str:
     join, no sort: the least and greatest release say whether it shows one release (equal) where a count of the
     distinct ones sorted every row (a first release: 900,000 per view); ``by_change``: only the rows of the
     persons release ``%(release_id)s`` changed (index lookups)."""
-    columns = ", ".join(f"v.{c}" for c in COMMON_COLUMNS)
-    view = _source(CONSUMERS[app].view, by_change)  # a name from the fixed consumer table, never input
-    fingerprint = f"coalesce(sum(hash_record_extended(row({columns}), 0)), 0)"
-    return f"select count(*), min(v.release_id), max(v.release_id), {fingerprint} from {view} as v"  # noqa: S608
+    return _fingerprint(_source(CONSUMERS[app].view, by_change))  # a name from the fixed consumer table
+
+
+# The persons a release changed, in batches of this many (by CCCD), for the agreement check by change: each batch's
+# rows of every view are read in one statement, so that the second and third view find the versions' pages the
+# first one read still in shared buffers (about three pages per person: the closed version, its dead original, the
+# new one; 2,000 persons about 50 MB, within the server's 128 MB). Read one view after the other, each view read
+# the 62,000 pages of a day's 50,000 persons at 1M again (docs/performance.md, branch p11-agree).
+AGREEMENT_BATCH = 2000
+
+_AGREEMENT_BATCHES = """
+create temporary table publish_agreement_batch on commit drop as
+select
+    b.n,
+    array_agg(b.citizen_id order by b.citizen_id) as citizen_ids,
+    count(*) filter (where b.change <> 'removed') as opened
+from (
+    select x.citizen_id, x.change, (row_number() over (order by x.citizen_id) - 1) / %(size)s as n
+    from publish.release_version as x
+    where x.valid_from = %(release_id)s
+) as b
+group by b.n
+"""
+
+
+@cache
+def batch_fingerprints_sql(apps: tuple[str, ...]) -> str:
+    """One row: the fingerprint (:func:`fingerprint_sql`) of each view of ``apps``, side by side, over the persons
+    of batch ``%(n)s`` of ``publish_agreement_batch`` (a condition on citizen_id that the security barrier lets
+    through to the view's index, as by change). View names come from the fixed table
+    :data:`covidsync.publish.CONSUMERS`, never from input."""
+    batch = "citizen_id = any((select ab.citizen_ids from publish_agreement_batch as ab where ab.n = %(n)s)::text[])"
+    views = [f"(select * from publish.{CONSUMERS[app].view} where {batch})" for app in apps]  # noqa: S608
+    parts = [f"({_fingerprint(view)}) as p{i}" for i, view in enumerate(views)]
+    return "select * from " + " cross join ".join(parts)  # noqa: S608 - fixed names
 
 
 @cache
@@ -1163,33 +1202,67 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
     """The agreement check of the views on the current release: every view shows the one release, the same
     persons, and the same common columns (contract §7).
 
-    Each view is read once for its fingerprint (:func:`fingerprint_sql`); when the fingerprints differ, the
-    views are joined person by person (:func:`agreement_sql`) to count the persons on which they disagree.
-    ``changed_in`` (the current release): only the persons it changed are read, and must be the rows it opened
-    (``persons`` counts them); the caller knows that the other persons' rows, and the views' definitions, are
-    those the previous release was checked with (:func:`make_current`)."""
+    Each view is read for its fingerprint (:func:`fingerprint_sql`); when the fingerprints differ, the views are
+    joined person by person (:func:`agreement_sql`) to count the persons on which they disagree. ``changed_in``
+    (the current release): only the persons it changed are read, and must be the rows it opened (``persons``
+    counts them); the caller knows that the other persons' rows, and the views' definitions, are those the
+    previous release was checked with (:func:`make_current`). By change the persons are read in batches
+    (:data:`AGREEMENT_BATCH`), every view's rows of a batch in one statement (:func:`batch_fingerprints_sql`)."""
     apps = tuple(apps or CONSUMERS)
     by_change = changed_in is not None
     params = {"release_id": changed_in}
-    # by change, the versions of the changed persons are found by their key, never by a sequential scan testing
-    # every version against the array of changed CCCDs (a linear search per row: 0.9 s for 1,000 persons among
-    # 20,000 after a table was refilled with stale statistics, minutes at 1M; docs/performance.md, p8-day and
-    # p10-day); for these statements alone, the caller's setting restored after them
-    seqscan = _set_local(cur, "enable_seqscan", "off") if by_change else None
+    # for these statements alone (the caller's settings restored after them):
+    # - each view's join of the current release row to the versions reads that one row once, not by a probe of
+    #   release_pkey for each version (the planner's choice from a release table it had no statistics of: 950,000
+    #   probes, 1.9M buffers, per view of a first release at 1M persons; docs/performance.md, p11-agree);
+    # - by change, the versions of the changed persons are found by their key, never by a sequential scan
+    #   testing every version against the changed CCCDs (a linear search per row: 0.9 s for 1,000 persons among
+    #   20,000 after a table was refilled with stale statistics, minutes at 1M; p8-day and p10-day); in full, by
+    #   one sequential scan of the versions, not a bitmap of every one
+    # - by change, no parallel workers: a batch's statement reads 2,000 persons per view, and starting two
+    #   workers for each view of each batch cost more than the batch (a day at 1M: 75 gathers)
+    planner = {
+        "enable_indexscan": "off",
+        "enable_seqscan": "off" if by_change else "on",
+        "enable_bitmapscan": "on" if by_change else "off",
+        **({"max_parallel_workers_per_gather": "0"} if by_change else {}),
+    }
+    saved = {name: _set_local(cur, name, value) for name, value in planner.items()}
+    prints, shown = {}, {}
     if by_change:
-        cur.execute(
-            "select count(*) filter (where change <> 'removed') from publish.release_version where valid_from = %s",
-            (changed_in,),
-        )
+        # the statistics of the releases' table (a page): without them (truncated, or analysed empty) the planner
+        # took it for hundreds of rows and probed it once for each version of a batch (a bitmap scan of
+        # release_pkey per row) instead of reading its one current row once (docs/performance.md, p11-agree)
+        cur.execute("analyze publish.release")
+        cur.execute("drop table if exists pg_temp.publish_agreement_batch")
+        cur.execute(_AGREEMENT_BATCHES, {"release_id": changed_in, "size": AGREEMENT_BATCH})
+        cur.execute("select count(*), coalesce(sum(opened), 0)::bigint from publish_agreement_batch")
+        batches, expected = cur.fetchone()
+        totals = {app: [0, None, None, 0] for app in apps}  # rows, least and greatest release, hash sum
+        for n in range(batches):
+            cur.execute(batch_fingerprints_sql(apps), {"n": n})
+            row = cur.fetchone()
+            for i, app in enumerate(apps):
+                rows, least, greatest, total = row[4 * i : 4 * i + 4]
+                t = totals[app]
+                t[0] += rows
+                t[3] += int(total)
+                if least is not None:
+                    t[1] = least if t[1] is None else min(t[1], least)
+                    t[2] = greatest if t[2] is None else max(t[2], greatest)
+        cur.execute("drop table pg_temp.publish_agreement_batch")
+        fingerprints = {app: tuple(t) for app, t in totals.items()}
     else:
         cur.execute("select row_count from publish.release where is_current")
-    row = cur.fetchone()
-    expected = row[0] if row else 0
-    prints, shown = {}, {}
+        row = cur.fetchone()
+        expected = row[0] if row else 0
+        fingerprints = {}
+        for app in apps:
+            cur.execute(fingerprint_sql(app, by_change), params)
+            fingerprints[app] = cur.fetchone()
     for app in apps:
-        cur.execute(fingerprint_sql(app, by_change), params)
-        rows, least, greatest, total = cur.fetchone()
-        prints[app] = rows, total
+        rows, least, greatest, total = fingerprints[app]
+        prints[app] = rows, int(total)
         if least is None:
             shown[app] = 0
         elif least == greatest:
@@ -1204,8 +1277,8 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
         persons, mismatches, *releases = cur.fetchone()
         shown = dict(zip(apps, releases, strict=True))
         mismatches = max(mismatches, 1)  # the fingerprints differ: they disagree somewhere
-    if seqscan is not None:
-        _set_local(cur, "enable_seqscan", seqscan)
+    for name, value in saved.items():
+        _set_local(cur, name, value)
     ok = mismatches == 0 and persons == expected and set(shown.values()) == {1 if expected else 0}
     return {
         "ok": ok,
