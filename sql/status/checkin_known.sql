@@ -12,8 +12,23 @@ select distinct
     c.person_kind as kind,
     c.identifier as value
 from core.checkin_person as c
-inner join derived.person_identifier as i on c.person_kind = i.kind and c.identifier = i.value
-inner join derived.person as p on i.person_id = p.person_id
+-- each identity's person by primary keys (offset 0 keeps the subquery a lookup): joined as sets, the planner
+-- hashed all of derived.person_identifier, then all of derived.person, for a day's few thousand identities
+-- (whole-table passes; issue 19, branch s6-status)
+cross join
+    lateral (
+        select
+            x.person_id,
+            y.full_name,
+            y.gender,
+            y.phone,
+            y.date_of_birth,
+            y.birth_year_only
+        from derived.person_identifier as x
+        inner join derived.person as y on x.person_id = y.person_id
+        where x.kind = c.person_kind and x.value = c.identifier
+        offset 0  -- noqa: AM09
+    ) as p
 where
     c.changed_at >= %(since)s
     and c.person_kind in ('cccd', 'cmnd')
@@ -46,7 +61,7 @@ where
         ) as o
         inner join derived.person_record as r on o.source = r.source and o.record_id = r.record_id
         where
-            r.person_id = i.person_id
+            r.person_id = p.person_id
             and (c.date_of_birth is null or (o.date_of_birth = c.date_of_birth and not o.birth_year_only))
             and (
                 c.phone is null or c.date_of_birth is null or derived.name_key(c.full_name) is null

@@ -5,15 +5,28 @@
 -- until a round finds nothing: the scope is then every connected component (now or at the last build) that
 -- a change reached, and resolving only it gives what resolving everyone gives (rule 4's phone + birth date
 -- + name key always contains a phone, so its matches are one phone apart). Every step is an index lookup.
-insert into identity_scope (kind, value, round)
+-- The person step walks each person once: the frontier's persons at the last build go into old_person as they
+-- are found (every identifier of the scope is a frontier once, so old_person ends as the persons of the whole
+-- scope), and only a person new to old_person brings its identifiers. An identifier that came in through its
+-- person (most of them) would bring the same identifiers again (issue 19, branch s6-status).
 with frontier as (
     select
         s.kind,
         s.value
     from identity_scope as s
     where s.round = %(round)s
+),
+
+walked as (
+    insert into old_person (person_id)
+    select distinct i.person_id
+    from frontier as f
+    inner join derived.person_identifier as i on f.kind = i.kind and f.value = i.value
+    on conflict do nothing
+    returning person_id
 )
 
+insert into identity_scope (kind, value, round)
 select distinct
     n.kind,
     n.value,
@@ -89,9 +102,8 @@ from (
     select
         o.kind,
         o.value
-    from frontier as f
-    inner join derived.person_identifier as i on f.kind = i.kind and f.value = i.value
-    inner join derived.person_identifier as o on i.person_id = o.person_id
+    from walked as w
+    inner join derived.person_identifier as o on w.person_id = o.person_id
 ) as n
 where n.value is not null
 on conflict do nothing;

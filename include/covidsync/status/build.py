@@ -129,15 +129,23 @@ create temp table pending (person_id bigint primary key) on commit drop;
 create temp table retrace (person_id bigint primary key) on commit drop;
 """
 
+# Each record's person by the primary key (offset 0 keeps the subquery a lookup): joined as sets, the planner
+# hashed all of derived.person_record, twice, for the day's records (whole-table passes; issue 19, s6-status)
 _CHANGED_RECORDS = """
 insert into touched (person_id)
-select r.person_id from core.vaccination v
-join derived.person_record r on r.source = 'vaccination' and r.record_id = v.vaccination_id
-where v.loaded_at >= %(since)s
-union
-select r.person_id from core.test_result t
-join derived.person_record r on r.source = 'test_result' and r.record_id = t.test_result_id
-where t.loaded_at >= %(since)s
+select r.person_id
+from (
+    select 'vaccination' as source, v.vaccination_id as record_id from core.vaccination v
+    where v.loaded_at >= %(since)s
+    union all
+    select 'test_result', t.test_result_id from core.test_result t
+    where t.loaded_at >= %(since)s
+) c
+cross join lateral (
+    select p.person_id from derived.person_record p
+    where p.source = c.source and p.record_id = c.record_id
+    offset 0
+) r
 on conflict do nothing
 """
 

@@ -59,12 +59,6 @@ create temp table key_left (identity_key text not null, person_id bigint not nul
 create temp table rekeyed (person_id bigint primary key) on commit drop;
 """
 
-# the persons the scope's identifiers resolved to at the last build (all their identifiers are in the scope)
-_OLD_PERSON = """
-insert into old_person (person_id)
-select distinct i.person_id
-from identity_scope s join derived.person_identifier i on i.kind = s.kind and i.value = s.value
-"""
 MAX_SCOPE_ROUNDS = 1000
 # an incremental run whose scope holds more than this share of the identifiers resolves everyone instead
 WHOLE_SHARE = 0.5
@@ -222,7 +216,8 @@ def _scope(cur, since) -> int:
     else:
         raise RuntimeError(f"the identity scope did not close in {MAX_SCOPE_ROUNDS} rounds")
     cur.execute("analyze identity_scope")
-    cur.execute(_OLD_PERSON)
+    # old_person: the persons the scope's identifiers resolved to at the last build (all their identifiers are in
+    # the scope), filled by the walk's person step
     cur.execute("analyze old_person")
     cur.execute("select count(*) from identity_scope")
     return cur.fetchone()[0]
