@@ -687,10 +687,18 @@ def payloads_where_reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen:
     were taken before (their own table)."""
     import polars as pl
 
+    return staged.with_columns(
+        qr_payload=pl.when(_reported(staged, codes, ids_seen)).then(pl.col("qr_payload"))
+    )
+
+
+def _reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen: IdsSeen) -> pl.Series:
+    """The rows of a batch that a report may show (:func:`payloads_where_reported`): a code of the batch, a
+    ``checkin_id`` the batch repeats or an earlier batch may have sent (``ids_seen``, filled here)."""
     ids = staged["checkin_id"]
     earlier = ids_seen.seen_then_add(ids)
     keep = staged["row_number"].is_in(codes["row_number"].implode()) | ids.is_duplicated() | earlier
-    return staged.with_columns(qr_payload=pl.when(keep.fill_null(False)).then(pl.col("qr_payload")))
+    return keep.fill_null(False)
 
 
 def stage_checkins_columnar(
@@ -717,7 +725,14 @@ def stage_checkins_columnar(
 
 
 def _stage_checkins_columnar(
-    conn, file_id: int, stream, path: Path | None, received_at: dt.datetime | None, *, checked_as_read: bool
+    conn,
+    file_id: int,
+    stream,
+    path: Path | None,
+    received_at: dt.datetime | None,
+    *,
+    checked_as_read: bool,
+    direct: DirectDays | None = None,
 ) -> int:
     import polars as pl
 
@@ -744,7 +759,7 @@ def _stage_checkins_columnar(
                 if facts.height:
                     seen = facts.select(keys) if seen is None else pl.concat([seen, facts.select(keys)])
                 staged = person_keys.add(staged)
-                codes = None
+                codes = aside = None
                 if context is not None:
                     # the connection is the background thread's until the batch before is written: a
                     # statement sent during its COPY breaks the protocol (the server closes the connection)
@@ -752,9 +767,14 @@ def _stage_checkins_columnar(
                         ahead.pending.result()
                     batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"], venues_seen)
                     codes = checkin_frame_rules.row_codes(None, staged, batch)
-                    staged = payloads_where_reported(staged, codes, ids_seen)
+                    reported = _reported(staged, codes, ids_seen)
+                    if direct is not None:  # the rows no rule can stop, aside (the direct path)
+                        aside = direct.split(cur, staged, reported)
+                    staged = staged.with_columns(qr_payload=pl.when(reported).then(pl.col("qr_payload")))
 
-                def write(staged=staged, facts=facts, codes=codes) -> None:
+                def write(staged=staged, facts=facts, codes=codes, aside=aside) -> None:
+                    if aside is not None:
+                        direct.write(cur, aside)
                     if facts.height:
                         columnar.copy_frame(cur, "staging.checkin_identity", facts)
                     if codes is not None and codes.height:
@@ -776,6 +796,219 @@ def _stage_checkins_columnar(
     payload_facts.cache_clear()
     citizen_id_key.cache_clear()
     return total
+
+
+# -- straight into core (issue 16, branch e23-checkins) ---------------------------------------------------
+#: core.checkin's columns as the merge writes them (loaded_at: its default)
+CORE_CHECKIN_COLUMNS = (
+    "checkin_id",
+    "local_day",
+    "venue_code",
+    "scanned_at",
+    "direction",
+    "mode",
+    "person_kind",
+    "person_key",
+    "source_file_id",
+    "source_row",
+    "qr_kind",
+)
+_DIRECT_SINCE = dt.datetime(1976, 1, 1, tzinfo=dt.UTC)  # Asia/Ho_Chi_Minh has kept +07:00 since 1975
+
+
+class DirectDays:
+    """What :func:`stage_direct` wrote (what ``engine.ingest_direct`` reads of a ``columnar.DirectResult``):
+    every row staged as the staging path stages it (``total``, ``staged``), and besides, the rows no rule can
+    stop as ``core.checkin`` rows in a table built aside per local day (``tables``: day ->
+    ``core.checkin_load_<file_id>_<yyyymmdd>``; ``direct`` counts them). Nothing to move back, no profile of
+    core rows (the profile reads staging)."""
+
+    def __init__(self, file_id: int) -> None:
+        self.file_id = file_id
+        self.tables: dict[dt.date, str] = {}
+        self.total = self.staged = self.direct = 0
+        self.keys_in_order = False
+        self.duplicate_rows: list[int] | None = None
+        self.by_record_id: bool | None = None
+        self.move_back: list[int] = []
+        self.staged_all = True  # no row only in core: nothing a SQL rule flags to move back
+
+    def profile_counts(self, columns: Iterable[str]) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.DataFrame(schema={**{c: pl.String for c in columns}, "n": pl.Int64})
+
+    def split(self, cur, staged: pl.DataFrame, reported: pl.Series):
+        """One batch (staging rows with their person keys; ``reported``: the rows a report may show) →
+        its rows no rule can stop as core rows by the table aside of their day (made here, on the main
+        thread while the writer is idle), and the row numbers of the others (their loadable ones are
+        merged from staging)."""
+        import polars as pl
+
+        from covidsync.ingest import checkin_frame_rules
+
+        c = pl.col
+
+        def ascii_or_null(name: str) -> pl.Expr:
+            return c(name).is_null() | (c(name).str.len_bytes() == c(name).str.len_chars())
+
+        frame = staged.with_columns(
+            scanned=checkin_frame_rules._instants(staged["scanned_at"]), reported=reported
+        )
+        # no code in the batch and no id it repeats or an earlier batch may have sent (so no row rule,
+        # duplicate_in_file included, can stop it); lower() of an ASCII direction and mode is the SQL's
+        clean = (
+            ~c("reported")
+            & c("checkin_id").is_not_null()
+            & c("venue_code").is_not_null()
+            & c("person_kind").is_not_null()
+            & c("identifier").is_not_null()
+            & c("person_key").is_not_null()
+            & (c("scanned") >= checkin_frame_rules._utc(_DIRECT_SINCE))
+            & ascii_or_null("direction_text")
+            & ascii_or_null("mode_text")
+        ).fill_null(False)
+        frame = frame.with_columns(clean=clean)
+        rest = frame.filter(~c("clean")).select(c("row_number").cast(pl.Int64))
+        direction = c("direction_text").str.to_lowercase()
+        mode = c("mode_text").str.to_lowercase()
+        core = frame.filter(c("clean")).select(
+            "checkin_id",
+            c("scanned").dt.convert_time_zone("Asia/Ho_Chi_Minh").dt.date().alias("local_day"),
+            "venue_code",
+            "scanned_at",
+            pl.when(direction.is_in(["out", "ra", "check-out", "checkout"]))
+            .then(pl.lit("out"))
+            .otherwise(pl.lit("in"))
+            .alias("direction"),
+            pl.when(mode.is_in(["self_scan", "self", "self scan"]))
+            .then(pl.lit("self_scan"))
+            .when(mode.is_in(["operator_scan", "operator", "operator scan"]))
+            .then(pl.lit("operator_scan"))
+            .alias("mode"),
+            "person_kind",
+            "person_key",
+            pl.lit(self.file_id, dtype=pl.Int64).alias("source_file_id"),
+            c("row_number").alias("source_row"),
+            pl.when(c("qr_kind") == "cccd")
+            .then(pl.lit("cccd_qr"))
+            .when(c("qr_kind") == "personal")
+            .then(pl.lit("personal_qr"))
+            .otherwise(pl.lit("typed"))
+            .alias("qr_kind"),
+        )
+        days: dict[str, pl.DataFrame] = {}
+        for (day,), part in core.partition_by("local_day", as_dict=True, maintain_order=True).items():
+            table = self.tables.get(day)
+            if table is None:
+                if len(self.tables) >= partition_batch_days():  # a file of many days: staging's merge
+                    raise engine.StagingPath
+                table = f"core.checkin_load_{self.file_id}_{day:%Y%m%d}"
+                cur.execute(
+                    f"create table {table} (like core.checkin including defaults including constraints,"
+                    " constraint load_checkins_day check (local_day >= %s and local_day < %s))",
+                    (day, day + dt.timedelta(days=1)),
+                )
+                self.tables[day] = table
+            days[table] = part
+        self.direct += core.height
+        return days, rest
+
+    def write(self, cur, aside) -> None:
+        """A batch's :meth:`split` written (on the writer thread)."""
+        from covidsync.ingest import columnar
+
+        days, rest = aside
+        for table, part in days.items():
+            columnar.copy_frame(cur, table, part)
+        if rest.height:
+            columnar.copy_frame(cur, "pg_temp.checkin_direct_rest", rest)
+
+
+def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path):
+    """The check-ins' direct path (``DatasetSpec.direct_stage_hook``, :func:`engine.ingest_direct`, in the
+    file's one transaction): the file staged exactly as :func:`stage_checkins_columnar` stages it (every row,
+    its facts, its codes: the rules, the profile, the reports and the persons read staging as on the staging
+    path), and besides, each batch's rows no rule can stop (no code in their batch, a ``checkin_id`` not
+    seen before in the file, a person key) copied as ``core.checkin`` rows into a table built aside for
+    their local day, which :func:`merge_direct` attaches: the merge's insert-select of the day's rows from
+    staging is gone. The row numbers of the other rows go to ``pg_temp.checkin_direct_rest``. A CSV not one
+    record a line raises ``columnar.NotPlain``, a file of more local days than
+    :func:`partition_batch_days` ``engine.StagingPath``: the staging path takes it. ``spill`` is unused
+    (nothing is moved back: every row is staged)."""
+    read = DirectDays(f.file_id)
+    with conn.cursor() as cur:
+        cur.execute("drop table if exists pg_temp.checkin_direct_rest")
+        cur.execute("create temporary table checkin_direct_rest (row_number bigint not null) on commit drop")
+    total = _stage_checkins_columnar(
+        conn, f.file_id, stream, path, f.received_at, checked_as_read=True, direct=read
+    )
+    read.total = read.staged = total
+    return read
+
+
+def merge_direct(cur, f: FileRow, params: dict, read) -> int:
+    """The check-ins' direct merge (``DatasetSpec.direct_merge_hook``, after the gate, the file's one
+    transaction): the person keys as :func:`merge_checkins` computes them; the file's earlier rows of its days
+    out; each day's table aside given the day's other loadable rows (``checkin_merge_direct.sql``) and
+    attached by ``core.attach_checkin_day`` (migration 0079), or, when the day already has rows or
+    ``core.checkin`` is busy, its rows inserted through ``core.checkin`` with ``ON CONFLICT DO NOTHING``; a
+    day with none aside by ``core.load_checkins``; then the persons and the identity links. Returns the rows
+    loaded besides ``read.direct`` (the staging path's count: the loadable rows)."""
+    from covidsync import privacy
+
+    cur.execute("set local work_mem = '64MB'")
+    cur.execute("select set_config('maintenance_work_mem', %s, true)", (index_build_memory(),))
+    keys = privacy.sql_params()
+    cur.execute(person_key_sql(cur, MERGE_TABLES, "checkin_person_key"), {**params, **keys})
+    cur.execute("analyze checkin_person_key (person_kind, identifier, person_key)")
+    cur.execute("analyze pg_temp.checkin_direct_rest")
+    cur.execute(sql_text("checkin_merge_direct"), {**params, **keys})
+    cur.execute("analyze pg_temp.checkin_direct_rows (local_day)")
+    cur.execute("select distinct local_day from pg_temp.checkin_direct_rows")
+    rest_days = {r[0] for r in cur.fetchall()}
+    days = sorted(rest_days | set(read.tables))
+    cur.execute(
+        "delete from core.checkin where local_day = any(%s) and source_file_id = %s", (days, f.file_id)
+    )
+    # the days' partitions (an empty one is replaced by the table aside), one session at a time
+    cur.execute("select pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+    cur.execute("select core.ensure_checkin_partition(d) from unnest(%s::date[]) as d", (days,))
+    columns = ", ".join(CORE_CHECKIN_COLUMNS)
+    for day, table in sorted(read.tables.items()):
+        cur.execute(
+            f"insert into {table} ({columns}) select {columns} from pg_temp.checkin_direct_rows "  # noqa: S608
+            "where local_day = %s",
+            (day,),
+        )
+        cur.execute("select core.attach_checkin_day(%s::regclass, %s)", (table, day))
+        if not cur.fetchone()[0]:
+            cur.execute(
+                f"insert into core.checkin ({columns}) select {columns} from {table} "  # noqa: S608
+                "order by local_day, checkin_id on conflict (local_day, checkin_id) do nothing"
+            )
+            cur.execute(f"drop table {table}")
+    others = sorted(rest_days - set(read.tables))
+    if others:
+        cur.execute(
+            "create temporary view checkin_direct_other as select * from pg_temp.checkin_direct_rows "
+            "where local_day = any(%s::date[])",
+            (others,),
+        )
+        cur.execute("select core.load_checkins('pg_temp.checkin_direct_other', %s::date[], true)", (others,))
+        cur.execute("drop view checkin_direct_other")
+    cur.execute("drop table pg_temp.checkin_direct_rows")
+    for name in f.spec.merge:
+        if name == "checkin_merge":
+            continue
+        rebuild = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT.get(name))
+        cur.execute(
+            sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), {**params, **keys, "days": days}
+        )
+        if rebuild:
+            cur.execute("select core.secondary_indexes_on(%s)", (rebuild,))
+    cur.execute("select rows_total - rows_rejected from ops.landing_file where file_id = %s", (f.file_id,))
+    return cur.fetchone()[0] - read.direct
 
 
 # -- partitions and retention ---------------------------------------------------------------------------
