@@ -244,7 +244,7 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
     return rows, has_record_id
 
 
-def _row_problems(cur, f: FileRow, params: dict) -> int:
+def _row_problems(cur, f: FileRow, params: dict, *, rules: tuple[str, ...] | None = None) -> int:
     """A file's row problems written afresh: the codes its frame rules found while staging, then its spec's
     SQL rules over the staged rows; returns how many rows have an error (the rejected rows)."""
     spec = f.spec
@@ -261,7 +261,7 @@ def _row_problems(cur, f: FileRow, params: dict) -> int:
             """,
             (f.file_id,),
         )
-    for name in spec.rules:
+    for name in spec.rules if rules is None else rules:
         cur.execute(spec_sql(cur, spec, name), params)
     analyze_row_problems(cur, f.file_id)
     cur.execute(
@@ -1052,15 +1052,15 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
 
             # the row rules, as apply_rules
             params = _params(f, has_record_id=has_record_id, duplicate_rows=read.duplicate_rows)
-            rejected = _row_problems(cur, f, params)
+            rejected = _row_problems(cur, f, params, rules=spec.direct_rules or spec.rules)
             if read.total > 0 and rejected / read.total > max_rejected_share():
                 raise _Fallback  # held whole: the staging path keeps its rows in staging
             for name in spec.direct_rules_after_hold:
                 cur.execute(spec_sql(cur, spec, name), {**params, "hold_batch": False})
             # the core rows a SQL rule flagged (a short interval): to staging, for their warnings and report
-            # (none when the hook staged every row: check-ins, e23-checkins)
+            # (none when the hook stages every row a rule flags: check-ins, e23-checkins)
             flagged: list[int] = []
-            if not getattr(read, "staged_all", False):
+            if not getattr(read, "flagged_staged", False):
                 cur.execute(
                     f"""
                     select distinct q.row_number from quarantine.row_problem as q

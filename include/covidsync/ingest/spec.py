@@ -180,6 +180,8 @@ class DatasetSpec:
     # whatever the file's size, so COVIDSYNC_INGEST_DIRECT_MAX_BYTES does not send a large file to staging
     direct_take_back: bool = True
     direct_any_size: bool = False
+    # and ``direct_rules``: the SQL rules on the direct path instead of ``rules`` (empty: ``rules``)
+    direct_rules: tuple[str, ...] = ()
 
     @property
     def required_columns(self) -> tuple[str, ...]:

@@ -119,14 +119,15 @@ SPEC = DatasetSpec(
     prepare_merge_hook=_prepare_merge,
     merge_hook=_merge,
     # issue 16 (e23-checkins): a received file read, checked, gated and merged in one transaction
-    # (covidsync.ingest.engine.ingest_direct; checkins.stage_direct, merge_direct): every row staged as
-    # above, and the rows no rule can stop also copied as core rows into a table built aside for their
-    # local day, which the merge attaches; the profile is the staging path's (every row is staged). Its
-    # memory is the stage's (flat), so no size limit; the take-back is the merge's, by the file's days.
+    # (covidsync.ingest.engine.ingest_direct; checkins.stage_direct, merge_direct): the rows no rule can
+    # stop copied as core rows into a table built aside for their local day, which the merge attaches, the
+    # others staged as above; the duplicates rule, the profile and the person keys read both. Its memory is
+    # the stage's (flat), so no size limit; the take-back is the merge's, by the file's days.
     direct_stage_hook=_stage_direct,
     direct_merge_hook=_merge_direct,
-    direct_profile_columns=("person_kind",),
-    direct_profile="checkin_profile",
+    direct_profile_columns=("direction_text", "mode_text", "person_kind"),
+    direct_profile="checkin_profile_direct",
+    direct_rules=("checkin_duplicate_direct",),
     direct_take_back=False,
     direct_any_size=True,
 )
