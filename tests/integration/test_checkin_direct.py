@@ -232,3 +232,24 @@ def test_a_new_day_whose_table_a_reader_holds_goes_through_core_checkin(
         cur.execute("select 'core.checkin_20211102'::regclass::oid")
         assert cur.fetchone()[0] == oid  # the partition the parent made, not a table attached
     conn.close()
+
+
+def test_a_file_of_more_days_than_a_partition_batch_takes_the_staging_path(
+    warehouse_url, other_warehouse_url, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("COVIDSYNC_CHECKIN_PARTITION_BATCH", "1")  # first.csv has two local days
+    files = [("first.csv", _first(), dt.datetime(2021, 11, 3, 1, tzinfo=VN))]
+    staged, _ = _run(other_warehouse_url, tmp_path / "staged", monkeypatch, direct=False, files=files)
+    tried: list[int] = []
+    real = checkins.stage_direct
+
+    def recording(conn, f, stream, path, spill):
+        tried.append(f.file_id)
+        return real(conn, f, stream, path, spill)
+
+    monkeypatch.setattr(checkins, "stage_direct", recording)
+    direct, taken = _run(warehouse_url, tmp_path / "direct", monkeypatch, direct=True, files=files)
+    assert len(tried) == 1 and taken == []  # its stage raised engine.StagingPath: rolled back, then staged
+    assert len(direct["partitions"]) == 2 and direct["aside_left"] == []
+    for key in staged:
+        assert direct[key] == staged[key], key
