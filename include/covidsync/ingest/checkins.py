@@ -687,10 +687,18 @@ def payloads_where_reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen:
     were taken before (their own table)."""
     import polars as pl
 
+    return staged.with_columns(
+        qr_payload=pl.when(_reported(staged, codes, ids_seen)).then(pl.col("qr_payload"))
+    )
+
+
+def _reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen: IdsSeen) -> pl.Series:
+    """The rows of a batch that a report may show (:func:`payloads_where_reported`): a code of the batch, a
+    ``checkin_id`` the batch repeats or an earlier batch may have sent (``ids_seen``, filled here)."""
     ids = staged["checkin_id"]
     earlier = ids_seen.seen_then_add(ids)
     keep = staged["row_number"].is_in(codes["row_number"].implode()) | ids.is_duplicated() | earlier
-    return staged.with_columns(qr_payload=pl.when(keep.fill_null(False)).then(pl.col("qr_payload")))
+    return keep.fill_null(False)
 
 
 def stage_checkins_columnar(
@@ -717,7 +725,14 @@ def stage_checkins_columnar(
 
 
 def _stage_checkins_columnar(
-    conn, file_id: int, stream, path: Path | None, received_at: dt.datetime | None, *, checked_as_read: bool
+    conn,
+    file_id: int,
+    stream,
+    path: Path | None,
+    received_at: dt.datetime | None,
+    *,
+    checked_as_read: bool,
+    direct: DirectDays | None = None,
 ) -> int:
     import polars as pl
 
@@ -744,7 +759,7 @@ def _stage_checkins_columnar(
                 if facts.height:
                     seen = facts.select(keys) if seen is None else pl.concat([seen, facts.select(keys)])
                 staged = person_keys.add(staged)
-                codes = None
+                codes = aside = None
                 if context is not None:
                     # the connection is the background thread's until the batch before is written: a
                     # statement sent during its COPY breaks the protocol (the server closes the connection)
@@ -752,9 +767,14 @@ def _stage_checkins_columnar(
                         ahead.pending.result()
                     batch = checkin_frame_rules.with_venues(cur, context, staged["venue_code"], venues_seen)
                     codes = checkin_frame_rules.row_codes(None, staged, batch)
-                    staged = payloads_where_reported(staged, codes, ids_seen)
+                    reported = _reported(staged, codes, ids_seen)
+                    staged = staged.with_columns(qr_payload=pl.when(reported).then(pl.col("qr_payload")))
+                    if direct is not None:  # the rows no rule can stop aside, only the others staged
+                        aside, staged = direct.split(cur, staged, reported)
 
-                def write(staged=staged, facts=facts, codes=codes) -> None:
+                def write(staged=staged, facts=facts, codes=codes, aside=aside) -> None:
+                    if aside is not None:
+                        direct.write(cur, aside)
                     if facts.height:
                         columnar.copy_frame(cur, "staging.checkin_identity", facts)
                     if codes is not None and codes.height:
@@ -776,6 +796,270 @@ def _stage_checkins_columnar(
     payload_facts.cache_clear()
     citizen_id_key.cache_clear()
     return total
+
+
+# -- straight into core (issue 16, branch e23-checkins) ---------------------------------------------------
+#: core.checkin's columns as the merge writes them (loaded_at: its default)
+CORE_CHECKIN_COLUMNS = (
+    "checkin_id",
+    "local_day",
+    "venue_code",
+    "scanned_at",
+    "direction",
+    "mode",
+    "person_kind",
+    "person_key",
+    "source_file_id",
+    "source_row",
+    "qr_kind",
+)
+_DIRECT_SINCE = dt.datetime(1976, 1, 1, tzinfo=dt.UTC)  # Asia/Ho_Chi_Minh has kept +07:00 since 1975
+
+
+class DirectDays:
+    """What :func:`stage_direct` wrote (what ``engine.ingest_direct`` reads of a ``columnar.DirectResult``):
+    the rows no rule can stop as ``core.checkin`` rows in a table built aside per local day (``tables``: day ->
+    ``core.checkin_load_<file_id>_<yyyymmdd>``; ``direct`` counts them), their persons counted per batch
+    (``pg_temp.checkin_direct_person``) and their profile columns' counts (:meth:`profile_counts`); every
+    other row staged as the staging path stages it (``staged``), among them every row a rule flags."""
+
+    def __init__(self, file_id: int) -> None:
+        self.file_id = file_id
+        self.tables: dict[dt.date, str] = {}
+        self.total = self.staged = self.direct = 0
+        self.keys_in_order = False
+        self.duplicate_rows: list[int] | None = None
+        self.by_record_id: bool | None = None
+        self.move_back: list[int] = []
+        self.flagged_staged = True  # a row a SQL rule flags (duplicate_in_file) is always staged
+        self._profile: list[pl.DataFrame] = []
+
+    def profile_counts(self, columns: Iterable[str]) -> pl.DataFrame:
+        """The rows aside by the profile's columns (``direction_text``, ``mode_text``, ``person_kind``)."""
+        import polars as pl
+
+        columns = list(columns)
+        if not self._profile:
+            return pl.DataFrame(schema={**{c: pl.String for c in columns}, "n": pl.Int64})
+        return pl.concat(self._profile).group_by(columns).agg(pl.col("n").sum()).select(*columns, "n")
+
+    def split(self, cur, staged: pl.DataFrame, reported: pl.Series):
+        """One batch (staging rows with their person keys; ``reported``: the rows a report may show) → its
+        rows no rule can stop, as core rows by the table aside of their day (made here, on the main thread
+        while the writer is idle) with their persons counted, and the batch's other rows (to stage)."""
+        import polars as pl
+
+        from covidsync.ingest import checkin_frame_rules
+
+        c = pl.col
+
+        def ascii_or_null(name: str) -> pl.Expr:
+            return c(name).is_null() | (c(name).str.len_bytes() == c(name).str.len_chars())
+
+        frame = staged.with_columns(scanned=checkin_frame_rules._instants(staged["scanned_at"]))
+        # no code in the batch and no id it repeats or an earlier batch may have sent (so no row rule,
+        # duplicate_in_file included, can stop it); lower() of an ASCII direction and mode is the SQL's
+        clean = (
+            ~reported
+            & frame["checkin_id"].is_not_null()
+            & frame["venue_code"].is_not_null()
+            & frame["person_kind"].is_not_null()
+            & frame["identifier"].is_not_null()
+            & frame["person_key"].is_not_null()
+            & (frame["scanned"] >= _DIRECT_SINCE)
+            & frame.select(ascii_or_null("direction_text") & ascii_or_null("mode_text")).to_series()
+        ).fill_null(False)
+        rest = staged.filter(~clean)
+        frame = frame.filter(clean)
+        direction = c("direction_text").str.to_lowercase()
+        mode = c("mode_text").str.to_lowercase()
+        core = frame.select(
+            "checkin_id",
+            c("scanned").dt.convert_time_zone("Asia/Ho_Chi_Minh").dt.date().alias("local_day"),
+            "venue_code",
+            "scanned_at",
+            pl.when(direction.is_in(["out", "ra", "check-out", "checkout"]))
+            .then(pl.lit("out"))
+            .otherwise(pl.lit("in"))
+            .alias("direction"),
+            pl.when(mode.is_in(["self_scan", "self", "self scan"]))
+            .then(pl.lit("self_scan"))
+            .when(mode.is_in(["operator_scan", "operator", "operator scan"]))
+            .then(pl.lit("operator_scan"))
+            .alias("mode"),
+            "person_kind",
+            "person_key",
+            pl.lit(self.file_id, dtype=pl.Int64).alias("source_file_id"),
+            c("row_number").alias("source_row"),
+            pl.when(c("qr_kind") == "cccd")
+            .then(pl.lit("cccd_qr"))
+            .when(c("qr_kind") == "personal")
+            .then(pl.lit("personal_qr"))
+            .otherwise(pl.lit("typed"))
+            .alias("qr_kind"),
+        )
+        utc = "%Y-%m-%dT%H:%M:%S%.6f+00:00"
+        persons = (
+            frame.group_by("person_kind", "identifier", "person_key")
+            .agg(
+                c("scanned").min().dt.to_string(utc).alias("first_seen_at"),
+                c("scanned").max().dt.to_string(utc).alias("last_seen_at"),
+                pl.len().cast(pl.Int64).alias("loadable_rows"),
+            )
+            .select(
+                "person_kind", "identifier", "person_key", "first_seen_at", "last_seen_at", "loadable_rows"
+            )
+        )
+        if frame.height:
+            self._profile.append(
+                frame.group_by("direction_text", "mode_text", "person_kind").agg(
+                    pl.len().cast(pl.Int64).alias("n")
+                )
+            )
+        days: dict[str, pl.DataFrame] = {}
+        for (day,), part in core.partition_by("local_day", as_dict=True, maintain_order=True).items():
+            table = self.tables.get(day)
+            if table is None:
+                if len(self.tables) >= partition_batch_days():  # a file of many days: staging's merge
+                    raise engine.StagingPath
+                table = f"core.checkin_load_{self.file_id}_{day:%Y%m%d}"
+                cur.execute(
+                    f"create table {table} (like core.checkin including defaults including constraints,"
+                    " constraint load_checkins_day check (local_day >= %s and local_day < %s))",
+                    (day, day + dt.timedelta(days=1)),
+                )
+                self.tables[day] = table
+            days[table] = part
+        self.direct += core.height
+        self.staged += rest.height
+        return (days, persons), rest
+
+    def write(self, cur, aside) -> None:
+        """A batch's rows aside and its persons (on the writer thread)."""
+        days, persons = aside
+        for table, part in days.items():
+            _copy_frame(cur, table, part)
+        if persons.height:
+            _copy_frame(cur, "pg_temp.checkin_direct_person", persons)
+
+
+#: what ``COPY`` reads of a frame's CSV at a time on the writer thread: each read takes the GIL back from the
+#: main thread's typing, which may hold it for the interpreter's switch interval (5 ms); at psycopg2's 8 KB a
+#: batch of rows aside took about 1,000 reads
+COPY_FRAME_READ = 1 << 20
+
+
+def _copy_frame(cur, table: str, frame: pl.DataFrame) -> None:
+    """``columnar.copy_frame`` in reads of :data:`COPY_FRAME_READ` (one ``COPY`` of ``frame``'s columns)."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, null_value="")
+    buffer.seek(0)
+    cur.copy_expert(
+        f"copy {table} ({', '.join(frame.columns)}) from stdin with (format csv)",
+        buffer,
+        size=COPY_FRAME_READ,
+    )
+
+
+def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path) -> DirectDays:
+    """The check-ins' direct path (``DatasetSpec.direct_stage_hook``, :func:`engine.ingest_direct`, in the
+    file's one transaction): the file read batch by batch as :func:`stage_checkins_columnar` reads it (its
+    identity facts and row codes written as there), each batch's rows that no rule can stop (no code in
+    their batch, a ``checkin_id`` that the batch does not repeat and no earlier batch may have sent, a person
+    key) copied as ``core.checkin`` rows into a table built aside for their local day, which
+    :func:`merge_direct` attaches, with their persons counted; only the other rows staged (every row that
+    ``duplicate_in_file`` flags is among them: a repeat's id was seen before). The merge's insert-select of
+    the day from staging and most of the staging ``COPY`` are gone. A CSV not one record a line raises
+    ``columnar.NotPlain``, a file of more local days than :func:`partition_batch_days`
+    ``engine.StagingPath``: the staging path takes it. ``spill`` is unused (nothing moves back)."""
+    read = DirectDays(f.file_id)
+    with conn.cursor() as cur:
+        cur.execute("drop table if exists pg_temp.checkin_direct_person")
+        cur.execute(
+            "create temporary table checkin_direct_person (person_kind text, identifier text, person_key text,"
+            " first_seen_at timestamptz, last_seen_at timestamptz, loadable_rows bigint) on commit drop"
+        )
+    read.total = _stage_checkins_columnar(
+        conn, f.file_id, stream, path, f.received_at, checked_as_read=True, direct=read
+    )
+    with conn.cursor() as cur:
+        # the ids of the rows aside, for duplicate_in_file (checkin_duplicate_direct.sql)
+        aside = " union all ".join(
+            f"select a.checkin_id, a.source_row as row_number from {t} as a"  # noqa: S608
+            for t in read.tables.values()
+        )
+        cur.execute("drop view if exists pg_temp.checkin_direct_ids")
+        cur.execute(
+            "create temporary view checkin_direct_ids as "
+            + (aside or "select null::text as checkin_id, null::integer as row_number where false")
+        )
+    return read
+
+
+def merge_direct(cur, f: FileRow, params: dict, read: DirectDays) -> int:
+    """The check-ins' direct merge (``DatasetSpec.direct_merge_hook``, after the gate, the file's one
+    transaction): the person keys of the staged loadable rows and of the rows aside
+    (``checkin_person_key_direct.sql``); the file's earlier rows of its days out; each day's table aside
+    given the day's staged loadable rows (``checkin_merge_direct.sql``) and attached by
+    ``core.attach_checkin_day`` (migration 0079), or, when the day already has rows or ``core.checkin`` is
+    busy, its rows inserted through ``core.checkin`` with ``ON CONFLICT DO NOTHING``; a day with none aside
+    by ``core.load_checkins``; then the persons and the identity links. Returns the rows loaded besides
+    ``read.direct`` (the staging path's count: the file's rows without an error)."""
+    from covidsync import privacy
+
+    cur.execute("set local work_mem = '64MB'")
+    cur.execute("select set_config('maintenance_work_mem', %s, true)", (index_build_memory(),))
+    keys = privacy.sql_params()
+    cur.execute("analyze pg_temp.checkin_direct_person")
+    cur.execute(person_key_sql(cur, MERGE_TABLES, "checkin_person_key_direct"), {**params, **keys})
+    cur.execute("analyze checkin_person_key (person_kind, identifier, person_key)")
+    cur.execute(sql_text("checkin_merge_direct"), {**params, **keys})
+    cur.execute("analyze pg_temp.checkin_direct_rows (local_day)")
+    cur.execute("select distinct local_day from pg_temp.checkin_direct_rows")
+    rest_days = {r[0] for r in cur.fetchall()}
+    days = sorted(rest_days | set(read.tables))
+    cur.execute(
+        "delete from core.checkin where local_day = any(%s) and source_file_id = %s", (days, f.file_id)
+    )
+    # the days' partitions (an empty one is replaced by the table aside), one session at a time
+    cur.execute("select pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+    cur.execute("select core.ensure_checkin_partition(d) from unnest(%s::date[]) as d", (days,))
+    columns = ", ".join(CORE_CHECKIN_COLUMNS)
+    cur.execute("drop view pg_temp.checkin_direct_ids")  # it reads the tables aside
+    for day, table in sorted(read.tables.items()):
+        cur.execute(
+            f"insert into {table} ({columns}) select {columns} from pg_temp.checkin_direct_rows "  # noqa: S608
+            "where local_day = %s",
+            (day,),
+        )
+        cur.execute("select core.attach_checkin_day(%s::regclass, %s)", (table, day))
+        if not cur.fetchone()[0]:
+            cur.execute(
+                f"insert into core.checkin ({columns}) select {columns} from {table} "  # noqa: S608
+                "order by local_day, checkin_id on conflict (local_day, checkin_id) do nothing"
+            )
+            cur.execute(f"drop table {table}")
+    others = sorted(rest_days - set(read.tables))
+    if others:
+        cur.execute(
+            "create temporary view checkin_direct_other as select * from pg_temp.checkin_direct_rows "
+            "where local_day = any(%s::date[])",
+            (others,),
+        )
+        cur.execute("select core.load_checkins('pg_temp.checkin_direct_other', %s::date[], true)", (others,))
+        cur.execute("drop view checkin_direct_other")
+    cur.execute("drop table pg_temp.checkin_direct_rows")
+    for name in f.spec.merge:
+        if name == "checkin_merge":
+            continue
+        rebuild = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT.get(name))
+        cur.execute(
+            sqlfiles.with_tables(cur, sql_text(name), **MERGE_TABLES), {**params, **keys, "days": days}
+        )
+        if rebuild:
+            cur.execute("select core.secondary_indexes_on(%s)", (rebuild,))
+    cur.execute("select rows_total - rows_rejected from ops.landing_file where file_id = %s", (f.file_id,))
+    return cur.fetchone()[0] - read.direct
 
 
 # -- partitions and retention ---------------------------------------------------------------------------

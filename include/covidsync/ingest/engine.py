@@ -244,7 +244,7 @@ def stage(conn, f: FileRow, *, path: Path | None = None) -> tuple[int, bool]:
     return rows, has_record_id
 
 
-def _row_problems(cur, f: FileRow, params: dict) -> int:
+def _row_problems(cur, f: FileRow, params: dict, *, rules: tuple[str, ...] | None = None) -> int:
     """A file's row problems written afresh: the codes its frame rules found while staging, then its spec's
     SQL rules over the staged rows; returns how many rows have an error (the rejected rows)."""
     spec = f.spec
@@ -261,7 +261,7 @@ def _row_problems(cur, f: FileRow, params: dict) -> int:
             """,
             (f.file_id,),
         )
-    for name in spec.rules:
+    for name in spec.rules if rules is None else rules:
         cur.execute(spec_sql(cur, spec, name), params)
     analyze_row_problems(cur, f.file_id)
     cur.execute(
@@ -926,7 +926,7 @@ def _direct(conn, file_id: int, *, datasets=None, docs=None, docs_keys=None) -> 
     if f.dataset not in allowed or f.status != "received" or not direct_enabled(f.spec):
         return None
     try:
-        if f.landing_path.stat().st_size > DIRECT_MAX_BYTES:
+        if f.landing_path.stat().st_size > DIRECT_MAX_BYTES and not f.spec.direct_any_size:
             return None
     except OSError:
         return None
@@ -1001,7 +1001,8 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
         with conn.cursor() as cur:
             _set_based(cur)
             # a reprocess of this file first takes back what its earlier load put in core
-            cur.execute(f"delete from core.{table} where source_file_id = %s", (f.file_id,))  # noqa: S608
+            if spec.direct_take_back:
+                cur.execute(f"delete from core.{table} where source_file_id = %s", (f.file_id,))  # noqa: S608
             if spec.direct_stage_hook is not None:  # the spec's own reading (e18-decl-direct)
                 read = spec.direct_stage_hook(conn, f, stream, path, spill)
             else:
@@ -1051,23 +1052,26 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
 
             # the row rules, as apply_rules
             params = _params(f, has_record_id=has_record_id, duplicate_rows=read.duplicate_rows)
-            rejected = _row_problems(cur, f, params)
+            rejected = _row_problems(cur, f, params, rules=spec.direct_rules or spec.rules)
             if read.total > 0 and rejected / read.total > max_rejected_share():
                 raise _Fallback  # held whole: the staging path keeps its rows in staging
             for name in spec.direct_rules_after_hold:
                 cur.execute(spec_sql(cur, spec, name), {**params, "hold_batch": False})
             # the core rows a SQL rule flagged (a short interval): to staging, for their warnings and report
-            cur.execute(
-                f"""
-                select distinct q.row_number from quarantine.row_problem as q
-                where q.file_id = %(file_id)s and not exists (
-                    select 1 from staging.{table} as s
-                    where s.file_id = q.file_id and s.row_number = q.row_number
+            # (none when the hook stages every row a rule flags: check-ins, e23-checkins)
+            flagged: list[int] = []
+            if not getattr(read, "flagged_staged", False):
+                cur.execute(
+                    f"""
+                    select distinct q.row_number from quarantine.row_problem as q
+                    where q.file_id = %(file_id)s and not exists (
+                        select 1 from staging.{table} as s
+                        where s.file_id = q.file_id and s.row_number = q.row_number
+                    )
+                    """,  # noqa: S608 (table from the spec)
+                    {"file_id": f.file_id},
                 )
-                """,  # noqa: S608 (table from the spec)
-                {"file_id": f.file_id},
-            )
-            flagged = [r[0] for r in cur.fetchall()]
+                flagged = [r[0] for r in cur.fetchall()]
             lap("rules")
             timings["rows_moved_flagged"] = columnar.direct_move_back(
                 conn, spec, f.file_id, flagged, spill, read

@@ -174,6 +174,14 @@ class DatasetSpec:
     # ``direct_profile`` and ``direct_profile_columns``; a gate failure takes the staging path (which holds).
     direct_stage_hook: Callable | None = field(default=None, compare=False)
     direct_merge_hook: Callable | None = field(default=None, compare=False)
+    # issue 16 (e23-checkins): ``direct_take_back`` false: the engine does not delete core rows of the file
+    # before the stage hook (a received file has none; the hook's merge takes back by the file's own local
+    # days, where core.checkin's partitions prune the delete); ``direct_any_size``: the hook's memory is flat
+    # whatever the file's size, so COVIDSYNC_INGEST_DIRECT_MAX_BYTES does not send a large file to staging
+    direct_take_back: bool = True
+    direct_any_size: bool = False
+    # and ``direct_rules``: the SQL rules on the direct path instead of ``rules`` (empty: ``rules``)
+    direct_rules: tuple[str, ...] = ()
 
     @property
     def required_columns(self) -> tuple[str, ...]:

@@ -30,6 +30,18 @@ def _frame_rules(sent, staged, context):
     return row_codes(sent, staged, context)
 
 
+def _stage_direct(conn, f, stream, path, spill):
+    from covidsync.ingest.checkins import stage_direct
+
+    return stage_direct(conn, f, stream, path, spill)
+
+
+def _merge_direct(cur, f, params, read) -> int:
+    from covidsync.ingest.checkins import merge_direct
+
+    return merge_direct(cur, f, params, read)
+
+
 def _prepare_merge(conn, f) -> None:
     from covidsync.ingest.checkins import prepare_merge
 
@@ -106,4 +118,16 @@ SPEC = DatasetSpec(
     stage_hook=_stage,
     prepare_merge_hook=_prepare_merge,
     merge_hook=_merge,
+    # issue 16 (e23-checkins): a received file read, checked, gated and merged in one transaction
+    # (covidsync.ingest.engine.ingest_direct; checkins.stage_direct, merge_direct): the rows no rule can
+    # stop copied as core rows into a table built aside for their local day, which the merge attaches, the
+    # others staged as above; the duplicates rule, the profile and the person keys read both. Its memory is
+    # the stage's (flat), so no size limit; the take-back is the merge's, by the file's days.
+    direct_stage_hook=_stage_direct,
+    direct_merge_hook=_merge_direct,
+    direct_profile_columns=("direction_text", "mode_text", "person_kind"),
+    direct_profile="checkin_profile_direct",
+    direct_rules=("checkin_duplicate_direct",),
+    direct_take_back=False,
+    direct_any_size=True,
 )
