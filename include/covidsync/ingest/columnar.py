@@ -1033,13 +1033,15 @@ class _Seen:
         if len(self.sorted):
             pos = np.searchsorted(self.sorted, h).clip(0, len(self.sorted) - 1)
             hit[at] = self.sorted[pos] == h
-        _, first = np.unique(h, return_index=True)  # within the batch: every occurrence after the first
-        later = np.ones(len(h), dtype=bool)
-        later[first] = False
-        hit[at[later]] = True
-        merged = np.concatenate([self.sorted, np.unique(h)])
-        merged.sort(kind="stable")  # two sorted runs: a merge
-        self.sorted = merged
+        # within the batch: every occurrence after the first (one stable sort: equal hashes in row order)
+        order = np.argsort(h, kind="stable")
+        ordered = h[order]
+        first = np.ones(len(h), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        hit[at[order[~first]]] = True
+        distinct = ordered[first]
+        # the batch's keys inserted where they sort (a copy of the array, no sort of it: e22-typing)
+        self.sorted = np.insert(self.sorted, np.searchsorted(self.sorted, distinct), distinct)
         return hit
 
 

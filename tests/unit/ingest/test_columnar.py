@@ -421,3 +421,23 @@ def test_cells_of_text_that_is_not_nfc_or_not_latin_are_cleaned_by_the_row_reade
 )
 def test_the_longest_line_is_the_split_lines_longest(data):
     assert columnar._longest_line(data) == max(map(len, data.split(b"\n")))
+
+
+def test_seen_marks_each_key_seen_at_an_earlier_row_of_the_file():
+    """_Seen.again (the direct path's repeated keys, batch by batch) against a set of the keys so far."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        seen, model = columnar._Seen(), set()
+        for _ in range(int(rng.integers(1, 6))):
+            n = int(rng.integers(0, 200))
+            hashes = rng.integers(0, int(rng.integers(1, 300)), n).astype(np.uint64)
+            valid = rng.random(n) < 0.9
+            expected = []
+            for h, ok in zip(hashes.tolist(), valid.tolist(), strict=True):
+                expected.append(ok and h in model)
+                if ok:
+                    model.add(h)
+            assert seen.again(hashes, valid).tolist() == expected
+            assert (np.diff(seen.sorted.astype(np.float64)) >= 0).all()
