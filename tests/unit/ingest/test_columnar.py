@@ -67,105 +67,105 @@ def _typed(fn, values):
     return [columnar._cell(fn(v)) if v is not None else None for v in values]
 
 
-@pytest.mark.parametrize(
-    ("reader", "args", "fn", "values"),
-    [
-        (
-            "citizen_id",
-            (),
-            normalize._citizen_id,
-            [
-                "017090001234",
-                "17090001234",
-                "87084000999",
-                "123456789",
-                "0170 9000 1234",
-                "1.7090001234E10",
-                "17090001234.0",
-                "abc",
-                "０１７",
-                None,
-            ],
-        ),
-        (
-            "phone",
-            (),
-            lambda v: normalize.phone.normalize_phone(v),
-            [
-                "0912345678",
-                "912345678",
-                "+84 912 345 678",
-                "01695678945",
-                "0084912345678",
-                "84912345678",
-                "02183855555",
-                "0912.345.678",
-                "x",
-                None,
-            ],
-        ),
-        (
-            "digits",
-            (5,),
-            lambda v: normalize._digits(v, 5),
-            ["4789", "04789", "4789.0", "123456", "ab", None],
-        ),
-        ("pad", (2,), lambda v: normalize.admin.pad_code(v, 2), ["7", "17", " 7 ", "x", None]),
-        (
-            "date",
-            (),
-            normalize._date,
-            [
-                "01/09/2021",
-                "2021-09-01",
-                "44440",
-                "32/01/2021",
-                "29/02/2021",
-                "29/02/2020",
-                "01/01/1899",
-                "31/12/2099",
-                "01/01/2100",
-                "2021-13-01",
-                "1/9/2021",
-                "01.09.2021",
-                "01092021",
-                None,
-            ],
-        ),
-        (
-            "datetime",
-            (),
-            normalize._datetime,
-            [
-                "20/11/2021 08:00",
-                "20/11/2021 08:00:59",
-                "31/12/2099 23:59",
-                "01/01/2100 00:00",
-                "01/01/1975 08:00",  # Asia/Ho_Chi_Minh was not UTC+07:00 then: the domain function's answer
-                "01/01/1976 08:00",
-                "29/02/2021 08:00",
-                "20/11/2021 24:00",
-                "20/11/2021 23:60",
-                "20/11/2021 8:00",
-                "2021-11-20T08:00:00+07:00",
-                "2021-11-20T01:00:00Z",
-                "44520.5",
-                "x",
-                None,
-            ],
-        ),
-        ("int", (), normalize.as_int, ["1", "2.0", "-3", "1.5", "99999999999", "x", None]),
-        ("float", (), normalize.as_float, ["25,5", "30", "nan", "1e12", "x", None]),
-        ("gender", (), normalize.text.normalize_gender, ["Nam", "nữ", "NU", "F", "male", "?", None]),
-        ("vaccine", (), normalize._vaccine, ["AstraZeneca", "Vero Cell", "pfizer", "xyz", None]),
-        (
-            "word",
-            ("results",),
-            lambda v: normalize._word(normalize.RESULTS, v),
-            ["Dương tính", "âm tính", "POSITIVE", "?", None],
-        ),
-    ],
-)
+READER_CASES = [
+    (
+        "citizen_id",
+        (),
+        normalize._citizen_id,
+        [
+            "017090001234",
+            "17090001234",
+            "87084000999",
+            "123456789",
+            "0170 9000 1234",
+            "1.7090001234E10",
+            "17090001234.0",
+            "abc",
+            "０１７",
+            None,
+        ],
+    ),
+    (
+        "phone",
+        (),
+        lambda v: normalize.phone.normalize_phone(v),
+        [
+            "0912345678",
+            "912345678",
+            "+84 912 345 678",
+            "01695678945",
+            "0084912345678",
+            "84912345678",
+            "02183855555",
+            "0912.345.678",
+            "x",
+            None,
+        ],
+    ),
+    (
+        "digits",
+        (5,),
+        lambda v: normalize._digits(v, 5),
+        ["4789", "04789", "4789.0", "123456", "ab", None],
+    ),
+    ("pad", (2,), lambda v: normalize.admin.pad_code(v, 2), ["7", "17", " 7 ", "x", None]),
+    (
+        "date",
+        (),
+        normalize._date,
+        [
+            "01/09/2021",
+            "2021-09-01",
+            "44440",
+            "32/01/2021",
+            "29/02/2021",
+            "29/02/2020",
+            "01/01/1899",
+            "31/12/2099",
+            "01/01/2100",
+            "2021-13-01",
+            "1/9/2021",
+            "01.09.2021",
+            "01092021",
+            None,
+        ],
+    ),
+    (
+        "datetime",
+        (),
+        normalize._datetime,
+        [
+            "20/11/2021 08:00",
+            "20/11/2021 08:00:59",
+            "31/12/2099 23:59",
+            "01/01/2100 00:00",
+            "01/01/1975 08:00",  # Asia/Ho_Chi_Minh was not UTC+07:00 then: the domain function's answer
+            "01/01/1976 08:00",
+            "29/02/2021 08:00",
+            "20/11/2021 24:00",
+            "20/11/2021 23:60",
+            "20/11/2021 8:00",
+            "2021-11-20T08:00:00+07:00",
+            "2021-11-20T01:00:00Z",
+            "44520.5",
+            "x",
+            None,
+        ],
+    ),
+    ("int", (), normalize.as_int, ["1", "2.0", "-3", "1.5", "99999999999", "x", None]),
+    ("float", (), normalize.as_float, ["25,5", "30", "nan", "1e12", "x", None]),
+    ("gender", (), normalize.text.normalize_gender, ["Nam", "nữ", "NU", "F", "male", "?", None]),
+    ("vaccine", (), normalize._vaccine, ["AstraZeneca", "Vero Cell", "pfizer", "xyz", None]),
+    (
+        "word",
+        ("results",),
+        lambda v: normalize._word(normalize.RESULTS, v),
+        ["Dương tính", "âm tính", "POSITIVE", "?", None],
+    ),
+]
+
+
+@pytest.mark.parametrize(("reader", "args", "fn", "values"), READER_CASES)
 def test_each_reader_gives_the_row_readers_value(reader, args, fn, values):
     series = pl.Series("v", values, dtype=pl.String)
     assert columnar.READERS[reader](series, *args).to_list() == _typed(fn, values)
@@ -351,3 +351,93 @@ def test_a_csv_the_split_would_misread_takes_the_csv_module(content, tmp_path):
     path.write_text(content, encoding="utf-8")
     assert not columnar._plain_csv(path, "utf-8")
     assert not columnar._plain_csv(path, "cp1258")
+
+
+@pytest.mark.parametrize("height", [0, 1, 40])
+def test_a_batch_typed_at_once_gives_each_readers_own_values(height):
+    """typed() runs every column's reader in three queries for the whole batch (e22-typing): each column is
+    what its READERS function gives for it alone, the birth pair too, text as sent, for an empty batch, a
+    batch of one row and a batch whose columns hold every case above (repeated values, nulls)."""
+    from covidsync.ingest.spec import DatasetSpec, Typed
+
+    cases = [(reader, args, values) for reader, args, _, values in READER_CASES]
+    birth = ["15/03/1990", "1990-03-15", "31/02/1990", "01/01/1899", "1990", "1990.0", "0", "x", None]
+    columns = {f"v{i}": values for i, (_, _, values) in enumerate(cases)}
+    columns["born"] = birth
+    columns["name"] = ["Hòa", None, "An"]
+    frame = pl.DataFrame(
+        {name: [values[at % len(values)] for at in range(height)] for name, values in columns.items()},
+        schema={name: pl.String for name in columns},
+    ).with_columns(pl.int_range(1, height + 1, dtype=pl.Int64).alias("row_number"))
+    staging = [Typed(f"t{i}", reader, source=f"v{i}", args=args) for i, (reader, args, _) in enumerate(cases)]
+    staging += [Typed("born", "birth", outputs=("dob", "year_only")), Typed("name")]
+    spec = DatasetSpec(name="x", table="x", columns=(), staging=tuple(staging), keep_raw=False)
+    out = columnar.typed(spec, frame, 7)
+    assert out.columns == [
+        "file_id",
+        "row_number",
+        *[f"t{i}" for i in range(len(cases))],
+        "dob",
+        "year_only",
+        "name",
+    ]
+    assert out["file_id"].to_list() == [7] * height
+    for i, (reader, args, _) in enumerate(cases):
+        assert out[f"t{i}"].to_list() == columnar.READERS[reader](frame[f"v{i}"], *args).to_list(), reader
+    dates, years = columnar.read_birth(frame["born"])
+    assert out["dob"].to_list() == dates.to_list() and out["year_only"].to_list() == years.to_list()
+    assert out["name"].to_list() == frame["name"].to_list()
+    assert all(out[c].dtype == pl.String for c in out.columns[2:])
+
+
+def test_the_characters_taken_as_nfc_without_normalising_leave_any_text_nfc():
+    """NFC_SAFE: each character is its own NFC, no combining mark, and the second character of no
+    canonical composition, so that a text of these alone is NFC whatever stands beside them (clean_columns
+    keeps such a cell without normalising it)."""
+    seconds = set()
+    for cp in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(cp))
+        if decomposition and not decomposition.startswith("<") and len(decomposition.split()) == 2:
+            seconds.add(int(decomposition.split()[1], 16))
+    safe = [chr(cp) for cp in range(0x3000) if _nfc_safe(chr(cp))]
+    assert len(safe) == 0x250 + 0x100
+    for c in safe:
+        assert unicodedata.normalize("NFC", c) == c and not unicodedata.combining(c), hex(ord(c))
+        assert ord(c) not in seconds, hex(ord(c))
+
+
+def _nfc_safe(c: str) -> bool:
+    return pl.Series([c]).str.contains(f"^[{columnar.NFC_SAFE}]$").item()
+
+
+def test_cells_of_text_that_is_not_nfc_or_not_latin_are_cleaned_by_the_row_reader():
+    cells = ["Hòa", NFD, "e\u0301", "\u1100\u1161", "東京", "Ωmega", " Ω ", "A\u030a", "\u00c5"]
+    series = pl.Series("c", cells, dtype=pl.String)
+    assert columnar.clean_text(series).to_list() == [parse._csv_text(v) for v in cells]
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"a", b"\n", b"ab\n", b"\nabc", b"a\nbb\nccc", b"abc\n\n", b"\r\n\r\n"]
+)
+def test_the_longest_line_is_the_split_lines_longest(data):
+    assert columnar._longest_line(data) == max(map(len, data.split(b"\n")))
+
+
+def test_seen_marks_each_key_seen_at_an_earlier_row_of_the_file():
+    """_Seen.again (the direct path's repeated keys, batch by batch) against a set of the keys so far."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        seen, model = columnar._Seen(), set()
+        for _ in range(int(rng.integers(1, 6))):
+            n = int(rng.integers(0, 200))
+            hashes = rng.integers(0, int(rng.integers(1, 300)), n).astype(np.uint64)
+            valid = rng.random(n) < 0.9
+            expected = []
+            for h, ok in zip(hashes.tolist(), valid.tolist(), strict=True):
+                expected.append(ok and h in model)
+                if ok:
+                    model.add(h)
+            assert seen.again(hashes, valid).tolist() == expected
+            assert (np.diff(seen.sorted.astype(np.float64)) >= 0).all()
