@@ -8,15 +8,19 @@ Every setting is a ``COVIDSYNC_*`` environment variable; Airflow connections sup
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 WAREHOUSE_CONN_ID = "covidsync_warehouse"
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
 
 
-def _path(var: str, default: Path) -> Path:
+def _path(var: str, default: Callable[[], Path]) -> Path:
+    """``var``'s path, else ``default()``: the default is computed only when the variable is unset (it
+    resolved the checkout's path, a dozen ``lstat`` calls, on every call: a small file's steps ask for their
+    folders a few dozen times)."""
     value = os.environ.get(var)
-    return Path(value).expanduser().resolve() if value else default
+    return Path(value).expanduser().resolve() if value else default()
 
 
 def _checkout() -> Path:
@@ -27,41 +31,41 @@ def _checkout() -> Path:
 
 def home() -> Path:
     """The project directory: holds dags/, sql/, great_expectations/ and the local state."""
-    return _path("COVIDSYNC_HOME", _checkout())
+    return _path("COVIDSYNC_HOME", _checkout)
 
 
 def state_dir() -> Path:
     """Git-ignored local state: the embedded warehouse's data directory and its log."""
-    return _path("COVIDSYNC_STATE_DIR", home() / ".covidsync")
+    return _path("COVIDSYNC_STATE_DIR", lambda: home() / ".covidsync")
 
 
 def data_dir() -> Path:
-    return _path("COVIDSYNC_DATA_DIR", home() / "data")
+    return _path("COVIDSYNC_DATA_DIR", lambda: home() / "data")
 
 
 def landing_dir() -> Path:
-    return _path("COVIDSYNC_LANDING_DIR", data_dir() / "landing")
+    return _path("COVIDSYNC_LANDING_DIR", lambda: data_dir() / "landing")
 
 
 def outbox_dir() -> Path:
-    return _path("COVIDSYNC_OUTBOX_DIR", data_dir() / "outbox")
+    return _path("COVIDSYNC_OUTBOX_DIR", lambda: data_dir() / "outbox")
 
 
 def archive_dir() -> Path:
-    return _path("COVIDSYNC_ARCHIVE_DIR", data_dir() / "archive")
+    return _path("COVIDSYNC_ARCHIVE_DIR", lambda: data_dir() / "archive")
 
 
 def rejected_dir() -> Path:
-    return _path("COVIDSYNC_REJECTED_DIR", data_dir() / "rejected")
+    return _path("COVIDSYNC_REJECTED_DIR", lambda: data_dir() / "rejected")
 
 
 def airflow_home() -> Path:
-    return _path("AIRFLOW_HOME", home() / ".airflow")
+    return _path("AIRFLOW_HOME", lambda: home() / ".airflow")
 
 
 def sql_dir() -> Path:
     """The SQL shipped with the project (migrations and transforms)."""
-    return _path("COVIDSYNC_SQL_DIR", home() / "sql")
+    return _path("COVIDSYNC_SQL_DIR", lambda: home() / "sql")
 
 
 def embedded_port() -> int:
@@ -71,7 +75,7 @@ def embedded_port() -> int:
 
 def report_dir() -> Path:
     """Where the daily HTML report is written (``daily-YYYY-MM-DD.html`` and ``latest.html``)."""
-    return _path("COVIDSYNC_REPORT_DIR", data_dir() / "reports")
+    return _path("COVIDSYNC_REPORT_DIR", lambda: data_dir() / "reports")
 
 
 def reporting_cutoff() -> str:

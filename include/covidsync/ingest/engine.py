@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -510,6 +511,10 @@ def fill_raw(cur, f: FileRow) -> None:
 
 
 def profile(conn, f: FileRow, counts: dict | None = None) -> dict:
+    """The file's profile for the gate: the spec's ``profile`` SQL, or the one its group's statement already
+    read (``counts["profile"]``, :func:`process_group`)."""
+    if counts is not None and counts.get("profile") is not None:
+        return counts["profile"]
     with conn.cursor() as cur:
         _set_based(cur)
         cur.execute(spec_sql(cur, f.spec, f.spec.profile), _params(f))
@@ -725,17 +730,8 @@ def clear_staging(conn, f: FileRow) -> None:
 
 def problem_rows(conn, f: FileRow, file_codes: list[str]):
     """errors.csv lines: file codes first, then each row problem with the value masked where it is identity."""
-    from covidsync.domain.codes import FILE_CODES, ROW_CODES
-    from covidsync.domain.text import mask
-
     spec = f.spec
-    for code in file_codes:
-        info = FILE_CODES[code]
-        missing = missing_columns_of(f) if code == "missing_columns" else []
-        if not missing:
-            yield ("", "", code, info.severity, info.message_vi, info.message_en)
-        for column in missing:
-            yield ("", column.name, code, info.severity, *missing_column_messages(column))
+    yield from _file_code_lines(f, file_codes)
     with conn.cursor(name=f"problems_{f.file_id}") as cur:  # server-side: flat memory for big files
         cur.itersize = 5000
         cur.execute(
@@ -751,19 +747,33 @@ def problem_rows(conn, f: FileRow, file_codes: list[str]):
             (f.file_id,),
         )
         for row_number, column, code, severity, value in cur:
-            info = ROW_CODES[code]
-            shown = mask(value) if column in spec.identity_columns else value
-            suffix_vi = f" (giá trị: {shown})" if shown else ""
-            suffix_en = f" (value: {shown})" if shown else ""
-            yield (
-                row_number,
-                column,
-                code,
-                severity,
-                info.message_vi + suffix_vi,
-                info.message_en + suffix_en,
-            )
+            yield _problem_line(spec, row_number, column, code, severity, value)
     conn.rollback()
+
+
+def _file_code_lines(f: FileRow, file_codes: list[str]):
+    """:func:`problem_rows`' first lines: the file's codes (a missing column each on its own line)."""
+    from covidsync.domain.codes import FILE_CODES
+
+    for code in file_codes:
+        info = FILE_CODES[code]
+        missing = missing_columns_of(f) if code == "missing_columns" else []
+        if not missing:
+            yield ("", "", code, info.severity, info.message_vi, info.message_en)
+        for column in missing:
+            yield ("", column.name, code, info.severity, *missing_column_messages(column))
+
+
+def _problem_line(spec: DatasetSpec, row_number, column, code, severity, value) -> tuple:
+    """One errors.csv line of a row problem (:func:`problem_rows`): the value masked where it is identity."""
+    from covidsync.domain.codes import ROW_CODES
+    from covidsync.domain.text import mask
+
+    info = ROW_CODES[code]
+    shown = mask(value) if column in spec.identity_columns else value
+    suffix_vi = f" (giá trị: {shown})" if shown else ""
+    suffix_en = f" (value: {shown})" if shown else ""
+    return (row_number, column, code, severity, info.message_vi + suffix_vi, info.message_en + suffix_en)
 
 
 def missing_columns_of(f: FileRow) -> list:
@@ -793,22 +803,25 @@ def missing_column_messages(column) -> tuple[str, str]:
     return vi, en
 
 
-def report_and_move(conn, f: FileRow, rows_for_report: Callable = problem_rows) -> dict:
+# a finished file's counts and file codes for its reports (:func:`report_and_move`), after its file_id
+REPORT_COUNTS = """
+    select file_id, coalesce(rows_total, 0), coalesce(rows_loaded, 0), coalesce(rows_rejected, 0),
+           coalesce(rows_with_warnings, 0), file_codes
+    from ops.landing_file"""
+
+
+def report_and_move(conn, f: FileRow, rows_for_report: Callable = problem_rows, *, counts=None) -> dict:
     """The sender's reports for a finished file, then the file to its area; the counts come back. Safe to
-    repeat."""
+    repeat. ``counts``: the file's ``(rows_total, rows_loaded, rows_rejected, rows_with_warnings,
+    file_codes)`` as :data:`REPORT_COUNTS` reads them, already read (a group's, :func:`finish_group`)."""
     from covidsync.ingest.sender_report import FileResult, write_reports
 
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            select coalesce(rows_total, 0), coalesce(rows_loaded, 0), coalesce(rows_rejected, 0),
-                   coalesce(rows_with_warnings, 0), file_codes
-            from ops.landing_file where file_id = %s
-            """,
-            (f.file_id,),
-        )
-        total, loaded, rejected, warned, codes = cur.fetchone()
-    conn.rollback()
+    if counts is None:
+        with conn.cursor() as cur:
+            cur.execute(REPORT_COUNTS + " where file_id = %s", (f.file_id,))
+            counts = cur.fetchone()[1:]
+        conn.rollback()
+    total, loaded, rejected, warned, codes = counts
     if f.status == "merged":
         status = "loaded_with_errors" if rejected else "loaded"
     elif f.status in ("held", "rejected"):
@@ -1430,9 +1443,16 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
                 staged.append((position, *done))
         staged.sort(key=lambda item: item[0])
         checked = _rules_together(conn, [(f, has_record_id) for _, f, has_record_id in staged])
+        ruled: list[tuple[int, FileRow, dict]] = []
         for position, f, has_record_id in staged:
             try:
-                counts = checked.get(f.file_id) or apply_rules(conn, f, has_record_id)
+                ruled.append((position, f, checked.get(f.file_id) or apply_rules(conn, f, has_record_id)))
+            except Exception as exc:  # noqa: BLE001
+                failed(position, exc)
+        profiled = _profiles_together(conn, [f for _, f, _ in ruled])
+        for position, f, counts in ruled:
+            try:
+                counts = {**counts, "profile": profiled.get(f.file_id)}  # read, or None: profile reads it
                 opened.append((position, f, counts, profile(conn, f, counts)))
             except Exception as exc:  # noqa: BLE001
                 failed(position, exc)
@@ -1453,10 +1473,11 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
                 failed(position, result)
                 continue
             ready.append((position, f, counts, result))
-        try:  # the group's gate results in one transaction (each file's row as store_result writes it)
+        try:  # the group's gate results in one statement (each file's row as store_result writes it)
             with conn:
-                for _, f, _, result in ready:
-                    batch_gate.store_result(conn, f.file_id, f.spec.suite, result)
+                group_gate.store_results(
+                    conn, [(f.file_id, f.spec.suite, result) for *_, f, _, result in ready]
+                )
         except Exception:  # noqa: BLE001 (each file on its own instead: one file's failure is its own)
             conn.rollback()
             stored = []
@@ -1703,15 +1724,28 @@ def finish_group(conn, file_ids: list[int]) -> dict[int, dict | BaseException]:
     files = load_files(conn, file_ids)
     out: dict[int, dict | BaseException] = {}
     done: list[FileRow] = []
+    try:
+        with conn.cursor() as cur:
+            cur.execute(REPORT_COUNTS + " where file_id = any(%s)", (list(files),))
+            counts = {row[0]: row[1:] for row in cur.fetchall()}
+        problems = _GroupProblems(conn, [files[i] for i in file_ids if i in files])
+    except Exception:  # noqa: BLE001 (each file's reports read on their own instead)
+        conn.rollback()
+        log.exception("the reports of %d files could not be read together; each alone", len(files))
+        counts, problems = {}, None
     for file_id in file_ids:
         f = files.get(file_id)
         try:
             if f is None:
                 raise FileStateError(f"no file with id {file_id}")
-            out[file_id] = report_and_move(conn, f)
+            if problems is not None and file_id in counts:
+                out[file_id] = report_and_move(conn, f, problems.rows, counts=counts[file_id])
+            else:
+                out[file_id] = report_and_move(conn, f)
             done.append(f)
         except Exception as exc:  # noqa: BLE001 (that file's error; the caller records it)
-            conn.rollback()
+            conn.rollback()  # the later files' reports read on their own (the cursors are closed)
+            problems = None
             out[file_id] = exc
             continue
         summary = out[file_id]
@@ -1726,11 +1760,56 @@ def finish_group(conn, file_ids: list[int]) -> dict[int, dict | BaseException]:
             summary["rows_rejected"],
             summary["rows_with_warnings"],
         )
+    conn.rollback()  # the group's problem rows read (their cursors closed with the transaction)
     clear_staging_group(conn, [f for f in done if f.status != "held"])
     for f in done:
         if f.status == "held" and f.spec.frame_rules is not None:  # its problem rows keep their raw values
             spill_path(f).unlink(missing_ok=True)
     return out
+
+
+class _GroupProblems:
+    """The row problems of a group's files for their errors.csv (:func:`finish_group`): one server-side
+    cursor a dataset over all its files' problems, in the files' order and each file's as
+    :func:`problem_rows` orders them, instead of a query a file; :meth:`rows` is :func:`problem_rows` for
+    one file, which must come in the same order (a file whose reports failed has the rest of its rows
+    skipped). The cursors live in the caller's one read-only transaction."""
+
+    def __init__(self, conn, files: list[FileRow]):
+        by_dataset: dict[str, list[FileRow]] = {}
+        for f in files:
+            by_dataset.setdefault(f.dataset, []).append(f)
+        self.streams: dict[str, list] = {}
+        for dataset, group in by_dataset.items():
+            spec, ids = group[0].spec, [f.file_id for f in group]
+            cur = conn.cursor(name=f"group_problems_{dataset}")  # server-side: flat memory
+            cur.itersize = 5000
+            cur.execute(
+                f"""
+                select q.file_id, q.row_number, q.column_name, q.code, q.severity,
+                       coalesce(r.raw ->> q.column_name, {spec.report_value_sql})
+                from quarantine.row_problem q
+                left join staging.{spec.table} s on s.file_id = q.file_id and s.row_number = q.row_number
+                left join quarantine.rejected_row r on r.file_id = q.file_id and r.row_number = q.row_number
+                where q.file_id = any(%(ids)s)
+                order by array_position(%(ids)s, q.file_id), q.row_number, q.column_name, q.code
+                """,  # noqa: S608 (table and expression from the spec)
+                {"ids": ids},
+            )
+            runs = itertools.groupby(cur, key=lambda row: row[0])
+            self.streams[dataset] = [runs, next(runs, None), {fid: n for n, fid in enumerate(ids)}]
+
+    def rows(self, conn, f: FileRow, file_codes: list[str]):
+        yield from _file_code_lines(f, file_codes)
+        stream = self.streams[f.dataset]
+        runs, current, place = stream
+        while current is not None and place[current[0]] < place[f.file_id]:
+            current = stream[1] = next(runs, None)
+        if current is None or current[0] != f.file_id:
+            return
+        for _, row_number, column, code, severity, value in current[1]:
+            yield _problem_line(f.spec, row_number, column, code, severity, value)
+        stream[1] = next(runs, None)  # (left on this file if its reports failed: the next call skips it)
 
 
 def clear_staging_group(conn, files: list[FileRow]) -> None:
@@ -1807,6 +1886,34 @@ def _rules_together(conn, staged: list[tuple[FileRow, bool]]) -> dict[int, dict]
                 "the row rules of %d %s files failed together; each alone", len(files), files[0][0].dataset
             )
     return checked
+
+
+def _profiles_together(conn, files: list[FileRow]) -> dict[int, dict]:
+    """The profiles of a group's files in one statement a dataset (the spec's ``group_profile``), each file's
+    the same as :func:`profile` gives it; return them by file id. If that fails it is rolled back and
+    logged, and each file is profiled on its own (:func:`profile`), so that one file's failure is its own.
+    A profile reads no other file of the group (its history is of merged files), so the order is free."""
+    by_dataset: dict[str, list[FileRow]] = {}
+    for f in files:
+        if f.spec.group_profile:
+            by_dataset.setdefault(f.dataset, []).append(f)
+    out: dict[int, dict] = {}
+    for group in by_dataset.values():
+        if len(group) < 2:
+            continue
+        spec, own = group[0].spec, {f.file_id: f for f in group}
+        try:
+            with conn.cursor() as cur:
+                _set_based(cur)
+                cur.execute(spec_sql(cur, spec, spec.group_profile), {"file_ids": list(own)})
+                rows = cur.fetchall()
+            conn.rollback()  # read-only
+        except Exception:  # noqa: BLE001 (each file on its own instead)
+            conn.rollback()
+            log.exception("the profiles of %d %s files failed together; each alone", len(group), spec.name)
+            continue
+        out.update((file_id, _finish_profile(own[file_id], dict(result))) for file_id, result in rows)
+    return out
 
 
 # the steps as written (:func:`_steps_as_written`)

@@ -197,6 +197,32 @@ def _counts(column, unexpected) -> dict:
     }
 
 
+def store_results(conn, items: list[tuple[int, str, Any]]) -> None:
+    """:func:`covidsync.ingest.batch_gate.store_result` for a group's files in one statement: each
+    ``(file_id, suite, result)`` its own ``ops.validation_result`` row, the same values, inserted in the
+    items' order (so their ``validation_id`` too); the caller commits."""
+    if not items:
+        return
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            insert into ops.validation_result (file_id, suite, success, evaluated, failed, results)
+            select v.file_id, v.suite, v.success, v.evaluated, v.failed, v.results::jsonb
+            from unnest(%s::bigint[], %s::text[], %s::boolean[], %s::int[], %s::int[], %s::text[])
+                with ordinality as v (file_id, suite, success, evaluated, failed, results, n)
+            order by v.n
+            """,
+            (
+                [file_id for file_id, _, _ in items],
+                [suite for _, suite, _ in items],
+                [result.success for *_, result in items],
+                [result.evaluated for *_, result in items],
+                [len(result.failed) for *_, result in items],
+                [json.dumps(result.results) for *_, result in items],
+            ),
+        )
+
+
 def store_deferred(pending: list) -> None:
     """Write the results :func:`run_group_gate` left in ``deferred`` to the GX store, in order."""
     store = batch_gate._project().context.validation_results_store

@@ -250,6 +250,39 @@ def _stack_frames(files: list[tuple], mapping, delimiter: str, spec) -> list[lis
     ]
 
 
+def key_facts(spec, out: pl.DataFrame, places: list[int], has_record_id: bool) -> dict[int, tuple]:
+    """Each stacked file's ``(keys_in_order, duplicate_rows, duplicates_by_record_id)`` for
+    ``staging.staged_file``, as :class:`covidsync.ingest.columnar._KeyOrder` and ``_DuplicateCandidates`` give
+    them for the file's own rows alone, computed over the stack at once (``out``: the typed stack, each row's
+    ``row_number`` its file's place << :data:`FILE_SHIFT` | its own number; ``places``: the stack's files, of
+    one ``has_record_id``) instead of a filter and two passes a file (issue 16, many small files)."""
+    place = (pl.col("row_number") // (1 << FILE_SHIFT)).alias("_p")
+    own = out.with_columns(place, (pl.col("row_number") % (1 << FILE_SHIFT)).alias("row_number"))
+    in_order = dict.fromkeys(places, spec.record_key is not None)
+    if spec.record_key is not None:
+        keys = pl.DataFrame({"_p": own["_p"], "k": spec.record_key(own)}).filter(pl.col("k").is_not_null())
+        counted = keys.group_by("_p").agg(
+            pl.len().alias("rows"), (pl.col("k") < pl.col("k").shift(1)).sum().alias("descents")
+        )
+        for p, rows, descents in counted.iter_rows():
+            in_order[p] = descents * columnar.KEY_ORDER_SLACK <= rows
+    found: dict[int, tuple] = dict.fromkeys(places, (None, None))
+    if spec.duplicate_key is not None:
+        heights = dict(own.group_by("_p").agg(pl.len()).iter_rows())
+        keys = spec.duplicate_key(own, has_record_id)
+        hashed = keys.hash(seed=0).cast(pl.UInt32, wrap_numerical=True)  # as _DuplicateCandidates.add
+        part = pl.DataFrame({"_p": own["_p"], "row_number": own["row_number"].cast(pl.Int32), "h": hashed})
+        repeated = part.filter(keys.is_not_null()).filter(pl.col("h").is_duplicated().over("_p"))
+        rows_of: dict[int, list[int]] = {p: [] for p in places}
+        for p, numbers in repeated.group_by("_p").agg(pl.col("row_number")).iter_rows():
+            rows_of[p] = numbers
+        for p in places:
+            if heights.get(p, 0) > columnar.DUPLICATE_CANDIDATES_MAX_ROWS:  # as the class: given up
+                continue
+            found[p] = (sorted(rows_of[p]), has_record_id)
+    return {p: (in_order[p], *found[p]) for p in places}
+
+
 def stage_group(conn, reads: list[Read], set_statuses: Callable) -> None:
     """Stage the files read (one dataset) in one transaction: staging, row checks, ``staged_file``, each
     file ``staged`` with its ``rows_total``. A failure rolls everything back (the caller then stages each
@@ -308,19 +341,13 @@ def stage_group(conn, reads: list[Read], set_statuses: Callable) -> None:
             .replace_strict(list(range(len(reads))), ids, return_dtype=pl.Int64)
             .alias("file_id")
         )
-        for place, read in chunk:  # what stays per file: key order, duplicate candidates, the spill
-            lo, hi = place << FILE_SHIFT, (place + 1) << FILE_SHIFT
-            own = out.filter(pl.col("row_number").is_between(lo, hi, closed="left")).with_columns(own_number)
-            order = columnar._KeyOrder(spec.record_key)
-            repeats = columnar._DuplicateCandidates(spec.duplicate_key, read.has_record_id)
-            order.add(own)
-            repeats.add(own)
+        keyed = key_facts(spec, out, [place for place, _ in chunk], chunk[0][1].has_record_id)
+        for place, read in chunk:  # what stays per file: the spill of its values as sent
             with columnar._SpillWriter(columnar.spill_path(read.f.file_id, read.f.sha256)) as writer:
                 for frame in read.frames:
                     writer.write(frame.select("row_number", *names))
             if spec.record_key is not None or spec.duplicate_key is not None:
-                found, by_record_id = repeats.rows()
-                per_file.append((read.f.file_id, order.in_order, found, by_record_id))
+                per_file.append((read.f.file_id, *keyed[place]))
         staged_parts.append(out.with_columns(file_id, own_number))
         if codes.height:
             check_parts.append(codes.select(file_id, own_number, "column_name", "code"))

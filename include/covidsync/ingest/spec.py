@@ -116,6 +116,9 @@ class DatasetSpec:
     # judged on their own: parameters ``file_ids``, ``has_record_ids``, and ``held_ids`` after the hold)
     group_rules: tuple[str, ...] = ()
     group_rules_after_hold: tuple[str, ...] = ()
+    # and its profiles in one statement (sql/ingest/<name>.sql, parameter ``file_ids``: one row a file,
+    # ``(file_id, profile)``, each file's profile as ``profile`` gives it). Empty: one statement a file.
+    group_profile: str = ""
     identity_columns: frozenset[str] = frozenset()  # masked in errors.csv
     outbox: str = "facility"  # "facility": <outbox>/<facility>/; otherwise that folder name
     rejected_raw_sql: str = "s.raw"  # the quarantine.rejected_row.raw of a staged row ``s``

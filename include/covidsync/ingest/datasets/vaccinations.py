@@ -154,6 +154,7 @@ SPEC = DatasetSpec(
     group_merge_overlap="vaccination_merge_group_overlap",
     group_rules=("vaccination_duplicate_group",),
     group_rules_after_hold=("vaccination_short_interval_group",),
+    group_profile="vaccination_profile_group",
     identity_columns=IDENTITY,
     # the rows no set rule needs go straight into core while the file is read (issue 16, e10-direct)
     direct_columns=(
