@@ -210,11 +210,9 @@ def _stage_declarations(
                         )
                     if facts.height:
                         columnar.copy_frame(cur, "staging.declaration_identity", facts)
+                    spill.write(sent)
 
                 ahead.submit(write)
-                # the spill on this thread, while the writer thread COPYs: the stage waits for the writer
-                # (issue 24, e26-decl: 0.4-0.5 s of a 100k file's main thread was spent waiting for it)
-                spill.write(sent)
                 total += frame.height
         # the spec's analyze_min_rows leaves ANALYZE to this hook (as check-ins do): the spec's columns, and of
         # the persons' facts only those the person merge groups and joins by (issue 24: ANALYZE of every column
@@ -496,15 +494,14 @@ class DirectRead:
         direct = staged.filter(mask)
         self.result.add_profile(PROFILE_COLUMNS, direct)
         if direct.height:
-            batch = direct.group_by("person_kind", "identifier").agg(
-                c("person_key").min(),
-                c("submitted_at").min().alias("first_seen_at"),
-                c("submitted_at").max().alias("last_seen_at"),
-                pl.len().cast(pl.Int64).alias("loadable_rows"),
+            self.persons.append(
+                direct.group_by("person_kind", "identifier").agg(
+                    c("person_key").min(),
+                    c("submitted_at").min().alias("first_seen_at"),
+                    c("submitted_at").max().alias("last_seen_at"),
+                    pl.len().cast(pl.Int64).alias("loadable_rows"),
+                )
             )
-            # folded as the file is read (the main thread waits for the writer anyway), so the merge starts
-            # with the file's persons ready (issue 24, e26-decl)
-            self.persons = [_fold_persons(pl.concat([*self.persons, batch]))]
         # the yes/no words are staged as text, "t" or "f" (columnar.per_distinct): coalesce(a or b ..., false)
         symptoms = [c(name) == "t" for name in ("fever", "cough", "shortness_of_breath", "sore_throat",
                                                 "loss_of_taste_or_smell")]  # fmt: skip
@@ -525,25 +522,23 @@ class DirectRead:
 
     def person_frame(self):
         """The persons of the rows in core (one row each: pseudonym, first and last submission, rows)."""
+        import polars as pl
+
+        c = pl.col
         if not self.persons:
             return None
-        (every,) = self.persons  # folded by split already
+        every = pl.concat(self.persons)
         self.persons = []
-        return every.select(_PERSON_COLUMNS)
-
-
-def _fold_persons(persons):
-    """Persons' rows (:meth:`DirectRead.split`'s) folded to one row a person: its smallest pseudonym, first and
-    last submission, rows summed."""
-    import polars as pl
-
-    c = pl.col
-    return persons.group_by("person_kind", "identifier").agg(
-        c("person_key").min(),
-        c("first_seen_at").min(),
-        c("last_seen_at").max(),
-        c("loadable_rows").sum(),
-    )
+        return (
+            every.group_by("person_kind", "identifier")
+            .agg(
+                c("person_key").min(),
+                c("first_seen_at").min(),
+                c("last_seen_at").max(),
+                c("loadable_rows").sum(),
+            )
+            .select(_PERSON_COLUMNS)
+        )
 
 
 def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path):
