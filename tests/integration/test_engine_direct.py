@@ -265,3 +265,40 @@ def test_a_files_core_rows_go_in_one_copy_across_its_batches_with_the_same_resul
             assert summaries[(facility, day)] == summaries[("17002", day)]
         direct = core_rows(warehouse_url, facility)
         assert direct[0] == staged[0] and direct[1] == staged[1] and direct[2] == staged[2]
+
+
+def test_a_chunk_not_plain_while_the_core_copy_is_open_aborts_it_and_leaves_nothing(
+    warehouse_url, areas, monkeypatch
+):
+    """e27-writer: a later chunk that is not one record a line raises in the main thread while the file's one
+    core COPY is open on the writer thread: the COPY is aborted, the direct path gives the file up with
+    nothing of it in core, and the connection is free for the staging path."""
+    from covidsync.ingest import columnar
+
+    monkeypatch.setattr(columnar, "_NATIVE_CHUNK", 1500)
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    path = areas["landing"] / "17001" / "vaccinations" / "day1.csv"
+    write_csv(path, rows("17001", 1))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[-2] = lines[-2].replace("Nguyễn", 'Ngu"yễn', 1)  # the csv module reads it as a character
+    assert '"' in lines[-2]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    conn = db.connect(warehouse_url)
+    with conn:
+        landing.load_registry(conn, areas["landing"])
+    [file_id] = landing.register(conn, areas["landing"]).pending
+    opened: list[bool] = []
+    batch = columnar._OneCopy.batch
+    monkeypatch.setattr(
+        columnar._OneCopy, "batch", lambda self, *a: opened.append(self.task is not None) or batch(self, *a)
+    )
+    try:
+        conn.commit()
+        f = engine.load_file(conn, file_id)
+        conn.rollback()
+        assert engine.ingest_direct(conn, f) is None
+        assert True in opened, "a COPY was open when the chunk failed"
+        assert _counts(conn, file_id) == (0, 0, "received")
+    finally:
+        conn.close()
