@@ -202,3 +202,103 @@ def test_a_file_over_the_direct_cap_takes_the_staging_path_with_the_same_result(
     assert summaries["17001"] == summaries["17002"]
     direct, staged = core_rows(warehouse_url, "17001"), core_rows(warehouse_url, "17002")
     assert direct == staged and len(direct[0]) == 60
+
+
+def test_a_files_core_rows_go_in_one_copy_across_its_batches_with_the_same_result(
+    warehouse_url, areas, monkeypatch
+):
+    """e27-writer: the direct rows of a file of several batches reach core in ONE statement (the table's
+    statement triggers, migration 0016's reference checks, see them all at once), and the rows held back
+    while that COPY is open (staged rows, row codes) are written after it: the same result as the staging
+    path, also when they are written after every batch and when the facility has records already (the COPY
+    ends before each batch's lookup of existing keys)."""
+    from covidsync.ingest import columnar
+
+    (areas["landing"] / "registry").mkdir(parents=True)
+    registry = REGISTRY + "17003,Trạm Y tế xã Dân Chủ,commune_health_station,17,148,04789\n"
+    (areas["landing"] / "registry" / "facilities.csv").write_text(registry, encoding="utf-8")
+    with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            create table public.core_statement (facility_code text, source_file_id bigint, n bigint);
+            create function public.log_core_statement() returns trigger language plpgsql as $$
+            begin
+                insert into public.core_statement
+                select facility_code, source_file_id, count(*) from new_rows group by 1, 2;
+                return null;
+            end $$;
+            create trigger log_core_statement after insert on core.vaccination
+            referencing new table as new_rows for each statement execute function public.log_core_statement();
+            """
+        )
+    monkeypatch.setattr(columnar, "_NATIVE_CHUNK", 1500)  # a 60-row file in several batches
+    batches: list[int] = []
+    real_read = columnar.read_batches
+    monkeypatch.setattr(
+        columnar,
+        "read_batches",
+        lambda *a, **k: (batches.append(f.height) or f for f in real_read(*a, **k)),
+    )
+    taken: list[dict | None] = []
+    real = engine.ingest_direct
+    monkeypatch.setattr(engine, "ingest_direct", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1])
+    summaries = {}
+    for day in (1, 2):
+        for facility, direct, held in (("17001", "1", 25_000), ("17003", "1", 0), ("17002", "0", 25_000)):
+            monkeypatch.setenv("COVIDSYNC_INGEST_DIRECT", direct)
+            monkeypatch.setattr(columnar, "HELD_MAX_ROWS", held)
+            write_csv(areas["landing"] / facility / "vaccinations" / f"day{day}.csv", rows(facility, day))
+            batches.clear()
+            [summary] = ingest(warehouse_url, areas)
+            summaries[(facility, day)] = {k: v for k, v in summary.items() if k != "file_id"}
+            if facility == "17001" and day == 1:
+                assert len(batches) > 2, batches
+    assert [t["status"] for t in taken] == ["merged"] * 4
+    with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select n from public.core_statement where facility_code = '17001' order by source_file_id limit 1"
+        )
+        assert cur.fetchone()[0] == 60, "day 1's 60 rows in one statement"
+    staged = core_rows(warehouse_url, "17002")
+    for facility in ("17001", "17003"):
+        for day in (1, 2):
+            assert summaries[(facility, day)] == summaries[("17002", day)]
+        direct = core_rows(warehouse_url, facility)
+        assert direct[0] == staged[0] and direct[1] == staged[1] and direct[2] == staged[2]
+
+
+def test_a_chunk_not_plain_while_the_core_copy_is_open_aborts_it_and_leaves_nothing(
+    warehouse_url, areas, monkeypatch
+):
+    """e27-writer: a later chunk that is not one record a line raises in the main thread while the file's one
+    core COPY is open on the writer thread: the COPY is aborted, the direct path gives the file up with
+    nothing of it in core, and the connection is free for the staging path."""
+    from covidsync.ingest import columnar
+
+    monkeypatch.setattr(columnar, "_NATIVE_CHUNK", 1500)
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    path = areas["landing"] / "17001" / "vaccinations" / "day1.csv"
+    write_csv(path, rows("17001", 1))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[-2] = lines[-2].replace("Nguyễn", 'Ngu"yễn', 1)  # the csv module reads it as a character
+    assert '"' in lines[-2]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    conn = db.connect(warehouse_url)
+    with conn:
+        landing.load_registry(conn, areas["landing"])
+    [file_id] = landing.register(conn, areas["landing"]).pending
+    opened: list[bool] = []
+    batch = columnar._OneCopy.batch
+    monkeypatch.setattr(
+        columnar._OneCopy, "batch", lambda self, *a: opened.append(self.task is not None) or batch(self, *a)
+    )
+    try:
+        conn.commit()
+        f = engine.load_file(conn, file_id)
+        conn.rollback()
+        assert engine.ingest_direct(conn, f) is None
+        assert True in opened, "a COPY was open when the chunk failed"
+        assert _counts(conn, file_id) == (0, 0, "received")
+    finally:
+        conn.close()

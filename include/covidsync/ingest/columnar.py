@@ -788,6 +788,123 @@ class _Ahead:
                 self.pool.shutdown(wait=True)
 
 
+# the rows of staging and row-code COPYs held back while one core COPY is open (_OneCopy): past this, the COPY
+# ends and they are written (memory stays bounded whatever share of a file is staged)
+HELD_MAX_ROWS = 25_000
+
+
+class _Feed:
+    """The file-like object a ``COPY ... FROM STDIN`` reads (psycopg2's ``copy_expert``): each batch's bytes
+    made on the reading thread, in order, from the callables put in its queue (one waiting at most); None
+    ends the data, an exception aborts the COPY."""
+
+    def __init__(self):
+        import queue
+
+        self.queue = queue.Queue(maxsize=1)
+        self.data = memoryview(b"")
+        self.at = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while self.at >= len(self.data):
+            item = self.queue.get()
+            if item is None:
+                return b""
+            if isinstance(item, BaseException):
+                raise item
+            self.data, self.at = memoryview(item()), 0
+        size = len(self.data) - self.at if size is None or size < 0 else size
+        chunk = self.data[self.at : self.at + size]
+        self.at += len(chunk)
+        return bytes(chunk)
+
+
+class _OneCopy:
+    """The direct path's core rows in ONE ``COPY`` held open across batches on a background thread (e27-writer):
+    a statement a file, not one a batch, so the core table's statement triggers (migration 0016's reference
+    checks) run once over all the rows and the statement's setup is paid once. Each batch's CSV is made on
+    that thread while the next batch is read and typed, as :class:`_Ahead` does; its spill is written there
+    too, in order. The connection is the COPY's until :meth:`end`: the batch's staged rows and row codes are
+    held and written after it (as soon as more than ``HELD_MAX_ROWS`` are held, so memory stays bounded), and
+    a caller that needs the connection (the lookup of existing keys) calls :meth:`end` first. An error raised
+    in the caller aborts the COPY (the statement fails; the caller's transaction is rolled back as before)."""
+
+    def __init__(self, cur, table: str, columns: list[str]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.cur = cur
+        self.sql = f"copy {table} ({', '.join(columns)}) from stdin with (format csv)"
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="stage-copy")
+        self.feed: _Feed | None = None
+        self.task = None
+        self.held: list[tuple[str, pl.DataFrame]] = []
+        self.held_rows = 0
+
+    def _put(self, item) -> None:
+        import queue
+
+        while True:
+            try:
+                self.feed.queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                if self.task.done():
+                    self.task.result()  # the COPY failed: its error raised here
+                    raise RuntimeError("the core COPY ended before its data did") from None
+
+    def batch(
+        self, core: pl.DataFrame, held: list[tuple[str, pl.DataFrame]], spill: Callable[[], None]
+    ) -> None:
+        """Send a batch: its core rows to the open COPY (opened if none is), its spill written before them,
+        ``held`` (table, frame) pairs written after the COPY ends."""
+        if self.task is None:
+            self.feed = _Feed()
+            self.task = self.pool.submit(self.cur.copy_expert, self.sql, self.feed)
+
+        def data() -> bytes:
+            spill()
+            if not core.height:
+                return b""
+            buffer = io.BytesIO()
+            core.write_csv(buffer, include_header=False, null_value="")
+            return buffer.getvalue()
+
+        self._put(data)
+        for table, frame in held:
+            if frame.height:
+                self.held.append((table, frame))
+                self.held_rows += frame.height
+        if self.held_rows > HELD_MAX_ROWS:
+            self.end()
+
+    def end(self) -> None:
+        """The COPY ended (its triggers run), then the rows held written; the connection is free after."""
+        if self.task is not None:
+            self._put(None)
+            task, self.task, self.feed = self.task, None, None
+            task.result()
+        for table, frame in self.held:
+            copy_frame(self.cur, table, frame)
+        self.held, self.held_rows = [], 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.end()
+            elif self.task is not None:
+                # the COPY aborted; the exception in flight is the one raised (also when the COPY failed first)
+                try:
+                    self._put(RuntimeError("ingest stopped"))
+                except Exception:  # noqa: BLE001, S110
+                    pass
+                self.task.exception()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
 def _stage_rows(conn, spec, file_id, rows, path, *, context, spill, checked_as_read: bool) -> int:
     total = 0
     names = [c.name for c in spec.columns]
@@ -1114,7 +1231,10 @@ def stage_direct(
     with conn.cursor() as cur:
         cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
-        with _SpillWriter(spill) as writer, _Ahead(COPY_AHEAD) as ahead:
+        # the core rows in one COPY held open across batches (_OneCopy); with COPY_AHEAD off, each batch's
+        # COPYs in turn on this thread
+        writing = _OneCopy(cur, f"core.{spec.table}", out_columns) if COPY_AHEAD else _Ahead(False)
+        with _SpillWriter(spill) as writer, writing as ahead:
             for frame in read_batches(spec, rows, path, checked_as_read=True):
                 sent = frame.select("row_number", *names)
                 out = typed(spec, frame, file_id, raw=False)
@@ -1133,8 +1253,8 @@ def stage_direct(
                     | seen_dup.again(dup_h, dup_ok)
                 )
                 if has_existing:  # the keys the facility has in core already: a replacement, by staging
-                    if ahead.pending is not None:
-                        ahead.pending.result()
+                    if isinstance(ahead, _OneCopy):
+                        ahead.end()  # the connection free for the lookup
                     wanted = key.filter(pl.Series(key_ok & ~to_stage)).to_list()
                     if wanted:
                         cur.execute(
@@ -1179,20 +1299,17 @@ def stage_direct(
                 # whose keys come in no order written in key order
                 core = core.sort("record_key")
 
-                def write(staged=staged, core=core, codes=codes, sent=sent) -> None:
-                    if core.height:
-                        copy_frame(cur, f"core.{spec.table}", core)
-                    if staged.height:
-                        copy_frame(cur, f"staging.{spec.table}", staged)
-                    if codes.height:
-                        copy_frame(
-                            cur,
-                            "staging.row_check",
-                            codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all()),
-                        )
+                held = [
+                    (f"staging.{spec.table}", staged),
+                    ("staging.row_check", codes.select(pl.lit(file_id, pl.Int64).alias("file_id"), pl.all())),
+                ]
+                if isinstance(ahead, _OneCopy):
+                    ahead.batch(core, held, lambda sent=sent: writer.write(sent))
+                else:
+                    for table, part in [(f"core.{spec.table}", core), *held]:
+                        if part.height:
+                            copy_frame(cur, table, part)
                     writer.write(sent)
-
-                ahead.submit(write)
                 result.total += frame.height
                 result.direct += core.height
                 result.staged += staged.height
