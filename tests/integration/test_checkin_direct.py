@@ -253,3 +253,18 @@ def test_a_file_of_more_days_than_a_partition_batch_takes_the_staging_path(
     assert len(direct["partitions"]) == 2 and direct["aside_left"] == []
     for key in staged:
         assert direct[key] == staged[key], key
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_file_longer_than_the_facts_remembered_leaves_the_same(
+    warehouse_url, other_warehouse_url, tmp_path, monkeypatch, direct
+):
+    """The identity facts a file's batches already staged are remembered up to ``IDENTITY_CACHE`` only (memory
+    stays flat: 2M rows peaked at 518-540 MB when every fact of the file was kept); past it a person's facts
+    are staged again, and the persons, links and reports are exactly those of a file whose facts all fit."""
+    remembered, _ = _run(other_warehouse_url, tmp_path / "remembered", monkeypatch, direct=direct)
+    monkeypatch.setattr(checkins, "IDENTITY_CACHE", 1)  # forgotten at every batch
+    forgotten, _ = _run(warehouse_url, tmp_path / "forgotten", monkeypatch, direct=direct)
+    assert len(remembered["checkin_person"]) > 3 and remembered["identity_link"]
+    for key in remembered:
+        assert forgotten[key] == remembered[key], key
