@@ -298,7 +298,7 @@ def test_a_chunk_not_plain_while_the_core_copy_is_open_aborts_it_and_leaves_noth
         f = engine.load_file(conn, file_id)
         conn.rollback()
         assert engine.ingest_direct(conn, f) is None
-        assert True in opened, "a COPY was open when the chunk failed"
+        assert any(opened), "a COPY was open when the chunk failed"
         assert _counts(conn, file_id) == (0, 0, "received")
     finally:
         conn.close()
