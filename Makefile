@@ -62,10 +62,12 @@ SEEDS ?= 200
 property: install ## the status property test on seeds 1..SEEDS (default 200; `make test` runs 2 fixed seeds)
 	COVIDSYNC_PROPERTY_SEEDS=$(SEEDS) $(BIN)/python -m pytest tests/property -m property $(PYTEST_ARGS)
 
-lint: install ## ruff (with Airflow's AIR rules) and sqlfluff over sql/
+lint: install ## ruff (with Airflow's AIR rules) and sqlfluff over sql/ and what its templates render
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint sql --disable-progress-bar
+	rm -rf .covidsync/rendered-sql && $(BIN)/python -m covidsync.sqlfiles .covidsync/rendered-sql > /dev/null
+	$(BIN)/sqlfluff lint .covidsync/rendered-sql --disable-progress-bar
 
 format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
