@@ -57,7 +57,8 @@ def _text(root: str, layer: str, name: str) -> str:
     file = Path(root) / layer / f"{name}.sql"
     if file.exists() or not file.with_name(f"{name}.sql.j2").exists():
         return _read(str(file))
-    return _templates(root).get_template(f"{layer}/{name}.sql.j2").render()
+    # one newline at the end, however the template closes (a block tag takes the newline after it)
+    return _templates(root).get_template(f"{layer}/{name}.sql.j2").render().rstrip("\n") + "\n"
 
 
 def load(layer: str, name: str) -> str:
