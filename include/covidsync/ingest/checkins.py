@@ -823,6 +823,7 @@ def _stage_checkins_columnar(
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
+
         def typed_batches() -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
             # read, typed and the facts not written before: on the reading thread (_ReadAhead)
             nonlocal seen
