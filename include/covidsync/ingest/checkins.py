@@ -701,6 +701,79 @@ def _reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen: IdsSeen) -> p
     return keep.fill_null(False)
 
 
+#: a check-in file's batches read and typed on a thread of their own while the main thread keys, codes, splits
+#: and hands the batch before to the writer (issue 16, branch e29-checkins): polars releases the GIL while it
+#: reads, cleans and types, so the reading takes the second core the main thread's Python cannot use (0 turns
+#: it off: the batches are read on the main thread, as before)
+READ_AHEAD = os.environ.get("COVIDSYNC_CHECKIN_READ_AHEAD", "1") != "0"
+
+
+class _ReadAhead:
+    """The items of ``items`` (a generator) made on a background thread, at most one waiting for the consumer,
+    handed over in order. An exception of the generator is raised by the consumer's iteration, where it
+    came (after the items before it); when the consumer stops early (its own exception, a ``break``), the
+    thread stops at its next item and is joined when the block ends, so the file it reads is idle after.
+    ``enabled`` false: the generator is iterated on the caller's thread."""
+
+    _DONE = object()
+
+    def __init__(self, items: Iterator, enabled: bool = True, depth: int = 1) -> None:
+        import queue
+        import threading
+
+        self._items = items
+        self._thread = None
+        if enabled:
+            self._queue: queue.Queue = queue.Queue(maxsize=depth)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="checkin-read", daemon=True)
+            self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+            self._put((self._DONE, None))
+        except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised there)
+            self._put((self._DONE, exc))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self):
+        if self._thread is None:
+            yield from self._items
+            return
+        while True:
+            item, exc = self._queue.get()
+            if item is self._DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+
+
 def stage_checkins_columnar(
     conn, file_id: int, stream, path: Path | None = None, received_at: dt.datetime | None = None
 ) -> int:
@@ -750,7 +823,10 @@ def _stage_checkins_columnar(
         cur.execute("delete from staging.checkin where file_id = %s", (file_id,))
         cur.execute("delete from staging.checkin_identity where file_id = %s", (file_id,))
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
-        with columnar._Ahead(columnar.COPY_AHEAD) as ahead:
+
+        def typed_batches() -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
+            # read, typed and the facts not written before: on the reading thread (_ReadAhead)
+            nonlocal seen
             batches = columnar.read_batches(spec("checkins"), stream, path, checked_as_read=checked_as_read)
             for frame in batches:
                 staged, facts = checkin_frames(frame, file_id)
@@ -764,6 +840,10 @@ def _stage_checkins_columnar(
                         seen = facts.select(keys)
                     else:
                         seen = pl.concat([seen, facts.select(keys)])
+                yield frame.height, staged, facts
+
+        with columnar._Ahead(columnar.COPY_AHEAD) as ahead, _ReadAhead(typed_batches(), READ_AHEAD) as read:
+            for height, staged, facts in read:
                 staged = person_keys.add(staged)
                 codes = aside = None
                 if context is not None:
@@ -792,7 +872,7 @@ def _stage_checkins_columnar(
                     columnar.copy_frame(cur, "staging.checkin", staged)
 
                 ahead.submit(write)
-                total += frame.height
+                total += height
         if total:
             # the statistics the rules, profile and merge plans read (every column of 500k rows: 1.9 s
             # and 1.5 s; these few: see docs/performance.md)
