@@ -19,7 +19,9 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import os
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from covidsync import sqlfiles
@@ -159,6 +161,62 @@ def new_facts(facts, seen):
     return facts, as_text if seen is None else pl.concat([seen, as_text])
 
 
+#: batches read and typed on a background thread, one ahead of the one being split and written
+#: (``COVIDSYNC_INGEST_READ_AHEAD=0`` turns it off): polars releases the GIL, so the second core reads and types
+#: batch n+1 while batch n is split and sent (issue 24, e30-decl)
+READ_AHEAD = os.environ.get("COVIDSYNC_INGEST_READ_AHEAD", "1") != "0"
+
+
+def _read_ahead(items: Iterator, enabled: bool) -> Iterator:
+    """``items`` produced on a background thread at most one ahead of the caller (a queue of one: memory holds
+    one batch more), in order; an exception of the producer is raised here, in its place. When the caller stops
+    early (its own exception, or it closes this generator), the producer is stopped and joined before this
+    returns, so nothing runs behind the caller's back (the caller may read the file again)."""
+    if not enabled:
+        yield from items
+        return
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # noqa: BLE001 (raised again on the caller's thread)
+            put((None, exc))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="stage-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = ready.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _stage_declarations(
     conn, f: FileRow, stream, path: Path | None, *, checked_as_read: bool, direct: DirectRead | None = None
 ) -> int:
@@ -174,25 +232,34 @@ def _stage_declarations(
     context = declaration_frame_rules.context(conn, f.received_at)
     person_keys = checkins.PersonKeys()
     seen = None
+
+    def typed_batches():
+        """Each batch read, typed, coded and keyed (no database: on the reading thread, :func:`_read_ahead`)."""
+        nonlocal seen
+        batches = columnar.read_batches(
+            declarations, stream, path, BATCH_ROWS or columnar.BATCH_ROWS, checked_as_read=checked_as_read
+        )
+        for frame in batches:
+            sent = frame.select("row_number", *names)
+            staged, facts = declaration_frames(frame, f.file_id)
+            codes = declaration_frame_rules.row_codes(sent, staged, context)
+            flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
+            raws = flagged.select("row_number", columnar.raw_json(names).alias("raw"))
+            staged = staged.drop(_CODES_ONLY).join(raws, on="row_number", how="left", maintain_order="left")
+            staged = core_values(person_keys.add(staged), codes, context)
+            facts, seen = new_facts(facts, seen)
+            yield sent, staged, codes, facts
+
     total = 0
     with conn.cursor() as cur:
         for table in ("declaration", "declaration_identity", "row_check"):
             cur.execute(f"delete from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
-        with columnar._SpillWriter(spill_path(f)) as spill, columnar._Ahead(columnar.COPY_AHEAD) as ahead:
-            batches = columnar.read_batches(
-                declarations, stream, path, BATCH_ROWS or columnar.BATCH_ROWS, checked_as_read=checked_as_read
-            )
-            for frame in batches:
-                sent = frame.select("row_number", *names)
-                staged, facts = declaration_frames(frame, f.file_id)
-                codes = declaration_frame_rules.row_codes(sent, staged, context)
-                flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
-                raws = flagged.select("row_number", columnar.raw_json(names).alias("raw"))
-                staged = staged.drop(_CODES_ONLY).join(
-                    raws, on="row_number", how="left", maintain_order="left"
-                )
-                staged = core_values(person_keys.add(staged), codes, context)
-                facts, seen = new_facts(facts, seen)
+        with (
+            columnar._SpillWriter(spill_path(f)) as spill,
+            columnar._Ahead(columnar.COPY_AHEAD) as ahead,
+            closing(_read_ahead(typed_batches(), READ_AHEAD)) as prepared,
+        ):
+            for sent, staged, codes, facts in prepared:
                 core = None
                 if direct is not None:  # the rows no set rule needs straight into core (ingest_direct)
                     staged, core = direct.split(cur, ahead, staged, codes)
@@ -213,7 +280,7 @@ def _stage_declarations(
                     spill.write(sent)
 
                 ahead.submit(write)
-                total += frame.height
+                total += sent.height
         # the spec's analyze_min_rows leaves ANALYZE to this hook (as check-ins do): the spec's columns, and of
         # the persons' facts only those the person merge groups and joins by (issue 24: ANALYZE of every column
         # of staging.declaration_identity, as the engine does an extra staging table, took 0.4-0.7 s of a 100k
