@@ -260,13 +260,16 @@ def _stage_declarations(
             closing(_read_ahead(typed_batches(), READ_AHEAD)) as prepared,
         ):
             for sent, staged, codes, facts in prepared:
-                core = None
+                core = persons = None
                 if direct is not None:  # the rows no set rule needs straight into core (ingest_direct)
-                    staged, core = direct.split(cur, ahead, staged, codes)
+                    staged, core, persons = direct.split(cur, ahead, staged, codes)
 
-                def write(staged=staged, codes=codes, facts=facts, sent=sent, core=core) -> None:
+                def write(
+                    staged=staged, codes=codes, facts=facts, sent=sent, core=core, persons=persons
+                ) -> None:
                     if core is not None and core.height:
                         columnar.copy_frame(cur, "core.declaration", core)
+                        columnar.copy_frame(cur, "pg_temp.declaration_direct_person", persons)
                     if staged.height:
                         columnar.copy_frame(cur, "staging.declaration", staged)
                     if codes.height:
@@ -499,6 +502,13 @@ class DirectRead:
             self.rebuild = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT["declaration_merge"])
             cur.execute("select exists (select 1 from core.declaration)")
             self.has_existing = cur.fetchone()[0]
+            # the persons of the rows in core, counted batch by batch and written with their batch (on the writer
+            # thread, not at the merge): declaration_person_key_direct.sql sums them by person
+            cur.execute(
+                "create temporary table declaration_direct_person (person_kind text, identifier text, "
+                "person_key text, first_seen_at timestamptz, last_seen_at timestamptz, loadable_rows bigint) "
+                "on commit drop"
+            )
 
     def restart(self, result) -> None:
         """Nothing of the file read yet (its rows in core deleted by the caller), counted into ``result``."""
@@ -507,7 +517,6 @@ class DirectRead:
         self.result = result
         self.seen = columnar._Seen()  # every key of the file so far
         self.in_core = columnar._Seen()  # the keys of the rows written to core
-        self.persons: list = []
 
     def split(self, cur, ahead, staged, codes):
         """(the batch's rows for staging, its rows for core as core.declaration holds them). A row goes to
@@ -560,15 +569,12 @@ class DirectRead:
         mask = pl.Series(core_rows)
         direct = staged.filter(mask)
         self.result.add_profile(PROFILE_COLUMNS, direct)
-        if direct.height:
-            self.persons.append(
-                direct.group_by("person_kind", "identifier").agg(
-                    c("person_key").min(),
-                    c("submitted_at").min().alias("first_seen_at"),
-                    c("submitted_at").max().alias("last_seen_at"),
-                    pl.len().cast(pl.Int64).alias("loadable_rows"),
-                )
-            )
+        persons = direct.group_by("person_kind", "identifier").agg(
+            c("person_key").min(),
+            c("submitted_at").min().alias("first_seen_at"),
+            c("submitted_at").max().alias("last_seen_at"),
+            pl.len().cast(pl.Int64).alias("loadable_rows"),
+        )
         # the yes/no words are staged as text, "t" or "f" (columnar.per_distinct): coalesce(a or b ..., false)
         symptoms = [c(name) == "t" for name in ("fever", "cough", "shortness_of_breath", "sore_throat",
                                                 "loss_of_taste_or_smell")]  # fmt: skip
@@ -585,27 +591,7 @@ class DirectRead:
         self.result.total += staged.height
         self.result.direct += core.height
         self.result.staged += staged.height - core.height
-        return staged.filter(~mask), core
-
-    def person_frame(self):
-        """The persons of the rows in core (one row each: pseudonym, first and last submission, rows)."""
-        import polars as pl
-
-        c = pl.col
-        if not self.persons:
-            return None
-        every = pl.concat(self.persons)
-        self.persons = []
-        return (
-            every.group_by("person_kind", "identifier")
-            .agg(
-                c("person_key").min(),
-                c("first_seen_at").min(),
-                c("last_seen_at").max(),
-                c("loadable_rows").sum(),
-            )
-            .select(_PERSON_COLUMNS)
-        )
+        return staged.filter(~mask), core, persons.select(_PERSON_COLUMNS)
 
 
 def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path):
@@ -622,6 +608,7 @@ def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path):
     except columnar.NotPlain:  # as stage_declarations: read again by the csv module, in the same transaction
         with conn.cursor() as cur:
             cur.execute("delete from core.declaration where source_file_id = %s", (f.file_id,))
+            cur.execute("truncate pg_temp.declaration_direct_person")
         result = columnar.DirectResult()
         direct.restart(result)
         _stage_declarations(conn, f, stream, path, checked_as_read=False, direct=direct)
@@ -636,16 +623,7 @@ def merge_direct(cur, f: FileRow, params: dict, read) -> int:
     (``declaration_person_key_direct.sql``), then the merge of :func:`merge_declarations` for the staged
     loadable rows (``take_back`` false: the file's rows in core stay), the first load's indexes built by sort;
     return the staged rows inserted into core."""
-    from covidsync.ingest import columnar
-
     direct: DirectRead = read.declarations
-    cur.execute(
-        "create temporary table declaration_direct_person (person_kind text, identifier text, person_key text, "
-        "first_seen_at timestamptz, last_seen_at timestamptz, loadable_rows bigint) on commit drop"
-    )
-    persons = direct.person_frame()
-    if persons is not None:
-        columnar.copy_frame(cur, "pg_temp.declaration_direct_person", persons)
     cur.execute(sql_text("declaration_person_key_direct"), params)
     merge_declarations(cur, f, params, direct=True, rebuild=direct.rebuild)
     cur.execute("select count(*) from staging.declaration_loadable where file_id = %s", (f.file_id,))
