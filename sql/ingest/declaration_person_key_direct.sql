@@ -1,8 +1,8 @@
 -- checkin_person_key.sql's table of person keys for a declarations file read straight into core (issue 16,
 -- e18-decl-direct): one row per distinct person key among its loadable rows, the staged ones
 -- (staging.declaration_loadable) and those written into core by their batches, which come here counted per
--- person as the batches were read (pg_temp.declaration_direct_person: the staged pseudonym, the first and last
--- submission, the rows). Every row of such a file was staged by this code with its pseudonym (no older stage:
+-- person and batch, written with each batch (pg_temp.declaration_direct_person: the staged pseudonym, the first
+-- and last submission, the rows; a person of several batches has a row each, summed here). Every row of such a file was staged by this code with its pseudonym (no older stage:
 -- the file was received), so no pseudonym is computed here. Parameters: file_id.
 create temporary table declaration_person_key on commit drop as
 select

@@ -19,7 +19,9 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import os
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from covidsync import sqlfiles
@@ -159,6 +161,62 @@ def new_facts(facts, seen):
     return facts, as_text if seen is None else pl.concat([seen, as_text])
 
 
+#: batches read and typed on a background thread, one ahead of the one being split and written
+#: (``COVIDSYNC_INGEST_READ_AHEAD=0`` turns it off): polars releases the GIL, so the second core reads and types
+#: batch n+1 while batch n is split and sent (issue 24, e30-decl)
+READ_AHEAD = os.environ.get("COVIDSYNC_INGEST_READ_AHEAD", "1") != "0"
+
+
+def _read_ahead(items: Iterator, enabled: bool) -> Iterator:
+    """``items`` produced on a background thread at most one ahead of the caller (a queue of one: memory holds
+    one batch more), in order; an exception of the producer is raised here, in its place. When the caller stops
+    early (its own exception, or it closes this generator), the producer is stopped and joined before this
+    returns, so nothing runs behind the caller's back (the caller may read the file again)."""
+    if not enabled:
+        yield from items
+        return
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # noqa: BLE001 (raised again on the caller's thread)
+            put((None, exc))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="stage-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = ready.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _stage_declarations(
     conn, f: FileRow, stream, path: Path | None, *, checked_as_read: bool, direct: DirectRead | None = None
 ) -> int:
@@ -174,32 +232,44 @@ def _stage_declarations(
     context = declaration_frame_rules.context(conn, f.received_at)
     person_keys = checkins.PersonKeys()
     seen = None
+
+    def typed_batches():
+        """Each batch read, typed, coded and keyed (no database: on the reading thread, :func:`_read_ahead`)."""
+        nonlocal seen
+        batches = columnar.read_batches(
+            declarations, stream, path, BATCH_ROWS or columnar.BATCH_ROWS, checked_as_read=checked_as_read
+        )
+        for frame in batches:
+            sent = frame.select("row_number", *names)
+            staged, facts = declaration_frames(frame, f.file_id)
+            codes = declaration_frame_rules.row_codes(sent, staged, context)
+            flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
+            raws = flagged.select("row_number", columnar.raw_json(names).alias("raw"))
+            staged = staged.drop(_CODES_ONLY).join(raws, on="row_number", how="left", maintain_order="left")
+            staged = core_values(person_keys.add(staged), codes, context)
+            facts, seen = new_facts(facts, seen)
+            yield sent, staged, codes, facts
+
     total = 0
     with conn.cursor() as cur:
         for table in ("declaration", "declaration_identity", "row_check"):
             cur.execute(f"delete from staging.{table} where file_id = %s", (f.file_id,))  # noqa: S608
-        with columnar._SpillWriter(spill_path(f)) as spill, columnar._Ahead(columnar.COPY_AHEAD) as ahead:
-            batches = columnar.read_batches(
-                declarations, stream, path, BATCH_ROWS or columnar.BATCH_ROWS, checked_as_read=checked_as_read
-            )
-            for frame in batches:
-                sent = frame.select("row_number", *names)
-                staged, facts = declaration_frames(frame, f.file_id)
-                codes = declaration_frame_rules.row_codes(sent, staged, context)
-                flagged = sent.filter(pl.col("row_number").is_in(codes["row_number"].unique().implode()))
-                raws = flagged.select("row_number", columnar.raw_json(names).alias("raw"))
-                staged = staged.drop(_CODES_ONLY).join(
-                    raws, on="row_number", how="left", maintain_order="left"
-                )
-                staged = core_values(person_keys.add(staged), codes, context)
-                facts, seen = new_facts(facts, seen)
-                core = None
+        with (
+            columnar._SpillWriter(spill_path(f)) as spill,
+            columnar._Ahead(columnar.COPY_AHEAD) as ahead,
+            closing(_read_ahead(typed_batches(), READ_AHEAD)) as prepared,
+        ):
+            for sent, staged, codes, facts in prepared:
+                core = persons = None
                 if direct is not None:  # the rows no set rule needs straight into core (ingest_direct)
-                    staged, core = direct.split(cur, ahead, staged, codes)
+                    staged, core, persons = direct.split(cur, ahead, staged, codes)
 
-                def write(staged=staged, codes=codes, facts=facts, sent=sent, core=core) -> None:
+                def write(
+                    staged=staged, codes=codes, facts=facts, sent=sent, core=core, persons=persons
+                ) -> None:
                     if core is not None and core.height:
                         columnar.copy_frame(cur, "core.declaration", core)
+                        columnar.copy_frame(cur, "pg_temp.declaration_direct_person", persons)
                     if staged.height:
                         columnar.copy_frame(cur, "staging.declaration", staged)
                     if codes.height:
@@ -213,7 +283,7 @@ def _stage_declarations(
                     spill.write(sent)
 
                 ahead.submit(write)
-                total += frame.height
+                total += sent.height
         # the spec's analyze_min_rows leaves ANALYZE to this hook (as check-ins do): the spec's columns, and of
         # the persons' facts only those the person merge groups and joins by (issue 24: ANALYZE of every column
         # of staging.declaration_identity, as the engine does an extra staging table, took 0.4-0.7 s of a 100k
@@ -432,6 +502,13 @@ class DirectRead:
             self.rebuild = _secondary_indexes_off(cur, FIRST_LOAD_BY_SORT["declaration_merge"])
             cur.execute("select exists (select 1 from core.declaration)")
             self.has_existing = cur.fetchone()[0]
+            # the persons of the rows in core, counted batch by batch and written with their batch (on the writer
+            # thread, not at the merge): declaration_person_key_direct.sql sums them by person
+            cur.execute(
+                "create temporary table declaration_direct_person (person_kind text, identifier text, "
+                "person_key text, first_seen_at timestamptz, last_seen_at timestamptz, loadable_rows bigint) "
+                "on commit drop"
+            )
 
     def restart(self, result) -> None:
         """Nothing of the file read yet (its rows in core deleted by the caller), counted into ``result``."""
@@ -440,7 +517,6 @@ class DirectRead:
         self.result = result
         self.seen = columnar._Seen()  # every key of the file so far
         self.in_core = columnar._Seen()  # the keys of the rows written to core
-        self.persons: list = []
 
     def split(self, cur, ahead, staged, codes):
         """(the batch's rows for staging, its rows for core as core.declaration holds them). A row goes to
@@ -493,15 +569,12 @@ class DirectRead:
         mask = pl.Series(core_rows)
         direct = staged.filter(mask)
         self.result.add_profile(PROFILE_COLUMNS, direct)
-        if direct.height:
-            self.persons.append(
-                direct.group_by("person_kind", "identifier").agg(
-                    c("person_key").min(),
-                    c("submitted_at").min().alias("first_seen_at"),
-                    c("submitted_at").max().alias("last_seen_at"),
-                    pl.len().cast(pl.Int64).alias("loadable_rows"),
-                )
-            )
+        persons = direct.group_by("person_kind", "identifier").agg(
+            c("person_key").min(),
+            c("submitted_at").min().alias("first_seen_at"),
+            c("submitted_at").max().alias("last_seen_at"),
+            pl.len().cast(pl.Int64).alias("loadable_rows"),
+        )
         # the yes/no words are staged as text, "t" or "f" (columnar.per_distinct): coalesce(a or b ..., false)
         symptoms = [c(name) == "t" for name in ("fever", "cough", "shortness_of_breath", "sore_throat",
                                                 "loss_of_taste_or_smell")]  # fmt: skip
@@ -518,27 +591,7 @@ class DirectRead:
         self.result.total += staged.height
         self.result.direct += core.height
         self.result.staged += staged.height - core.height
-        return staged.filter(~mask), core
-
-    def person_frame(self):
-        """The persons of the rows in core (one row each: pseudonym, first and last submission, rows)."""
-        import polars as pl
-
-        c = pl.col
-        if not self.persons:
-            return None
-        every = pl.concat(self.persons)
-        self.persons = []
-        return (
-            every.group_by("person_kind", "identifier")
-            .agg(
-                c("person_key").min(),
-                c("first_seen_at").min(),
-                c("last_seen_at").max(),
-                c("loadable_rows").sum(),
-            )
-            .select(_PERSON_COLUMNS)
-        )
+        return staged.filter(~mask), core, persons.select(_PERSON_COLUMNS)
 
 
 def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path):
@@ -555,6 +608,7 @@ def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path):
     except columnar.NotPlain:  # as stage_declarations: read again by the csv module, in the same transaction
         with conn.cursor() as cur:
             cur.execute("delete from core.declaration where source_file_id = %s", (f.file_id,))
+            cur.execute("truncate pg_temp.declaration_direct_person")
         result = columnar.DirectResult()
         direct.restart(result)
         _stage_declarations(conn, f, stream, path, checked_as_read=False, direct=direct)
@@ -569,16 +623,7 @@ def merge_direct(cur, f: FileRow, params: dict, read) -> int:
     (``declaration_person_key_direct.sql``), then the merge of :func:`merge_declarations` for the staged
     loadable rows (``take_back`` false: the file's rows in core stay), the first load's indexes built by sort;
     return the staged rows inserted into core."""
-    from covidsync.ingest import columnar
-
     direct: DirectRead = read.declarations
-    cur.execute(
-        "create temporary table declaration_direct_person (person_kind text, identifier text, person_key text, "
-        "first_seen_at timestamptz, last_seen_at timestamptz, loadable_rows bigint) on commit drop"
-    )
-    persons = direct.person_frame()
-    if persons is not None:
-        columnar.copy_frame(cur, "pg_temp.declaration_direct_person", persons)
     cur.execute(sql_text("declaration_person_key_direct"), params)
     merge_declarations(cur, f, params, direct=True, rebuild=direct.rebuild)
     cur.execute("select count(*) from staging.declaration_loadable where file_id = %s", (f.file_id,))

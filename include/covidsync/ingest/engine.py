@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import logging
+import operator
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -729,11 +731,27 @@ def clear_staging(conn, f: FileRow) -> None:
 
 
 def problem_rows(conn, f: FileRow, file_codes: list[str]):
-    """errors.csv lines: file codes first, then each row problem with the value masked where it is identity."""
+    """errors.csv lines: file codes first, then each row problem with the value masked where it is identity (as
+    tuples: a dry run's; the reports write :func:`problem_lines`' frames)."""
+    for item in problem_lines(conn, f, file_codes):
+        if isinstance(item, tuple):
+            yield item
+        else:
+            yield from item.iter_rows()
+
+
+#: row problems read and turned into errors.csv lines this many at a time (memory stays flat for big files)
+PROBLEM_CHUNK_ROWS = 50_000
+
+
+def problem_lines(conn, f: FileRow, file_codes: list[str]):
+    """errors.csv lines: the file codes' first (tuples), then the row problems in frames of up to
+    :data:`PROBLEM_CHUNK_ROWS` lines (:func:`problem_frame`: messages and masks as column expressions, no
+    Python call per row), in the order of the report."""
     spec = f.spec
     yield from _file_code_lines(f, file_codes)
     with conn.cursor(name=f"problems_{f.file_id}") as cur:  # server-side: flat memory for big files
-        cur.itersize = 5000
+        cur.itersize = PROBLEM_CHUNK_ROWS
         cur.execute(
             f"""
             select q.row_number, q.column_name, q.code, q.severity,
@@ -746,9 +764,52 @@ def problem_rows(conn, f: FileRow, file_codes: list[str]):
             """,  # noqa: S608 (table and expression from the spec)
             (f.file_id,),
         )
-        for row_number, column, code, severity, value in cur:
-            yield _problem_line(spec, row_number, column, code, severity, value)
+        while rows := cur.fetchmany(PROBLEM_CHUNK_ROWS):
+            yield problem_frame(spec, rows)
     conn.rollback()
+
+
+_PROBLEM_SCHEMA = {
+    "row_number": "Int64",
+    "column": "String",
+    "code": "String",
+    "severity": "String",
+    "value": "String",
+}
+
+
+def problem_frame(spec: DatasetSpec, rows, *, file_id: bool = False):
+    """Row problems ``(row_number, column, code, severity, value)`` as errors.csv lines (a polars frame of
+    :data:`covidsync.ingest.sender_report.ERRORS_COLUMNS`), as :func:`_problem_line` makes each: the value
+    masked (``covidsync.domain.text.mask``) where its column is identity, then appended to the code's
+    messages; every expression once per frame (issue 24, e30-decl: 9,000 lines took 0.08 s one by one).
+    ``file_id``: each row starts with its file's id (a group's rows, :class:`_GroupProblems`), left out."""
+    import polars as pl
+
+    from covidsync.domain.codes import ROW_CODES
+
+    c = pl.col
+    schema = {k: getattr(pl, v) for k, v in _PROBLEM_SCHEMA.items()}
+    frame = pl.DataFrame(rows, schema={"file_id": pl.Int64, **schema} if file_id else schema, orient="row")
+    codes = frame.get_column("code").unique().to_list()
+    value = c("value")
+    masked = value.str.slice(-4).str.pad_start(value.str.len_chars(), "*").fill_null("")
+    shown = pl.when(c("column").is_in(sorted(spec.identity_columns))).then(masked).otherwise(value)
+    shown = pl.when(shown.is_not_null() & (shown != "")).then(shown)
+
+    def message(attribute: str, label: str):
+        words = {code: getattr(ROW_CODES[code], attribute) for code in codes}
+        text = c("code").replace_strict(words, return_dtype=pl.String)
+        return pl.concat_str(text, pl.concat_str(pl.lit(f" ({label}: "), shown, pl.lit(")")).fill_null(""))
+
+    return frame.select(
+        "row_number",
+        "column",
+        "code",
+        "severity",
+        message("message_vi", "giá trị").alias("message_vi"),
+        message("message_en", "value").alias("message_en"),
+    )
 
 
 def _file_code_lines(f: FileRow, file_codes: list[str]):
@@ -810,7 +871,7 @@ REPORT_COUNTS = """
     from ops.landing_file"""
 
 
-def report_and_move(conn, f: FileRow, rows_for_report: Callable = problem_rows, *, counts=None) -> dict:
+def report_and_move(conn, f: FileRow, rows_for_report: Callable = problem_lines, *, counts=None) -> dict:
     """The sender's reports for a finished file, then the file to its area; the counts come back. Safe to
     repeat. ``counts``: the file's ``(rows_total, rows_loaded, rows_rejected, rows_with_warnings,
     file_codes)`` as :data:`REPORT_COUNTS` reads them, already read (a group's, :func:`finish_group`)."""
@@ -1130,11 +1191,31 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
             lap("profile")
 
             docs = docs or ("file" if docs_enabled() else "off")
-            result = batch_gate.run_gate(batch_profile, build_docs=docs == "file", store=docs == "store")
-            batch_gate.store_result(conn, f.file_id, spec.suite, result)
-            lap("gx")
-            if not result.success and spec.direct_merge_hook is not None:
-                raise _Fallback  # the staging path reads it again and holds it
+            gate = functools.partial(
+                batch_gate.run_gate, batch_profile, build_docs=docs == "file", store=docs == "store"
+            )
+            merge_params = _params(f, keys_in_order=read.keys_in_order, take_back=False)
+            if spec.direct_merge_hook is not None:
+                # a spec's own merge (e30-decl): its SQL runs while GX validates the profile on another thread
+                # (GX is Python, the merge waits for PostgreSQL); nothing commits before the gate's answer, and a
+                # failed gate rolls all of it back (the staging path reads the file again and holds it)
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(1, thread_name_prefix="gate") as pool:
+                    gating = pool.submit(gate)
+                    try:
+                        inserted = spec.direct_merge_hook(cur, f, merge_params, read)
+                    finally:
+                        gating.exception()  # the gate ends before the transaction does, either way
+                    result = gating.result()
+                batch_gate.store_result(conn, f.file_id, spec.suite, result)
+                lap("gx_and_merge")
+                if not result.success:
+                    raise _Fallback
+            else:
+                result = gate()
+                batch_gate.store_result(conn, f.file_id, spec.suite, result)
+                lap("gx")
             if not result.success:  # held: its rows as the staging path leaves them (for a release)
                 rest = columnar.direct_rows_of(conn, spec, f.file_id)
                 columnar.direct_move_back(conn, spec, f.file_id, rest, spill, read)
@@ -1142,10 +1223,7 @@ def ingest_direct(conn, f: FileRow, *, docs: str | None = None) -> dict | None:
                 conn.commit()
                 return {"status": "held", "reasons": result.failed, "docs_key": result.docs_key}
 
-            merge_params = _params(f, keys_in_order=read.keys_in_order, take_back=False)
-            if spec.direct_merge_hook is not None:
-                inserted = spec.direct_merge_hook(cur, f, merge_params, read)
-            else:
+            if spec.direct_merge_hook is None:
                 for name in spec.merge:
                     cur.execute(spec_sql(cur, spec, name), merge_params)
                 inserted = max(cur.rowcount, 0)
@@ -1796,7 +1874,7 @@ class _GroupProblems:
                 """,  # noqa: S608 (table and expression from the spec)
                 {"ids": ids},
             )
-            runs = itertools.groupby(cur, key=lambda row: row[0])
+            runs = itertools.groupby(cur, key=operator.itemgetter(0))
             self.streams[dataset] = [runs, next(runs, None), {fid: n for n, fid in enumerate(ids)}]
 
     def rows(self, conn, f: FileRow, file_codes: list[str]):
@@ -1807,8 +1885,7 @@ class _GroupProblems:
             current = stream[1] = next(runs, None)
         if current is None or current[0] != f.file_id:
             return
-        for _, row_number, column, code, severity, value in current[1]:
-            yield _problem_line(f.spec, row_number, column, code, severity, value)
+        yield problem_frame(f.spec, list(current[1]), file_id=True)
         stream[1] = next(runs, None)  # (left on this file if its reports failed: the next call skips it)
 
 

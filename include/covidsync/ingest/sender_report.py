@@ -74,20 +74,35 @@ def _as_held(row: tuple) -> tuple:
     )
 
 
+def _frame_as_held(frame):
+    """:func:`_as_held` of every line of a frame of ``ERRORS_COLUMNS``."""
+    import polars as pl
+
+    return frame.with_columns(
+        pl.col("message_vi").cast(pl.String).str.replace_all(_LOADED_VI, _HELD_VI, literal=True),
+        pl.col("message_en").cast(pl.String).str.replace_all(_LOADED_EN, _HELD_EN, literal=True),
+    )
+
+
 def write_reports(
     outbox_folder: Path, result: FileResult, problems: Iterable[tuple] = ()
 ) -> tuple[Path, Path]:
-    """Write both reports; ``problems`` are rows of ``ERRORS_COLUMNS`` (already masked). For a held file, the
-    warning lines say the row was not loaded (the whole file was held), not that it was."""
+    """Write both reports; ``problems`` are rows of ``ERRORS_COLUMNS`` (already masked), each a tuple (or list)
+    or many at once as a polars frame of those columns (:func:`covidsync.ingest.engine.problem_lines`: written
+    by column expressions, :func:`covidsync.textsafe.csv_text`). For a held file, the warning lines say the
+    row was not loaded (the whole file was held), not that it was."""
     result_path = outbox_folder / f"{result.file}.result.json"
     errors_path = outbox_folder / f"{result.file}.errors.csv"
-    if is_held(result):
-        problems = [_as_held(tuple(row)) for row in problems]
+    held = is_held(result)
 
     def write_errors(fh) -> None:
         writer = textsafe.writer(fh)  # cells that start like a formula neutralised (issue 17)
         writer.writerow(ERRORS_COLUMNS)
-        writer.writerows(problems)
+        for item in problems:
+            if isinstance(item, tuple | list):
+                writer.writerow(_as_held(tuple(item)) if held else item)
+            else:
+                fh.write(textsafe.csv_text(_frame_as_held(item) if held else item))
 
     _atomic_write(errors_path, write_errors)
     _atomic_write(result_path, lambda fh: json.dump(asdict(result), fh, ensure_ascii=False, indent=2))
