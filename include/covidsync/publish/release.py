@@ -149,7 +149,36 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
 
     ``status`` is ``unchanged`` (no new release), ``current`` (the new release is what every view shows) or
     ``held`` (kept for an operator; ``failed`` says why). Counts and ids only.
+
+    After a first release commits, its versions are vacuumed (:func:`_vacuum_first_versions`).
     """
+    stored: dict = {}
+    result = _publish_release(conn, rule_set=rule_set, apps=apps, stored=stored)
+    if stored.get("first"):
+        _vacuum_first_versions(conn)
+        _step("vacuum versions")
+    return result
+
+
+def _vacuum_first_versions(conn) -> None:
+    """``vacuum publish.release_version`` after a first release committed (outside its transaction, which a
+    vacuum cannot run in). The first release writes every version page, and its own transaction cannot mark its
+    rows committed: the next reader of each page did, dirtying and writing it again. With autovacuum off (this
+    server) that reader was the next day's release: +1.9-3.3 s of a day at 1M persons (issue 19, branches
+    p14-day and p17-day). The vacuum sets those bits and the pages' all-visible marks once, right after the
+    write. A writer that is not the table's owner gets PostgreSQL's warning and no vacuum: the day then pays as
+    before, and nothing fails."""
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("vacuum publish.release_version")
+    finally:
+        conn.autocommit = autocommit
+
+
+def _publish_release(conn, *, rule_set: str | None, apps: tuple[str, ...] | None, stored: dict) -> dict:
+    """:func:`publish_release`'s transaction; ``stored["first"]`` says a first release stored its rows."""
     global _steps
     rule_set = rule_set or settings.rule_set()
     apps = tuple(apps or CONSUMERS)
@@ -264,6 +293,7 @@ def publish_release(conn, *, rule_set: str | None = None, apps: tuple[str, ...] 
         if first:  # every row is added: stored straight from the candidate rows, no changes' table between
             with _first_settings(cur):  # and hashed as the insert returns them
                 added, first_hashes = _store_first(cur, (latest[0] if latest else 0) + 1, apps)
+                stored["first"] = added > 0
                 changed, removed, status_changed = 0, 0, 0
             cur.execute("drop view publish_candidate")
             _step("store versions")
