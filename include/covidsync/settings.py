@@ -20,7 +20,19 @@ def _path(var: str, default: Callable[[], Path]) -> Path:
     resolved the checkout's path, a dozen ``lstat`` calls, on every call: a small file's steps ask for their
     folders a few dozen times)."""
     value = os.environ.get(var)
-    return Path(value).expanduser().resolve() if value else default()
+    if not value:
+        return default()
+    expanded = os.path.expanduser(value)
+    # each value resolved once a process (and working directory, for a relative one): ``resolve`` is an
+    # ``lstat`` a component, and a small file's steps ask for the same folders about ten times (issue 16)
+    key = (expanded, None if os.path.isabs(expanded) else os.getcwd())
+    found = _RESOLVED.get(key)
+    if found is None:
+        found = _RESOLVED[key] = Path(expanded).resolve()
+    return found
+
+
+_RESOLVED: dict[tuple[str, str | None], Path] = {}
 
 
 def _checkout() -> Path:

@@ -220,8 +220,14 @@ def _history_checks(profile: dict) -> dict[str, dict]:
 
 def profile_frame(profile: dict):
     """The profile as the DataFrame GX validates (see the module docstring), and its suite parameters."""
-    import pandas as pd
+    rows, columns, parameters = profile_rows(profile)
+    return typed_frame(profile["dataset"], rows, columns), parameters
 
+
+def profile_rows(profile: dict) -> tuple[list[dict], list[str], dict]:
+    """:func:`profile_frame` before the DataFrame: its rows (dicts), its columns in order, and its suite
+    parameters. A group's gate stacks many files' rows into one frame (:func:`typed_frame`) and reads each
+    file's own values from its rows (:func:`frame_columns`), without a DataFrame a file (issue 16)."""
     profile = _checked_profile(profile)
     dataset = profile["dataset"]
     metrics: dict[str, Any] = {"part": "metrics"}
@@ -251,12 +257,39 @@ def profile_frame(profile: dict):
         "history_days",
         *(c for c in HISTORY_COLUMNS if c in checks),
     ]
+    return rows, columns, parameters
+
+
+def _numeric_columns(columns: list[str]) -> tuple[str, ...]:
+    return tuple(
+        c for c in columns if c in METRICS or c in HISTORY_COLUMNS or c in ("value_count", "history_days")
+    )
+
+
+def typed_frame(dataset: str, rows: list[dict], columns: list[str]):
+    """The DataFrame of profile rows (one file's, or a group's stacked): the counts and values as float64,
+    the canonical columns as objects."""
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=columns)
-    for column in (*METRICS, "value_count", "history_days", *checks):
+    for column in _numeric_columns(columns):
         frame[column] = frame[column].astype("float64")
     for column in CANONICAL_COLUMNS[dataset]:
         frame[column] = frame[column].astype("object")
-    return frame, parameters
+    return frame
+
+
+def frame_columns(rows: list[dict], columns: list[str]) -> dict[str, list]:
+    """Each column of :func:`typed_frame` of ``rows`` as a list, without the frame: numbers as floats, a
+    missing cell as None (the frame's NaN)."""
+    numeric = set(_numeric_columns(columns))
+    out: dict[str, list] = {}
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        if column in numeric:
+            values = [None if v is None else float(v) for v in values]
+        out[column] = values
+    return out
 
 
 # --- the GX project ----------------------------------------------------------------------------------------

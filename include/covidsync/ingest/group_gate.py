@@ -18,8 +18,10 @@ fails, each file of it is validated alone (:func:`run_gate`), so one file can ne
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,13 +41,13 @@ def run_group_gate(profiles: list[dict], *, store: bool = False, deferred: list 
     results: list[Any] = [None] * len(profiles)
     buckets: dict[tuple[str, str], list[tuple[int, Any, dict]]] = {}
     for index, profile in enumerate(profiles):
-        try:
-            frame, parameters = batch_gate.profile_frame(profile)
+        try:  # the file's profile rows; one frame for the files validated together (_validate_stacked)
+            rows, columns, parameters = batch_gate.profile_rows(profile)
         except Exception as exc:  # noqa: BLE001 (that file's error; the others go on)
             results[index] = exc
             continue
         key = (profile["dataset"], json.dumps(parameters, sort_keys=True, default=str))
-        buckets.setdefault(key, []).append((index, frame, parameters))
+        buckets.setdefault(key, []).append((index, (rows, columns), parameters))
     for (dataset, _), members in buckets.items():
         try:
             for index, result in _validate_stacked(
@@ -63,12 +65,15 @@ def run_group_gate(profiles: list[dict], *, store: bool = False, deferred: list 
 
 
 def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, store: bool, deferred=None):
-    import pandas as pd
-
+    """Validate the members' profile rows stacked in one frame; yield each member's own result. Each file's
+    values are read from its rows as lists (:func:`covidsync.ingest.batch_gate.frame_columns`): a
+    DataFrame a file, its casts and its ``loc`` per expectation were most of a small file's gate."""
     name = batch_gate.suite_name(dataset)
     project = batch_gate._project()
-    frames = [frame for _, frame, _ in members]
-    stacked = pd.concat(frames, ignore_index=True)
+    columns = members[0][1][1]
+    if any(cols != columns for _, (_, cols), _ in members):
+        raise ValueError("the profiles of one validation have different columns")
+    stacked = batch_gate.typed_frame(dataset, [row for _, (rows, _), _ in members for row in rows], columns)
     parameters = members[0][2]
     batch = project.batch_definition.get_batch(batch_parameters={"dataframe": stacked})
     group = batch.validate(
@@ -84,15 +89,18 @@ def _validate_stacked(dataset: str, members: list, profiles: list[dict], *, stor
     # over each list, not one per file: a group's value rows make these lists long)
     bounds = []
     start = 0
-    for _, frame, _ in members:
+    for _, (rows, _), _ in members:
         bounds.append(start)
-        start += len(frame)
+        start += len(rows)
     unexpected_by_member = [_by_member(item, bounds) for item in group.results]
-    for position, (index, frame, _) in enumerate(members):
+    for position, (index, (rows, _), _) in enumerate(members):
         profile = profiles[index]
-        own = _file_result(group, stacked, frame, [u.get(position, []) for u in unexpected_by_member])
+        values = batch_gate.frame_columns(rows, columns)
+        own = _file_result(
+            group, values, bounds[position], [u.get(position, []) for u in unexpected_by_member]
+        )
         result = batch_gate._summarise(
-            own, frame, profile, batch_gate._history_checks(profile), observed=_observer(frame)
+            own, None, profile, batch_gate._history_checks(profile), observed=_observer(values)
         )
         if store:
             result.docs_key = _store(project, checkpoint, definition, own, profile, deferred)
@@ -110,10 +118,10 @@ def _by_member(item, bounds: list[int]) -> dict[int, list[int]]:
     return out
 
 
-def _observer(frame):
-    """:func:`covidsync.ingest.batch_gate._observed` of ``frame`` for any column, with the frame read into
-    lists once (pandas' indexing per expectation and file was a fifth of a small file's gate)."""
-    columns = frame.to_dict("list")
+def _observer(columns: dict[str, list]):
+    """:func:`covidsync.ingest.batch_gate._observed` of a file's profile frame for any column, from its
+    columns as lists (:func:`covidsync.ingest.batch_gate.frame_columns`; pandas' indexing per expectation
+    and file was a fifth of a small file's gate)."""
     present = {name: [i for i, v in enumerate(values) if not _missing(v)] for name, values in columns.items()}
     parts = columns.get("part", [])
 
@@ -131,15 +139,15 @@ def _observer(frame):
 
 
 def _missing(value) -> bool:
-    """pandas' ``isna`` of one cell (None, NaN, NaT)."""
-    import pandas as pd
+    """pandas' ``isna`` of one cell of a profile's columns as lists: None, or a float NaN (the lists hold
+    floats, text and None only: :func:`covidsync.ingest.batch_gate.frame_columns`)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
-
-def _file_result(group, stacked, frame, unexpected_rows: list[list[int]]):
+def _file_result(group, columns: dict[str, list], start: int, unexpected_rows: list[list[int]]):
     """The file's own suite result: each expectation judged on the file's rows of the stacked frame
-    (``unexpected_rows``: each expectation's unexpected rows of the stacked frame that are the file's)."""
+    (``columns``: the file's columns as lists; its rows start at ``start`` in the stacked frame;
+    ``unexpected_rows``: each expectation's unexpected rows of the stacked frame that are the file's)."""
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResult,
         ExpectationValidationResult,
@@ -149,10 +157,11 @@ def _file_result(group, stacked, frame, unexpected_rows: list[list[int]]):
     for item, unexpected in zip(group.results, unexpected_rows, strict=True):
         column = item.expectation_config.kwargs.get("column")
         raised = bool(item.exception_info and item.exception_info.get("raised_exception"))
-        if raised or column is None or column not in frame.columns:
+        if raised or column is None or column not in columns:
             success, result = item.success, {}
         else:
-            success, result = not unexpected, _counts(frame[column], stacked.loc[unexpected, column])
+            values = columns[column]
+            success, result = not unexpected, _counts(values, [values[i - start] for i in unexpected])
         items.append(
             ExpectationValidationResult(
                 success=success,
@@ -179,17 +188,18 @@ def _file_result(group, stacked, frame, unexpected_rows: list[list[int]]):
     )
 
 
-def _counts(column, unexpected) -> dict:
-    """GX's BASIC result of a per-row expectation, for one file's rows."""
-    total = len(column)
-    missing = int(column.isna().sum())
+def _counts(values: list, unexpected: list) -> dict:
+    """GX's BASIC result of a per-row expectation, for one file's rows (``values``: its column, None where
+    missing; ``unexpected``: its values that failed)."""
+    total = len(values)
+    missing = sum(1 for v in values if _missing(v))
     present = total - missing
     bad = len(unexpected)
     return {
         "element_count": total,
         "missing_count": missing,
         "missing_percent": 100.0 * missing / total if total else None,
-        "partial_unexpected_list": [batch_gate._jsonable(v) for v in list(unexpected)[:PARTIAL_UNEXPECTED]],
+        "partial_unexpected_list": [batch_gate._jsonable(v) for v in unexpected[:PARTIAL_UNEXPECTED]],
         "unexpected_count": bad,
         "unexpected_percent": 100.0 * bad / present if present else None,
         "unexpected_percent_nonmissing": 100.0 * bad / present if present else None,
@@ -224,10 +234,80 @@ def store_results(conn, items: list[tuple[int, str, Any]]) -> None:
 
 
 def store_deferred(pending: list) -> None:
-    """Write the results :func:`run_group_gate` left in ``deferred`` to the GX store, in order."""
+    """Write the results :func:`run_group_gate` left in ``deferred`` to the GX store, in order, each
+    serialised by :class:`_Serialiser` (the same bytes as GX's store writes) and written as the store does."""
     store = batch_gate._project().context.validation_results_store
+    serialise = _Serialiser(store)
     for key, own in pending:
-        store.set(key, own)
+        store._validate_key(key)
+        store._store_backend.set(store.key_to_tuple(key), serialise(own))
+
+
+class _Serialiser:
+    """GX's ``ValidationResultsStore.serialize`` of a group's results, the same bytes at a fraction of the
+    cost (issue 16, e32-small). GX deep-copies each result five times over and passes every expectation's
+    configuration through marshmallow for each file (3-5 ms a file, a third of a small file's GX work), yet
+    a group's files share their expectation configurations (:func:`_file_result` reuses the group's):
+    only each item's success, result and exception, and the suite's success, statistics and meta are a
+    file's own. So the first result with configurations not seen yet is serialised by GX, each of its
+    configurations' JSON is kept (by the configuration object), and the same result is serialised again
+    from those: if the two texts differ in any byte, every result of the group is serialised by GX. The
+    others are built from the kept configurations and GX's own ``convert_to_json_serializable`` of the
+    file's parts, then ``json.dumps`` as GX's schema dumps (``indent=2, sort_keys=True``)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.configs: dict[int, tuple[object, object]] = {}  # id(configuration) -> (it, its JSON)
+        self.trusted = True
+
+    def __call__(self, own) -> str:
+        if not self.trusted:
+            return self.store.serialize(own)
+        text = self._fast(own)
+        if text is not None:
+            return text
+        text = self.store.serialize(own)  # new configurations: learnt from GX's text, then checked
+        try:
+            document = json.loads(text)
+            for item, entry in zip(own.results, document["results"], strict=True):
+                config = item.expectation_config
+                self.configs[id(config)] = (config, entry["expectation_config"])
+            same = self._fast(own) == text
+        except Exception:  # noqa: BLE001 (a shape not foreseen: GX serialises the group)
+            log.warning("GX results of an unforeseen shape: serialised by GX", exc_info=True)
+            same = False
+        if not same:
+            log.warning("a GX result serialised apart differs from GX's text: the group's serialised by GX")
+            self.trusted = False
+        return text
+
+    def _fast(self, own) -> str | None:
+        from great_expectations.util import convert_to_json_serializable as plain
+
+        items = []
+        for item in own.results:
+            known = self.configs.get(id(item.expectation_config))
+            if known is None or known[0] is not item.expectation_config or item.rendered_content is not None:
+                return None
+            items.append(
+                {
+                    "success": item.success,
+                    "expectation_config": known[1],
+                    "result": plain(copy.deepcopy(item.result)),
+                    "meta": plain(copy.deepcopy(item.meta)),
+                    "exception_info": plain(copy.deepcopy(item.exception_info)),
+                }
+            )
+        document = {
+            "success": own.success,
+            "results": items,
+            "suite_name": own.suite_name,
+            "suite_parameters": plain(copy.deepcopy(own.suite_parameters)),
+            "statistics": plain(copy.deepcopy(own.statistics)),
+            "meta": plain(copy.deepcopy(own.meta)),
+            "id": None if own.id is None else str(own.id),
+        }
+        return json.dumps(document, indent=2, sort_keys=True)
 
 
 def _store(project, checkpoint, definition, own, profile: dict, deferred=None):

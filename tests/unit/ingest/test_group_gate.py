@@ -130,3 +130,82 @@ def test_stored_results_are_each_files_own_page(gx_dir):
     assert failed[0].result["partial_unexpected_list"] == [1.0]
     index = batch_gate.build_group_docs(keys)
     assert all(list((index.parent / "validations").rglob(f"{k.run_id.run_name}/*/*.html")) for k in keys)
+
+
+def _reference_counts(column, unexpected) -> dict:
+    """The per-file counts as e12-smallfiles computed them, from the file's own frame (pandas)."""
+    total, missing = len(column), int(column.isna().sum())
+    present, bad = total - missing, len(unexpected)
+    return {
+        "element_count": total,
+        "missing_count": missing,
+        "missing_percent": 100.0 * missing / total if total else None,
+        "partial_unexpected_list": [batch_gate._jsonable(v) for v in list(unexpected)[:20]],
+        "unexpected_count": bad,
+        "unexpected_percent": 100.0 * bad / present if present else None,
+        "unexpected_percent_nonmissing": 100.0 * bad / present if present else None,
+        "unexpected_percent_total": 100.0 * bad / total if total else None,
+    }
+
+
+def test_a_files_stored_result_is_its_own_frames_and_gx_writes_the_same_bytes(gx_dir):
+    """Issue 16 (e32-small): a group's files are read from their profile rows as lists, not a DataFrame a
+    file, and their stored results serialised apart from GX. Each file's stored result is the one its own
+    frame gives (GX's COMPLETE validation of that frame alone, counted as before), the stacked frame is
+    the per-file frames concatenated, and the text stored is byte for byte what GX's store writes."""
+    import pandas as pd
+
+    profiles = [
+        profile(VACCINATIONS, 21),
+        profile(VACCINATIONS, 22, rows_rejected=150, rejected_share=0.3),
+        profile(VACCINATIONS, 23, value_counts={"vaccine_code": {"Pfizer": 4, "x": 3, "EU/1/21/1529": 486}}),
+        profile(VACCINATIONS, 24, duplicate_keys=2, null_keys=1, value_counts={"gender": {"x": 1, "y": 2}}),
+        profile(VACCINATIONS, 25, value_counts={"dose_number": {}}),  # a column without values
+        profile(VACCINATIONS, 26),
+    ]
+    frames = [batch_gate.profile_frame(p)[0] for p in profiles]
+    rows = [batch_gate.profile_rows(p) for p in profiles]
+    stacked = batch_gate.typed_frame("vaccinations", [r for rs, _, _ in rows for r in rs], rows[0][1])
+    pd.testing.assert_frame_equal(stacked, pd.concat(frames, ignore_index=True))
+
+    deferred: list = []
+    results = group_gate.run_group_gate(profiles, store=True, deferred=deferred)
+    assert [r.success for r in results] == [True, False, False, False, True, True]
+    project = batch_gate._project()
+    suite = project.suites[batch_gate.suite_name("vaccinations")]
+    for (_, own), frame, p in zip(deferred, frames, profiles, strict=True):
+        alone = project.batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+            suite, result_format={"result_format": "COMPLETE"}, expectation_parameters=rows[0][2]
+        )
+        for mine, theirs in zip(own.results, alone.results, strict=True):
+            column = theirs.expectation_config.kwargs.get("column")
+            assert mine.success == theirs.success, (p["file_id"], column)
+            bad = frame.loc[theirs.result.get("unexpected_index_list") or [], column]
+            assert mine.result == _reference_counts(frame[column], bad), (p["file_id"], column)
+
+    store = project.context.validation_results_store
+    written = []
+    backend = type("Backend", (), {"set": lambda self, key, text: written.append(text)})()
+    real = store._store_backend
+    store._store_backend = backend
+    try:
+        group_gate.store_deferred(deferred)
+    finally:
+        store._store_backend = real
+    assert written == [store.serialize(own) for _, own in deferred]
+    assert len(set(written)) == len(written)
+
+
+def test_a_result_gx_would_write_otherwise_is_written_by_gx(gx_dir, monkeypatch):
+    """The serialiser checks itself against GX's text: when they differ, GX serialises the group."""
+    deferred: list = []
+    group_gate.run_group_gate(
+        [profile(VACCINATIONS, 31), profile(VACCINATIONS, 32)], store=True, deferred=deferred
+    )
+    store = batch_gate._project().context.validation_results_store
+    serialise = group_gate._Serialiser(store)
+    real = serialise._fast
+    monkeypatch.setattr(serialise, "_fast", lambda own: None if not serialise.configs else real(own) + " ")
+    texts = [serialise(own) for _, own in deferred]
+    assert not serialise.trusted
+    assert texts == [store.serialize(own) for _, own in deferred]
