@@ -44,12 +44,50 @@ with param as (
         %(primary_doses_override)s::jsonb as override
 ),
 
+-- The touched persons' doses and records, each read once (materialized) for every use below: the series, the
+-- dose counts, the latest test, the recent negative RT-PCR and the clocks each joined the touched persons to
+-- the whole of derived.vaccination_dose (twice), derived.person_record (three times), core.test_result (twice)
+-- and core.vaccination (issue 19, branch s7-status).
+touched_dose as materialized (
+    select
+        d.person_id,
+        d.dose_number,
+        d.vaccinated_on,
+        d.product_code,
+        d.vaccination_id
+    from touched as t
+    inner join derived.vaccination_dose as d on t.person_id = d.person_id
+),
+
+touched_record as materialized (
+    select
+        r.person_id,
+        r.source,
+        r.record_id
+    from touched as t
+    inner join derived.person_record as r on t.person_id = r.person_id
+),
+
+-- every test of a touched person, also those sampled at or after as_of (their clocks)
+test_any as materialized (
+    select
+        r.person_id,
+        tr.test_result_id,
+        tr.test_type,
+        tr.pooled,
+        tr.result,
+        tr.sampled_at,
+        tr.resulted_at
+    from touched_record as r
+    inner join core.test_result as tr on r.record_id = tr.test_result_id
+    where r.source = 'test_result'
+),
+
 series as (
     select
         d.person_id,
         coalesce((pa.override ->> d.product_code)::integer, vp.primary_doses) as primary_doses
-    from derived.vaccination_dose as d
-    inner join touched as t on d.person_id = t.person_id
+    from touched_dose as d
     inner join core.vaccine_product as vp on d.product_code = vp.product_code
     cross join param as pa
     where d.dose_number = 1
@@ -57,7 +95,7 @@ series as (
 
 dose as (
     select
-        t.person_id,
+        d.person_id,
         s.primary_doses,
         count(d.dose_number) as doses,
         count(d.dose_number) filter (where d.dose_number <= s.primary_doses) as primary_given,
@@ -67,27 +105,17 @@ dose as (
         (array_agg(d.vaccinated_on order by d.vaccinated_on desc, d.dose_number desc))[1] as last_dose_on,
         (array_agg(vp.name order by d.vaccinated_on desc, d.dose_number desc))[1] as last_dose_product,
         (array_agg(d.vaccination_id order by d.vaccinated_on desc, d.dose_number desc))[1] as last_dose_vaccination_id
-    from touched as t
-    inner join derived.vaccination_dose as d on t.person_id = d.person_id
+    from touched_dose as d
     inner join core.vaccine_product as vp on d.product_code = vp.product_code
-    left join series as s on t.person_id = s.person_id
-    group by t.person_id, s.primary_doses
+    left join series as s on d.person_id = s.person_id
+    group by d.person_id, s.primary_doses
 ),
 
 test as (
-    select
-        r.person_id,
-        tr.test_result_id,
-        tr.test_type,
-        tr.pooled,
-        tr.result,
-        tr.sampled_at,
-        tr.resulted_at
-    from touched as t
-    inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'test_result'
-    inner join core.test_result as tr on r.record_id = tr.test_result_id
+    select t.*
+    from test_any as t
     cross join param as pa
-    where tr.sampled_at < pa.as_of
+    where t.sampled_at < pa.as_of
 ),
 
 latest_test as (
@@ -141,18 +169,16 @@ clock as (
         r.person_id,
         ((v.vaccinated_on + s.days)::timestamp at time zone 'Asia/Ho_Chi_Minh') as at,
         true as turns_at
-    from touched as t
-    inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'vaccination'
+    from touched_record as r
     inner join core.vaccination as v on r.record_id = v.vaccination_id
     cross join (values (1), (%(yellow_dose_days)s), (%(fully_vaccinated_days)s)) as s (days)
+    where r.source = 'vaccination'
     union all
     select
-        r.person_id,
+        tr.person_id,
         tr.sampled_at + s.shift as at,
         false as turns_at
-    from touched as t
-    inner join derived.person_record as r on t.person_id = r.person_id and r.source = 'test_result'
-    inner join core.test_result as tr on r.record_id = tr.test_result_id
+    from test_any as tr
     cross join (values (interval '0 hours', false), (make_interval(hours => %(yellow_rt_pcr_hours)s), true))
         as s (shift, negative_pcr)
     where not s.negative_pcr or (tr.test_type = 'RT-PCR' and tr.result = 'negative')
