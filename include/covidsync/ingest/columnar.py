@@ -1123,11 +1123,12 @@ def raw_of_rows(spec: DatasetSpec, wanted: Iterable[int], spill: Path | None, re
 # (the first row of a key that repeats further down the file; a row a later SQL rule flags) are moved back
 # (:func:`direct_move_back`).
 
-# a file of more bytes than this takes the staging path: the direct path holds what it needs of every row to find
-# repeated keys at the end (a 64-bit hash of two keys, the row number and flags) and its peak grows with the file
-# (349 MB at 200k rows, 613 MB at 1M, on 7 December 2026): 64 MiB (about 400k vaccination rows) keeps it under
-# 500 MB, and a larger file takes the staging path, whose memory is flat (343 MB at 1M rows, 338 MB at 5M)
-DIRECT_MAX_BYTES = int(os.environ.get("COVIDSYNC_INGEST_DIRECT_MAX_BYTES", str(64 << 20)))
+# a file of more bytes than this takes the staging path: the direct path keeps each distinct key's hash and first
+# row to find repeated keys (_Repeats: 24 bytes a row for the two keys), so its peak grows with the file, slowly
+# since e31-vacc (the bench's peak: 446 MB at 1.5M vaccination rows, 7 December 2026; 613 MB at 1M before);
+# 256 MiB (about 1.7M vaccination rows, 1.45M test results) keeps it under 500 MB, and a larger file takes the
+# staging path, whose memory is flat (343 MB at 1M rows, 338 MB at 5M)
+DIRECT_MAX_BYTES = int(os.environ.get("COVIDSYNC_INGEST_DIRECT_MAX_BYTES", str(256 << 20)))
 
 
 class _Seen:
