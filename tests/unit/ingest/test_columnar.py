@@ -457,7 +457,9 @@ def test_repeats_give_the_rows_that_grouping_every_rows_hash_at_the_end_gives():
         every = pl.concat(frames).filter(pl.col("valid"))
         repeated = every.filter(pl.col("h").is_duplicated())
         assert repeats.rows().tolist() == sorted(repeated["row_number"].to_list())
-        assert repeats.core_firsts().tolist() == sorted(repeated.filter(pl.col("core"))["row_number"].to_list())
+        assert repeats.core_firsts().tolist() == sorted(
+            repeated.filter(pl.col("core"))["row_number"].to_list()
+        )
         assert (np.diff(repeats.sorted.astype(np.float64)) > 0).all(), "each hash stored once"
 
 
