@@ -1123,11 +1123,12 @@ def raw_of_rows(spec: DatasetSpec, wanted: Iterable[int], spill: Path | None, re
 # (the first row of a key that repeats further down the file; a row a later SQL rule flags) are moved back
 # (:func:`direct_move_back`).
 
-# a file of more bytes than this takes the staging path: the direct path holds what it needs of every row to find
-# repeated keys at the end (a 64-bit hash of two keys, the row number and flags) and its peak grows with the file
-# (349 MB at 200k rows, 613 MB at 1M, on 7 December 2026): 64 MiB (about 400k vaccination rows) keeps it under
-# 500 MB, and a larger file takes the staging path, whose memory is flat (343 MB at 1M rows, 338 MB at 5M)
-DIRECT_MAX_BYTES = int(os.environ.get("COVIDSYNC_INGEST_DIRECT_MAX_BYTES", str(64 << 20)))
+# a file of more bytes than this takes the staging path: the direct path keeps each distinct key's hash and first
+# row to find repeated keys (_Repeats: 24 bytes a row for the two keys), so its peak grows with the file, slowly
+# since e31-vacc (the bench's peak: 446 MB at 1.5M vaccination rows, 7 December 2026; 613 MB at 1M before);
+# 256 MiB (about 1.7M vaccination rows, 1.45M test results) keeps it under 500 MB, and a larger file takes the
+# staging path, whose memory is flat (343 MB at 1M rows, 338 MB at 5M)
+DIRECT_MAX_BYTES = int(os.environ.get("COVIDSYNC_INGEST_DIRECT_MAX_BYTES", str(256 << 20)))
 
 
 class _Seen:
@@ -1160,6 +1161,93 @@ class _Seen:
         # the batch's keys inserted where they sort (a copy of the array, no sort of it: e22-typing)
         self.sorted = np.insert(self.sorted, np.searchsorted(self.sorted, distinct), distinct)
         return hit
+
+
+class _Repeats:
+    """One key's 64-bit hashes seen so far in a file, each with the row that first had it (e31-vacc): a sorted
+    array of hashes and one of first rows beside it, 12 bytes a distinct key, so that the rows of a key that
+    repeats (its first row and every later one) are known as the file is read, without a frame of every
+    row's hashes kept to the end (23 bytes a row, copied again at the end: 1M rows peaked at 510 MB).
+
+    :meth:`again` says which rows of a batch repeat an earlier row's key; :meth:`record` then notes the
+    batch (each row's number, and whether it was staged: a first row is stored negated when it was).
+    :meth:`rows` gives every row of a repeated key, :meth:`core_firsts` the first rows of repeated keys that
+    went to core: the same sets as grouping every row's hash at the end (``is_duplicated``)."""
+
+    def __init__(self):
+        import numpy as np
+
+        self.np = np
+        self.sorted = np.empty(0, dtype=np.uint64)
+        self.first = np.empty(0, dtype=np.int32)  # the first row of each hash; negated: it was staged
+        self.repeats: list = []  # the rows that repeat an earlier row's key
+        self.firsts: list = []  # the first rows of keys that repeat (signed as in ``first``)
+        self.batch = None
+
+    def again(self, hashes, valid):
+        """Whether each row's key (``hashes``, where ``valid``) was seen at an earlier row of the file."""
+        np = self.np
+        hit = np.zeros(len(hashes), dtype=bool)
+        at = np.flatnonzero(valid)
+        self.batch = None
+        if not len(at):
+            return hit
+        h = hashes[at]
+        earlier = np.zeros(len(h), dtype=bool)
+        pos = None
+        if len(self.sorted):
+            pos = np.searchsorted(self.sorted, h).clip(0, len(self.sorted) - 1)
+            earlier = self.sorted[pos] == h
+        # within the batch: every occurrence after the first (one stable sort: equal hashes in row order)
+        order = np.argsort(h, kind="stable")
+        ordered = h[order]
+        start = np.ones(len(h), dtype=bool)
+        start[1:] = ordered[1:] != ordered[:-1]
+        repeat = earlier.copy()
+        repeat[order[~start]] = True
+        hit[at] = repeat
+        self.batch = (at, h, earlier, pos, order, ordered, start, repeat)
+        return hit
+
+    def record(self, row_numbers, staged) -> None:
+        """Note the batch :meth:`again` last saw: ``row_numbers`` and ``staged`` (bool) for each of its rows."""
+        if self.batch is None:
+            return
+        np = self.np
+        at, h, earlier, pos, order, ordered, start, repeat = self.batch
+        self.batch = None
+        rows = np.asarray(row_numbers, dtype=np.int32)[at]
+        signed = np.where(np.asarray(staged)[at], -rows, rows)
+        if repeat.any():
+            self.repeats.append(rows[repeat])
+        if earlier.any():  # keys first seen in an earlier batch
+            self.firsts.append(self.first[pos[earlier]])
+        # each distinct key of the batch: its first row here; a key new to the file is inserted where it sorts
+        heads = np.flatnonzero(start)
+        sizes = np.diff(np.append(heads, len(ordered)))
+        head_rows = signed[order[heads]]
+        new = ~earlier[order[heads]]
+        if (grown := new & (sizes > 1)).any():  # new to the file, and repeated within the batch
+            self.firsts.append(head_rows[grown])
+        keys = ordered[heads[new]]
+        where = np.searchsorted(self.sorted, keys)
+        self.sorted = np.insert(self.sorted, where, keys)
+        self.first = np.insert(self.first, where, head_rows[new])
+
+    def _firsts(self):
+        np = self.np
+        return np.concatenate(self.firsts) if self.firsts else np.empty(0, dtype=np.int32)
+
+    def rows(self):
+        """Every row of a key that repeats in the file (its first row and the later ones), sorted."""
+        np = self.np
+        parts = [np.abs(self._firsts()), *self.repeats]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int32)
+
+    def core_firsts(self):
+        """The first rows of the keys that repeat in the file that went to core, sorted."""
+        firsts = self._firsts()
+        return self.np.unique(firsts[firsts > 0])
 
 
 class DirectResult:
@@ -1226,8 +1314,7 @@ def stage_direct(
     out_columns += ["warnings", "source_file_id", "source_row"]
     result = DirectResult()
     order = _KeyOrder(spec.record_key)
-    seen_key, seen_dup = _Seen(), _Seen()
-    hashes: list[pl.DataFrame] = []
+    seen_key, seen_dup = _Repeats(), _Repeats()
     with conn.cursor() as cur:
         cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
@@ -1265,18 +1352,9 @@ def stage_direct(
                         found = {r[0] for r in cur.fetchall()}
                         if found:
                             to_stage |= key.is_in(list(found)).fill_null(False).to_numpy()
-                hashes.append(
-                    pl.DataFrame(
-                        {
-                            "row_number": out["row_number"].cast(pl.Int32),
-                            "k": pl.Series(np.where(key_ok, key_h, 0), dtype=pl.UInt64),
-                            "d": pl.Series(np.where(dup_ok, dup_h, 0), dtype=pl.UInt64),
-                            "kv": pl.Series(key_ok),
-                            "dv": pl.Series(dup_ok),
-                            "core": pl.Series(~to_stage),
-                        }
-                    )
-                )
+                row_numbers = out["row_number"].to_numpy()
+                seen_key.record(row_numbers, to_stage)
+                seen_dup.record(row_numbers, to_stage)
                 mask = pl.Series(to_stage)
                 staged = out.filter(mask)
                 if spec.keep_raw:
@@ -1315,16 +1393,10 @@ def stage_direct(
                 result.staged += staged.height
     result.keys_in_order = order.in_order
     result.by_record_id = has_record_id
-    if hashes:
-        every = pl.concat(hashes)
-        hashes = []
-        repeated_dup = every.filter(pl.col("dv") & pl.col("d").is_duplicated().over("dv"))
-        repeated_key = every.filter(pl.col("kv") & pl.col("k").is_duplicated().over("kv"))
-        result.duplicate_rows = sorted(repeated_dup["row_number"].to_list())
-        back = pl.concat([repeated_dup, repeated_key]).filter(pl.col("core"))["row_number"].unique()
-        result.move_back = sorted(back.to_list())
-    else:
-        result.duplicate_rows = []
+    # every row of a repeated duplicates key is a candidate of the duplicates rule; the first row of a repeated
+    # key of either kind that went to core is moved back (the later ones were staged as they came)
+    result.duplicate_rows = seen_dup.rows().tolist()
+    result.move_back = np.union1d(seen_key.core_firsts(), seen_dup.core_firsts()).tolist()
     return result
 
 

@@ -423,6 +423,46 @@ def test_the_longest_line_is_the_split_lines_longest(data):
     assert columnar._longest_line(data) == max(map(len, data.split(b"\n")))
 
 
+def test_repeats_give_the_rows_that_grouping_every_rows_hash_at_the_end_gives():
+    """_Repeats (e31-vacc): batch by batch, which rows repeat an earlier row's key, and at the end every row of
+    a repeated key and the first rows of repeated keys that went to core: the same as the frame of every row's
+    hash grouped at the end (``is_duplicated``), which it replaced, on random batches with repeats across and
+    within batches, rows without a key, and staged rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        repeats, model, frames, row = columnar._Repeats(), set(), [], 1
+        for _ in range(int(rng.integers(1, 7))):
+            n = int(rng.integers(0, 200))
+            hashes = rng.integers(0, int(rng.integers(1, 400)), n).astype(np.uint64)
+            valid = rng.random(n) < 0.9
+            numbers = np.arange(row, row + n, dtype=np.int64)
+            row += n + int(rng.integers(0, 3))  # row numbers with gaps, as a file's skipped lines leave
+            expected = []
+            for h, ok in zip(hashes.tolist(), valid.tolist(), strict=True):
+                expected.append(ok and h in model)
+                if ok:
+                    model.add(h)
+            hit = repeats.again(hashes, valid)
+            assert hit.tolist() == expected
+            staged = hit | (rng.random(n) < 0.1)  # a repeat is always staged; some other rows are too
+            repeats.record(numbers, staged)
+            frames.append(
+                pl.DataFrame(
+                    {"row_number": numbers, "h": hashes, "valid": valid, "core": ~staged},
+                    schema={"row_number": pl.Int64, "h": pl.UInt64, "valid": pl.Boolean, "core": pl.Boolean},
+                )
+            )
+        every = pl.concat(frames).filter(pl.col("valid"))
+        repeated = every.filter(pl.col("h").is_duplicated())
+        assert repeats.rows().tolist() == sorted(repeated["row_number"].to_list())
+        assert repeats.core_firsts().tolist() == sorted(
+            repeated.filter(pl.col("core"))["row_number"].to_list()
+        )
+        assert (np.diff(repeats.sorted.astype(np.float64)) > 0).all(), "each hash stored once"
+
+
 def test_seen_marks_each_key_seen_at_an_earlier_row_of_the_file():
     """_Seen.again (the direct path's repeated keys, batch by batch) against a set of the keys so far."""
     import numpy as np
