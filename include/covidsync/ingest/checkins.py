@@ -708,70 +708,14 @@ def _reported(staged: pl.DataFrame, codes: pl.DataFrame, ids_seen: IdsSeen) -> p
 READ_AHEAD = os.environ.get("COVIDSYNC_CHECKIN_READ_AHEAD", "1") != "0"
 
 
-class _ReadAhead:
-    """The items of ``items`` (a generator) made on a background thread, at most one waiting for the consumer,
-    handed over in order. An exception of the generator is raised by the consumer's iteration, where it
-    came (after the items before it); when the consumer stops early (its own exception, a ``break``), the
-    thread stops at its next item and is joined when the block ends, so the file it reads is idle after.
-    ``enabled`` false: the generator is iterated on the caller's thread."""
+def _ReadAhead(items: Iterator, enabled: bool = True):  # noqa: N802 (used as a context manager, like a class)
+    """:func:`columnar.read_ahead` on the thread ``checkin-read``, as a context manager: the reading thread is
+    stopped and joined when the block ends."""
+    from contextlib import closing
 
-    _DONE = object()
+    from covidsync.ingest import columnar
 
-    def __init__(self, items: Iterator, enabled: bool = True, depth: int = 1) -> None:
-        import queue
-        import threading
-
-        self._items = items
-        self._thread = None
-        if enabled:
-            self._queue: queue.Queue = queue.Queue(maxsize=depth)
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, name="checkin-read", daemon=True)
-            self._thread.start()
-
-    def _put(self, item) -> bool:
-        import queue
-
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put((item, None)):
-                    return
-            self._put((self._DONE, None))
-        except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised there)
-            self._put((self._DONE, exc))
-        finally:
-            close = getattr(self._items, "close", None)
-            if close is not None:
-                close()
-
-    def __iter__(self):
-        if self._thread is None:
-            yield from self._items
-            return
-        while True:
-            item, exc = self._queue.get()
-            if item is self._DONE:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
+    return closing(columnar.read_ahead(items, enabled, name="checkin-read"))
 
 
 def stage_checkins_columnar(

@@ -750,6 +750,60 @@ DUPLICATE_CANDIDATES_MAX_ROWS = 2_000_000
 COPY_AHEAD = os.environ.get("COVIDSYNC_INGEST_COPY_AHEAD", "1") != "0"
 
 
+def read_ahead(items: Iterator, enabled: bool = True, name: str = "stage-read") -> Iterator:
+    """``items`` produced on a background thread (``name``) at most one ahead of the caller (a queue of one:
+    memory holds one batch more), in order; an exception of the producer is raised here, in its place. When the
+    caller stops early (its own exception, or it closes this generator: ``contextlib.closing``), the producer is
+    stopped and joined before this returns, and ``items`` is closed on its thread, so nothing runs behind the
+    caller's back (the caller may read the file again). ``enabled`` false: ``items`` on the caller's thread.
+    Polars releases the GIL, so a file's reading and typing run on the second core (declarations, check-ins)."""
+    if not enabled:
+        yield from items
+        return
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # noqa: BLE001 (raised again on the caller's thread)
+            put((None, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = ready.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 class _Ahead:
     """Each batch's writing (its ``COPY``s, its spill) done on one background thread, in order, while the
     next batch is read and typed: PostgreSQL parses one batch while polars reads the next (both release

@@ -168,53 +168,10 @@ READ_AHEAD = os.environ.get("COVIDSYNC_INGEST_READ_AHEAD", "1") != "0"
 
 
 def _read_ahead(items: Iterator, enabled: bool) -> Iterator:
-    """``items`` produced on a background thread at most one ahead of the caller (a queue of one: memory holds
-    one batch more), in order; an exception of the producer is raised here, in its place. When the caller stops
-    early (its own exception, or it closes this generator), the producer is stopped and joined before this
-    returns, so nothing runs behind the caller's back (the caller may read the file again)."""
-    if not enabled:
-        yield from items
-        return
-    import queue
-    import threading
+    """:func:`columnar.read_ahead` on the thread ``stage-read``."""
+    from covidsync.ingest import columnar
 
-    ready: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((end, None))
-        except BaseException as exc:  # noqa: BLE001 (raised again on the caller's thread)
-            put((None, exc))
-        finally:
-            items.close()
-
-    thread = threading.Thread(target=produce, name="stage-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = ready.get()
-            if exc is not None:
-                raise exc
-            if item is end:
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+    return columnar.read_ahead(items, enabled, name="stage-read")
 
 
 def _stage_declarations(
