@@ -780,7 +780,7 @@ _PROBLEM_SCHEMA = {
 
 def problem_frame(spec: DatasetSpec, rows, *, file_id: bool = False):
     """Row problems ``(row_number, column, code, severity, value)`` as errors.csv lines (a polars frame of
-    :data:`covidsync.ingest.sender_report.ERRORS_COLUMNS`), as :func:`_problem_line` makes each: the value
+    :data:`covidsync.ingest.sender_report.ERRORS_COLUMNS`): the value
     masked (``covidsync.domain.text.mask``) where its column is identity, then appended to the code's
     messages; every expression once per frame (issue 24, e30-decl: 9,000 lines took 0.08 s one by one).
     ``file_id``: each row starts with its file's id (a group's rows, :class:`_GroupProblems`), left out."""
@@ -823,18 +823,6 @@ def _file_code_lines(f: FileRow, file_codes: list[str]):
             yield ("", "", code, info.severity, info.message_vi, info.message_en)
         for column in missing:
             yield ("", column.name, code, info.severity, *missing_column_messages(column))
-
-
-def _problem_line(spec: DatasetSpec, row_number, column, code, severity, value) -> tuple:
-    """One errors.csv line of a row problem (:func:`problem_rows`): the value masked where it is identity."""
-    from covidsync.domain.codes import ROW_CODES
-    from covidsync.domain.text import mask
-
-    info = ROW_CODES[code]
-    shown = mask(value) if column in spec.identity_columns else value
-    suffix_vi = f" (giá trị: {shown})" if shown else ""
-    suffix_en = f" (value: {shown})" if shown else ""
-    return (row_number, column, code, severity, info.message_vi + suffix_vi, info.message_en + suffix_en)
 
 
 def missing_columns_of(f: FileRow) -> list:

@@ -15,47 +15,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_batch_gate import TEST_RESULTS
+from test_batch_gate import VACCINATIONS as _GATE_VACCINATIONS
 
 from covidsync.ingest import batch_gate
 
 GX_DIR = Path(__file__).resolve().parents[3] / "great_expectations"
 
-VACCINATIONS = {  # a duplicate key: one failed critical expectation
-    "file_id": 17,
-    "dataset": "vaccinations",
-    "facility_code": "17001",
-    "rows_total": 1000,
-    "rows_rejected": 12,
-    "rejected_share": 0.012,
-    "max_rejected_share": 0.2,
-    "duplicate_keys": 2,
-    "null_keys": 0,
-    "value_counts": {
-        "vaccine_code": {"EU/1/21/1529": 600, "BBIBP-CorV": 388},
-        "dose_number": {1: 500, 2: 400, 3: 88},
-        "gender": {"male": 480, "female": 508},
-    },
-    "history": {"days": 12, "rows_mean": 950.0, "rows_std": 80.0},
-}
-TEST_RESULTS = {
-    "file_id": 18,
-    "dataset": "test_results",
-    "facility_code": "17001",
-    "rows_total": 400,
-    "rows_rejected": 0,
-    "rejected_share": 0.0,
-    "max_rejected_share": 0.2,
-    "duplicate_keys": 0,
-    "null_keys": 0,
-    "value_counts": {
-        "test_type": {"RT-PCR": 300, "antigen": 100},
-        "result": {"negative": 385, "positive": 12, "invalid": 3},
-        "pooled": {True: 150, False: 250},
-        "gender": {"male": 200, "female": 200},
-    },
-    "history": {"days": 20, "rows_mean": 380.0, "rows_std": 40.0, "positivity": 0.03,
-                "positivity_mean": 0.025, "positivity_std": 0.01},
-}  # fmt: skip
+# the batch gate's own profiles (test_batch_gate.py, this folder), the vaccinations' with a duplicate key: one
+# failed critical expectation
+VACCINATIONS = {**_GATE_VACCINATIONS, "duplicate_keys": 2}
 CHECKINS = {
     "file_id": 19,
     "dataset": "checkins",

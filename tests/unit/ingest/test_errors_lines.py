@@ -1,5 +1,5 @@
 """errors.csv by column expressions (issue 24, e30-decl): :func:`covidsync.ingest.engine.problem_frame` gives
-each line :func:`covidsync.ingest.engine._problem_line` gives (the value masked where its column is identity,
+each line :func:`_problem_line` (below, the former one-line-at-a-time code) gives (the value masked where its column is identity,
 the code's messages), and :func:`covidsync.textsafe.csv_text` writes the bytes ``textsafe.writer`` writes
 (cells neutralised, csv's quoting, CRLF); a report written from frames is the report written from tuples, held
 or not."""
@@ -15,6 +15,20 @@ from covidsync import textsafe
 from covidsync.ingest import engine
 from covidsync.ingest.datasets import spec
 from covidsync.ingest.sender_report import FileResult, write_reports
+
+
+def _problem_line(spec, row_number, column, code, severity, value) -> tuple:
+    """One errors.csv line of a row problem, one at a time (the engine's code before problem_frame): the value
+    masked where its column is identity, appended to the code's messages."""
+    from covidsync.domain.codes import ROW_CODES
+    from covidsync.domain.text import mask
+
+    info = ROW_CODES[code]
+    shown = mask(value) if column in spec.identity_columns else value
+    suffix_vi = f" (giá trị: {shown})" if shown else ""
+    suffix_en = f" (value: {shown})" if shown else ""
+    return (row_number, column, code, severity, info.message_vi + suffix_vi, info.message_en + suffix_en)
+
 
 # cells that a spreadsheet or csv's quoting treats apart: formulas, signed numbers, separators, quotes, line ends
 AWKWARD = [
@@ -63,7 +77,7 @@ def test_problem_frame_gives_each_line_as_problem_line():
         )
     ]
     assert declarations.identity_columns & set(columns) and set(columns) - declarations.identity_columns
-    expected = [engine._problem_line(declarations, *row) for row in rows]
+    expected = [_problem_line(declarations, *row) for row in rows]
     assert engine.problem_frame(declarations, rows).rows() == expected
     with_files = [(7, *row) for row in rows]
     assert engine.problem_frame(declarations, with_files, file_id=True).rows() == expected
@@ -77,7 +91,7 @@ def test_a_report_from_frames_is_the_report_from_tuples(tmp_path):
         result = FileResult(
             file="f.csv", sha256="0" * 64, dataset="declarations", status=status, file_errors=codes
         )
-        lines = [engine._problem_line(declarations, *row) for row in rows]
+        lines = [_problem_line(declarations, *row) for row in rows]
         _, by_tuples = write_reports(tmp_path / "tuples", result, [*file_lines, *lines])
         frame = engine.problem_frame(declarations, rows)
         _, by_frames = write_reports(
