@@ -154,7 +154,7 @@ def _third_view(conn, pairs: int) -> dict:
     rows falls into another's. The targets compare the means of each kind (the medians and each run kept).
 
     Before this block (round 4 and earlier) the two views' releases ran after the three views', on a warmer
-    cache: runs disagreed by 30 points (docs/performance.md, "After the fourth round merged")."""
+    cache: runs disagreed by 30 points (docs/performance-log.md, "After the fourth round merged")."""
     if not 1 <= pairs <= len(_PAIR_OFFSETS):
         raise SystemExit(f"--third-view-pairs: 1 to {len(_PAIR_OFFSETS)}")
     # one unrecorded run first (two views, its own persons): the first measured run otherwise follows the main

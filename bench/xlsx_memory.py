@@ -14,7 +14,7 @@ parent's, which Linux carries across fork and exec) and seconds:
 * ``engine`` (``--ways engine``): the whole ``engine.process_file`` of the workbook in a fresh database on
   ``COVIDSYNC_TEST_WAREHOUSE_URL`` (read, type, COPY, rules, gate, merge, report): the task's peak.
 
-The numbers go to docs/performance.md (issue 17 section). Note the load (``uptime``) beside them.
+The numbers go to docs/performance-log.md (issue 17 section). Note the load (``uptime``) beside them.
 """
 
 from __future__ import annotations

@@ -605,7 +605,7 @@ def analyze_if_stale(conn, f: FileRow, loaded: int, *, first_target: int | None 
     planned from those statistics: on a server whose autovacuum is off or behind, a national day's small
     files found ``core.vaccination`` without statistics at 390k rows, estimated a facility's rows at a few
     hundred, hash-joined its whole history for every 500-row file, and their merges grew from 0.2 s to 2.2 s
-    each (docs/performance.md, "Many small files"). Sampling 30,000 rows costs a fraction of a second, about
+    each (docs/performance-log.md, "Many small files"). Sampling 30,000 rows costs a fraction of a second, about
     log2(size) times in a table's life. Pages, not the statistics collector's counts of changed rows, decide
     once a table has statistics: those counts reach the collector after the transaction, so the rows just
     analysed would be counted again. A partitioned table (check-ins) is left to its partitions.

@@ -404,7 +404,7 @@ def _day_candidate(cur, candidate: dict) -> None:
     ``publish_scope``. Their stored lines are probed first, by key, into ``publish_line``
     (``sql/publish/release_lines.sql``), and the candidate joins those: within the candidate the planner,
     estimating its rows at 200 times a day's, read and hashed every stored line (900,000 at 1M persons, in
-    batches past ``work_mem``) for a day's 50,000 (issue 20, docs/performance.md: branch p5-dayview). A first or
+    batches past ``work_mem``) for a day's 50,000 (issue 20, docs/performance-log.md: branch p5-dayview). A first or
     full release joins ``derived.person_line`` itself, in one hash join of every row as before."""
     cur.execute(sql("release_lines"))  # (no analyze: the candidate joins it once, planned from its size)
     cur.execute(
@@ -512,7 +512,7 @@ def _first_candidate_sql(text: str, cards_computed: bool = True, trusted: bool =
     to ``publish_scope`` (every person then), so that statuses, persons, cards and stored lines are read whole,
     each in its primary key's order, and joined by merge joins with no sort between (the planner sorted the
     statuses (98 MB) and the cards (426 MB) on disk for the joins it estimated at 3.3 billion rows, and hashed
-    every person twice for the scope; issue 19, docs/performance.md: branches p6-first and p7-first).
+    every person twice for the scope; issue 19, docs/performance-log.md: branches p6-first and p7-first).
     ``cards_computed`` false: no card was computed for the release (``publish_card`` is empty)."""
     for old, new in _FIRST_EDITS:
         if text.count(old) != 1:
@@ -561,7 +561,7 @@ _FIRST_SETTINGS = (("random_page_cost", "1.1"), ("enable_hashjoin", "off"), ("en
 # full rebuild and the bench's seed write them so, but rows an incremental build rewrote, or a table reloaded in
 # another order, are not. At 1M persons with statuses and cards shuffled, the forced merge joins read the heaps in
 # random order and stored in 15.5 / 14.3 s against the planner's own 12.5 / 12.4 s (9.8 s forced when ordered;
-# docs/performance.md, "After the fourth round merged"). The planner's statistics tell: the correlation of
+# docs/performance-log.md, "After the fourth round merged"). The planner's statistics tell: the correlation of
 # person_id with the heap's order, which ANALYZE keeps (no statistics: not known to be ordered).
 _FIRST_ORDERED_TABLES = ("health_status", "person", "person_card")
 _FIRST_MIN_CORRELATION = 0.9
@@ -1185,7 +1185,7 @@ def fingerprint_sql(app: str, by_change: bool = False) -> str:
 # rows of every view are read in one statement, so that the second and third view find the versions' pages the
 # first one read still in shared buffers (about three pages per person: the closed version, its dead original, the
 # new one; 2,000 persons about 50 MB, within the server's 128 MB). Read one view after the other, each view read
-# the 62,000 pages of a day's 50,000 persons at 1M again (docs/performance.md, branch p11-agree).
+# the 62,000 pages of a day's 50,000 persons at 1M again (docs/performance-log.md, branch p11-agree).
 AGREEMENT_BATCH = 2000
 
 _AGREEMENT_BATCHES = """
@@ -1244,7 +1244,7 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
     # for these statements alone (the caller's settings restored after them):
     # - each view's join of the current release row to the versions reads that one row once, not by a probe of
     #   release_pkey for each version (the planner's choice from a release table it had no statistics of: 950,000
-    #   probes, 1.9M buffers, per view of a first release at 1M persons; docs/performance.md, p11-agree);
+    #   probes, 1.9M buffers, per view of a first release at 1M persons; docs/performance-log.md, p11-agree);
     # - by change, the versions of the changed persons are found by their key, never by a sequential scan
     #   testing every version against the changed CCCDs (a linear search per row: 0.9 s for 1,000 persons among
     #   20,000 after a table was refilled with stale statistics, minutes at 1M; p8-day and p10-day); in full, by
@@ -1262,7 +1262,7 @@ def check_agreement(cur, apps: tuple[str, ...] | None = None, *, changed_in: int
     if by_change:
         # the statistics of the releases' table (a page): without them (truncated, or analysed empty) the planner
         # took it for hundreds of rows and probed it once for each version of a batch (a bitmap scan of
-        # release_pkey per row) instead of reading its one current row once (docs/performance.md, p11-agree)
+        # release_pkey per row) instead of reading its one current row once (docs/performance-log.md, p11-agree)
         cur.execute("analyze publish.release")
         cur.execute("drop table if exists pg_temp.publish_agreement_batch")
         cur.execute(_AGREEMENT_BATCHES, {"release_id": changed_in, "size": AGREEMENT_BATCH})
