@@ -287,6 +287,27 @@ def test_warehouse_is_separate_from_airflow_metadata(compose, services):
     )
 
 
+def test_warehouse_checkpoints_by_time_not_by_wal_volume(services):
+    """docs/deployment.md, "The warehouse server's settings": bulk loads must not meet a checkpoint every few
+    seconds, so the warehouse's ``max_wal_size`` is raised from PostgreSQL's 1 GB and checkpoints are timed."""
+    command = services["warehouse"].get("command") or []
+    assert command[:1] == ["postgres"], f"the warehouse's command should start the server, got {command!r}"
+    settings = dict(
+        command[i + 1].split("=", 1)
+        for i, word in enumerate(command)
+        if word == "-c" and i + 1 < len(command)
+    )
+    units = {"MB": 1, "GB": 1024}
+    size = re.fullmatch(r"(\d+)(MB|GB)", settings.get("max_wal_size", ""))
+    assert size and int(size[1]) * units[size[2]] >= 4096, (
+        f"max_wal_size should be at least 4GB, got {settings.get('max_wal_size')!r}"
+    )
+    timeout = re.fullmatch(r"(\d+)min", settings.get("checkpoint_timeout", ""))
+    assert timeout and int(timeout[1]) >= 10, (
+        f"checkpoint_timeout should be at least 10min, got {settings.get('checkpoint_timeout')!r}"
+    )
+
+
 def test_warehouse_is_migrated_before_the_scheduler_and_workers(services):
     init = services["warehouse-init"]
     assert "covidsync db upgrade" in command_text(init), (
