@@ -67,8 +67,15 @@ def machine(server_url: str) -> dict:
     conn = db.connect(server_url)
     try:
         with conn.cursor() as cur:
-            cur.execute("select current_setting('server_version'), current_setting('shared_buffers')")
-            info["postgresql"], info["shared_buffers"] = cur.fetchone()
+            cur.execute(
+                "select current_setting('server_version'), current_setting('shared_buffers'),"
+                " current_setting('max_wal_size'), current_setting('checkpoint_timeout')"
+            )
+            # max_wal_size: at PostgreSQL's 1 GB a bulk load meets an on-demand checkpoint every few seconds,
+            # which moves a step's time from run to run (docs/deployment.md, "The warehouse server's settings")
+            info["postgresql"], info["shared_buffers"], info["max_wal_size"], info["checkpoint_timeout"] = (
+                cur.fetchone()
+            )
     finally:
         conn.close()
     try:
