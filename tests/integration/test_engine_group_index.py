@@ -106,3 +106,48 @@ def test_the_index_after_several_groups_lists_every_page_as_gx_builds_it(
     own = batch_gate.docs_index().read_text(encoding="utf-8")
     assert own.count("validations/") == ours.count("validations/")
     assert _UUID.sub("UUID", ours) == _UUID.sub("UUID", own)
+
+
+def test_a_suites_page_is_rendered_again_only_when_its_suite_changes_or_its_page_is_gone(gx_dir):
+    from covidsync.ingest import group_gate
+
+    result = group_gate.run_group_gate([dict(_PROFILE)], store=True)[0]
+    batch_gate.build_group_docs([result.docs_key])
+    site = batch_gate.docs_index().parent
+    page = site / "expectations" / "vaccinations_batch.html"
+    first = page.read_text(encoding="utf-8")
+    page.write_text(first + "<!-- kept -->", encoding="utf-8")  # a page not rendered again keeps this mark
+    batch_gate.build_group_docs([result.docs_key])
+    assert page.read_text(encoding="utf-8").endswith("<!-- kept -->"), "same suite: its page is not rendered"
+
+    context = batch_gate._project().context
+    stored = context.suites.get("vaccinations_batch")
+    stored.notes = "e33: a note that the suite's page must show"
+    stored.save()
+    batch_gate.build_group_docs([result.docs_key])
+    again = page.read_text(encoding="utf-8")
+    assert not again.endswith("<!-- kept -->") and "a note that the suite" in again, "a changed suite: rendered"
+    assert gx_docs.fetched_urls(page) == []
+
+    page.unlink()
+    batch_gate.build_group_docs([result.docs_key])
+    assert page.is_file(), "a page gone from the site is rendered again"
+
+
+_PROFILE = {
+    "file_id": 7,
+    "dataset": "vaccinations",
+    "facility_code": "17001",
+    "rows_total": 500,
+    "rows_rejected": 5,
+    "rejected_share": 0.01,
+    "max_rejected_share": 0.2,
+    "duplicate_keys": 0,
+    "null_keys": 0,
+    "value_counts": {
+        "vaccine_code": {"EU/1/21/1529": 300, "BBIBP-CorV": 190},
+        "dose_number": {1: 250, 2: 240},
+        "gender": {"male": 245, "female": 245},
+    },
+    "history": {"days": 0},
+}
