@@ -226,9 +226,7 @@ def _site_keys(builder, skip_and_clean_missing: bool) -> list:
     store = builder.data_context.stores[config[source].get("source_store_name")]
     if store._use_fixed_length_key:  # not this project's stores: GX's own
         return type(builder)._build_validation_and_profiling_result_site_keys(builder, skip_and_clean_missing)
-    sources = {
-        _key(t)[1] for t in store._store_backend.list_keys() if t != StoreBackend.STORE_BACKEND_ID_KEY
-    }
+    sources = {_key(t)[1] for t in store._store_backend.list_keys() if t != StoreBackend.STORE_BACKEND_ID_KEY}
     pages = builder.target_store.store_backends[ValidationResultIdentifier]
     keys = []
     for t in pages.list_keys():

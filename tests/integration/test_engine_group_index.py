@@ -84,7 +84,7 @@ def test_the_index_after_several_groups_lists_every_page_as_gx_builds_it(
 
     assert [len(keys) for keys in builds] == [3, 3, 3], "one Data Docs update a group, with its pages"
     site = batch_gate.docs_index().parent
-    for n, keys in enumerate(builds):  # each group's update lists the pages of that group and the ones before
+    for n in range(len(builds)):  # each group's update lists the pages of that group and the ones before
         for key in [k for done in builds[: n + 1] for k in done]:
             assert key.run_id.run_name in indexes[n], (n, key.run_id.run_name)
         for key in [k for later in builds[n + 1 :] for k in later]:
@@ -126,7 +126,9 @@ def test_a_suites_page_is_rendered_again_only_when_its_suite_changes_or_its_page
     stored.save()
     batch_gate.build_group_docs([result.docs_key])
     again = page.read_text(encoding="utf-8")
-    assert not again.endswith("<!-- kept -->") and "a note that the suite" in again, "a changed suite: rendered"
+    assert not again.endswith("<!-- kept -->") and "a note that the suite" in again, (
+        "a changed suite: rendered"
+    )
     assert gx_docs.fetched_urls(page) == []
 
     page.unlink()
