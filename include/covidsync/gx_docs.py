@@ -79,9 +79,9 @@ def _copy_assets(site: Path) -> Path:
     return target
 
 
-def rewrite_page(page: Path, site: Path) -> bool:
-    """Point one page's CDN URLs at ``static/vendor/`` (relative to the page); True when it changed."""
-    text = page.read_text(encoding="utf-8")
+def offline_text(text: str, page: Path, site: Path) -> str:
+    """The HTML of a page that will be written at ``page`` with its CDN URLs pointed at ``static/vendor/``
+    (relative to the page): what :func:`rewrite_page` writes, for a page rendered in memory and written once."""
     up = os.path.relpath(site, page.parent).replace(os.sep, "/")
     prefix = "" if up == "." else up + "/"
     new = text
@@ -89,7 +89,13 @@ def rewrite_page(page: Path, site: Path) -> bool:
         new = new.replace(url, f"{prefix}static/vendor/{local}")
     new = _S3_IMAGE.sub(lambda m: f"{prefix}static/images/{m.group(1)}", new)
     # GX counts one level too few on validation pages (favicon.j2): every static/ reference from the page
-    new = _STATIC_REF.sub(lambda m: f"{m.group(1)}{prefix}static/", new)
+    return _STATIC_REF.sub(lambda m: f"{m.group(1)}{prefix}static/", new)
+
+
+def rewrite_page(page: Path, site: Path) -> bool:
+    """Point one page's CDN URLs at ``static/vendor/`` (relative to the page); True when it changed."""
+    text = page.read_text(encoding="utf-8")
+    new = offline_text(text, page, site)
     if new == text:
         return False
     tmp = page.with_name(f".{page.name}.tmp")
@@ -158,18 +164,107 @@ def site_dir(context, site_name: str) -> Path:
 _LINKS: dict[tuple, tuple] = {}
 
 
+# a validation result's key by its stored tuple, and that key's own tuple: GX's index build parses every
+# stored result's key twice (its store's and its page's, dateutil on the run time) and compares them by
+# ``to_tuple()`` (strftime), on every build; a key's tuple never changes, so each is parsed once per process
+_KEYS: dict[tuple, tuple] = {}
+# a validation link's row of the index table as GX's view renders it (its cells' HTML), by the view's class
+# and the link: GX's renderer builds every row's cells again and its view renders them through Jinja on
+# every build, which grew with the site (a national day's 11 groups rendered 12,000 rows for 2,000 files)
+_ROWS: dict[tuple, dict] = {}
+
+
 def read_links_once(builder):
-    """``builder`` (the site's GX ``DefaultSiteIndexBuilder``) with its validation links read by
-    :func:`_link`: GX deserialises every stored result (marshmallow) on every index build to find its
-    success and asset name, so each group's update paid for every result stored before it (a national
-    day's 2,000 files in groups of 200: 11,000 results read for 2,000 pages)."""
+    """``builder`` (the site's GX ``DefaultSiteIndexBuilder``) with what its index build does for every
+    stored result done once per result and process: the result's link read by :func:`_link` (GX
+    deserialises every stored result, marshmallow, to find its success and asset name, so each group's
+    update paid for every result stored before it: a national day's 2,000 files in groups of 200, 11,000
+    results read for 2,000 pages), its key parsed once (:func:`_site_keys`) and its row of the index table
+    rendered once (:func:`_rows_renderer`). The index page is GX's: the same template, the same rows."""
     from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
+    from great_expectations.render.renderer.site_index_page_renderer import SiteIndexPageRenderer
+    from great_expectations.render.view import DefaultJinjaIndexPageView
 
     if type(builder) is DefaultSiteIndexBuilder:  # a site configured with another builder keeps its own
         builder._add_validations_to_index_links = lambda links, keys: _add_validation_links(
             builder, links, keys
         )
+        builder._build_validation_and_profiling_result_site_keys = lambda clean: _site_keys(builder, clean)
+        if type(builder.renderer_class) is SiteIndexPageRenderer and type(builder.view_class) is (
+            DefaultJinjaIndexPageView
+        ):
+            builder.renderer_class = _rows_renderer(builder.view_class)()
     return builder
+
+
+def _key(key_tuple: tuple) -> tuple:
+    """(the ``ValidationResultIdentifier`` of a stored tuple, that key's ``to_tuple()``), once per process."""
+    found = _KEYS.get(key_tuple)
+    if found is None:
+        from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+        key = ValidationResultIdentifier.from_tuple(key_tuple)
+        found = _KEYS[key_tuple] = (key, key.to_tuple())
+    return found
+
+
+def _site_keys(builder, skip_and_clean_missing: bool) -> list:
+    """``DefaultSiteIndexBuilder._build_validation_and_profiling_result_site_keys`` (GX 1.x) with each key
+    parsed once (:func:`_key`) and compared by its tuple, as GX's keys compare (``DataContextKey.__eq__``)."""
+    from great_expectations.data_context.store.store_backend import StoreBackend
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+    from great_expectations.render.renderer.site_builder import FALSEY_YAML_STRINGS
+
+    config = builder.site_section_builders_config
+    validations, profiling = config.get("validations", "None"), config.get("profiling", "None")
+    if not (
+        (validations and validations not in FALSEY_YAML_STRINGS)
+        or (profiling and profiling not in FALSEY_YAML_STRINGS)
+    ):
+        return []
+    source = "validations" if validations and validations not in FALSEY_YAML_STRINGS else "profiling"
+    store = builder.data_context.stores[config[source].get("source_store_name")]
+    if store._use_fixed_length_key:  # not this project's stores: GX's own
+        return type(builder)._build_validation_and_profiling_result_site_keys(builder, skip_and_clean_missing)
+    sources = {_key(t)[1] for t in store._store_backend.list_keys() if t != StoreBackend.STORE_BACKEND_ID_KEY}
+    pages = builder.target_store.store_backends[ValidationResultIdentifier]
+    keys = []
+    for t in pages.list_keys():
+        key, own = _key(t)
+        if skip_and_clean_missing and own not in sources:
+            pages.remove_key(key)
+        else:
+            keys.append(key)
+    return keys
+
+
+def _rows_renderer(view):
+    """GX's ``SiteIndexPageRenderer`` whose validation table takes each link's row from :data:`_ROWS`: the
+    row GX's renderer makes for that link alone (``to_json_dict``, as the view receives the page), its cells
+    rendered by ``view`` as GX's ``render_bootstrap_table_data`` renders them (``render_dict_values``, no
+    index, no block id: a string template's HTML depends on its block alone, not on the page around it). A
+    cell already HTML is left as it is by the view, so the page is the one GX renders."""
+    from great_expectations.render.renderer.site_index_page_renderer import SiteIndexPageRenderer
+
+    base = SiteIndexPageRenderer._generate_validation_results_link_table
+
+    class _CachedRows(SiteIndexPageRenderer):
+        @classmethod
+        def _generate_validation_results_link_table(cls, index_links_dict):
+            rows = []
+            for link in index_links_dict.get("validations_links", []):
+                which = (type(view), repr(link))
+                row = _ROWS.get(which)
+                if row is None:
+                    (row,) = base({"validations_links": [link]}).to_json_dict()["table_data"]
+                    view.render_dict_values({}, row)
+                    _ROWS[which] = row
+                rows.append(dict(row))
+            table = base({"validations_links": []})
+            table.table_data = rows
+            return table
+
+    return _CachedRows
 
 
 def _link(store, key) -> tuple | None:

@@ -734,6 +734,10 @@ def render_pages(keys: list, results: dict) -> set[tuple]:
         return done
     pages = _site_builder().site_section_builders["validations"]
     site = docs_index().parent
+    renderer = pages.renderer_class
+    if getattr(renderer, "_data_context", None) is not None:  # the suites' meta read once a group
+        renderer._data_context = _SuitesOnce(renderer._data_context)
+    backend = pages.target_store.store_backends[type(keys[0])] if keys else None
     for key in keys:
         result = results.get(key.to_tuple())
         if result is None:
@@ -742,19 +746,41 @@ def render_pages(keys: list, results: dict) -> set[tuple]:
             shown = copy.copy(result)
             shown.meta = convert_to_json_serializable(result.meta)
             html = pages.view_class.render(
-                pages.renderer_class.render(shown),
+                renderer.render(shown),
                 data_context_id=pages.data_context_id,
                 show_how_to_buttons=pages.show_how_to_buttons,
             )
+            # made offline before it is written (issue 18): the page written once, where the store puts it
+            page = Path(backend.full_base_directory, backend._convert_key_to_filepath(key.to_tuple()))
             pages.target_store.set(
-                SiteSectionIdentifier(site_section_name=pages.name, resource_identifier=key), html
+                SiteSectionIdentifier(site_section_name=pages.name, resource_identifier=key),
+                gx_docs.offline_text(html, page, site),
             )
         except Exception:  # noqa: BLE001 (as GX's build: the page is left out, the others rendered)
             log.exception("the Data Docs page of %s could not be rendered", key.to_tuple())
             continue
-        gx_docs.make_offline(site, _key_pages(site, key), assets=False, site_pages=False)
         done.add(key.to_tuple())
     return done
+
+
+class _SuitesOnce:
+    """A data context for GX's validation page renderer (:func:`render_pages`) whose ``suites.get`` reads each
+    suite once: the renderer reads its result's suite from disk for every page (to show the suite's meta
+    notes), the same suite for every file of a group. Anything else is the context's own."""
+
+    def __init__(self, context):
+        self._context = context
+        self._suites: dict = {}
+        self.suites = self
+
+    def get(self, name: str):
+        suite = self._suites.get(name)
+        if suite is None:
+            suite = self._suites[name] = self._context.suites.get(name)
+        return suite
+
+    def __getattr__(self, name: str):
+        return getattr(self._context, name)
 
 
 def build_group_docs(keys: list, results: dict | None = None, rendered: set[tuple] | None = None) -> Path:
@@ -776,13 +802,42 @@ def build_group_docs(keys: list, results: dict | None = None, rendered: set[tupl
     if stored:
         sections["validations"].build(resource_identifiers=_Identifiers(stored))
     suites = [ExpectationSuiteIdentifier(name=suite_name(dataset)) for dataset in SUITE_DATASETS]
-    sections["expectations"].build(resource_identifiers=_Identifiers(suites))
+    changed = _suites_changed(sections["expectations"], suites)
+    if changed:  # (an empty list would build every suite's page: GX reads no identifiers as "all")
+        sections["expectations"].build(resource_identifiers=_Identifiers([key for key, _ in changed]))
+        _SUITE_PAGES.update(
+            (page, stamp) for (_, (page, stamp)) in changed if stamp is not None and os.path.isfile(page)
+        )
     builder.target_store.copy_static_assets()
     gx_docs.read_links_once(builder.site_index_builder).build()
     # the pages read from the store, the index and the suites' pages made offline (issue 18)
     site = docs_index().parent
     gx_docs.make_offline(site, [p for key in stored for p in _key_pages(site, key)])
     return docs_index()
+
+
+# a suite's page in the site by its path -> the stored suite it was rendered from (its JSON), this process
+_SUITE_PAGES: dict[str, str] = {}
+
+
+def _suites_changed(section, suites: list) -> list[tuple]:
+    """The suites whose page :func:`build_group_docs` renders: each suite's page was rendered again at every
+    group's update, the same page from the same suite (a tenth of a group's Data Docs CPU once the index
+    rows were cached). A page is rendered again when this process has not rendered it from the suite as
+    stored now, or when it is no longer in the site. Returns (key, (page path, the suite's JSON))."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    backend = section.target_store.store_backends[ExpectationSuiteIdentifier]
+    changed = []
+    for key in suites:
+        page = os.path.join(backend.full_base_directory, backend._convert_key_to_filepath(key.to_tuple()))
+        try:
+            stamp = json.dumps(section.source_store.get(key), sort_keys=True, default=str)
+        except Exception:  # noqa: BLE001 (GX's build decides what to do with a suite it cannot read)
+            stamp = None
+        if stamp is None or _SUITE_PAGES.get(page) != stamp or not os.path.isfile(page):
+            changed.append((key, (page, stamp)))
+    return changed
 
 
 def store_result(conn, file_id: int | None, suite: str, result: GateResult) -> int:
