@@ -74,6 +74,20 @@ def _files() -> list[tuple[str, list[dict]]]:
         {**clean(10), "declaration_id": "M2", "origin_province_code": "99"},  # a code: staged
         {**clean(11), "declaration_id": "M3", "means": "ship", "declared_by": ""},
         {**clean(12), "declaration_id": "M4", "kind": "HEALTH", "origin_province_code": ""},
+        # one person twice in a batch: the later instant sorts first as text (05:00Z is 12:00+07:00), so a
+        # person's first and last submission compared as the text sent would swap (e34-decl)
+        {
+            **clean(13),
+            "declaration_id": "M5",
+            "citizen_id": "001090007777",
+            "submitted_at": "2021-11-20T05:00:00Z",
+        },
+        {
+            **clean(13),
+            "declaration_id": "M6",
+            "citizen_id": "001090007777",
+            "submitted_at": "2021-11-20T10:00:00+07:00",
+        },
     ]
     return [("edge.csv", edge), ("resend.csv", resend), ("repeated.csv", repeated), ("mixed.csv", mixed)]
 

@@ -484,6 +484,7 @@ class DirectRead:
         and the profile judge repeated keys among staged rows)."""
         import polars as pl
 
+        from covidsync.ingest import checkin_frame_rules
         from covidsync.ingest.engine import StagingPath
 
         np = self.np
@@ -526,11 +527,19 @@ class DirectRead:
         mask = pl.Series(core_rows)
         direct = staged.filter(mask)
         self.result.add_profile(PROFILE_COLUMNS, direct)
-        persons = direct.group_by("person_kind", "identifier").agg(
-            c("person_key").min(),
-            c("submitted_at").min().alias("first_seen_at"),
-            c("submitted_at").max().alias("last_seen_at"),
-            pl.len().cast(pl.Int64).alias("loadable_rows"),
+        # first and last as instants (as PostgreSQL compares them), not as the text sent: 05:00Z sorts before
+        # 10:00+07:00 as text and comes after it in time
+        seen_at = checkin_frame_rules._instants(direct.get_column("submitted_at"))
+        persons = (
+            direct.select("person_kind", "identifier", "person_key")
+            .with_columns(seen_at.alias("seen_at"))
+            .group_by("person_kind", "identifier")
+            .agg(
+                c("person_key").min(),
+                c("seen_at").min().alias("first_seen_at"),
+                c("seen_at").max().alias("last_seen_at"),
+                pl.len().cast(pl.Int64).alias("loadable_rows"),
+            )
         )
         # the yes/no words are staged as text, "t" or "f" (columnar.per_distinct): coalesce(a or b ..., false)
         symptoms = [c(name) == "t" for name in ("fever", "cough", "shortness_of_breath", "sore_throat",
