@@ -871,25 +871,24 @@ class DirectDays:
         self._profile: list[pl.DataFrame] = []
         self._persons: list[pl.DataFrame] = []  # the persons of the rows aside, not written yet
         self._persons_rows = 0  # their rows (a person counted once per batch until they are summed)
-        self._persons_summed = 0  # their rows when last summed (one a person)
 
     def _held_persons(self, batch: pl.DataFrame) -> pl.DataFrame | None:
-        """A batch's persons (one row a person: first and last scan, rows) kept with the file's earlier ones,
-        summed by person whenever the rows held have doubled since the last sum (issue 16, e36-checkins: a
-        first load wrote 474k per-batch rows for 235k persons, then copied, analysed and aggregated them);
-        past :func:`persons_held` persons, the sum is returned to be written with the batch and the file's
-        persons start again (memory stays flat; ``checkin_person_key_direct.sql`` sums whatever is written)."""
+        """A batch's persons (one row a person: first and last scan, rows) held with the file's earlier ones
+        (issue 16, e36-checkins: a first load wrote 474k per-batch rows for 235k persons, then copied, analysed
+        and aggregated them in SQL). Past twice :func:`persons_held` rows they are summed by person; when the
+        sum is still more than :func:`persons_held` persons it is returned, to be written with the batch, and
+        the file's persons start again (memory stays flat; ``checkin_person_key_direct.sql`` sums whatever is
+        written). :meth:`take_persons` gives the rest after the last batch."""
         if batch.height:
             self._persons.append(batch)
             self._persons_rows += batch.height
-        if self._persons_rows < max(2 * self._persons_summed, _PERSONS_SUM_MIN):
+        if self._persons_rows < 2 * persons_held():
             return None
         summed = self._summed_persons()
         if summed.height <= persons_held():
             self._persons, self._persons_rows = [summed], summed.height
-            self._persons_summed = summed.height
             return None
-        self._persons, self._persons_rows, self._persons_summed = [], 0, 0
+        self._persons, self._persons_rows = [], 0
         return summed
 
     def _summed_persons(self) -> pl.DataFrame:
@@ -907,7 +906,7 @@ class DirectDays:
     def take_persons(self) -> pl.DataFrame | None:
         """The persons still held, summed (after the last batch), to be written once; None when there are none."""
         persons = self._summed_persons() if self._persons else None
-        self._persons, self._persons_rows, self._persons_summed = [], 0, 0
+        self._persons, self._persons_rows = [], 0
         return persons if persons is not None and persons.height else None
 
     def profile_counts(self, columns: Iterable[str]) -> pl.DataFrame:
@@ -1014,12 +1013,10 @@ class DirectDays:
             _copy_frame(cur, "pg_temp.checkin_direct_person", _person_text(persons))
 
 
-_PERSONS_SUM_MIN = 50_000  # the rows of persons held before they are first summed
-
-
 def persons_held() -> int:
     """``COVIDSYNC_CHECKIN_PERSONS_HELD`` (default 300,000): the persons of a file's rows aside held in memory
-    (one row each, about 100 bytes) before they are written; a file of more persons writes them in parts."""
+    before they are written (at most twice as many rows of about 80 bytes: one a person and batch, until they
+    are summed); a file of more persons writes them in parts."""
     return max(1, int(os.environ.get("COVIDSYNC_CHECKIN_PERSONS_HELD", "300000")))
 
 
