@@ -268,19 +268,3 @@ def test_a_file_longer_than_the_facts_remembered_leaves_the_same(
     assert len(remembered["checkin_person"]) > 3 and remembered["identity_link"]
     for key in remembered:
         assert forgotten[key] == remembered[key], key
-
-
-@pytest.mark.parametrize("held", ["1", "1000000"])
-def test_the_persons_of_the_rows_aside_summed_or_written_in_parts_leave_the_same(
-    warehouse_url, other_warehouse_url, tmp_path, monkeypatch, held
-):
-    """The persons of a file's rows aside are held across its batches and written once, summed by person
-    (issue 16, e36-checkins), or, past ``COVIDSYNC_CHECKIN_PERSONS_HELD``, summed and written in parts with
-    their batch; written at every batch (held 1) or held and summed at the end (held a million), the persons,
-    person keys, links, rows and reports are exactly those of the default."""
-    once, _ = _run(other_warehouse_url, tmp_path / "once", monkeypatch, direct=True)
-    monkeypatch.setenv("COVIDSYNC_CHECKIN_PERSONS_HELD", held)
-    parts, _ = _run(warehouse_url, tmp_path / "parts", monkeypatch, direct=True)
-    assert len(once["checkin_person"]) > 3 and once["identity_link"]
-    for key in once:
-        assert parts[key] == once[key], key

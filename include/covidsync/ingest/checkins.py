@@ -819,10 +819,6 @@ def _stage_checkins_columnar(
 
                 ahead.submit(write)
                 total += height
-            if direct is not None:  # the persons still held: summed while the last batch is written
-                persons = direct.take_persons()
-                if persons is not None:
-                    ahead.submit(lambda: _copy_frame(cur, "pg_temp.checkin_direct_person", _person_text(persons)))
         if total:
             # the statistics the rules, profile and merge plans read (every column of 500k rows: 1.9 s
             # and 1.5 s; these few: see docs/performance.md)
@@ -869,45 +865,6 @@ class DirectDays:
         self.move_back: list[int] = []
         self.flagged_staged = True  # a row a SQL rule flags (duplicate_in_file) is always staged
         self._profile: list[pl.DataFrame] = []
-        self._persons: list[pl.DataFrame] = []  # the persons of the rows aside, not written yet
-        self._persons_rows = 0  # their rows (a person counted once per batch until they are summed)
-
-    def _held_persons(self, batch: pl.DataFrame) -> pl.DataFrame | None:
-        """A batch's persons (one row a person: first and last scan, rows) held with the file's earlier ones
-        (issue 16, e36-checkins: a first load wrote 474k per-batch rows for 235k persons, then copied, analysed
-        and aggregated them in SQL). Past twice :func:`persons_held` rows they are summed by person; when the
-        sum is still more than :func:`persons_held` persons it is returned, to be written with the batch, and
-        the file's persons start again (memory stays flat; ``checkin_person_key_direct.sql`` sums whatever is
-        written). :meth:`take_persons` gives the rest after the last batch."""
-        if batch.height:
-            self._persons.append(batch)
-            self._persons_rows += batch.height
-        if self._persons_rows < 2 * persons_held():
-            return None
-        summed = self._summed_persons()
-        if summed.height <= persons_held():
-            self._persons, self._persons_rows = [summed], summed.height
-            return None
-        self._persons, self._persons_rows = [], 0
-        return summed
-
-    def _summed_persons(self) -> pl.DataFrame:
-        import polars as pl
-
-        if len(self._persons) == 1:
-            return self._persons[0]
-        c = pl.col
-        return (
-            pl.concat(self._persons)
-            .group_by("person_kind", "identifier", "person_key")
-            .agg(c("first_seen_at").min(), c("last_seen_at").max(), c("loadable_rows").sum())
-        )
-
-    def take_persons(self) -> pl.DataFrame | None:
-        """The persons still held, summed (after the last batch), to be written once; None when there are none."""
-        persons = self._summed_persons() if self._persons else None
-        self._persons, self._persons_rows = [], 0
-        return persons if persons is not None and persons.height else None
 
     def profile_counts(self, columns: Iterable[str]) -> pl.DataFrame:
         """The rows aside by the profile's columns (``direction_text``, ``mode_text``, ``person_kind``)."""
@@ -973,11 +930,16 @@ class DirectDays:
             .otherwise(pl.lit("typed"))
             .alias("qr_kind"),
         )
-        persons = self._held_persons(
-            frame.group_by("person_kind", "identifier", "person_key").agg(
-                c("scanned").min().alias("first_seen_at"),
-                c("scanned").max().alias("last_seen_at"),
+        utc = "%Y-%m-%dT%H:%M:%S%.6f+00:00"
+        persons = (
+            frame.group_by("person_kind", "identifier", "person_key")
+            .agg(
+                c("scanned").min().dt.to_string(utc).alias("first_seen_at"),
+                c("scanned").max().dt.to_string(utc).alias("last_seen_at"),
                 pl.len().cast(pl.Int64).alias("loadable_rows"),
+            )
+            .select(
+                "person_kind", "identifier", "person_key", "first_seen_at", "last_seen_at", "loadable_rows"
             )
         )
         if frame.height:
@@ -1009,30 +971,8 @@ class DirectDays:
         days, persons = aside
         for table, part in days.items():
             _copy_frame(cur, table, part)
-        if persons is not None and persons.height:
-            _copy_frame(cur, "pg_temp.checkin_direct_person", _person_text(persons))
-
-
-def persons_held() -> int:
-    """``COVIDSYNC_CHECKIN_PERSONS_HELD`` (default 300,000): the persons of a file's rows aside held in memory
-    before they are written (at most twice as many rows of about 80 bytes: one a person and batch, until they
-    are summed); a file of more persons writes them in parts."""
-    return max(1, int(os.environ.get("COVIDSYNC_CHECKIN_PERSONS_HELD", "300000")))
-
-
-def _person_text(persons: pl.DataFrame) -> pl.DataFrame:
-    """Persons as ``pg_temp.checkin_direct_person`` takes them: the seen times as UTC text."""
-    import polars as pl
-
-    utc = "%Y-%m-%dT%H:%M:%S%.6f+00:00"
-    return persons.select(
-        "person_kind",
-        "identifier",
-        "person_key",
-        pl.col("first_seen_at").dt.to_string(utc),
-        pl.col("last_seen_at").dt.to_string(utc),
-        "loadable_rows",
-    )
+        if persons.height:
+            _copy_frame(cur, "pg_temp.checkin_direct_person", persons)
 
 
 #: what ``COPY`` reads of a frame's CSV at a time on the writer thread: each read takes the GIL back from the
