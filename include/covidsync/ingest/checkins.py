@@ -774,9 +774,6 @@ def _stage_checkins_columnar(
             batches = columnar.read_batches(spec("checkins"), stream, path, checked_as_read=checked_as_read)
             for frame in batches:
                 staged, facts = checkin_frames(frame, file_id)
-                # keyed here too (issue 16, e36-checkins): the HMACs of batch n+1 while the main thread waits
-                # for the writer's COPYs of batch n-1
-                staged = person_keys.add(staged)
                 if seen is not None and facts.height:
                     facts = facts.join(seen, on=keys, how="anti", maintain_order="left")
                 if facts.height:
@@ -791,6 +788,7 @@ def _stage_checkins_columnar(
 
         with columnar._Ahead(columnar.COPY_AHEAD) as ahead, _ReadAhead(typed_batches(), READ_AHEAD) as read:
             for height, staged, facts in read:
+                staged = person_keys.add(staged)
                 codes = aside = None
                 if context is not None:
                     # the connection is the background thread's until the batch before is written: a
