@@ -1040,7 +1040,6 @@ def merge_direct(cur, f: FileRow, params: dict, read: DirectDays) -> int:
     cur.execute("set local work_mem = '64MB'")
     cur.execute("select set_config('maintenance_work_mem', %s, true)", (index_build_memory(),))
     keys = privacy.sql_params()
-    cur.execute("analyze pg_temp.checkin_direct_person")
     cur.execute(person_key_sql(cur, MERGE_TABLES, "checkin_person_key_direct"), {**params, **keys})
     cur.execute("analyze checkin_person_key (person_kind, identifier, person_key)")
     cur.execute(sql_text("checkin_merge_direct"), {**params, **keys})
