@@ -67,7 +67,7 @@ f0_scan as materialized (
             -- the same bounds on the partition key (local_day is scanned_at's local date: a check of the table)
             and x.local_day >= (e.window_start at time zone 'Asia/Ho_Chi_Minh')::date
             and x.local_day <= (e.scan_end at time zone 'Asia/Ho_Chi_Minh')::date
-        offset 0
+        offset 0  -- noqa: AM09
     ) as c
 ),
 
@@ -81,19 +81,20 @@ pair as (
         s.f0_since,
         s.window_end
     from f0_scan as s
-    cross join lateral (
-        select
-            x.person_key,
-            x.scanned_at
-        from core.checkin as x
-        where
-            x.venue_code = s.venue_code
-            and x.scanned_at >= s.contact_from
-            and x.scanned_at <= s.contact_to
-            and x.scanned_at < %(as_of)s::timestamptz
-            and x.local_day between s.local_day - 1 and s.local_day + 1
-        offset 0
-    ) as c
+    cross join
+        lateral (
+            select
+                x.person_key,
+                x.scanned_at
+            from core.checkin as x
+            where
+                x.venue_code = s.venue_code
+                and x.scanned_at >= s.contact_from
+                and x.scanned_at <= s.contact_to
+                and x.scanned_at < %(as_of)s::timestamptz
+                and x.local_day between s.local_day - 1 and s.local_day + 1
+            offset 0  -- noqa: AM09
+        ) as c
     where not exists (
         select 1 from f0_key as k
         where k.person_id = s.person_id and k.identity_key = c.person_key

@@ -390,7 +390,7 @@ where
     and h.person_id = n.person_id
     and not exists (
         select 1 from status_same as s
-        where s.person_id = n.person_id
+        where s.person_id = n.person_id  -- noqa: RF01
     );
 
 insert into derived.health_status (
