@@ -5,7 +5,11 @@
 -- the indexes (person_key, scanned_at) and (venue_code, scanned_at), never a cross join. Only scans before
 -- as_of count. f0_scan is materialized with each scan's contact bounds as its own columns: the venue index is
 -- then searched on (venue, from, to); with the bounds computed from two relations in the join clause the
--- planner searched on (venue, < as_of) and filtered the rest (measured: 35 of every 36 rows read thrown away). A scan whose key resolves to no person (a phone a family shares) is still a candidate.
+-- planner searched on (venue, < as_of) and filtered the rest (measured: 35 of every 36 rows read thrown away).
+-- Both range joins are lateral subqueries (offset 0: never flattened), so each F0 key and each F0 scan is looked up
+-- in the day partitions its bounds reach (pruned as the join runs): joined as sets, the planner read and hashed every
+-- check-in of every day, twice, for the F0s of a day (200,000 rows each time for 1,193 retraced F0s at 100k
+-- persons, a pass that grows with the history kept; issue 19, branch s8-status). A scan whose key resolves to no person (a phone a family shares) is still a candidate.
 -- A pair of scans inside the windows of two episodes of the same F0 (re-infected within days) is one row,
 -- of the earlier episode: a test supported by either is supported by it (f0_since < t, contract §3).
 delete from derived.contact_candidate
@@ -49,12 +53,22 @@ f0_scan as materialized (
         least(c.scanned_at + make_interval(mins => %(dwell_minutes)s), e.scan_end) as contact_to
     from episode as e
     inner join f0_key as k on e.person_id = k.person_id
-    inner join core.checkin as c
-        on
-            k.identity_key = c.person_key
-            and e.window_start <= c.scanned_at
-            and e.scan_end >= c.scanned_at
-            and c.scanned_at < %(as_of)s::timestamptz
+    cross join lateral (
+        select
+            x.venue_code,
+            x.scanned_at,
+            x.local_day
+        from core.checkin as x
+        where
+            x.person_key = k.identity_key
+            and x.scanned_at >= e.window_start
+            and x.scanned_at <= e.scan_end
+            and x.scanned_at < %(as_of)s::timestamptz
+            -- the same bounds on the partition key (local_day is scanned_at's local date: a check of the table)
+            and x.local_day >= (e.window_start at time zone 'Asia/Ho_Chi_Minh')::date
+            and x.local_day <= (e.scan_end at time zone 'Asia/Ho_Chi_Minh')::date
+        offset 0  -- noqa: AM09
+    ) as c
 ),
 
 pair as (
@@ -67,13 +81,20 @@ pair as (
         s.f0_since,
         s.window_end
     from f0_scan as s
-    inner join core.checkin as c
-        on
-            s.venue_code = c.venue_code
-            and s.contact_from <= c.scanned_at
-            and s.contact_to >= c.scanned_at
-            and c.scanned_at < %(as_of)s::timestamptz
-            and c.local_day between s.local_day - 1 and s.local_day + 1
+    cross join
+        lateral (
+            select
+                x.person_key,
+                x.scanned_at
+            from core.checkin as x
+            where
+                x.venue_code = s.venue_code
+                and x.scanned_at >= s.contact_from
+                and x.scanned_at <= s.contact_to
+                and x.scanned_at < %(as_of)s::timestamptz
+                and x.local_day between s.local_day - 1 and s.local_day + 1
+            offset 0  -- noqa: AM09
+        ) as c
     where not exists (
         select 1 from f0_key as k
         where k.person_id = s.person_id and k.identity_key = c.person_key

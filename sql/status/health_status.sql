@@ -343,14 +343,68 @@ where
         h.latest_test_result, h.latest_test_sampled_at, h.f0, h.contact_candidate, h.recovered_on
     );
 
+-- The rows that change are written in place: a touched person's row is updated, a new person's inserted, and a
+-- row left without a new one (none: a person who goes has its row deleted by identity's stale step) deleted.
+-- Before, each changed row was deleted and inserted again: the deletion read the whole table, and the line
+-- triggers noted every such person and took the note out again for those whose shown values came back (issue 19,
+-- branch s8-status; the triggers' update branch compares shown values, migration 0097).
 delete from derived.health_status as h
 where
     h.rule_set = %(rule_set)s
-    and h.person_id in (select t.person_id from touched as t)
-    and not exists (
-        select 1 from status_same as s
-        where s.person_id = h.person_id
+    and h.person_id in (
+        select t.person_id from touched as t
+        where not exists (
+            select 1 from status_new as n
+            where n.person_id = t.person_id
+        )
     );
+
+create temp table if not exists status_updated (person_id bigint primary key) on commit drop;
+
+truncate status_updated;
+
+-- the persons whose row was updated: the insertion below leaves them out by this table, not by an anti-join
+-- against derived.health_status itself (a statement reading the table it inserts into: planned from a table
+-- estimated empty, as on a first build, it read its own new rows again for every row)
+with updated as (
+    update derived.health_status as h
+    set
+        as_of = n.as_of,
+        doses = n.doses,
+        last_dose_on = n.last_dose_on,
+        last_dose_product = n.last_dose_product,
+        primary_doses = n.primary_doses,
+        primary_complete = n.primary_complete,
+        last_primary_dose_on = n.last_primary_dose_on,
+        booster_doses = n.booster_doses,
+        fully_vaccinated = n.fully_vaccinated,
+        latest_test_type = n.latest_test_type,
+        latest_test_result = n.latest_test_result,
+        latest_test_sampled_at = n.latest_test_sampled_at,
+        f0 = n.f0,
+        f0_since = n.f0_since,
+        recovered_on = n.recovered_on,
+        contact_candidate = n.contact_candidate,
+        card_colour = n.card_colour,
+        computed_at = n.computed_at,
+        last_dose_vaccination_id = n.last_dose_vaccination_id,
+        latest_test_id = n.latest_test_id,
+        f0_test_id = n.f0_test_id,
+        recovery_test_id = n.recovery_test_id,
+        due_at = n.due_at
+    from status_new as n
+    where
+        h.rule_set = n.rule_set
+        and h.person_id = n.person_id
+        and not exists (
+            select 1 from status_same as s
+            where s.person_id = n.person_id  -- noqa: RF01
+        )
+    returning h.person_id
+)
+
+insert into status_updated (person_id)
+select u.person_id from updated as u;
 
 insert into derived.health_status (
     rule_set, person_id, as_of, doses, last_dose_on, last_dose_product, primary_doses, primary_complete,
@@ -384,7 +438,12 @@ select
     n.recovery_test_id,
     n.due_at
 from status_new as n
-where not exists (
-    select 1 from status_same as s
-    where s.person_id = n.person_id
-);
+where
+    not exists (
+        select 1 from status_same as s
+        where s.person_id = n.person_id
+    )
+    and not exists (
+        select 1 from status_updated as u
+        where u.person_id = n.person_id
+    );

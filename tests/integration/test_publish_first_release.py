@@ -423,3 +423,28 @@ def test_a_status_row_put_back_as_it_was_leaves_no_note_and_any_other_write_does
     assert _all(conn, "select person_id from derived.person_line_stale order by 1") == [(3,), (4,), (5,)]
     assert _trusted(conn)
     _first_release_matches_the_general_candidate(conn)
+
+
+def test_a_status_row_updated_in_place_is_noted_only_when_a_shown_value_changed(conn):
+    """The status build updates a touched person's row in place (issue 19, branch s8-status; migration 0097): a
+    row whose shown values stay (due_at and as_of moved, an id behind a field changed) leaves no note, one with
+    another shown value is noted, and a person noted before keeps its note. Without 0097's update branch every
+    updated person is noted (the test fails on [2, 3, 4, 5])."""
+    publish_seed.seed(conn, 80, records=True)
+    _build_state(conn)
+    _card_step(conn)
+    with conn, conn.cursor() as cur:  # person 5 noted before, by another transaction
+        cur.execute("update derived.person set full_name = 'Đỗ Văn Em' where person_id = 5")
+    with conn, conn.cursor() as cur:  # 2, 4, 5: nothing shown changes; 3: its recovery date does
+        cur.execute(
+            """
+            update derived.health_status
+            set as_of = as_of + interval '1 day', due_at = due_at + interval '1 day', computed_at = now(),
+                latest_test_id = latest_test_id,
+                recovered_on = case when person_id = 3 then date '2021-11-01' else recovered_on end
+            where person_id in (2, 3, 4, 5)
+            """
+        )
+    assert _all(conn, "select person_id from derived.person_line_stale order by 1") == [(3,), (5,)]
+    assert _trusted(conn)
+    _first_release_matches_the_general_candidate(conn)

@@ -147,7 +147,12 @@ def resolve(conn, since=None, persons: int | None = None) -> IdentityResult:
             params["everyone"] = True
         cur.execute(sql("identity_obs"), params)
         cur.execute("create index on identity_obs (kind, value); create index on identity_obs (pdn)")
-        cur.execute("analyze identity_obs")
+        # the columns later statements join or filter on only: the names, genders, addresses and name keys cost
+        # most of the statistics (long texts, each sorted) and no plan reads them (issue 19, s8-status)
+        cur.execute(
+            "analyze identity_obs (kind, value, source, record_id, phone, pdn, date_of_birth, birth_year_only,"
+            " excluded)"
+        )
         for kind in KIND_ORDER:
             cur.execute(sql("identity_anchor"), params | {"kind": kind})
             cur.execute("analyze identity_anchor")
