@@ -131,6 +131,16 @@ def test_a_view_missing_a_common_column_is_not_one_projection(conn):
     conn.rollback()
 
 
+def test_a_view_with_other_options_is_not_one_projection(conn):
+    publish_seed.seed(conn, 20)
+    assert release.publish_release(conn)["status"] == "current"
+    with conn.cursor() as cur:
+        cur.execute(f"alter view publish.{CONSUMERS['sskdt'].view} set (security_invoker = true)")
+        assert not release.shared_projection(cur, APPS)
+        assert release.check_agreement(cur)["views_read"] == 3
+    conn.rollback()
+
+
 def test_a_first_release_shown_otherwise_for_one_person_in_one_view_is_held(conn):
     """The shortcut never skips a disagreement: a view redefined to show one person otherwise falls back to every
     view read, and the release is held (none current)."""

@@ -1205,16 +1205,16 @@ def shared_projection(cur, apps: tuple[str, ...]) -> bool:
     agree on them for every person by their definitions (contract §7), whatever the rows: each view (its text by
     ``pg_get_viewdef``) is one SELECT whose every item is a plain column reference, each common column referring
     to the same column in every view, with the same FROM ... WHERE text (the same relations, joins and
-    conditions: the same rows), and the views have one owner (the same row security). Then the agreement check
-    reads one view for its rows and releases, not every view's rows hashed (issue 20: the third view's read was
-    +0.6-0.7 s of a first release at 1M persons). Any other definition (a view redefined to show a column
-    otherwise, or other rows; an expression; DISTINCT; another owner) is False: every view is read and
-    compared, as before."""
+    conditions: the same rows), and the views have one owner and the same options (the same row security).
+    Then the agreement check reads one view for its rows and releases, not every view's rows hashed (issue 20:
+    the third view's read was +0.8 s of backend CPU in a first release at 1M persons). Any other definition (a
+    view redefined to show a column otherwise, or other rows; an expression; DISTINCT; another owner or options)
+    is False: every view is read and compared, as before."""
     if len(apps) < 2:
         return False
     cur.execute(
         """
-        select a.app, pg_get_viewdef(c.oid, false), c.relowner
+        select a.app, pg_get_viewdef(c.oid, false), c.relowner, coalesce(c.reloptions, '{}')::text
         from unnest(%s::text[], %s::text[]) with ordinality as a (app, view, n)
         left join pg_class as c on c.oid = to_regclass('publish.' || a.view) and c.relkind = 'v'
         order by a.n
@@ -1222,7 +1222,7 @@ def shared_projection(cur, apps: tuple[str, ...]) -> bool:
         (list(apps), [CONSUMERS[app].view for app in apps]),
     )
     shapes = set()
-    for _app, definition, owner in cur.fetchall():
+    for _app, definition, owner, options in cur.fetchall():
         if definition is None:
             return False
         text = definition.strip().rstrip(";")
@@ -1241,7 +1241,7 @@ def shared_projection(cur, apps: tuple[str, ...]) -> bool:
             columns[(name or column).strip('"')] = (alias, column)
         if not set(COMMON_COLUMNS) <= set(columns):
             return False
-        shapes.add((tuple(columns[c] for c in COMMON_COLUMNS), tail, owner))
+        shapes.add((tuple(columns[c] for c in COMMON_COLUMNS), tail, owner, options))
     return len(shapes) == 1
 
 
