@@ -563,12 +563,9 @@ _FIRST_SETTINGS = (("random_page_cost", "1.1"), ("enable_hashjoin", "off"), ("en
 # another order, are not. At 1M persons with statuses and cards shuffled, the forced merge joins read the heaps in
 # random order and stored in 15.5 / 14.3 s against the planner's own 12.5 / 12.4 s (9.8 s forced when ordered;
 # docs/performance-log.md, "After the fourth round merged"). The planner's statistics tell: the correlation of
-# person_id with the heap's order, which ANALYZE keeps (no statistics: not known to be ordered). Mostly ordered
-# pays too: after the bench's days (5 % of the statuses and cards rewritten, again and again) the correlation was
-# 0.80-0.81, and the planner's own plan hashed every card (444 MB with the Sổ SKĐT columns, 178 MB without): the
-# candidate's rows took 5.7-6.2 s of CPU against 3.5-4.1 s by the merge joins (issue 20, branch t18-third).
+# person_id with the heap's order, which ANALYZE keeps (no statistics: not known to be ordered).
 _FIRST_ORDERED_TABLES = ("health_status", "person", "person_card")
-_FIRST_MIN_CORRELATION = 0.75
+_FIRST_MIN_CORRELATION = 0.9
 
 
 def _stored_in_person_order(cur) -> bool:
