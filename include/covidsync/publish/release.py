@@ -1200,6 +1200,11 @@ def _split_targets(select_list: str) -> list[str] | None:
     return items
 
 
+_NOT_THE_SAME_ROWS = re.compile(r"\b(TABLESAMPLE|LIMIT|OFFSET|FETCH|UNION|INTERSECT|EXCEPT)\b")
+_CALL = re.compile(r'([A-Za-z_][A-Za-z0-9_.$]*|"[^"]*")\s*\(')  # a word before "(": a call, unless it groups
+_GROUPING_WORDS = frozenset({"FROM", "JOIN", "ON", "WHERE", "AND", "OR", "NOT"})
+
+
 def shared_projection(cur, apps: tuple[str, ...]) -> bool:
     """Whether the views of ``apps`` show their common columns as one projection of the same rows, so that they
     agree on them for every person by their definitions (contract §7), whatever the rows: each view (its text by
@@ -1214,7 +1219,19 @@ def shared_projection(cur, apps: tuple[str, ...]) -> bool:
         return False
     cur.execute(
         """
-        select a.app, pg_get_viewdef(c.oid, false), c.relowner, coalesce(c.reloptions, '{}')::text
+        select
+            a.app,
+            pg_get_viewdef(c.oid, false),
+            c.relowner,
+            coalesce(c.reloptions, '{}')::text,
+            exists (  -- a function that may answer differently per row or per read: not the same rows
+                select
+                from pg_rewrite as w
+                join pg_depend as d
+                    on d.classid = 'pg_rewrite'::regclass and d.objid = w.oid and d.refclassid = 'pg_proc'::regclass
+                join pg_proc as p on p.oid = d.refobjid
+                where w.ev_class = c.oid and p.provolatile <> 'i'
+            )
         from unnest(%s::text[], %s::text[]) with ordinality as a (app, view, n)
         left join pg_class as c on c.oid = to_regclass('publish.' || a.view) and c.relkind = 'v'
         order by a.n
@@ -1222,12 +1239,20 @@ def shared_projection(cur, apps: tuple[str, ...]) -> bool:
         (list(apps), [CONSUMERS[app].view for app in apps]),
     )
     shapes = set()
-    for _app, definition, owner, options in cur.fetchall():
-        if definition is None:
+    for _app, definition, owner, options, volatile in cur.fetchall():
+        if definition is None or volatile:
             return False
         text = definition.strip().rstrip(";")
         head, sep, tail = text.partition("\n   FROM ")
         if not sep or not head.startswith("SELECT ") or "\n   FROM " in tail:
+            return False
+        if _NOT_THE_SAME_ROWS.search(
+            tail
+        ):  # a sample, a slice or a set operation: rows that may differ per read
+            return False
+        # a call in the rows' text (random(), now(), a subquery after IN or EXISTS): not proven the same rows per
+        # read; built-in functions are pinned, so pg_depend above does not list them (only functions of ours)
+        if any(word.upper() not in _GROUPING_WORDS for word in _CALL.findall(tail)):
             return False
         items = _split_targets(head[len("SELECT ") :])
         if items is None:
@@ -1452,6 +1477,13 @@ def make_current(
             f"{current[0] if current else 'none'} is current: publish again instead"
         )
     apps = tuple(apps or CONSUMERS)
+    # the views held as they are until the transaction ends: a view replaced (its ACCESS EXCLUSIVE lock) between
+    # reading the definitions here and reading the rows below would be checked by its old definition
+    cur.execute(
+        "lock table "
+        + ", ".join(f"publish.{CONSUMERS[app].view}" for app in apps)  # names from the fixed consumer table
+        + " in access share mode"
+    )
     definitions = views_sha256(cur, apps)
     cur.execute("select views_sha256 from publish.build_state")
     checked = cur.fetchone()
