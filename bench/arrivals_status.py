@@ -91,7 +91,7 @@ def main() -> None:
     name = f"covidsync_bench_arrivals_{os.getpid()}"
     conn = psycopg2.connect(admin)
     conn.autocommit = True
-    conn.cursor().execute(f'create database "{name}"')
+    conn.cursor().execute(db.create_database_sql(name))
     url = admin.rsplit("/", 1)[0] + "/" + name
     out: dict = {"args": vars(args), "load": os.getloadavg()}
     try:

@@ -21,7 +21,7 @@ from covidsync.ingest import engine, landing
 admin = os.environ.get("COVIDSYNC_TEST_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DAYS = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
 name = f"covidsync_b17_days_{os.getpid()}"
-db.execute_autocommit(admin, f'create database "{name}"')
+db.execute_autocommit(admin, db.create_database_sql(name))
 url = admin.rsplit("/", 1)[0] + "/" + name
 os.environ["COVIDSYNC_GX_DOCS"] = "0"
 try:

@@ -44,7 +44,7 @@ def _with_database(url: str, name: str) -> str:
 
 def _fresh_database(admin_url: str, name: str) -> str:
     db.execute_autocommit(admin_url, f'drop database if exists "{name}" with (force)')
-    db.execute_autocommit(admin_url, f'create database "{name}"')
+    db.execute_autocommit(admin_url, db.create_database_sql(name))
     return _with_database(admin_url, name)
 
 

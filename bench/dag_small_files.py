@@ -53,12 +53,14 @@ def _database(admin_url: str, name: str, *, drop: bool = False) -> str:
     import psycopg2
     from sqlalchemy.engine import make_url
 
+    from covidsync import db
+
     conn = psycopg2.connect(admin_url)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'drop database if exists "{name}" with (force)')
         if not drop:
-            cur.execute(f'create database "{name}"')
+            cur.execute(db.create_database_sql(name))
     conn.close()
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 

@@ -128,7 +128,7 @@ def prepare(args) -> None:
     from covidsync.status import build
     from covidsync.status.synthetic import Synthetic
 
-    _admin(args.admin_url, f'create database "{args.name}"')
+    _admin(args.admin_url, db.create_database_sql(args.name))
     url = _db_url(args.admin_url, args.name)
     db.upgrade(url)
     data = Synthetic(
@@ -242,7 +242,7 @@ def lookups(args) -> None:
 
         for name in names:
             _admin(
-                args.admin_url, f'drop database if exists "{name}" with (force)', f'create database "{name}"'
+                args.admin_url, f'drop database if exists "{name}" with (force)', db.create_database_sql(name)
             )
         url = _db_url(args.admin_url, names[0])
         if args.before_target:  # the migrations up to it only

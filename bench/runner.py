@@ -121,7 +121,7 @@ class Databases:
 
         name = f"{self.prefix}_template"
         _admin(self.server_url, f'drop database if exists "{name}"')
-        _admin(self.server_url, f'create database "{name}"')
+        _admin(self.server_url, db.create_database_sql(name))  # as the warehouse's (covidsync.db)
         self.created.append(name)
         url = self.template_url = _with_database(self.server_url, name)
         db.upgrade(url, PROJECT / "sql" / "migrations")

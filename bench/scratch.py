@@ -37,7 +37,7 @@ def _admin(url: str, statement: str) -> None:
 def migrated_database(admin_url: str, prefix: str) -> Iterator[str]:
     """The URL of a new database ``<prefix>_<8 hex>`` with every migration applied; dropped on exit."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    _admin(admin_url, f'create database "{name}"')
+    _admin(admin_url, db.create_database_sql(name))  # as the warehouse's (covidsync.db)
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
         db.upgrade(url, settings.sql_dir() / "migrations")

@@ -223,7 +223,7 @@ elif way == "engine":  # the whole per-file pipeline in a fresh database: read, 
     from covidsync.ingest import engine, landing
     admin = os.environ.get("COVIDSYNC_TEST_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     name = f"covidsync_bench_xlsx_{os.getpid()}"
-    db.execute_autocommit(admin, f'create database "{name}"')
+    db.execute_autocommit(admin, db.create_database_sql(name))
     url = admin.rsplit("/", 1)[0] + "/" + name
     try:
         db.upgrade(url)

@@ -73,7 +73,7 @@ def template_db(pg_admin_url):
     """A database with every migration applied; tests get copies of it."""
     name = f"{_PREFIX}_template"
     _execute(pg_admin_url, f'drop database if exists "{name}"')
-    _execute(pg_admin_url, f'create database "{name}"')
+    _execute(pg_admin_url, db.create_database_sql(name))
     url = _with_database(pg_admin_url, name)
     db.upgrade(url, PROJECT / "sql" / "migrations")
     yield name
@@ -84,7 +84,7 @@ def template_db(pg_admin_url):
 def empty_db(pg_admin_url):
     """A new, empty database (no migrations): its URL."""
     name = f"{_PREFIX}_{next(_counter)}"
-    _execute(pg_admin_url, f'create database "{name}"')
+    _execute(pg_admin_url, db.create_database_sql(name))
     yield _with_database(pg_admin_url, name)
     _execute(pg_admin_url, f'drop database if exists "{name}" with (force)')
 

@@ -148,6 +148,7 @@ class EmbeddedPostgres:
                     "--auth=trust",
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
+                    "--lc-collate=C",  # text by bytes (db.CREATE_DATABASE_OPTIONS)
                     "-U",
                     "postgres",
                 ],
@@ -201,6 +202,8 @@ def ensure_database(admin_url: str, database: str) -> None:
     from psycopg2 import sql
     from sqlalchemy.engine import make_url
 
+    from covidsync import db
+
     try:
         conn = psycopg2.connect(admin_url, application_name="covidsync")
     except psycopg2.OperationalError as exc:
@@ -212,7 +215,11 @@ def ensure_database(admin_url: str, database: str) -> None:
         with conn.cursor() as cur:
             cur.execute("select 1 from pg_database where datname = %s", (database,))
             if cur.fetchone() is None:
-                cur.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+                cur.execute(
+                    sql.SQL("create database {} " + db.CREATE_DATABASE_OPTIONS).format(
+                        sql.Identifier(database)
+                    )
+                )
     finally:
         conn.close()
 

@@ -221,7 +221,7 @@ def _main(admin_url: str) -> None:
     for seed in SEEDS:
         name = f"covidsync_engine_fixture_{os.getpid()}_{seed}"
         db.execute_autocommit(admin_url, f'drop database if exists "{name}"')
-        db.execute_autocommit(admin_url, f'create database "{name}"')
+        db.execute_autocommit(admin_url, db.create_database_sql(name))
         url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
         try:
             db.upgrade(url, project / "sql" / "migrations")
