@@ -20,6 +20,7 @@ from pathlib import Path
 
 from covidsync import settings
 from covidsync.errors import CovidsyncError
+from covidsync.warehouse import CREATE_DATABASE_OPTIONS, create_database_sql  # noqa: F401 - for callers of db
 
 _log = logging.getLogger(__name__)
 
@@ -124,20 +125,6 @@ def transaction(url: str) -> Iterator:
             yield conn
     finally:
         conn.close()
-
-
-# How every warehouse database is created (the embedded server's, the tests', the bench's, one that
-# `covidsync db upgrade` creates): text compared byte by byte (LC_COLLATE "C"), characters classified as UTF-8
-# (LC_CTYPE "C.UTF-8": upper(), lower() and regular expressions know Vietnamese letters). For UTF-8, byte order is
-# code point order, which is the order glibc's C.UTF-8 gives, so no result changes; but PostgreSQL compares "C"
-# text with memcmp and abbreviated keys, not strcoll: building core.checkin's text indexes took 1.18 / 0.43 /
-# 0.22 s against 2.88 / 0.74 / 0.65 s in C.UTF-8 (docs/performance-log.md, branch e36-checkins).
-CREATE_DATABASE_OPTIONS = "template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C.UTF-8'"
-
-
-def create_database_sql(name: str) -> str:
-    """``create database "<name>"`` with :data:`CREATE_DATABASE_OPTIONS`."""
-    return f'create database "{name}" {CREATE_DATABASE_OPTIONS}'
 
 
 def execute_autocommit(url: str, statement: str) -> None:

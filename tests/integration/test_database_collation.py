@@ -1,5 +1,5 @@
 """Every warehouse database compares text by bytes (LC_COLLATE "C") and classifies characters as UTF-8
-(LC_CTYPE "C.UTF-8"): ``covidsync.db.CREATE_DATABASE_OPTIONS``, used by the embedded server, by
+(LC_CTYPE "C.UTF-8"): ``covidsync.warehouse.CREATE_DATABASE_OPTIONS``, used by the embedded server, by
 ``warehouse.ensure_database``, by these tests and by the bench. Byte order is code point order for UTF-8, the
 order the C.UTF-8 collation gave before, so no result changes, while sorts and index builds of text keys skip
 strcoll (docs/deployment.md, "The warehouse database's collation")."""

@@ -309,7 +309,7 @@ def test_warehouse_checkpoints_by_time_not_by_wal_volume(services):
 
 
 def test_warehouse_database_compares_text_by_bytes(services):
-    """As covidsync.db.CREATE_DATABASE_OPTIONS: LC_COLLATE C, LC_CTYPE C.UTF-8 (docs/deployment.md)."""
+    """As covidsync.warehouse.CREATE_DATABASE_OPTIONS: LC_COLLATE C, LC_CTYPE C.UTF-8 (docs/deployment.md)."""
     args = env_of(services["warehouse"]).get("POSTGRES_INITDB_ARGS", "").split()
     assert "--lc-collate=C" in args and "--lc-ctype=C.UTF-8" in args and "--encoding=UTF8" in args, args
 
