@@ -20,7 +20,7 @@ from pathlib import Path
 
 from covidsync import settings
 from covidsync.errors import CovidsyncError
-from covidsync.warehouse import CREATE_DATABASE_OPTIONS, create_database_sql  # noqa: F401 - for callers of db
+from covidsync.warehouse import create_database_sql  # noqa: F401 - for callers of db
 
 _log = logging.getLogger(__name__)
 
