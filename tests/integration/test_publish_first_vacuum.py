@@ -34,6 +34,22 @@ def _pages(conn) -> tuple[int, int, int]:
     return pages
 
 
+def _holders(conn) -> list[tuple]:
+    """Other backends with a snapshot or an xid (their database and kind, no query text): a failure once seen
+    under `make test`'s two halves and not reproduced alone is told apart from a vacuum that did not mark."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            select datname, backend_type, state, backend_xmin::text, backend_xid::text
+            from pg_stat_activity
+            where pid <> pg_backend_pid() and (backend_xmin is not null or backend_xid is not null)
+            """
+        )
+        rows = cur.fetchall()
+    conn.rollback()
+    return rows
+
+
 def test_a_first_release_leaves_its_versions_vacuumed(conn):
     publish_seed.seed(conn, 3000, records=True)
     before = _pages(conn)
@@ -41,8 +57,11 @@ def test_a_first_release_leaves_its_versions_vacuumed(conn):
     assert first["status"] == "current", first
     pages, all_visible, vacuums = _pages(conn)
     assert pages > 10, "the first release stored its 2,700 rows on many pages"
-    assert all_visible == pages, f"{all_visible} of {pages} version pages all-visible after the first release"
-    assert vacuums == before[2] + 1
+    assert vacuums == before[2] + 1, "the first release vacuumed its versions once"
+    assert all_visible == pages, (
+        f"{all_visible} of {pages} version pages all-visible after the first release; "
+        f"snapshots that could hold the horizon back: {_holders(conn)}"
+    )
     assert "vacuum versions" in release.STEP_SECONDS
     # the release is what it was: the views show it, and still in the same transaction as its switch
     with conn.cursor() as cur:
