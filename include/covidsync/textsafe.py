@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "FORMULA_PATTERN",
     "MOJIBAKE_PATTERN",
+    "csv_line",
     "csv_text",
     "has_mojibake",
     "is_formula",
@@ -111,17 +112,16 @@ def writer(fh, **kwargs: Any) -> _SafeWriter:
     return _SafeWriter(fh, **kwargs)
 
 
-def csv_text(frame) -> str:
-    """The rows of a polars ``frame`` as :func:`writer` writes them, made by column expressions (no Python call
-    per row): every text cell neutralised (:func:`neutralise`), then quoted as ``csv.writer``'s default
+def csv_line(schema):
+    """The polars expression of one CSV line for a frame of ``schema`` (name to dtype), as :func:`writer`
+    writes a row: every text cell neutralised (:func:`neutralise`), then quoted as ``csv.writer``'s default
     dialect quotes (a cell holding a comma, a double quote, CR or LF in double quotes, its quotes doubled),
-    other cells as ``str()`` gives them, nulls empty, each line ended by CRLF."""
+    other cells as ``str()`` gives them, nulls empty; no line ending. Row by row: a line depends on its own
+    row only (:func:`csv_text`; a group's errors.csv lines rendered together, covidsync.ingest.engine)."""
     import polars as pl
 
-    if frame.height == 0:
-        return ""
     cells = []
-    for name, dtype in frame.schema.items():
+    for name, dtype in schema.items():
         cell = pl.col(name)
         if dtype == pl.String:
             formula = cell.str.contains(FORMULA_PATTERN) & ~cell.str.contains(f"^(?:{_NUMBER.pattern})$")
@@ -131,7 +131,15 @@ def csv_text(frame) -> str:
         else:
             cell = cell.cast(pl.String)
         cells.append(cell.fill_null(""))
-    lines = frame.select(pl.concat_str(cells, separator=",").alias("line")).get_column("line")
+    return pl.concat_str(cells, separator=",")
+
+
+def csv_text(frame) -> str:
+    """The rows of a polars ``frame`` as :func:`writer` writes them, made by column expressions (no Python call
+    per row, :func:`csv_line`), each line ended by CRLF."""
+    if frame.height == 0:
+        return ""
+    lines = frame.select(csv_line(frame.schema).alias("line")).get_column("line")
     return lines.str.join("\r\n").item() + "\r\n"
 
 

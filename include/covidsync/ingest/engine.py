@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import itertools
 import logging
-import operator
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -389,22 +387,22 @@ def apply_rules_group(conn, staged: list[tuple[FileRow, bool]]) -> dict[int, dic
             (ids,),
         )
         warned = dict(cur.fetchall())
-        counts = {}
-        for file_id in ids:
-            one = {
+        counts = {
+            file_id: {
                 "rows_total": totals.get(file_id, 0),
                 "rows_rejected": rejected.get(file_id, 0),
                 "rows_with_warnings": warned.get(file_id, 0),
                 "hold": file_id in held,
             }
-            set_status(
-                cur,
-                file_id,
-                "validated",
-                rows_rejected=one["rows_rejected"],
-                rows_with_warnings=one["rows_with_warnings"],
-            )
-            counts[file_id] = one
+            for file_id in ids
+        }
+        set_statuses(  # each file validated with its own counts and event, in one statement (issue 16)
+            cur,
+            ids,
+            "validated",
+            rows_rejected=[counts[i]["rows_rejected"] for i in ids],
+            rows_with_warnings=[counts[i]["rows_with_warnings"] for i in ids],
+        )
     return counts
 
 
@@ -778,12 +776,13 @@ _PROBLEM_SCHEMA = {
 }
 
 
-def problem_frame(spec: DatasetSpec, rows, *, file_id: bool = False):
+def problem_frame(spec: DatasetSpec, rows, *, file_id: bool = False, keep_file_id: bool = False):
     """Row problems ``(row_number, column, code, severity, value)`` as errors.csv lines (a polars frame of
     :data:`covidsync.ingest.sender_report.ERRORS_COLUMNS`): the value
     masked (``covidsync.domain.text.mask``) where its column is identity, then appended to the code's
     messages; every expression once per frame (issue 24, e30-decl: 9,000 lines took 0.08 s one by one).
-    ``file_id``: each row starts with its file's id (a group's rows, :class:`_GroupProblems`), left out."""
+    ``file_id``: each row starts with its file's id (a group's rows, :class:`_GroupProblems`), left out
+    unless ``keep_file_id`` (then the first column)."""
     import polars as pl
 
     from covidsync.domain.codes import ROW_CODES
@@ -803,6 +802,7 @@ def problem_frame(spec: DatasetSpec, rows, *, file_id: bool = False):
         return pl.concat_str(text, pl.concat_str(pl.lit(f" ({label}: "), shown, pl.lit(")")).fill_null(""))
 
     return frame.select(
+        *(["file_id"] if file_id and keep_file_id else []),
         "row_number",
         "column",
         "code",
@@ -1483,12 +1483,18 @@ def process_group(conn, file_ids: Iterable[int], *, datasets: Iterable[str] | No
     try:
         staged: list[tuple[int, FileRow, bool]] = []
         candidates: list[tuple[int, FileRow]] = []
+        try:  # the locked files' rows in one query (each read on its own if that fails)
+            loaded = load_files(conn, [i for i in ids if i in locked])
+        except Exception:  # noqa: BLE001
+            conn.rollback()
+            log.exception("the group's %d files could not be read together; each alone", len(locked))
+            loaded = None
         for position, file_id in enumerate(ids):
             if file_id not in locked:
                 summaries[position] = {"file_id": file_id, "status": "busy"}
                 continue
             try:
-                done = _to_stage(conn, file_id, datasets)
+                done = _to_stage(conn, file_id, datasets, loaded)
             except Exception as exc:  # noqa: BLE001 (one file's failure never stops its group; raised below)
                 failed(position, exc)
                 continue
@@ -1614,11 +1620,15 @@ def _group_docs(keys: list, in_memory: dict) -> None:
         raise failure
 
 
-def _to_stage(conn, file_id: int, datasets):
+def _to_stage(conn, file_id: int, datasets, loaded: dict[int, FileRow] | None = None):
     """The first part of :func:`_open_file` for a group's file: the file to stage, or its summary (finished
-    by an earlier run, or nothing left to do)."""
-    f = load_file(conn, file_id)
-    conn.rollback()
+    by an earlier run, or nothing left to do). ``loaded``: the group's files read in one query after their
+    locks were taken (:func:`load_files`), instead of a query a file."""
+    if loaded is None:
+        f = load_file(conn, file_id)
+        conn.rollback()
+    elif (f := loaded.get(file_id)) is None:
+        raise FileStateError(f"no file with id {file_id}")
     allowed = set(specs()) if datasets is None else set(datasets)
     if f.dataset not in allowed:
         raise FileStateError(f"file {file_id} is not one of the datasets {sorted(allowed)} ({f.dataset})")
@@ -1794,7 +1804,12 @@ def finish_group(conn, file_ids: list[int]) -> dict[int, dict | BaseException]:
         with conn.cursor() as cur:
             cur.execute(REPORT_COUNTS + " where file_id = any(%s)", (list(files),))
             counts = {row[0]: row[1:] for row in cur.fetchall()}
-        problems = _GroupProblems(conn, [files[i] for i in file_ids if i in files])
+        held = [  # whose reports say held (report_and_move's status "rejected", sender_report.is_held)
+            i
+            for i, f in files.items()
+            if f.status in ("held", "rejected") and "batch_rejected" in counts.get(i, ((),) * 5)[4]
+        ]
+        problems = _GroupProblems(conn, [files[i] for i in file_ids if i in files], held)
     except Exception:  # noqa: BLE001 (each file's reports read on their own instead)
         conn.rollback()
         log.exception("the reports of %d files could not be read together; each alone", len(files))
@@ -1837,19 +1852,27 @@ def finish_group(conn, file_ids: list[int]) -> dict[int, dict | BaseException]:
 class _GroupProblems:
     """The row problems of a group's files for their errors.csv (:func:`finish_group`): one server-side
     cursor a dataset over all its files' problems, in the files' order and each file's as
-    :func:`problem_rows` orders them, instead of a query a file; :meth:`rows` is :func:`problem_rows` for
+    :func:`problem_rows` orders them, instead of a query a file; :meth:`rows` is :func:`problem_lines` for
     one file, which must come in the same order (a file whose reports failed has the rest of its rows
-    skipped). The cursors live in the caller's one read-only transaction."""
+    skipped). The cursors live in the caller's one read-only transaction.
 
-    def __init__(self, conn, files: list[FileRow]):
+    The lines are rendered together, :data:`PROBLEM_CHUNK_ROWS` rows of the group at a time: one polars query
+    for the messages, masks and CSV cells of many files (:func:`_group_lines`; each line depends on its own
+    row only, so a file's lines are byte for byte what :func:`problem_frame` and
+    :func:`covidsync.textsafe.csv_text` make of its rows alone), instead of two queries a file (issue 16,
+    e37-small: about half of a small file's reports). ``held``: the files whose reports say held
+    (:func:`covidsync.ingest.sender_report.is_held`), their lines worded so."""
+
+    def __init__(self, conn, files: list[FileRow], held: Iterable[int] = ()):
         by_dataset: dict[str, list[FileRow]] = {}
         for f in files:
             by_dataset.setdefault(f.dataset, []).append(f)
-        self.streams: dict[str, list] = {}
+        self.held = sorted(set(held))
+        self.streams: dict[str, dict] = {}
         for dataset, group in by_dataset.items():
             spec, ids = group[0].spec, [f.file_id for f in group]
             cur = conn.cursor(name=f"group_problems_{dataset}")  # server-side: flat memory
-            cur.itersize = 5000
+            cur.itersize = PROBLEM_CHUNK_ROWS
             cur.execute(
                 f"""
                 select q.file_id, q.row_number, q.column_name, q.code, q.severity,
@@ -1862,19 +1885,66 @@ class _GroupProblems:
                 """,  # noqa: S608 (table and expression from the spec)
                 {"ids": ids},
             )
-            runs = itertools.groupby(cur, key=operator.itemgetter(0))
-            self.streams[dataset] = [runs, next(runs, None), {fid: n for n, fid in enumerate(ids)}]
+            self.streams[dataset] = {
+                "cursor": cur,
+                "spec": spec,
+                "place": {fid: n for n, fid in enumerate(ids)},
+                "read_to": -1,  # the place of the last file whose rows were read (-1: none yet)
+                "done": False,
+                "lines": {},  # file id: its rendered lines read so far
+            }
 
     def rows(self, conn, f: FileRow, file_codes: list[str]):
+        from covidsync.ingest.sender_report import CsvLines
+
         yield from _file_code_lines(f, file_codes)
         stream = self.streams[f.dataset]
-        runs, current, place = stream
-        while current is not None and place[current[0]] < place[f.file_id]:
-            current = stream[1] = next(runs, None)
-        if current is None or current[0] != f.file_id:
-            return
-        yield problem_frame(f.spec, list(current[1]), file_id=True)
-        stream[1] = next(runs, None)  # (left on this file if its reports failed: the next call skips it)
+        place = stream["place"]
+        mine = place[f.file_id]
+        while not stream["done"] and stream["read_to"] <= mine:  # until a later file's rows, or the end
+            rows = stream["cursor"].fetchmany(PROBLEM_CHUNK_ROWS)
+            if not rows:
+                stream["done"] = True
+                break
+            for file_id, text in _group_lines(stream["spec"], rows, self.held):
+                stream["lines"].setdefault(file_id, []).append(text)
+            stream["read_to"] = place[rows[-1][0]]
+        lines = stream["lines"]
+        for file_id in [i for i in lines if place[i] < mine]:  # an earlier file whose reports failed
+            del lines[file_id]
+        text = "".join(lines.pop(f.file_id, ()))
+        if text:
+            yield CsvLines(text)
+
+
+def _group_lines(spec: DatasetSpec, rows, held: list[int]) -> list[tuple[int, str]]:
+    """Row problems ``(file_id, row_number, column, code, severity, value)`` of several files (in order) as
+    each file's errors.csv lines: :func:`problem_frame`'s columns, a held file's messages worded as
+    :func:`covidsync.ingest.sender_report._frame_as_held` words them, each line as
+    :func:`covidsync.textsafe.csv_text` writes it; ``(file_id, text)`` a file, in the rows' order."""
+    import polars as pl
+
+    from covidsync import textsafe
+    from covidsync.ingest.sender_report import _HELD_EN, _HELD_VI, _LOADED_EN, _LOADED_VI
+
+    frame = problem_frame(spec, rows, file_id=True, keep_file_id=True)
+    if held:
+        is_held = pl.col("file_id").is_in(held)
+        frame = frame.with_columns(
+            pl.when(is_held)
+            .then(pl.col("message_vi").str.replace_all(_LOADED_VI, _HELD_VI, literal=True))
+            .otherwise(pl.col("message_vi")),
+            pl.when(is_held)
+            .then(pl.col("message_en").str.replace_all(_LOADED_EN, _HELD_EN, literal=True))
+            .otherwise(pl.col("message_en")),
+        )
+    schema = {name: dtype for name, dtype in frame.schema.items() if name != "file_id"}
+    texts = (
+        frame.select("file_id", textsafe.csv_line(schema).alias("line"))
+        .group_by("file_id", maintain_order=True)
+        .agg(pl.concat_str(pl.col("line").str.join("\r\n"), pl.lit("\r\n")))
+    )
+    return list(zip(texts.get_column("file_id").to_list(), texts.get_column("line").to_list(), strict=True))
 
 
 def clear_staging_group(conn, files: list[FileRow]) -> None:

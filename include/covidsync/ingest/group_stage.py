@@ -287,6 +287,8 @@ def stage_group(conn, reads: list[Read], set_statuses: Callable) -> None:
     """Stage the files read (one dataset) in one transaction: staging, row checks, ``staged_file``, each
     file ``staged`` with its ``rows_total``. A failure rolls everything back (the caller then stages each
     file on its own)."""
+    from psycopg2.extras import execute_values
+
     spec = reads[0].f.spec
     names = [c.name for c in spec.columns]
     ids = [r.f.file_id for r in reads]
@@ -358,16 +360,19 @@ def stage_group(conn, reads: list[Read], set_statuses: Callable) -> None:
             columnar.copy_frame(cur, f"staging.{spec.table}", pl.concat(staged_parts, how="diagonal_relaxed"))
         if check_parts:
             columnar.copy_frame(cur, "staging.row_check", pl.concat(check_parts))
-        for file_id, in_order, found, by_record_id in per_file:
-            cur.execute(
+        if per_file:  # every file's row in one statement (a round trip a file before: issue 16, e37-small)
+            execute_values(
+                cur,
                 """
                 insert into staging.staged_file (file_id, keys_in_order, duplicate_rows, duplicates_by_record_id)
-                values (%s, %s, %s, %s)
+                values %s
                 on conflict (file_id) do update set keys_in_order = excluded.keys_in_order,
                     duplicate_rows = excluded.duplicate_rows,
                     duplicates_by_record_id = excluded.duplicates_by_record_id
                 """,
-                (file_id, in_order, found, by_record_id),
+                per_file,
+                template="(%s, %s, %s::integer[], %s)",
+                page_size=1000,
             )
         if any(r.rows >= spec.analyze_min_rows for r in reads):
             columns = f" ({', '.join(spec.analyze_columns)})" if spec.analyze_columns else ""

@@ -58,6 +58,13 @@ _HELD_VI = "dòng này không có lỗi nhưng chưa được nạp vì cả t�
 _HELD_EN = "the row itself is fine, but it was not loaded because the whole file was held (batch_rejected)."
 
 
+class CsvLines(str):
+    """errors.csv lines already rendered as :func:`covidsync.textsafe.csv_text` renders a frame of
+    ``ERRORS_COLUMNS``, a held file's with its held wording (:func:`_frame_as_held`) already applied: a
+    group's files' lines rendered together (:class:`covidsync.ingest.engine._GroupProblems`), written as
+    they are."""
+
+
 def is_held(result: FileResult) -> bool:
     return result.status == "rejected" and "batch_rejected" in result.file_errors
 
@@ -89,8 +96,8 @@ def write_reports(
 ) -> tuple[Path, Path]:
     """Write both reports; ``problems`` are rows of ``ERRORS_COLUMNS`` (already masked), each a tuple (or list)
     or many at once as a polars frame of those columns (:func:`covidsync.ingest.engine.problem_lines`: written
-    by column expressions, :func:`covidsync.textsafe.csv_text`). For a held file, the warning lines say the
-    row was not loaded (the whole file was held), not that it was."""
+    by column expressions, :func:`covidsync.textsafe.csv_text`), or as :class:`CsvLines` already rendered. For
+    a held file, the warning lines say the row was not loaded (the whole file was held), not that it was."""
     result_path = outbox_folder / f"{result.file}.result.json"
     errors_path = outbox_folder / f"{result.file}.errors.csv"
     held = is_held(result)
@@ -99,7 +106,9 @@ def write_reports(
         writer = textsafe.writer(fh)  # cells that start like a formula neutralised (issue 17)
         writer.writerow(ERRORS_COLUMNS)
         for item in problems:
-            if isinstance(item, tuple | list):
+            if isinstance(item, CsvLines):
+                fh.write(item)
+            elif isinstance(item, tuple | list):
                 writer.writerow(_as_held(tuple(item)) if held else item)
             else:
                 fh.write(textsafe.csv_text(_frame_as_held(item) if held else item))
