@@ -9,24 +9,64 @@
 create temp table identity_obs on commit drop as
 with vaccination_in as (
     select
-        v.*,
-        null::text as fkind
+        v.vaccination_id,
+        v.citizen_id,
+        v.full_name,
+        v.date_of_birth,
+        v.birth_year_only,
+        v.gender,
+        v.phone,
+        v.province_code,
+        v.district_code,
+        v.commune_code,
+        v.vaccinated_on
     from core.vaccination as v
     where %(everyone)s
     union all
-    select v.*
+    select
+        v.vaccination_id,
+        v.citizen_id,
+        v.full_name,
+        v.date_of_birth,
+        v.birth_year_only,
+        v.gender,
+        v.phone,
+        v.province_code,
+        v.district_code,
+        v.commune_code,
+        v.vaccinated_on
     from scope_vaccination as v
     where not %(everyone)s and v.fkind = case length(v.citizen_id) when 12 then 'cccd' else 'cmnd' end
 ),
 
 test_result_in as (
     select
-        t.*,
-        null::text as fkind
+        t.test_result_id,
+        t.citizen_id,
+        t.full_name,
+        t.date_of_birth,
+        t.birth_year_only,
+        t.gender,
+        t.phone,
+        t.province_code,
+        t.district_code,
+        t.commune_code,
+        t.sampled_at
     from core.test_result as t
     where %(everyone)s
     union all
-    select t.*
+    select
+        t.test_result_id,
+        t.citizen_id,
+        t.full_name,
+        t.date_of_birth,
+        t.birth_year_only,
+        t.gender,
+        t.phone,
+        t.province_code,
+        t.district_code,
+        t.commune_code,
+        t.sampled_at
     from scope_test_result as t
     where not %(everyone)s and t.fkind = case length(t.citizen_id) when 12 then 'cccd' else 'cmnd' end
 ),

@@ -32,7 +32,17 @@ walked as (
 vaccination_read as (
     insert into scope_vaccination
     select
-        v.*,
+        v.vaccination_id,
+        v.citizen_id,
+        v.full_name,
+        v.date_of_birth,
+        v.birth_year_only,
+        v.gender,
+        v.phone,
+        v.province_code,
+        v.district_code,
+        v.commune_code,
+        v.vaccinated_on,
         f.kind
     from frontier as f
     inner join core.vaccination as v on f.value = v.citizen_id
@@ -43,7 +53,17 @@ vaccination_read as (
 test_result_read as (
     insert into scope_test_result
     select
-        t.*,
+        t.test_result_id,
+        t.citizen_id,
+        t.full_name,
+        t.date_of_birth,
+        t.birth_year_only,
+        t.gender,
+        t.phone,
+        t.province_code,
+        t.district_code,
+        t.commune_code,
+        t.sampled_at,
         f.kind
     from frontier as f
     inner join core.test_result as t on f.value = t.citizen_id
