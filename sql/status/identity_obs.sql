@@ -2,32 +2,73 @@
 -- carries (kind, value) and what it says about the person; pdn is the phone + birth date + name key of
 -- rule 4 when all three are known; excluded marks records an operator decided are not this identifier's
 -- person (a birth-date conflict settled as distinct). Everyone's in a full build; in an incremental one, only
--- those of the identifiers in identity_scope, joined to core through the indexes on citizen_id and
--- identifier (each source is two branches, one of which the planner drops: an "everyone or exists (...)"
--- filter would not become a join, and would read the whole table).
+-- those of the identifiers in identity_scope: the rows the walk read for them (identity_scope.sql keeps them in
+-- scope_vaccination, scope_test_result and scope_checkin_person, a facility record with the kind of the identifier
+-- that found it), so no core table is read again (issue 19, s9-status). Each source is two branches, one of
+-- which the planner drops (an "everyone or exists (...)" filter would not become a join).
 create temp table identity_obs on commit drop as
 with vaccination_in as (
-    select v.*
+    select
+        v.vaccination_id,
+        v.citizen_id,
+        v.full_name,
+        v.date_of_birth,
+        v.birth_year_only,
+        v.gender,
+        v.phone,
+        v.province_code,
+        v.district_code,
+        v.commune_code,
+        v.vaccinated_on
     from core.vaccination as v
     where %(everyone)s
     union all
-    select v.*
-    from identity_scope as s
-    inner join core.vaccination as v
-        on s.value = v.citizen_id and s.kind = case length(v.citizen_id) when 12 then 'cccd' else 'cmnd' end
-    where not %(everyone)s
+    select
+        v.vaccination_id,
+        v.citizen_id,
+        v.full_name,
+        v.date_of_birth,
+        v.birth_year_only,
+        v.gender,
+        v.phone,
+        v.province_code,
+        v.district_code,
+        v.commune_code,
+        v.vaccinated_on
+    from scope_vaccination as v
+    where not %(everyone)s and v.fkind = case length(v.citizen_id) when 12 then 'cccd' else 'cmnd' end
 ),
 
 test_result_in as (
-    select t.*
+    select
+        t.test_result_id,
+        t.citizen_id,
+        t.full_name,
+        t.date_of_birth,
+        t.birth_year_only,
+        t.gender,
+        t.phone,
+        t.province_code,
+        t.district_code,
+        t.commune_code,
+        t.sampled_at
     from core.test_result as t
     where %(everyone)s
     union all
-    select t.*
-    from identity_scope as s
-    inner join core.test_result as t
-        on s.value = t.citizen_id and s.kind = case length(t.citizen_id) when 12 then 'cccd' else 'cmnd' end
-    where not %(everyone)s
+    select
+        t.test_result_id,
+        t.citizen_id,
+        t.full_name,
+        t.date_of_birth,
+        t.birth_year_only,
+        t.gender,
+        t.phone,
+        t.province_code,
+        t.district_code,
+        t.commune_code,
+        t.sampled_at
+    from scope_test_result as t
+    where not %(everyone)s and t.fkind = case length(t.citizen_id) when 12 then 'cccd' else 'cmnd' end
 ),
 
 checkin_person_in as (
@@ -36,8 +77,7 @@ checkin_person_in as (
     where %(everyone)s
     union all
     select c.*
-    from identity_scope as s
-    inner join core.checkin_person as c on s.kind = c.person_kind and s.value = c.identifier
+    from scope_checkin_person as c
     where not %(everyone)s
 ),
 

@@ -9,6 +9,9 @@
 -- are found (every identifier of the scope is a frontier once, so old_person ends as the persons of the whole
 -- scope), and only a person new to old_person brings its identifiers. An identifier that came in through its
 -- person (most of them) would bring the same identifiers again (issue 19, branch s6-status).
+-- The walk keeps what it reads: the records and check-in identities of the frontier's identifiers go into the work
+-- tables scope_vaccination, scope_test_result and scope_checkin_person (identity.py), so identity_obs.sql reads
+-- them there, not from core again (every identifier of the scope is a frontier once; issue 19, s9-status).
 with frontier as (
     select
         s.kind,
@@ -24,6 +27,56 @@ walked as (
     inner join derived.person_identifier as i on f.kind = i.kind and f.value = i.value
     on conflict do nothing
     returning person_id
+),
+
+vaccination_read as (
+    insert into scope_vaccination
+    select
+        v.vaccination_id,
+        v.citizen_id,
+        v.full_name,
+        v.date_of_birth,
+        v.birth_year_only,
+        v.gender,
+        v.phone,
+        v.province_code,
+        v.district_code,
+        v.commune_code,
+        v.vaccinated_on,
+        f.kind
+    from frontier as f
+    inner join core.vaccination as v on f.value = v.citizen_id
+    where f.kind in ('cccd', 'cmnd')
+    returning citizen_id, phone
+),
+
+test_result_read as (
+    insert into scope_test_result
+    select
+        t.test_result_id,
+        t.citizen_id,
+        t.full_name,
+        t.date_of_birth,
+        t.birth_year_only,
+        t.gender,
+        t.phone,
+        t.province_code,
+        t.district_code,
+        t.commune_code,
+        t.sampled_at,
+        f.kind
+    from frontier as f
+    inner join core.test_result as t on f.value = t.citizen_id
+    where f.kind in ('cccd', 'cmnd')
+    returning citizen_id, phone
+),
+
+checkin_person_read as (
+    insert into scope_checkin_person
+    select c.*
+    from frontier as f
+    inner join core.checkin_person as c on f.kind = c.person_kind and f.value = c.identifier
+    returning person_kind, identifier, phone
 )
 
 insert into identity_scope (kind, value, round)
@@ -35,22 +88,17 @@ from (
     select
         'phone' as kind,
         v.phone as value
-    from frontier as f
-    inner join core.vaccination as v on f.value = v.citizen_id
-    where f.kind in ('cccd', 'cmnd')
+    from vaccination_read as v
     union all
     select
         'phone',
         t.phone
-    from frontier as f
-    inner join core.test_result as t on f.value = t.citizen_id
-    where f.kind in ('cccd', 'cmnd')
+    from test_result_read as t
     union all
     select
         'phone',
         coalesce(c.phone, case when c.person_kind = 'phone' then c.identifier end)
-    from frontier as f
-    inner join core.checkin_person as c on f.kind = c.person_kind and f.value = c.identifier
+    from checkin_person_read as c
     union all
     select
         case length(v.citizen_id) when 12 then 'cccd' else 'cmnd' end,

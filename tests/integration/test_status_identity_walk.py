@@ -48,3 +48,55 @@ def test_old_person_is_the_persons_of_the_scope_and_the_scope_holds_all_their_id
     assert len(persons_of_scope) < persons, "the day reaches everyone: the walk is not tested as a walk"
     assert old_person == persons_of_scope
     assert left_out == 0
+
+
+# identity_obs.sql reads the walk's kept rows instead of core (issue 19, s9-status): they must be exactly the core
+# rows of the scope's identifiers, as its joins to core read them before
+_KEPT = {
+    "vaccination": (
+        "select v.vaccination_id from identity_scope s join core.vaccination v on s.value = v.citizen_id"
+        " and s.kind = case length(v.citizen_id) when 12 then 'cccd' else 'cmnd' end",
+        "select v.vaccination_id from scope_vaccination v"
+        " where v.fkind = case length(v.citizen_id) when 12 then 'cccd' else 'cmnd' end",
+    ),
+    "test_result": (
+        "select t.test_result_id from identity_scope s join core.test_result t on s.value = t.citizen_id"
+        " and s.kind = case length(t.citizen_id) when 12 then 'cccd' else 'cmnd' end",
+        "select t.test_result_id from scope_test_result t"
+        " where t.fkind = case length(t.citizen_id) when 12 then 'cccd' else 'cmnd' end",
+    ),
+    "checkin_person": (
+        "select c.person_kind, c.person_key from identity_scope s join core.checkin_person c"
+        " on s.kind = c.person_kind and s.value = c.identifier",
+        "select c.person_kind, c.person_key from scope_checkin_person c",
+    ),
+}
+
+
+def test_the_walk_keeps_exactly_the_core_rows_of_the_scope(warehouse_url):
+    data = Synthetic(seed=6, persons=300, days=3, venues=5, checkins_per_day=300)
+    conn = psycopg2.connect(warehouse_url)
+    data.setup(conn)
+    try:
+        for day in data.dates[:-1]:
+            data.load_day(conn, day)
+        build.build(conn, build.as_of_for(data.dates[-2]))
+        data.load_day(conn, data.dates[-1])
+        conn.commit()
+        found = {}
+        with conn.cursor() as cur:
+            cur.execute("select record_watermark from derived.build_state")
+            since = cur.fetchone()[0]
+            cur.execute(identity._WORK_TABLES)
+            identity._scope(cur, since)
+            for name, (from_core, kept) in _KEPT.items():
+                cur.execute(from_core)
+                want = sorted(cur.fetchall())
+                cur.execute(kept)
+                found[name] = (want, sorted(cur.fetchall()))
+        conn.rollback()
+    finally:
+        conn.close()
+    for name, (want, got) in found.items():
+        assert want, f"the scope holds no {name} row: nothing is tested"
+        assert got == want, name

@@ -57,6 +57,18 @@ create temp table changed_key (identity_key text primary key) on commit drop;
 -- the persons the keys of changed_key left (their identifier rows deleted): the arrivals step reads them
 create temp table key_left (identity_key text not null, person_id bigint not null) on commit drop;
 create temp table rekeyed (person_id bigint primary key) on commit drop;
+-- the core rows the incremental walk read for the scope's identifiers (identity_scope.sql), the columns
+-- identity_obs.sql uses, a facility record with the kind of the frontier identifier that found it (fkind):
+-- identity_obs.sql reads these, not core again (issue 19, s9-status)
+create temp table scope_vaccination on commit drop as
+select v.vaccination_id, v.citizen_id, v.full_name, v.date_of_birth, v.birth_year_only, v.gender, v.phone,
+    v.province_code, v.district_code, v.commune_code, v.vaccinated_on, ''::text as fkind
+from core.vaccination as v with no data;
+create temp table scope_test_result on commit drop as
+select t.test_result_id, t.citizen_id, t.full_name, t.date_of_birth, t.birth_year_only, t.gender, t.phone,
+    t.province_code, t.district_code, t.commune_code, t.sampled_at, ''::text as fkind
+from core.test_result as t with no data;
+create temp table scope_checkin_person on commit drop as select c.* from core.checkin_person as c with no data;
 """
 
 MAX_SCOPE_ROUNDS = 1000
