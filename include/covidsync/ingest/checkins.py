@@ -7,9 +7,8 @@ the pseudonym SQL (:func:`person_key_sql`), the merge (:func:`merge_checkins`), 
 ``core.checkin`` with their retention (:func:`maintain_partitions`).
 
 Privacy: ``core.checkin`` holds a pseudonymous ``person_key``, never the payload; identifiers in clear go to
-``core.checkin_person`` only; staging, the spool of a file's identity facts (past
-:data:`FACTS_SPOOL_BYTES`, an unlinked temporary file) and the direct path's spill of its persons
-(:meth:`DirectDays.copy_persons`, an unlinked temporary file) hold values in clear only while the file is
+``core.checkin_person`` only; staging and the spool of a file's identity facts (past
+:data:`FACTS_SPOOL_BYTES`, an unlinked temporary file) hold values in clear only while the file is
 processed. How the hot path is laid out, the privacy rules in full and the decisions where the contract is
 silent are in docs/ingest-engine.md, "PC-Covid check-ins"; the decisions also in docs/dags.md.
 """
@@ -844,15 +843,6 @@ CORE_CHECKIN_COLUMNS = (
     "source_row",
     "qr_kind",
 )
-#: ``pg_temp.checkin_direct_person``'s columns, as :meth:`DirectDays.copy_persons` writes them
-DIRECT_PERSON_COLUMNS = (
-    "person_kind",
-    "identifier",
-    "person_key",
-    "first_seen_at",
-    "last_seen_at",
-    "loadable_rows",
-)
 _DIRECT_SINCE = dt.datetime(1976, 1, 1, tzinfo=dt.UTC)  # Asia/Ho_Chi_Minh has kept +07:00 since 1975
 
 
@@ -860,9 +850,8 @@ class DirectDays:
     """What :func:`stage_direct` wrote (what ``engine.ingest_direct`` reads of a ``columnar.DirectResult``):
     the rows no rule can stop as ``core.checkin`` rows in a table built aside per local day (``tables``: day ->
     ``core.checkin_load_<file_id>_<yyyymmdd>``; ``direct`` counts them), their persons counted per batch
-    and summed over the file (:meth:`copy_persons`, into ``pg_temp.checkin_direct_person``) and their
-    profile columns' counts (:meth:`profile_counts`); every other row staged as the staging path stages it
-    (``staged``), among them every row a rule flags."""
+    (``pg_temp.checkin_direct_person``) and their profile columns' counts (:meth:`profile_counts`); every
+    other row staged as the staging path stages it (``staged``), among them every row a rule flags."""
 
     def __init__(self, file_id: int) -> None:
         self.file_id = file_id
@@ -874,9 +863,6 @@ class DirectDays:
         self.move_back: list[int] = []
         self.flagged_staged = True  # a row a SQL rule flags (duplicate_in_file) is always staged
         self._profile: list[pl.DataFrame] = []
-        # each batch's persons (one row a person), spilled until the file is read (:meth:`copy_persons`)
-        self._persons = tempfile.TemporaryFile()  # noqa: SIM115 (closed by copy_persons or close)
-        self._person_parts: list[tuple[str, int, int]] = []  # (part, offset, length) of each batch's persons
 
     def profile_counts(self, columns: Iterable[str]) -> pl.DataFrame:
         """The rows aside by the profile's columns (``direction_text``, ``mode_text``, ``person_kind``)."""
@@ -942,10 +928,17 @@ class DirectDays:
             .otherwise(pl.lit("typed"))
             .alias("qr_kind"),
         )
-        persons = frame.group_by("person_kind", "identifier", "person_key").agg(
-            c("scanned").min().alias("first_seen_at"),
-            c("scanned").max().alias("last_seen_at"),
-            pl.len().cast(pl.Int64).alias("loadable_rows"),
+        utc = "%Y-%m-%dT%H:%M:%S%.6f+00:00"
+        persons = (
+            frame.group_by("person_kind", "identifier", "person_key")
+            .agg(
+                c("scanned").min().dt.to_string(utc).alias("first_seen_at"),
+                c("scanned").max().dt.to_string(utc).alias("last_seen_at"),
+                pl.len().cast(pl.Int64).alias("loadable_rows"),
+            )
+            .select(
+                "person_kind", "identifier", "person_key", "first_seen_at", "last_seen_at", "loadable_rows"
+            )
         )
         if frame.height:
             self._profile.append(
@@ -972,90 +965,12 @@ class DirectDays:
         return (days, persons), rest
 
     def write(self, cur, aside) -> None:
-        """A batch's rows aside (on the writer thread) and its persons (spilled, for :meth:`copy_persons`)."""
-        import polars as pl
-
+        """A batch's rows aside and its persons (on the writer thread)."""
         days, persons = aside
         for table, part in days.items():
             _copy_frame(cur, table, part)
         if persons.height:
-            # by the pseudonym's first hex digit (an HMAC's: uniform), so that a person is in one part only
-            persons = persons.with_columns(part=pl.col("person_key").str.slice(0, 1))
-            for (part,), rows in persons.partition_by("part", as_dict=True, include_key=False).items():
-                start = self._persons.tell()
-                rows.write_ipc(self._persons, compression="uncompressed")
-                self._person_parts.append((part, start, self._persons.tell() - start))
-
-    def copy_persons(self, cur) -> None:
-        """The persons of the rows aside, summed by person over the file's batches, into
-        ``pg_temp.checkin_direct_person`` by one ``COPY`` (issue 16, e38-checkins): a day's file names most
-        persons in two batches, so about half the rows that a ``COPY`` a batch wrote and that
-        ``checkin_person_key_direct.sql`` summed again. The batches' persons wait in an unlinked temporary file
-        (held in memory they took the peak past 500 MB, e36-checkins), in 16 parts by the pseudonym's first
-        digit; each part is read back, summed and sent in its turn, so memory holds a sixteenth of them. The
-        same sums as the SQL's (the least and greatest scan, the rows), so the same person keys."""
-        spill, parts = self._persons, self._person_parts
-        self._person_parts = []
-        try:
-            if parts:
-                cur.copy_expert(
-                    f"copy pg_temp.checkin_direct_person ({', '.join(DIRECT_PERSON_COLUMNS)})"
-                    " from stdin with (format csv)",
-                    _Chunks(_summed_persons(spill, parts)),
-                    size=COPY_FRAME_READ,
-                )
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """The spill of the persons closed (it holds identifiers in clear; unlinked since it was made)."""
-        self._persons.close()
-
-
-def _summed_persons(spill, parts: list[tuple[str, int, int]]) -> Iterator[bytes]:
-    """:meth:`DirectDays.copy_persons`' CSV, one part of the persons at a time."""
-    import polars as pl
-
-    c = pl.col
-    utc = "%Y-%m-%dT%H:%M:%S%.6f+00:00"
-    for part in sorted({p for p, _, _ in parts}):
-        frames = []
-        for p, start, length in parts:
-            if p == part:
-                spill.seek(start)
-                frames.append(pl.read_ipc(io.BytesIO(spill.read(length))))
-        persons = (
-            pl.concat(frames, rechunk=False)
-            .group_by("person_kind", "identifier", "person_key")
-            .agg(
-                c("first_seen_at").min().dt.to_string(utc),
-                c("last_seen_at").max().dt.to_string(utc),
-                c("loadable_rows").sum(),
-            )
-        )
-        del frames
-        buffer = io.BytesIO()
-        persons.write_csv(buffer, include_header=False, null_value="")
-        del persons
-        yield buffer.getvalue()
-
-
-class _Chunks:
-    """A file-like ``read`` over byte chunks (what ``copy_expert`` reads)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._data = memoryview(b"")
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._data:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._data = memoryview(chunk)
-        size = len(self._data) if size is None or size < 0 else size
-        out, self._data = self._data[:size], self._data[size:]
-        return bytes(out)
+            _copy_frame(cur, "pg_temp.checkin_direct_person", persons)
 
 
 #: what ``COPY`` reads of a frame's CSV at a time on the writer thread: each read takes the GIL back from the
@@ -1094,15 +1009,10 @@ def stage_direct(conn, f: FileRow, stream, path: Path, spill: Path) -> DirectDay
             "create temporary table checkin_direct_person (person_kind text, identifier text, person_key text,"
             " first_seen_at timestamptz, last_seen_at timestamptz, loadable_rows bigint) on commit drop"
         )
-    try:
-        read.total = _stage_checkins_columnar(
-            conn, f.file_id, stream, path, f.received_at, checked_as_read=True, direct=read
-        )
-    except BaseException:  # the transaction is rolled back; the spill of the persons goes now
-        read.close()
-        raise
+    read.total = _stage_checkins_columnar(
+        conn, f.file_id, stream, path, f.received_at, checked_as_read=True, direct=read
+    )
     with conn.cursor() as cur:
-        read.copy_persons(cur)
         # the ids of the rows aside, for duplicate_in_file (checkin_duplicate_direct.sql)
         aside = " union all ".join(
             f"select a.checkin_id, a.source_row as row_number from {t} as a"  # noqa: S608
