@@ -302,3 +302,38 @@ def test_a_chunk_not_plain_while_the_core_copy_is_open_aborts_it_and_leaves_noth
         assert _counts(conn, file_id) == (0, 0, "received")
     finally:
         conn.close()
+
+
+def test_repeated_keys_within_a_batch_or_the_next_never_read_the_spill_again(
+    warehouse_url, areas, monkeypatch
+):
+    """e40-vacc: the first row of a key that repeats in its own batch goes to staging with that batch (not to
+    core and back), and one whose key comes again in the next batch is moved back from its typed rows, not
+    typed again from the spill; the file loads what the staging path loads."""
+    from covidsync.ingest import columnar
+
+    (areas["landing"] / "registry").mkdir(parents=True)
+    (areas["landing"] / "registry" / "facilities.csv").write_text(REGISTRY, encoding="utf-8")
+    monkeypatch.setattr(columnar, "_NATIVE_CHUNK", 1500)  # a 60-row file in batches of about ten rows
+    spilled: list[list[int]] = []
+    real_spill = columnar._spill_rows
+    monkeypatch.setattr(columnar, "_spill_rows", lambda s, r: spilled.append(list(r)) or real_spill(s, r))
+    taken: list[dict | None] = []
+    real = engine.ingest_direct
+    monkeypatch.setattr(engine, "ingest_direct", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1])
+    summaries = {}
+    for facility, direct in (("17001", "1"), ("17002", "0")):
+        monkeypatch.setenv("COVIDSYNC_INGEST_DIRECT", direct)
+        out = rows(facility, 1)
+        # row 10 sent twice in a row (its batch), row 30 again six rows later (its batch or the next)
+        out = out[:11] + [dict(out[10])] + out[11:37] + [dict(out[30])] + out[37:]
+        write_csv(areas["landing"] / facility / "vaccinations" / "day1.csv", out)
+        [summary] = ingest(warehouse_url, areas)
+        summaries[facility] = {k: v for k, v in summary.items() if k != "file_id"}
+    [done] = taken
+    assert done["status"] == "merged" and done["timings"]["rows_moved_firsts"] <= 2
+    assert not [r for r in spilled if r], "no row typed again from the spill"
+    assert summaries["17001"] == summaries["17002"]
+    direct, staged = core_rows(warehouse_url, "17001"), core_rows(warehouse_url, "17002")
+    assert direct == staged
+    assert sum(1 for p in direct[2] if p[2] == "duplicate_in_file") == 2

@@ -1237,6 +1237,9 @@ class _Repeats:
         self.repeats: list = []  # the rows that repeat an earlier row's key
         self.firsts: list = []  # the first rows of keys that repeat (signed as in ``first``)
         self.batch = None
+        self.recent = (
+            None  # the first rows (signed) of the keys of the batch last recorded seen in earlier ones
+        )
 
     def again(self, hashes, valid):
         """Whether each row's key (``hashes``, where ``valid``) was seen at an earlier row of the file."""
@@ -1263,6 +1266,22 @@ class _Repeats:
         self.batch = (at, h, earlier, pos, order, ordered, start, repeat)
         return hit
 
+    def leads(self, size: int):
+        """After :meth:`again`: whether each row of that batch (``size`` rows) is the first row of a key new
+        to the file that repeats further down the same batch (e40-vacc). Such a row goes to staging with the
+        batch, not to core and back: the rows of a key that repeats mostly come together (the bench's 381
+        repeated keys of 200k vaccinations all repeat within their batch)."""
+        np = self.np
+        lead = np.zeros(size, dtype=bool)
+        if self.batch is None:
+            return lead
+        at, _, earlier, _, order, ordered, start, _ = self.batch
+        heads = np.flatnonzero(start)
+        sizes = np.diff(np.append(heads, len(ordered)))
+        grown = ~earlier[order[heads]] & (sizes > 1)
+        lead[at[order[heads[grown]]]] = True
+        return lead
+
     def record(self, row_numbers, staged) -> None:
         """Note the batch :meth:`again` last saw: ``row_numbers`` and ``staged`` (bool) for each of its rows."""
         if self.batch is None:
@@ -1274,8 +1293,9 @@ class _Repeats:
         signed = np.where(np.asarray(staged)[at], -rows, rows)
         if repeat.any():
             self.repeats.append(rows[repeat])
+        self.recent = self.first[pos[earlier]] if earlier.any() else None
         if earlier.any():  # keys first seen in an earlier batch
-            self.firsts.append(self.first[pos[earlier]])
+            self.firsts.append(self.recent)
         # each distinct key of the batch: its first row here; a key new to the file is inserted where it sorts
         heads = np.flatnonzero(start)
         sizes = np.diff(np.append(heads, len(ordered)))
@@ -1317,6 +1337,9 @@ class DirectResult:
         self.duplicate_rows: list[int] | None = None
         self.by_record_id: bool | None = None
         self.move_back: list[int] = []
+        # typed rows of the previous batch that went to core and whose key came again in the next batch (a
+        # repeat across a batch boundary): moved back from these, not typed again from the spill (e40-vacc)
+        self.typed_firsts: list[pl.DataFrame] = []
         self.profile_parts: list[pl.DataFrame] = []
 
     def add_profile(self, columns: Iterable[str], rows: pl.DataFrame, sign: int = 1) -> None:
@@ -1369,6 +1392,7 @@ def stage_direct(
     result = DirectResult()
     order = _KeyOrder(spec.record_key)
     seen_key, seen_dup = _Repeats(), _Repeats()
+    previous = None  # the previous batch, typed
     with conn.cursor() as cur:
         cur.execute(f"delete from staging.{spec.table} where file_id = %s", (file_id,))  # noqa: S608 (spec)
         cur.execute("delete from staging.row_check where file_id = %s", (file_id,))
@@ -1392,6 +1416,9 @@ def stage_direct(
                     | ~key_ok
                     | seen_key.again(key_h, key_ok)
                     | seen_dup.again(dup_h, dup_ok)
+                    # the first row of a key that repeats in this batch: staged now, not moved back later
+                    | seen_key.leads(len(key_h))
+                    | seen_dup.leads(len(dup_h))
                 )
                 if has_existing:  # the keys the facility has in core already: a replacement, by staging
                     if isinstance(ahead, _OneCopy):
@@ -1409,6 +1436,14 @@ def stage_direct(
                 row_numbers = out["row_number"].to_numpy()
                 seen_key.record(row_numbers, to_stage)
                 seen_dup.record(row_numbers, to_stage)
+                back = [r for r in (seen_key.recent, seen_dup.recent) if r is not None]
+                if back and previous is not None:
+                    back = np.concatenate(back)
+                    if (back := back[back > 0]).size:  # first rows that went to core
+                        typed_back = previous.filter(pl.col("row_number").is_in(back.tolist()))
+                        if typed_back.height:
+                            result.typed_firsts.append(typed_back)
+                previous = out
                 mask = pl.Series(to_stage)
                 staged = out.filter(mask)
                 if spec.keep_raw:
@@ -1460,12 +1495,24 @@ def direct_move_back(
     """Move rows of the file from ``core.<table>`` (written there by :func:`stage_direct`) to staging, typed
     again from the spill exactly as they were staged, and out of ``read``'s profile of the core rows (in the
     caller's transaction); return the rows moved."""
+    import numpy as np
+
     if not rows:
         return 0
-    parts = _spill_rows(spill, rows)
-    if not parts:
+    # rows typed as the file was read (read.typed_firsts), the others typed again from the spill
+    held = pl.concat(read.typed_firsts) if read.typed_firsts else None
+    if held is not None:
+        held = held.filter(pl.col("row_number").is_in(rows)).unique(
+            "row_number", keep="first", maintain_order=True
+        )
+    rest = rows if held is None else np.setdiff1d(rows, held["row_number"].to_numpy()).tolist()
+    parts = _spill_rows(spill, rest) if rest else []
+    frames = ([held] if held is not None and held.height else []) + (
+        [typed(spec, pl.concat(parts), file_id, raw=False)] if parts else []  # typed once (a call a reader)
+    )
+    if not frames:
         return 0
-    out = typed(spec, pl.concat(parts), file_id, raw=False)  # typed once (each reader costs a call)
+    out = pl.concat(frames).sort("row_number")
     keys = spec.record_key(out).to_list()
     with conn.cursor() as cur:
         # found by the core table's unique key (facility, record_key): one index probe a row (the lateral

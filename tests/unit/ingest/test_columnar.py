@@ -463,6 +463,40 @@ def test_repeats_give_the_rows_that_grouping_every_rows_hash_at_the_end_gives():
         assert (np.diff(repeats.sorted.astype(np.float64)) > 0).all(), "each hash stored once"
 
 
+def test_leads_are_the_first_rows_of_keys_new_to_the_file_that_repeat_in_their_batch():
+    """_Repeats.leads (e40-vacc): after again(), the first row of each key that is new to the file and comes
+    again later in the same batch (staged with the batch instead of written to core and moved back); a key
+    seen in an earlier batch has no lead (its rows are repeats), nor does a key once in its batch. Staging
+    the leads leaves no first row in core for a key whose rows all come in one batch."""
+    import numpy as np
+
+    rng = np.random.default_rng(40)
+    for _ in range(60):
+        repeats, seen, row, batch_of = columnar._Repeats(), set(), 1, {}
+        for b in range(int(rng.integers(1, 6))):
+            n = int(rng.integers(0, 150))
+            hashes = rng.integers(0, int(rng.integers(1, 300)), n).astype(np.uint64)
+            valid = rng.random(n) < 0.9
+            keys = [h if ok else None for h, ok in zip(hashes.tolist(), valid.tolist(), strict=True)]
+            expected = [
+                k is not None and k not in seen and keys.index(k) == i and keys.count(k) > 1
+                for i, k in enumerate(keys)
+            ]
+            hit = repeats.again(hashes, valid)
+            lead = repeats.leads(n)
+            assert lead.tolist() == expected
+            assert not (lead & hit).any(), "a lead is not a repeat"
+            staged = hit | lead | (rng.random(n) < 0.1)
+            repeats.record(np.arange(row, row + n, dtype=np.int64), staged)
+            for k in keys:
+                if k is not None:
+                    batch_of.setdefault(k, set()).add(b)
+            seen.update(k for k in keys if k is not None)
+            row += n
+        # a first row still in core is only ever that of a key that came again in a later batch
+        assert len(repeats.core_firsts()) <= sum(1 for bs in batch_of.values() if len(bs) > 1)
+
+
 def test_seen_marks_each_key_seen_at_an_earlier_row_of_the_file():
     """_Seen.again (the direct path's repeated keys, batch by batch) against a set of the keys so far."""
     import numpy as np
