@@ -1237,9 +1237,8 @@ class _Repeats:
         self.repeats: list = []  # the rows that repeat an earlier row's key
         self.firsts: list = []  # the first rows of keys that repeat (signed as in ``first``)
         self.batch = None
-        self.recent = (
-            None  # the first rows (signed) of the keys of the batch last recorded seen in earlier ones
-        )
+        # the first rows (signed) of the keys of the batch last recorded that were seen in earlier batches
+        self.recent = None
 
     def again(self, hashes, valid):
         """Whether each row's key (``hashes``, where ``valid``) was seen at an earlier row of the file."""
@@ -1294,7 +1293,7 @@ class _Repeats:
         if repeat.any():
             self.repeats.append(rows[repeat])
         self.recent = self.first[pos[earlier]] if earlier.any() else None
-        if earlier.any():  # keys first seen in an earlier batch
+        if self.recent is not None:  # keys first seen in an earlier batch
             self.firsts.append(self.recent)
         # each distinct key of the batch: its first row here; a key new to the file is inserted where it sorts
         heads = np.flatnonzero(start)

@@ -1925,19 +1925,11 @@ def _group_lines(spec: DatasetSpec, rows, held: list[int]) -> list[tuple[int, st
     import polars as pl
 
     from covidsync import textsafe
-    from covidsync.ingest.sender_report import _HELD_EN, _HELD_VI, _LOADED_EN, _LOADED_VI
+    from covidsync.ingest.sender_report import _frame_as_held
 
     frame = problem_frame(spec, rows, file_id=True, keep_file_id=True)
     if held:
-        is_held = pl.col("file_id").is_in(held)
-        frame = frame.with_columns(
-            pl.when(is_held)
-            .then(pl.col("message_vi").str.replace_all(_LOADED_VI, _HELD_VI, literal=True))
-            .otherwise(pl.col("message_vi")),
-            pl.when(is_held)
-            .then(pl.col("message_en").str.replace_all(_LOADED_EN, _HELD_EN, literal=True))
-            .otherwise(pl.col("message_en")),
-        )
+        frame = _frame_as_held(frame, where=pl.col("file_id").is_in(held))
     schema = {name: dtype for name, dtype in frame.schema.items() if name != "file_id"}
     texts = (
         frame.select("file_id", textsafe.csv_line(schema).alias("line"))

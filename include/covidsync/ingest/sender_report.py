@@ -81,14 +81,21 @@ def _as_held(row: tuple) -> tuple:
     )
 
 
-def _frame_as_held(frame):
-    """:func:`_as_held` of every line of a frame of ``ERRORS_COLUMNS``."""
+def _frame_as_held(frame, where=None):
+    """:func:`_as_held` of every line of a frame of ``ERRORS_COLUMNS`` (``where``: of the lines where this polars
+    expression holds only, e.g. a group's held files' lines)."""
     import polars as pl
 
-    return frame.with_columns(
+    held = [
         pl.col("message_vi").cast(pl.String).str.replace_all(_LOADED_VI, _HELD_VI, literal=True),
         pl.col("message_en").cast(pl.String).str.replace_all(_LOADED_EN, _HELD_EN, literal=True),
-    )
+    ]
+    if where is not None:
+        held = [
+            pl.when(where).then(e).otherwise(pl.col(name))
+            for e, name in zip(held, ("message_vi", "message_en"), strict=True)
+        ]
+    return frame.with_columns(held)
 
 
 def write_reports(
